@@ -1,0 +1,1 @@
+//! Ferrovox benchmarks and load tools.
