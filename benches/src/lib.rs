@@ -1,1 +1,23 @@
 //! Ferrovox benchmarks and load tools.
+//!
+//! The `relay-load` binary measures an RTP relay driven by rtpengine's ng protocol end to end:
+//! it sets calls up with ng `offer`/`answer` ([`calls`], [`ngclient`], [`sdp`]), sends RFC 3550
+//! RTP from loopback endpoints through the relay in both directions ([`traffic`], [`rtp`],
+//! [`sys`]), and searches for the highest rate forwarded with loss under a threshold
+//! ([`search`], [`runner`]), charging the relay's CPU time from `/proc` ([`procstat`]).
+//!
+//! All `unsafe` code (the `sendmmsg`/`recvmmsg`/epoll wrappers) is in [`sys`].
+
+pub mod bencode;
+pub mod calls;
+pub mod cli;
+pub mod latency;
+pub mod ngclient;
+pub mod procstat;
+pub mod report;
+pub mod rtp;
+pub mod runner;
+pub mod sdp;
+pub mod search;
+pub mod sys;
+pub mod traffic;

@@ -1,2 +1,141 @@
-//! placeholder
+//! Ferrovox configuration: TOML text in, typed and checked [`Config`] out.
+//!
+//! Sans-IO: the caller reads the file and hands [`parse`] its text. Every key is checked for
+//! type and range, unknown keys are refused at every level, and each error names the key path
+//! (for example `interface[1].port_min`) and the reason on one line. [`validate_host`] then
+//! checks the config against the host (CPU ids) before the daemon starts anything.
+//!
+//! ```
+//! let cfg = config::parse(
+//!     r#"
+//!     [[interface]]
+//!     name = "external"
+//!     address = "127.0.0.1"
+//!     port_min = 30000
+//!     port_max = 30999
+//!     "#,
+//! )
+//! .unwrap();
+//! assert_eq!(cfg.interfaces[0].port_pairs(), 500);
+//! config::validate_host(&cfg, &config::HostFacts { cpus: 1 }).unwrap();
+//! ```
+//!
+//! Schema: `[general]`, `[ng]`, `[dataplane]` and `[media]` are optional, as is each of their
+//! keys (see the `Default` impls); at least one `[[interface]]` is required. Later sections
+//! are added as further fields of [`Config`], each with its own module.
 #![forbid(unsafe_code)]
+
+mod check;
+mod dataplane;
+mod error;
+mod general;
+mod host;
+mod interface;
+mod media;
+mod ng;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+pub use dataplane::{Backend, DataplaneConfig, MAX_BURST, MAX_WORKERS};
+pub use error::ConfigError;
+pub use general::{GeneralConfig, LogFormat, LogLevel};
+pub use host::{validate_host, HostFacts};
+pub use interface::{Interface, MAX_NAME_LEN, MIN_RELAY_PORT};
+pub use media::{Latching, MediaConfig, MAX_FINAL_TIMEOUT_SECS};
+pub use ng::{NgConfig, DEFAULT_NG_LISTEN};
+
+/// The whole daemon configuration, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `[general]`: logging.
+    pub general: GeneralConfig,
+    /// `[ng]`: the rtpengine ng control listener.
+    pub ng: NgConfig,
+    /// `[dataplane]`: packet I/O backend and worker cores.
+    pub dataplane: DataplaneConfig,
+    /// `[media]`: latching and media timeouts.
+    pub media: MediaConfig,
+    /// `[[interface]]`: relay addresses and port ranges, in file order; never empty.
+    pub interfaces: Vec<Interface>,
+}
+
+impl Config {
+    /// The entries named `name`, in file order (several entries may share a name).
+    pub fn interfaces_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Interface> {
+        self.interfaces.iter().filter(move |i| i.name == name)
+    }
+}
+
+impl FromStr for Config {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        parse(text)
+    }
+}
+
+/// The document as written: the TOML tree mapped onto the schema, nothing checked yet but the
+/// key names and value types.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a TOML document")]
+struct RawConfig {
+    general: Option<general::RawGeneral>,
+    ng: Option<ng::RawNg>,
+    dataplane: Option<dataplane::RawDataplane>,
+    media: Option<media::RawMedia>,
+    interface: Option<Vec<interface::RawInterface>>,
+}
+
+/// Parses and checks a configuration text: TOML syntax, key names, value types, ranges, and
+/// the keys against each other. The first problem found is returned.
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let table: toml::Table = text.parse().map_err(|e| error::syntax(text, &e))?;
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(error::from_serde)?;
+    let cfg = Config {
+        general: raw.general.unwrap_or_default().build()?,
+        ng: raw.ng.unwrap_or_default().build()?,
+        dataplane: raw.dataplane.unwrap_or_default().build()?,
+        media: raw.media.unwrap_or_default().build()?,
+        interfaces: interface::build_all(raw.interface)?,
+    };
+    check_ng_ports(&cfg)?;
+    Ok(cfg)
+}
+
+/// The ng listener is a UDP socket too: it must not sit inside a relay port range on an
+/// address that range is bound to, or one of the two binds fails at start.
+fn check_ng_ports(cfg: &Config) -> Result<(), ConfigError> {
+    let listen = cfg.ng.listen;
+    let ng_ip = listen.ip().to_canonical();
+    for (i, iface) in cfg.interfaces.iter().enumerate() {
+        let same_address = ng_ip == iface.address.to_canonical()
+            || (ng_ip.is_unspecified() && covers(ng_ip, iface.address));
+        if same_address && iface.ports().contains(&listen.port()) {
+            return Err(error::key(
+                "ng.listen",
+                format!(
+                    "port {} is inside the relay ports {}-{} of interface[{i}] on {}",
+                    listen.port(),
+                    iface.port_min,
+                    iface.port_max,
+                    iface.address
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a socket bound to the unspecified address `any` also takes `ip`'s packets: `0.0.0.0`
+/// covers IPv4; `::` covers both families (Linux binds `::` dual-stack by default).
+fn covers(any: IpAddr, ip: IpAddr) -> bool {
+    any.is_ipv6() || ip.is_ipv4()
+}

@@ -1,0 +1,171 @@
+//! `relay-load`: end-to-end RTP relay throughput through rtpengine's ng protocol.
+//!
+//! Sets calls up with ng offer/answer, sends RTP through the relay in both directions from
+//! loopback endpoints, reports sent/received/loss/rate per step, searches for the highest rate
+//! with loss under a threshold, and deletes every call. See `relay-load --help`.
+
+use anyhow::{bail, Context, Result};
+use benches::calls::{self, Call, CallIds};
+use benches::cli::{self, Args, Command};
+use benches::ngclient::NgClient;
+use benches::report;
+use benches::runner::{RunConfig, Runner};
+use benches::search::{self, SearchOutcome};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", cli::USAGE);
+        return;
+    }
+    let args = match cli::parse(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("relay-load: {e}\n\n{}", cli::USAGE);
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&args) {
+        eprintln!("relay-load: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<()> {
+    if args.command == Command::Ping {
+        return ping(args);
+    }
+    benches::sys::raise_nofile_limit().context("raising the open-file limit")?;
+    let mut ng = match args.ng {
+        Some(addr) => Some(NgClient::connect(addr, args.ng_timeout, args.ng_attempts)?),
+        None => None,
+    };
+    let setup_start = Instant::now();
+    let (calls, ids, setup) = set_up(ng.as_mut(), args);
+    println!(
+        "set up {} calls ({} streams) in {} ms",
+        calls.len(),
+        calls.len() * 2,
+        setup_start.elapsed().as_millis()
+    );
+    let result = setup.and_then(|()| drive(args, calls));
+    if let Some(ng) = ng.as_mut() {
+        let failures = calls::delete_all(ng, &ids);
+        match failures.first() {
+            None => println!("deleted {} calls", ids.len()),
+            Some((id, e)) => eprintln!(
+                "relay-load: {} of {} deletes failed, first {id}: {e}",
+                failures.len(),
+                ids.len()
+            ),
+        }
+    }
+    result
+}
+
+/// Sets up every call; on failure returns the calls set up so far (to be deleted) and the error.
+fn set_up(ng: Option<&mut NgClient>, args: &Args) -> (Vec<Call>, Vec<CallIds>, Result<()>) {
+    let mut calls = Vec::with_capacity(args.calls as usize);
+    let mut ids = Vec::new();
+    let mut ng = ng;
+    for i in 0..args.calls {
+        let call = match ng.as_deref_mut() {
+            Some(ng) => calls::establish_relayed(ng, i, args.buffers),
+            None => calls::establish_direct(i, args.buffers),
+        };
+        match call {
+            Ok(c) => {
+                ids.extend(c.ids.clone());
+                calls.push(c);
+            }
+            Err(e) => {
+                // The failed call may exist on the relay after its offer: delete it too.
+                ids.push(CallIds {
+                    call_id: format!("fvload-{}-{i}", std::process::id()),
+                    from_tag: format!("a{i}"),
+                    to_tag: format!("b{i}"),
+                });
+                return (calls, ids, Err(e).context("setting up calls"));
+            }
+        }
+    }
+    (calls, ids, Ok(()))
+}
+
+fn drive(args: &Args, calls: Vec<Call>) -> Result<()> {
+    let mode = if args.ng.is_some() { "relay" } else { "direct" };
+    let cfg = RunConfig {
+        packet_len: args.size,
+        burst: args.burst,
+        warmup: args.warmup,
+        measure: args.duration,
+        drain: args.drain,
+        relay_pid: args.relay_pid,
+    };
+    println!(
+        "{}: mode {mode}, {} calls, {} streams, {}-byte RTP, warm-up {:.1}s + measure {:.1}s + drain {} ms per step, {} thread(s), burst {}{}",
+        args.label,
+        calls.len(),
+        calls.len() * 2,
+        args.size,
+        args.warmup.as_secs_f64(),
+        args.duration.as_secs_f64(),
+        args.drain.as_millis(),
+        args.threads,
+        args.burst,
+        args.relay_pid
+            .map_or_else(String::new, |p| format!(", relay pid {p}"))
+    );
+    let mut runner = Runner::new(calls, args.threads, args.ng.is_some(), cfg)
+        .context("creating the traffic engines")?;
+    println!("{}", report::step_header());
+    let outcome = match (args.command, args.rate) {
+        (Command::Run, Some(rate)) => {
+            let r = runner.step(rate)?;
+            let v = search::verdict(&args.search, &search::Measured::probe(&r));
+            print_row(&report::step_row(&r, Some(v)));
+            SearchOutcome {
+                best: (v == search::Verdict::Pass).then_some(0),
+                tool_limited: v == search::Verdict::ToolLimited,
+                reached_max: false,
+                steps: vec![(v, r)],
+            }
+        }
+        (Command::Search, _) => search::search(
+            &args.search,
+            |rate| runner.step(rate),
+            |v, r| print_row(&report::step_row(r, Some(v))),
+        )?,
+        _ => bail!("nothing to do"),
+    };
+    print!("{}", report::summary(&args.label, mode, &outcome));
+    Ok(())
+}
+
+fn print_row(row: &str) {
+    println!("{row}");
+    let _ = std::io::stdout().flush();
+}
+
+fn ping(args: &Args) -> Result<()> {
+    let Some(addr) = args.ng else {
+        bail!("ping needs --ng");
+    };
+    let deadline = Instant::now() + args.wait;
+    let mut ng = NgClient::connect(addr, Duration::from_millis(200), 1)?;
+    // Bounded by the deadline: each attempt takes at least its 200 ms timeout or a pause.
+    loop {
+        match ng.ping() {
+            Ok(()) => {
+                println!("ng at {addr} answers ping");
+                return Ok(());
+            }
+            Err(e) if Instant::now() >= deadline => {
+                return Err(e).with_context(|| format!("no ping answer from {addr}"))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}

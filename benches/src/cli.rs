@@ -1,0 +1,299 @@
+//! Command line of `relay-load`.
+
+use crate::rtp;
+use crate::search::SearchConfig;
+use std::net::SocketAddr;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Usage text.
+pub const USAGE: &str = "\
+relay-load: RTP relay throughput through rtpengine's ng protocol, on loopback only
+
+USAGE:
+  relay-load ping    --ng ADDR [--wait SECS]
+  relay-load run     (--ng ADDR | --direct) --rate PPS [OPTIONS]
+  relay-load search  (--ng ADDR | --direct) [OPTIONS] [SEARCH OPTIONS]
+  relay-load ceiling [OPTIONS] [SEARCH OPTIONS]     (= search --direct: the tool's own ceiling)
+
+TARGET:
+  --ng ADDR          ng control address of the relay (loopback), e.g. 127.0.0.1:2223
+  --direct           no relay: each call's two endpoints send to each other
+
+OPTIONS:
+  --calls N          calls (2 streams each)                       [100]
+  --threads N        traffic threads                              [1]
+  --size BYTES       RTP packet size incl. 12-byte header         [172]
+  --burst N          packets per sendmmsg to one stream, max 64   [16]
+  --warmup SECS      per step, sent but not counted               [1]
+  --duration SECS    measured window per step                     [3]
+  --drain MS         receive-only time after each step            [300]
+  --buffers BYTES    endpoint socket buffer size                  [4194304]
+  --relay-pid PID    charge this process's CPU time to the relay
+  --label TEXT       name printed with the results                [relay]
+  --ng-timeout MS    per ng request attempt                       [1000]
+  --ng-attempts N    sends per ng request                         [3]
+
+SEARCH OPTIONS:
+  --start PPS        first rate                                   [20000]
+  --max PPS          highest rate                                 [5000000]
+  --min PPS          lowest rate                                  [1000]
+  --loss PCT         a step passes with loss below this           [0.1]
+  --precision F      stop bisecting at this ratio - 1             [0.05]
+  --max-steps N      at most this many steps                      [16]
+
+Rates are aggregate packets per second over every stream of every call.";
+
+/// Why the command line is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ArgError {
+    /// No command or an unknown one.
+    #[error("unknown or missing command {0:?} (ping, run, search, ceiling)")]
+    Command(String),
+    /// An option this command does not know.
+    #[error("unknown option {0:?}")]
+    Unknown(String),
+    /// An option without its value.
+    #[error("option {0} needs a value")]
+    MissingValue(String),
+    /// A value that does not parse or is out of range.
+    #[error("option {option}: {reason}")]
+    BadValue {
+        /// The option.
+        option: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A required option is absent, or two exclude each other.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Wait until the ng server answers `ping`.
+    Ping,
+    /// One step at a fixed rate.
+    Run,
+    /// Search for the highest passing rate.
+    Search,
+}
+
+/// The parsed command line.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// The command.
+    pub command: Command,
+    /// ng address; `None` means direct endpoint-to-endpoint traffic.
+    pub ng: Option<SocketAddr>,
+    /// How long `ping` keeps trying.
+    pub wait: Duration,
+    /// Number of calls.
+    pub calls: u32,
+    /// Traffic threads.
+    pub threads: usize,
+    /// Packet size.
+    pub size: usize,
+    /// Burst per stream.
+    pub burst: usize,
+    /// Warm-up per step.
+    pub warmup: Duration,
+    /// Measured window per step.
+    pub duration: Duration,
+    /// Drain per step.
+    pub drain: Duration,
+    /// Endpoint socket buffers.
+    pub buffers: usize,
+    /// Relay process id.
+    pub relay_pid: Option<u32>,
+    /// Label in the output.
+    pub label: String,
+    /// ng request timeout per attempt.
+    pub ng_timeout: Duration,
+    /// ng sends per request.
+    pub ng_attempts: u32,
+    /// Rate for `run`.
+    pub rate: Option<u64>,
+    /// Search parameters.
+    pub search: SearchConfig,
+}
+
+fn num<T: std::str::FromStr>(opt: &str, v: &str, lo: T, hi: T) -> Result<T, ArgError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    let bad = |reason: String| ArgError::BadValue {
+        option: opt.to_owned(),
+        reason,
+    };
+    let n: T = v
+        .parse()
+        .map_err(|_| bad(format!("{v:?} is not a number")))?;
+    if n < lo || n > hi {
+        return Err(bad(format!("{v} is outside {lo}..={hi}")));
+    }
+    Ok(n)
+}
+
+fn secs(opt: &str, v: &str, lo: f64, hi: f64) -> Result<Duration, ArgError> {
+    let s: f64 = num(opt, v, lo, hi)?;
+    Ok(Duration::from_secs_f64(s))
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
+    let mut it = argv.iter();
+    let (command, mut direct) = match it.next().map(String::as_str) {
+        Some("ping") => (Command::Ping, false),
+        Some("run") => (Command::Run, false),
+        Some("search") => (Command::Search, false),
+        Some("ceiling") => (Command::Search, true),
+        other => return Err(ArgError::Command(other.unwrap_or("").to_owned())),
+    };
+    let mut a = Args {
+        command,
+        ng: None,
+        wait: Duration::from_secs(10),
+        calls: 100,
+        threads: 1,
+        size: rtp::G711_20MS_PACKET,
+        burst: 16,
+        warmup: Duration::from_secs(1),
+        duration: Duration::from_secs(3),
+        drain: Duration::from_millis(300),
+        buffers: 4 << 20,
+        relay_pid: None,
+        label: if direct { "load-tool" } else { "relay" }.to_owned(),
+        ng_timeout: Duration::from_millis(1000),
+        ng_attempts: 3,
+        rate: None,
+        search: SearchConfig::default(),
+    };
+    while let Some(opt) = it.next() {
+        if opt == "--direct" {
+            direct = true;
+            continue;
+        }
+        if !opt.starts_with("--") {
+            return Err(ArgError::Unknown(opt.clone()));
+        }
+        let v = it
+            .next()
+            .ok_or_else(|| ArgError::MissingValue(opt.clone()))?;
+        let o = opt.as_str();
+        match o {
+            "--ng" => {
+                let addr: SocketAddr = v.parse().map_err(|_| ArgError::BadValue {
+                    option: o.to_owned(),
+                    reason: format!("{v:?} is not IP:PORT"),
+                })?;
+                if !addr.ip().is_loopback() {
+                    return Err(ArgError::BadValue {
+                        option: o.to_owned(),
+                        reason: format!("{addr} is not loopback"),
+                    });
+                }
+                a.ng = Some(addr);
+            }
+            "--wait" => a.wait = secs(o, v, 0.0, 600.0)?,
+            "--calls" => a.calls = num(o, v, 1, 20_000)?,
+            "--threads" => a.threads = num(o, v, 1, 64)?,
+            "--size" => a.size = num(o, v, rtp::MIN_PACKET, 1400)?,
+            "--burst" => a.burst = num(o, v, 1, crate::sys::MAX_BATCH)?,
+            "--warmup" => a.warmup = secs(o, v, 0.0, 60.0)?,
+            "--duration" => a.duration = secs(o, v, 0.1, 600.0)?,
+            "--drain" => a.drain = Duration::from_millis(num(o, v, 0, 10_000)?),
+            "--buffers" => a.buffers = num(o, v, 4096, 256 << 20)?,
+            "--relay-pid" => a.relay_pid = Some(num(o, v, 1, u32::MAX)?),
+            "--label" => a.label.clone_from(v),
+            "--ng-timeout" => a.ng_timeout = Duration::from_millis(num(o, v, 1, 60_000)?),
+            "--ng-attempts" => a.ng_attempts = num(o, v, 1, 20)?,
+            "--rate" => a.rate = Some(num(o, v, 1, 50_000_000)?),
+            "--start" => a.search.start_pps = num(o, v, 1, 50_000_000)?,
+            "--max" => a.search.max_pps = num(o, v, 1, 50_000_000)?,
+            "--min" => a.search.min_pps = num(o, v, 1, 50_000_000)?,
+            "--loss" => a.search.max_loss_pct = num(o, v, 0.0, 100.0)?,
+            "--precision" => a.search.precision = num(o, v, 0.001, 1.0)?,
+            "--max-steps" => a.search.max_steps = num(o, v, 1, 100)?,
+            _ => return Err(ArgError::Unknown(opt.clone())),
+        }
+    }
+    if a.search.min_pps > a.search.max_pps {
+        return Err(ArgError::Usage("--min is above --max".to_owned()));
+    }
+    match (command, direct, a.ng.is_some()) {
+        (Command::Ping, true, _) => {
+            return Err(ArgError::Usage("ping needs --ng, not --direct".to_owned()))
+        }
+        (_, true, true) => {
+            return Err(ArgError::Usage(
+                "--ng and --direct exclude each other".to_owned(),
+            ))
+        }
+        (_, false, false) => {
+            return Err(ArgError::Usage(
+                "--ng ADDR or --direct is required".to_owned(),
+            ))
+        }
+        _ => {}
+    }
+    if command == Command::Run && a.rate.is_none() {
+        return Err(ArgError::Usage("run needs --rate PPS".to_owned()));
+    }
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn parses_search() {
+        let a = parse(&args(
+            "search --ng 127.0.0.1:2223 --calls 50 --duration 2.5 --relay-pid 42 --loss 0.5",
+        ))
+        .unwrap();
+        assert_eq!(a.command, Command::Search);
+        assert_eq!(a.ng, Some("127.0.0.1:2223".parse().unwrap()));
+        assert_eq!(a.calls, 50);
+        assert_eq!(a.duration, Duration::from_millis(2500));
+        assert_eq!(a.relay_pid, Some(42));
+        assert_eq!(a.search.max_loss_pct, 0.5);
+    }
+
+    #[test]
+    fn ceiling_is_direct_search() {
+        let a = parse(&args("ceiling --calls 10")).unwrap();
+        assert_eq!(a.command, Command::Search);
+        assert!(a.ng.is_none());
+        assert_eq!(a.label, "load-tool");
+    }
+
+    #[test]
+    fn rejects() {
+        let bad = [
+            "",
+            "fly",
+            "run --ng 127.0.0.1:1",
+            "search",
+            "search --ng 10.0.0.1:2223",
+            "search --ng nowhere",
+            "search --direct --ng 127.0.0.1:1",
+            "ping --direct",
+            "search --direct --calls 0",
+            "search --direct --calls",
+            "search --direct --size 20",
+            "search --direct --bogus 1",
+            "search --direct stray",
+            "search --direct --min 10 --max 5",
+        ];
+        for b in bad {
+            assert!(parse(&args(b)).is_err(), "accepted {b:?}");
+        }
+    }
+}

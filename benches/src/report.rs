@@ -1,0 +1,154 @@
+//! Text output: a table row per step, a summary, and one `RESULT key=value ...` line that
+//! scripts parse.
+
+use crate::runner::StepReport;
+use crate::search::{SearchOutcome, Verdict};
+use std::fmt::Write;
+
+/// Column headings matching [`step_row`].
+pub fn step_header() -> String {
+    format!(
+        "{:>4} {:>10} {:>10} {:>10} {:>8} {:>7} {:>11} {:>7} {:>8} {:>8} {:>15}  {}",
+        "step",
+        "target",
+        "offered",
+        "relayed",
+        "loss%",
+        "relay%",
+        "pps/core",
+        "busy%",
+        "rly-drop",
+        "tool-drop",
+        "lat p50/p99 us",
+        "verdict"
+    )
+}
+
+fn opt_pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |s| format!("{:.1}", s * 100.0))
+}
+
+fn opt_num(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |n| n.to_string())
+}
+
+/// One table row for a step.
+pub fn step_row(r: &StepReport, verdict: Option<Verdict>) -> String {
+    let lat = &r.counts.latency;
+    let mut row = format!(
+        "{:>4} {:>10} {:>10.0} {:>10.0} {:>8.3} {:>7} {:>11} {:>7} {:>8} {:>8} {:>7}/{:<7}  {}",
+        r.step,
+        r.target_pps,
+        r.offered_pps(),
+        r.relayed_pps(),
+        r.loss_pct(),
+        opt_pct(r.relay_core_share()),
+        r.per_core_pps()
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.0}")),
+        format!("{:.1}", r.tool_busy_share() * 100.0),
+        opt_num(r.relay_drops),
+        opt_num(r.tool_drops),
+        lat.quantile(0.5) / 1000,
+        lat.quantile(0.99) / 1000,
+        match verdict {
+            Some(Verdict::Pass) => "pass",
+            Some(Verdict::Fail) => "FAIL",
+            Some(Verdict::ToolLimited) => "tool-limited",
+            None => "",
+        }
+    );
+    let c = &r.counts;
+    let mut notes = Vec::new();
+    if c.dead_streams > 0 {
+        notes.push(format!(
+            "{} of {} streams got nothing",
+            c.dead_streams, c.streams
+        ));
+    }
+    if c.misrouted > 0 {
+        notes.push(format!("{} misrouted", c.misrouted));
+    }
+    if c.foreign > 0 {
+        notes.push(format!("{} foreign datagrams", c.foreign));
+    }
+    if c.send_full > 0 {
+        notes.push(format!("{} not sent (buffer full)", c.send_full));
+    }
+    if c.send_errors > 0 {
+        notes.push(format!(
+            "{} send errors, first: {}",
+            c.send_errors,
+            c.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+    if !notes.is_empty() {
+        let _ = write!(row, "\n     note: {}", notes.join("; "));
+    }
+    row
+}
+
+/// The summary block and the `RESULT` line of a search (or of a single step when the outcome
+/// holds one step with no verdict threshold).
+pub fn summary(label: &str, mode: &str, out: &SearchOutcome<StepReport>) -> String {
+    let mut s = String::new();
+    let best = out.best.and_then(|i| out.steps.get(i)).map(|(_, r)| r);
+    let _ = writeln!(s, "== {label} ({mode}) ==");
+    match best {
+        Some(r) => {
+            let _ = writeln!(
+                s,
+                "highest rate with loss under threshold: {:.0} pps relayed (target {} pps, loss {:.3}%)",
+                r.relayed_pps(),
+                r.target_pps,
+                r.loss_pct()
+            );
+            if let (Some(share), Some(pc)) = (r.relay_core_share(), r.per_core_pps()) {
+                let _ = writeln!(
+                    s,
+                    "relay CPU at that rate: {:.1}% of one core -> {:.0} pps per core-second",
+                    share * 100.0,
+                    pc
+                );
+            }
+            let lat = &r.counts.latency;
+            let _ = writeln!(
+                s,
+                "round-trip through the relay: p50 {} us, p99 {} us, max {} us",
+                lat.quantile(0.5) / 1000,
+                lat.quantile(0.99) / 1000,
+                lat.max() / 1000
+            );
+        }
+        None => {
+            let _ = writeln!(s, "no step passed");
+        }
+    }
+    if out.tool_limited {
+        let _ = writeln!(
+            s,
+            "note: the load tool could not offer some target rates; the limit may be higher"
+        );
+    }
+    if out.reached_max {
+        let _ = writeln!(
+            s,
+            "note: the highest rate allowed passed; the limit may be higher"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "RESULT label={} mode={} rate_pps={:.0} per_core_pps={} relay_core_share={} loss_pct={:.4} tool_limited={} reached_max={} steps={}",
+        label.replace(char::is_whitespace, "_"),
+        mode,
+        best.map_or(0.0, StepReport::relayed_pps),
+        best.and_then(StepReport::per_core_pps)
+            .map_or_else(|| "na".to_owned(), |p| format!("{p:.0}")),
+        best.and_then(StepReport::relay_core_share)
+            .map_or_else(|| "na".to_owned(), |p| format!("{p:.3}")),
+        best.map_or(100.0, StepReport::loss_pct),
+        u8::from(out.tool_limited),
+        u8::from(out.reached_max),
+        out.steps.len()
+    );
+    s
+}

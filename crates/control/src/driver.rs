@@ -1,0 +1,103 @@
+//! The tokio driver: the ng UDP socket, a short tick that moves worker events in and commands
+//! out, and the engine's timers. Everything else is the engine's.
+
+use crate::engine::{Engine, EngineEvent};
+use dataplane::{FlowCommand, FlowEvent};
+use pktio::socket::Waker;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+
+/// How often worker events are collected when no ng traffic wakes the driver.
+const TICK: Duration = Duration::from_millis(2);
+
+/// The control plane's end of one worker's rings.
+#[derive(Debug)]
+pub struct WorkerLink {
+    /// Commands to the worker.
+    pub commands: rtrb::Producer<FlowCommand>,
+    /// Events from the worker.
+    pub events: rtrb::Consumer<FlowEvent>,
+    /// Wakes the worker when commands are queued.
+    pub waker: Waker,
+}
+
+/// Runs the ng listener until `shutdown` turns true.
+pub async fn run(
+    mut engine: Engine,
+    socket: UdpSocket,
+    mut workers: Vec<WorkerLink>,
+    epoch: Instant,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 65_536];
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut wake = vec![false; workers.len()];
+    loop {
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => match r {
+                Ok((n, from)) => engine.handle_datagram(epoch.elapsed(), from, &buf[..n]),
+                Err(e) => tracing::warn!(error = %e, "ng socket receive failed"),
+            },
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        let now = epoch.elapsed();
+        for (w, link) in workers.iter_mut().enumerate() {
+            while let Ok(ev) = link.events.pop() {
+                engine.handle_event(now, w, ev);
+            }
+        }
+        engine.handle_timeout(now);
+        while let Some((w, cmd)) = engine.poll_command() {
+            let Some(link) = workers.get_mut(w) else {
+                continue;
+            };
+            match link.commands.push(cmd) {
+                Ok(()) => wake[w] = true,
+                Err(rtrb::PushError::Full(cmd)) => {
+                    // The worker is behind; keep the command for the next round.
+                    engine.requeue_command(w, cmd);
+                    break;
+                }
+            }
+        }
+        for (w, flag) in wake.iter_mut().enumerate() {
+            if std::mem::take(flag) {
+                workers[w].waker.wake();
+            }
+        }
+        while let Some(t) = engine.poll_transmit() {
+            if let Err(e) = socket.send_to(&t.data, t.to).await {
+                tracing::warn!(to = %t.to, error = %e, "ng reply not sent");
+            }
+        }
+        while let Some(e) = engine.poll_event() {
+            log_event(&e);
+        }
+    }
+    Ok(())
+}
+
+fn log_event(e: &EngineEvent) {
+    match e {
+        EngineEvent::CallEnded { call_id, reason } => {
+            tracing::info!(call_id = %call_id, reason = reason.name(), "call ended");
+        }
+        EngineEvent::RequestFailed {
+            call_id,
+            command,
+            reason,
+        } => {
+            tracing::warn!(call_id = call_id.as_deref().unwrap_or("-"), command, reason = %reason, "ng request failed");
+        }
+        EngineEvent::InstallFailed { worker, key } => {
+            tracing::error!(
+                worker,
+                addr = key.addr,
+                port = key.port,
+                "worker refused a session install"
+            );
+        }
+    }
+}

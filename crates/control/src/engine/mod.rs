@@ -1,0 +1,599 @@
+//! The media anchoring engine: answers rtpengine ng commands, allocates relay ports, rewrites
+//! SDP, programs the workers, and ends calls on timeouts. Sans-IO: datagrams, worker events and
+//! time come in as arguments; datagrams to send and worker commands come out of `poll_*`.
+
+mod offer;
+mod report;
+
+use crate::alloc::PortAllocator;
+use crate::call::{Call, CallStats};
+use crate::cookie::{Cached, CookieCache};
+use dataplane::{
+    FlowCommand, FlowEvent, IdleReason, LatchMode, PortLayout, SharedCounters, StreamStats,
+};
+use ng::bencode::{DictBuilder, OwnedValue};
+use ng::Command;
+use pktio::{PortHandle, PortKey};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a `query`/`delete` waits for worker stats before replying with what it has.
+const STATS_WAIT: Duration = Duration::from_secs(1);
+/// How often calls are scanned for offer and final timeouts.
+const SCAN_PERIOD: Duration = Duration::from_secs(1);
+
+/// One relay address as the engine needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Logical name (the ng `direction` values).
+    pub name: String,
+    /// Local address the ports bind to.
+    pub address: IpAddr,
+    /// Address written into SDP (1:1 NAT), if not the local one.
+    pub advertised: Option<IpAddr>,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Relay addresses, in layout order.
+    pub interfaces: Vec<Interface>,
+    /// Default latching.
+    pub latching: LatchMode,
+    /// Default strict source.
+    pub strict_source: bool,
+    /// Offer without answer.
+    pub offer_timeout: Duration,
+    /// Cap on call length (None = off).
+    pub final_timeout: Option<Duration>,
+    /// Relaying continues this long after `delete` before the ports are released.
+    pub delete_delay: Duration,
+    /// Maximum concurrent calls (0 = unlimited).
+    pub max_sessions: usize,
+    /// How long replies are kept for repeated cookies.
+    pub cookie_ttl: Duration,
+}
+
+/// Opens relay ports (the socket backend binds a UDP socket; frame backends need nothing).
+pub trait PortBinder: Send {
+    /// Opens `ip:port` for relay address `addr`.
+    fn bind(&mut self, addr: u16, ip: IpAddr, port: u16) -> std::io::Result<PortHandle>;
+}
+
+/// Binds kernel UDP sockets.
+#[derive(Debug, Default)]
+pub struct SocketBinder;
+
+impl PortBinder for SocketBinder {
+    fn bind(&mut self, _addr: u16, ip: IpAddr, port: u16) -> std::io::Result<PortHandle> {
+        PortHandle::bind_socket(ip, port)
+    }
+}
+
+/// Needs no kernel objects (memory and DPDK backends).
+#[derive(Debug, Default)]
+pub struct VirtualBinder;
+
+impl PortBinder for VirtualBinder {
+    fn bind(&mut self, _addr: u16, _ip: IpAddr, _port: u16) -> std::io::Result<PortHandle> {
+        Ok(PortHandle::Virtual)
+    }
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// Payload.
+    pub data: Vec<u8>,
+}
+
+/// Why a call ended without a `delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// No media for the timeout.
+    NoRtp,
+    /// No media for the hold timeout.
+    OnHold,
+    /// Offer never answered.
+    OfferTimeout,
+    /// Final call length cap.
+    FinalTimeout,
+}
+
+impl EndReason {
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::NoRtp => "timeout_no_rtp",
+            EndReason::OnHold => "timeout_on_hold",
+            EndReason::OfferTimeout => "timeout_offer",
+            EndReason::FinalTimeout => "timeout_final",
+        }
+    }
+}
+
+/// Something the driver should log or act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// A call was ended by a timeout.
+    CallEnded {
+        /// Call-ID.
+        call_id: String,
+        /// Why.
+        reason: EndReason,
+    },
+    /// A request failed.
+    RequestFailed {
+        /// Call-ID, if the request had one.
+        call_id: Option<String>,
+        /// The command.
+        command: &'static str,
+        /// The error-reason sent back.
+        reason: String,
+    },
+    /// A worker refused an install (a bug or a backend failure).
+    InstallFailed {
+        /// Worker.
+        worker: usize,
+        /// Port.
+        key: PortKey,
+    },
+}
+
+/// Engine counters (control plane).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineCounters {
+    /// Requests by command name.
+    pub requests: HashMap<&'static str, u64>,
+    /// Requests answered with an error.
+    pub errors: u64,
+    /// Repeated cookies answered from the cache.
+    pub cookie_hits: u64,
+    /// Datagrams that were not ng requests at all.
+    pub malformed: u64,
+    /// Offers refused because no port pair was free.
+    pub port_exhausted: u64,
+    /// Relay ports skipped because binding failed.
+    pub bind_failures: u64,
+    /// Calls ended by reason.
+    pub ended: HashMap<&'static str, u64>,
+    /// Calls deleted by request.
+    pub deleted: u64,
+    /// Calls created.
+    pub created: u64,
+}
+
+/// What a pending `query`/`delete` reply waits for.
+#[derive(Debug)]
+struct Pending {
+    cookie: Vec<u8>,
+    to: SocketAddr,
+    call: Call,
+    stats: CallStats,
+    waiting: usize,
+    due: Duration,
+    now: Duration,
+}
+
+/// A deleted call still relaying until `due`.
+#[derive(Debug)]
+struct Zombie {
+    due: Duration,
+    pairs: Vec<(usize, [PortKey; 2])>,
+}
+
+/// The engine.
+pub struct Engine {
+    cfg: EngineConfig,
+    alloc: PortAllocator,
+    binder: Box<dyn PortBinder>,
+    names: Vec<String>,
+    calls: HashMap<Vec<u8>, Call>,
+    by_key: HashMap<PortKey, Vec<u8>>,
+    cookies: CookieCache,
+    commands: VecDeque<(usize, FlowCommand)>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<EngineEvent>,
+    pending: HashMap<u64, Pending>,
+    next_token: u64,
+    zombies: VecDeque<Zombie>,
+    releasing: HashMap<u64, (usize, [PortKey; 2])>,
+    counters: EngineCounters,
+    shared: Vec<Arc<SharedCounters>>,
+    next_scan: Duration,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("calls", &self.calls.len())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+fn command_name(c: Command) -> &'static str {
+    match c {
+        Command::Ping => "ping",
+        Command::Offer => "offer",
+        Command::Answer => "answer",
+        Command::Delete => "delete",
+        Command::Query => "query",
+        Command::List => "list",
+        Command::Statistics => "statistics",
+    }
+}
+
+/// `{result: error, error-reason: reason}`.
+fn error_reply(reason: &str) -> OwnedValue {
+    DictBuilder::new()
+        .with("result", "error")
+        .with("error-reason", reason)
+        .build()
+}
+
+/// A request error: the reason sent back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refusal(String);
+
+impl<T: std::fmt::Display> From<T> for Refusal {
+    fn from(t: T) -> Self {
+        Refusal(t.to_string())
+    }
+}
+
+impl Engine {
+    /// An engine over `layout` (whose address order is `cfg.interfaces`' order); `shared` are the
+    /// workers' published counters (for `statistics`).
+    pub fn new(
+        cfg: EngineConfig,
+        layout: Arc<PortLayout>,
+        binder: Box<dyn PortBinder>,
+        shared: Vec<Arc<SharedCounters>>,
+    ) -> Self {
+        let mut names: Vec<String> = Vec::new();
+        for i in &cfg.interfaces {
+            if !names.contains(&i.name) {
+                names.push(i.name.clone());
+            }
+        }
+        let alloc = PortAllocator::new(&layout);
+        let cookies = CookieCache::new(cfg.cookie_ttl, 65_536);
+        Self {
+            cfg,
+            alloc,
+            binder,
+            names,
+            calls: HashMap::new(),
+            by_key: HashMap::new(),
+            cookies,
+            commands: VecDeque::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            pending: HashMap::new(),
+            next_token: 1,
+            zombies: VecDeque::new(),
+            releasing: HashMap::new(),
+            counters: EngineCounters::default(),
+            shared,
+            next_scan: Duration::ZERO,
+        }
+    }
+
+    /// An ng datagram from `from` at `now` (time since the shared epoch).
+    pub fn handle_datagram(&mut self, now: Duration, from: SocketAddr, data: &[u8]) {
+        let Ok((cookie, body)) = ng::split_cookie(data) else {
+            // Without a cookie there is nobody to answer (rtpengine drops these too).
+            self.counters.malformed += 1;
+            return;
+        };
+        match self.cookies.get(cookie) {
+            Some(Cached::Reply(r)) => {
+                self.counters.cookie_hits += 1;
+                let data = r.clone();
+                self.transmits.push_back(Transmit { to: from, data });
+                return;
+            }
+            Some(Cached::InProgress) => {
+                self.counters.cookie_hits += 1;
+                return;
+            }
+            None => {}
+        }
+        let value = match ng::bencode::decode(body) {
+            Ok(v) => v,
+            Err(e) => {
+                self.counters.malformed += 1;
+                let reason = format!("malformed bencode: {e}");
+                self.fail(None, "unknown", &reason);
+                return self.reply(now, cookie, from, &error_reply(&reason));
+            }
+        };
+        let req = match ng::parse_request(&value) {
+            Ok(r) => r,
+            Err(e) => {
+                self.counters.malformed += 1;
+                let reason = e.to_string();
+                self.fail(None, "unknown", &reason);
+                return self.reply(now, cookie, from, &error_reply(&reason));
+            }
+        };
+        let name = command_name(req.command);
+        *self.counters.requests.entry(name).or_default() += 1;
+        let result = match req.command {
+            Command::Ping => Ok(Some(DictBuilder::new().with("result", "pong").build())),
+            Command::Offer => self.offer(now, &req).map(Some),
+            Command::Answer => self.answer(now, &req).map(Some),
+            Command::Delete => self.delete(now, cookie, from, &req),
+            Command::Query => self.query(now, cookie, from, &req),
+            Command::List => Ok(Some(self.list(&req))),
+            Command::Statistics => Ok(Some(self.statistics())),
+        };
+        match result {
+            Ok(Some(reply)) => self.reply(now, cookie, from, &reply),
+            Ok(None) => self.cookies.put(now, cookie, Cached::InProgress),
+            Err(Refusal(reason)) => {
+                let call_id = req.call_id.map(|c| String::from_utf8_lossy(c).into_owned());
+                self.fail(call_id, name, &reason);
+                self.reply(now, cookie, from, &error_reply(&reason));
+            }
+        }
+    }
+
+    fn fail(&mut self, call_id: Option<String>, command: &'static str, reason: &str) {
+        self.counters.errors += 1;
+        self.events.push_back(EngineEvent::RequestFailed {
+            call_id,
+            command,
+            reason: reason.to_string(),
+        });
+    }
+
+    fn reply(&mut self, now: Duration, cookie: &[u8], to: SocketAddr, v: &OwnedValue) {
+        let data = ng::frame(cookie, v);
+        self.cookies.put(now, cookie, Cached::Reply(data.clone()));
+        self.transmits.push_back(Transmit { to, data });
+    }
+
+    /// An event from worker `worker`.
+    pub fn handle_event(&mut self, now: Duration, worker: usize, ev: FlowEvent) {
+        match ev {
+            FlowEvent::Stats { token, pair } => self.stats_arrived(now, token, pair),
+            FlowEvent::Removed { token, pair: _ } => {
+                if let Some((w, keys)) = self.releasing.remove(&token) {
+                    for k in keys {
+                        self.alloc.give_back(w, k);
+                    }
+                }
+            }
+            FlowEvent::InstallFailed { key } => {
+                self.events
+                    .push_back(EngineEvent::InstallFailed { worker, key });
+            }
+            FlowEvent::Idle { key, reason } => self.pair_idle(now, key, Some(reason)),
+            FlowEvent::Active { key } => self.pair_idle(now, key, None),
+        }
+    }
+
+    fn pair_idle(&mut self, now: Duration, key: PortKey, reason: Option<IdleReason>) {
+        let Some(call_id) = self.by_key.get(&key).cloned() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        for p in call.pairs.iter_mut().flatten() {
+            if p.keys.contains(&key) {
+                p.idle = reason;
+            }
+        }
+        if reason.is_none() {
+            return;
+        }
+        let all_idle = call.live_pairs().all(|p| p.idle.is_some());
+        if all_idle {
+            let hold = call
+                .live_pairs()
+                .any(|p| p.idle == Some(IdleReason::OnHold));
+            let why = if hold {
+                EndReason::OnHold
+            } else {
+                EndReason::NoRtp
+            };
+            self.end_call(now, &call_id, why);
+        }
+    }
+
+    /// Timers: offer/final timeouts, delete-delay expiry, cookie expiry, overdue stats.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.cookies.expire(now);
+        while self.zombies.front().is_some_and(|z| z.due <= now) {
+            if let Some(z) = self.zombies.pop_front() {
+                for (w, keys) in z.pairs {
+                    self.remove_pair(w, keys);
+                }
+            }
+        }
+        let overdue: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.due <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in overdue {
+            if let Some(p) = self.pending.remove(&t) {
+                self.finish_pending(now, p);
+            }
+        }
+        if now >= self.next_scan {
+            self.next_scan = now + SCAN_PERIOD;
+            let mut ended = Vec::new();
+            for (id, c) in &self.calls {
+                let age = now.saturating_sub(c.created);
+                if c.state == crate::call::CallState::Offered
+                    && now.saturating_sub(c.last_signal) >= self.cfg.offer_timeout
+                {
+                    ended.push((id.clone(), EndReason::OfferTimeout));
+                } else if self.cfg.final_timeout.is_some_and(|f| age >= f) {
+                    ended.push((id.clone(), EndReason::FinalTimeout));
+                }
+            }
+            for (id, why) in ended {
+                self.end_call(now, &id, why);
+            }
+        }
+    }
+
+    /// The next time [`handle_timeout`](Self::handle_timeout) has work.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let mut t = Some(self.next_scan);
+        let mut min = |d: Option<Duration>| {
+            if let Some(d) = d {
+                t = Some(t.map_or(d, |x| x.min(d)));
+            }
+        };
+        min(self.cookies.next_expiry());
+        min(self.zombies.front().map(|z| z.due));
+        min(self.pending.values().map(|p| p.due).min());
+        t
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Next command for a worker: (worker index, command).
+    pub fn poll_command(&mut self) -> Option<(usize, FlowCommand)> {
+        self.commands.pop_front()
+    }
+
+    /// Puts back a command the worker's ring had no room for (it goes first next time).
+    pub fn requeue_command(&mut self, worker: usize, cmd: FlowCommand) {
+        self.commands.push_front((worker, cmd));
+    }
+
+    /// Next event to log.
+    pub fn poll_event(&mut self) -> Option<EngineEvent> {
+        self.events.pop_front()
+    }
+
+    /// Control-plane counters.
+    pub fn counters(&self) -> &EngineCounters {
+        &self.counters
+    }
+
+    /// Calls held.
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Relay port pairs in use (including those in delete-delay or being released).
+    pub fn pairs_in_use(&self) -> usize {
+        self.alloc.used_total()
+    }
+
+    fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    /// Ends a call without a reply (timeouts): media stops now.
+    fn end_call(&mut self, _now: Duration, call_id: &[u8], why: EndReason) {
+        let Some(call) = self.take_call(call_id) else {
+            return;
+        };
+        *self.counters.ended.entry(why.name()).or_default() += 1;
+        for p in call.live_pairs() {
+            self.remove_pair(p.worker, p.keys);
+        }
+        self.events.push_back(EngineEvent::CallEnded {
+            call_id: String::from_utf8_lossy(call_id).into_owned(),
+            reason: why,
+        });
+    }
+
+    /// Removes a call from the maps (its ports stay allocated until released).
+    fn take_call(&mut self, call_id: &[u8]) -> Option<Call> {
+        let call = self.calls.remove(call_id)?;
+        for p in call.live_pairs() {
+            for k in p.keys {
+                self.by_key.remove(&k);
+            }
+        }
+        Some(call)
+    }
+
+    fn remove_pair(&mut self, worker: usize, keys: [PortKey; 2]) {
+        let token = self.token();
+        self.releasing.insert(token, (worker, keys));
+        self.commands.push_back((
+            worker,
+            FlowCommand::Remove {
+                token,
+                key: keys[0],
+            },
+        ));
+    }
+
+    fn stats_arrived(&mut self, now: Duration, token: u64, pair: Option<[StreamStats; 2]>) {
+        let (id, idx) = (token >> 16, (token & 0xffff) as usize);
+        let Some(p) = self.pending.get_mut(&id) else {
+            return;
+        };
+        if let Some(slot) = p.stats.pairs.get_mut(idx) {
+            *slot = pair;
+        }
+        p.waiting = p.waiting.saturating_sub(1);
+        if p.waiting == 0 {
+            if let Some(p) = self.pending.remove(&id) {
+                self.finish_pending(now, p);
+            }
+        }
+    }
+
+    /// Asks the workers for the stats of every pair of `call`; the reply goes out when all
+    /// have answered (or after [`STATS_WAIT`]).
+    fn gather(&mut self, now: Duration, cookie: &[u8], to: SocketAddr, call: Call) {
+        let id = self.token();
+        let n = call.pairs.len().min(0xffff);
+        let mut waiting = 0;
+        for (i, p) in call.pairs.iter().take(n).enumerate() {
+            if let Some(p) = p {
+                self.commands.push_back((
+                    p.worker,
+                    FlowCommand::Query {
+                        token: (id << 16) | i as u64,
+                        key: p.keys[0],
+                    },
+                ));
+                waiting += 1;
+            }
+        }
+        let pending = Pending {
+            cookie: cookie.to_vec(),
+            to,
+            stats: CallStats {
+                pairs: vec![None; call.pairs.len()],
+            },
+            call,
+            waiting,
+            due: now + STATS_WAIT,
+            now,
+        };
+        if waiting == 0 {
+            self.finish_pending(now, pending);
+        } else {
+            self.pending.insert(id, pending);
+        }
+    }
+
+    fn finish_pending(&mut self, now: Duration, p: Pending) {
+        let reply = report::call_reply(&p.call, &p.stats, p.now, &self.cfg.interfaces);
+        self.reply(now, &p.cookie, p.to, &reply);
+    }
+}

@@ -1,0 +1,591 @@
+//! `offer`, `answer`, `delete`, `query`: the call-changing commands.
+
+use super::{Engine, Refusal, Zombie};
+use crate::call::{Call, CallState, Leg, Pair, Remote};
+use dataplane::{FlowCommand, LatchMode};
+use ng::bencode::OwnedValue;
+use ng::{Flag, IceMode, Request};
+use pktio::PortKey;
+use sdp::{MediaRewrite, MuxRewrite, Rewrite, RtcpRewrite, SessionDescription};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use wire::Endpoint;
+
+/// IPv4 or IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+fn family(ip: IpAddr) -> Family {
+    if ip.is_ipv4() {
+        Family::V4
+    } else {
+        Family::V6
+    }
+}
+
+fn is_zero(ip: IpAddr) -> bool {
+    ip.is_unspecified()
+}
+
+impl Engine {
+    fn require<'a>(v: Option<&'a [u8]>, what: &str) -> Result<&'a [u8], Refusal> {
+        v.ok_or_else(|| Refusal(format!("No {what} in message")))
+    }
+
+    fn iface_index(&self, name: Option<&[u8]>) -> Result<usize, Refusal> {
+        match name {
+            None => Ok(0),
+            Some(n) => self
+                .names
+                .iter()
+                .position(|x| x.as_bytes() == n)
+                .ok_or_else(|| {
+                    Refusal(format!(
+                        "Unknown interface '{}'",
+                        String::from_utf8_lossy(n)
+                    ))
+                }),
+        }
+    }
+
+    /// Relay address indices of interface name `iface` with `fam`.
+    fn addrs_of(&self, iface: usize, fam: Family) -> Vec<u16> {
+        let Some(name) = self.names.get(iface) else {
+            return Vec::new();
+        };
+        self.cfg
+            .interfaces
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| &i.name == name && family(i.address) == fam)
+            .map(|(n, _)| n as u16)
+            .collect()
+    }
+
+    /// The address written into SDP for relay address `addr`.
+    pub(super) fn sdp_addr(&self, addr: u16) -> Option<IpAddr> {
+        let i = self.cfg.interfaces.get(usize::from(addr))?;
+        Some(i.advertised.unwrap_or(i.address))
+    }
+
+    /// Binds both ports of a pair; on failure the pair is skipped and the next one tried.
+    fn take_bound(
+        &mut self,
+        w: usize,
+        addr: u16,
+    ) -> Result<(PortKey, [pktio::PortHandle; 2]), Refusal> {
+        let ip = self
+            .cfg
+            .interfaces
+            .get(usize::from(addr))
+            .map(|i| i.address)
+            .ok_or("bad relay address")?;
+        for _ in 0..64 {
+            let Some(key) = self.alloc.take(w, addr) else {
+                break;
+            };
+            let rtp = self.binder.bind(addr, ip, key.port);
+            let rtcp = rtp
+                .as_ref()
+                .ok()
+                .map(|_| self.binder.bind(addr, ip, key.port | 1));
+            match (rtp, rtcp) {
+                (Ok(a), Some(Ok(b))) => return Ok((key, [a, b])),
+                _ => {
+                    self.counters.bind_failures += 1;
+                    self.alloc.skip(w, key);
+                }
+            }
+        }
+        self.counters.port_exhausted += 1;
+        Err(Refusal(format!(
+            "Ran out of ports on interface '{}'",
+            self.cfg.interfaces[usize::from(addr)].name
+        )))
+    }
+
+    /// Allocates and installs a pair for an m-line: leg `x` and leg `1 - x`.
+    fn new_pair(
+        &mut self,
+        call: &Call,
+        ifaces: [usize; 2],
+        fams: [Family; 2],
+        media: &str,
+    ) -> Result<Pair, Refusal> {
+        let a_addrs = self.addrs_of(ifaces[0], fams[0]);
+        let b_addrs = self.addrs_of(ifaces[1], fams[1]);
+        let no_family = |i: usize, f: Family| {
+            Refusal(format!(
+                "No {} address on interface '{}'",
+                if f == Family::V4 { "IPv4" } else { "IPv6" },
+                self.names[ifaces[i]]
+            ))
+        };
+        if a_addrs.is_empty() {
+            return Err(no_family(0, fams[0]));
+        }
+        if b_addrs.is_empty() {
+            return Err(no_family(1, fams[1]));
+        }
+        let choice = a_addrs
+            .iter()
+            .flat_map(|&a| b_addrs.iter().map(move |&b| (a, b)))
+            .find_map(|(a, b)| self.alloc.pick_worker(a, b).map(|w| (w, a, b)));
+        let Some((w, a, b)) = choice else {
+            self.counters.port_exhausted += 1;
+            return Err(Refusal("Ran out of ports".into()));
+        };
+        let (ka, ha) = self.take_bound(w, a)?;
+        let (kb, hb) = match self.take_bound(w, b) {
+            Ok(x) => x,
+            Err(e) => {
+                self.alloc.give_back(w, ka);
+                return Err(e);
+            }
+        };
+        let [ha0, ha1] = ha;
+        let [hb0, hb1] = hb;
+        let pair = Pair {
+            worker: w,
+            keys: [ka, kb],
+            remote: [Remote::default(); 2],
+            mux: [false; 2],
+            mux_offered: [false; 2],
+            media: media.to_string(),
+            idle: None,
+        };
+        let (sa, sb) = (
+            pair.spec(0, call.latch, call.strict, call.handover),
+            pair.spec(1, call.latch, call.strict, call.handover),
+        );
+        self.commands.push_back((
+            w,
+            FlowCommand::Install {
+                a: sa,
+                b: sb,
+                handles: [ha0, ha1, hb0, hb1],
+            },
+        ));
+        Ok(pair)
+    }
+
+    fn remote_of(
+        sd: &SessionDescription<'_>,
+        m: &sdp::MediaDescription<'_>,
+        source: Option<IpAddr>,
+    ) -> Remote {
+        let addr = m.effective_connection(sd);
+        let hold = m.is_hold(sd);
+        let rtp = match (addr, m.port) {
+            (Some(ip), port) if port != 0 && !is_zero(ip) => {
+                Endpoint::from_socket_addr(SocketAddr::new(source.unwrap_or(ip), port))
+            }
+            _ => Endpoint::UNSET,
+        };
+        let rtcp_port = m
+            .rtcp
+            .map(|r| r.port)
+            .unwrap_or_else(|| m.port.wrapping_add(1));
+        Remote {
+            rtp,
+            rtcp_port,
+            hold,
+            clock_rate: m.clock_rate(),
+        }
+    }
+
+    fn call_flags(&self, req: &Request<'_>) -> (LatchMode, bool, bool) {
+        let latch = if req.has_flag(Flag::Asymmetric) {
+            LatchMode::Off
+        } else {
+            self.cfg.latching
+        };
+        let strict = self.cfg.strict_source || req.has_flag(Flag::StrictSource);
+        (latch, strict, req.has_flag(Flag::MediaHandover))
+    }
+
+    /// ng `offer`.
+    pub(super) fn offer(
+        &mut self,
+        now: Duration,
+        req: &Request<'_>,
+    ) -> Result<OwnedValue, Refusal> {
+        let call_id = Self::require(req.call_id, "call-id")?;
+        let from_tag = Self::require(req.from_tag, "from-tag")?;
+        let body = Self::require(req.sdp, "SDP body")?;
+        if matches!(req.ice, IceMode::Force | IceMode::ForceRelay) {
+            return Err(Refusal(
+                "ICE=force is not supported: Ferrovox relays media but is not an ICE agent".into(),
+            ));
+        }
+        let sd = sdp::parse(body).map_err(|e| Refusal(format!("Failed to parse SDP: {e}")))?;
+        if !self.calls.contains_key(call_id)
+            && self.cfg.max_sessions > 0
+            && self.calls.len() >= self.cfg.max_sessions
+        {
+            return Err(Refusal("load limit".into()));
+        }
+        let mut call = match self.calls.remove(call_id) {
+            Some(c) => c,
+            None => {
+                let (latch, strict, handover) = self.call_flags(req);
+                let i0 = self.iface_index(req.direction.first().copied())?;
+                let i1 = self.iface_index(
+                    req.direction
+                        .get(1)
+                        .copied()
+                        .or(req.direction.first().copied()),
+                )?;
+                self.counters.created += 1;
+                Call {
+                    call_id: call_id.to_vec(),
+                    legs: [
+                        Leg {
+                            tag: Some(from_tag.to_vec()),
+                            iface: i0,
+                        },
+                        Leg {
+                            tag: req.to_tag.map(<[u8]>::to_vec),
+                            iface: i1,
+                        },
+                    ],
+                    pairs: Vec::new(),
+                    state: CallState::Offered,
+                    created: now,
+                    last_signal: now,
+                    latch,
+                    strict,
+                    handover,
+                }
+            }
+        };
+        let result = self.offer_on(&mut call, now, req, from_tag, &sd, body);
+        self.keep_call(call);
+        result
+    }
+
+    fn keep_call(&mut self, call: Call) {
+        for p in call.live_pairs() {
+            for k in p.keys {
+                self.by_key.insert(k, call.call_id.clone());
+            }
+        }
+        self.calls.insert(call.call_id.clone(), call);
+    }
+
+    fn offer_on(
+        &mut self,
+        call: &mut Call,
+        now: Duration,
+        req: &Request<'_>,
+        from_tag: &[u8],
+        sd: &SessionDescription<'_>,
+        body: &[u8],
+    ) -> Result<OwnedValue, Refusal> {
+        // Which leg offers: the one with the from-tag; else the one not named by the to-tag.
+        let x = match call.leg_of(from_tag) {
+            Some(x) => x,
+            None => {
+                let x = match req.to_tag.and_then(|t| call.leg_of(t)) {
+                    Some(y) => 1 - y,
+                    None => 0,
+                };
+                call.legs[x].tag = Some(from_tag.to_vec());
+                x
+            }
+        };
+        let y = 1 - x;
+        call.last_signal = now;
+        let source = if req.has_flag(Flag::SipSourceAddress) {
+            req.received_from
+        } else {
+            None
+        };
+        let source = req.media_address.or(source);
+        let mux_to_y_policy = |offered: bool| {
+            if req.rtcp_mux.reject || req.rtcp_mux.demux {
+                false
+            } else {
+                offered || req.rtcp_mux.offer || req.rtcp_mux.require
+            }
+        };
+        let mut rw = Rewrite {
+            origin: None,
+            session_connection: None,
+            media: Vec::new(),
+            strip_ice: true,
+        };
+        let mut first_addr = None;
+        let mut created = Vec::new();
+        for (i, m) in sd.media.iter().enumerate() {
+            if call.pairs.len() <= i {
+                call.pairs.push(None);
+            }
+            let remote = Self::remote_of(sd, m, source);
+            let offered_mux = m.rtcp_mux;
+            let to_y_mux = mux_to_y_policy(offered_mux);
+            if m.port == 0 {
+                rw.media.push(MediaRewrite {
+                    port: 0,
+                    addr: IpAddr::from([0, 0, 0, 0]),
+                    rtcp: RtcpRewrite::Keep,
+                    rtcp_mux: MuxRewrite::Keep,
+                    direction: None,
+                });
+                continue;
+            }
+            if call.pairs[i].is_none() {
+                let in_fam = m.effective_connection(sd).map_or(Family::V4, family);
+                let out_fam = match req.address_family {
+                    Some(ng::AddressFamily::Ip4) => Family::V4,
+                    Some(ng::AddressFamily::Ip6) => Family::V6,
+                    None => in_fam,
+                };
+                let mut fams = [in_fam, in_fam];
+                fams[y] = out_fam;
+                let ifaces = [call.legs[0].iface, call.legs[1].iface];
+                match self.new_pair(call, ifaces, fams, m.media) {
+                    Ok(p) => {
+                        call.pairs[i] = Some(p);
+                        created.push(i);
+                    }
+                    Err(e) => {
+                        self.drop_pairs(call, &created);
+                        return Err(e);
+                    }
+                }
+            }
+            let Some(p) = call.pairs[i].as_mut() else {
+                continue;
+            };
+            p.remote[x] = remote;
+            p.mux_offered[x] = offered_mux;
+            p.mux_offered[y] = to_y_mux;
+            let spec = p.spec(x, call.latch, call.strict, call.handover);
+            self.commands
+                .push_back((p.worker, FlowCommand::Update(spec)));
+            let key = p.keys[y];
+            let addr = self.sdp_addr(key.addr).ok_or("bad relay address")?;
+            first_addr.get_or_insert(addr);
+            rw.media.push(MediaRewrite {
+                port: key.port,
+                addr,
+                rtcp: if req.has_flag(Flag::NoRtcpAttribute) {
+                    RtcpRewrite::Remove
+                } else {
+                    RtcpRewrite::Port(key.port | 1)
+                },
+                rtcp_mux: match (offered_mux, to_y_mux) {
+                    (false, true) => MuxRewrite::Add,
+                    (true, false) => MuxRewrite::Remove,
+                    _ => MuxRewrite::Keep,
+                },
+                direction: None,
+            });
+        }
+        self.finish_rewrite(&mut rw, req, sd, first_addr);
+        let out = match sdp::rewrite(body, sd, &rw) {
+            Ok(out) => out,
+            Err(e) => {
+                self.drop_pairs(call, &created);
+                return Err(Refusal(format!("Failed to rewrite SDP: {e}")));
+            }
+        };
+        if call.legs[y].tag.is_none() {
+            call.state = CallState::Offered;
+        }
+        Ok(ng::bencode::DictBuilder::new()
+            .with("result", "ok")
+            .with("sdp", out)
+            .build())
+    }
+
+    /// Undoes the pairs a failed offer allocated.
+    fn drop_pairs(&mut self, call: &mut Call, created: &[usize]) {
+        for &i in created {
+            if let Some(p) = call.pairs.get_mut(i).and_then(Option::take) {
+                self.remove_pair(p.worker, p.keys);
+            }
+        }
+    }
+
+    fn finish_rewrite(
+        &self,
+        rw: &mut Rewrite,
+        req: &Request<'_>,
+        sd: &SessionDescription<'_>,
+        addr: Option<IpAddr>,
+    ) {
+        if let Some(a) = addr {
+            if req.replace.origin || req.replace.origin_full {
+                rw.origin = Some(a);
+            }
+            if sd.connection.is_some() {
+                rw.session_connection = Some(a);
+            }
+        }
+        rw.strip_ice = !matches!(req.ice, IceMode::ForceRelay | IceMode::Force);
+    }
+
+    /// ng `answer`.
+    pub(super) fn answer(
+        &mut self,
+        now: Duration,
+        req: &Request<'_>,
+    ) -> Result<OwnedValue, Refusal> {
+        let call_id = Self::require(req.call_id, "call-id")?;
+        let from_tag = Self::require(req.from_tag, "from-tag")?;
+        let body = Self::require(req.sdp, "SDP body")?;
+        if matches!(req.ice, IceMode::Force | IceMode::ForceRelay) {
+            return Err(Refusal(
+                "ICE=force is not supported: Ferrovox relays media but is not an ICE agent".into(),
+            ));
+        }
+        let sd = sdp::parse(body).map_err(|e| Refusal(format!("Failed to parse SDP: {e}")))?;
+        let mut call = self.calls.remove(call_id).ok_or("Unknown call-id")?;
+        let result = self.answer_on(&mut call, now, req, from_tag, &sd, body);
+        self.keep_call(call);
+        result
+    }
+
+    fn answer_on(
+        &mut self,
+        call: &mut Call,
+        now: Duration,
+        req: &Request<'_>,
+        from_tag: &[u8],
+        sd: &SessionDescription<'_>,
+        body: &[u8],
+    ) -> Result<OwnedValue, Refusal> {
+        let x = call.leg_of(from_tag).ok_or("Unknown from-tag")?;
+        let y = 1 - x;
+        if let Some(t) = req.to_tag {
+            // A later answer from another fork replaces the earlier one.
+            call.legs[y].tag = Some(t.to_vec());
+        }
+        if sd.media.len() > call.pairs.len() {
+            return Err(Refusal(
+                "Answer has more media sections than the offer".into(),
+            ));
+        }
+        let source = if req.has_flag(Flag::SipSourceAddress) {
+            req.received_from
+        } else {
+            None
+        };
+        let source = req.media_address.or(source);
+        let accept = req.rtcp_mux.accept || req.rtcp_mux.demux || req.rtcp_mux.require;
+        let mut rw = Rewrite {
+            origin: None,
+            session_connection: None,
+            media: Vec::new(),
+            strip_ice: true,
+        };
+        let mut first_addr = None;
+        for (i, m) in sd.media.iter().enumerate() {
+            let Some(p) = call.pairs.get_mut(i).and_then(Option::as_mut) else {
+                rw.media.push(MediaRewrite {
+                    port: 0,
+                    addr: IpAddr::from([0, 0, 0, 0]),
+                    rtcp: RtcpRewrite::Keep,
+                    rtcp_mux: MuxRewrite::Keep,
+                    direction: None,
+                });
+                continue;
+            };
+            p.remote[y] = Self::remote_of(sd, m, source);
+            let y_accepts = m.rtcp_mux;
+            p.mux[y] = p.mux_offered[y] && y_accepts;
+            p.mux[x] = p.mux_offered[x] && !req.rtcp_mux.reject && (p.mux[y] || accept);
+            for leg in [x, y] {
+                let spec = p.spec(leg, call.latch, call.strict, call.handover);
+                self.commands
+                    .push_back((p.worker, FlowCommand::Update(spec)));
+            }
+            let key = p.keys[x];
+            let addr = self.sdp_addr(key.addr).ok_or("bad relay address")?;
+            first_addr.get_or_insert(addr);
+            let port = if m.port == 0 { 0 } else { key.port };
+            rw.media.push(MediaRewrite {
+                port,
+                addr,
+                rtcp: if req.has_flag(Flag::NoRtcpAttribute) {
+                    RtcpRewrite::Remove
+                } else if p.mux[x] {
+                    RtcpRewrite::Port(key.port)
+                } else {
+                    RtcpRewrite::Port(key.port | 1)
+                },
+                rtcp_mux: match (y_accepts, p.mux[x]) {
+                    (false, true) => MuxRewrite::Add,
+                    (true, false) => MuxRewrite::Remove,
+                    _ => MuxRewrite::Keep,
+                },
+                direction: None,
+            });
+        }
+        self.finish_rewrite(&mut rw, req, sd, first_addr);
+        let out = sdp::rewrite(body, sd, &rw)
+            .map_err(|e| Refusal(format!("Failed to rewrite SDP: {e}")))?;
+        call.state = CallState::Answered;
+        call.last_signal = now;
+        Ok(ng::bencode::DictBuilder::new()
+            .with("result", "ok")
+            .with("sdp", out)
+            .build())
+    }
+
+    /// ng `delete`: replies with the call's final stats; media keeps flowing for the
+    /// delete-delay, then the ports are released.
+    pub(super) fn delete(
+        &mut self,
+        now: Duration,
+        cookie: &[u8],
+        from: SocketAddr,
+        req: &Request<'_>,
+    ) -> Result<Option<OwnedValue>, Refusal> {
+        let call_id = Self::require(req.call_id, "call-id")?;
+        let call = self
+            .take_call(call_id)
+            .ok_or("Call-ID not found or tags didn't match")?;
+        self.counters.deleted += 1;
+        let delay = req
+            .delete_delay
+            .map_or(self.cfg.delete_delay, |s| Duration::from_secs(u64::from(s)));
+        let pairs: Vec<(usize, [PortKey; 2])> =
+            call.live_pairs().map(|p| (p.worker, p.keys)).collect();
+        self.gather(now, cookie, from, call);
+        if delay.is_zero() {
+            for (w, keys) in pairs {
+                self.remove_pair(w, keys);
+            }
+        } else {
+            let due = now + delay;
+            // Zombies are kept in due order; delays differ per request, so insert in place.
+            let pos = self
+                .zombies
+                .iter()
+                .position(|z| z.due > due)
+                .unwrap_or(self.zombies.len());
+            self.zombies.insert(pos, Zombie { due, pairs });
+        }
+        Ok(None)
+    }
+
+    /// ng `query`.
+    pub(super) fn query(
+        &mut self,
+        now: Duration,
+        cookie: &[u8],
+        from: SocketAddr,
+        req: &Request<'_>,
+    ) -> Result<Option<OwnedValue>, Refusal> {
+        let call_id = Self::require(req.call_id, "call-id")?;
+        let call = self.calls.get(call_id).cloned().ok_or("Unknown call-id")?;
+        self.gather(now, cookie, from, call);
+        Ok(None)
+    }
+}

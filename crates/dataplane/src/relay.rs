@@ -1,0 +1,249 @@
+//! The per-packet relay decision.
+//!
+//! A packet arriving on relay port `P` of leg X is forwarded from the sibling port of leg Y
+//! toward Y's peer (symmetric relaying: Y receives from the port Y sends to). RTP travels on the
+//! even port, RTCP on the odd one or, with rtcp-mux, on the RTP port (RFC 5761 §4). Packets are
+//! classified by their first bytes (RFC 7983 §7); SRTP, SRTCP, DTLS, STUN and ZRTP pass through
+//! untouched.
+
+use crate::counters::DropReason;
+use crate::layout::{Component, PortLayout};
+use crate::record::{flag, Stream};
+use crate::table::Table;
+use crate::{rtpstats, LatchMode};
+use pktio::{PortKey, RxPacket};
+use wire::demux::{self, Class};
+use wire::Endpoint;
+
+/// The outcome for one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send from relay port `egress` to `dst`.
+    Forward {
+        /// The relay port the packet leaves from.
+        egress: PortKey,
+        /// Where it goes.
+        dst: Endpoint,
+    },
+    /// Not relayed.
+    Drop(DropReason),
+}
+
+/// What the decision needs besides the table.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayCtx<'a> {
+    /// Port placement.
+    pub layout: &'a PortLayout,
+    /// This worker's index.
+    pub worker: usize,
+    /// Heuristic learning window, ms.
+    pub learning_ms: u32,
+}
+
+/// The kind of packet, as far as relaying needs to know.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// RTP (or SRTP) with the header fields the statistics use.
+    Rtp { seq: u16, ts: u32, ssrc: u32 },
+    /// RTCP (or SRTCP).
+    Rtcp,
+    /// STUN, DTLS, ZRTP: relayed with the RTP component, no statistics.
+    Other,
+}
+
+/// The RTP fixed header fields, if the header fits the packet (RFC 3550 §5.1, §5.3.1). The
+/// padding count is not checked: with SRTP it sits under the authentication tag.
+#[inline]
+fn rtp_fields(p: &[u8]) -> Option<(u16, u32, u32)> {
+    let h: &[u8; 12] = p.get(..12)?.try_into().ok()?;
+    if h[0] >> 6 != 2 {
+        return None;
+    }
+    let mut len = 12 + 4 * usize::from(h[0] & 0x0f);
+    if h[0] & 0x10 != 0 {
+        let ext = p.get(len..len + 4)?;
+        len += 4 + 4 * usize::from(u16::from_be_bytes([ext[2], ext[3]]));
+    }
+    if len > p.len() {
+        return None;
+    }
+    let seq = u16::from_be_bytes([h[2], h[3]]);
+    let ts = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+    let ssrc = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+    Some((seq, ts, ssrc))
+}
+
+/// RTCP common header check (RFC 3550 §6.4.1): version 2, a whole header. Compound validation
+/// (A.2) is not applied: SRTCP appends its index and tag after the last packet.
+#[inline]
+fn rtcp_ok(p: &[u8]) -> bool {
+    p.len() >= 8 && p[0] >> 6 == 2
+}
+
+#[inline]
+fn classify(p: &[u8], comp: Component) -> Result<Kind, DropReason> {
+    match (demux::classify(p), comp) {
+        (Class::Rtp, Component::Rtp) => match rtp_fields(p) {
+            Some((seq, ts, ssrc)) => Ok(Kind::Rtp { seq, ts, ssrc }),
+            None => Err(DropReason::MalformedRtp),
+        },
+        (Class::Rtcp, _) => {
+            if rtcp_ok(p) {
+                Ok(Kind::Rtcp)
+            } else {
+                Err(DropReason::MalformedRtcp)
+            }
+        }
+        (Class::Stun | Class::Dtls | Class::Zrtp, _) => Ok(Kind::Other),
+        (Class::Rtp | Class::Unknown, _) => Err(DropReason::NotMedia),
+    }
+}
+
+/// Learns or checks the source of a packet on one component of `s`. Returns false to drop it
+/// (strict source).
+#[inline]
+fn latch(s: &mut Stream, rtcp_port: bool, src: &Endpoint, now_ms: u32, learning_ms: u32) -> bool {
+    let (latched_bit, ip_bit) = if rtcp_port {
+        (flag::RTCP_LATCHED, flag::RTCP_IP_MATCH)
+    } else {
+        (flag::RTP_LATCHED, flag::RTP_IP_MATCH)
+    };
+    if !s.has(flag::STARTED) {
+        s.set(flag::STARTED, true);
+        s.learn_start_ms = now_ms;
+    }
+    let expect = if rtcp_port { s.expect_rtcp() } else { s.expect };
+    let peer = if rtcp_port {
+        &mut s.rtcp_peer
+    } else {
+        &mut s.rtp_peer
+    };
+    if s.flags & latched_bit != 0 {
+        if *src == *peer {
+            return true;
+        }
+        if s.flags & flag::HANDOVER != 0 {
+            *peer = *src;
+            return true;
+        }
+        return s.flags & flag::STRICT == 0;
+    }
+    let mode = LatchMode::from_bits((s.flags & flag::LATCH_MASK) >> flag::LATCH_SHIFT);
+    let take = |s: &mut Stream, ep: Endpoint| {
+        if rtcp_port {
+            s.rtcp_peer = ep;
+        } else {
+            s.rtp_peer = ep;
+        }
+        s.flags |= latched_bit;
+    };
+    match mode {
+        LatchMode::Off => s.flags & flag::STRICT == 0 || expect.is_unset() || *src == expect,
+        LatchMode::Immediate => {
+            take(s, *src);
+            true
+        }
+        LatchMode::Heuristic => {
+            let window_over = now_ms.wrapping_sub(s.learn_start_ms) >= learning_ms;
+            if expect.is_unset() || *src == expect {
+                take(s, *src);
+            } else if src.same_ip(&expect) {
+                if s.flags & ip_bit == 0 {
+                    *peer = *src;
+                    s.flags |= ip_bit;
+                }
+                if window_over {
+                    s.flags |= latched_bit;
+                }
+            } else if window_over {
+                // The window passed without an exact match: take the best candidate seen.
+                let ep = if s.flags & ip_bit != 0 { *peer } else { *src };
+                take(s, ep);
+            }
+            true
+        }
+    }
+}
+
+/// Decides what to do with `pkt`, updating the receiving stream's latching and statistics.
+#[inline]
+pub fn decide(
+    table: &mut Table,
+    ctx: &RelayCtx<'_>,
+    pkt: &RxPacket<'_>,
+    now_ms: u32,
+    now_us: u64,
+) -> Verdict {
+    let Some((idx, comp)) = ctx.layout.slot(ctx.worker, pkt.local) else {
+        return Verdict::Drop(DropReason::NotOwner);
+    };
+    let Some(s) = table.get(idx).filter(|s| s.in_use()) else {
+        return Verdict::Drop(DropReason::UnknownPort);
+    };
+    let kind = match classify(pkt.payload, comp) {
+        Ok(k) => k,
+        Err(r) => {
+            if let Some(s) = table.get_mut(idx) {
+                s.drops = s.drops.wrapping_add(1);
+            }
+            return Verdict::Drop(r);
+        }
+    };
+    // Destination first (reads the sibling), then the receiving record is updated.
+    let sib = s.sibling;
+    let rtcp = matches!(kind, Kind::Rtcp);
+    let dest = ctx
+        .layout
+        .slot(ctx.worker, sib)
+        .and_then(|(t, _)| table.get(t))
+        .filter(|t| t.in_use())
+        .map(|t| {
+            if rtcp && !t.has(flag::MUX) {
+                (
+                    PortKey {
+                        addr: sib.addr,
+                        port: sib.port | 1,
+                    },
+                    t.rtcp_peer,
+                )
+            } else {
+                (sib, t.rtp_peer)
+            }
+        });
+    let Some(s) = table.get_mut(idx) else {
+        return Verdict::Drop(DropReason::UnknownPort);
+    };
+    if !latch(
+        s,
+        comp == Component::Rtcp,
+        &pkt.src,
+        now_ms,
+        ctx.learning_ms,
+    ) {
+        s.drops = s.drops.wrapping_add(1);
+        return Verdict::Drop(DropReason::StrictSource);
+    }
+    let len = pkt.payload.len() as u64;
+    match kind {
+        Kind::Rtp { seq, ts, ssrc } => {
+            s.rtp_packets += 1;
+            s.rtp_bytes += len;
+            s.last_rtp_ms = now_ms;
+            rtpstats::update(s, seq, ts, ssrc, now_us);
+        }
+        Kind::Other => {
+            s.rtp_packets += 1;
+            s.rtp_bytes += len;
+            s.last_rtp_ms = now_ms;
+        }
+        Kind::Rtcp => {
+            s.rtcp_packets = s.rtcp_packets.wrapping_add(1);
+            s.rtcp_bytes = s.rtcp_bytes.wrapping_add(len as u32);
+            s.last_rtcp_ms = now_ms;
+        }
+    }
+    match dest {
+        Some((egress, dst)) if dst.port != 0 && !dst.is_unset() => Verdict::Forward { egress, dst },
+        _ => Verdict::Drop(DropReason::NoDestination),
+    }
+}

@@ -1,0 +1,89 @@
+//! The per-worker session table: records directly indexed by [`crate::layout`] slot number,
+//! stored in fixed-size chunks that are allocated when a command first installs into them
+//! (never on the packet path), so memory follows the installed sessions.
+
+use crate::record::Stream;
+
+const CHUNK_SHIFT: u32 = 9;
+const CHUNK: usize = 1 << CHUNK_SHIFT;
+
+/// Records of one worker.
+#[derive(Debug, Default)]
+pub struct Table {
+    chunks: Vec<Option<Box<[Stream]>>>,
+    records: usize,
+    installed: usize,
+}
+
+impl Table {
+    /// A table for `records` slots (nothing allocated yet but the chunk index).
+    pub fn new(records: usize) -> Self {
+        Self {
+            chunks: (0..records.div_ceil(CHUNK)).map(|_| None).collect(),
+            records,
+            installed: 0,
+        }
+    }
+
+    /// Number of slots.
+    pub fn slots(&self) -> usize {
+        self.records
+    }
+
+    /// Installed records.
+    pub fn installed(&self) -> usize {
+        self.installed
+    }
+
+    /// Bytes of record memory allocated.
+    pub fn bytes_allocated(&self) -> usize {
+        self.chunks.iter().flatten().count() * CHUNK * std::mem::size_of::<Stream>()
+    }
+
+    /// The record at `idx`, if its chunk exists.
+    #[inline]
+    pub fn get(&self, idx: u32) -> Option<&Stream> {
+        let c = self.chunks.get((idx >> CHUNK_SHIFT) as usize)?.as_ref()?;
+        c.get(idx as usize & (CHUNK - 1))
+    }
+
+    /// The record at `idx` for writing, if its chunk exists.
+    #[inline]
+    pub fn get_mut(&mut self, idx: u32) -> Option<&mut Stream> {
+        let c = self
+            .chunks
+            .get_mut((idx >> CHUNK_SHIFT) as usize)?
+            .as_mut()?;
+        c.get_mut(idx as usize & (CHUNK - 1))
+    }
+
+    /// Installs `rec` at `idx`, allocating its chunk if needed. False if `idx` is out of range.
+    pub fn install(&mut self, idx: u32, rec: Stream) -> bool {
+        if idx as usize >= self.records {
+            return false;
+        }
+        let Some(chunk) = self.chunks.get_mut((idx >> CHUNK_SHIFT) as usize) else {
+            return false;
+        };
+        let c = chunk.get_or_insert_with(|| vec![Stream::EMPTY; CHUNK].into_boxed_slice());
+        let Some(slot) = c.get_mut(idx as usize & (CHUNK - 1)) else {
+            return false;
+        };
+        if !slot.in_use() {
+            self.installed += 1;
+        }
+        *slot = rec;
+        true
+    }
+
+    /// Empties the record at `idx`; returns what it held if it was installed.
+    pub fn remove(&mut self, idx: u32) -> Option<Stream> {
+        let slot = self.get_mut(idx)?;
+        if !slot.in_use() {
+            return None;
+        }
+        let old = std::mem::replace(slot, Stream::EMPTY);
+        self.installed -= 1;
+        Some(old)
+    }
+}

@@ -1,0 +1,420 @@
+//! The worker loop: commands, receive burst, relay decisions, transmit, housekeeping.
+
+use crate::command::{FlowCommand, FlowEvent, IdleReason, StreamSpec, StreamStats};
+use crate::counters::{DropReason, SharedCounters, WorkerCounters};
+use crate::layout::PortLayout;
+use crate::record::{flag, Stream};
+use crate::relay::{self, RelayCtx, Verdict};
+use crate::rtpstats;
+use crate::table::Table;
+use pktio::{PacketIo, PortHandle, PortKey};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Commands handled per loop iteration at most (keeps a command storm from starving packets).
+const COMMANDS_PER_ITERATION: usize = 64;
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerParams {
+    /// This worker's index (its place in the layout).
+    pub id: usize,
+    /// Port placement shared by all workers and the control plane.
+    pub layout: Arc<PortLayout>,
+    /// Heuristic learning window.
+    pub learning: Duration,
+    /// No-RTP timeout.
+    pub timeout: Duration,
+    /// No-RTP timeout while on hold.
+    pub hold_timeout: Duration,
+    /// Housekeeping period (idle sweep slice, counter publication).
+    pub tick: Duration,
+    /// The clock origin shared with the control plane (record times are ms since it).
+    pub epoch: Instant,
+}
+
+/// One data-plane worker over backend `Io`.
+#[derive(Debug)]
+pub struct Worker<Io: PacketIo> {
+    p: WorkerParams,
+    io: Io,
+    table: Table,
+    cmds: rtrb::Consumer<FlowCommand>,
+    events: rtrb::Producer<FlowEvent>,
+    counters: WorkerCounters,
+    shared: Arc<SharedCounters>,
+    sweep_pos: u32,
+    next_tick_ms: u32,
+    busy: bool,
+}
+
+fn ms(d: Duration) -> u32 {
+    d.as_millis().min(u128::from(u32::MAX / 2)) as u32
+}
+
+impl<Io: PacketIo> Worker<Io> {
+    /// A worker reading commands from `cmds` and writing events to `events`.
+    pub fn new(
+        p: WorkerParams,
+        io: Io,
+        cmds: rtrb::Consumer<FlowCommand>,
+        events: rtrb::Producer<FlowEvent>,
+        shared: Arc<SharedCounters>,
+    ) -> Self {
+        let table = Table::new(p.layout.records(p.id));
+        Self {
+            p,
+            io,
+            table,
+            cmds,
+            events,
+            counters: WorkerCounters::default(),
+            shared,
+            sweep_pos: 0,
+            next_tick_ms: 0,
+            busy: false,
+        }
+    }
+
+    /// Runs until `stop` is set.
+    pub fn run(&mut self, stop: &AtomicBool) {
+        let epoch = self.p.epoch;
+        while !stop.load(Ordering::Relaxed) {
+            self.iterate(|| epoch.elapsed().as_nanos() as u64);
+        }
+        self.shared.publish(&self.counters);
+    }
+
+    /// One loop iteration; `clock` gives ns since the epoch and is read once per burst.
+    pub fn iterate(&mut self, clock: impl Fn() -> u64) -> usize {
+        self.drain_commands(clock());
+        let timeout = if self.busy {
+            Duration::ZERO
+        } else {
+            self.p.tick
+        };
+        let n = match self.io.rx_burst(timeout) {
+            Ok((n, _wake)) => n,
+            Err(_) => {
+                self.counters.rx_errors += 1;
+                0
+            }
+        };
+        let now_ns = clock();
+        self.busy = n > 0;
+        self.relay_burst(n, now_ns);
+        let now_ms = (now_ns / 1_000_000) as u32;
+        if now_ms.wrapping_sub(self.next_tick_ms) < u32::MAX / 2 {
+            self.housekeeping(now_ms);
+            self.next_tick_ms = now_ms.wrapping_add(ms(self.p.tick).max(1));
+        }
+        n
+    }
+
+    fn relay_burst(&mut self, n: usize, now_ns: u64) {
+        let now_ms = (now_ns / 1_000_000) as u32;
+        let now_us = now_ns / 1_000;
+        let ctx = RelayCtx {
+            layout: &self.p.layout,
+            worker: self.p.id,
+            learning_ms: ms(self.p.learning),
+        };
+        for i in 0..n {
+            self.counters.rx += 1;
+            let verdict = match self.io.packet(i) {
+                Some(pkt) => relay::decide(&mut self.table, &ctx, &pkt, now_ms, now_us),
+                None => Verdict::Drop(DropReason::InvalidFrame),
+            };
+            match verdict {
+                Verdict::Forward { egress, dst } => {
+                    self.counters.forwarded += 1;
+                    self.io.forward(i, egress, dst);
+                }
+                Verdict::Drop(r) => self.counters.drop(r),
+            }
+        }
+        self.io.flush();
+    }
+
+    fn emit(&mut self, e: FlowEvent) {
+        if self.events.push(e).is_err() {
+            self.counters.events_lost += 1;
+        }
+    }
+
+    fn drain_commands(&mut self, now_ns: u64) {
+        let now_ms = (now_ns / 1_000_000) as u32;
+        for _ in 0..COMMANDS_PER_ITERATION {
+            let Ok(cmd) = self.cmds.pop() else { break };
+            self.counters.commands += 1;
+            self.command(cmd, now_ms);
+        }
+    }
+
+    /// Applies one command (also used directly by tests and benchmarks).
+    pub fn command(&mut self, cmd: FlowCommand, now_ms: u32) {
+        match cmd {
+            FlowCommand::Install { a, b, handles } => {
+                if !self.install(&a, &b, handles, now_ms) {
+                    self.emit(FlowEvent::InstallFailed { key: a.key });
+                }
+            }
+            FlowCommand::Update(spec) => self.update(&spec),
+            FlowCommand::Query { token, key } => {
+                let pair = self
+                    .pair(key)
+                    .map(|(s, t)| [self.stats_of(s), self.stats_of(t)]);
+                self.emit(FlowEvent::Stats { token, pair });
+            }
+            FlowCommand::Remove { token, key } => {
+                let pair = self.remove(key);
+                self.emit(FlowEvent::Removed { token, pair });
+            }
+        }
+        self.counters.streams = self.table.installed() as u64;
+    }
+
+    fn install(
+        &mut self,
+        a: &StreamSpec,
+        b: &StreamSpec,
+        handles: [PortHandle; 4],
+        now_ms: u32,
+    ) -> bool {
+        let l = &self.p.layout;
+        let (Some((ia, _)), Some((ib, _))) = (l.slot(self.p.id, a.key), l.slot(self.p.id, b.key))
+        else {
+            return false;
+        };
+        if ia == ib || a.key.port & 1 != 0 || b.key.port & 1 != 0 {
+            return false;
+        }
+        let keys = [a.key, rtcp_key(a.key), b.key, rtcp_key(b.key)];
+        for (i, (key, h)) in keys.iter().zip(handles).enumerate() {
+            if self.io.attach(*key, h).is_err() {
+                for k in &keys[..i] {
+                    self.io.detach(*k);
+                }
+                return false;
+            }
+        }
+        self.table.install(ia, record(a, b.key, now_ms))
+            && self.table.install(ib, record(b, a.key, now_ms))
+    }
+
+    fn update(&mut self, spec: &StreamSpec) {
+        let Some((idx, _)) = self.p.layout.slot(self.p.id, spec.key) else {
+            return;
+        };
+        let Some(s) = self.table.get_mut(idx).filter(|s| s.in_use()) else {
+            return;
+        };
+        let keep = flag::IN_USE
+            | flag::RTP_LATCHED
+            | flag::RTCP_LATCHED
+            | flag::RTP_IP_MATCH
+            | flag::RTCP_IP_MATCH
+            | flag::STARTED
+            | flag::IDLE_REPORTED
+            | flag::SEQ_INIT;
+        let moved = s.expect != spec.expect || s.expect_rtcp_port != spec.expect_rtcp_port;
+        // An address learned before the SDP gave one (early media before the answer) is kept.
+        let learned_first = s.expect.is_unset() && s.has(flag::RTP_LATCHED);
+        s.flags = (s.flags & keep) | spec_flags(spec);
+        s.clock_div10 = clock_div10(spec.clock_rate);
+        s.expect = spec.expect;
+        s.expect_rtcp_port = spec.expect_rtcp_port;
+        if moved && !learned_first {
+            s.flags &= !(flag::RTP_LATCHED
+                | flag::RTCP_LATCHED
+                | flag::RTP_IP_MATCH
+                | flag::RTCP_IP_MATCH
+                | flag::STARTED);
+            s.rtp_peer = spec.expect;
+            s.rtcp_peer = s.expect_rtcp();
+        }
+    }
+
+    /// Slots of the pair containing `key` (either stream, RTP or RTCP port).
+    fn pair(&self, key: PortKey) -> Option<(u32, u32)> {
+        let (s, _) = self.p.layout.slot(self.p.id, key)?;
+        let rec = self.table.get(s).filter(|r| r.in_use())?;
+        let (t, _) = self.p.layout.slot(self.p.id, rec.sibling)?;
+        Some((s, t))
+    }
+
+    fn remove(&mut self, key: PortKey) -> Option<[StreamStats; 2]> {
+        let (s, t) = self.pair(key)?;
+        let stats = [self.stats_of(s), self.stats_of(t)];
+        for idx in [s, t] {
+            if let Some(rec) = self.table.get(idx) {
+                let sib = rec.sibling;
+                // The sibling of the other record is this record's own RTP key.
+                let own = self
+                    .table
+                    .get(self.p.layout.slot(self.p.id, sib)?.0)
+                    .map(|o| o.sibling);
+                if let Some(own) = own {
+                    self.io.detach(own);
+                    self.io.detach(rtcp_key(own));
+                }
+            }
+        }
+        self.table.remove(s);
+        self.table.remove(t);
+        Some(stats)
+    }
+
+    fn stats_of(&self, idx: u32) -> StreamStats {
+        let Some(s) = self.table.get(idx) else {
+            return StreamStats::default();
+        };
+        let key = self
+            .p
+            .layout
+            .slot(self.p.id, s.sibling)
+            .and_then(|(t, _)| self.table.get(t))
+            .map(|t| t.sibling);
+        StreamStats {
+            key,
+            rtp_peer: s.rtp_peer,
+            rtcp_peer: s.rtcp_peer,
+            latched: s.has(flag::RTP_LATCHED),
+            rtp_packets: s.rtp_packets,
+            rtp_bytes: s.rtp_bytes,
+            rtcp_packets: u64::from(s.rtcp_packets),
+            rtcp_bytes: u64::from(s.rtcp_bytes),
+            drops: u64::from(s.drops),
+            lost: rtpstats::lost(s),
+            jitter: rtpstats::jitter(s),
+            ssrc: s.ssrc,
+            ssrc_changes: u32::from(s.ssrc_changes),
+            last_rtp_ms: (s.rtp_packets > 0).then_some(s.last_rtp_ms),
+        }
+    }
+
+    /// Idle sweep over a slice of the table (the whole table about once per second), and
+    /// counter publication.
+    pub fn housekeeping(&mut self, now_ms: u32) {
+        let slots = self.table.slots() as u32;
+        if slots > 0 {
+            let per_tick =
+                (u64::from(slots) * u64::from(ms(self.p.tick).max(1)) / 1000).max(256) as u32;
+            for _ in 0..per_tick.min(slots) {
+                let idx = self.sweep_pos;
+                self.sweep_pos = if idx + 1 >= slots { 0 } else { idx + 1 };
+                self.check_idle(idx, now_ms);
+            }
+        }
+        let io = self.io.counters();
+        self.counters.tx = io.tx;
+        self.counters.tx_failed = io.tx_dropped;
+        self.counters.rx_errors = io.rx_errors;
+        self.counters.drops[DropReason::InvalidFrame as usize] = io.rx_invalid;
+        self.shared.publish(&self.counters);
+    }
+
+    fn check_idle(&mut self, idx: u32, now_ms: u32) {
+        let Some(s) = self.table.get(idx).filter(|s| s.in_use()) else {
+            return;
+        };
+        let Some((t_idx, _)) = self.p.layout.slot(self.p.id, s.sibling) else {
+            return;
+        };
+        let Some(t) = self.table.get(t_idx).filter(|t| t.in_use()) else {
+            return;
+        };
+        let own = t.sibling;
+        if own > s.sibling {
+            return; // the pair is checked from its lower key
+        }
+        let idle = now_ms
+            .wrapping_sub(s.last_rtp_ms)
+            .min(now_ms.wrapping_sub(t.last_rtp_ms));
+        let hold = s.has(flag::HOLD) || t.has(flag::HOLD);
+        let limit = ms(if hold {
+            self.p.hold_timeout
+        } else {
+            self.p.timeout
+        });
+        let reported = s.has(flag::IDLE_REPORTED);
+        let event = if idle >= limit && !reported {
+            Some(FlowEvent::Idle {
+                key: own,
+                reason: if hold {
+                    IdleReason::OnHold
+                } else {
+                    IdleReason::NoRtp
+                },
+            })
+        } else if idle < limit && reported {
+            Some(FlowEvent::Active { key: own })
+        } else {
+            None
+        };
+        if let Some(e) = event {
+            if let Some(s) = self.table.get_mut(idx) {
+                s.set(flag::IDLE_REPORTED, !reported);
+            }
+            self.emit(e);
+        }
+    }
+
+    /// The backend.
+    pub fn io(&mut self) -> &mut Io {
+        &mut self.io
+    }
+
+    /// The session table.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// The worker's counters (also published to its [`SharedCounters`] every tick).
+    pub fn counters(&self) -> WorkerCounters {
+        self.counters
+    }
+}
+
+/// The RTCP port of an RTP port key.
+pub fn rtcp_key(k: PortKey) -> PortKey {
+    PortKey {
+        addr: k.addr,
+        port: k.port | 1,
+    }
+}
+
+fn clock_div10(rate: u32) -> u16 {
+    (rate / 10).min(u32::from(u16::MAX)) as u16
+}
+
+fn spec_flags(spec: &StreamSpec) -> u16 {
+    let mut f = spec.latch.bits() << flag::LATCH_SHIFT;
+    for (on, bit) in [
+        (spec.mux, flag::MUX),
+        (spec.hold, flag::HOLD),
+        (spec.strict, flag::STRICT),
+        (spec.handover, flag::HANDOVER),
+    ] {
+        if on {
+            f |= bit;
+        }
+    }
+    f
+}
+
+fn record(spec: &StreamSpec, sibling: PortKey, now_ms: u32) -> Stream {
+    let mut s = Stream {
+        expect: spec.expect,
+        expect_rtcp_port: spec.expect_rtcp_port,
+        flags: flag::IN_USE | spec_flags(spec),
+        clock_div10: clock_div10(spec.clock_rate),
+        sibling,
+        last_rtp_ms: now_ms,
+        rtp_peer: spec.expect,
+        ..Stream::EMPTY
+    };
+    s.rtcp_peer = s.expect_rtcp();
+    s
+}

@@ -1,0 +1,153 @@
+//! Wiring: logging, the layout, worker threads pinned to their cores, the control thread with
+//! the ng listener, and clean shutdown on SIGTERM/SIGINT.
+
+use anyhow::{bail, Context};
+use control::driver::WorkerLink;
+use control::{Engine, EngineConfig, Interface, SocketBinder};
+use dataplane::{AddrRange, LatchMode, PortLayout, SharedCounters, Worker, WorkerParams};
+use pktio::socket::SocketIo;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Command and event ring sizes per worker.
+const RING: usize = 8192;
+
+fn init_logging(cfg: &config::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cfg.general.log_level.as_str()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cfg.general.log_format {
+        config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Text => builder.init(),
+    }
+}
+
+fn latch(l: config::Latching) -> LatchMode {
+    match l {
+        config::Latching::Off => LatchMode::Off,
+        config::Latching::Immediate => LatchMode::Immediate,
+        config::Latching::Heuristic => LatchMode::Heuristic,
+    }
+}
+
+/// Runs the appliance until SIGTERM or SIGINT.
+pub fn run(cfg: config::Config) -> anyhow::Result<()> {
+    init_logging(&cfg);
+    if cfg.dataplane.backend != config::Backend::Socket {
+        bail!("dataplane.backend = \"dpdk\": this build has no DPDK support; use backend = \"socket\"");
+    }
+    let epoch = Instant::now();
+    let ranges = cfg
+        .interfaces
+        .iter()
+        .map(|i| AddrRange {
+            port_min: i.port_min,
+            port_max: i.port_max,
+        })
+        .collect();
+    let layout = Arc::new(PortLayout::new(ranges, cfg.dataplane.worker_cores.len())?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut links = Vec::new();
+    let mut shared = Vec::new();
+    let mut threads = Vec::new();
+    for (id, &core) in cfg.dataplane.worker_cores.iter().enumerate() {
+        let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(RING);
+        let (ev_tx, ev_rx) = rtrb::RingBuffer::new(RING);
+        let io = SocketIo::new(cfg.interfaces.len(), cfg.dataplane.burst)?;
+        links.push(WorkerLink {
+            commands: cmd_tx,
+            events: ev_rx,
+            waker: io.waker(),
+        });
+        let counters = Arc::new(SharedCounters::default());
+        shared.push(counters.clone());
+        let params = WorkerParams {
+            id,
+            layout: layout.clone(),
+            learning: cfg.media.learning,
+            timeout: cfg.media.timeout,
+            hold_timeout: cfg.media.hold_timeout,
+            tick: Duration::from_millis(20),
+            epoch,
+        };
+        let stop = stop.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("fv-worker-{id}"))
+            .spawn(move || {
+                if let Err(e) = pktio::socket::pin_current_thread(core as usize) {
+                    tracing::warn!(worker = id, core, error = %e, "cannot pin worker");
+                }
+                tracing::info!(worker = id, core, "worker started");
+                Worker::new(params, io, cmd_rx, ev_tx, counters).run(&stop);
+            })
+            .context("cannot start a worker thread")?;
+        threads.push(t);
+    }
+    if let Some(core) = cfg.dataplane.control_core {
+        if let Err(e) = pktio::socket::pin_current_thread(core as usize) {
+            tracing::warn!(core, error = %e, "cannot pin the control thread");
+        }
+    }
+    let engine_cfg = EngineConfig {
+        interfaces: cfg
+            .interfaces
+            .iter()
+            .map(|i| Interface {
+                name: i.name.clone(),
+                address: i.address,
+                advertised: i.advertised,
+            })
+            .collect(),
+        latching: latch(cfg.media.latching),
+        strict_source: cfg.media.strict_source,
+        offer_timeout: cfg.media.offer_timeout,
+        final_timeout: cfg.media.final_timeout,
+        delete_delay: cfg.media.delete_delay,
+        max_sessions: cfg.media.max_sessions.map_or(0, |n| n.get() as usize),
+        cookie_ttl: cfg.ng.cookie_cache,
+    };
+    let engine = Engine::new(engine_cfg, layout, Box::new(SocketBinder), shared);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async {
+        let sock = tokio::net::UdpSocket::bind(cfg.ng.listen)
+            .await
+            .with_context(|| format!("ng.listen: cannot bind {}", cfg.ng.listen))?;
+        tracing::info!(listen = %cfg.ng.listen, workers = cfg.dataplane.worker_cores.len(), "ferrovox ready");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = tx.send(true);
+        });
+        control::driver::run(engine, sock, links, epoch, rx).await.context("ng listener failed")
+    });
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    tracing::info!("ferrovox stopped");
+    result
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        }
+        _ => {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Finding the external programs the tests drive, with one-line install hints.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+
+/// An external program: its command name and how to install it (Debian package names).
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    /// Command name searched on `PATH`.
+    pub name: &'static str,
+    /// One line telling the reader how to get it.
+    pub hint: &'static str,
+}
+
+/// Kamailio, the SIP proxy in front of the relay.
+pub const KAMAILIO: Tool = Tool {
+    name: "kamailio",
+    hint: "install it: apt-get install kamailio",
+};
+/// sipp, the UAC and the UAS.
+pub const SIPP: Tool = Tool {
+    name: "sipp",
+    hint: "install it: apt-get install sip-tester",
+};
+/// tcpdump, which captures the loopback traffic.
+pub const TCPDUMP: Tool = Tool {
+    name: "tcpdump",
+    hint: "install it: apt-get install tcpdump (and run the tests as root or with CAP_NET_RAW)",
+};
+/// rtpengine, the reference relay.
+pub const RTPENGINE: Tool = Tool {
+    name: "rtpengine",
+    hint: "install it: apt-get install rtpengine-daemon",
+};
+
+/// The full path of `tool` on `PATH`, or [`Error::MissingTool`].
+pub fn find(tool: Tool) -> Result<PathBuf> {
+    let path = env::var_os("PATH").unwrap_or_default();
+    env::split_paths(&path)
+        .map(|dir| dir.join(tool.name))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(|| Error::MissingTool {
+            tool: tool.name.to_owned(),
+            hint: tool.hint.to_owned(),
+        })
+}
+
+/// Whether `path` is a regular file with an execute bit.
+pub fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// The directory holding Kamailio's modules: `E2E_KAMAILIO_MODULES` if set, else the default
+/// search path that `kamailio -h` reports. It must contain `rtpengine.so`.
+pub fn kamailio_modules(kamailio: &Path) -> Result<PathBuf> {
+    let dir = match env::var_os("E2E_KAMAILIO_MODULES") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let out = Command::new(kamailio)
+                .arg("-h")
+                .output()
+                .map_err(|e| Error::io("run kamailio -h", e))?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            default_module_dir(&text).ok_or_else(|| Error::MissingTool {
+                tool: "kamailio module directory".to_owned(),
+                hint: "`kamailio -h` names none; set E2E_KAMAILIO_MODULES".to_owned(),
+            })?
+        }
+    };
+    if dir.join("rtpengine.so").is_file() {
+        Ok(dir)
+    } else {
+        Err(Error::MissingTool {
+            tool: format!("kamailio module rtpengine.so in {}", dir.display()),
+            hint: "install Kamailio's rtpengine module (Debian: kamailio; elsewhere \
+                   kamailio-rtpengine), or set E2E_KAMAILIO_MODULES"
+                .to_owned(),
+        })
+    }
+}
+
+/// The path in the `-L path  Modules search path (default: PATH)` line of `kamailio -h`.
+fn default_module_dir(help: &str) -> Option<PathBuf> {
+    let line = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("-L") && l.contains("default:"))?;
+    let start = line.find("default:")? + "default:".len();
+    let rest = line.get(start..)?.trim();
+    let end = rest.find(')').unwrap_or(rest.len());
+    let dir = rest.get(..end)?.trim();
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_dir_is_read_from_kamailio_help() {
+        let help = "    -L path      Modules search path (default: /opt/k/lib/modules)\n";
+        assert_eq!(
+            default_module_dir(help),
+            Some(PathBuf::from("/opt/k/lib/modules"))
+        );
+        assert_eq!(default_module_dir("-m nr  Size of shared memory"), None);
+    }
+
+    #[test]
+    fn a_missing_tool_says_what_to_install_on_one_line() {
+        let err = find(Tool {
+            name: "surely-not-an-installed-program-e2e",
+            hint: "install it: apt-get install nothing",
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "e2e: surely-not-an-installed-program-e2e not found: install it: apt-get install nothing"
+        );
+        assert!(!err.contains('\n'));
+    }
+}
