@@ -24,7 +24,8 @@ OPTIONS:
   --calls N          calls (2 streams each)                       [100]
   --threads N        traffic threads                              [1]
   --size BYTES       RTP packet size incl. 12-byte header         [172]
-  --burst N          packets per sendmmsg to one stream, max 64   [16]
+  --burst N          packets per send to one stream, max 64       [16]
+  --gso on|off       send each burst as one UDP GSO send          [on]
   --warmup SECS      per step, sent but not counted               [1]
   --duration SECS    measured window per step                     [3]
   --drain MS         receive-only time after each step            [300]
@@ -97,6 +98,8 @@ pub struct Args {
     pub size: usize,
     /// Burst per stream.
     pub burst: usize,
+    /// UDP GSO sends.
+    pub gso: bool,
     /// Warm-up per step.
     pub warmup: Duration,
     /// Measured window per step.
@@ -159,6 +162,7 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
         threads: 1,
         size: rtp::G711_20MS_PACKET,
         burst: 16,
+        gso: true,
         warmup: Duration::from_secs(1),
         duration: Duration::from_secs(3),
         drain: Duration::from_millis(300),
@@ -201,6 +205,18 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
             "--threads" => a.threads = num(o, v, 1, 64)?,
             "--size" => a.size = num(o, v, rtp::MIN_PACKET, 1400)?,
             "--burst" => a.burst = num(o, v, 1, crate::sys::MAX_BATCH)?,
+            "--gso" => {
+                a.gso = match v.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => {
+                        return Err(ArgError::BadValue {
+                            option: o.to_owned(),
+                            reason: format!("{v:?} is not on or off"),
+                        })
+                    }
+                }
+            }
             "--warmup" => a.warmup = secs(o, v, 0.0, 60.0)?,
             "--duration" => a.duration = secs(o, v, 0.1, 600.0)?,
             "--drain" => a.drain = Duration::from_millis(num(o, v, 0, 10_000)?),
@@ -291,6 +307,7 @@ mod tests {
             "search --direct --bogus 1",
             "search --direct stray",
             "search --direct --min 10 --max 5",
+            "search --direct --gso maybe",
         ];
         for b in bad {
             assert!(parse(&args(b)).is_err(), "accepted {b:?}");

@@ -37,8 +37,10 @@ pub enum RunError {
 pub struct RunConfig {
     /// Bytes per RTP packet (header included).
     pub packet_len: usize,
-    /// Packets per `sendmmsg` to one stream at most.
+    /// Packets per send to one stream at most.
     pub burst: usize,
+    /// Send each burst as one UDP GSO send instead of one `sendmmsg`.
+    pub gso: bool,
     /// Warm-up per step (sent, not counted).
     pub warmup: Duration,
     /// Measured window per step.
@@ -164,7 +166,7 @@ impl Runner {
         let engines = groups
             .into_iter()
             .filter(|g| !g.is_empty())
-            .map(|g| Engine::new(g, cfg.packet_len, cfg.burst, epoch))
+            .map(|g| Engine::new(g, cfg.packet_len, cfg.burst, cfg.gso, epoch))
             .collect::<io::Result<Vec<_>>>()?;
         Ok(Runner {
             engines,

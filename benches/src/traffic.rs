@@ -5,7 +5,7 @@
 use crate::calls::Call;
 use crate::latency::LatencyHist;
 use crate::rtp::{self, Phase, RtpStream, Tag};
-use crate::sys::{Epoll, RecvBatch, SendBatch, MAX_BATCH};
+use crate::sys::{self, Epoll, RecvBatch, SendBatch, MAX_BATCH};
 use std::io;
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
@@ -123,15 +123,19 @@ pub struct Engine {
     burst: usize,
     cursor: usize,
     epoch: Instant,
+    gso: bool,
 }
 
 impl Engine {
     /// An engine for `calls`, sending `packet_len`-byte packets (at least [`rtp::MIN_PACKET`])
-    /// in bursts of up to `burst` per stream, timestamps relative to `epoch`.
+    /// in bursts of up to `burst` per stream, timestamps relative to `epoch`. With `gso` each
+    /// burst is one UDP GSO send (segmented by the kernel into separate datagrams), else one
+    /// `sendmmsg`.
     pub fn new(
         calls: Vec<Call>,
         packet_len: usize,
         burst: usize,
+        gso: bool,
         epoch: Instant,
     ) -> io::Result<Self> {
         let packet_len = packet_len.max(rtp::MIN_PACKET);
@@ -153,6 +157,11 @@ impl Engine {
         let epoll = Epoll::new(endpoints.len().min(1024))?;
         for (i, ep) in endpoints.iter().enumerate() {
             epoll.add(ep.sock.as_fd(), i as u64)?;
+            if gso {
+                sys::set_udp_segment(ep.sock.as_fd(), packet_len).map_err(|e| {
+                    io::Error::new(e.kind(), format!("enabling UDP GSO (try --gso off): {e}"))
+                })?;
+            }
         }
         Ok(Engine {
             endpoints,
@@ -163,6 +172,7 @@ impl Engine {
             burst: burst.clamp(1, MAX_BATCH),
             cursor: 0,
             epoch,
+            gso,
         })
     }
 
@@ -263,7 +273,12 @@ impl Engine {
                     ep.rtp.write_next(buf, &tag);
                 }
             }
-            let accepted = match self.tx.send(ep.sock.as_fd(), n) {
+            let result = if self.gso {
+                self.tx.send_segmented(&ep.sock, n)
+            } else {
+                self.tx.send(ep.sock.as_fd(), n)
+            };
+            let accepted = match result {
                 Ok(k) => k,
                 Err(e) => {
                     counts.send_errors += n as u64;

@@ -237,5 +237,8 @@ mod tests {
         assert_eq!(text.matches("[[interface]]").count(), 2);
         assert!(text.contains(&format!("port_min = {}", ports.relay_internal().start())));
         assert!(text.contains(&format!("port_max = {}", ports.relay_external().end())));
+        let parsed = config::parse(&text).expect("the daemon's parser accepts the config");
+        assert_eq!(parsed.interfaces.len(), 2);
+        assert_eq!(parsed.ng.listen.port(), ports.ng());
     }
 }

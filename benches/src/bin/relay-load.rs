@@ -99,13 +99,14 @@ fn drive(args: &Args, calls: Vec<Call>) -> Result<()> {
     let cfg = RunConfig {
         packet_len: args.size,
         burst: args.burst,
+        gso: args.gso,
         warmup: args.warmup,
         measure: args.duration,
         drain: args.drain,
         relay_pid: args.relay_pid,
     };
     println!(
-        "{}: mode {mode}, {} calls, {} streams, {}-byte RTP, warm-up {:.1}s + measure {:.1}s + drain {} ms per step, {} thread(s), burst {}{}",
+        "{}: mode {mode}, {} calls, {} streams, {}-byte RTP, warm-up {:.1}s + measure {:.1}s + drain {} ms per step, {} thread(s), burst {}{}{}",
         args.label,
         calls.len(),
         calls.len() * 2,
@@ -115,6 +116,7 @@ fn drive(args: &Args, calls: Vec<Call>) -> Result<()> {
         args.drain.as_millis(),
         args.threads,
         args.burst,
+        if args.gso { " (UDP GSO)" } else { " (sendmmsg)" },
         args.relay_pid
             .map_or_else(String::new, |p| format!(", relay pid {p}"))
     );

@@ -14,6 +14,7 @@ fn quick_cfg(relay_pid: Option<u32>) -> RunConfig {
     RunConfig {
         packet_len: crate::rtp::G711_20MS_PACKET,
         burst: 8,
+        gso: false,
         warmup: Duration::from_millis(100),
         measure: Duration::from_millis(300),
         drain: Duration::from_millis(100),

@@ -59,7 +59,7 @@ pub struct PortLayout {
 }
 
 /// The RTP or RTCP half of a pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Component {
     /// The even port.
     Rtp,

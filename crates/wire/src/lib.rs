@@ -11,6 +11,8 @@
 //! - [`checksum`]: the Internet checksum and its incremental update.
 //! - [`Endpoint`]: the compact transport address stored in the per-port session records.
 #![forbid(unsafe_code)]
+// Tests may unwrap: a failed unwrap is a failed test.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod arp;
 pub mod checksum;

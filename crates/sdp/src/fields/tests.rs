@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;

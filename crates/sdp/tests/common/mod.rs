@@ -2,14 +2,8 @@
 
 use sdp::{parse, Address, MuxRewrite, Rewrite, RtcpAttr, RtcpRewrite};
 
-/// Attribute names a rewrite may touch.
-const OWNED_ATTRS: [&str; 16] = [
-    "rtcp",
-    "rtcp-mux",
-    "sendrecv",
-    "sendonly",
-    "recvonly",
-    "inactive",
+/// ICE attribute names (RFC 8839 §5, RFC 8840 §8.2), owned at both levels.
+const ICE_ATTRS: [&str; 9] = [
     "candidate",
     "ice-ufrag",
     "ice-pwd",
@@ -19,7 +13,11 @@ const OWNED_ATTRS: [&str; 16] = [
     "remote-candidates",
     "ice-mismatch",
     "ice-pacing",
-    "rtcp-mux",
+];
+
+/// Attribute names owned in media sections only.
+const MEDIA_ATTRS: [&str; 6] = [
+    "rtcp", "rtcp-mux", "sendrecv", "sendonly", "recvonly", "inactive",
 ];
 
 fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -36,9 +34,8 @@ fn may_be_owned(line: &[u8], session: bool) -> bool {
     };
     let name = attr.split(|&b| b == b':').next().unwrap_or_default();
     let name = name.trim_ascii_end();
-    OWNED_ATTRS
-        .iter()
-        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+    let is = |n: &&str| name.eq_ignore_ascii_case(n.as_bytes());
+    ICE_ATTRS.iter().any(is) || (!session && MEDIA_ATTRS.iter().any(is))
 }
 
 /// The lines of `body` that no rewrite may change, in order. `disabled[i]` says whether the
@@ -62,6 +59,30 @@ pub fn unowned<'b>(body: &'b [u8], disabled: &[bool]) -> Vec<&'b [u8]> {
     out
 }
 
+/// How many lines of the i-th media section of `body` are `a=<one of names>`.
+fn count_attrs(body: &[u8], section: usize, names: &[&str]) -> usize {
+    let mut current: Option<usize> = None;
+    let mut n = 0;
+    for line in lines(body) {
+        if line.starts_with(b"m=") {
+            current = Some(current.map_or(0, |s| s + 1));
+        }
+        if current != Some(section) {
+            continue;
+        }
+        if let Some(attr) = line.strip_prefix(b"a=") {
+            let name = attr.split(|&b| b == b':').next().unwrap_or_default();
+            let name = name.trim_ascii_end();
+            n += usize::from(
+                names
+                    .iter()
+                    .any(|w| name.eq_ignore_ascii_case(w.as_bytes())),
+            );
+        }
+    }
+    n
+}
+
 /// Checks that `out` is a correct rewrite of `body` under `rw`; `Err` says what is wrong.
 pub fn check_rewrite(body: &[u8], rw: &Rewrite, out: &[u8]) -> Result<(), String> {
     let sd = parse(body).map_err(|e| format!("original does not parse: {e}"))?;
@@ -69,16 +90,16 @@ pub fn check_rewrite(body: &[u8], rw: &Rewrite, out: &[u8]) -> Result<(), String
     if sd.media.len() != sd2.media.len() {
         return Err("media count changed".into());
     }
-    match (sd.origin, sd2.origin, rw.origin) {
+    let origin_ok = match (sd.origin, sd2.origin, rw.origin) {
         (Some(a), Some(b), Some(ip)) => {
-            if b.addr != Address::Ip(ip)
-                || (a.username, a.sess_id, a.sess_version) != (b.username, b.sess_id, b.sess_version)
-            {
-                return Err(format!("origin {a:?} -> {b:?}"));
-            }
+            b.addr == Address::Ip(ip)
+                && (a.username, a.sess_id, a.sess_version)
+                    == (b.username, b.sess_id, b.sess_version)
         }
-        (a, b, _) if a != b => return Err(format!("origin changed {a:?} -> {b:?}")),
-        _ => {}
+        (a, b, _) => a == b,
+    };
+    if !origin_ok {
+        return Err(format!("origin {:?} -> {:?}", sd.origin, sd2.origin));
     }
     let want_conn = match (sd.connection, rw.session_connection) {
         (Some(c), Some(ip)) if !c.addr.is_unspecified() => Some(ip),
@@ -98,7 +119,13 @@ pub fn check_rewrite(body: &[u8], rw: &Rewrite, out: &[u8]) -> Result<(), String
             continue;
         }
         let same = (md.media, md.port_count, md.proto, &md.formats, &md.rtpmaps)
-            == (md2.media, md2.port_count, md2.proto, &md2.formats, &md2.rtpmaps);
+            == (
+                md2.media,
+                md2.port_count,
+                md2.proto,
+                &md2.formats,
+                &md2.rtpmaps,
+            );
         if !same || md2.port != mr.port {
             return Err(format!("m-line {i}: {md2:?}"));
         }
@@ -133,6 +160,24 @@ pub fn check_rewrite(body: &[u8], rw: &Rewrite, out: &[u8]) -> Result<(), String
         }
         if md2.direction != mr.direction.or(md.direction) {
             return Err(format!("media {i} direction {:?}", md2.direction));
+        }
+        let dirs = count_attrs(out, i, &MEDIA_ATTRS[2..]);
+        let rtcps = count_attrs(out, i, &["rtcp"]);
+        let muxes = count_attrs(out, i, &["rtcp-mux"]);
+        let counts_ok = (mr.direction.is_none() || dirs == 1)
+            && match mr.rtcp {
+                RtcpRewrite::Keep => rtcps == count_attrs(body, i, &["rtcp"]),
+                RtcpRewrite::Remove => rtcps == 0,
+                RtcpRewrite::Port(_) => rtcps == 1,
+            }
+            && match mr.rtcp_mux {
+                MuxRewrite::Keep => muxes == count_attrs(body, i, &["rtcp-mux"]),
+                MuxRewrite::Add => muxes >= 1,
+                MuxRewrite::Remove => muxes == 0,
+            }
+            && (!rw.strip_ice || count_attrs(out, i, &ICE_ATTRS) == 0);
+        if !counts_ok {
+            return Err(format!("media {i}: wrong number of owned attribute lines"));
         }
         if md2.has_ice != (md.has_ice && !rw.strip_ice) {
             return Err(format!("media {i} ICE"));
