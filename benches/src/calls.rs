@@ -68,6 +68,15 @@ pub struct Call {
     pub ids: Option<CallIds>,
 }
 
+/// The ng identifiers of call `index` of this process.
+pub fn call_ids(index: u32) -> CallIds {
+    CallIds {
+        call_id: format!("fvload-{}-{index}", std::process::id()),
+        from_tag: format!("a{index}"),
+        to_tag: format!("b{index}"),
+    }
+}
+
 /// A non-blocking endpoint socket on an ephemeral 127.0.0.1 port with `buf_bytes` buffers.
 pub fn bind_endpoint(buf_bytes: usize) -> io::Result<UdpSocket> {
     let sock = UdpSocket::bind("127.0.0.1:0")?;
@@ -97,11 +106,7 @@ pub fn establish_relayed(
     };
     let a = bind_endpoint(buf_bytes).map_err(io_err)?;
     let b = bind_endpoint(buf_bytes).map_err(io_err)?;
-    let ids = CallIds {
-        call_id: format!("fvload-{}-{index}", std::process::id()),
-        from_tag: format!("a{index}"),
-        to_tag: format!("b{index}"),
-    };
+    let ids = call_ids(index);
     let session = u64::from(index) + 1;
     let offer_sdp = sdp::endpoint_sdp(local_port(&a).map_err(io_err)?, session);
     let to_b = ng

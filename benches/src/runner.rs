@@ -137,7 +137,6 @@ pub struct Runner {
     tool_ports: HashSet<u16>,
     relay_ports: Option<HashSet<u16>>,
     cfg: RunConfig,
-    next_step: u32,
 }
 
 impl Runner {
@@ -173,7 +172,6 @@ impl Runner {
             tool_ports,
             relay_ports: relayed.then_some(relay_ports),
             cfg,
-            next_step: 1,
         })
     }
 
@@ -182,10 +180,10 @@ impl Runner {
         &self.cfg
     }
 
-    /// Runs one step at `rate_pps` aggregate (both directions of every call together).
-    pub fn step(&mut self, rate_pps: u64) -> Result<StepReport, RunError> {
-        let step = self.next_step;
-        self.next_step = self.next_step.wrapping_add(1);
+    /// Runs step number `step` at `rate_pps` aggregate (both directions of every call
+    /// together). Packets are tagged with `step`, so copies left over from another step with a
+    /// different number are never counted.
+    pub fn step(&mut self, step: u32, rate_pps: u64) -> Result<StepReport, RunError> {
         let total_streams: u64 = self.engines.iter().map(|e| e.streams() as u64).sum();
         let tool_drops_before = procstat::udp_drops(&self.tool_ports).ok();
         let relay_drops_before = self

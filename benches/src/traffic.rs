@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// Bursts sent per loop pass at most, so receiving is serviced between them.
 const BURSTS_PER_PASS: u64 = 8;
+/// Longest sending stall that is caught up afterwards.
+const MAX_CATCH_UP: Duration = Duration::from_millis(2);
 
 /// One endpoint: the sender of one stream and the receiver of its peer's.
 #[derive(Debug)]
@@ -201,6 +203,13 @@ impl Engine {
         }
         let mut attempted: u64 = 0;
         let max_per_pass = self.burst as u64 * BURSTS_PER_PASS;
+        // A stall (descheduled, a slow pass) is caught up for at most MAX_CATCH_UP; a longer
+        // deficit is dropped, so the offered rate never exceeds the target and a tool that
+        // cannot keep up shows as offered < target instead of as bursts.
+        let max_lag = (u128::from(plan.rate_pps) * MAX_CATCH_UP.as_nanos() / 1_000_000_000)
+            .try_into()
+            .unwrap_or(u64::MAX)
+            .max(max_per_pass);
         loop {
             let now = Instant::now();
             if now >= hard_end {
@@ -212,6 +221,9 @@ impl Engine {
                 let elapsed = now.saturating_duration_since(plan.start).as_nanos();
                 let target = elapsed.saturating_mul(u128::from(plan.rate_pps)) / 1_000_000_000;
                 let target = u64::try_from(target).unwrap_or(u64::MAX);
+                if target.saturating_sub(attempted) > max_lag {
+                    attempted = target - max_lag;
+                }
                 let due = target.saturating_sub(attempted).min(max_per_pass);
                 let phase = if now < measure_start {
                     Phase::Warmup

@@ -10,7 +10,6 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
-pub mod bencode;
 pub mod capture;
 pub mod error;
 pub mod kamailio;

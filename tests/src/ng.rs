@@ -1,11 +1,13 @@
 //! A small ng control client (rtpengine's protocol: `<cookie> <bencoded dict>` over UDP; the
-//! reply echoes the cookie). Enough to ping the relay and ask it about sessions.
+//! reply echoes the cookie), built on the workspace `ng` codec. Enough to ping the relay and
+//! ask it about sessions.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::bencode::Value;
+use ng::{decode_body, parse_reply, split_cookie, Command, OwnedValue, RequestBuilder};
+
 use crate::error::{Error, Result};
 use crate::ports::LOOPBACK;
 
@@ -39,23 +41,18 @@ impl NgClient {
         Ok(NgClient { socket, peer })
     }
 
-    /// Sends `request` (a dictionary with at least `command`) and returns the reply dictionary.
+    /// Sends `request` and returns the reply dictionary (which has a string `result`).
     /// Retries twice on silence; a reply with another cookie is ignored.
-    pub fn request(&self, request: &Value) -> Result<Value> {
-        let command = request
-            .get("command")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned();
+    pub fn request(&self, request: &RequestBuilder) -> Result<OwnedValue> {
+        let command = request.command.as_str();
         let cookie = format!(
             "e2e{}_{}",
             std::process::id(),
             NEXT_COOKIE.fetch_add(1, Ordering::Relaxed)
         );
-        let mut datagram = format!("{cookie} ").into_bytes();
-        request.encode(&mut datagram);
+        let datagram = request.to_datagram(cookie.as_bytes());
         let ng_err = |reason: String| Error::Ng {
-            command: command.clone(),
+            command: command.to_owned(),
             reason,
         };
         let mut buf = vec![0u8; 65536];
@@ -80,19 +77,15 @@ impl NgClient {
                     Err(e) => return Err(Error::io(format!("receive ng {command}"), e)),
                 };
                 let reply = buf.get(..n).unwrap_or_default();
-                let Some(space) = reply.iter().position(|b| *b == b' ') else {
-                    return Err(ng_err("reply has no cookie".into()));
-                };
-                if reply.get(..space) != Some(cookie.as_bytes()) {
+                let (got_cookie, body) =
+                    split_cookie(reply).map_err(|e| ng_err(format!("bad framing: {e}")))?;
+                if got_cookie != cookie.as_bytes() {
                     continue;
                 }
-                let body = reply.get(space + 1..).unwrap_or_default();
-                let value = Value::decode(body)
+                let value = decode_body(body)
                     .map_err(|e| ng_err(format!("undecodable reply ({e}): {body:?}")))?;
-                if !matches!(value, Value::Dict(_)) {
-                    return Err(ng_err("reply is not a dictionary".into()));
-                }
-                return Ok(value);
+                parse_reply(&value).map_err(|e| ng_err(format!("bad reply ({e}): {body:?}")))?;
+                return Ok(value.to_owned());
             }
         }
         Err(ng_err(format!("no reply from {} after 3 tries", self.peer)))
@@ -100,7 +93,7 @@ impl NgClient {
 
     /// `ping`: Ok when the relay answers `result: pong`.
     pub fn ping(&self) -> Result<()> {
-        let reply = self.request(&Value::dict([("command", Value::str("ping"))]))?;
+        let reply = self.request(&RequestBuilder::new(Command::Ping))?;
         match result(&reply) {
             "pong" => Ok(()),
             other => Err(Error::Ng {
@@ -112,10 +105,8 @@ impl NgClient {
 
     /// `list`: the Call-IDs the relay holds (at most `limit`).
     pub fn list(&self, limit: i64) -> Result<Vec<String>> {
-        let reply = self.request(&Value::dict([
-            ("command", Value::str("list")),
-            ("limit", Value::Int(limit)),
-        ]))?;
+        let reply = self
+            .request(&RequestBuilder::new(Command::List).extra("limit", OwnedValue::Int(limit)))?;
         if result(&reply) != "ok" {
             return Err(Error::Ng {
                 command: "list".into(),
@@ -124,7 +115,7 @@ impl NgClient {
         }
         let calls = reply
             .get("calls")
-            .and_then(Value::as_list)
+            .and_then(OwnedValue::as_list)
             .ok_or_else(|| Error::Ng {
                 command: "list".into(),
                 reason: "reply has no `calls` list".into(),
@@ -137,10 +128,7 @@ impl NgClient {
 
     /// `query` for one Call-ID.
     pub fn query(&self, call_id: &str) -> Result<CallState> {
-        let reply = self.request(&Value::dict([
-            ("command", Value::str("query")),
-            ("call-id", Value::str(call_id)),
-        ]))?;
+        let reply = self.request(&RequestBuilder::new(Command::Query).call_id(call_id))?;
         Ok(match result(&reply) {
             "ok" => CallState::Present,
             _ => CallState::Unknown(reason(&reply)),
@@ -148,19 +136,23 @@ impl NgClient {
     }
 }
 
-fn result(reply: &Value) -> &str {
-    reply.get("result").and_then(Value::as_str).unwrap_or("")
+fn result(reply: &OwnedValue) -> &str {
+    reply
+        .get("result")
+        .and_then(OwnedValue::as_str)
+        .unwrap_or("")
 }
 
-fn reason(reply: &Value) -> String {
+fn reason(reply: &OwnedValue) -> String {
     reply
         .get("error-reason")
-        .and_then(Value::as_str)
+        .and_then(OwnedValue::as_str)
         .unwrap_or("(no error-reason)")
         .to_owned()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 mod tests {
     use super::*;
     use std::thread;
@@ -174,7 +166,8 @@ mod tests {
             let (n, from) = s.recv_from(&mut buf).unwrap();
             let req = &buf[..n];
             let space = req.iter().position(|b| *b == b' ').unwrap();
-            assert!(req[space + 1..].starts_with(b"d7:command"));
+            let body = &req[space + 1..];
+            assert!(body.starts_with(b"d") && body.windows(9).any(|w| w == b"7:command"));
             if stale_first {
                 s.send_to(b"other d6:result4:ponge", from).unwrap();
             }

@@ -148,6 +148,7 @@ fn ephemeral_low() -> u16 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 mod tests {
     use super::*;
 

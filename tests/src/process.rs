@@ -164,6 +164,16 @@ pub fn tail(path: &Path, lines: usize) -> String {
 pub fn wait_for<T>(
     what: &str,
     limit: Duration,
+    probe: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    wait_every(what, limit, POLL, probe)
+}
+
+/// Polls `probe` every `interval` until it yields `Some`, for at most `limit`.
+pub fn wait_every<T>(
+    what: &str,
+    limit: Duration,
+    interval: Duration,
     mut probe: impl FnMut() -> Result<Option<T>>,
 ) -> Result<T> {
     let start = Instant::now();
@@ -177,11 +187,12 @@ pub fn wait_for<T>(
                 waited: limit,
             });
         }
-        thread::sleep(POLL);
+        thread::sleep(interval);
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 mod tests {
     use super::*;
 

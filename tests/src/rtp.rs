@@ -97,6 +97,7 @@ pub fn frames(audio: &[u8]) -> std::collections::HashSet<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 mod tests {
     use super::*;
 

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::kamailio::{Proxy, ProxyConfig, ANSWER_FLAGS, OFFER_FLAGS};
 use crate::ng::CallState;
 use crate::ports::{busy_ports, PortBlock, LOOPBACK};
-use crate::process::{tail, wait_for};
+use crate::process::{tail, wait_every, wait_for};
 use crate::relay::{Relay, RelayKind};
 use crate::rtp::{frames, ulaw_tone};
 use crate::sipp::{Load, Scenario, Side, Sipp};
@@ -59,6 +59,31 @@ pub struct Outcome {
     pub report: Report,
 }
 
+impl Outcome {
+    /// One line per call: Call-ID, the relay endpoints each side was told, RTP packets per hop.
+    pub fn summary(&self) -> String {
+        let mut lines = vec![format!(
+            "{} call(s) through {}:",
+            self.report.calls.len(),
+            self.relay
+        )];
+        for (id, c) in &self.report.calls {
+            let h = self.report.hops.get(id).copied().unwrap_or_default();
+            lines.push(format!(
+                "  {id}: UAC told {:?}, UAS told {:?}; RTP uac->relay {} relay->uas {} \
+                 uas->relay {} relay->uac {}",
+                c.uac_answer,
+                c.uas_offer,
+                h.uac_to_relay,
+                h.relay_to_uas,
+                h.uas_to_relay,
+                h.relay_to_uac
+            ));
+        }
+        lines.join("\n")
+    }
+}
+
 /// A failed run: the error, and where its files and logs are.
 #[derive(Debug)]
 pub struct RunError {
@@ -87,11 +112,13 @@ impl std::error::Error for RunError {}
 
 /// Runs `plan` against the relay chosen by `E2E_RELAY` and checks everything the plan's
 /// scenario must show.
-pub fn run(plan: &Plan) -> std::result::Result<Outcome, RunError> {
-    let bare = |error| RunError {
-        error,
-        kept: None,
-        logs: String::new(),
+pub fn run(plan: &Plan) -> std::result::Result<Outcome, Box<RunError>> {
+    let bare = |error| {
+        Box::new(RunError {
+            error,
+            kept: None,
+            logs: String::new(),
+        })
     };
     let kind = RelayKind::from_env().map_err(bare)?;
     let bins = Binaries::find(kind).map_err(bare)?;
@@ -109,11 +136,11 @@ pub fn run(plan: &Plan) -> std::result::Result<Outcome, RunError> {
         }
         Err(error) => {
             let logs = logs(dir.path());
-            Err(RunError {
+            Err(Box::new(RunError {
                 error,
                 kept: Some(dir.keep()),
                 logs,
-            })
+            }))
         }
     }
 }
@@ -185,8 +212,24 @@ fn run_in(plan: &Plan, kind: RelayKind, bins: &Binaries, dir: &Path) -> Result<O
     };
     let mut uas = start(Side::Uas, &uas_dir)?;
     let mut uac = start(Side::Uac, &uac_dir)?;
-    uac.finish(left(deadline, sipp_limit + secs(2)))?;
-    uas.finish(left(deadline, secs(10)))?;
+    // A failed side is reported with the checks: what the capture shows says why.
+    let mut failures = Vec::new();
+    let uac_result = uac.finish(left(deadline, sipp_limit + secs(2)));
+    // A UAS whose caller gave up would only wait for its own timeout.
+    let uas_wait = if uac_result.is_ok() {
+        secs(10)
+    } else {
+        secs(2)
+    };
+    for result in [uac_result, uas.finish(left(deadline, uas_wait))] {
+        match result {
+            Ok(()) => {}
+            Err(Error::Sipp { side, status, .. }) => {
+                failures.push(format!("sipp {side} failed ({status}); see its log below"));
+            }
+            Err(other) => return Err(other),
+        }
+    }
     relay.process().ensure_running()?;
     proxy.process().ensure_running()?;
 
@@ -211,7 +254,7 @@ fn run_in(plan: &Plan, kind: RelayKind, bins: &Binaries, dir: &Path) -> Result<O
         uas_frames: frames(&uas_audio),
     };
     let mut report = analysis::check(&datagrams, &roles, &expect);
-    let mut failures = std::mem::take(&mut report.failures);
+    failures.append(&mut report.failures);
     failures.extend(sessions_gone(&relay, &report, deadline));
     failures.extend(ports_free(&relay, deadline));
     relay.process().ensure_running()?;
@@ -239,9 +282,10 @@ fn sessions_gone(relay: &Relay, report: &Report, deadline: Instant) -> Vec<Strin
     let ids: Vec<&String> = report.calls.keys().collect();
     // The unmet conditions of the latest poll.
     let mut present: Vec<String> = Vec::new();
-    let gone = wait_for(
+    let gone = wait_every(
         "the relay to forget the calls",
         left(deadline, secs(5)),
+        Duration::from_millis(100),
         || {
             present.clear();
             for id in &ids {

@@ -36,10 +36,15 @@ pub const RTPENGINE: Tool = Tool {
     hint: "install it: apt-get install rtpengine-daemon",
 };
 
-/// The full path of `tool` on `PATH`, or [`Error::MissingTool`].
+/// Searched after `PATH`: daemons and capture tools live in the sbin directories, which a
+/// non-root `PATH` often lacks.
+const SBIN: [&str; 3] = ["/usr/sbin", "/sbin", "/usr/local/sbin"];
+
+/// The full path of `tool` on `PATH` (then the sbin directories), or [`Error::MissingTool`].
 pub fn find(tool: Tool) -> Result<PathBuf> {
     let path = env::var_os("PATH").unwrap_or_default();
     env::split_paths(&path)
+        .chain(SBIN.iter().map(PathBuf::from))
         .map(|dir| dir.join(tool.name))
         .find(|candidate| is_executable(candidate))
         .ok_or_else(|| Error::MissingTool {
@@ -99,6 +104,7 @@ fn default_module_dir(help: &str) -> Option<PathBuf> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 mod tests {
     use super::*;
 

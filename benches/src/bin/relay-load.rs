@@ -9,7 +9,7 @@ use benches::calls::{self, Call, CallIds};
 use benches::cli::{self, Args, Command};
 use benches::ngclient::NgClient;
 use benches::report;
-use benches::runner::{RunConfig, Runner};
+use benches::runner::{RunConfig, Runner, StepReport};
 use benches::search::{self, SearchOutcome};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -42,25 +42,34 @@ fn run(args: &Args) -> Result<()> {
         Some(addr) => Some(NgClient::connect(addr, args.ng_timeout, args.ng_attempts)?),
         None => None,
     };
-    let setup_start = Instant::now();
-    let (calls, ids, setup) = set_up(ng.as_mut(), args);
-    println!(
-        "set up {} calls ({} streams) in {} ms",
-        calls.len(),
-        calls.len() * 2,
-        setup_start.elapsed().as_millis()
-    );
-    let result = setup.and_then(|()| drive(args, calls));
-    if let Some(ng) = ng.as_mut() {
+    drive(args, ng.as_mut())
+}
+
+/// Every step gets calls of its own: set up before it, deleted after it. A relay that
+/// degraded a stream under overload in one step then cannot drag the next one down, and each
+/// step sees exactly the ng traffic of a fresh set of calls.
+fn one_step(args: &Args, ng: Option<&mut NgClient>, step: u32, rate: u64) -> Result<StepReport> {
+    let started = Instant::now();
+    let mut ng = ng;
+    let (calls, ids, setup) = set_up(ng.as_deref_mut(), args);
+    let setup_ms = started.elapsed().as_millis();
+    let result = setup.and_then(|()| {
+        let mut runner = Runner::new(calls, args.threads, args.ng.is_some(), run_config(args))
+            .context("creating the traffic engines")?;
+        Ok(runner.step(step, rate)?)
+    });
+    if let Some(ng) = ng {
         let failures = calls::delete_all(ng, &ids);
-        match failures.first() {
-            None => println!("deleted {} calls", ids.len()),
-            Some((id, e)) => eprintln!(
-                "relay-load: {} of {} deletes failed, first {id}: {e}",
+        if let Some((id, e)) = failures.first() {
+            eprintln!(
+                "relay-load: step {step}: {} of {} deletes failed, first {id}: {e}",
                 failures.len(),
                 ids.len()
-            ),
+            );
         }
+    }
+    if step == 1 {
+        println!("(call setup for step 1: {setup_ms} ms)");
     }
     result
 }
@@ -81,12 +90,10 @@ fn set_up(ng: Option<&mut NgClient>, args: &Args) -> (Vec<Call>, Vec<CallIds>, R
                 calls.push(c);
             }
             Err(e) => {
-                // The failed call may exist on the relay after its offer: delete it too.
-                ids.push(CallIds {
-                    call_id: format!("fvload-{}-{i}", std::process::id()),
-                    from_tag: format!("a{i}"),
-                    to_tag: format!("b{i}"),
-                });
+                if ng.is_some() {
+                    // The failed call may exist on the relay after its offer: delete it too.
+                    ids.push(calls::call_ids(i));
+                }
                 return (calls, ids, Err(e).context("setting up calls"));
             }
         }
@@ -94,9 +101,8 @@ fn set_up(ng: Option<&mut NgClient>, args: &Args) -> (Vec<Call>, Vec<CallIds>, R
     (calls, ids, Ok(()))
 }
 
-fn drive(args: &Args, calls: Vec<Call>) -> Result<()> {
-    let mode = if args.ng.is_some() { "relay" } else { "direct" };
-    let cfg = RunConfig {
+fn run_config(args: &Args) -> RunConfig {
+    RunConfig {
         packet_len: args.size,
         burst: args.burst,
         gso: args.gso,
@@ -104,12 +110,16 @@ fn drive(args: &Args, calls: Vec<Call>) -> Result<()> {
         measure: args.duration,
         drain: args.drain,
         relay_pid: args.relay_pid,
-    };
+    }
+}
+
+fn drive(args: &Args, mut ng: Option<&mut NgClient>) -> Result<()> {
+    let mode = if args.ng.is_some() { "relay" } else { "direct" };
     println!(
-        "{}: mode {mode}, {} calls, {} streams, {}-byte RTP, warm-up {:.1}s + measure {:.1}s + drain {} ms per step, {} thread(s), burst {}{}{}",
+        "{}: mode {mode}, {} calls, {} streams, {}-byte RTP, warm-up {:.1}s + measure {:.1}s + drain {} ms per step, {} thread(s), burst {}{}{}, fresh calls every step",
         args.label,
-        calls.len(),
-        calls.len() * 2,
+        args.calls,
+        u64::from(args.calls) * 2,
         args.size,
         args.warmup.as_secs_f64(),
         args.duration.as_secs_f64(),
@@ -120,12 +130,11 @@ fn drive(args: &Args, calls: Vec<Call>) -> Result<()> {
         args.relay_pid
             .map_or_else(String::new, |p| format!(", relay pid {p}"))
     );
-    let mut runner = Runner::new(calls, args.threads, args.ng.is_some(), cfg)
-        .context("creating the traffic engines")?;
     println!("{}", report::step_header());
+    let mut step = 0u32;
     let outcome = match (args.command, args.rate) {
         (Command::Run, Some(rate)) => {
-            let r = runner.step(rate)?;
+            let r = one_step(args, ng.as_deref_mut(), 1, rate)?;
             let v = search::verdict(&args.search, &search::Measured::probe(&r));
             print_row(&report::step_row(&r, Some(v)));
             SearchOutcome {
@@ -137,7 +146,10 @@ fn drive(args: &Args, calls: Vec<Call>) -> Result<()> {
         }
         (Command::Search, _) => search::search(
             &args.search,
-            |rate| runner.step(rate),
+            |rate| {
+                step += 1;
+                one_step(args, ng.as_deref_mut(), step, rate)
+            },
             |v, r| print_row(&report::step_row(r, Some(v))),
         )?,
         _ => bail!("nothing to do"),

@@ -10,11 +10,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-fn quick_cfg(relay_pid: Option<u32>) -> RunConfig {
+fn quick_cfg(relay_pid: Option<u32>, gso: bool) -> RunConfig {
     RunConfig {
         packet_len: crate::rtp::G711_20MS_PACKET,
         burst: 8,
-        gso: false,
+        gso,
         warmup: Duration::from_millis(100),
         measure: Duration::from_millis(300),
         drain: Duration::from_millis(100),
@@ -27,8 +27,8 @@ fn direct_calls_lose_nothing_at_a_low_rate() {
     let calls: Vec<_> = (0..4)
         .map(|i| calls::establish_direct(i, 1 << 20).unwrap())
         .collect();
-    let mut runner = Runner::new(calls, 2, false, quick_cfg(None)).unwrap();
-    let r = runner.step(4_000).unwrap();
+    let mut runner = Runner::new(calls, 2, false, quick_cfg(None, true)).unwrap();
+    let r = runner.step(1, 4_000).unwrap();
     // 4000 pps for 0.3 s, give or take the pass granularity.
     assert!((1_100..=1_300).contains(&r.counts.sent), "{:?}", r.counts);
     assert_eq!(r.counts.received, r.counts.sent, "{:?}", r.counts);
@@ -44,7 +44,7 @@ fn direct_calls_lose_nothing_at_a_low_rate() {
         Verdict::Pass
     );
     // A second step is counted on its own: nothing of step one leaks in.
-    let r2 = runner.step(2_000).unwrap();
+    let r2 = runner.step(2, 2_000).unwrap();
     assert_eq!(r2.step, r.step + 1);
     assert!((550..=650).contains(&r2.counts.sent), "{:?}", r2.counts);
     assert_eq!(r2.counts.received, r2.counts.sent);
@@ -53,8 +53,8 @@ fn direct_calls_lose_nothing_at_a_low_rate() {
 #[test]
 fn relay_pid_that_does_not_exist_is_a_clear_error() {
     let calls = vec![calls::establish_direct(0, 1 << 16).unwrap()];
-    let mut runner = Runner::new(calls, 1, false, quick_cfg(Some(u32::MAX - 1))).unwrap();
-    assert!(matches!(runner.step(100), Err(RunError::RelayGone { .. })));
+    let mut runner = Runner::new(calls, 1, false, quick_cfg(Some(u32::MAX - 1), false)).unwrap();
+    assert!(matches!(runner.step(1, 100), Err(RunError::RelayGone { .. })));
 }
 
 /// A relay in the test: answers ng offer/answer/delete/ping, and forwards each call's RTP
@@ -199,8 +199,8 @@ fn calls_through_an_ng_relay_are_set_up_measured_and_deleted() {
         ids.push(call.ids.clone().unwrap());
         calls_up.push(call);
     }
-    let mut runner = Runner::new(calls_up, 1, true, quick_cfg(None)).unwrap();
-    let r = runner.step(1_500).unwrap();
+    let mut runner = Runner::new(calls_up, 1, true, quick_cfg(None, false)).unwrap();
+    let r = runner.step(1, 1_500).unwrap();
     assert!(r.counts.sent > 300, "{:?}", r.counts);
     assert_eq!(r.counts.received, r.counts.sent, "{:?}", r.counts);
     assert_eq!(r.counts.dead_streams, 0);

@@ -9,11 +9,14 @@
 //! All `unsafe` code of the workspace lives here (and in the DPDK bindings); each block says why it
 //! is sound.
 
+pub mod mem;
 pub mod memory;
 mod port;
+mod prefetch;
 pub mod socket;
 
 pub use port::{PortHandle, PortKey, RelayAddr};
+pub use prefetch::prefetch;
 use std::time::Duration;
 use wire::Endpoint;
 

@@ -19,7 +19,18 @@ enum Source {
         next: usize,
         remaining: u64,
     },
+    /// One IPv4 template frame whose addresses and ports are patched per packet from `flows`
+    /// (benchmarks over many flows without a frame per flow in memory).
+    Flows {
+        template: Vec<u8>,
+        flows: Vec<FlowTuple>,
+        next: usize,
+        remaining: u64,
+    },
 }
+
+/// Source and destination of a synthesised IPv4 frame: (src ip, src port, dst ip, dst port).
+pub type FlowTuple = ([u8; 4], u16, [u8; 4], u16);
 
 /// Parsed metadata of a received frame.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +89,7 @@ impl MemoryIo {
     pub fn inject(&mut self, frame: Vec<u8>) {
         match &mut self.source {
             Source::Queue(q) => q.push_back(frame),
-            Source::Cycle { .. } => self.source = Source::Queue(VecDeque::from([frame])),
+            Source::Cycle { .. } | Source::Flows { .. } => self.source = Source::Queue(VecDeque::from([frame])),
         }
     }
 
@@ -107,11 +118,18 @@ impl MemoryIo {
         self.capture = false;
     }
 
+    /// Replays `count` frames built from `template` (an IPv4/UDP frame with UDP checksum 0, as
+    /// built by [`wire::frame::build_udp`] and then zeroed) with the addresses of `flows` in turn.
+    pub fn replay_flows(&mut self, template: Vec<u8>, flows: Vec<FlowTuple>, count: u64) {
+        self.source = Source::Flows { template, flows, next: 0, remaining: count };
+        self.capture = false;
+    }
+
     /// Frames left to receive.
     pub fn pending(&self) -> u64 {
         match &self.source {
             Source::Queue(q) => q.len() as u64,
-            Source::Cycle { remaining, .. } => *remaining,
+            Source::Cycle { remaining, .. } | Source::Flows { remaining, .. } => *remaining,
         }
     }
 
@@ -162,31 +180,39 @@ impl MemoryIo {
                 buf.extend_from_slice(t);
                 true
             }
+            Source::Flows { template, flows, next, remaining } => {
+                if *remaining == 0 || flows.is_empty() {
+                    return false;
+                }
+                *remaining -= 1;
+                let (sip, sport, dip, dport) = flows[*next];
+                *next = if *next + 1 == flows.len() { 0 } else { *next + 1 };
+                buf.extend_from_slice(template);
+                patch_v4(buf, sip, sport, dip, dport);
+                true
+            }
         }
     }
 }
 
 impl PacketIo for MemoryIo {
     fn rx_burst(&mut self, _timeout: Duration) -> Result<(usize, Wake), IoError> {
+        // Fill the whole burst first, then parse: like a NIC's DMA, the frames are in memory
+        // before the relay reads them.
         self.n = 0;
         while self.n < self.burst && self.next_frame(self.n) {
-            let slot = self.n;
+            self.n += 1;
+        }
+        for slot in 0..self.n {
             self.counters.rx += 1;
             let parsed = frame::parse_udp(&self.bufs[slot]).ok().and_then(|f| {
                 let addr = self.addr_index(&f.dst.ip)?;
-                Some(Meta {
-                    key: PortKey {
-                        addr,
-                        port: f.dst.port,
-                    },
-                    frame: f,
-                })
+                Some(Meta { key: PortKey { addr, port: f.dst.port }, frame: f })
             });
             if parsed.is_none() {
                 self.counters.rx_invalid += 1;
             }
             self.meta[slot] = parsed;
-            self.n += 1;
         }
         Ok((self.n, Wake::default()))
     }
@@ -259,4 +285,20 @@ impl PacketIo for MemoryIo {
     fn counters(&self) -> IoCounters {
         self.counters
     }
+}
+
+/// Writes addresses and ports into an untagged IPv4/UDP frame and recomputes the IPv4 header
+/// checksum (RFC 791 §3.1); the UDP checksum is left 0 ("none", RFC 768).
+fn patch_v4(f: &mut [u8], sip: [u8; 4], sport: u16, dip: [u8; 4], dport: u16) {
+    if f.len() < 42 {
+        return;
+    }
+    f[26..30].copy_from_slice(&sip);
+    f[30..34].copy_from_slice(&dip);
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&dport.to_be_bytes());
+    f[40..42].copy_from_slice(&[0, 0]);
+    f[24..26].copy_from_slice(&[0, 0]);
+    let check = wire::checksum::fold(wire::checksum::sum(&f[14..34], 0));
+    f[24..26].copy_from_slice(&check.to_be_bytes());
 }

@@ -17,7 +17,7 @@ pub(crate) enum AttrKind {
     RtcpMux,
     /// `a=sendrecv|sendonly|recvonly|inactive` (RFC 8866 §6.7).
     Direction(Direction),
-    /// An ICE attribute (RFC 8839 §5, RFC 8840 §8 for `end-of-candidates`).
+    /// An ICE attribute (RFC 8839 §5; `end-of-candidates` is from RFC 8840).
     Ice,
     /// `a=rtpmap` (RFC 8866 §6.6).
     RtpMap,
@@ -25,8 +25,7 @@ pub(crate) enum AttrKind {
     Other,
 }
 
-/// ICE attribute names the rewriter strips (RFC 8839 §5.1–§5.7, RFC 8840 §8.2, RFC 8839 §5.5
-/// for `ice-pacing`).
+/// ICE attribute names the rewriter strips (RFC 8839 §5; `end-of-candidates` is from RFC 8840).
 const ICE_ATTRS: [&[u8]; 9] = [
     b"candidate",
     b"ice-ufrag",

@@ -9,6 +9,22 @@
 //! Sans-IO and allocation-light: parsing borrows from the body, rewriting writes one output
 //! `Vec` sized up front.
 //!
+//! Choices where the RFCs or rtpengine leave room:
+//! * Attribute names match ASCII case-insensitively (`a=SendOnly` is a direction).
+//! * When an attribute that should appear once repeats in a section (`c=`, `a=rtcp`,
+//!   direction), the first one is reported; a rewrite that sets it replaces the first and
+//!   drops the repeats.
+//! * `o=` addresses may be host names (kept as text); `c=` and `a=rtcp` addresses must be IP
+//!   literals. A bracketed IPv6 literal (`[fd17::1]`, seen in the wild) is accepted.
+//! * A `c=` with 0.0.0.0 or `::` is kept on rewrite (hold, as rtpengine does); an `a=rtcp`
+//!   address is always replaced, because `a=rtcp:9 IN IP4 0.0.0.0` is the usual WebRTC
+//!   placeholder and the relay must receive that RTCP.
+//! * An m-line port's `/count` suffix (RFC 8866 §5.14) is kept: the caller sees
+//!   [`MediaDescription::port_count`] and decides.
+//! * A disabled stream's section (port 0) is kept whole, ICE attributes included.
+//! * `a=rtcp`, `a=rtcp-mux` and `a=rtpmap` are read at media level only; a session-level
+//!   `a=rtcp` is kept as an unknown attribute.
+//!
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
 //! use sdp::{parse, rewrite, MediaRewrite, MuxRewrite, Rewrite, RtcpRewrite};

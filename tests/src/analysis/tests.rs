@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
+
 use super::*;
 
 fn a(port: u16) -> SocketAddr {

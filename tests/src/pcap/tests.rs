@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
+
 use super::*;
 
 /// An Ethernet + IPv4 + UDP frame from 127.0.0.1:`sport` to 127.0.0.1:`dport`.

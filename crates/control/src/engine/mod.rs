@@ -394,7 +394,8 @@ impl Engine {
         if reason.is_none() {
             return;
         }
-        let all_idle = call.live_pairs().all(|p| p.idle.is_some());
+        // An unanswered call is ended by the offer timeout, with that reason.
+        let all_idle = call.state == crate::call::CallState::Answered && call.live_pairs().all(|p| p.idle.is_some());
         if all_idle {
             let hold = call
                 .live_pairs()
@@ -440,6 +441,10 @@ impl Engine {
                     ended.push((id.clone(), EndReason::OfferTimeout));
                 } else if self.cfg.final_timeout.is_some_and(|f| age >= f) {
                     ended.push((id.clone(), EndReason::FinalTimeout));
+                } else if c.state == crate::call::CallState::Answered && c.live_pairs().all(|p| p.idle.is_some()) {
+                    // Went idle before the answer and stayed idle after it.
+                    let hold = c.live_pairs().any(|p| p.idle == Some(IdleReason::OnHold));
+                    ended.push((id.clone(), if hold { EndReason::OnHold } else { EndReason::NoRtp }));
                 }
             }
             for (id, why) in ended {

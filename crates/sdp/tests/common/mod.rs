@@ -2,7 +2,7 @@
 
 use sdp::{parse, Address, MuxRewrite, Rewrite, RtcpAttr, RtcpRewrite};
 
-/// ICE attribute names (RFC 8839 §5, RFC 8840 §8.2), owned at both levels.
+/// ICE attribute names (RFC 8839 §5, RFC 8840), owned at both levels.
 const ICE_ATTRS: [&str; 9] = [
     "candidate",
     "ice-ufrag",
