@@ -2,12 +2,14 @@
 //! 127.0.0.1, below the kernel's ephemeral range (so no client socket can land in it), and
 //! lays every port it needs out inside that block. One block per run means parallel runs never
 //! share a port, and one `portrange` capture filter sees all of a run's traffic and nothing else.
+//!
+//! Claiming is atomic across threads and processes: a run first binds the block's last port
+//! (used by nothing else) and holds that socket for its whole life; only then does it check
+//! that the other ports are free. A run that cannot bind the token moves on to another block.
 
-use std::collections::HashSet;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
-use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -19,18 +21,17 @@ const FIRST: u16 = 10240;
 /// Ports per media range inside a block (sipp media, relay external, relay internal).
 pub const MEDIA_SPAN: u16 = 100;
 
-/// Blocks taken by runs of this process and not yet released.
-static TAKEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-
 /// The loopback address every test endpoint uses.
 pub const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 /// One run's ports. Offsets from `base`: 0 Kamailio SIP, 2 UAC SIP, 4 UAS SIP, 6 ng;
 /// 100..=199 UAC media, 200..=299 UAS media, 300..=399 relay external, 400..=499 relay
-/// internal. Released (for this process) on drop.
+/// internal; the last port is the claim token. Released on drop.
 #[derive(Debug)]
 pub struct PortBlock {
     base: u16,
+    /// Bound to the block's last port while the block is in use.
+    _token: UdpSocket,
 }
 
 impl PortBlock {
@@ -53,13 +54,16 @@ impl PortBlock {
                 continue;
             };
             let base = FIRST + index * BLOCK;
-            if !claim(base) {
+            let last = base + (BLOCK - 1);
+            let Ok(token) = UdpSocket::bind(SocketAddr::from((LOOPBACK, last))) else {
                 continue;
+            };
+            if (base..last).all(port_is_free) {
+                return Ok(PortBlock {
+                    base,
+                    _token: token,
+                });
             }
-            if (base..base + BLOCK).all(port_is_free) {
-                return Ok(PortBlock { base });
-            }
-            release(base);
         }
         Err(Error::NoFreePorts { size: BLOCK })
     }
@@ -111,12 +115,6 @@ impl PortBlock {
     }
 }
 
-impl Drop for PortBlock {
-    fn drop(&mut self) {
-        release(self.base);
-    }
-}
-
 /// Whether a UDP socket can bind 127.0.0.1:`port` right now.
 pub fn port_is_free(port: u16) -> bool {
     UdpSocket::bind(SocketAddr::from((LOOPBACK, port))).is_ok()
@@ -125,18 +123,6 @@ pub fn port_is_free(port: u16) -> bool {
 /// The ports of `range` that cannot be bound on 127.0.0.1 right now.
 pub fn busy_ports(range: RangeInclusive<u16>) -> Vec<u16> {
     range.filter(|p| !port_is_free(*p)).collect()
-}
-
-fn claim(base: u16) -> bool {
-    let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
-    taken.get_or_insert_with(HashSet::new).insert(base)
-}
-
-fn release(base: u16) {
-    let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(set) = taken.as_mut() {
-        set.remove(&base);
-    }
 }
 
 /// The low end of the kernel's ephemeral port range (32768 if it cannot be read).
@@ -166,10 +152,10 @@ mod tests {
             assert_eq!(*blk.relay_internal().end() % 2, 1);
             assert!(blk.all().contains(blk.relay_internal().end()));
         }
-        let base = a.base();
+        let token = a.base() + (BLOCK - 1);
+        assert!(!port_is_free(token), "a block in use holds its token");
         drop(a);
-        assert!(claim(base), "a dropped block is released");
-        release(base);
+        assert!(port_is_free(token), "a dropped block is released");
     }
 
     #[test]

@@ -12,41 +12,42 @@
 /// may be passed again as `initial` for the next (even-offset) piece.
 #[inline]
 pub fn sum(data: &[u8], initial: u32) -> u32 {
-    // RFC 1071 §2(B), §2(C): the sum is independent of word size and byte order as long as the
-    // end-around carry is kept, so add 64-bit big-endian words with a 64-bit end-around carry
-    // (2^64 ≡ 1 mod 0xffff) and fold at the end.
-    let mut acc = u64::from(initial);
-    let mut words = data.chunks_exact(8);
-    for w in &mut words {
-        if let &[a, b, c, d, e, f, g, h] = w {
-            acc = add_carry(acc, u64::from_be_bytes([a, b, c, d, e, f, g, h]));
+    // RFC 1071 §2(B): the sum is byte-order independent: sum the data as little-endian words
+    // and swap the bytes of the folded result. §2(C): add 32-bit words into a 64-bit
+    // accumulator and fold the carries at the end (2^16 ≡ 1 mod 0xffff).
+    let mut acc: u64 = 0;
+    // Blocks of 2^30 bytes hold at most 2^28 words below 2^32 each: the inner sum stays
+    // below 2^60 and `acc` (folded to 33 bits after each block) cannot overflow.
+    for block in data.chunks(1 << 30) {
+        let mut words = block.chunks_exact(4);
+        let mut s: u64 = 0;
+        for w in &mut words {
+            if let &[a, b, c, d] = w {
+                s += u64::from(u32::from_le_bytes([a, b, c, d]));
+            }
         }
+        match *words.remainder() {
+            [a, b, c] => s += u64::from(u16::from_le_bytes([a, b])) + u64::from(c),
+            [a, b] => s += u64::from(u16::from_le_bytes([a, b])),
+            [a] => s += u64::from(a),
+            _ => {}
+        }
+        acc = fold64(acc + s);
     }
-    let mut tail = words.remainder();
-    if let Some((w, rest)) = tail.split_first_chunk::<4>() {
-        acc = add_carry(acc, u64::from(u32::from_be_bytes(*w)));
-        tail = rest;
-    }
-    if let Some((w, rest)) = tail.split_first_chunk::<2>() {
-        acc = add_carry(acc, u64::from(u16::from_be_bytes(*w)));
-        tail = rest;
-    }
-    if let Some(&last) = tail.first() {
-        acc = add_carry(acc, u64::from(last) << 8);
-    }
-    // Fold 64 -> 32 bits keeping the end-around carry; two rounds always suffice.
-    let acc = (acc & 0xffff_ffff) + (acc >> 32);
-    let acc = (acc & 0xffff_ffff) + (acc >> 32);
-    // Invariant: after two rounds acc <= 0xffff_ffff.
-    acc as u32
+    // Back to network order: fold to 16 bits (acc <= 2^32: three rounds suffice), swap, then
+    // add the caller's running sum.
+    let x = (acc & 0xffff) + (acc >> 16);
+    let x = (x & 0xffff) + (x >> 16);
+    let x = (x & 0xffff) + (x >> 16);
+    let be = u64::from((x as u16).swap_bytes()) + u64::from(initial);
+    // Invariant: be < 2^32 + 2^16; one fold gives at most 2^32, a second one less than 2^32.
+    fold64(fold64(be)) as u32
 }
 
-/// 64-bit addition with end-around carry.
+/// Folds a 64-bit sum to 32 bits plus at most one carry (end-around carry at 2^32).
 #[inline(always)]
-fn add_carry(acc: u64, x: u64) -> u64 {
-    let (s, carry) = acc.overflowing_add(x);
-    // No overflow: when carry is set, s <= 2^64 - 2.
-    s + u64::from(carry)
+fn fold64(x: u64) -> u64 {
+    (x & 0xffff_ffff) + (x >> 32)
 }
 
 /// Folds an unfolded sum to 16 bits and returns its ones' complement: the checksum field value

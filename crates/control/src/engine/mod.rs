@@ -21,6 +21,8 @@ use std::time::Duration;
 
 /// How long a `query`/`delete` waits for worker stats before replying with what it has.
 const STATS_WAIT: Duration = Duration::from_secs(1);
+/// The refusal text of an offer beyond `max_sessions`.
+const LOAD_LIMIT: &str = "load limit: too many sessions";
 /// How often calls are scanned for offer and final timeouts.
 const SCAN_PERIOD: Duration = Duration::from_secs(1);
 
@@ -324,6 +326,11 @@ impl Engine {
         };
         let name = command_name(req.command);
         *self.counters.requests.entry(name).or_default() += 1;
+        if !req.unknown_flags.is_empty() || !req.other_keys.is_empty() {
+            let flags: Vec<String> = req.unknown_flags.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+            let keys: Vec<String> = req.other_keys.iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
+            tracing::debug!(command = name, ?flags, ?keys, "ng flags and keys ignored");
+        }
         let result = match req.command {
             Command::Ping => Ok(Some(DictBuilder::new().with("result", "pong").build())),
             Command::Offer => self.offer(now, &req).map(Some),
@@ -336,6 +343,10 @@ impl Engine {
         match result {
             Ok(Some(reply)) => self.reply(now, cookie, from, &reply),
             Ok(None) => self.cookies.put(now, cookie, Cached::InProgress),
+            Err(Refusal(reason)) if reason == LOAD_LIMIT && req.supports_load_limit => {
+                let reply = DictBuilder::new().with("result", "load limit").with("message", "Too many sessions").build();
+                self.reply(now, cookie, from, &reply);
+            }
             Err(Refusal(reason)) => {
                 let call_id = req.call_id.map(|c| String::from_utf8_lossy(c).into_owned());
                 self.fail(call_id, name, &reason);
@@ -395,7 +406,9 @@ impl Engine {
             return;
         }
         // An unanswered call is ended by the offer timeout, with that reason.
-        let all_idle = call.state == crate::call::CallState::Answered && call.live_pairs().all(|p| p.idle.is_some());
+        let all_idle = call.state == crate::call::CallState::Answered
+            && call.live_pairs().next().is_some()
+            && call.live_pairs().all(|p| p.idle.is_some());
         if all_idle {
             let hold = call
                 .live_pairs()
@@ -441,7 +454,10 @@ impl Engine {
                     ended.push((id.clone(), EndReason::OfferTimeout));
                 } else if self.cfg.final_timeout.is_some_and(|f| age >= f) {
                     ended.push((id.clone(), EndReason::FinalTimeout));
-                } else if c.state == crate::call::CallState::Answered && c.live_pairs().all(|p| p.idle.is_some()) {
+                } else if c.state == crate::call::CallState::Answered
+                    && c.live_pairs().next().is_some()
+                    && c.live_pairs().all(|p| p.idle.is_some())
+                {
                     // Went idle before the answer and stayed idle after it.
                     let hold = c.live_pairs().any(|p| p.idle == Some(IdleReason::OnHold));
                     ended.push((id.clone(), if hold { EndReason::OnHold } else { EndReason::NoRtp }));

@@ -226,7 +226,7 @@ impl Engine {
             && self.cfg.max_sessions > 0
             && self.calls.len() >= self.cfg.max_sessions
         {
-            return Err(Refusal("load limit".into()));
+            return Err(Refusal(super::LOAD_LIMIT.into()));
         }
         let mut call = match self.calls.remove(call_id) {
             Some(c) => c,

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole Ferrovox test suite: unit, property, scenario and end-to-end tests (the real daemon
+# against Kamailio and sipp on loopback), plus a short smoke run of every fuzz target.
+#
+#   tests/run-all.sh            everything
+#   FUZZ_SECONDS=0 tests/run-all.sh   skip the fuzz smoke run
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+echo "== build"
+cargo build --workspace --all-targets
+export FERROVOX_BIN="$PWD/target/debug/ferrovox"
+
+echo "== tests"
+cargo test --workspace --no-fail-fast
+
+echo "== check-config on every shipped config, and a broken one"
+for f in config/*.toml config/examples/*.toml; do
+    "$FERROVOX_BIN" check-config "$f"
+done
+bad=$(mktemp)
+printf '[media]\ntimeout_secs = 0\n' >"$bad"
+if "$FERROVOX_BIN" check-config "$bad" 2>/dev/null; then
+    echo "check-config accepted a broken config" >&2
+    exit 1
+fi
+rm -f "$bad"
+
+secs="${FUZZ_SECONDS:-15}"
+if [ "$secs" != 0 ]; then
+    echo "== fuzz smoke (${secs}s per target)"
+    fuzz/smoke.sh "$secs"
+fi
+echo "== all tests passed"
