@@ -14,7 +14,7 @@
 # exit. Settings come from the environment:
 #   RELAYS="rtpengine ferrovox"  which relays to measure, in order
 #   CALLS=100 SIZE=172 WARMUP=1 DURATION=3 LOSS=0.1 START_PPS=20000 MAX_PPS=2000000
-#   MAX_STEPS=16 BURST=16 GSO=on RELAY_CORE=1 LOAD_CORE=0 CEILING=1 SKIP_BUILD=0
+#   MAX_STEPS=16 BURST=4 GSO=on RELAY_CORE=1 LOAD_CORE=0 CEILING=1 SKIP_BUILD=0
 #   RTPENGINE=/usr/bin/rtpengine  FERROVOX=<target>/release/ferrovox
 set -euo pipefail
 
@@ -29,7 +29,7 @@ LOSS=${LOSS:-0.1}
 START_PPS=${START_PPS:-20000}
 MAX_PPS=${MAX_PPS:-2000000}
 MAX_STEPS=${MAX_STEPS:-16}
-BURST=${BURST:-16}
+BURST=${BURST:-4}
 GSO=${GSO:-on}
 RELAY_CORE=${RELAY_CORE:-1}
 LOAD_CORE=${LOAD_CORE:-0}
@@ -105,6 +105,10 @@ measure() {
         say "$name does not answer ng ping on $ng"
         return 1
     fi
+    # Every thread of the relay on RELAY_CORE. rtpengine starts under taskset already; ferrovox
+    # cannot (its config check refuses worker cores outside its affinity mask), so it is pinned
+    # once it answers, on top of its own worker/control pinning to the same core.
+    taskset -a -p -c "$RELAY_CORE" "$pid" >/dev/null
     wall_start=$(date +%s.%N)
     cpu_start=$(cpu_secs "$pid")
     # shellcheck disable=SC2046
@@ -154,8 +158,7 @@ address = "127.0.0.1"
 port_min = ${FERROVOX_PORTS[0]}
 port_max = ${FERROVOX_PORTS[1]}
 EOF
-    taskset -c "$RELAY_CORE" "$FERROVOX" --config "$WORK/ferrovox.toml" \
-        >"$WORK/ferrovox.log" 2>&1 &
+    "$FERROVOX" --config "$WORK/ferrovox.toml" >"$WORK/ferrovox.log" 2>&1 &
     RELAY_PID=$!
     STARTED+=("$RELAY_PID")
 }

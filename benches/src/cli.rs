@@ -24,7 +24,7 @@ OPTIONS:
   --calls N          calls (2 streams each)                       [100]
   --threads N        traffic threads                              [1]
   --size BYTES       RTP packet size incl. 12-byte header         [172]
-  --burst N          packets per send to one stream, max 64       [16]
+  --burst N          packets per send to one stream, max 64       [4]
   --gso on|off       send each burst as one UDP GSO send          [on]
   --warmup SECS      per step, sent but not counted               [1]
   --duration SECS    measured window per step                     [3]
@@ -161,7 +161,7 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
         calls: 100,
         threads: 1,
         size: rtp::G711_20MS_PACKET,
-        burst: 16,
+        burst: 4,
         gso: true,
         warmup: Duration::from_secs(1),
         duration: Duration::from_secs(3),

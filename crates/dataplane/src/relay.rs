@@ -174,7 +174,20 @@ pub fn decide(
     now_ms: u32,
     now_us: u64,
 ) -> Verdict {
-    let Some((idx, comp)) = ctx.layout.slot(ctx.worker, pkt.local) else {
+    decide_at(table, ctx, ctx.layout.slot(ctx.worker, pkt.local), pkt, now_ms, now_us)
+}
+
+/// [`decide`] with the packet's slot already looked up (`None`: not this worker's port).
+#[inline]
+pub fn decide_at(
+    table: &mut Table,
+    ctx: &RelayCtx<'_>,
+    slot: Option<(u32, Component)>,
+    pkt: &RxPacket<'_>,
+    now_ms: u32,
+    now_us: u64,
+) -> Verdict {
+    let Some((idx, comp)) = slot else {
         return Verdict::Drop(DropReason::NotOwner);
     };
     let Some(s) = table.get(idx).filter(|s| s.in_use()) else {

@@ -43,6 +43,8 @@ struct Meta {
 #[derive(Debug)]
 pub struct MemoryIo {
     addrs: Vec<RelayAddr>,
+    /// The relay addresses as endpoints (port 0), by index.
+    addr_eps: Vec<Endpoint>,
     /// (address bytes in Endpoint form, index) sorted for binary search.
     lookup: Vec<([u8; 16], u16)>,
     gateway_mac: [u8; 6],
@@ -68,8 +70,10 @@ impl MemoryIo {
             .map(|(i, a)| (Endpoint::from_socket_addr((a.ip, 0).into()).ip, i as u16))
             .collect();
         lookup.sort_unstable();
+        let addr_eps = addrs.iter().map(|a| Endpoint::from_socket_addr((a.ip, 0).into())).collect();
         Self {
             addrs,
+            addr_eps,
             lookup,
             gateway_mac,
             burst,
@@ -241,7 +245,7 @@ impl PacketIo for MemoryIo {
             self.counters.tx_dropped += 1;
             return;
         };
-        let src = Endpoint::from_socket_addr((addr.ip, egress.port).into());
+        let src = Endpoint { port: egress.port, ..self.addr_eps[usize::from(egress.addr)] };
         let f = m.frame;
         match frame::rewrite_udp(
             &mut self.bufs[i],

@@ -57,7 +57,7 @@ pub struct SocketIo {
     burst: usize,
     /// Sockets by relay address index, then by port (allocated on first use of an address).
     sockets: Vec<Vec<Option<UdpSocket>>>,
-    bufs: Vec<Box<[u8; MAX_DATAGRAM]>>,
+    bufs: Vec<[u8; MAX_DATAGRAM]>,
     meta: Vec<Meta>,
     n: usize,
     tx: Vec<Tx>,
@@ -78,7 +78,7 @@ impl SocketIo {
             event,
             burst,
             sockets: (0..addresses).map(|_| Vec::new()).collect(),
-            bufs: (0..burst).map(|_| Box::new([0u8; MAX_DATAGRAM])).collect(),
+            bufs: vec![[0u8; MAX_DATAGRAM]; burst],
             meta: vec![Meta::default(); burst],
             n: 0,
             tx: Vec::with_capacity(burst),

@@ -198,7 +198,7 @@ impl Batch {
     pub(super) fn recv(
         &mut self,
         fd: RawFd,
-        bufs: &mut [Box<[u8; super::MAX_DATAGRAM]>],
+        bufs: &mut [[u8; super::MAX_DATAGRAM]],
     ) -> Result<&[(usize, Endpoint, bool)], IoError> {
         let k = bufs.len().min(self.hdrs.len());
         for (i, buf) in bufs.iter_mut().take(k).enumerate() {
