@@ -89,7 +89,13 @@ fn log_event(e: &EngineEvent) {
             command,
             reason,
         } => {
-            tracing::warn!(call_id = call_id.as_deref().unwrap_or("-"), command, reason = %reason, "ng request failed");
+            let call_id = call_id.as_deref().unwrap_or("-");
+            // Asking about a call that is gone is routine for a proxy; a failed offer is not.
+            if matches!(*command, "query" | "delete" | "list") {
+                tracing::debug!(call_id, command, reason = %reason, "ng request failed");
+            } else {
+                tracing::warn!(call_id, command, reason = %reason, "ng request failed");
+            }
         }
         EngineEvent::InstallFailed { worker, key } => {
             tracing::error!(
