@@ -12,7 +12,9 @@
 //!
 //! Run: `cargo bench -p benches --bench relay_core` (add `-- --quick` for a short run).
 
-use dataplane::{AddrRange, FlowCommand, LatchMode, PortLayout, SharedCounters, StreamSpec, Worker, WorkerParams};
+use dataplane::{
+    AddrRange, FlowCommand, LatchMode, PortLayout, SharedCounters, StreamSpec, Worker, WorkerParams,
+};
 use pktio::memory::{FlowTuple, MemoryIo};
 use pktio::{PacketIo, PortHandle, PortKey, RelayAddr};
 use std::sync::Arc;
@@ -69,10 +71,19 @@ fn rtp_template() -> Vec<u8> {
 fn setup(flows: usize) -> Setup {
     let calls = flows / 2;
     let addrs = (flows as u32).div_ceil(PAIRS_PER_ADDR) as usize;
-    let ranges = (0..addrs).map(|_| AddrRange { port_min: PORT_MIN, port_max: PORT_MAX }).collect();
+    let ranges = (0..addrs)
+        .map(|_| AddrRange {
+            port_min: PORT_MIN,
+            port_max: PORT_MAX,
+        })
+        .collect();
     let layout = Arc::new(PortLayout::new(ranges, 1).expect("layout"));
-    let relay: Vec<RelayAddr> =
-        (0..addrs).map(|i| RelayAddr { ip: relay_ip(i).into(), mac: [2, 0, 0, 0, 1, i as u8] }).collect();
+    let relay: Vec<RelayAddr> = (0..addrs)
+        .map(|i| RelayAddr {
+            ip: relay_ip(i).into(),
+            mac: [2, 0, 0, 0, 1, i as u8],
+        })
+        .collect();
     let io = MemoryIo::new(relay, [2, 0, 0, 0, 0, 1], BURST);
     let (_cmd_tx, cmd_rx) = rtrb::RingBuffer::new(16);
     let (ev_tx, _ev_rx) = rtrb::RingBuffer::new(16);
@@ -85,7 +96,13 @@ fn setup(flows: usize) -> Setup {
         tick: Duration::from_millis(20),
         epoch: Instant::now(),
     };
-    let mut worker = Worker::new(params, io, cmd_rx, ev_tx, Arc::new(SharedCounters::default()));
+    let mut worker = Worker::new(
+        params,
+        io,
+        cmd_rx,
+        ev_tx,
+        Arc::new(SharedCounters::default()),
+    );
     let key_of = |flow: u32| PortKey {
         addr: (flow / PAIRS_PER_ADDR) as u16,
         port: PORT_MIN + 2 * (flow % PAIRS_PER_ADDR) as u16,
@@ -94,7 +111,10 @@ fn setup(flows: usize) -> Setup {
     let t0 = Instant::now();
     for c in 0..calls as u32 {
         let (ka, kb) = (key_of(2 * c), key_of(2 * c + 1));
-        let (pa, pb) = (Endpoint::new_v4(peer_ip(2 * c), 4000), Endpoint::new_v4(peer_ip(2 * c + 1), 4000));
+        let (pa, pb) = (
+            Endpoint::new_v4(peer_ip(2 * c), 4000),
+            Endpoint::new_v4(peer_ip(2 * c + 1), 4000),
+        );
         let spec = |key, expect: Endpoint| StreamSpec {
             key,
             expect,
@@ -107,7 +127,14 @@ fn setup(flows: usize) -> Setup {
             handover: false,
         };
         let h = || PortHandle::Virtual;
-        worker.command(FlowCommand::Install { a: spec(ka, pa), b: spec(kb, pb), handles: [h(), h(), h(), h()] }, 0);
+        worker.command(
+            FlowCommand::Install {
+                a: spec(ka, pa),
+                b: spec(kb, pb),
+                handles: [h(), h(), h(), h()],
+            },
+            0,
+        );
         for (k, p) in [(ka, pa), (kb, pb)] {
             let ip = relay_ip(usize::from(k.addr));
             tuples.push((p.v4().unwrap_or_default(), p.port, ip, k.port));
@@ -118,7 +145,12 @@ fn setup(flows: usize) -> Setup {
     for i in (1..tuples.len()).rev() {
         tuples.swap(i, (rng.next() % (i as u64 + 1)) as usize);
     }
-    Setup { worker, flows: tuples, calls, install_ns }
+    Setup {
+        worker,
+        flows: tuples,
+        calls,
+        install_ns,
+    }
 }
 
 /// Runs `packets` packets through the worker; returns ns per packet.
@@ -139,7 +171,9 @@ fn rx_only(io: &mut MemoryIo, packets: u64) -> f64 {
     let t0 = Instant::now();
     let mut seen = 0u64;
     while io.pending() > 0 {
-        let (n, _) = io.rx_burst(Duration::ZERO).unwrap_or((0, Default::default()));
+        let (n, _) = io
+            .rx_burst(Duration::ZERO)
+            .unwrap_or((0, Default::default()));
         for i in 0..n {
             seen += io.packet(i).map_or(0, |p| u64::from(p.local.port));
         }
@@ -152,33 +186,57 @@ fn rx_only(io: &mut MemoryIo, packets: u64) -> f64 {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let only: Option<usize> = std::env::var("RELAY_CORE_FLOWS").ok().and_then(|v| v.parse().ok());
-    let fixed_packets: Option<u64> = std::env::var("RELAY_CORE_PACKETS").ok().and_then(|v| v.parse().ok());
-    let all: &[usize] = if quick { &[1_000, 100_000] } else { &[1_000, 10_000, 100_000, 1_000_000] };
+    let only: Option<usize> = std::env::var("RELAY_CORE_FLOWS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let fixed_packets: Option<u64> = std::env::var("RELAY_CORE_PACKETS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let all: &[usize] = if quick {
+        &[1_000, 100_000]
+    } else {
+        &[1_000, 10_000, 100_000, 1_000_000]
+    };
     let sizes: Vec<usize> = only.map_or_else(|| all.to_vec(), |f| vec![f]);
     println!("relay_core: relay decision + in-place rewrite per packet, memory backend, one core");
-    println!("conditions: {} | 200-byte RTP in IPv4/UDP frames | burst {BURST} | random flow order", cpu_model());
+    println!(
+        "conditions: {} | 200-byte RTP in IPv4/UDP frames | burst {BURST} | random flow order",
+        cpu_model()
+    );
     println!(
         "{:>10} {:>6} {:>12} {:>12} {:>16} {:>8} {:>11}",
         "flows", "addrs", "loop ns/pkt", "rx ns/pkt", "relay+rewrite ns", "B/call", "install ns"
     );
     for &flows in &sizes {
         let mut s = setup(flows);
-        let packets = fixed_packets
-            .unwrap_or(if quick { 2_000_000 } else { (flows as u64 * 3).clamp(10_000_000, 20_000_000) });
+        let packets = fixed_packets.unwrap_or(if quick {
+            2_000_000
+        } else {
+            (flows as u64 * 3).clamp(10_000_000, 20_000_000)
+        });
         // Warm-up pass: latches every flow and faults in every page.
         run(&mut s.worker, &s.flows, flows as u64);
         let relay = run(&mut s.worker, &s.flows, packets);
         let fwd = s.worker.counters().forwarded;
-        assert!(fwd >= packets, "every packet must be relayed (forwarded {fwd} of {packets})");
+        assert!(
+            fwd >= packets,
+            "every packet must be relayed (forwarded {fwd} of {packets})"
+        );
         let relay_addrs: Vec<RelayAddr> = (0..(flows as u32).div_ceil(PAIRS_PER_ADDR) as usize)
-            .map(|i| RelayAddr { ip: relay_ip(i).into(), mac: [2, 0, 0, 0, 1, i as u8] })
+            .map(|i| RelayAddr {
+                ip: relay_ip(i).into(),
+                mac: [2, 0, 0, 0, 1, i as u8],
+            })
             .collect();
         let mut io = MemoryIo::new(relay_addrs, [2, 0, 0, 0, 0, 1], BURST);
         io.replay_flows(rtp_template(), s.flows.clone(), packets);

@@ -1,5 +1,5 @@
 //! Runs steps: splits the calls over engine threads, starts them together, samples the relay's
-//! CPU time at the edges of the measured window, and reads socket drops.
+//! and the tool's CPU time at the edges of the measured window, and reads socket drops.
 
 use crate::calls::Call;
 use crate::procstat;
@@ -64,6 +64,8 @@ pub struct StepReport {
     pub counts: StepCounts,
     /// Relay CPU time used in the measured window.
     pub relay_cpu: Option<Duration>,
+    /// The tool's CPU time (all threads) in the measured window.
+    pub tool_cpu: Option<Duration>,
     /// Receive-queue drops on the relay's sockets during the step (relayed runs only).
     pub relay_drops: Option<u64>,
     /// Receive-queue drops on the tool's endpoint sockets during the step.
@@ -103,6 +105,15 @@ impl StepReport {
     pub fn relay_core_share(&self) -> Option<f64> {
         self.relay_cpu
             .map(|c| c.as_secs_f64() / self.window.as_secs_f64().max(1e-9))
+    }
+
+    /// Tool CPU use in the window per engine thread, as a share of one core. The engines
+    /// busy-poll, so well under 1 means they were preempted: something else ran on the tool's
+    /// core and the figures are suspect.
+    pub fn tool_core_share(&self) -> Option<f64> {
+        let engines = self.counts.engines.max(1) as f64;
+        self.tool_cpu
+            .map(|c| c.as_secs_f64() / self.window.as_secs_f64().max(1e-9) / engines)
     }
 
     /// Share of the window the tool's engines were busy sending or receiving (they busy-poll,
@@ -222,7 +233,7 @@ impl Runner {
         for r in results {
             counts.merge(&r.map_err(|_| RunError::ThreadPanicked)??);
         }
-        let relay_cpu = cpu?;
+        let (relay_cpu, tool_cpu) = cpu?;
         let tool_drops = procstat::udp_drops(&self.tool_ports)
             .ok()
             .zip(tool_drops_before)
@@ -239,28 +250,38 @@ impl Runner {
             window: self.cfg.measure,
             counts,
             relay_cpu,
+            tool_cpu,
             relay_drops,
             tool_drops,
         })
     }
 }
 
-/// Sleeps to the window's edges and returns the relay's CPU time inside it.
+/// Relay and tool CPU time inside a window.
+type WindowCpu = (Option<Duration>, Option<Duration>);
+
+/// Sleeps to the window's edges and returns the relay's and the tool's CPU time inside it.
 fn sample_window(
     relay_pid: Option<u32>,
     from: Instant,
     to: Instant,
-) -> Result<Option<Duration>, RunError> {
-    let Some(pid) = relay_pid else {
-        return Ok(None);
+) -> Result<WindowCpu, RunError> {
+    let relay = |pid: u32| {
+        procstat::cpu_time(&pid.to_string()).map_err(|source| RunError::RelayGone { pid, source })
     };
-    let relay =
-        || procstat::cpu_time(&pid.to_string()).map_err(|source| RunError::RelayGone { pid, source });
     sleep_until(from);
-    let before = relay()?;
+    let relay_before = relay_pid.map(relay).transpose()?;
+    let tool_before = procstat::cpu_time("self").ok();
     sleep_until(to);
-    let after = relay()?;
-    Ok(Some(after.saturating_sub(before)))
+    let relay_after = relay_pid.map(relay).transpose()?;
+    let tool_after = procstat::cpu_time("self").ok();
+    let diff = |a: Option<Duration>, b: Option<Duration>| {
+        a.zip(b).map(|(after, before)| after.saturating_sub(before))
+    };
+    Ok((
+        diff(relay_after, relay_before),
+        diff(tool_after, tool_before),
+    ))
 }
 
 fn sleep_until(t: Instant) {

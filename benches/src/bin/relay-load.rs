@@ -130,7 +130,7 @@ fn drive(args: &Args, mut ng: Option<&mut NgClient>) -> Result<()> {
         args.relay_pid
             .map_or_else(String::new, |p| format!(", relay pid {p}"))
     );
-    println!("{}", report::step_header());
+    println!("{}\n{}", report::LEGEND, report::step_header());
     let mut step = 0u32;
     let outcome = match (args.command, args.rate) {
         (Command::Run, Some(rate)) => {

@@ -38,6 +38,7 @@ fn direct_calls_lose_nothing_at_a_low_rate() {
     assert!(r.counts.warmup_sent > 0);
     assert!(r.relay_drops.is_none());
     assert!(r.tool_busy_share() > 0.0 && r.tool_busy_share() <= 1.0);
+    assert!(r.tool_cpu.is_some());
     assert!(r.counts.latency.count() == r.counts.received);
     assert_eq!(
         search::verdict(&SearchConfig::default(), &r.probe()),
@@ -54,7 +55,10 @@ fn direct_calls_lose_nothing_at_a_low_rate() {
 fn relay_pid_that_does_not_exist_is_a_clear_error() {
     let calls = vec![calls::establish_direct(0, 1 << 16).unwrap()];
     let mut runner = Runner::new(calls, 1, false, quick_cfg(Some(u32::MAX - 1), false)).unwrap();
-    assert!(matches!(runner.step(1, 100), Err(RunError::RelayGone { .. })));
+    assert!(matches!(
+        runner.step(1, 100),
+        Err(RunError::RelayGone { .. })
+    ));
 }
 
 /// A relay in the test: answers ng offer/answer/delete/ping, and forwards each call's RTP

@@ -17,11 +17,22 @@ const B: Endpoint = Endpoint::new_v4([198, 51, 100, 20], 6000);
 
 /// Offers and answers a call; returns the relay endpoints announced to B and to A.
 fn call(sim: &mut Sim, id: &str) -> (Endpoint, Endpoint) {
-    let r = sim.ng(&format!("{id}-o"), &offer(id, &sdp("192.0.2.10", 5000)).raw_flag("replace-origin").direction("external", "internal"));
+    let r = sim.ng(
+        &format!("{id}-o"),
+        &offer(id, &sdp("192.0.2.10", 5000))
+            .raw_flag("replace-origin")
+            .direction("external", "internal"),
+    );
     assert_eq!(str_of(&r, "result"), "ok", "{r:?}");
     let to_b = str_of(&r, "sdp").to_string();
-    assert!(!to_b.contains("a=candidate"), "ICE candidates are removed: {to_b}");
-    assert!(to_b.contains("o=alice 2890844526 2890844526 IN IP4 10.0.0.2\r\n"), "origin replaced: {to_b}");
+    assert!(
+        !to_b.contains("a=candidate"),
+        "ICE candidates are removed: {to_b}"
+    );
+    assert!(
+        to_b.contains("o=alice 2890844526 2890844526 IN IP4 10.0.0.2\r\n"),
+        "origin replaced: {to_b}"
+    );
     let r = sim.ng(&format!("{id}-a"), &answer(id, &sdp("198.51.100.20", 6000)));
     assert_eq!(str_of(&r, "result"), "ok", "{r:?}");
     (media_of(&to_b), media_of(str_of(&r, "sdp")))
@@ -31,18 +42,44 @@ fn call(sim: &mut Sim, id: &str) -> (Endpoint, Endpoint) {
 fn offer_answer_media_both_ways_and_delete_with_stats() {
     let mut sim = Sim::new(config(Duration::ZERO));
     let (to_b, to_a) = call(&mut sim, "c1");
-    assert_eq!(to_b.v4(), Some(INT), "B's side is on the internal interface");
-    assert_eq!(to_a.v4(), Some(EXT), "A's side is on the external interface");
-    assert_eq!(sim.media(A, to_a, &rtp(1)), vec![(to_b, B)], "A -> B from the port announced to B");
-    assert_eq!(sim.media(B, to_b, &rtp(1)), vec![(to_a, A)], "B -> A from the port announced to A");
+    assert_eq!(
+        to_b.v4(),
+        Some(INT),
+        "B's side is on the internal interface"
+    );
+    assert_eq!(
+        to_a.v4(),
+        Some(EXT),
+        "A's side is on the external interface"
+    );
+    assert_eq!(
+        sim.media(A, to_a, &rtp(1)),
+        vec![(to_b, B)],
+        "A -> B from the port announced to B"
+    );
+    assert_eq!(
+        sim.media(B, to_b, &rtp(1)),
+        vec![(to_a, A)],
+        "B -> A from the port announced to A"
+    );
     sim.media(A, to_a, &rtp(2));
     let r = sim.ng("c1-d", &delete("c1"));
     assert_eq!(str_of(&r, "result"), "ok");
     let rtp_totals = r.get("totals").and_then(|t| t.get("RTP")).unwrap();
-    assert_eq!(rtp_totals.get("packets").and_then(OwnedValue::as_int), Some(3));
+    assert_eq!(
+        rtp_totals.get("packets").and_then(OwnedValue::as_int),
+        Some(3)
+    );
     assert_eq!(sim.engine.calls(), 0);
-    assert_eq!(sim.engine.pairs_in_use(), 0, "ports freed at once with no delete-delay");
-    assert!(sim.media(A, to_a, &rtp(3)).is_empty(), "no relaying after delete");
+    assert_eq!(
+        sim.engine.pairs_in_use(),
+        0,
+        "ports freed at once with no delete-delay"
+    );
+    assert!(
+        sim.media(A, to_a, &rtp(3)).is_empty(),
+        "no relaying after delete"
+    );
     let r = sim.ng("c1-q", &RequestBuilder::new(Command::Query).call_id("c1"));
     assert_eq!(str_of(&r, "result"), "error");
 }
@@ -77,14 +114,25 @@ fn port_exhaustion_is_an_explicit_error_and_ports_return_after_delete_delay() {
     }
     let r = sim.ng("x3", &offer("x3", &sdp("192.0.2.10", 5000)));
     assert_eq!(str_of(&r, "result"), "error");
-    assert!(str_of(&r, "error-reason").contains("Ran out of ports"), "{r:?}");
+    assert!(
+        str_of(&r, "error-reason").contains("Ran out of ports"),
+        "{r:?}"
+    );
     assert_eq!(sim.engine.counters().port_exhausted, 1);
     assert_eq!(str_of(&sim.ng("x1-d", &delete("x1")), "result"), "ok");
     let r = sim.ng("x3b", &offer("x3", &sdp("192.0.2.10", 5000)));
-    assert_eq!(str_of(&r, "result"), "error", "ports stay busy during the delete-delay");
+    assert_eq!(
+        str_of(&r, "result"),
+        "error",
+        "ports stay busy during the delete-delay"
+    );
     sim.advance(Duration::from_millis(2_500));
     let r = sim.ng("x3c", &offer("x3", &sdp("192.0.2.10", 5000)));
-    assert_eq!(str_of(&r, "result"), "ok", "ports come back after the delete-delay: {r:?}");
+    assert_eq!(
+        str_of(&r, "result"),
+        "ok",
+        "ports come back after the delete-delay: {r:?}"
+    );
 }
 
 #[test]
@@ -135,9 +183,18 @@ fn timeouts_end_calls_with_their_reason() {
     call(&mut sim, "t3");
     let hold = sdp("192.0.2.10", 5000).replace("a=sendrecv", "a=sendonly");
     sim.ng("t3-h", &offer("t3", &hold));
-    sim.ng("t3-ha", &answer("t3", &sdp("198.51.100.20", 6000).replace("a=sendrecv", "a=recvonly")));
+    sim.ng(
+        "t3-ha",
+        &answer(
+            "t3",
+            &sdp("198.51.100.20", 6000).replace("a=sendrecv", "a=recvonly"),
+        ),
+    );
     sim.advance(Duration::from_secs(120));
-    assert!(ended(&sim).is_empty(), "a held call outlives the media timeout");
+    assert!(
+        ended(&sim).is_empty(),
+        "a held call outlives the media timeout"
+    );
     sim.advance(Duration::from_secs(3_500));
     assert_eq!(ended(&sim), vec![EndReason::OnHold]);
 
@@ -158,12 +215,41 @@ fn bad_requests_get_an_error_reason_and_change_nothing() {
         ("bencode", b"k1 d7:command5:offe".to_vec()),
         ("not a dict", b"k2 i42e".to_vec()),
         ("unknown command", b"k3 d7:command10:frobnicatee".to_vec()),
-        ("no sdp", RequestBuilder::new(Command::Offer).call_id("b").from_tag("f").to_datagram(b"k4")),
-        ("bad sdp", offer("b", "v=0\r\nm=audio nope RTP/AVP 0\r\n").to_datagram(b"k5")),
-        ("hostname sdp", offer("b", &sdp("192.0.2.10", 5000).replace("c=IN IP4 192.0.2.10", "c=IN IP4 host.example")).to_datagram(b"k6")),
-        ("unknown call", answer("nosuch", &sdp("198.51.100.20", 6000)).to_datagram(b"k7")),
-        ("ice force", offer("b", &sdp("192.0.2.10", 5000)).raw_flag("ICE=force").to_datagram(b"k8")),
-        ("unknown interface", offer("b", &sdp("192.0.2.10", 5000)).direction("nope", "internal").to_datagram(b"k9")),
+        (
+            "no sdp",
+            RequestBuilder::new(Command::Offer)
+                .call_id("b")
+                .from_tag("f")
+                .to_datagram(b"k4"),
+        ),
+        (
+            "bad sdp",
+            offer("b", "v=0\r\nm=audio nope RTP/AVP 0\r\n").to_datagram(b"k5"),
+        ),
+        (
+            "hostname sdp",
+            offer(
+                "b",
+                &sdp("192.0.2.10", 5000).replace("c=IN IP4 192.0.2.10", "c=IN IP4 host.example"),
+            )
+            .to_datagram(b"k6"),
+        ),
+        (
+            "unknown call",
+            answer("nosuch", &sdp("198.51.100.20", 6000)).to_datagram(b"k7"),
+        ),
+        (
+            "ice force",
+            offer("b", &sdp("192.0.2.10", 5000))
+                .raw_flag("ICE=force")
+                .to_datagram(b"k8"),
+        ),
+        (
+            "unknown interface",
+            offer("b", &sdp("192.0.2.10", 5000))
+                .direction("nope", "internal")
+                .to_datagram(b"k9"),
+        ),
         ("delete unknown", delete("nosuch").to_datagram(b"k10")),
     ];
     for (what, d) in cases {
@@ -176,7 +262,10 @@ fn bad_requests_get_an_error_reason_and_change_nothing() {
     }
     assert_eq!(sim.engine.calls(), 0);
     assert_eq!(sim.engine.pairs_in_use(), 0);
-    assert!(sim.raw(b"no-cookie-here").is_empty(), "nothing to answer without a cookie");
+    assert!(
+        sim.raw(b"no-cookie-here").is_empty(),
+        "nothing to answer without a cookie"
+    );
     assert!(sim.raw(&[0xff; 3]).is_empty());
     let r = sim.ng("p", &RequestBuilder::new(Command::Ping));
     assert_eq!(str_of(&r, "result"), "pong");
@@ -187,7 +276,12 @@ fn list_and_statistics_report_what_is_there() {
     let mut sim = Sim::new(config(Duration::ZERO));
     call(&mut sim, "s1");
     let r = sim.ng("l", &RequestBuilder::new(Command::List));
-    assert_eq!(r.get("calls").and_then(OwnedValue::as_list).map(<[OwnedValue]>::len), Some(1));
+    assert_eq!(
+        r.get("calls")
+            .and_then(OwnedValue::as_list)
+            .map(<[OwnedValue]>::len),
+        Some(1)
+    );
     let r = sim.ng("s", &RequestBuilder::new(Command::Statistics));
     let cur = r.get("currentstatistics").unwrap();
     assert_eq!(cur.get("sessionsown").and_then(OwnedValue::as_int), Some(1));

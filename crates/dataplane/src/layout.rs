@@ -53,6 +53,8 @@ struct Span {
 #[derive(Debug, Clone)]
 pub struct PortLayout {
     workers: u32,
+    /// log2(workers) when workers is a power of two.
+    shift: Option<u32>,
     ranges: Vec<AddrRange>,
     /// `spans[w][a]`.
     spans: Vec<Vec<Span>>,
@@ -106,8 +108,10 @@ impl PortLayout {
                     .collect()
             })
             .collect();
+        let shift = n.is_power_of_two().then(|| n.trailing_zeros());
         Ok(Self {
             workers: n,
+            shift,
             ranges,
             spans,
         })
@@ -148,7 +152,12 @@ impl PortLayout {
             return None;
         }
         let pair = u32::from((key.port - span.min) >> 1);
-        if pair % self.workers != w as u32 {
+        // Worker counts are usually powers of two: a shift and a mask instead of a division.
+        let (owner, index) = match self.shift {
+            Some(sh) => (pair & (self.workers - 1), pair >> sh),
+            None => (pair % self.workers, pair / self.workers),
+        };
+        if owner != w as u32 {
             return None;
         }
         let comp = if key.port & 1 == 0 {
@@ -156,7 +165,7 @@ impl PortLayout {
         } else {
             Component::Rtcp
         };
-        Some((span.base + pair / self.workers, comp))
+        Some((span.base + index, comp))
     }
 
     /// The RTP port keys worker `w` owns on relay address `addr`, in ascending order.

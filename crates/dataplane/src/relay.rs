@@ -174,15 +174,22 @@ pub fn decide(
     now_ms: u32,
     now_us: u64,
 ) -> Verdict {
-    decide_at(table, ctx, ctx.layout.slot(ctx.worker, pkt.local), pkt, now_ms, now_us)
+    let slot = ctx.layout.slot(ctx.worker, pkt.local);
+    let sib = slot
+        .and_then(|(idx, _)| table.get(idx))
+        .and_then(|s| ctx.layout.slot(ctx.worker, s.sibling))
+        .map(|(t, _)| t);
+    decide_at(table, ctx, slot, sib, pkt, now_ms, now_us)
 }
 
-/// [`decide`] with the packet's slot already looked up (`None`: not this worker's port).
+/// [`decide`] with the packet's slot (`None`: not this worker's port) and its record's
+/// sibling slot already looked up.
 #[inline]
 pub fn decide_at(
     table: &mut Table,
     ctx: &RelayCtx<'_>,
     slot: Option<(u32, Component)>,
+    sib_slot: Option<u32>,
     pkt: &RxPacket<'_>,
     now_ms: u32,
     now_us: u64,
@@ -205,10 +212,8 @@ pub fn decide_at(
     // Destination first (reads the sibling), then the receiving record is updated.
     let sib = s.sibling;
     let rtcp = matches!(kind, Kind::Rtcp);
-    let dest = ctx
-        .layout
-        .slot(ctx.worker, sib)
-        .and_then(|(t, _)| table.get(t))
+    let dest = sib_slot
+        .and_then(|t| table.get(t))
         .filter(|t| t.in_use())
         .map(|t| {
             if rtcp && !t.has(flag::MUX) {

@@ -49,6 +49,8 @@ pub struct Worker<Io: PacketIo> {
     busy: bool,
     /// Per-burst scratch: each packet's record slot (capacity reserved up front).
     slots: Vec<Option<(u32, crate::layout::Component)>>,
+    /// Per-burst scratch: the slot of each packet's sibling record.
+    sib_slots: Vec<Option<u32>>,
 }
 
 fn ms(d: Duration) -> u32 {
@@ -77,6 +79,7 @@ impl<Io: PacketIo> Worker<Io> {
             next_tick_ms: 0,
             busy: false,
             slots: Vec::with_capacity(1024),
+            sib_slots: Vec::with_capacity(1024),
         }
     }
 
@@ -118,29 +121,44 @@ impl<Io: PacketIo> Worker<Io> {
     fn relay_burst(&mut self, n: usize, now_ns: u64) {
         let now_ms = (now_ns / 1_000_000) as u32;
         let now_us = now_ns / 1_000;
-        let ctx = RelayCtx { layout: &self.p.layout, worker: self.p.id, learning_ms: ms(self.p.learning) };
+        let ctx = RelayCtx {
+            layout: &self.p.layout,
+            worker: self.p.id,
+            learning_ms: ms(self.p.learning),
+        };
         // Pass 1: every packet's record slot, and a prefetch of the record, so the loads of the
         // whole burst overlap. Pass 2: the same for the siblings, whose index is in the records.
         self.slots.clear();
         for i in 0..n {
-            let slot = self.io.packet(i).and_then(|p| ctx.layout.slot(ctx.worker, p.local));
+            let slot = self
+                .io
+                .packet(i)
+                .and_then(|p| ctx.layout.slot(ctx.worker, p.local));
             if let Some((idx, _)) = slot {
                 self.table.prefetch(idx);
             }
             self.slots.push(slot);
         }
+        self.sib_slots.clear();
         for slot in &self.slots {
-            let sib = slot.and_then(|(idx, _)| self.table.get(idx)).and_then(|s| ctx.layout.slot(ctx.worker, s.sibling));
-            if let Some((t, _)) = sib {
+            let sib = slot
+                .and_then(|(idx, _)| self.table.get(idx))
+                .and_then(|s| ctx.layout.slot(ctx.worker, s.sibling))
+                .map(|(t, _)| t);
+            if let Some(t) = sib {
                 self.table.prefetch(t);
             }
+            self.sib_slots.push(sib);
         }
         // Pass 3: decide and forward.
         for i in 0..n {
             self.counters.rx += 1;
             let slot = self.slots.get(i).copied().flatten();
+            let sib = self.sib_slots.get(i).copied().flatten();
             let verdict = match self.io.packet(i) {
-                Some(pkt) => relay::decide_at(&mut self.table, &ctx, slot, &pkt, now_ms, now_us),
+                Some(pkt) => {
+                    relay::decide_at(&mut self.table, &ctx, slot, sib, &pkt, now_ms, now_us)
+                }
                 None => Verdict::Drop(DropReason::InvalidFrame),
             };
             match verdict {

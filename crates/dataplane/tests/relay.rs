@@ -11,13 +11,31 @@ use wire::Endpoint;
 fn symmetric_forwarding_both_ways_for_rtp_and_rtcp() {
     let mut r = Rig::standard(LatchMode::Heuristic);
     let out = r.send(A_SDP, PA.port, &rtp(1, 0, 0xa));
-    assert_eq!(out, vec![(relay_ep(PB.port), B_SDP, rtp(1, 0, 0xa))], "A -> B leaves from the port B sends to");
+    assert_eq!(
+        out,
+        vec![(relay_ep(PB.port), B_SDP, rtp(1, 0, 0xa))],
+        "A -> B leaves from the port B sends to"
+    );
     let out = r.send(B_SDP, PB.port, &rtp(7, 0, 0xb));
-    assert_eq!(out, vec![(relay_ep(PA.port), A_SDP, rtp(7, 0, 0xb))], "B -> A leaves from the port A sends to");
-    let a_rtcp = Endpoint { port: A_SDP.port + 1, ..A_SDP };
-    let b_rtcp = Endpoint { port: B_SDP.port + 1, ..B_SDP };
+    assert_eq!(
+        out,
+        vec![(relay_ep(PA.port), A_SDP, rtp(7, 0, 0xb))],
+        "B -> A leaves from the port A sends to"
+    );
+    let a_rtcp = Endpoint {
+        port: A_SDP.port + 1,
+        ..A_SDP
+    };
+    let b_rtcp = Endpoint {
+        port: B_SDP.port + 1,
+        ..B_SDP
+    };
     let out = r.send(a_rtcp, PA.port + 1, &rtcp_rr(0xa));
-    assert_eq!(out, vec![(relay_ep(PB.port + 1), b_rtcp, rtcp_rr(0xa))], "RTCP on port+1 both ends");
+    assert_eq!(
+        out,
+        vec![(relay_ep(PB.port + 1), b_rtcp, rtcp_rr(0xa))],
+        "RTCP on port+1 both ends"
+    );
     assert_eq!(r.w.counters().forwarded, 3);
 }
 
@@ -27,7 +45,10 @@ fn rtcp_mux_toward_a_muxing_leg_uses_its_rtp_port() {
     let mut b = spec(PB, B_SDP, LatchMode::Heuristic);
     b.mux = true;
     r.install(spec(PA, A_SDP, LatchMode::Heuristic), b);
-    let a_rtcp = Endpoint { port: A_SDP.port + 1, ..A_SDP };
+    let a_rtcp = Endpoint {
+        port: A_SDP.port + 1,
+        ..A_SDP
+    };
     let out = r.send(a_rtcp, PA.port + 1, &rtcp_rr(0xa));
     assert_eq!(out, vec![(relay_ep(PB.port), B_SDP, rtcp_rr(0xa))]);
     // B sends RTCP multiplexed on its RTP port: demultiplexed to A's RTCP port (RFC 5761 §4).
@@ -49,7 +70,10 @@ fn heuristic_foreign_source_first_does_not_capture_the_stream() {
     r.advance(5_000);
     r.send(FOREIGN, PA.port, &rtp(101, 0, 0xbad));
     let out = r.send(B_SDP, PB.port, &rtp(2, 160, 0xb));
-    assert_eq!(out[0].1, A_SDP, "still A after the window, the foreign packets notwithstanding");
+    assert_eq!(
+        out[0].1, A_SDP,
+        "still A after the window, the foreign packets notwithstanding"
+    );
 }
 
 #[test]
@@ -60,7 +84,10 @@ fn strict_source_drops_and_counts_foreign_packets_after_latching() {
     r.install(a, spec(PB, B_SDP, LatchMode::Heuristic));
     assert_eq!(r.send(A_SDP, PA.port, &rtp(1, 0, 0xa)).len(), 1);
     let out = r.send(FOREIGN, PA.port, &rtp(2, 160, 0xa));
-    assert!(out.is_empty(), "RTP Inject from a foreign source is dropped");
+    assert!(
+        out.is_empty(),
+        "RTP Inject from a foreign source is dropped"
+    );
     assert_eq!(r.w.counters().drops_of(DropReason::StrictSource), 1);
     assert_eq!(r.send(A_SDP, PA.port, &rtp(3, 320, 0xa)).len(), 1);
 }
@@ -77,17 +104,32 @@ fn without_strict_source_foreign_packets_pass_but_do_not_relatch() {
 #[test]
 fn heuristic_prefers_same_ip_then_falls_back_to_any_source_after_the_window() {
     let mut r = Rig::standard(LatchMode::Heuristic);
-    let nat = Endpoint { port: 5500, ..A_SDP };
+    let nat = Endpoint {
+        port: 5500,
+        ..A_SDP
+    };
     r.send(nat, PA.port, &rtp(1, 0, 0xa));
-    assert_eq!(r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1, nat, "same IP, other port: taken at once");
+    assert_eq!(
+        r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1,
+        nat,
+        "same IP, other port: taken at once"
+    );
     // Another call whose B leg only ever hears from a completely different source.
     let mut r = Rig::standard(LatchMode::Heuristic);
     let b_nat = Endpoint::new_v4([100, 64, 0, 9], 40_000);
     r.send(b_nat, PB.port, &rtp(1, 0, 0xb));
-    assert_eq!(r.send(A_SDP, PA.port, &rtp(2, 160, 0xa))[0].1, B_SDP, "inside the window: SDP address");
+    assert_eq!(
+        r.send(A_SDP, PA.port, &rtp(2, 160, 0xa))[0].1,
+        B_SDP,
+        "inside the window: SDP address"
+    );
     r.advance(3_001);
     r.send(b_nat, PB.port, &rtp(2, 160, 0xb));
-    assert_eq!(r.send(A_SDP, PA.port, &rtp(3, 320, 0xa))[0].1, b_nat, "after the window: the source seen");
+    assert_eq!(
+        r.send(A_SDP, PA.port, &rtp(3, 320, 0xa))[0].1,
+        b_nat,
+        "after the window: the source seen"
+    );
 }
 
 #[test]
@@ -102,7 +144,10 @@ fn latching_off_always_uses_the_sdp_address() {
 #[test]
 fn unknown_leg_address_is_learned_from_early_media() {
     let mut r = Rig::new();
-    r.install(spec(PA, A_SDP, LatchMode::Heuristic), spec(PB, Endpoint::UNSET, LatchMode::Heuristic));
+    r.install(
+        spec(PA, A_SDP, LatchMode::Heuristic),
+        spec(PB, Endpoint::UNSET, LatchMode::Heuristic),
+    );
     // Before the answer, A's media has nowhere to go.
     assert!(r.send(A_SDP, PA.port, &rtp(1, 0, 0xa)).is_empty());
     assert_eq!(r.w.counters().drops_of(DropReason::NoDestination), 1);
@@ -111,7 +156,10 @@ fn unknown_leg_address_is_learned_from_early_media() {
     assert_eq!(out[0].1, A_SDP);
     assert_eq!(r.send(A_SDP, PA.port, &rtp(2, 160, 0xa))[0].1, B_SDP);
     // The answer then names the same address: nothing changes.
-    r.w.command(FlowCommand::Update(spec(PB, B_SDP, LatchMode::Heuristic)), r.now_ms as u32);
+    r.w.command(
+        FlowCommand::Update(spec(PB, B_SDP, LatchMode::Heuristic)),
+        r.now_ms as u32,
+    );
     assert_eq!(r.send(A_SDP, PA.port, &rtp(3, 320, 0xa))[0].1, B_SDP);
 }
 
@@ -120,8 +168,15 @@ fn reinvite_to_a_new_address_redirects_at_once() {
     let mut r = Rig::standard(LatchMode::Heuristic);
     r.send(A_SDP, PA.port, &rtp(1, 0, 0xa));
     let moved = Endpoint::new_v4([192, 0, 2, 77], 7000);
-    r.w.command(FlowCommand::Update(spec(PA, moved, LatchMode::Heuristic)), r.now_ms as u32);
-    assert_eq!(r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1, moved, "the next packet goes to the new address");
+    r.w.command(
+        FlowCommand::Update(spec(PA, moved, LatchMode::Heuristic)),
+        r.now_ms as u32,
+    );
+    assert_eq!(
+        r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1,
+        moved,
+        "the next packet goes to the new address"
+    );
 }
 
 #[test]
@@ -138,19 +193,37 @@ fn stats_count_loss_ssrc_changes_and_jitter() {
     }
     r.w.command(FlowCommand::Query { token: 9, key: PA }, r.now_ms as u32);
     let ev = r.events();
-    let FlowEvent::Stats { token: 9, pair: Some([a, b]) } = &ev[0] else { panic!("stats event: {ev:?}") };
+    let FlowEvent::Stats {
+        token: 9,
+        pair: Some([a, b]),
+    } = &ev[0]
+    else {
+        panic!("stats event: {ev:?}")
+    };
     assert_eq!(a.rtp_packets, 9);
     assert_eq!(a.rtp_bytes, 9 * 172);
     assert_eq!(a.lost, 1);
     assert_eq!(a.ssrc, 0xa);
-    assert!(a.jitter > 0 && a.jitter < 80, "jitter {} in 8 kHz units", a.jitter);
+    assert!(
+        a.jitter > 0 && a.jitter < 80,
+        "jitter {} in 8 kHz units",
+        a.jitter
+    );
     assert!(a.latched);
     assert_eq!(b.rtp_packets, 0);
     r.send(A_SDP, PA.port, &rtp(500, ts, 0xc));
     r.w.command(FlowCommand::Query { token: 10, key: PB }, r.now_ms as u32);
     let ev = r.events();
-    let FlowEvent::Stats { pair: Some([_, a]), .. } = &ev[0] else { panic!("stats") };
-    assert_eq!(a.ssrc_changes, 1, "queried from B's side, A's stream comes second");
+    let FlowEvent::Stats {
+        pair: Some([_, a]), ..
+    } = &ev[0]
+    else {
+        panic!("stats")
+    };
+    assert_eq!(
+        a.ssrc_changes, 1,
+        "queried from B's side, A's stream comes second"
+    );
 }
 
 #[test]
@@ -158,7 +231,13 @@ fn bad_packets_are_dropped_and_counted_by_reason() {
     let mut r = Rig::standard(LatchMode::Heuristic);
     assert!(r.send(A_SDP, PA.port, &[0x80, 0, 1]).is_empty());
     assert!(r.send(A_SDP, PA.port, &[0xff; 40]).is_empty());
-    assert!(r.send(A_SDP, PA.port, &[0x8f, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]).is_empty());
+    assert!(r
+        .send(
+            A_SDP,
+            PA.port,
+            &[0x8f, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+        )
+        .is_empty());
     let mut ext = rtp(1, 0, 0xa);
     ext[0] |= 0x10; // extension bit with a length far beyond the packet
     ext[12..16].copy_from_slice(&[0xbe, 0xde, 0xff, 0xff]);
@@ -188,7 +267,13 @@ fn idle_pairs_are_reported_with_the_right_timeout_and_reason() {
     assert!(r.events().is_empty(), "not idle before 60 s");
     r.advance(1_500);
     r.w.housekeeping(r.now_ms as u32);
-    assert_eq!(r.events(), vec![FlowEvent::Idle { key: PA, reason: IdleReason::NoRtp }]);
+    assert_eq!(
+        r.events(),
+        vec![FlowEvent::Idle {
+            key: PA,
+            reason: IdleReason::NoRtp
+        }]
+    );
     r.w.housekeeping(r.now_ms as u32);
     assert!(r.events().is_empty(), "reported once");
     r.send(B_SDP, PB.port, &rtp(1, 0, 0xb));
@@ -204,7 +289,13 @@ fn idle_pairs_are_reported_with_the_right_timeout_and_reason() {
     assert!(held.events().is_empty(), "on hold the hold timeout applies");
     held.advance(3_600_000);
     held.w.housekeeping(held.now_ms as u32);
-    assert_eq!(held.events(), vec![FlowEvent::Idle { key: PA, reason: IdleReason::OnHold }]);
+    assert_eq!(
+        held.events(),
+        vec![FlowEvent::Idle {
+            key: PA,
+            reason: IdleReason::OnHold
+        }]
+    );
 }
 
 #[test]
@@ -214,19 +305,41 @@ fn remove_reports_final_stats_and_frees_the_ports() {
     r.send(B_SDP, PB.port, &rtp(1, 0, 0xb));
     r.w.command(FlowCommand::Remove { token: 3, key: PB }, r.now_ms as u32);
     let ev = r.events();
-    let FlowEvent::Removed { token: 3, pair: Some([b, a]) } = &ev[0] else { panic!("removed: {ev:?}") };
+    let FlowEvent::Removed {
+        token: 3,
+        pair: Some([b, a]),
+    } = &ev[0]
+    else {
+        panic!("removed: {ev:?}")
+    };
     assert_eq!((a.rtp_packets, b.rtp_packets), (1, 1));
     assert_eq!(r.w.table().installed(), 0);
     assert!(r.send(A_SDP, PA.port, &rtp(2, 160, 0xa)).is_empty());
     assert_eq!(r.w.counters().drops_of(DropReason::UnknownPort), 1);
     r.w.command(FlowCommand::Remove { token: 4, key: PB }, r.now_ms as u32);
-    assert_eq!(r.events(), vec![FlowEvent::Removed { token: 4, pair: None }]);
+    assert_eq!(
+        r.events(),
+        vec![FlowEvent::Removed {
+            token: 4,
+            pair: None
+        }]
+    );
 }
 
 #[test]
 fn an_install_outside_the_worker_fails_cleanly() {
     let mut r = Rig::new();
-    r.install(spec(PortKey { addr: 3, port: 30000 }, A_SDP, LatchMode::Heuristic), spec(PB, B_SDP, LatchMode::Heuristic));
+    r.install(
+        spec(
+            PortKey {
+                addr: 3,
+                port: 30000,
+            },
+            A_SDP,
+            LatchMode::Heuristic,
+        ),
+        spec(PB, B_SDP, LatchMode::Heuristic),
+    );
     assert!(matches!(r.events()[..], [FlowEvent::InstallFailed { .. }]));
     assert_eq!(r.w.table().installed(), 0);
 }

@@ -24,7 +24,10 @@ unsafe impl<T: Copy + Sync> Sync for HugeSlice<T> {}
 
 impl<T: Copy> std::fmt::Debug for HugeSlice<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HugeSlice").field("len", &self.len).field("mapped", &self.map.is_some()).finish()
+        f.debug_struct("HugeSlice")
+            .field("len", &self.len)
+            .field("mapped", &self.map.is_some())
+            .finish()
     }
 }
 
@@ -53,7 +56,13 @@ impl<T: Copy> HugeSlice<T> {
         let aligned = (base as usize).div_ceil(HUGE) * HUGE;
         // SAFETY: `aligned` lies within the mapping: at most HUGE - 1 bytes past `base`, and the
         // mapping has HUGE bytes of slack; the advice is only a hint (its failure is harmless).
-        unsafe { libc::madvise(aligned as *mut libc::c_void, map_len - (aligned - base as usize), libc::MADV_HUGEPAGE) };
+        unsafe {
+            libc::madvise(
+                aligned as *mut libc::c_void,
+                map_len - (aligned - base as usize),
+                libc::MADV_HUGEPAGE,
+            )
+        };
         let ptr = aligned as *mut T;
         for i in 0..len {
             // SAFETY: `i < len` and the mapping holds `bytes` bytes from `aligned`, which is
@@ -61,7 +70,12 @@ impl<T: Copy> HugeSlice<T> {
             unsafe { ptr.add(i).write(fill) };
         }
         match NonNull::new(ptr) {
-            Some(ptr) => Self { ptr, len, map: Some((base, map_len)), heap: None },
+            Some(ptr) => Self {
+                ptr,
+                len,
+                map: Some((base, map_len)),
+                heap: None,
+            },
             None => Self::on_heap(len, fill),
         }
     }
@@ -69,7 +83,12 @@ impl<T: Copy> HugeSlice<T> {
     fn on_heap(len: usize, fill: T) -> Self {
         let mut b = vec![fill; len].into_boxed_slice();
         let ptr = NonNull::new(b.as_mut_ptr()).unwrap_or(NonNull::dangling());
-        Self { ptr, len, map: None, heap: Some(b) }
+        Self {
+            ptr,
+            len,
+            map: None,
+            heap: Some(b),
+        }
     }
 }
 

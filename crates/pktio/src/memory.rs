@@ -70,7 +70,10 @@ impl MemoryIo {
             .map(|(i, a)| (Endpoint::from_socket_addr((a.ip, 0).into()).ip, i as u16))
             .collect();
         lookup.sort_unstable();
-        let addr_eps = addrs.iter().map(|a| Endpoint::from_socket_addr((a.ip, 0).into())).collect();
+        let addr_eps = addrs
+            .iter()
+            .map(|a| Endpoint::from_socket_addr((a.ip, 0).into()))
+            .collect();
         Self {
             addrs,
             addr_eps,
@@ -93,7 +96,9 @@ impl MemoryIo {
     pub fn inject(&mut self, frame: Vec<u8>) {
         match &mut self.source {
             Source::Queue(q) => q.push_back(frame),
-            Source::Cycle { .. } | Source::Flows { .. } => self.source = Source::Queue(VecDeque::from([frame])),
+            Source::Cycle { .. } | Source::Flows { .. } => {
+                self.source = Source::Queue(VecDeque::from([frame]))
+            }
         }
     }
 
@@ -125,7 +130,12 @@ impl MemoryIo {
     /// Replays `count` frames built from `template` (an IPv4/UDP frame with UDP checksum 0, as
     /// built by [`wire::frame::build_udp`] and then zeroed) with the addresses of `flows` in turn.
     pub fn replay_flows(&mut self, template: Vec<u8>, flows: Vec<FlowTuple>, count: u64) {
-        self.source = Source::Flows { template, flows, next: 0, remaining: count };
+        self.source = Source::Flows {
+            template,
+            flows,
+            next: 0,
+            remaining: count,
+        };
         self.capture = false;
     }
 
@@ -184,13 +194,22 @@ impl MemoryIo {
                 buf.extend_from_slice(t);
                 true
             }
-            Source::Flows { template, flows, next, remaining } => {
+            Source::Flows {
+                template,
+                flows,
+                next,
+                remaining,
+            } => {
                 if *remaining == 0 || flows.is_empty() {
                     return false;
                 }
                 *remaining -= 1;
                 let (sip, sport, dip, dport) = flows[*next];
-                *next = if *next + 1 == flows.len() { 0 } else { *next + 1 };
+                *next = if *next + 1 == flows.len() {
+                    0
+                } else {
+                    *next + 1
+                };
                 buf.extend_from_slice(template);
                 patch_v4(buf, sip, sport, dip, dport);
                 true
@@ -211,7 +230,13 @@ impl PacketIo for MemoryIo {
             self.counters.rx += 1;
             let parsed = frame::parse_udp(&self.bufs[slot]).ok().and_then(|f| {
                 let addr = self.addr_index(&f.dst.ip)?;
-                Some(Meta { key: PortKey { addr, port: f.dst.port }, frame: f })
+                Some(Meta {
+                    key: PortKey {
+                        addr,
+                        port: f.dst.port,
+                    },
+                    frame: f,
+                })
             });
             if parsed.is_none() {
                 self.counters.rx_invalid += 1;
@@ -245,7 +270,10 @@ impl PacketIo for MemoryIo {
             self.counters.tx_dropped += 1;
             return;
         };
-        let src = Endpoint { port: egress.port, ..self.addr_eps[usize::from(egress.addr)] };
+        let src = Endpoint {
+            port: egress.port,
+            ..self.addr_eps[usize::from(egress.addr)]
+        };
         let f = m.frame;
         match frame::rewrite_udp(
             &mut self.bufs[i],

@@ -13,7 +13,9 @@ pub fn prefetch<T>(r: &T) {
             // SAFETY: prefetch is a hint that never faults, whatever the address; the address is
             // inside (or one line past the start of) a live object anyway.
             unsafe {
-                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.wrapping_add(l * 64));
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                    p.wrapping_add(l * 64),
+                );
             }
         }
     }

@@ -12,42 +12,49 @@
 /// may be passed again as `initial` for the next (even-offset) piece.
 #[inline]
 pub fn sum(data: &[u8], initial: u32) -> u32 {
-    // RFC 1071 §2(B): the sum is byte-order independent: sum the data as little-endian words
-    // and swap the bytes of the folded result. §2(C): add 32-bit words into a 64-bit
-    // accumulator and fold the carries at the end (2^16 ≡ 1 mod 0xffff).
     let mut acc: u64 = 0;
-    // Blocks of 2^30 bytes hold at most 2^28 words below 2^32 each: the inner sum stays
-    // below 2^60 and `acc` (folded to 33 bits after each block) cannot overflow.
+    // Blocks of 2^30 bytes keep `sum_le` below 2^60 (see there) and `acc` below 2^61.
     for block in data.chunks(1 << 30) {
-        let mut words = block.chunks_exact(4);
-        let mut s: u64 = 0;
-        for w in &mut words {
-            if let &[a, b, c, d] = w {
-                s += u64::from(u32::from_le_bytes([a, b, c, d]));
-            }
-        }
-        match *words.remainder() {
-            [a, b, c] => s += u64::from(u16::from_le_bytes([a, b])) + u64::from(c),
-            [a, b] => s += u64::from(u16::from_le_bytes([a, b])),
-            [a] => s += u64::from(a),
-            _ => {}
-        }
-        acc = fold64(acc + s);
+        acc = u64::from(fold16(acc + sum_le(block)));
     }
-    // Back to network order: fold to 16 bits (acc <= 2^32: three rounds suffice), swap, then
-    // add the caller's running sum.
-    let x = (acc & 0xffff) + (acc >> 16);
-    let x = (x & 0xffff) + (x >> 16);
-    let x = (x & 0xffff) + (x >> 16);
-    let be = u64::from((x as u16).swap_bytes()) + u64::from(initial);
-    // Invariant: be < 2^32 + 2^16; one fold gives at most 2^32, a second one less than 2^32.
-    fold64(fold64(be)) as u32
+    // RFC 1071 §2(B): swapping the bytes of the folded little-endian sum gives the
+    // big-endian (network order) sum.
+    let be = u64::from(fold16(acc).swap_bytes()) + u64::from(initial);
+    // Invariant: be < 2^32 + 2^16; folding the carry twice gives less than 2^32.
+    let be = (be & 0xffff_ffff) + (be >> 32);
+    ((be & 0xffff_ffff) + (be >> 32)) as u32
 }
 
-/// Folds a 64-bit sum to 32 bits plus at most one carry (end-around carry at 2^32).
+/// Unfolded ones' complement sum of `data` taken as little-endian 16-bit words (an odd final
+/// byte as the low byte of a word), which is the byte-swapped network-order sum
+/// (RFC 1071 §2(B)). Adds 32-bit words into 64 bits (§2(C)): for `data` up to 2^30 bytes
+/// the result stays below 2^60.
 #[inline(always)]
-fn fold64(x: u64) -> u64 {
-    (x & 0xffff_ffff) + (x >> 32)
+pub(crate) fn sum_le(data: &[u8]) -> u64 {
+    let mut words = data.chunks_exact(4);
+    let mut s: u64 = 0;
+    for w in &mut words {
+        if let &[a, b, c, d] = w {
+            s += u64::from(u32::from_le_bytes([a, b, c, d]));
+        }
+    }
+    match *words.remainder() {
+        [a, b, c] => s + u64::from(u16::from_le_bytes([a, b])) + u64::from(c),
+        [a, b] => s + u64::from(u16::from_le_bytes([a, b])),
+        [a] => s + u64::from(a),
+        _ => s,
+    }
+}
+
+/// Folds a 64-bit ones' complement sum to 16 bits with end-around carries (zero stays zero,
+/// anything else lands in 1..=0xffff).
+#[inline(always)]
+pub(crate) fn fold16(x: u64) -> u16 {
+    let x = (x & 0xffff_ffff) + (x >> 32); // < 2^33
+    let x = (x & 0xffff) + (x >> 16); // < 2^17 + 2^16
+    let x = (x & 0xffff) + (x >> 16); // <= 0xffff + 3
+    let x = (x & 0xffff) + (x >> 16); // <= 0xffff
+    x as u16
 }
 
 /// Folds an unfolded sum to 16 bits and returns its ones' complement: the checksum field value

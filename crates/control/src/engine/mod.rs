@@ -327,8 +327,16 @@ impl Engine {
         let name = command_name(req.command);
         *self.counters.requests.entry(name).or_default() += 1;
         if !req.unknown_flags.is_empty() || !req.other_keys.is_empty() {
-            let flags: Vec<String> = req.unknown_flags.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
-            let keys: Vec<String> = req.other_keys.iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
+            let flags: Vec<String> = req
+                .unknown_flags
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            let keys: Vec<String> = req
+                .other_keys
+                .iter()
+                .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+                .collect();
             tracing::debug!(command = name, ?flags, ?keys, "ng flags and keys ignored");
         }
         let result = match req.command {
@@ -344,7 +352,10 @@ impl Engine {
             Ok(Some(reply)) => self.reply(now, cookie, from, &reply),
             Ok(None) => self.cookies.put(now, cookie, Cached::InProgress),
             Err(Refusal(reason)) if reason == LOAD_LIMIT && req.supports_load_limit => {
-                let reply = DictBuilder::new().with("result", "load limit").with("message", "Too many sessions").build();
+                let reply = DictBuilder::new()
+                    .with("result", "load limit")
+                    .with("message", "Too many sessions")
+                    .build();
                 self.reply(now, cookie, from, &reply);
             }
             Err(Refusal(reason)) => {
@@ -460,7 +471,14 @@ impl Engine {
                 {
                     // Went idle before the answer and stayed idle after it.
                     let hold = c.live_pairs().any(|p| p.idle == Some(IdleReason::OnHold));
-                    ended.push((id.clone(), if hold { EndReason::OnHold } else { EndReason::NoRtp }));
+                    ended.push((
+                        id.clone(),
+                        if hold {
+                            EndReason::OnHold
+                        } else {
+                            EndReason::NoRtp
+                        },
+                    ));
                 }
             }
             for (id, why) in ended {

@@ -3,7 +3,9 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use control::{Engine, EngineConfig, EngineEvent, Interface, VirtualBinder};
-use dataplane::{AddrRange, FlowEvent, LatchMode, PortLayout, SharedCounters, Worker, WorkerParams};
+use dataplane::{
+    AddrRange, FlowEvent, LatchMode, PortLayout, SharedCounters, Worker, WorkerParams,
+};
 use ng::bencode::{self, OwnedValue};
 use ng::{Command, RequestBuilder};
 use pktio::memory::MemoryIo;
@@ -29,8 +31,16 @@ pub struct Sim {
 pub fn config(delete_delay: Duration) -> EngineConfig {
     EngineConfig {
         interfaces: vec![
-            Interface { name: "external".into(), address: IpAddr::from(EXT), advertised: None },
-            Interface { name: "internal".into(), address: IpAddr::from(INT), advertised: None },
+            Interface {
+                name: "external".into(),
+                address: IpAddr::from(EXT),
+                advertised: None,
+            },
+            Interface {
+                name: "internal".into(),
+                address: IpAddr::from(INT),
+                advertised: None,
+            },
         ],
         latching: LatchMode::Heuristic,
         strict_source: false,
@@ -45,9 +55,27 @@ pub fn config(delete_delay: Duration) -> EngineConfig {
 impl Sim {
     /// Five port pairs on each of two relay addresses.
     pub fn new(cfg: EngineConfig) -> Self {
-        let ranges = vec![AddrRange { port_min: 30000, port_max: 30009 }, AddrRange { port_min: 40000, port_max: 40009 }];
+        let ranges = vec![
+            AddrRange {
+                port_min: 30000,
+                port_max: 30009,
+            },
+            AddrRange {
+                port_min: 40000,
+                port_max: 40009,
+            },
+        ];
         let layout = Arc::new(PortLayout::new(ranges, 1).unwrap());
-        let addrs = vec![RelayAddr { ip: EXT.into(), mac: [2, 0, 0, 0, 0, 1] }, RelayAddr { ip: INT.into(), mac: [2, 0, 0, 0, 0, 2] }];
+        let addrs = vec![
+            RelayAddr {
+                ip: EXT.into(),
+                mac: [2, 0, 0, 0, 0, 1],
+            },
+            RelayAddr {
+                ip: INT.into(),
+                mac: [2, 0, 0, 0, 0, 2],
+            },
+        ];
         let io = MemoryIo::new(addrs, [2, 0, 0, 0, 0, 9], 32);
         let (cmds, cmd_rx) = rtrb::RingBuffer::new(1024);
         let (ev_tx, events) = rtrb::RingBuffer::new(1024);
@@ -63,7 +91,14 @@ impl Sim {
         };
         let worker = Worker::new(params, io, cmd_rx, ev_tx, shared.clone());
         let engine = Engine::new(cfg, layout, Box::new(VirtualBinder), vec![shared]);
-        Sim { engine, worker, events, _cmds: cmds, now: Duration::from_secs(1), log: Vec::new() }
+        Sim {
+            engine,
+            worker,
+            events,
+            _cmds: cmds,
+            now: Duration::from_secs(1),
+            log: Vec::new(),
+        }
     }
 
     fn now_ms(&self) -> u32 {
@@ -93,7 +128,8 @@ impl Sim {
 
     /// Sends a raw datagram; returns the replies (decoded, without cookie).
     pub fn raw(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
-        self.engine.handle_datagram(self.now, PROXY.parse().unwrap(), data);
+        self.engine
+            .handle_datagram(self.now, PROXY.parse().unwrap(), data);
         self.pump();
         let mut out = Vec::new();
         while let Some(t) = self.engine.poll_transmit() {
@@ -126,7 +162,12 @@ impl Sim {
     }
 
     /// Sends an RTP datagram to relay `ip:port`; returns (src, dst) of what the relay sent.
-    pub fn media(&mut self, src: Endpoint, relay: Endpoint, payload: &[u8]) -> Vec<(Endpoint, Endpoint)> {
+    pub fn media(
+        &mut self,
+        src: Endpoint,
+        relay: Endpoint,
+        payload: &[u8],
+    ) -> Vec<(Endpoint, Endpoint)> {
         self.worker.io().inject_udp(src, relay, payload);
         let now = self.now.as_nanos() as u64;
         self.worker.iterate(|| now);
@@ -143,15 +184,24 @@ impl Sim {
 }
 
 pub fn offer(call: &str, sdp: &str) -> RequestBuilder {
-    RequestBuilder::new(Command::Offer).call_id(call).from_tag("from1").sdp(sdp)
+    RequestBuilder::new(Command::Offer)
+        .call_id(call)
+        .from_tag("from1")
+        .sdp(sdp)
 }
 
 pub fn answer(call: &str, sdp: &str) -> RequestBuilder {
-    RequestBuilder::new(Command::Answer).call_id(call).from_tag("from1").to_tag("to1").sdp(sdp)
+    RequestBuilder::new(Command::Answer)
+        .call_id(call)
+        .from_tag("from1")
+        .to_tag("to1")
+        .sdp(sdp)
 }
 
 pub fn delete(call: &str) -> RequestBuilder {
-    RequestBuilder::new(Command::Delete).call_id(call).from_tag("from1")
+    RequestBuilder::new(Command::Delete)
+        .call_id(call)
+        .from_tag("from1")
 }
 
 pub fn sdp(ip: &str, port: u16) -> String {
@@ -163,14 +213,19 @@ pub fn sdp(ip: &str, port: u16) -> String {
 }
 
 pub fn str_of<'a>(v: &'a OwnedValue, key: &str) -> &'a str {
-    v.get(key).and_then(OwnedValue::as_str).unwrap_or_else(|| panic!("no {key} in {v:?}"))
+    v.get(key)
+        .and_then(OwnedValue::as_str)
+        .unwrap_or_else(|| panic!("no {key} in {v:?}"))
 }
 
 /// (address, port) of the first m-line of an SDP.
 pub fn media_of(sdp: &str) -> Endpoint {
     let sd = sdp::parse(sdp.as_bytes()).unwrap();
     let m = &sd.media[0];
-    Endpoint::from_socket_addr(SocketAddr::new(m.effective_connection(&sd).unwrap(), m.port))
+    Endpoint::from_socket_addr(SocketAddr::new(
+        m.effective_connection(&sd).unwrap(),
+        m.port,
+    ))
 }
 
 pub fn rtp(seq: u16) -> Vec<u8> {

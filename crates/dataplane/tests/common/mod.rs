@@ -1,7 +1,10 @@
 //! A worker on the memory backend with two legs installed, for relay scenario tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use dataplane::{AddrRange, FlowCommand, FlowEvent, LatchMode, PortLayout, SharedCounters, StreamSpec, Worker, WorkerParams};
+use dataplane::{
+    AddrRange, FlowCommand, FlowEvent, LatchMode, PortLayout, SharedCounters, StreamSpec, Worker,
+    WorkerParams,
+};
 use pktio::memory::MemoryIo;
 use pktio::{PortHandle, PortKey, RelayAddr};
 use std::sync::Arc;
@@ -12,8 +15,14 @@ pub const RELAY: [u8; 4] = [10, 0, 0, 1];
 pub const A_SDP: Endpoint = Endpoint::new_v4([192, 0, 2, 10], 5000);
 pub const B_SDP: Endpoint = Endpoint::new_v4([198, 51, 100, 20], 6000);
 pub const FOREIGN: Endpoint = Endpoint::new_v4([203, 0, 113, 66], 7777);
-pub const PA: PortKey = PortKey { addr: 0, port: 30000 };
-pub const PB: PortKey = PortKey { addr: 0, port: 30002 };
+pub const PA: PortKey = PortKey {
+    addr: 0,
+    port: 30000,
+};
+pub const PB: PortKey = PortKey {
+    addr: 0,
+    port: 30002,
+};
 
 pub struct Rig {
     pub w: Worker<MemoryIo>,
@@ -30,7 +39,11 @@ pub fn spec(key: PortKey, expect: Endpoint, latch: LatchMode) -> StreamSpec {
     StreamSpec {
         key,
         expect,
-        expect_rtcp_port: if expect.is_unset() { 0 } else { expect.port + 1 },
+        expect_rtcp_port: if expect.is_unset() {
+            0
+        } else {
+            expect.port + 1
+        },
         mux: false,
         hold: false,
         clock_rate: 8000,
@@ -42,8 +55,24 @@ pub fn spec(key: PortKey, expect: Endpoint, latch: LatchMode) -> StreamSpec {
 
 impl Rig {
     pub fn new() -> Self {
-        let layout = Arc::new(PortLayout::new(vec![AddrRange { port_min: 30000, port_max: 30099 }], 1).unwrap());
-        let io = MemoryIo::new(vec![RelayAddr { ip: RELAY.into(), mac: [2, 0, 0, 0, 0, 9] }], [2, 0, 0, 0, 0, 1], 32);
+        let layout = Arc::new(
+            PortLayout::new(
+                vec![AddrRange {
+                    port_min: 30000,
+                    port_max: 30099,
+                }],
+                1,
+            )
+            .unwrap(),
+        );
+        let io = MemoryIo::new(
+            vec![RelayAddr {
+                ip: RELAY.into(),
+                mac: [2, 0, 0, 0, 0, 9],
+            }],
+            [2, 0, 0, 0, 0, 1],
+            32,
+        );
         let (cmds, cmd_rx) = rtrb::RingBuffer::new(64);
         let (ev_tx, events) = rtrb::RingBuffer::new(64);
         let params = WorkerParams {
@@ -55,14 +84,32 @@ impl Rig {
             tick: Duration::from_millis(20),
             epoch: Instant::now(),
         };
-        let w = Worker::new(params, io, cmd_rx, ev_tx, Arc::new(SharedCounters::default()));
-        Rig { w, events, cmds, now_ms: 1_000 }
+        let w = Worker::new(
+            params,
+            io,
+            cmd_rx,
+            ev_tx,
+            Arc::new(SharedCounters::default()),
+        );
+        Rig {
+            w,
+            events,
+            cmds,
+            now_ms: 1_000,
+        }
     }
 
     /// Installs A (facing PA) and B (facing PB).
     pub fn install(&mut self, a: StreamSpec, b: StreamSpec) {
         let h = || PortHandle::Virtual;
-        self.w.command(FlowCommand::Install { a, b, handles: [h(), h(), h(), h()] }, self.now_ms as u32);
+        self.w.command(
+            FlowCommand::Install {
+                a,
+                b,
+                handles: [h(), h(), h(), h()],
+            },
+            self.now_ms as u32,
+        );
     }
 
     pub fn standard(latch: LatchMode) -> Self {
@@ -76,7 +123,12 @@ impl Rig {
     }
 
     /// Sends one datagram and runs one loop iteration at the current time.
-    pub fn send(&mut self, src: Endpoint, dst_port: u16, payload: &[u8]) -> Vec<(Endpoint, Endpoint, Vec<u8>)> {
+    pub fn send(
+        &mut self,
+        src: Endpoint,
+        dst_port: u16,
+        payload: &[u8],
+    ) -> Vec<(Endpoint, Endpoint, Vec<u8>)> {
         self.w.io().inject_udp(src, relay_ep(dst_port), payload);
         let now = self.now_ms * 1_000_000;
         self.w.iterate(|| now);
@@ -86,8 +138,15 @@ impl Rig {
             .into_iter()
             .map(|f| {
                 let p = wire::frame::parse_udp(&f).expect("sent frame parses");
-                assert!(wire::frame::verify_udp_checksum(&f, &p), "sent frame has a valid UDP checksum");
-                (p.src, p.dst, f[p.payload..p.payload + p.payload_len].to_vec())
+                assert!(
+                    wire::frame::verify_udp_checksum(&f, &p),
+                    "sent frame has a valid UDP checksum"
+                );
+                (
+                    p.src,
+                    p.dst,
+                    f[p.payload..p.payload + p.payload_len].to_vec(),
+                )
             })
             .collect()
     }

@@ -79,7 +79,8 @@ fn parse_v4(ip: &[u8], l3: usize, vlan: Option<u16>) -> Result<UdpFrame, FrameEr
         return Err(FrameError::BadTotalLength);
     }
     // RFC 1122 §3.2.1.2: a host MUST verify the header checksum and silently discard on failure.
-    if checksum::checksum(h) != 0 {
+    // (A header verifies when its folded sum is all ones, in either byte order.)
+    if checksum::fold16(checksum::sum_le(h)) != 0xffff {
         return Err(FrameError::BadIpChecksum);
     }
     // RFC 791 §3.1: MF flag (0x2000) or a non-zero fragment offset (low 13 bits).

@@ -2,7 +2,7 @@
 //! updates (RFC 1624).
 
 use super::{FrameError, UdpFrame, IPV4_HEADER_LEN, IPV6_HEADER_LEN, TTL, UDP_HEADER_LEN};
-use crate::checksum::{fold, sum};
+use crate::checksum::{fold16, sum_le};
 use crate::Endpoint;
 
 /// `N` bytes of `buf` from `start` as an array, if they are all there.
@@ -11,11 +11,15 @@ fn array_mut<const N: usize>(buf: &mut [u8], start: usize) -> Option<&mut [u8; N
     buf.get_mut(start..start.checked_add(N)?)?.try_into().ok()
 }
 
-/// `~m` and `m'` of RFC 1624 eqn. 3 for a whole byte string, as one unfolded term:
-/// the ones' complement of the folded old sum plus the folded new sum.
+// All checksum arithmetic below is done on little-endian words: by RFC 1071 §2(B) the ones'
+// complement sum commutes with byte swapping, so reading and writing the checksum fields
+// little-endian gives the same bytes as the network-order computation, without the swaps.
+
+/// `~m + m'` of RFC 1624 eqn. 3 for a whole byte string, as one unfolded term: the ones'
+/// complement of the folded old sum plus the folded new sum.
 #[inline(always)]
-fn delta(old: &[u8], new: &[u8]) -> u32 {
-    u32::from(fold(sum(old, 0))) + u32::from(!fold(sum(new, 0)))
+fn delta(old: &[u8], new: &[u8]) -> u64 {
+    u64::from(!fold16(sum_le(old))) + u64::from(fold16(sum_le(new)))
 }
 
 /// Rewrites a parsed frame in place for re-origination by the relay:
@@ -63,14 +67,14 @@ pub fn rewrite_udp(
     let [d0, d1] = dst.port.to_be_bytes();
     let new_ports = [s0, s1, d0, d1];
     let old_ports = [udp[0], udp[1], udp[2], udp[3]];
-    let check = u16::from_be_bytes([udp[6], udp[7]]);
+    let check = u16::from_le_bytes([udp[6], udp[7]]);
     // RFC 768: zero means "no checksum" (IPv4 only; parse rejects it over IPv6).
     if check != 0 || f.v6 {
         // RFC 1624 §3 eqn. 3 over the pseudo-header addresses and the ports.
-        let new = fold(u32::from(!check) + addr_delta + delta(&old_ports, &new_ports));
+        let new = !fold16(u64::from(!check) + addr_delta + delta(&old_ports, &new_ports));
         // RFC 768: a computed zero is transmitted as all ones.
         let new = if new == 0 { 0xffff } else { new };
-        [udp[6], udp[7]] = new.to_be_bytes();
+        [udp[6], udp[7]] = new.to_le_bytes();
     }
     [udp[0], udp[1], udp[2], udp[3]] = new_ports;
     let eth = array_mut::<12>(frame, 0).ok_or(FrameError::Mismatch)?;
@@ -82,7 +86,7 @@ pub fn rewrite_udp(
 
 /// IPv4 part: addresses, TTL, header checksum. Returns the address delta for the UDP checksum.
 #[inline(always)]
-fn rewrite_v4(frame: &mut [u8], l3: usize, s: [u8; 4], d: [u8; 4]) -> Result<u32, FrameError> {
+fn rewrite_v4(frame: &mut [u8], l3: usize, s: [u8; 4], d: [u8; 4]) -> Result<u64, FrameError> {
     let ip = array_mut::<IPV4_HEADER_LEN>(frame, l3).ok_or(FrameError::Mismatch)?;
     let old_addrs = [
         ip[12], ip[13], ip[14], ip[15], ip[16], ip[17], ip[18], ip[19],
@@ -90,13 +94,13 @@ fn rewrite_v4(frame: &mut [u8], l3: usize, s: [u8; 4], d: [u8; 4]) -> Result<u32
     let new_addrs = [s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3]];
     let addr_delta = delta(&old_addrs, &new_addrs);
     // TTL shares its 16-bit word with the protocol (RFC 791 §3.1).
-    let old_ttl = u16::from_be_bytes([ip[8], ip[9]]);
-    let new_ttl = u16::from_be_bytes([TTL, ip[9]]);
-    let check = u16::from_be_bytes([ip[10], ip[11]]);
+    let old_ttl = u16::from_le_bytes([ip[8], ip[9]]);
+    let new_ttl = u16::from_le_bytes([TTL, ip[9]]);
+    let check = u16::from_le_bytes([ip[10], ip[11]]);
     // RFC 1624 §3 eqn. 3: HC' = ~(~HC + ~m + m') over every changed word.
-    let new = fold(u32::from(!check) + addr_delta + u32::from(!old_ttl) + u32::from(new_ttl));
+    let new = !fold16(u64::from(!check) + addr_delta + u64::from(!old_ttl) + u64::from(new_ttl));
     ip[8] = TTL;
-    [ip[10], ip[11]] = new.to_be_bytes();
+    [ip[10], ip[11]] = new.to_le_bytes();
     [
         ip[12], ip[13], ip[14], ip[15], ip[16], ip[17], ip[18], ip[19],
     ] = new_addrs;
@@ -111,13 +115,13 @@ fn rewrite_v6(
     l3: usize,
     src: &Endpoint,
     dst: &Endpoint,
-) -> Result<u32, FrameError> {
+) -> Result<u64, FrameError> {
     let ip = array_mut::<IPV6_HEADER_LEN>(frame, l3).ok_or(FrameError::Mismatch)?;
     let Some((head, addrs)) = ip.split_first_chunk_mut::<8>() else {
         return Err(FrameError::Mismatch);
     };
     let addr_delta =
-        u32::from(fold(sum(addrs, 0))) + u32::from(!fold(sum(&dst.ip, sum(&src.ip, 0))));
+        u64::from(!fold16(sum_le(addrs))) + u64::from(fold16(sum_le(&src.ip) + sum_le(&dst.ip)));
     // RFC 8200 §3: hop limit is the 8th octet.
     head[7] = TTL;
     for (o, n) in addrs.iter_mut().zip(src.ip.iter().chain(dst.ip.iter())) {
