@@ -11,10 +11,12 @@
 
 pub mod analysis;
 pub mod capture;
+pub mod daemon;
 pub mod error;
 pub mod kamailio;
 pub mod ng;
 pub mod pcap;
+pub mod peer;
 pub mod ports;
 pub mod process;
 pub mod relay;

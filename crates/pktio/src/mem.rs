@@ -14,7 +14,8 @@ pub struct HugeSlice<T: Copy> {
     len: usize,
     /// The whole mapping (base, length) when mmap'd; None when on the global heap.
     map: Option<(*mut libc::c_void, usize)>,
-    heap: Option<Box<[T]>>,
+    /// Owns the memory when it is on the global heap (`ptr` points into it).
+    _heap: Option<Box<[T]>>,
 }
 
 // SAFETY: a HugeSlice owns its memory exclusively, like a Box<[T]>.
@@ -74,7 +75,7 @@ impl<T: Copy> HugeSlice<T> {
                 ptr,
                 len,
                 map: Some((base, map_len)),
-                heap: None,
+                _heap: None,
             },
             None => Self::on_heap(len, fill),
         }
@@ -87,7 +88,7 @@ impl<T: Copy> HugeSlice<T> {
             ptr,
             len,
             map: None,
-            heap: Some(b),
+            _heap: Some(b),
         }
     }
 }
@@ -95,19 +96,14 @@ impl<T: Copy> HugeSlice<T> {
 impl<T: Copy> Deref for HugeSlice<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        if let Some(b) = &self.heap {
-            return b;
-        }
-        // SAFETY: `ptr` points at `len` initialised elements in the mapping this value owns.
+        // SAFETY: `ptr` points at `len` initialised elements owned by this value (in the mapping,
+        // or in `heap`, whose allocation does not move when the Box does).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
 
 impl<T: Copy> DerefMut for HugeSlice<T> {
     fn deref_mut(&mut self) -> &mut [T] {
-        if let Some(b) = &mut self.heap {
-            return b;
-        }
         // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
