@@ -226,6 +226,22 @@ impl Anchored {
         announced(&offer, "offer")
     }
 
+    /// Waits until the relay's worker has applied the offer and the answer: ng `query`
+    /// gathers its statistics from the worker over the same ordered command ring that carried
+    /// the flow updates, so its reply comes only after those were applied. Tests of something
+    /// other than that timing call this before sending media.
+    pub fn settle(&self, ng: &NgClient) -> Result<()> {
+        let reply =
+            ng.request(&RequestBuilder::new(Command::Query).call_id(self.call_id.as_str()))?;
+        match reply.get("result").and_then(OwnedValue::as_str) {
+            Some("ok") => Ok(()),
+            _ => Err(Error::Ng {
+                command: "query".into(),
+                reason: format!("{} is not known: {reply:?}", self.call_id),
+            }),
+        }
+    }
+
     /// ng `delete` of the call; the whole reply.
     pub fn delete(&self, ng: &NgClient) -> Result<OwnedValue> {
         ng.request(
@@ -272,7 +288,10 @@ mod tests {
         let b = Peer::bind("b").unwrap();
         a.send(b"hi", b.addr()).unwrap();
         let got = b.expect(Duration::from_secs(2), "hi").unwrap();
-        assert_eq!((got.from, got.data.as_slice()), (a.addr(), b"hi".as_slice()));
+        assert_eq!(
+            (got.from, got.data.as_slice()),
+            (a.addr(), b"hi".as_slice())
+        );
         let start = Instant::now();
         assert!(b.recv(Duration::from_millis(50)).unwrap().is_none());
         assert!(start.elapsed() < Duration::from_secs(1));

@@ -46,10 +46,25 @@ fn packet(ssrc: u32, seq: u16) -> Vec<u8> {
 }
 
 /// `from` sends `data` to `relay`; `to` must receive exactly it, from `egress` (symmetric
-/// relaying: the packet leaves from the port `to` sends to).
-fn relayed(from: &Peer, data: &[u8], relay: SocketAddr, to: &Peer, egress: SocketAddr, what: &str) {
+/// relaying: the packet leaves from the port `to` sends to). A packet that does not arrive
+/// fails the test with the daemon's counters (which say why it was dropped).
+fn relayed(
+    d: &Daemon,
+    from: &Peer,
+    data: &[u8],
+    relay: SocketAddr,
+    to: &Peer,
+    egress: SocketAddr,
+    what: &str,
+) {
     from.send(data, relay).unwrap();
-    let got = to.expect(ARRIVAL, what).unwrap_or_else(|e| panic!("{e}"));
+    let got = to.expect(ARRIVAL, what).unwrap_or_else(|e| {
+        let totals = d
+            .statistics()
+            .map(|s| format!("{:?}", e2e::daemon::at(&s, &["totalstatistics"])))
+            .unwrap_or_else(|e| e.to_string());
+        panic!("{e}; daemon totals: {totals}")
+    });
     assert_eq!(got.data, data, "{what}: the relay changed the packet");
     assert_eq!(got.from, egress, "{what}: wrong source");
 }
@@ -72,7 +87,8 @@ fn stats_until(d: &Daemon, path: &[&str], pred: impl Fn(i64) -> bool) -> OwnedVa
 }
 
 fn drops(s: &OwnedValue, reason: &str) -> i64 {
-    int_at(s, &["totalstatistics", "drops", reason]).unwrap_or_else(|| panic!("no drops.{reason}: {s:?}"))
+    int_at(s, &["totalstatistics", "drops", reason])
+        .unwrap_or_else(|| panic!("no drops.{reason}: {s:?}"))
 }
 
 fn pairs_in_use(d: &Daemon) -> i64 {
@@ -101,11 +117,37 @@ fn latching_strict_source_drops_foreign_packets() {
         Peer::bind("F").unwrap(),
     );
     let call = Anchored::call(d.ng(), "strict@e2e", a.addr(), b.addr()).unwrap();
+    // The first-packet race after the answer is the subject of its own test.
+    call.settle(d.ng()).unwrap();
     assert_ne!(call.relay_for_a, call.relay_for_b);
 
-    relayed(&a, &packet(SSRC_A, 1), call.relay_for_a, &b, call.relay_for_b, "A -> B");
-    relayed(&b, &packet(SSRC_B, 1), call.relay_for_b, &a, call.relay_for_a, "B -> A");
-    relayed(&a, &packet(SSRC_A, 2), call.relay_for_a, &b, call.relay_for_b, "A -> B again");
+    relayed(
+        &d,
+        &a,
+        &packet(SSRC_A, 1),
+        call.relay_for_a,
+        &b,
+        call.relay_for_b,
+        "A -> B",
+    );
+    relayed(
+        &d,
+        &b,
+        &packet(SSRC_B, 1),
+        call.relay_for_b,
+        &a,
+        call.relay_for_a,
+        "B -> A",
+    );
+    relayed(
+        &d,
+        &a,
+        &packet(SSRC_A, 2),
+        call.relay_for_a,
+        &b,
+        call.relay_for_b,
+        "A -> B again",
+    );
 
     f.send(&packet(SSRC_F, 1), call.relay_for_a).unwrap();
     let leaked = b.collect(SILENCE).unwrap();
@@ -113,11 +155,29 @@ fn latching_strict_source_drops_foreign_packets() {
         leaked.is_empty(),
         "B received a foreign packet sent to A's relay port: {leaked:?}"
     );
-    let s = stats_until(&d, &["totalstatistics", "drops", "strict_source"], |n| n >= 1);
+    let s = stats_until(&d, &["totalstatistics", "drops", "strict_source"], |n| {
+        n >= 1
+    });
     assert_eq!(drops(&s, "strict_source"), 1, "{s:?}");
 
-    relayed(&a, &packet(SSRC_A, 3), call.relay_for_a, &b, call.relay_for_b, "A -> B after F");
-    relayed(&b, &packet(SSRC_B, 2), call.relay_for_b, &a, call.relay_for_a, "B -> A after F");
+    relayed(
+        &d,
+        &a,
+        &packet(SSRC_A, 3),
+        call.relay_for_a,
+        &b,
+        call.relay_for_b,
+        "A -> B after F",
+    );
+    relayed(
+        &d,
+        &b,
+        &packet(SSRC_B, 2),
+        call.relay_for_b,
+        &a,
+        call.relay_for_a,
+        "B -> A after F",
+    );
     assert!(f.collect(SILENCE).unwrap().is_empty(), "F received media");
 }
 
@@ -134,18 +194,31 @@ fn heuristic_learning_foreign_source_first_does_not_capture() {
         Peer::bind("F").unwrap(),
     );
     let call = Anchored::call(d.ng(), "heuristic@e2e", a.addr(), b.addr()).unwrap();
+    // The first-packet race after the answer is the subject of its own test.
+    call.settle(d.ng()).unwrap();
 
     // Without strict_source, F's packet is relayed on to B; its arrival shows that the relay
     // has seen it before B sends.
-    relayed(&f, &packet(SSRC_F, 1), call.relay_for_a, &b, call.relay_for_b, "F -> B");
+    relayed(
+        &d,
+        &f,
+        &packet(SSRC_F, 1),
+        call.relay_for_a,
+        &b,
+        call.relay_for_b,
+        "F -> B",
+    );
 
     b.send(&packet(SSRC_B, 1), call.relay_for_b).unwrap();
     let to_f = f.recv(SILENCE).unwrap();
     assert!(
         to_f.is_none(),
-        "B's packet went to the foreign source F ({}) instead of A's SDP address ({}): {to_f:?}",
+        "B's packet (SSRC {SSRC_B:#x}) went to the foreign source F ({}) instead of A's SDP \
+         address ({}): F received {:?} from {:?}",
         f.addr(),
-        a.addr()
+        a.addr(),
+        to_f.as_ref().map(|r| ssrc_of(&r.data)),
+        to_f.as_ref().map(|r| r.from),
     );
     let got = a
         .expect(ARRIVAL, "B's first packet")
@@ -153,9 +226,33 @@ fn heuristic_learning_foreign_source_first_does_not_capture() {
     assert_eq!(ssrc_of(&got.data), Some(SSRC_B));
     assert_eq!(got.from, call.relay_for_a);
 
-    relayed(&a, &packet(SSRC_A, 1), call.relay_for_a, &b, call.relay_for_b, "A -> B");
-    relayed(&b, &packet(SSRC_B, 2), call.relay_for_b, &a, call.relay_for_a, "B -> A");
-    relayed(&a, &packet(SSRC_A, 2), call.relay_for_a, &b, call.relay_for_b, "A -> B again");
+    relayed(
+        &d,
+        &a,
+        &packet(SSRC_A, 1),
+        call.relay_for_a,
+        &b,
+        call.relay_for_b,
+        "A -> B",
+    );
+    relayed(
+        &d,
+        &b,
+        &packet(SSRC_B, 2),
+        call.relay_for_b,
+        &a,
+        call.relay_for_a,
+        "B -> A",
+    );
+    relayed(
+        &d,
+        &a,
+        &packet(SSRC_A, 2),
+        call.relay_for_a,
+        &b,
+        call.relay_for_b,
+        "A -> B again",
+    );
     assert!(f.collect(SILENCE).unwrap().is_empty(), "F received media");
 }
 
@@ -250,13 +347,31 @@ fn delete_returns_final_stats_and_a_repeated_cookie_allocates_nothing() {
     let d = start(&one_interface(&block));
     let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
     let call = Anchored::call(d.ng(), "stats@e2e", a.addr(), b.addr()).unwrap();
+    // The first-packet race after the answer is the subject of its own test.
+    call.settle(d.ng()).unwrap();
 
     let (mut sent_a, mut sent_b) = (0i64, 0i64);
     for seq in 1..=10u16 {
-        relayed(&a, &packet(SSRC_A, seq), call.relay_for_a, &b, call.relay_for_b, "A -> B");
+        relayed(
+            &d,
+            &a,
+            &packet(SSRC_A, seq),
+            call.relay_for_a,
+            &b,
+            call.relay_for_b,
+            "A -> B",
+        );
         sent_a += 1;
         if seq <= 7 {
-            relayed(&b, &packet(SSRC_B, seq), call.relay_for_b, &a, call.relay_for_a, "B -> A");
+            relayed(
+                &d,
+                &b,
+                &packet(SSRC_B, seq),
+                call.relay_for_b,
+                &a,
+                call.relay_for_a,
+                "B -> A",
+            );
             sent_b += 1;
         }
     }
@@ -269,11 +384,21 @@ fn delete_returns_final_stats_and_a_repeated_cookie_allocates_nothing() {
         Some(sent_a + sent_b),
         "{reply:?}"
     );
-    assert_eq!(int_at(&reply, &["totals", "RTP", "bytes"]), Some(bytes), "{reply:?}");
+    assert_eq!(
+        int_at(&reply, &["totals", "RTP", "bytes"]),
+        Some(bytes),
+        "{reply:?}"
+    );
     let stats_a = leg_rtp_stats(&reply, &call.from_tag);
     let stats_b = leg_rtp_stats(&reply, &call.to_tag);
-    assert_eq!(stats_a.get("packets").and_then(OwnedValue::as_int), Some(sent_a));
-    assert_eq!(stats_b.get("packets").and_then(OwnedValue::as_int), Some(sent_b));
+    assert_eq!(
+        stats_a.get("packets").and_then(OwnedValue::as_int),
+        Some(sent_a)
+    );
+    assert_eq!(
+        stats_b.get("packets").and_then(OwnedValue::as_int),
+        Some(sent_b)
+    );
     assert!(matches!(
         d.ng().query("stats@e2e").unwrap(),
         CallState::Unknown(_)
@@ -283,14 +408,23 @@ fn delete_returns_final_stats_and_a_repeated_cookie_allocates_nothing() {
     // The same offer datagram twice, byte for byte (a proxy's retransmission).
     let datagram = offer_request("repeat@e2e", "repeat-a", &e2e::peer::audio_sdp(a.port(), 7))
         .to_datagram(b"e2e-repeated-cookie");
-    let first = d.ng_raw(&datagram, ARRIVAL).unwrap().expect("a reply to the offer");
+    let first = d
+        .ng_raw(&datagram, ARRIVAL)
+        .unwrap()
+        .expect("a reply to the offer");
     let (cookie, body) = decode_reply(&first).unwrap();
     assert_eq!(cookie, b"e2e-repeated-cookie");
     assert_eq!(result(&body), "ok", "{body:?}");
     let after_first = pairs_in_use(&d);
     assert_eq!(after_first, 2, "one m-line takes a pair on each leg");
-    let second = d.ng_raw(&datagram, ARRIVAL).unwrap().expect("a reply to the repeat");
-    assert_eq!(first, second, "the repeat was not answered with the same bytes");
+    let second = d
+        .ng_raw(&datagram, ARRIVAL)
+        .unwrap()
+        .expect("a reply to the repeat");
+    assert_eq!(
+        first, second,
+        "the repeat was not answered with the same bytes"
+    );
     assert_eq!(pairs_in_use(&d), after_first, "the repeat allocated ports");
     let s = d.statistics().unwrap();
     assert_eq!(
@@ -334,7 +468,10 @@ fn port_exhaustion_and_release() {
     );
     assert_eq!(pairs_in_use(&d), 4);
     let s = d.statistics().unwrap();
-    assert!(int_at(&s, &["totalstatistics", "portexhaustion"]).is_some_and(|n| n >= 1), "{s:?}");
+    assert!(
+        int_at(&s, &["totalstatistics", "portexhaustion"]).is_some_and(|n| n >= 1),
+        "{s:?}"
+    );
 
     let deleted = d
         .ng()
@@ -345,7 +482,10 @@ fn port_exhaustion_and_release() {
         )
         .unwrap();
     assert_eq!(result(&deleted), "ok", "{deleted:?}");
-    let next = d.ng().request(&offer_request("after-delete@e2e", "tag-a", &sdp)).unwrap();
+    let next = d
+        .ng()
+        .request(&offer_request("after-delete@e2e", "tag-a", &sdp))
+        .unwrap();
     assert_eq!(
         result(&next),
         "ok",
@@ -376,7 +516,11 @@ fn bad_input_is_answered_or_counted_never_fatal() {
             .unwrap()
             .unwrap_or_else(|| panic!("{what}: no reply"));
         let (cookie, body) = decode_reply(&reply).unwrap();
-        assert_eq!(cookie, datagram.split(|b| *b == b' ').next().unwrap(), "{what}");
+        assert_eq!(
+            cookie,
+            datagram.split(|b| *b == b' ').next().unwrap(),
+            "{what}"
+        );
         assert_eq!(result(&body), "error", "{what}: {body:?}");
         assert!(!error_reason(&body).trim().is_empty(), "{what}: {body:?}");
     }
@@ -384,13 +528,19 @@ fn bad_input_is_answered_or_counted_never_fatal() {
         d.ng().query("garbage@e2e").unwrap(),
         CallState::Unknown(_)
     ));
-    for no_cookie in [b"d7:command4:pinge".as_slice(), b"nocookie".as_slice(), b"".as_slice()] {
+    for no_cookie in [
+        b"d7:command4:pinge".as_slice(),
+        b"nocookie".as_slice(),
+        b"".as_slice(),
+    ] {
         let reply = d.ng_raw(no_cookie, SILENCE).unwrap();
         assert_eq!(reply, None, "a datagram without a cookie was answered");
     }
 
     let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
     let call = Anchored::call(d.ng(), "garbage-media@e2e", a.addr(), b.addr()).unwrap();
+    // The first-packet race after the answer is the subject of its own test.
+    call.settle(d.ng()).unwrap();
     let rtcp_port = SocketAddr::new(call.relay_for_a.ip(), call.relay_for_a.port() | 1);
     // Version 2 with 15 CSRCs, but only 14 bytes: the CSRC list cannot fit.
     let mut csrc15 = packet(SSRC_A, 1);
@@ -417,12 +567,23 @@ fn bad_input_is_answered_or_counted_never_fatal() {
     let total: i64 = reasons.iter().map(|r| drops(&s, r)).sum();
     assert_eq!(total, 4, "drops of the four garbage packets: {s:?}");
     assert!(drops(&s, "not_media") >= 1, "0xff * 40 is not media: {s:?}");
-    assert!(drops(&s, "malformed_rtp") >= 1, "15 CSRCs in 14 bytes: {s:?}");
+    assert!(
+        drops(&s, "malformed_rtp") >= 1,
+        "15 CSRCs in 14 bytes: {s:?}"
+    );
     assert_eq!(drops(&s, "malformed_rtcp"), 1, "4-byte RTCP: {s:?}");
 
     // Still alive and relaying.
     d.ng().ping().unwrap();
-    relayed(&a, &packet(SSRC_A, 2), call.relay_for_a, &b, call.relay_for_b, "A -> B");
+    relayed(
+        &d,
+        &a,
+        &packet(SSRC_A, 2),
+        call.relay_for_a,
+        &b,
+        call.relay_for_b,
+        "A -> B",
+    );
     d.process().ensure_running().unwrap();
 
     let (status, took) = d.terminate(Duration::from_secs(2)).unwrap();
@@ -466,7 +627,11 @@ fn check_config_rejects_bad_configs() {
         assert!(!status.success(), "{name} accepted: {output}");
         let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{name}: expected one line, got:\n{output}");
-        assert!(lines[0].contains(key), "{name}: {key} not named in: {}", lines[0]);
+        assert!(
+            lines[0].contains(key),
+            "{name}: {key} not named in: {}",
+            lines[0]
+        );
     }
     let (status, output) = check_text(dir.path(), "good.toml", &good);
     assert!(status.success(), "a minimal config was refused: {output}");
@@ -474,4 +639,49 @@ fn check_config_rejects_bad_configs() {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/ferrovox.toml");
     let (status, output) = check_config(&shipped, dir.path()).unwrap();
     assert!(status.success(), "config/ferrovox.toml refused: {output}");
+}
+
+/// Media sent the moment the answer's reply arrives is relayed, both ways: a proxy passes the
+/// 200 OK on as soon as it has the reply, and the caller may start sending at once. The
+/// window is short, so the test tries it on many calls (each with fresh endpoints).
+#[test]
+fn media_sent_right_after_the_answer_is_relayed() {
+    let block = PortBlock::take().unwrap();
+    let (min, max) = (
+        *block.relay_external().start(),
+        *block.relay_internal().end(),
+    );
+    let d = start(&DaemonConfig::new(block.ng()).interface("external", min, max));
+    const CALLS: u16 = 40;
+    let mut lost = Vec::new();
+    for i in 1..=CALLS {
+        // Let the worker go idle (blocked waiting for packets), as between real calls.
+        thread::sleep(Duration::from_millis(50));
+        let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
+        let id = format!("race-{i}@e2e");
+        let call = Anchored::call(d.ng(), &id, a.addr(), b.addr()).unwrap();
+        let (to_b, to_a) = (packet(SSRC_A, i), packet(SSRC_B, i));
+        a.send(&to_b, call.relay_for_a).unwrap();
+        b.send(&to_a, call.relay_for_b).unwrap();
+        let got_b = b.recv(SILENCE).unwrap().map(|r| r.data);
+        let got_a = a.recv(SILENCE).unwrap().map(|r| r.data);
+        if got_b.as_deref() != Some(to_b.as_slice()) {
+            lost.push(format!("{id}: A -> B"));
+        }
+        if got_a.as_deref() != Some(to_a.as_slice()) {
+            lost.push(format!("{id}: B -> A"));
+        }
+        if lost.len() >= 4 {
+            break;
+        }
+    }
+    let s = d.statistics().unwrap();
+    assert!(
+        lost.is_empty(),
+        "packets sent right after the answer reply were not relayed ({} of up to {}): {lost:?}; \
+         drops.no_destination = {}",
+        lost.len(),
+        2 * CALLS,
+        drops(&s, "no_destination")
+    );
 }
