@@ -142,7 +142,8 @@ fn setup(flows: usize) -> Setup {
     }
     let install_ns = t0.elapsed().as_nanos() as f64 / calls.max(1) as f64;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for i in (1..tuples.len()).rev() {
+    let shuffle = std::env::var("RELAY_CORE_ORDER").map_or(true, |v| v != "sequential");
+    for i in (1..tuples.len()).rev().filter(|_| shuffle) {
         tuples.swap(i, (rng.next() % (i as u64 + 1)) as usize);
     }
     Setup {

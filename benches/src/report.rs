@@ -82,6 +82,13 @@ pub fn step_row(r: &StepReport, verdict: Option<Verdict>) -> String {
     if c.foreign > 0 {
         notes.push(format!("{} foreign datagrams", c.foreign));
     }
+    if c.skipped > 0 {
+        notes.push(format!(
+            "{} packets skipped after stalls, longest loop pass {:.1} ms",
+            c.skipped,
+            c.longest_pass.as_secs_f64() * 1000.0
+        ));
+    }
     if c.send_full > 0 {
         notes.push(format!("{} not sent (buffer full)", c.send_full));
     }

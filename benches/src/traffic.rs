@@ -79,6 +79,11 @@ pub struct StepCounts {
     pub busy: Duration,
     /// Engines merged into these counters.
     pub engines: u64,
+    /// Packets never sent because the engine fell more than its catch-up allowance behind
+    /// (it was stalled or too slow), over the whole step.
+    pub skipped: u64,
+    /// Longest gap between two passes of an engine's loop while sending.
+    pub longest_pass: Duration,
 }
 
 impl StepCounts {
@@ -100,6 +105,8 @@ impl StepCounts {
         self.latency.merge(&o.latency);
         self.busy += o.busy;
         self.engines += o.engines;
+        self.skipped += o.skipped;
+        self.longest_pass = self.longest_pass.max(o.longest_pass);
     }
 
     /// Share of the measured window `window` the engines were busy (0..=1, averaged over
@@ -211,11 +218,16 @@ impl Engine {
             .try_into()
             .unwrap_or(u64::MAX)
             .max(max_per_pass);
+        let mut last_pass: Option<Instant> = None;
         loop {
             let now = Instant::now();
             if now >= hard_end {
                 break;
             }
+            if let Some(last) = last_pass {
+                counts.longest_pass = counts.longest_pass.max(now.saturating_duration_since(last));
+            }
+            last_pass = (now < send_end).then_some(now);
             let sending = now < send_end && !self.endpoints.is_empty();
             let mut worked = false;
             if sending {
@@ -223,6 +235,7 @@ impl Engine {
                 let target = elapsed.saturating_mul(u128::from(plan.rate_pps)) / 1_000_000_000;
                 let target = u64::try_from(target).unwrap_or(u64::MAX);
                 if target.saturating_sub(attempted) > max_lag {
+                    counts.skipped += target - max_lag - attempted;
                     attempted = target - max_lag;
                 }
                 if !in_measure && now >= measure_start {

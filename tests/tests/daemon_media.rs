@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use e2e::daemon::{check_config, decode_reply, int_at, str_at, Daemon, DaemonConfig};
-use e2e::ng::CallState;
+use e2e::ng::{CallState, NgClient};
 use e2e::peer::{offer_request, rtp, ssrc_of, Anchored, Peer};
 use e2e::ports::PortBlock;
 use ng::{Command, OwnedValue, RequestBuilder};
@@ -643,45 +643,68 @@ fn check_config_rejects_bad_configs() {
 
 /// Media sent the moment the answer's reply arrives is relayed, both ways: a proxy passes the
 /// 200 OK on as soon as it has the reply, and the caller may start sending at once. The
-/// window is short, so the test tries it on many calls (each with fresh endpoints).
+/// window is short, so the test tries it on many calls, a few at a time (each call with fresh
+/// endpoints, a pause before it so the worker is idle, and a delete after it).
 #[test]
 fn media_sent_right_after_the_answer_is_relayed() {
-    let block = PortBlock::take().unwrap();
-    let (min, max) = (
-        *block.relay_external().start(),
-        *block.relay_internal().end(),
-    );
-    let d = start(&DaemonConfig::new(block.ng()).interface("external", min, max));
+    const THREADS: u16 = 4;
     const CALLS: u16 = 40;
-    let mut lost = Vec::new();
-    for i in 1..=CALLS {
-        // Let the worker go idle (blocked waiting for packets), as between real calls.
-        thread::sleep(Duration::from_millis(50));
-        let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
-        let id = format!("race-{i}@e2e");
-        let call = Anchored::call(d.ng(), &id, a.addr(), b.addr()).unwrap();
-        let (to_b, to_a) = (packet(SSRC_A, i), packet(SSRC_B, i));
-        a.send(&to_b, call.relay_for_a).unwrap();
-        b.send(&to_a, call.relay_for_b).unwrap();
-        let got_b = b.recv(SILENCE).unwrap().map(|r| r.data);
-        let got_a = a.recv(SILENCE).unwrap().map(|r| r.data);
-        if got_b.as_deref() != Some(to_b.as_slice()) {
-            lost.push(format!("{id}: A -> B"));
-        }
-        if got_a.as_deref() != Some(to_a.as_slice()) {
-            lost.push(format!("{id}: B -> A"));
-        }
-        if lost.len() >= 4 {
-            break;
-        }
-    }
+    let block = PortBlock::take().unwrap();
+    let d = start(&one_interface(&block));
+    let lost: Vec<String> = thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                // A client per thread: one client's socket takes any reply that reaches it.
+                let ng = NgClient::new(d.ng_addr(), Duration::from_secs(1)).unwrap();
+                scope.spawn(move || {
+                    let mut lost = Vec::new();
+                    for i in 1..=CALLS {
+                        thread::sleep(Duration::from_millis(50));
+                        let id = format!("race-{t}-{i}@e2e");
+                        if let Some(l) = first_packets(&ng, &id, i) {
+                            lost.push(l);
+                            if lost.len() >= 2 {
+                                break;
+                            }
+                        }
+                    }
+                    lost
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
     let s = d.statistics().unwrap();
     assert!(
         lost.is_empty(),
-        "packets sent right after the answer reply were not relayed ({} of up to {}): {lost:?}; \
-         drops.no_destination = {}",
+        "packets sent right after the answer reply were not relayed ({} calls of up to {}): \
+         {lost:?}; drops.no_destination = {}",
         lost.len(),
-        2 * CALLS,
+        THREADS * CALLS,
         drops(&s, "no_destination")
     );
+}
+
+/// One call of [`media_sent_right_after_the_answer_is_relayed`]: offer, answer, and at once
+/// a packet each way; which of them did not arrive, if any. The call is deleted afterwards.
+fn first_packets(ng: &NgClient, id: &str, seq: u16) -> Option<String> {
+    let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
+    let call = Anchored::call(ng, id, a.addr(), b.addr()).unwrap();
+    let (to_b, to_a) = (packet(SSRC_A, seq), packet(SSRC_B, seq));
+    a.send(&to_b, call.relay_for_a).unwrap();
+    b.send(&to_a, call.relay_for_b).unwrap();
+    let got_b = b.recv(SILENCE).unwrap().map(|r| r.data);
+    let got_a = a.recv(SILENCE).unwrap().map(|r| r.data);
+    assert_eq!(result(&call.delete(ng).unwrap()), "ok");
+    let missing: Vec<&str> = [
+        (got_b.as_deref() != Some(to_b.as_slice())).then_some("A -> B"),
+        (got_a.as_deref() != Some(to_a.as_slice())).then_some("B -> A"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!missing.is_empty()).then(|| format!("{id}: {}", missing.join(", ")))
 }

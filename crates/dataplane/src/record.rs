@@ -41,58 +41,66 @@ pub mod flag {
 }
 
 /// One relay port pair of one call leg. All-zero is the empty record.
+///
+/// The first cache line holds everything an RTP packet of a latched stream reads or writes (on
+/// its own record) and everything the other leg reads from it (flags, peer): relaying RTP
+/// touches one line per record. RTCP, learning and rare RTP events (sequence wraps, source
+/// restarts) use the second line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C, align(64))]
 pub struct Stream {
-    /// Where RTP toward this leg goes, and the source RTP from this leg is expected from.
-    pub rtp_peer: Endpoint,
-    /// The same for RTCP (unused with rtcp-mux).
-    pub rtcp_peer: Endpoint,
-    /// The address and RTP port the SDP gave (unset if none, e.g. before the answer).
-    pub expect: Endpoint,
-    /// The RTCP port the SDP gave (a=rtcp, or RTP port + 1).
-    pub expect_rtcp_port: u16,
+    // First cache line.
     /// [`flag`] bits.
     pub flags: u16,
     /// RTP clock rate in units of 10 Hz (for jitter), 0 = unknown.
     pub clock_div10: u16,
     /// The RTP port of the other leg's record, which packets from this leg leave from.
     pub sibling: PortKey,
-    /// When the first packet arrived (ms on the worker clock), start of the learning window.
-    pub learn_start_ms: u32,
-    /// Last RTP packet (ms on the worker clock); the install time until the first one.
-    pub last_rtp_ms: u32,
     /// RTP packets received and accepted.
     pub rtp_packets: u64,
     /// RTP bytes (UDP payload) received and accepted.
     pub rtp_bytes: u64,
-    /// RTCP packets received and accepted.
-    pub rtcp_packets: u32,
-    /// RTCP bytes received and accepted.
-    pub rtcp_bytes: u32,
-    /// Last RTCP packet (ms on the worker clock).
-    pub last_rtcp_ms: u32,
+    /// Where RTP toward this leg goes, and the source RTP from this leg is expected from.
+    pub rtp_peer: Endpoint,
+    /// RFC 3550 A.1: highest sequence number seen.
+    pub max_seq: u16,
+    /// Last RTP packet (ms on the worker clock); the install time until the first one.
+    pub last_rtp_ms: u32,
     /// SSRC of the current source.
     pub ssrc: u32,
     /// RFC 3550 A.8: relative transit time of the previous packet.
     pub transit: u32,
     /// RFC 3550 A.8: interarrival jitter, scaled by 16.
     pub jitter: u32,
-    /// RFC 3550 A.1: highest sequence number seen.
-    pub max_seq: u16,
-    /// RFC 3550 A.1: first sequence number of the current source.
-    pub base_seq: u16,
-    /// RFC 3550 A.1: sequence number wraps.
-    pub cycles: u16,
-    /// SSRC changes seen.
-    pub ssrc_changes: u16,
-    /// Packets dropped on this stream (strict source, malformed).
-    pub drops: u32,
     /// RTP packets received from the current SSRC (RFC 3550 A.3 "received").
     pub ssrc_packets: u32,
+    // Second cache line.
+    /// Where RTCP toward this leg goes (unused with rtcp-mux).
+    pub rtcp_peer: Endpoint,
+    /// The address and RTP port the SDP gave (unset if none, e.g. before the answer).
+    pub expect: Endpoint,
+    /// The RTCP port the SDP gave (a=rtcp, or RTP port + 1).
+    pub expect_rtcp_port: u16,
+    /// RFC 3550 A.1: sequence number wraps.
+    pub cycles: u16,
+    /// RFC 3550 A.1: first sequence number of the current source.
+    pub base_seq: u16,
+    /// SSRC changes seen.
+    pub ssrc_changes: u16,
+    /// When the first packet arrived (ms on the worker clock), start of the learning window.
+    pub learn_start_ms: u32,
+    /// RTCP packets received and accepted.
+    pub rtcp_packets: u32,
+    /// RTCP bytes received and accepted.
+    pub rtcp_bytes: u32,
+    /// Last RTCP packet (ms on the worker clock).
+    pub last_rtcp_ms: u32,
+    /// Packets dropped on this stream (strict source, malformed).
+    pub drops: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<Stream>() == 128);
+const _: () = assert!(std::mem::offset_of!(Stream, ssrc_packets) == 60, "RTP hot fields fit the first line");
 
 impl Stream {
     /// The empty record.

@@ -108,17 +108,12 @@ fn latch(s: &mut Stream, rtcp_port: bool, src: &Endpoint, now_ms: u32, learning_
     } else {
         (flag::RTP_LATCHED, flag::RTP_IP_MATCH)
     };
-    if !s.has(flag::STARTED) {
+    if s.flags & (flag::STARTED | latched_bit) == 0 {
         s.set(flag::STARTED, true);
         s.learn_start_ms = now_ms;
     }
-    let expect = if rtcp_port { s.expect_rtcp() } else { s.expect };
-    let peer = if rtcp_port {
-        &mut s.rtcp_peer
-    } else {
-        &mut s.rtp_peer
-    };
     if s.flags & latched_bit != 0 {
+        let peer = if rtcp_port { &mut s.rtcp_peer } else { &mut s.rtp_peer };
         if *src == *peer {
             return true;
         }
@@ -128,6 +123,9 @@ fn latch(s: &mut Stream, rtcp_port: bool, src: &Endpoint, now_ms: u32, learning_
         }
         return s.flags & flag::STRICT == 0;
     }
+    // Not latched yet: the SDP's address matters (second cache line).
+    let expect = if rtcp_port { s.expect_rtcp() } else { s.expect };
+    let peer = if rtcp_port { &mut s.rtcp_peer } else { &mut s.rtp_peer };
     let mode = LatchMode::from_bits((s.flags & flag::LATCH_MASK) >> flag::LATCH_SHIFT);
     let take = |s: &mut Stream, ep: Endpoint| {
         if rtcp_port {

@@ -60,11 +60,12 @@ impl Table {
         c.get_mut(idx as usize & (CHUNK - 1))
     }
 
-    /// Hints the CPU to load the record at `idx` (no effect if its chunk does not exist).
+    /// Hints the CPU to load the first (hot) cache line of the record at `idx` (no effect if
+    /// its chunk does not exist).
     #[inline]
     pub fn prefetch(&self, idx: u32) {
         if let Some(r) = self.get(idx) {
-            pktio::prefetch(r);
+            pktio::prefetch_first_line(r);
         }
     }
 

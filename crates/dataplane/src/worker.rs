@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How many packets ahead of the one being decided the sibling record is looked up and
+/// prefetched.
+const SIBLING_LOOKAHEAD: usize = 6;
 /// Commands handled per loop iteration at most (keeps a command storm from starving packets).
 const COMMANDS_PER_ITERATION: usize = 64;
 
@@ -126,39 +129,31 @@ impl<Io: PacketIo> Worker<Io> {
             worker: self.p.id,
             learning_ms: ms(self.p.learning),
         };
-        // Pass 1: every packet's record slot, and a prefetch of the record, so the loads of the
-        // whole burst overlap. Pass 2: the same for the siblings, whose index is in the records.
+        // Pass 1: every packet's record slot, and a prefetch of its hot line, so the loads of
+        // the whole burst overlap. Pass 2, interleaved with the decisions a few packets ahead:
+        // the sibling's slot (read from the record, which has arrived by then) and its prefetch.
         self.slots.clear();
         for i in 0..n {
-            let slot = self
-                .io
-                .packet(i)
-                .and_then(|p| ctx.layout.slot(ctx.worker, p.local));
+            let slot = self.io.packet(i).and_then(|p| ctx.layout.slot(ctx.worker, p.local));
             if let Some((idx, _)) = slot {
                 self.table.prefetch(idx);
             }
             self.slots.push(slot);
         }
         self.sib_slots.clear();
-        for slot in &self.slots {
-            let sib = slot
-                .and_then(|(idx, _)| self.table.get(idx))
-                .and_then(|s| ctx.layout.slot(ctx.worker, s.sibling))
-                .map(|(t, _)| t);
-            if let Some(t) = sib {
-                self.table.prefetch(t);
-            }
-            self.sib_slots.push(sib);
+        self.sib_slots.resize(n, None);
+        for j in 0..n.min(SIBLING_LOOKAHEAD) {
+            look_ahead(&self.table, &ctx, &self.slots, &mut self.sib_slots, j);
         }
-        // Pass 3: decide and forward.
         for i in 0..n {
+            if i + SIBLING_LOOKAHEAD < n {
+                look_ahead(&self.table, &ctx, &self.slots, &mut self.sib_slots, i + SIBLING_LOOKAHEAD);
+            }
             self.counters.rx += 1;
             let slot = self.slots.get(i).copied().flatten();
             let sib = self.sib_slots.get(i).copied().flatten();
             let verdict = match self.io.packet(i) {
-                Some(pkt) => {
-                    relay::decide_at(&mut self.table, &ctx, slot, sib, &pkt, now_ms, now_us)
-                }
+                Some(pkt) => relay::decide_at(&mut self.table, &ctx, slot, sib, &pkt, now_ms, now_us),
                 None => Verdict::Drop(DropReason::InvalidFrame),
             };
             match verdict {
@@ -409,6 +404,30 @@ impl<Io: PacketIo> Worker<Io> {
     /// The worker's counters (also published to its [`SharedCounters`] every tick).
     pub fn counters(&self) -> WorkerCounters {
         self.counters
+    }
+}
+
+/// Finds and prefetches the sibling record of packet `j` of the burst.
+#[inline]
+fn look_ahead(
+    table: &Table,
+    ctx: &RelayCtx<'_>,
+    slots: &[Option<(u32, crate::layout::Component)>],
+    sib_slots: &mut [Option<u32>],
+    j: usize,
+) {
+    let sib = slots
+        .get(j)
+        .copied()
+        .flatten()
+        .and_then(|(idx, _)| table.get(idx))
+        .and_then(|s| ctx.layout.slot(ctx.worker, s.sibling))
+        .map(|(t, _)| t);
+    if let Some(t) = sib {
+        table.prefetch(t);
+    }
+    if let Some(x) = sib_slots.get_mut(j) {
+        *x = sib;
     }
 }
 

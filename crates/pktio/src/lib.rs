@@ -16,7 +16,7 @@ mod prefetch;
 pub mod socket;
 
 pub use port::{PortHandle, PortKey, RelayAddr};
-pub use prefetch::prefetch;
+pub use prefetch::{prefetch, prefetch_first_line};
 use std::time::Duration;
 use wire::Endpoint;
 
