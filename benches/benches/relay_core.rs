@@ -209,10 +209,14 @@ fn main() {
         &[1_000, 10_000, 100_000, 1_000_000]
     };
     let sizes: Vec<usize> = only.map_or_else(|| all.to_vec(), |f| vec![f]);
-    let order = if std::env::var("RELAY_CORE_ORDER").is_ok_and(|v| v == "sequential") { "sequential" } else { "random" };
+    let order = if std::env::var("RELAY_CORE_ORDER").is_ok_and(|v| v == "sequential") {
+        "sequential"
+    } else {
+        "random"
+    };
     println!("relay_core: relay decision + in-place rewrite per packet, memory backend, one core");
     println!(
-        "conditions: {} | 200-byte RTP in IPv4/UDP frames | burst {BURST} | random flow order",
+        "conditions: {} | 200-byte RTP in IPv4/UDP frames | burst {BURST} | {order} flow order | best of 3 runs",
         cpu_model()
     );
     println!(
@@ -229,9 +233,15 @@ fn main() {
         // Warm-up pass: latches every flow and faults in every page.
         run(&mut s.worker, &s.flows, flows as u64);
         // The machine is shared: each figure is the best of three runs.
-        let relay = (0..3).map(|_| run(&mut s.worker, &s.flows, packets)).fold(f64::MAX, f64::min);
+        let relay = (0..3)
+            .map(|_| run(&mut s.worker, &s.flows, packets))
+            .fold(f64::MAX, f64::min);
         let fwd = s.worker.counters().forwarded;
-        assert!(fwd >= 3 * packets, "every packet must be relayed (forwarded {fwd} of {})", 3 * packets);
+        assert!(
+            fwd >= 3 * packets,
+            "every packet must be relayed (forwarded {fwd} of {})",
+            3 * packets
+        );
         let relay_addrs: Vec<RelayAddr> = (0..(flows as u32).div_ceil(PAIRS_PER_ADDR) as usize)
             .map(|i| RelayAddr {
                 ip: relay_ip(i).into(),
