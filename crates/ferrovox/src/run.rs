@@ -39,6 +39,11 @@ pub fn run(cfg: config::Config) -> anyhow::Result<()> {
     if cfg.dataplane.backend != config::Backend::Socket {
         bail!("dataplane.backend = \"dpdk\": this build has no DPDK support; use backend = \"socket\"");
     }
+    match pktio::socket::raise_fd_limit() {
+        // Four sockets per call (RTP and RTCP on each leg) plus a few for the process.
+        Ok(n) => tracing::info!(open_files = n, calls = n.saturating_sub(64) / 4, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let epoch = Instant::now();
     let ranges = cfg
         .interfaces

@@ -230,3 +230,9 @@ impl PacketIo for SocketIo {
 pub fn pin_current_thread(cpu: usize) -> Result<(), IoError> {
     sys::pin(cpu)
 }
+
+/// Raises the open-file limit as far as the hard limit allows (each relay port is a socket);
+/// returns the limit now in force.
+pub fn raise_fd_limit() -> Result<u64, IoError> {
+    sys::raise_nofile()
+}

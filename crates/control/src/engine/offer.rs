@@ -94,9 +94,14 @@ impl Engine {
                 .map(|_| self.binder.bind(addr, ip, key.port | 1));
             match (rtp, rtcp) {
                 (Ok(a), Some(Ok(b))) => return Ok((key, [a, b])),
-                _ => {
+                (rtp, rtcp) => {
                     self.counters.bind_failures += 1;
                     self.alloc.skip(w, key);
+                    let err = rtp.err().or(rtcp.and_then(Result::err));
+                    if err.as_ref().and_then(std::io::Error::raw_os_error).is_some_and(|c| c == 24 || c == 23) {
+                        // EMFILE / ENFILE: no port will bind; say so instead of "out of ports".
+                        return Err(Refusal("Out of file descriptors (raise the open-file limit)".into()));
+                    }
                 }
             }
         }

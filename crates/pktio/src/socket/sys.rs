@@ -294,3 +294,20 @@ impl Batch {
         (sent, failed)
     }
 }
+
+/// Raises the soft open-file limit to the hard limit; returns the new soft limit.
+pub(super) fn raise_nofile() -> Result<u64, IoError> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: writes into a live local of the right type.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } < 0 {
+        return Err(last_err("getrlimit"));
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: reads a live, initialised local.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } < 0 {
+            return Err(last_err("setrlimit"));
+        }
+    }
+    Ok(lim.rlim_cur)
+}
