@@ -122,9 +122,9 @@ pub struct Args {
     pub search: SearchConfig,
 }
 
-fn num<T: std::str::FromStr>(opt: &str, v: &str, lo: T, hi: T) -> Result<T, ArgError>
+fn num<T>(opt: &str, v: &str, lo: T, hi: T) -> Result<T, ArgError>
 where
-    T: PartialOrd + std::fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     let bad = |reason: String| ArgError::BadValue {
         option: opt.to_owned(),

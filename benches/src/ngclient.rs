@@ -1,7 +1,8 @@
 //! A blocking client for rtpengine's ng control protocol over UDP: `<cookie> <bencoded dict>`
-//! requests, replies carrying the same cookie, retransmission on timeout.
+//! requests, replies carrying the same cookie, retransmission on timeout. Encoding and
+//! decoding are the `ng` crate's.
 
-use crate::bencode::{self, Value};
+use ng::{Command, IceMode, Replace, ReplyResult, RequestBuilder};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -78,19 +79,13 @@ impl NgClient {
         })
     }
 
-    /// Sends `request` (a dictionary with a `command`) and returns the reply dictionary once it
-    /// says `result=ok` (or `pong` for a ping).
-    pub fn request(&mut self, request: &Value) -> Result<Value, NgError> {
-        let command = request
-            .get("command")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned();
+    /// Sends `request` and returns the `sdp` of the reply (if any) once it says `result=ok`
+    /// (or `pong` for a ping).
+    pub fn request(&mut self, request: &RequestBuilder) -> Result<Option<String>, NgError> {
+        let command = request.command.as_str().to_owned();
         self.counter += 1;
         let cookie = format!("{}_{}", self.prefix, self.counter);
-        let mut datagram = cookie.as_bytes().to_vec();
-        datagram.push(b' ');
-        request.encode_into(&mut datagram);
+        let datagram = request.to_datagram(cookie.as_bytes());
 
         let mut buf = vec![0u8; MAX_REPLY];
         for _ in 0..self.attempts {
@@ -115,8 +110,9 @@ impl NgClient {
                     Err(e) => return Err(e.into()),
                 };
                 let reply = buf.get(..n).unwrap_or_default();
-                if let Some(body) = strip_cookie(reply, cookie.as_bytes()) {
-                    return check_reply(&command, body);
+                match ng::split_cookie(reply) {
+                    Ok((c, body)) if c == cookie.as_bytes() => return check_reply(&command, body),
+                    _ => continue,
                 }
             }
         }
@@ -128,15 +124,15 @@ impl NgClient {
 
     /// `ping`; succeeds on `pong`.
     pub fn ping(&mut self) -> Result<(), NgError> {
-        self.request(&Value::dict(vec![("command", Value::str("ping"))]))
+        self.request(&RequestBuilder::new(Command::Ping))
             .map(|_| ())
     }
 
     /// `offer` with the media flags the bench uses; returns the rewritten SDP.
     pub fn offer(&mut self, call_id: &str, from_tag: &str, sdp: &str) -> Result<String, NgError> {
-        let req = media_request("offer", call_id, from_tag, None, sdp);
+        let req = media_request(Command::Offer, call_id, from_tag, None, sdp);
         let reply = self.request(&req)?;
-        reply_sdp("offer", &reply)
+        reply_sdp("offer", reply)
     }
 
     /// `answer` with the media flags the bench uses; returns the rewritten SDP.
@@ -147,18 +143,16 @@ impl NgClient {
         to_tag: &str,
         sdp: &str,
     ) -> Result<String, NgError> {
-        let req = media_request("answer", call_id, from_tag, Some(to_tag), sdp);
+        let req = media_request(Command::Answer, call_id, from_tag, Some(to_tag), sdp);
         let reply = self.request(&req)?;
-        reply_sdp("answer", &reply)
+        reply_sdp("answer", reply)
     }
 
     /// `delete` of the whole call.
     pub fn delete(&mut self, call_id: &str, from_tag: &str) -> Result<(), NgError> {
-        let req = Value::dict(vec![
-            ("command", Value::str("delete")),
-            ("call-id", Value::str(call_id)),
-            ("from-tag", Value::str(from_tag)),
-        ]);
+        let req = RequestBuilder::new(Command::Delete)
+            .call_id(call_id)
+            .from_tag(from_tag);
         self.request(&req).map(|_| ())
     }
 }
@@ -168,65 +162,65 @@ impl NgClient {
 /// `replace-origin`/`replace-session-connection` flags (rtpengine 10.5 rejects them as flags
 /// with an "Unknown flag" warning).
 fn media_request(
-    command: &str,
+    command: Command,
     call_id: &str,
     from_tag: &str,
     to_tag: Option<&str>,
     sdp: &str,
-) -> Value {
-    let mut pairs = vec![
-        ("command", Value::str(command)),
-        ("call-id", Value::str(call_id)),
-        ("from-tag", Value::str(from_tag)),
-        ("sdp", Value::str(sdp)),
-        ("ICE", Value::str("remove")),
-        (
-            "replace",
-            Value::str_list(&["origin", "session-connection"]),
-        ),
-    ];
+) -> RequestBuilder {
+    let mut req = RequestBuilder::new(command)
+        .call_id(call_id)
+        .from_tag(from_tag)
+        .sdp(sdp)
+        .ice(IceMode::Remove)
+        .replace(Replace {
+            origin: true,
+            session_connection: true,
+            ..Replace::default()
+        });
     if let Some(tag) = to_tag {
-        pairs.push(("to-tag", Value::str(tag)));
+        req = req.to_tag(tag);
     }
-    Value::dict(pairs)
+    req
 }
 
-fn strip_cookie<'a>(reply: &'a [u8], cookie: &[u8]) -> Option<&'a [u8]> {
-    let rest = reply.strip_prefix(cookie)?;
-    rest.strip_prefix(b" ")
+fn text(b: Option<&[u8]>) -> Option<String> {
+    b.map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
-fn check_reply(command: &str, body: &[u8]) -> Result<Value, NgError> {
-    let value = bencode::decode(body).map_err(|e| NgError::Malformed {
+/// Checks a reply body; returns its `sdp` when the result is `ok` or `pong`.
+fn check_reply(command: &str, body: &[u8]) -> Result<Option<String>, NgError> {
+    let malformed = |reason: String| NgError::Malformed {
         command: command.to_owned(),
-        reason: e.to_string(),
-    })?;
-    match value.get("result").and_then(Value::as_str) {
-        Some("ok") | Some("pong") => Ok(value),
-        Some("error") => Err(NgError::Refused {
+        reason,
+    };
+    let value = ng::decode_body(body).map_err(|e| malformed(e.to_string()))?;
+    let reply = ng::parse_reply(&value).map_err(|e| malformed(e.to_string()))?;
+    match reply.result {
+        ReplyResult::Ok | ReplyResult::Pong => Ok(text(reply.sdp)),
+        ReplyResult::Error => Err(NgError::Refused {
             command: command.to_owned(),
-            reason: value
-                .get("error-reason")
-                .and_then(Value::as_str)
-                .unwrap_or("(no error-reason)")
-                .to_owned(),
+            reason: text(reply.error_reason).unwrap_or_else(|| "(no error-reason)".to_owned()),
         }),
-        other => Err(NgError::Malformed {
+        ReplyResult::LoadLimit => Err(NgError::Refused {
             command: command.to_owned(),
-            reason: format!("result is {other:?}"),
+            reason: format!(
+                "load limit{}",
+                text(reply.message).map_or_else(String::new, |m| format!(": {m}"))
+            ),
         }),
+        ReplyResult::Other(other) => Err(malformed(format!(
+            "result is {:?}",
+            String::from_utf8_lossy(other)
+        ))),
     }
 }
 
-fn reply_sdp(command: &str, reply: &Value) -> Result<String, NgError> {
-    reply
-        .get("sdp")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| NgError::Malformed {
-            command: command.to_owned(),
-            reason: "no sdp in the reply".to_owned(),
-        })
+fn reply_sdp(command: &str, sdp: Option<String>) -> Result<String, NgError> {
+    sdp.ok_or_else(|| NgError::Malformed {
+        command: command.to_owned(),
+        reason: "no sdp in the reply".to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -235,9 +229,17 @@ mod tests {
 
     #[test]
     fn reply_checks() {
-        assert!(check_reply("ping", b"d6:result4:ponge").is_ok());
+        assert_eq!(check_reply("ping", b"d6:result4:ponge").unwrap(), None);
+        assert_eq!(
+            check_reply("offer", b"d6:result2:ok3:sdp3:v=0e").unwrap(),
+            Some("v=0".to_owned())
+        );
         let err = check_reply("offer", b"d6:result5:error12:error-reason8:no portse");
         assert!(matches!(err, Err(NgError::Refused { reason, .. }) if reason == "no ports"));
+        assert!(matches!(
+            check_reply("offer", b"d6:result10:load limite"),
+            Err(NgError::Refused { .. })
+        ));
         assert!(matches!(
             check_reply("offer", b"d6:result3:note"),
             Err(NgError::Malformed { .. })
@@ -247,16 +249,9 @@ mod tests {
             Err(NgError::Malformed { .. })
         ));
         assert!(matches!(
-            reply_sdp("offer", &Value::dict(vec![("result", Value::str("ok"))])),
+            reply_sdp("offer", None),
             Err(NgError::Malformed { .. })
         ));
-    }
-
-    #[test]
-    fn cookie_must_match() {
-        assert_eq!(strip_cookie(b"abc_1 d1:ae", b"abc_1"), Some(&b"d1:ae"[..]));
-        assert_eq!(strip_cookie(b"abc_12 d1:ae", b"abc_1"), None);
-        assert_eq!(strip_cookie(b"abc_1", b"abc_1"), None);
     }
 
     #[test]
@@ -270,9 +265,12 @@ mod tests {
 
     #[test]
     fn offer_carries_flags() {
-        let req = media_request("answer", "c", "f", Some("t"), "v=0\r\n");
-        assert_eq!(req.get("ICE").and_then(Value::as_str), Some("remove"));
-        assert_eq!(req.get("to-tag").and_then(Value::as_str), Some("t"));
-        assert!(matches!(req.get("replace"), Some(Value::List(l)) if l.len() == 2));
+        let req = media_request(Command::Answer, "c", "f", Some("t"), "v=0\r\n");
+        let datagram = req.to_datagram(b"k");
+        let (_, parsed) = ng::parse_datagram(&datagram).unwrap();
+        assert_eq!(parsed.ice, IceMode::Remove);
+        assert_eq!(parsed.to_tag, Some(&b"t"[..]));
+        assert!(parsed.replace.origin && parsed.replace.session_connection);
+        assert!(parsed.unknown_flags.is_empty());
     }
 }

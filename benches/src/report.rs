@@ -10,14 +10,14 @@ pub const LEGEND: &str = "\
 columns: target/offered/relayed = packets per second asked for / sent / received back in the
 measured window; relay% = relay CPU time as a share of one core; pps/core = relayed packets per
 relay CPU-second; tool% = the tool's CPU share of its core (it busy-polls: well under 100 means
-it was preempted by other work); busy% = share of the window the tool had packets to move
-(near 100 = the tool is the limit); rly-drop/tool-drop = receive-queue drops on the relay's /
-the tool's sockets; lat = send-to-receive time through the relay.";
+it was preempted by other work); rly-drop/tool-drop = receive-queue drops on the relay's / the
+tool's sockets; lat = send-to-receive time through the relay. A tool that cannot keep up shows
+as offered < target (verdict tool-limited) and as a note of skipped packets.";
 
 /// Column headings matching [`step_row`].
 pub fn step_header() -> String {
     format!(
-        "{:>4} {:>10} {:>10} {:>10} {:>8} {:>7} {:>11} {:>7} {:>7} {:>8} {:>8} {:>15}  {}",
+        "{:>4} {:>10} {:>10} {:>10} {:>8} {:>7} {:>11} {:>7} {:>8} {:>8} {:>15}  {}",
         "step",
         "target",
         "offered",
@@ -26,7 +26,6 @@ pub fn step_header() -> String {
         "relay%",
         "pps/core",
         "tool%",
-        "busy%",
         "rly-drop",
         "tool-drop",
         "lat p50/p99 us",
@@ -46,7 +45,7 @@ fn opt_num(v: Option<u64>) -> String {
 pub fn step_row(r: &StepReport, verdict: Option<Verdict>) -> String {
     let lat = &r.counts.latency;
     let mut row = format!(
-        "{:>4} {:>10} {:>10.0} {:>10.0} {:>8.3} {:>7} {:>11} {:>7} {:>7} {:>8} {:>8} {:>7}/{:<7}  {}",
+        "{:>4} {:>10} {:>10.0} {:>10.0} {:>8.3} {:>7} {:>11} {:>7} {:>8} {:>8} {:>7}/{:<7}  {}",
         r.step,
         r.target_pps,
         r.offered_pps(),
@@ -56,7 +55,6 @@ pub fn step_row(r: &StepReport, verdict: Option<Verdict>) -> String {
         r.per_core_pps()
             .map_or_else(|| "-".to_owned(), |p| format!("{p:.0}")),
         opt_pct(r.tool_core_share()),
-        format!("{:.1}", r.tool_busy_share() * 100.0),
         opt_num(r.relay_drops),
         opt_num(r.tool_drops),
         lat.quantile(0.5) / 1000,

@@ -116,12 +116,6 @@ impl StepReport {
             .map(|c| c.as_secs_f64() / self.window.as_secs_f64().max(1e-9) / engines)
     }
 
-    /// Share of the window the tool's engines were busy sending or receiving (they busy-poll,
-    /// so CPU time would always read 100%); near 1 means the tool was the bottleneck.
-    pub fn tool_busy_share(&self) -> f64 {
-        self.counts.busy_share(self.window)
-    }
-
     /// Relayed packets per second of relay CPU time: the per-core rate.
     pub fn per_core_pps(&self) -> Option<f64> {
         self.relay_cpu.and_then(|c| {

@@ -137,7 +137,7 @@ pub fn search<R: Measured, E>(
         on_step(v, &result);
         match v {
             Verdict::Pass => {
-                if lo.map_or(true, |l| rate > l) {
+                if lo.filter(|&l| l >= rate).is_none() {
                     lo = Some(rate);
                     out.best = Some(out.steps.len());
                 }
@@ -214,7 +214,7 @@ mod tests {
         let out = search(&cfg, model(1_000_000, 150_000), |_, _| {}).unwrap();
         assert!(out.tool_limited);
         let best = out.steps[out.best.unwrap()].1 .0.target_pps;
-        assert!(best <= 150_000 && best >= 140_000, "{best}");
+        assert!((140_000..=150_000).contains(&best), "{best}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The per-thread traffic engine: paces RTP out of every endpoint at a share of the aggregate
-//! rate with `sendmmsg`, and busy-polls every endpoint with epoll + `recvmmsg`, attributing each
-//! received packet by its tag.
+//! rate with UDP GSO sends or `sendmmsg`, and busy-polls every endpoint with epoll +
+//! `recvmmsg`, attributing each received packet by its tag.
 
 use crate::calls::Call;
 use crate::latency::LatencyHist;
@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 /// Bursts sent per loop pass at most, so receiving is serviced between them.
-const BURSTS_PER_PASS: u64 = 8;
+const BURSTS_PER_PASS: u64 = 32;
 /// Longest sending stall that is caught up afterwards.
 const MAX_CATCH_UP: Duration = Duration::from_millis(5);
 
@@ -74,9 +74,6 @@ pub struct StepCounts {
     pub streams: u64,
     /// Send time to receive time of measured packets (tool -> relay -> tool).
     pub latency: LatencyHist,
-    /// Time the engines spent in loop passes that sent or received something, during the
-    /// measured window (summed over engines).
-    pub busy: Duration,
     /// Engines merged into these counters.
     pub engines: u64,
     /// Packets never sent because the engine fell more than its catch-up allowance behind
@@ -103,21 +100,9 @@ impl StepCounts {
         self.dead_streams += o.dead_streams;
         self.streams += o.streams;
         self.latency.merge(&o.latency);
-        self.busy += o.busy;
         self.engines += o.engines;
         self.skipped += o.skipped;
         self.longest_pass = self.longest_pass.max(o.longest_pass);
-    }
-
-    /// Share of the measured window `window` the engines were busy (0..=1, averaged over
-    /// engines): near 1 means the tool itself was saturated.
-    pub fn busy_share(&self, window: Duration) -> f64 {
-        let total = window.as_secs_f64() * self.engines.max(1) as f64;
-        if total > 0.0 {
-            self.busy.as_secs_f64() / total
-        } else {
-            0.0
-        }
     }
 }
 
@@ -229,7 +214,6 @@ impl Engine {
             }
             last_pass = (now < send_end).then_some(now);
             let sending = now < send_end && !self.endpoints.is_empty();
-            let mut worked = false;
             if sending {
                 let elapsed = now.saturating_duration_since(plan.start).as_nanos();
                 let target = elapsed.saturating_mul(u128::from(plan.rate_pps)) / 1_000_000_000;
@@ -256,12 +240,8 @@ impl Engine {
                     .unwrap_or(u64::MAX);
                 self.send_due(due, plan.step, phase, sent_ns, &mut counts)?;
                 attempted += due;
-                worked = due > 0;
             }
-            let received = self.receive(plan.step, &mut counts, if sending { 0 } else { 1 })?;
-            if (worked || received > 0) && now >= measure_start && now < send_end {
-                counts.busy += Instant::now().saturating_duration_since(now);
-            }
+            self.receive(plan.step, &mut counts, if sending { 0 } else { 1 })?;
         }
         counts.dead_streams = self
             .endpoints

@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn paths_reach_into_nested_dictionaries() {
-        let body = b"d6:result2:ok5:totalsd3:RTPd7:packetsi7eeee";
+        let body = b"d6:result2:ok6:totalsd3:RTPd7:packetsi7eeee";
         let (cookie, v) = decode_reply(&[b"c1 ".as_slice(), body].concat()).unwrap();
         assert_eq!(cookie, b"c1");
         assert_eq!(str_at(&v, &["result"]), Some("ok"));

@@ -69,6 +69,44 @@ fn relayed(
     assert_eq!(got.from, egress, "{what}: wrong source");
 }
 
+/// An anchored call's two endpoints, sending through the relay.
+struct Media<'a> {
+    d: &'a Daemon,
+    a: &'a Peer,
+    b: &'a Peer,
+    call: &'a Anchored,
+}
+
+impl Media<'_> {
+    /// A sends its packet `seq` to its relay port; B receives it unchanged, from B's.
+    fn a_to_b(&self, seq: u16, what: &str) {
+        let (c, data) = (self.call, packet(SSRC_A, seq));
+        relayed(
+            self.d,
+            self.a,
+            &data,
+            c.relay_for_a,
+            self.b,
+            c.relay_for_b,
+            what,
+        );
+    }
+
+    /// B sends its packet `seq` to its relay port; A receives it unchanged, from A's.
+    fn b_to_a(&self, seq: u16, what: &str) {
+        let (c, data) = (self.call, packet(SSRC_B, seq));
+        relayed(
+            self.d,
+            self.b,
+            &data,
+            c.relay_for_b,
+            self.a,
+            c.relay_for_a,
+            what,
+        );
+    }
+}
+
 /// Polls `statistics` until `pred` holds for the integer at `path`; returns that reply.
 fn stats_until(d: &Daemon, path: &[&str], pred: impl Fn(i64) -> bool) -> OwnedValue {
     let start = Instant::now();
@@ -119,35 +157,17 @@ fn latching_strict_source_drops_foreign_packets() {
     let call = Anchored::call(d.ng(), "strict@e2e", a.addr(), b.addr()).unwrap();
     // The first-packet race after the answer is the subject of its own test.
     call.settle(d.ng()).unwrap();
+    let m = Media {
+        d: &d,
+        a: &a,
+        b: &b,
+        call: &call,
+    };
     assert_ne!(call.relay_for_a, call.relay_for_b);
 
-    relayed(
-        &d,
-        &a,
-        &packet(SSRC_A, 1),
-        call.relay_for_a,
-        &b,
-        call.relay_for_b,
-        "A -> B",
-    );
-    relayed(
-        &d,
-        &b,
-        &packet(SSRC_B, 1),
-        call.relay_for_b,
-        &a,
-        call.relay_for_a,
-        "B -> A",
-    );
-    relayed(
-        &d,
-        &a,
-        &packet(SSRC_A, 2),
-        call.relay_for_a,
-        &b,
-        call.relay_for_b,
-        "A -> B again",
-    );
+    m.a_to_b(1, "A -> B");
+    m.b_to_a(1, "B -> A");
+    m.a_to_b(2, "A -> B again");
 
     f.send(&packet(SSRC_F, 1), call.relay_for_a).unwrap();
     let leaked = b.collect(SILENCE).unwrap();
@@ -160,24 +180,8 @@ fn latching_strict_source_drops_foreign_packets() {
     });
     assert_eq!(drops(&s, "strict_source"), 1, "{s:?}");
 
-    relayed(
-        &d,
-        &a,
-        &packet(SSRC_A, 3),
-        call.relay_for_a,
-        &b,
-        call.relay_for_b,
-        "A -> B after F",
-    );
-    relayed(
-        &d,
-        &b,
-        &packet(SSRC_B, 2),
-        call.relay_for_b,
-        &a,
-        call.relay_for_a,
-        "B -> A after F",
-    );
+    m.a_to_b(3, "A -> B after F");
+    m.b_to_a(2, "B -> A after F");
     assert!(f.collect(SILENCE).unwrap().is_empty(), "F received media");
 }
 
@@ -187,7 +191,12 @@ fn latching_strict_source_drops_foreign_packets() {
 #[test]
 fn heuristic_learning_foreign_source_first_does_not_capture() {
     let block = PortBlock::take().unwrap();
-    let d = start(&one_interface(&block));
+    // The defaults, spelled out.
+    let d = start(
+        &one_interface(&block)
+            .media("latching", "\"heuristic\"")
+            .media("learning_secs", 3),
+    );
     let (a, b, f) = (
         Peer::bind("A").unwrap(),
         Peer::bind("B").unwrap(),
@@ -196,6 +205,12 @@ fn heuristic_learning_foreign_source_first_does_not_capture() {
     let call = Anchored::call(d.ng(), "heuristic@e2e", a.addr(), b.addr()).unwrap();
     // The first-packet race after the answer is the subject of its own test.
     call.settle(d.ng()).unwrap();
+    let m = Media {
+        d: &d,
+        a: &a,
+        b: &b,
+        call: &call,
+    };
 
     // Without strict_source, F's packet is relayed on to B; its arrival shows that the relay
     // has seen it before B sends.
@@ -226,33 +241,9 @@ fn heuristic_learning_foreign_source_first_does_not_capture() {
     assert_eq!(ssrc_of(&got.data), Some(SSRC_B));
     assert_eq!(got.from, call.relay_for_a);
 
-    relayed(
-        &d,
-        &a,
-        &packet(SSRC_A, 1),
-        call.relay_for_a,
-        &b,
-        call.relay_for_b,
-        "A -> B",
-    );
-    relayed(
-        &d,
-        &b,
-        &packet(SSRC_B, 2),
-        call.relay_for_b,
-        &a,
-        call.relay_for_a,
-        "B -> A",
-    );
-    relayed(
-        &d,
-        &a,
-        &packet(SSRC_A, 2),
-        call.relay_for_a,
-        &b,
-        call.relay_for_b,
-        "A -> B again",
-    );
+    m.a_to_b(1, "A -> B");
+    m.b_to_a(2, "B -> A");
+    m.a_to_b(2, "A -> B again");
     assert!(f.collect(SILENCE).unwrap().is_empty(), "F received media");
 }
 
@@ -349,29 +340,19 @@ fn delete_returns_final_stats_and_a_repeated_cookie_allocates_nothing() {
     let call = Anchored::call(d.ng(), "stats@e2e", a.addr(), b.addr()).unwrap();
     // The first-packet race after the answer is the subject of its own test.
     call.settle(d.ng()).unwrap();
+    let m = Media {
+        d: &d,
+        a: &a,
+        b: &b,
+        call: &call,
+    };
 
     let (mut sent_a, mut sent_b) = (0i64, 0i64);
     for seq in 1..=10u16 {
-        relayed(
-            &d,
-            &a,
-            &packet(SSRC_A, seq),
-            call.relay_for_a,
-            &b,
-            call.relay_for_b,
-            "A -> B",
-        );
+        m.a_to_b(seq, "A -> B");
         sent_a += 1;
         if seq <= 7 {
-            relayed(
-                &d,
-                &b,
-                &packet(SSRC_B, seq),
-                call.relay_for_b,
-                &a,
-                call.relay_for_a,
-                "B -> A",
-            );
+            m.b_to_a(seq, "B -> A");
             sent_b += 1;
         }
     }
@@ -541,6 +522,12 @@ fn bad_input_is_answered_or_counted_never_fatal() {
     let call = Anchored::call(d.ng(), "garbage-media@e2e", a.addr(), b.addr()).unwrap();
     // The first-packet race after the answer is the subject of its own test.
     call.settle(d.ng()).unwrap();
+    let m = Media {
+        d: &d,
+        a: &a,
+        b: &b,
+        call: &call,
+    };
     let rtcp_port = SocketAddr::new(call.relay_for_a.ip(), call.relay_for_a.port() | 1);
     // Version 2 with 15 CSRCs, but only 14 bytes: the CSRC list cannot fit.
     let mut csrc15 = packet(SSRC_A, 1);
@@ -575,15 +562,7 @@ fn bad_input_is_answered_or_counted_never_fatal() {
 
     // Still alive and relaying.
     d.ng().ping().unwrap();
-    relayed(
-        &d,
-        &a,
-        &packet(SSRC_A, 2),
-        call.relay_for_a,
-        &b,
-        call.relay_for_b,
-        "A -> B",
-    );
+    m.a_to_b(2, "A -> B");
     d.process().ensure_running().unwrap();
 
     let (status, took) = d.terminate(Duration::from_secs(2)).unwrap();

@@ -214,16 +214,15 @@ pub fn decide_at(
         .and_then(|t| table.get(t))
         .filter(|t| t.in_use())
         .map(|t| {
+            // Until a leg is latched its media goes to the SDP address (when there is one); the
+            // peer field meanwhile holds the best learning candidate.
             if rtcp && !t.has(flag::MUX) {
-                (
-                    PortKey {
-                        addr: sib.addr,
-                        port: sib.port | 1,
-                    },
-                    t.rtcp_peer,
-                )
+                let expect = t.expect_rtcp();
+                let dst = if t.has(flag::RTCP_LATCHED) || expect.is_unset() { t.rtcp_peer } else { expect };
+                (PortKey { addr: sib.addr, port: sib.port | 1 }, dst)
             } else {
-                (sib, t.rtp_peer)
+                let dst = if t.has(flag::RTP_LATCHED) || t.expect.is_unset() { t.rtp_peer } else { t.expect };
+                (sib, dst)
             }
         });
     let Some(s) = table.get_mut(idx) else {

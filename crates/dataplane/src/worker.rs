@@ -97,7 +97,6 @@ impl<Io: PacketIo> Worker<Io> {
 
     /// One loop iteration; `clock` gives ns since the epoch and is read once per burst.
     pub fn iterate(&mut self, clock: impl Fn() -> u64) -> usize {
-        self.drain_commands(clock());
         let timeout = if self.busy {
             Duration::ZERO
         } else {
@@ -111,6 +110,9 @@ impl<Io: PacketIo> Worker<Io> {
             }
         };
         let now_ns = clock();
+        // Commands after the receive, before the relaying: a packet sent in response to an ng
+        // reply (media right after the answer) must see the updates queued before that reply.
+        self.drain_commands(now_ns);
         self.busy = n > 0;
         self.relay_burst(n, now_ns);
         let now_ms = (now_ns / 1_000_000) as u32;

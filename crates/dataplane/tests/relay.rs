@@ -102,34 +102,36 @@ fn without_strict_source_foreign_packets_pass_but_do_not_relatch() {
 }
 
 #[test]
-fn heuristic_prefers_same_ip_then_falls_back_to_any_source_after_the_window() {
+fn heuristic_prefers_same_ip_but_only_after_the_window() {
     let mut r = Rig::standard(LatchMode::Heuristic);
-    let nat = Endpoint {
-        port: 5500,
-        ..A_SDP
-    };
+    let nat = Endpoint { port: 5500, ..A_SDP };
     r.send(nat, PA.port, &rtp(1, 0, 0xa));
-    assert_eq!(
-        r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1,
-        nat,
-        "same IP, other port: taken at once"
-    );
-    // Another call whose B leg only ever hears from a completely different source.
+    assert_eq!(r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1, A_SDP, "same IP, other port: a candidate only");
+    r.advance(1_000);
+    r.send(FOREIGN, PA.port, &rtp(2, 160, 0xa));
+    r.advance(2_001);
+    r.send(FOREIGN, PA.port, &rtp(3, 320, 0xa));
+    assert_eq!(r.send(B_SDP, PB.port, &rtp(2, 160, 0xb))[0].1, nat, "after the window the same-IP candidate wins");
+
+    // Another call whose A leg only ever hears from a completely different source.
     let mut r = Rig::standard(LatchMode::Heuristic);
-    let b_nat = Endpoint::new_v4([100, 64, 0, 9], 40_000);
-    r.send(b_nat, PB.port, &rtp(1, 0, 0xb));
-    assert_eq!(
-        r.send(A_SDP, PA.port, &rtp(2, 160, 0xa))[0].1,
-        B_SDP,
-        "inside the window: SDP address"
-    );
+    let a_nat = Endpoint::new_v4([100, 64, 0, 9], 40_000);
+    r.send(a_nat, PA.port, &rtp(1, 0, 0xa));
+    assert_eq!(r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1, A_SDP, "inside the window: SDP address");
     r.advance(3_001);
-    r.send(b_nat, PB.port, &rtp(2, 160, 0xb));
-    assert_eq!(
-        r.send(A_SDP, PA.port, &rtp(3, 320, 0xa))[0].1,
-        b_nat,
-        "after the window: the source seen"
-    );
+    r.send(a_nat, PA.port, &rtp(2, 160, 0xa));
+    assert_eq!(r.send(B_SDP, PB.port, &rtp(2, 160, 0xb))[0].1, a_nat, "after the window: the source seen");
+}
+
+#[test]
+fn an_exact_match_inside_the_window_beats_a_same_ip_candidate() {
+    let mut r = Rig::standard(LatchMode::Heuristic);
+    r.send(Endpoint { port: 5500, ..A_SDP }, PA.port, &rtp(1, 0, 0xa));
+    r.advance(500);
+    r.send(A_SDP, PA.port, &rtp(2, 160, 0xa));
+    r.advance(5_000);
+    r.send(Endpoint { port: 5500, ..A_SDP }, PA.port, &rtp(3, 320, 0xa));
+    assert_eq!(r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1, A_SDP);
 }
 
 #[test]
