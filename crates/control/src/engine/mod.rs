@@ -218,18 +218,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn command_name(c: Command) -> &'static str {
-    match c {
-        Command::Ping => "ping",
-        Command::Offer => "offer",
-        Command::Answer => "answer",
-        Command::Delete => "delete",
-        Command::Query => "query",
-        Command::List => "list",
-        Command::Statistics => "statistics",
-    }
-}
-
 /// `{result: error, error-reason: reason}`.
 fn error_reply(reason: &str) -> OwnedValue {
     DictBuilder::new()
@@ -324,7 +312,7 @@ impl Engine {
                 return self.reply(now, cookie, from, &error_reply(&reason));
             }
         };
-        let name = command_name(req.command);
+        let name = req.command.as_str();
         *self.counters.requests.entry(name).or_default() += 1;
         if !req.unknown_flags.is_empty() || !req.other_keys.is_empty() {
             let flags: Vec<String> = req

@@ -30,6 +30,34 @@ fn is_zero(ip: IpAddr) -> bool {
     ip.is_unspecified()
 }
 
+/// What `offer` and `answer` both need from a request.
+struct SdpRequest<'a> {
+    call_id: &'a [u8],
+    from_tag: &'a [u8],
+    body: &'a [u8],
+    sd: SessionDescription<'a>,
+}
+
+impl<'a> SdpRequest<'a> {
+    fn of(req: &Request<'a>) -> Result<Self, Refusal> {
+        let call_id = Engine::require(req.call_id, "call-id")?;
+        let from_tag = Engine::require(req.from_tag, "from-tag")?;
+        let body = Engine::require(req.sdp, "SDP body")?;
+        if matches!(req.ice, IceMode::Force | IceMode::ForceRelay) {
+            return Err(Refusal(
+                "ICE=force is not supported: Ferrovox relays media but is not an ICE agent".into(),
+            ));
+        }
+        let sd = sdp::parse(body).map_err(|e| Refusal(format!("Failed to parse SDP: {e}")))?;
+        Ok(Self {
+            call_id,
+            from_tag,
+            body,
+            sd,
+        })
+    }
+}
+
 impl Engine {
     fn require<'a>(v: Option<&'a [u8]>, what: &str) -> Result<&'a [u8], Refusal> {
         v.ok_or_else(|| Refusal(format!("No {what} in message")))
@@ -98,9 +126,15 @@ impl Engine {
                     self.counters.bind_failures += 1;
                     self.alloc.skip(w, key);
                     let err = rtp.err().or(rtcp.and_then(Result::err));
-                    if err.as_ref().and_then(std::io::Error::raw_os_error).is_some_and(|c| c == 24 || c == 23) {
+                    if err
+                        .as_ref()
+                        .and_then(std::io::Error::raw_os_error)
+                        .is_some_and(|c| c == 24 || c == 23)
+                    {
                         // EMFILE / ENFILE: no port will bind; say so instead of "out of ports".
-                        return Err(Refusal("Out of file descriptors (raise the open-file limit)".into()));
+                        return Err(Refusal(
+                            "Out of file descriptors (raise the open-file limit)".into(),
+                        ));
                     }
                 }
             }
@@ -218,15 +252,8 @@ impl Engine {
         now: Duration,
         req: &Request<'_>,
     ) -> Result<OwnedValue, Refusal> {
-        let call_id = Self::require(req.call_id, "call-id")?;
-        let from_tag = Self::require(req.from_tag, "from-tag")?;
-        let body = Self::require(req.sdp, "SDP body")?;
-        if matches!(req.ice, IceMode::Force | IceMode::ForceRelay) {
-            return Err(Refusal(
-                "ICE=force is not supported: Ferrovox relays media but is not an ICE agent".into(),
-            ));
-        }
-        let sd = sdp::parse(body).map_err(|e| Refusal(format!("Failed to parse SDP: {e}")))?;
+        let r = SdpRequest::of(req)?;
+        let call_id = r.call_id;
         if !self.calls.contains_key(call_id)
             && self.cfg.max_sessions > 0
             && self.calls.len() >= self.cfg.max_sessions
@@ -249,7 +276,7 @@ impl Engine {
                     call_id: call_id.to_vec(),
                     legs: [
                         Leg {
-                            tag: Some(from_tag.to_vec()),
+                            tag: Some(r.from_tag.to_vec()),
                             iface: i0,
                         },
                         Leg {
@@ -267,7 +294,7 @@ impl Engine {
                 }
             }
         };
-        let result = self.offer_on(&mut call, now, req, from_tag, &sd, body);
+        let result = self.offer_on(&mut call, now, req, &r);
         self.keep_call(call);
         result
     }
@@ -286,10 +313,9 @@ impl Engine {
         call: &mut Call,
         now: Duration,
         req: &Request<'_>,
-        from_tag: &[u8],
-        sd: &SessionDescription<'_>,
-        body: &[u8],
+        r: &SdpRequest<'_>,
     ) -> Result<OwnedValue, Refusal> {
+        let (from_tag, sd, body) = (r.from_tag, &r.sd, r.body);
         // Which leg offers: the one with the from-tag; else the one not named by the to-tag.
         let x = match call.leg_of(from_tag) {
             Some(x) => x,
@@ -441,17 +467,10 @@ impl Engine {
         now: Duration,
         req: &Request<'_>,
     ) -> Result<OwnedValue, Refusal> {
-        let call_id = Self::require(req.call_id, "call-id")?;
-        let from_tag = Self::require(req.from_tag, "from-tag")?;
-        let body = Self::require(req.sdp, "SDP body")?;
-        if matches!(req.ice, IceMode::Force | IceMode::ForceRelay) {
-            return Err(Refusal(
-                "ICE=force is not supported: Ferrovox relays media but is not an ICE agent".into(),
-            ));
-        }
-        let sd = sdp::parse(body).map_err(|e| Refusal(format!("Failed to parse SDP: {e}")))?;
+        let r = SdpRequest::of(req)?;
+        let call_id = r.call_id;
         let mut call = self.calls.remove(call_id).ok_or("Unknown call-id")?;
-        let result = self.answer_on(&mut call, now, req, from_tag, &sd, body);
+        let result = self.answer_on(&mut call, now, req, &r);
         self.keep_call(call);
         result
     }
@@ -461,10 +480,9 @@ impl Engine {
         call: &mut Call,
         now: Duration,
         req: &Request<'_>,
-        from_tag: &[u8],
-        sd: &SessionDescription<'_>,
-        body: &[u8],
+        r: &SdpRequest<'_>,
     ) -> Result<OwnedValue, Refusal> {
+        let (from_tag, sd, body) = (r.from_tag, &r.sd, r.body);
         let x = call.leg_of(from_tag).ok_or("Unknown from-tag")?;
         let y = 1 - x;
         if let Some(t) = req.to_tag {
