@@ -145,6 +145,12 @@ pub fn summary(label: &str, mode: &str, out: &SearchOutcome<StepReport>) -> Stri
             "note: the load tool could not offer some target rates; the limit may be higher"
         );
     }
+    if !limit_found(out) {
+        let _ = writeln!(
+            s,
+            "note: no step failed on loss, so the relay's limit was not reached"
+        );
+    }
     if out.reached_max {
         let _ = writeln!(
             s,
@@ -153,7 +159,7 @@ pub fn summary(label: &str, mode: &str, out: &SearchOutcome<StepReport>) -> Stri
     }
     let _ = writeln!(
         s,
-        "RESULT label={} mode={} rate_pps={:.0} per_core_pps={} relay_core_share={} loss_pct={:.4} tool_limited={} reached_max={} steps={}",
+        "RESULT label={} mode={} rate_pps={:.0} per_core_pps={} relay_core_share={} loss_pct={:.4} tool_limited={} reached_max={} limit_found={} steps={}",
         label.replace(char::is_whitespace, "_"),
         mode,
         best.map_or(0.0, StepReport::relayed_pps),
@@ -164,7 +170,20 @@ pub fn summary(label: &str, mode: &str, out: &SearchOutcome<StepReport>) -> Stri
         best.map_or(100.0, StepReport::loss_pct),
         u8::from(out.tool_limited),
         u8::from(out.reached_max),
+        u8::from(limit_found(out)),
         out.steps.len()
     );
     s
+}
+
+/// Whether some step above the best passing rate failed on loss: only then is the best rate
+/// the relay's limit rather than a lower bound.
+pub fn limit_found(out: &SearchOutcome<StepReport>) -> bool {
+    let best = out
+        .best
+        .and_then(|i| out.steps.get(i))
+        .map_or(0, |(_, r)| r.target_pps);
+    out.steps
+        .iter()
+        .any(|(v, r)| *v == Verdict::Fail && r.target_pps > best)
 }
