@@ -187,3 +187,68 @@ pub fn limit_found(out: &SearchOutcome<StepReport>) -> bool {
         .iter()
         .any(|(v, r)| *v == Verdict::Fail && r.target_pps > best)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::StepCounts;
+    use std::time::Duration;
+
+    fn step(target: u64, sent: u64, received: u64) -> StepReport {
+        StepReport {
+            step: 1,
+            target_pps: target,
+            window: Duration::from_secs(1),
+            counts: StepCounts {
+                sent,
+                received,
+                ..StepCounts::default()
+            },
+            relay_cpu: Some(Duration::from_millis(500)),
+            tool_cpu: None,
+            relay_drops: Some(0),
+            tool_drops: Some(0),
+        }
+    }
+
+    #[test]
+    fn result_line_and_limit() {
+        let out = SearchOutcome {
+            steps: vec![
+                (Verdict::Pass, step(1000, 1000, 1000)),
+                (Verdict::Fail, step(2000, 2000, 1500)),
+            ],
+            best: Some(0),
+            tool_limited: false,
+            reached_max: false,
+        };
+        assert!(limit_found(&out));
+        let text = summary("rtp engine", "relay", &out);
+        let result = text.lines().find(|l| l.starts_with("RESULT ")).unwrap();
+        assert!(result.contains("label=rtp_engine"), "{result}");
+        assert!(result.contains("rate_pps=1000 "), "{result}");
+        assert!(result.contains("per_core_pps=2000 "), "{result}");
+        assert!(result.contains("limit_found=1"), "{result}");
+        let row = step_row(&out.steps[1].1, Some(Verdict::Fail));
+        assert!(row.contains("FAIL") && row.contains("25.000"), "{row}");
+    }
+
+    #[test]
+    fn no_failure_means_no_limit() {
+        let out = SearchOutcome {
+            steps: vec![(Verdict::Pass, step(1000, 1000, 1000))],
+            best: Some(0),
+            tool_limited: false,
+            reached_max: false,
+        };
+        assert!(!limit_found(&out));
+        assert!(summary("x", "relay", &out).contains("limit_found=0"));
+        let none = SearchOutcome::<StepReport> {
+            steps: vec![(Verdict::Fail, step(1000, 1000, 0))],
+            best: None,
+            tool_limited: false,
+            reached_max: false,
+        };
+        assert!(summary("x", "relay", &none).contains("rate_pps=0 "));
+    }
+}
