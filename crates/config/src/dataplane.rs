@@ -46,6 +46,10 @@ pub struct DataplaneConfig {
     pub control_core: Option<u32>,
     /// `burst`: packets per rx/tx burst, 1..=512; default 32.
     pub burst: usize,
+    /// `io_uring`: the socket backend batches each burst's receives and sends across sockets
+    /// with io_uring where the kernel allows it (it falls back by itself otherwise); false
+    /// keeps to `recvmmsg`/`sendmmsg`. Default true.
+    pub io_uring: bool,
 }
 
 impl Default for DataplaneConfig {
@@ -55,6 +59,7 @@ impl Default for DataplaneConfig {
             worker_cores: vec![0],
             control_core: None,
             burst: 32,
+            io_uring: true,
         }
     }
 }
@@ -67,6 +72,7 @@ pub(crate) struct RawDataplane {
     worker_cores: Option<Vec<i64>>,
     control_core: Option<i64>,
     burst: Option<i64>,
+    io_uring: Option<bool>,
 }
 
 /// Largest CPU id the config accepts (ids are `u32`).
@@ -89,6 +95,7 @@ impl RawDataplane {
             worker_cores,
             control_core,
             burst: opt_int_in("dataplane.burst", self.burst, 1, MAX_BURST as i64, d.burst)?,
+            io_uring: self.io_uring.unwrap_or(d.io_uring),
         })
     }
 }

@@ -25,7 +25,8 @@ fn host_cpus() -> usize {
             .filter_map(|r| r.rsplit('-').next()?.trim().parse::<usize>().ok())
             .max()
     });
-    max.map(|m| m + 1).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    max.map(|m| m + 1)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn load(path: &str) -> anyhow::Result<config::Config> {

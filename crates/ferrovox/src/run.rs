@@ -41,7 +41,11 @@ pub fn run(cfg: config::Config) -> anyhow::Result<()> {
     }
     match pktio::socket::raise_fd_limit() {
         // Four sockets per call (RTP and RTCP on each leg) plus a few for the process.
-        Ok(n) => tracing::info!(open_files = n, calls = n.saturating_sub(64) / 4, "open-file limit"),
+        Ok(n) => tracing::info!(
+            open_files = n,
+            calls = n.saturating_sub(64) / 4,
+            "open-file limit"
+        ),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
     let epoch = Instant::now();
@@ -61,7 +65,12 @@ pub fn run(cfg: config::Config) -> anyhow::Result<()> {
     for (id, &core) in cfg.dataplane.worker_cores.iter().enumerate() {
         let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(RING);
         let (ev_tx, ev_rx) = rtrb::RingBuffer::new(RING);
-        let io = SocketIo::new(cfg.interfaces.len(), cfg.dataplane.burst)?;
+        let io = SocketIo::new(
+            cfg.interfaces.len(),
+            cfg.dataplane.burst,
+            cfg.dataplane.io_uring,
+        )?;
+        tracing::info!(worker = id, io_uring = io.uses_io_uring(), "socket backend");
         links.push(WorkerLink {
             commands: cmd_tx,
             events: ev_rx,

@@ -29,7 +29,9 @@ pub fn prefetch_first_line<T>(r: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetch is a hint that never faults; the address is that of a live object.
     unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>((r as *const T).cast::<i8>());
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (r as *const T).cast::<i8>(),
+        );
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = r;

@@ -117,7 +117,7 @@ pub(super) fn pin(cpu: usize) -> Result<(), IoError> {
     Ok(())
 }
 
-fn endpoint_of(ss: &libc::sockaddr_storage) -> Endpoint {
+pub(super) fn endpoint_of(ss: &libc::sockaddr_storage) -> Endpoint {
     match i32::from(ss.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in, which it is large enough for.
@@ -139,7 +139,7 @@ fn endpoint_of(ss: &libc::sockaddr_storage) -> Endpoint {
 }
 
 /// Writes `ep` as a socket address; returns its length.
-fn sockaddr_of(ep: &Endpoint, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
+pub(super) fn sockaddr_of(ep: &Endpoint, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
     if let Some(v4) = ep.v4() {
         // SAFETY: sockaddr_storage is large enough for and aligned for a sockaddr_in.
         let sin = unsafe { &mut *(ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
@@ -297,7 +297,10 @@ impl Batch {
 
 /// Raises the soft open-file limit to the hard limit; returns the new soft limit.
 pub(super) fn raise_nofile() -> Result<u64, IoError> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: writes into a live local of the right type.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } < 0 {
         return Err(last_err("getrlimit"));
