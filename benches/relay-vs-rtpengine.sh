@@ -15,6 +15,7 @@
 #   RELAYS="rtpengine ferrovox"  which relays to measure, in order
 #   CALLS=100 SIZE=172 WARMUP=1 DURATION=3 LOSS=0.1 START_PPS=20000 MAX_PPS=2000000
 #   MAX_STEPS=16 BURST=4 GSO=on RELAY_CORE=1 LOAD_CORE=0 CEILING=1 SKIP_BUILD=0
+#   IO_URING=false (ferrovox's [dataplane] io_uring)
 #   RTPENGINE=/usr/bin/rtpengine  FERROVOX=<target>/release/ferrovox
 set -euo pipefail
 
@@ -54,6 +55,7 @@ RELAY_CORE=${RELAY_CORE:-1}
 LOAD_CORE=${LOAD_CORE:-0}
 CEILING=${CEILING:-1}
 SKIP_BUILD=${SKIP_BUILD:-0}
+IO_URING=${IO_URING:-false}
 RTPENGINE=${RTPENGINE:-/usr/bin/rtpengine}
 FERROVOX=${FERROVOX:-$TARGET_DIR/release/ferrovox}
 LOAD=$TARGET_DIR/release/relay-load
@@ -189,6 +191,7 @@ listen = "$FERROVOX_NG"
 backend = "socket"
 worker_cores = [$RELAY_CORE]
 control_core = $RELAY_CORE
+io_uring = $IO_URING
 
 [media]
 delete_delay_secs = 0
@@ -299,7 +302,7 @@ ratio() {
     line "pass criterion" "loss < ${LOSS}% of measured packets"
     line "load tool sends" "bursts of $BURST per stream, UDP GSO $GSO"
     line "rtpengine" "${rtpengine_version:-unknown} userspace (--table=-1), --num-threads=1"
-    line "ferrovox" "$rev, socket backend, 1 worker"
+    line "ferrovox" "$rev, socket backend, 1 worker, io_uring=$IO_URING"
     if [[ $CEILING == 1 ]]; then
         line "load tool ceiling" "$(field load-tool rate_pps) pps (endpoint to endpoint, no relay)"
     fi

@@ -48,7 +48,8 @@ pub struct DataplaneConfig {
     pub burst: usize,
     /// `io_uring`: the socket backend batches each burst's receives and sends across sockets
     /// with io_uring where the kernel allows it (it falls back by itself otherwise); false
-    /// keeps to `recvmmsg`/`sendmmsg`. Default true.
+    /// keeps to `recvmmsg`/`sendmmsg`. Default false: on the kernels measured so far the
+    /// per-socket `recvmmsg`/`sendmmsg` path relays more packets per core (benches/README.md).
     pub io_uring: bool,
 }
 
@@ -59,7 +60,7 @@ impl Default for DataplaneConfig {
             worker_cores: vec![0],
             control_core: None,
             burst: 32,
-            io_uring: true,
+            io_uring: false,
         }
     }
 }
