@@ -100,7 +100,10 @@ pub struct Stream {
 }
 
 const _: () = assert!(std::mem::size_of::<Stream>() == 128);
-const _: () = assert!(std::mem::offset_of!(Stream, ssrc_packets) == 60, "RTP hot fields fit the first line");
+const _: () = assert!(
+    std::mem::offset_of!(Stream, ssrc_packets) == 60,
+    "RTP hot fields fit the first line"
+);
 
 impl Stream {
     /// The empty record.

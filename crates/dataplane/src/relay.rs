@@ -113,7 +113,11 @@ fn latch(s: &mut Stream, rtcp_port: bool, src: &Endpoint, now_ms: u32, learning_
         s.learn_start_ms = now_ms;
     }
     if s.flags & latched_bit != 0 {
-        let peer = if rtcp_port { &mut s.rtcp_peer } else { &mut s.rtp_peer };
+        let peer = if rtcp_port {
+            &mut s.rtcp_peer
+        } else {
+            &mut s.rtp_peer
+        };
         if *src == *peer {
             return true;
         }
@@ -125,7 +129,11 @@ fn latch(s: &mut Stream, rtcp_port: bool, src: &Endpoint, now_ms: u32, learning_
     }
     // Not latched yet: the SDP's address matters (second cache line).
     let expect = if rtcp_port { s.expect_rtcp() } else { s.expect };
-    let peer = if rtcp_port { &mut s.rtcp_peer } else { &mut s.rtp_peer };
+    let peer = if rtcp_port {
+        &mut s.rtcp_peer
+    } else {
+        &mut s.rtp_peer
+    };
     let mode = LatchMode::from_bits((s.flags & flag::LATCH_MASK) >> flag::LATCH_SHIFT);
     let take = |s: &mut Stream, ep: Endpoint| {
         if rtcp_port {
@@ -218,10 +226,24 @@ pub fn decide_at(
             // peer field meanwhile holds the best learning candidate.
             if rtcp && !t.has(flag::MUX) {
                 let expect = t.expect_rtcp();
-                let dst = if t.has(flag::RTCP_LATCHED) || expect.is_unset() { t.rtcp_peer } else { expect };
-                (PortKey { addr: sib.addr, port: sib.port | 1 }, dst)
+                let dst = if t.has(flag::RTCP_LATCHED) || expect.is_unset() {
+                    t.rtcp_peer
+                } else {
+                    expect
+                };
+                (
+                    PortKey {
+                        addr: sib.addr,
+                        port: sib.port | 1,
+                    },
+                    dst,
+                )
             } else {
-                let dst = if t.has(flag::RTP_LATCHED) || t.expect.is_unset() { t.rtp_peer } else { t.expect };
+                let dst = if t.has(flag::RTP_LATCHED) || t.expect.is_unset() {
+                    t.rtp_peer
+                } else {
+                    t.expect
+                };
                 (sib, dst)
             }
         });

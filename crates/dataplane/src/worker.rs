@@ -136,7 +136,10 @@ impl<Io: PacketIo> Worker<Io> {
         // the sibling's slot (read from the record, which has arrived by then) and its prefetch.
         self.slots.clear();
         for i in 0..n {
-            let slot = self.io.packet(i).and_then(|p| ctx.layout.slot(ctx.worker, p.local));
+            let slot = self
+                .io
+                .packet(i)
+                .and_then(|p| ctx.layout.slot(ctx.worker, p.local));
             if let Some((idx, _)) = slot {
                 self.table.prefetch(idx);
             }
@@ -149,13 +152,21 @@ impl<Io: PacketIo> Worker<Io> {
         }
         for i in 0..n {
             if i + SIBLING_LOOKAHEAD < n {
-                look_ahead(&self.table, &ctx, &self.slots, &mut self.sib_slots, i + SIBLING_LOOKAHEAD);
+                look_ahead(
+                    &self.table,
+                    &ctx,
+                    &self.slots,
+                    &mut self.sib_slots,
+                    i + SIBLING_LOOKAHEAD,
+                );
             }
             self.counters.rx += 1;
             let slot = self.slots.get(i).copied().flatten();
             let sib = self.sib_slots.get(i).copied().flatten();
             let verdict = match self.io.packet(i) {
-                Some(pkt) => relay::decide_at(&mut self.table, &ctx, slot, sib, &pkt, now_ms, now_us),
+                Some(pkt) => {
+                    relay::decide_at(&mut self.table, &ctx, slot, sib, &pkt, now_ms, now_us)
+                }
                 None => Verdict::Drop(DropReason::InvalidFrame),
             };
             match verdict {

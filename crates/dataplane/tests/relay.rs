@@ -104,33 +104,66 @@ fn without_strict_source_foreign_packets_pass_but_do_not_relatch() {
 #[test]
 fn heuristic_prefers_same_ip_but_only_after_the_window() {
     let mut r = Rig::standard(LatchMode::Heuristic);
-    let nat = Endpoint { port: 5500, ..A_SDP };
+    let nat = Endpoint {
+        port: 5500,
+        ..A_SDP
+    };
     r.send(nat, PA.port, &rtp(1, 0, 0xa));
-    assert_eq!(r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1, A_SDP, "same IP, other port: a candidate only");
+    assert_eq!(
+        r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1,
+        A_SDP,
+        "same IP, other port: a candidate only"
+    );
     r.advance(1_000);
     r.send(FOREIGN, PA.port, &rtp(2, 160, 0xa));
     r.advance(2_001);
     r.send(FOREIGN, PA.port, &rtp(3, 320, 0xa));
-    assert_eq!(r.send(B_SDP, PB.port, &rtp(2, 160, 0xb))[0].1, nat, "after the window the same-IP candidate wins");
+    assert_eq!(
+        r.send(B_SDP, PB.port, &rtp(2, 160, 0xb))[0].1,
+        nat,
+        "after the window the same-IP candidate wins"
+    );
 
     // Another call whose A leg only ever hears from a completely different source.
     let mut r = Rig::standard(LatchMode::Heuristic);
     let a_nat = Endpoint::new_v4([100, 64, 0, 9], 40_000);
     r.send(a_nat, PA.port, &rtp(1, 0, 0xa));
-    assert_eq!(r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1, A_SDP, "inside the window: SDP address");
+    assert_eq!(
+        r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1,
+        A_SDP,
+        "inside the window: SDP address"
+    );
     r.advance(3_001);
     r.send(a_nat, PA.port, &rtp(2, 160, 0xa));
-    assert_eq!(r.send(B_SDP, PB.port, &rtp(2, 160, 0xb))[0].1, a_nat, "after the window: the source seen");
+    assert_eq!(
+        r.send(B_SDP, PB.port, &rtp(2, 160, 0xb))[0].1,
+        a_nat,
+        "after the window: the source seen"
+    );
 }
 
 #[test]
 fn an_exact_match_inside_the_window_beats_a_same_ip_candidate() {
     let mut r = Rig::standard(LatchMode::Heuristic);
-    r.send(Endpoint { port: 5500, ..A_SDP }, PA.port, &rtp(1, 0, 0xa));
+    r.send(
+        Endpoint {
+            port: 5500,
+            ..A_SDP
+        },
+        PA.port,
+        &rtp(1, 0, 0xa),
+    );
     r.advance(500);
     r.send(A_SDP, PA.port, &rtp(2, 160, 0xa));
     r.advance(5_000);
-    r.send(Endpoint { port: 5500, ..A_SDP }, PA.port, &rtp(3, 320, 0xa));
+    r.send(
+        Endpoint {
+            port: 5500,
+            ..A_SDP
+        },
+        PA.port,
+        &rtp(3, 320, 0xa),
+    );
     assert_eq!(r.send(B_SDP, PB.port, &rtp(1, 0, 0xb))[0].1, A_SDP);
 }
 

@@ -30,7 +30,10 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn key(pair: u16) -> PortKey {
-    PortKey { addr: 0, port: 30000 + 2 * pair }
+    PortKey {
+        addr: 0,
+        port: 30000 + 2 * pair,
+    }
 }
 
 proptest! {
