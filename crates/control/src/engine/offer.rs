@@ -1,6 +1,6 @@
-//! `offer`, `answer`, `delete`, `query`: the call-changing commands.
+//! `offer`: port allocation, the offerer's side of each stream pair, the SDP toward the answerer.
 
-use super::{Engine, Refusal, Zombie};
+use super::{Engine, Refusal};
 use crate::call::{Call, CallState, Leg, Pair, Remote};
 use dataplane::{FlowCommand, LatchMode};
 use ng::bencode::OwnedValue;
@@ -31,15 +31,15 @@ fn is_zero(ip: IpAddr) -> bool {
 }
 
 /// What `offer` and `answer` both need from a request.
-struct SdpRequest<'a> {
-    call_id: &'a [u8],
-    from_tag: &'a [u8],
-    body: &'a [u8],
-    sd: SessionDescription<'a>,
+pub(super) struct SdpRequest<'a> {
+    pub(super) call_id: &'a [u8],
+    pub(super) from_tag: &'a [u8],
+    pub(super) body: &'a [u8],
+    pub(super) sd: SessionDescription<'a>,
 }
 
 impl<'a> SdpRequest<'a> {
-    fn of(req: &Request<'a>) -> Result<Self, Refusal> {
+    pub(super) fn of(req: &Request<'a>) -> Result<Self, Refusal> {
         let call_id = Engine::require(req.call_id, "call-id")?;
         let from_tag = Engine::require(req.from_tag, "from-tag")?;
         let body = Engine::require(req.sdp, "SDP body")?;
@@ -59,7 +59,7 @@ impl<'a> SdpRequest<'a> {
 }
 
 impl Engine {
-    fn require<'a>(v: Option<&'a [u8]>, what: &str) -> Result<&'a [u8], Refusal> {
+    pub(super) fn require<'a>(v: Option<&'a [u8]>, what: &str) -> Result<&'a [u8], Refusal> {
         v.ok_or_else(|| Refusal(format!("No {what} in message")))
     }
 
@@ -211,7 +211,7 @@ impl Engine {
         Ok(pair)
     }
 
-    fn remote_of(
+    pub(super) fn remote_of(
         sd: &SessionDescription<'_>,
         m: &sdp::MediaDescription<'_>,
         source: Option<IpAddr>,
@@ -299,7 +299,7 @@ impl Engine {
         result
     }
 
-    fn keep_call(&mut self, call: Call) {
+    pub(super) fn keep_call(&mut self, call: Call) {
         for p in call.live_pairs() {
             for k in p.keys {
                 self.by_key.insert(k, call.call_id.clone());
@@ -443,7 +443,7 @@ impl Engine {
         }
     }
 
-    fn finish_rewrite(
+    pub(super) fn finish_rewrite(
         &self,
         rw: &mut Rewrite,
         req: &Request<'_>,
@@ -459,156 +459,5 @@ impl Engine {
             }
         }
         rw.strip_ice = !matches!(req.ice, IceMode::ForceRelay | IceMode::Force);
-    }
-
-    /// ng `answer`.
-    pub(super) fn answer(
-        &mut self,
-        now: Duration,
-        req: &Request<'_>,
-    ) -> Result<OwnedValue, Refusal> {
-        let r = SdpRequest::of(req)?;
-        let call_id = r.call_id;
-        let mut call = self.calls.remove(call_id).ok_or("Unknown call-id")?;
-        let result = self.answer_on(&mut call, now, req, &r);
-        self.keep_call(call);
-        result
-    }
-
-    fn answer_on(
-        &mut self,
-        call: &mut Call,
-        now: Duration,
-        req: &Request<'_>,
-        r: &SdpRequest<'_>,
-    ) -> Result<OwnedValue, Refusal> {
-        let (from_tag, sd, body) = (r.from_tag, &r.sd, r.body);
-        let x = call.leg_of(from_tag).ok_or("Unknown from-tag")?;
-        let y = 1 - x;
-        if let Some(t) = req.to_tag {
-            // A later answer from another fork replaces the earlier one.
-            call.legs[y].tag = Some(t.to_vec());
-        }
-        if sd.media.len() > call.pairs.len() {
-            return Err(Refusal(
-                "Answer has more media sections than the offer".into(),
-            ));
-        }
-        let source = if req.has_flag(Flag::SipSourceAddress) {
-            req.received_from
-        } else {
-            None
-        };
-        let source = req.media_address.or(source);
-        let accept = req.rtcp_mux.accept || req.rtcp_mux.demux || req.rtcp_mux.require;
-        let mut rw = Rewrite {
-            origin: None,
-            session_connection: None,
-            media: Vec::new(),
-            strip_ice: true,
-        };
-        let mut first_addr = None;
-        for (i, m) in sd.media.iter().enumerate() {
-            let Some(p) = call.pairs.get_mut(i).and_then(Option::as_mut) else {
-                rw.media.push(MediaRewrite {
-                    port: 0,
-                    addr: IpAddr::from([0, 0, 0, 0]),
-                    rtcp: RtcpRewrite::Keep,
-                    rtcp_mux: MuxRewrite::Keep,
-                    direction: None,
-                });
-                continue;
-            };
-            p.remote[y] = Self::remote_of(sd, m, source);
-            let y_accepts = m.rtcp_mux;
-            p.mux[y] = p.mux_offered[y] && y_accepts;
-            p.mux[x] = p.mux_offered[x] && !req.rtcp_mux.reject && (p.mux[y] || accept);
-            for leg in [x, y] {
-                let spec = p.spec(leg, call.latch, call.strict, call.handover);
-                self.commands
-                    .push_back((p.worker, FlowCommand::Update(spec)));
-            }
-            let key = p.keys[x];
-            let addr = self.sdp_addr(key.addr).ok_or("bad relay address")?;
-            first_addr.get_or_insert(addr);
-            let port = if m.port == 0 { 0 } else { key.port };
-            rw.media.push(MediaRewrite {
-                port,
-                addr,
-                rtcp: if req.has_flag(Flag::NoRtcpAttribute) {
-                    RtcpRewrite::Remove
-                } else if p.mux[x] {
-                    RtcpRewrite::Port(key.port)
-                } else {
-                    RtcpRewrite::Port(key.port | 1)
-                },
-                rtcp_mux: match (y_accepts, p.mux[x]) {
-                    (false, true) => MuxRewrite::Add,
-                    (true, false) => MuxRewrite::Remove,
-                    _ => MuxRewrite::Keep,
-                },
-                direction: None,
-            });
-        }
-        self.finish_rewrite(&mut rw, req, sd, first_addr);
-        let out = sdp::rewrite(body, sd, &rw)
-            .map_err(|e| Refusal(format!("Failed to rewrite SDP: {e}")))?;
-        call.state = CallState::Answered;
-        call.last_signal = now;
-        Ok(ng::bencode::DictBuilder::new()
-            .with("result", "ok")
-            .with("sdp", out)
-            .build())
-    }
-
-    /// ng `delete`: replies with the call's final stats; media keeps flowing for the
-    /// delete-delay, then the ports are released.
-    pub(super) fn delete(
-        &mut self,
-        now: Duration,
-        cookie: &[u8],
-        from: SocketAddr,
-        req: &Request<'_>,
-    ) -> Result<Option<OwnedValue>, Refusal> {
-        let call_id = Self::require(req.call_id, "call-id")?;
-        let call = self
-            .take_call(call_id)
-            .ok_or("Call-ID not found or tags didn't match")?;
-        self.counters.deleted += 1;
-        let delay = req
-            .delete_delay
-            .map_or(self.cfg.delete_delay, |s| Duration::from_secs(u64::from(s)));
-        let pairs: Vec<(usize, [PortKey; 2])> =
-            call.live_pairs().map(|p| (p.worker, p.keys)).collect();
-        self.gather(now, cookie, from, call);
-        if delay.is_zero() {
-            for (w, keys) in pairs {
-                self.remove_pair(w, keys);
-            }
-        } else {
-            let due = now + delay;
-            // Zombies are kept in due order; delays differ per request, so insert in place.
-            let pos = self
-                .zombies
-                .iter()
-                .position(|z| z.due > due)
-                .unwrap_or(self.zombies.len());
-            self.zombies.insert(pos, Zombie { due, pairs });
-        }
-        Ok(None)
-    }
-
-    /// ng `query`.
-    pub(super) fn query(
-        &mut self,
-        now: Duration,
-        cookie: &[u8],
-        from: SocketAddr,
-        req: &Request<'_>,
-    ) -> Result<Option<OwnedValue>, Refusal> {
-        let call_id = Self::require(req.call_id, "call-id")?;
-        let call = self.calls.get(call_id).cloned().ok_or("Unknown call-id")?;
-        self.gather(now, cookie, from, call);
-        Ok(None)
     }
 }

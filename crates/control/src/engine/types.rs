@@ -1,0 +1,150 @@
+//! The engine's public types: its settings, how it opens ports, what it emits.
+
+use dataplane::LatchMode;
+use pktio::{PortHandle, PortKey};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// One relay address as the engine needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Logical name (the ng `direction` values).
+    pub name: String,
+    /// Local address the ports bind to.
+    pub address: IpAddr,
+    /// Address written into SDP (1:1 NAT), if not the local one.
+    pub advertised: Option<IpAddr>,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Relay addresses, in layout order.
+    pub interfaces: Vec<Interface>,
+    /// Default latching.
+    pub latching: LatchMode,
+    /// Default strict source.
+    pub strict_source: bool,
+    /// Offer without answer.
+    pub offer_timeout: Duration,
+    /// Cap on call length (None = off).
+    pub final_timeout: Option<Duration>,
+    /// Relaying continues this long after `delete` before the ports are released.
+    pub delete_delay: Duration,
+    /// Maximum concurrent calls (0 = unlimited).
+    pub max_sessions: usize,
+    /// How long replies are kept for repeated cookies.
+    pub cookie_ttl: Duration,
+}
+
+/// Opens relay ports (the socket backend binds a UDP socket; frame backends need nothing).
+pub trait PortBinder: Send {
+    /// Opens `ip:port` for relay address `addr`.
+    fn bind(&mut self, addr: u16, ip: IpAddr, port: u16) -> std::io::Result<PortHandle>;
+}
+
+/// Binds kernel UDP sockets.
+#[derive(Debug, Default)]
+pub struct SocketBinder;
+
+impl PortBinder for SocketBinder {
+    fn bind(&mut self, _addr: u16, ip: IpAddr, port: u16) -> std::io::Result<PortHandle> {
+        PortHandle::bind_socket(ip, port)
+    }
+}
+
+/// Needs no kernel objects (memory and DPDK backends).
+#[derive(Debug, Default)]
+pub struct VirtualBinder;
+
+impl PortBinder for VirtualBinder {
+    fn bind(&mut self, _addr: u16, _ip: IpAddr, _port: u16) -> std::io::Result<PortHandle> {
+        Ok(PortHandle::Virtual)
+    }
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// Payload.
+    pub data: Vec<u8>,
+}
+
+/// Why a call ended without a `delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// No media for the timeout.
+    NoRtp,
+    /// No media for the hold timeout.
+    OnHold,
+    /// Offer never answered.
+    OfferTimeout,
+    /// Final call length cap.
+    FinalTimeout,
+}
+
+impl EndReason {
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::NoRtp => "timeout_no_rtp",
+            EndReason::OnHold => "timeout_on_hold",
+            EndReason::OfferTimeout => "timeout_offer",
+            EndReason::FinalTimeout => "timeout_final",
+        }
+    }
+}
+
+/// Something the driver should log or act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// A call was ended by a timeout.
+    CallEnded {
+        /// Call-ID.
+        call_id: String,
+        /// Why.
+        reason: EndReason,
+    },
+    /// A request failed.
+    RequestFailed {
+        /// Call-ID, if the request had one.
+        call_id: Option<String>,
+        /// The command.
+        command: &'static str,
+        /// The error-reason sent back.
+        reason: String,
+    },
+    /// A worker refused an install (a bug or a backend failure).
+    InstallFailed {
+        /// Worker.
+        worker: usize,
+        /// Port.
+        key: PortKey,
+    },
+}
+
+/// Engine counters (control plane).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineCounters {
+    /// Requests by command name.
+    pub requests: HashMap<&'static str, u64>,
+    /// Requests answered with an error.
+    pub errors: u64,
+    /// Repeated cookies answered from the cache.
+    pub cookie_hits: u64,
+    /// Datagrams that were not ng requests at all.
+    pub malformed: u64,
+    /// Offers refused because no port pair was free.
+    pub port_exhausted: u64,
+    /// Relay ports skipped because binding failed.
+    pub bind_failures: u64,
+    /// Calls ended by reason.
+    pub ended: HashMap<&'static str, u64>,
+    /// Calls deleted by request.
+    pub deleted: u64,
+    /// Calls created.
+    pub created: u64,
+}
