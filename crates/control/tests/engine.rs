@@ -286,3 +286,28 @@ fn list_and_statistics_report_what_is_there() {
     let cur = r.get("currentstatistics").unwrap();
     assert_eq!(cur.get("sessionsown").and_then(OwnedValue::as_int), Some(1));
 }
+
+#[test]
+fn ipv6_offer_answer_and_media() {
+    let mut sim = Sim::new(config(Duration::ZERO));
+    let v6 = |ip: &str, port: u16| {
+        format!("v=0\r\no=- 1 1 IN IP6 {ip}\r\ns=-\r\nc=IN IP6 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n")
+    };
+    let r = sim.ng("v6o", &offer("v6", &v6("2001:db8::a", 5000)));
+    assert_eq!(str_of(&r, "result"), "ok", "{r:?}");
+    let to_b_sdp = str_of(&r, "sdp").to_string();
+    assert!(to_b_sdp.contains("c=IN IP6 fd00::1\r\n"), "{to_b_sdp}");
+    let r = sim.ng("v6a", &answer("v6", &v6("2001:db8::b", 6000)));
+    let to_a = media_of(str_of(&r, "sdp"));
+    let to_b = media_of(&to_b_sdp);
+    let a = Endpoint::from_socket_addr("[2001:db8::a]:5000".parse().unwrap());
+    let b = Endpoint::from_socket_addr("[2001:db8::b]:6000".parse().unwrap());
+    assert_eq!(sim.media(a, to_a, &rtp(1)), vec![(to_b, b)]);
+    assert_eq!(sim.media(b, to_b, &rtp(1)), vec![(to_a, a)]);
+    // An IPv4 offer toward an IPv6 answerer (address-family) gets an IPv6 SDP.
+    let r = sim.ng(
+        "mixo",
+        &offer("mix", &sdp("192.0.2.10", 5000)).raw_flag("address-family=IP6"),
+    );
+    assert!(str_of(&r, "sdp").contains("c=IN IP6 fd00::1\r\n"), "{r:?}");
+}

@@ -17,6 +17,8 @@ use wire::Endpoint;
 
 pub const EXT: [u8; 4] = [10, 0, 0, 1];
 pub const INT: [u8; 4] = [10, 0, 0, 2];
+/// The IPv6 relay address of the "external" interface.
+pub const EXT6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 pub const PROXY: &str = "127.0.0.1:5060";
 
 pub struct Sim {
@@ -41,6 +43,11 @@ pub fn config(delete_delay: Duration) -> EngineConfig {
                 address: IpAddr::from(INT),
                 advertised: None,
             },
+            Interface {
+                name: "external".into(),
+                address: IpAddr::from(EXT6),
+                advertised: None,
+            },
         ],
         latching: LatchMode::Heuristic,
         strict_source: false,
@@ -53,7 +60,7 @@ pub fn config(delete_delay: Duration) -> EngineConfig {
 }
 
 impl Sim {
-    /// Five port pairs on each of two relay addresses.
+    /// Five port pairs on each of three relay addresses: external (IPv4 and IPv6), internal.
     pub fn new(cfg: EngineConfig) -> Self {
         let ranges = vec![
             AddrRange {
@@ -63,6 +70,10 @@ impl Sim {
             AddrRange {
                 port_min: 40000,
                 port_max: 40009,
+            },
+            AddrRange {
+                port_min: 50000,
+                port_max: 50009,
             },
         ];
         let layout = Arc::new(PortLayout::new(ranges, 1).unwrap());
@@ -74,6 +85,10 @@ impl Sim {
             RelayAddr {
                 ip: INT.into(),
                 mac: [2, 0, 0, 0, 0, 2],
+            },
+            RelayAddr {
+                ip: EXT6.into(),
+                mac: [2, 0, 0, 0, 0, 3],
             },
         ];
         let io = MemoryIo::new(addrs, [2, 0, 0, 0, 0, 9], 32);
