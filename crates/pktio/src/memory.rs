@@ -274,10 +274,9 @@ impl PacketIo for MemoryIo {
             port: egress.port,
             ..self.addr_eps[usize::from(egress.addr)]
         };
-        let f = m.frame;
         match frame::rewrite_udp(
             &mut self.bufs[i],
-            &f,
+            &m.frame,
             addr.mac,
             self.gateway_mac,
             &src,

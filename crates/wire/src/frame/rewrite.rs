@@ -89,9 +89,9 @@ pub fn rewrite_udp(
         [udp[6], udp[7]] = new.to_le_bytes();
     }
     [udp[0], udp[1], udp[2], udp[3]] = new_ports;
-    let [a, b, c, d, e, g] = dst_mac;
-    let [h, i, j, k, l, m] = src_mac;
-    *eth = [a, b, c, d, e, g, h, i, j, k, l, m];
+    let (dst, src) = eth.split_at_mut(6);
+    dst.copy_from_slice(&dst_mac);
+    src.copy_from_slice(&src_mac);
     Ok(())
 }
 
