@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// How many packets ahead of the one being decided the sibling record is looked up and
 /// prefetched.
-const SIBLING_LOOKAHEAD: usize = 6;
+const SIBLING_LOOKAHEAD: usize = 12;
 /// Commands handled per loop iteration at most (keeps a command storm from starving packets).
 const COMMANDS_PER_ITERATION: usize = 64;
 
