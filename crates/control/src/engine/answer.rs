@@ -1,13 +1,12 @@
 //! `answer`: the answerer's side of each stream pair, rtcp-mux settled, the SDP toward the offerer.
 
-use super::offer::SdpRequest;
+use super::offer::{disabled, relayed, SdpRequest};
 use super::{Engine, Refusal};
 use crate::call::{Call, CallState};
 use dataplane::FlowCommand;
 use ng::bencode::OwnedValue;
-use ng::{Flag, Request};
-use sdp::{MediaRewrite, MuxRewrite, Rewrite, RtcpRewrite};
-use std::net::IpAddr;
+use ng::Request;
+use sdp::Rewrite;
 use std::time::Duration;
 
 impl Engine {
@@ -44,12 +43,7 @@ impl Engine {
                 "Answer has more media sections than the offer".into(),
             ));
         }
-        let source = if req.has_flag(Flag::SipSourceAddress) {
-            req.received_from
-        } else {
-            None
-        };
-        let source = req.media_address.or(source);
+        let source = r.source;
         let accept = req.rtcp_mux.accept || req.rtcp_mux.demux || req.rtcp_mux.require;
         let mut rw = Rewrite {
             origin: None,
@@ -60,13 +54,7 @@ impl Engine {
         let mut first_addr = None;
         for (i, m) in sd.media.iter().enumerate() {
             let Some(p) = call.pairs.get_mut(i).and_then(Option::as_mut) else {
-                rw.media.push(MediaRewrite {
-                    port: 0,
-                    addr: IpAddr::from([0, 0, 0, 0]),
-                    rtcp: RtcpRewrite::Keep,
-                    rtcp_mux: MuxRewrite::Keep,
-                    direction: None,
-                });
+                rw.media.push(disabled());
                 continue;
             };
             p.remote[y] = Self::remote_of(sd, m, source);
@@ -82,23 +70,9 @@ impl Engine {
             let addr = self.sdp_addr(key.addr).ok_or("bad relay address")?;
             first_addr.get_or_insert(addr);
             let port = if m.port == 0 { 0 } else { key.port };
-            rw.media.push(MediaRewrite {
-                port,
-                addr,
-                rtcp: if req.has_flag(Flag::NoRtcpAttribute) {
-                    RtcpRewrite::Remove
-                } else if p.mux[x] {
-                    RtcpRewrite::Port(key.port)
-                } else {
-                    RtcpRewrite::Port(key.port | 1)
-                },
-                rtcp_mux: match (y_accepts, p.mux[x]) {
-                    (false, true) => MuxRewrite::Add,
-                    (true, false) => MuxRewrite::Remove,
-                    _ => MuxRewrite::Keep,
-                },
-                direction: None,
-            });
+            let rtcp_port = if p.mux[x] { key.port } else { key.port | 1 };
+            rw.media
+                .push(relayed(req, port, addr, rtcp_port, y_accepts, p.mux[x]));
         }
         self.finish_rewrite(&mut rw, req, sd, first_addr);
         let out = sdp::rewrite(body, sd, &rw)

@@ -36,6 +36,9 @@ pub(super) struct SdpRequest<'a> {
     pub(super) from_tag: &'a [u8],
     pub(super) body: &'a [u8],
     pub(super) sd: SessionDescription<'a>,
+    /// The address that replaces the SDP's (`media-address`, else the SIP source with
+    /// `SIP-source-address`).
+    pub(super) source: Option<IpAddr>,
 }
 
 impl<'a> SdpRequest<'a> {
@@ -49,12 +52,57 @@ impl<'a> SdpRequest<'a> {
             ));
         }
         let sd = sdp::parse(body).map_err(|e| Refusal(format!("Failed to parse SDP: {e}")))?;
+        let sip_source = req
+            .has_flag(Flag::SipSourceAddress)
+            .then_some(req.received_from)
+            .flatten();
+        let source = req.media_address.or(sip_source);
         Ok(Self {
             call_id,
             from_tag,
             body,
             sd,
+            source,
         })
+    }
+}
+
+/// The rewrite of a disabled m-line (port 0): left as it is.
+pub(super) fn disabled() -> MediaRewrite {
+    MediaRewrite {
+        port: 0,
+        addr: IpAddr::from([0, 0, 0, 0]),
+        rtcp: RtcpRewrite::Keep,
+        rtcp_mux: MuxRewrite::Keep,
+        direction: None,
+    }
+}
+
+/// The rewrite of a relayed m-line: `port` at `addr`, RTCP announced on `rtcp_port` (unless
+/// the request asks for no `a=rtcp`), `a=rtcp-mux` added or removed to go from `had_mux` (what
+/// the SDP said) to `want_mux` (what the other side is to see).
+pub(super) fn relayed(
+    req: &Request<'_>,
+    port: u16,
+    addr: IpAddr,
+    rtcp_port: u16,
+    had_mux: bool,
+    want_mux: bool,
+) -> MediaRewrite {
+    MediaRewrite {
+        port,
+        addr,
+        rtcp: if req.has_flag(Flag::NoRtcpAttribute) {
+            RtcpRewrite::Remove
+        } else {
+            RtcpRewrite::Port(rtcp_port)
+        },
+        rtcp_mux: match (had_mux, want_mux) {
+            (false, true) => MuxRewrite::Add,
+            (true, false) => MuxRewrite::Remove,
+            _ => MuxRewrite::Keep,
+        },
+        direction: None,
     }
 }
 
@@ -330,12 +378,7 @@ impl Engine {
         };
         let y = 1 - x;
         call.last_signal = now;
-        let source = if req.has_flag(Flag::SipSourceAddress) {
-            req.received_from
-        } else {
-            None
-        };
-        let source = req.media_address.or(source);
+        let source = r.source;
         let mux_to_y_policy = |offered: bool| {
             if req.rtcp_mux.reject || req.rtcp_mux.demux {
                 false
@@ -359,13 +402,7 @@ impl Engine {
             let offered_mux = m.rtcp_mux;
             let to_y_mux = mux_to_y_policy(offered_mux);
             if m.port == 0 {
-                rw.media.push(MediaRewrite {
-                    port: 0,
-                    addr: IpAddr::from([0, 0, 0, 0]),
-                    rtcp: RtcpRewrite::Keep,
-                    rtcp_mux: MuxRewrite::Keep,
-                    direction: None,
-                });
+                rw.media.push(disabled());
                 continue;
             }
             if call.pairs[i].is_none() {
@@ -401,21 +438,14 @@ impl Engine {
             let key = p.keys[y];
             let addr = self.sdp_addr(key.addr).ok_or("bad relay address")?;
             first_addr.get_or_insert(addr);
-            rw.media.push(MediaRewrite {
-                port: key.port,
+            rw.media.push(relayed(
+                req,
+                key.port,
                 addr,
-                rtcp: if req.has_flag(Flag::NoRtcpAttribute) {
-                    RtcpRewrite::Remove
-                } else {
-                    RtcpRewrite::Port(key.port | 1)
-                },
-                rtcp_mux: match (offered_mux, to_y_mux) {
-                    (false, true) => MuxRewrite::Add,
-                    (true, false) => MuxRewrite::Remove,
-                    _ => MuxRewrite::Keep,
-                },
-                direction: None,
-            });
+                key.port | 1,
+                offered_mux,
+                to_y_mux,
+            ));
         }
         self.finish_rewrite(&mut rw, req, sd, first_addr);
         let out = match sdp::rewrite(body, sd, &rw) {
