@@ -217,7 +217,10 @@ pub fn decide_at(
     };
     // Destination first (reads the sibling), then the receiving record is updated.
     let sib = s.sibling;
-    let rtcp = matches!(kind, Kind::Rtcp);
+    // STUN/DTLS on the RTCP port (the RTCP component of a non-muxed DTLS-SRTP stream) stays on
+    // the RTCP component.
+    let rtcp =
+        matches!(kind, Kind::Rtcp) || (matches!(kind, Kind::Other) && comp == Component::Rtcp);
     let dest = sib_slot
         .and_then(|t| table.get(t))
         .filter(|t| t.in_use())

@@ -288,9 +288,26 @@ fn bad_packets_are_dropped_and_counted_by_reason() {
     assert_eq!(c.drops_of(DropReason::UnknownPort), 1);
     assert_eq!(c.drops_of(DropReason::NotOwner), 1);
     assert_eq!(c.forwarded, 0);
-    // DTLS and STUN pass through untouched.
+    // DTLS and STUN pass through untouched, each on its component.
     let dtls = [22u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     assert_eq!(r.send(A_SDP, PA.port, &dtls)[0].2, dtls.to_vec());
+    let a_rtcp = Endpoint {
+        port: A_SDP.port + 1,
+        ..A_SDP
+    };
+    let out = r.send(a_rtcp, PA.port + 1, &dtls);
+    assert_eq!(
+        out[0].0,
+        relay_ep(PB.port + 1),
+        "DTLS on the RTCP port leaves from the RTCP port"
+    );
+    assert_eq!(
+        out[0].1,
+        Endpoint {
+            port: B_SDP.port + 1,
+            ..B_SDP
+        }
+    );
 }
 
 #[test]
