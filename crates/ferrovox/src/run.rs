@@ -16,9 +16,12 @@ const RING: usize = 8192;
 fn init_logging(cfg: &config::Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cfg.general.log_level.as_str()));
+    // Colours only for a person at a terminal, not in files or the journal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match cfg.general.log_format {
         config::LogFormat::Json => builder.json().init(),
         config::LogFormat::Text => builder.init(),
