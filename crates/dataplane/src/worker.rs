@@ -54,6 +54,8 @@ pub struct Worker<Io: PacketIo> {
     slots: Vec<Option<(u32, crate::layout::Component)>>,
     /// Per-burst scratch: the slot of each packet's sibling record.
     sib_slots: Vec<Option<u32>>,
+    /// Receive calls that failed as a whole (the backend counts its own per-packet errors).
+    rx_failures: u64,
 }
 
 fn ms(d: Duration) -> u32 {
@@ -83,6 +85,7 @@ impl<Io: PacketIo> Worker<Io> {
             busy: false,
             slots: Vec::with_capacity(1024),
             sib_slots: Vec::with_capacity(1024),
+            rx_failures: 0,
         }
     }
 
@@ -105,7 +108,7 @@ impl<Io: PacketIo> Worker<Io> {
         let n = match self.io.rx_burst(timeout) {
             Ok((n, _wake)) => n,
             Err(_) => {
-                self.counters.rx_errors += 1;
+                self.rx_failures += 1;
                 0
             }
         };
@@ -353,7 +356,7 @@ impl<Io: PacketIo> Worker<Io> {
         let io = self.io.counters();
         self.counters.tx = io.tx;
         self.counters.tx_failed = io.tx_dropped;
-        self.counters.rx_errors = io.rx_errors;
+        self.counters.rx_errors = io.rx_errors + self.rx_failures;
         self.counters.drops[DropReason::InvalidFrame as usize] = io.rx_invalid;
         self.shared.publish(&self.counters);
     }
