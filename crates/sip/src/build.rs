@@ -1,0 +1,182 @@
+//! Building responses and forwarded copies (RFC 3261 §8.2.6, §16.6, §16.7).
+
+use crate::lex::{find_param, parse_params, split_commas};
+use crate::{Message, SipError};
+
+/// Builds a response to `req` (RFC 3261 §8.2.6.2): Via fields, From, Call-ID and CSeq are
+/// copied byte for byte; To is copied with `;tag=` appended when `to_tag` is given and To has
+/// no tag yet; a 100 also copies Timestamp (§8.2.6.1); `Content-Length: 0` ends the header
+/// section. CR and LF in `reason` are dropped;
+/// `code` should be 100..=699.
+pub fn response_for(req: &Message<'_>, code: u16, reason: &str, to_tag: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    let reason: String = reason
+        .chars()
+        .filter(|c| *c != '\r' && *c != '\n')
+        .collect();
+    out.extend_from_slice(format!("SIP/2.0 {code} {reason}\r\n").as_bytes());
+    let raw = req.raw();
+    let copy = |out: &mut Vec<u8>, name: &str| {
+        for h in req.headers_named(name) {
+            out.extend_from_slice(raw.get(h.line.clone()).unwrap_or_default());
+        }
+    };
+    copy(&mut out, "Via");
+    copy(&mut out, "From");
+    for h in req.headers_named("To") {
+        out.extend_from_slice(raw.get(h.line.start..h.value_span.end).unwrap_or_default());
+        let has_tag = h.unfolded().ok().is_some_and(|v| {
+            let params = v
+                .find('>')
+                .map_or(v.as_ref(), |i| v.get(i + 1..).unwrap_or_default());
+            let params = params
+                .find(';')
+                .map_or("", |i| params.get(i..).unwrap_or_default());
+            parse_params(params).is_ok_and(|p| find_param(&p, "tag").is_some())
+        });
+        if let (Some(tag), false) = (to_tag, has_tag) {
+            out.extend_from_slice(b";tag=");
+            out.extend_from_slice(tag.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    copy(&mut out, "Call-ID");
+    copy(&mut out, "CSeq");
+    if code == 100 {
+        // RFC 3261 §8.2.6.1: a 100 (Trying) copies the request's Timestamp.
+        copy(&mut out, "Timestamp");
+    }
+    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    out
+}
+
+/// One pending edit: replace `range` of the message bytes with `text` (insert when empty).
+#[derive(Debug, Clone)]
+struct Edit {
+    range: std::ops::Range<usize>,
+    text: Vec<u8>,
+}
+
+/// Produces a forwarded copy of a message; every byte not touched by an edit is kept as
+/// received (RFC 3261 §16.6 lists the proxy's changes).
+#[derive(Debug, Clone)]
+pub struct Editor<'m, 'a> {
+    msg: &'m Message<'a>,
+    edits: Vec<Edit>,
+}
+
+impl<'m, 'a> Editor<'m, 'a> {
+    /// Starts editing `msg`.
+    pub fn new(msg: &'m Message<'a>) -> Self {
+        Editor {
+            msg,
+            edits: Vec::new(),
+        }
+    }
+
+    /// Where new fields of `name` go: before the first such field, else after the start line.
+    fn insert_point(&self, name: &str) -> usize {
+        self.msg
+            .header(name)
+            .map_or(self.msg.start_span.end + 2, |h| h.line.start)
+    }
+
+    fn push(&mut self, range: std::ops::Range<usize>, text: Vec<u8>) {
+        self.edits.push(Edit { range, text });
+    }
+
+    /// Inserts `Via: {value}` above the topmost Via (RFC 3261 §16.6 item 8).
+    pub fn insert_via(&mut self, value: &str) -> &mut Self {
+        let at = self.insert_point("Via");
+        self.push(at..at, format!("Via: {value}\r\n").into_bytes());
+        self
+    }
+
+    /// Inserts `Record-Route: {value}` above the topmost Record-Route (RFC 3261 §16.6 item 4);
+    /// `value` is a name-addr such as `<sip:lb.example.net;lr>`.
+    pub fn insert_record_route(&mut self, value: &str) -> &mut Self {
+        let at = self.insert_point("Record-Route");
+        self.push(at..at, format!("Record-Route: {value}\r\n").into_bytes());
+        self
+    }
+
+    /// Removes the first value of the first field `name`: the whole field when it holds one
+    /// value, else the value and its comma.
+    fn remove_top(&mut self, name: &'static str) -> Result<&mut Self, SipError> {
+        let h = self
+            .msg
+            .header(name)
+            .ok_or(SipError::NothingToRemove(name))?;
+        let text = std::str::from_utf8(h.value).map_err(|_| SipError::NotUtf8)?;
+        // Split the raw value (folds included) so offsets map back to the message bytes.
+        let values = split_commas(text);
+        let range = match values.get(1) {
+            None => h.line.clone(),
+            Some(second) => {
+                // `second` is a subslice of `text` (split_commas only trims and splits), so
+                // the pointer difference is its offset and cannot underflow.
+                let second_at = (second.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+                h.value_span.start..h.value_span.start + second_at
+            }
+        };
+        self.push(range, Vec::new());
+        Ok(self)
+    }
+
+    /// Removes the topmost Via value (a proxy forwarding a response, RFC 3261 §16.7 item 3).
+    pub fn remove_top_via(&mut self) -> Result<&mut Self, SipError> {
+        self.remove_top("Via")
+    }
+
+    /// Removes the topmost Route value (RFC 3261 §16.4, §16.6 item 6).
+    pub fn remove_top_route(&mut self) -> Result<&mut Self, SipError> {
+        self.remove_top("Route")
+    }
+
+    /// Decrements Max-Forwards, or inserts `Max-Forwards: 70` when absent (RFC 3261 §16.6
+    /// item 3). Fails when it is already 0 (the proxy answers 483, §16.3 item 2).
+    pub fn decrement_max_forwards(&mut self) -> Result<&mut Self, SipError> {
+        match self.msg.single_header("Max-Forwards")? {
+            None => {
+                let at = self.msg.start_span.end + 2;
+                self.push(at..at, b"Max-Forwards: 70\r\n".to_vec());
+            }
+            Some(h) => {
+                let n = self.msg.max_forwards()?.unwrap_or(0);
+                let n = n.checked_sub(1).ok_or(SipError::TooManyHops)?;
+                self.push(h.value_span.clone(), n.to_string().into_bytes());
+            }
+        }
+        Ok(self)
+    }
+
+    /// Replaces the Request-URI (RFC 3261 §16.6 item 6, §16.5). No effect on responses.
+    pub fn set_request_uri(&mut self, uri: &str) -> &mut Self {
+        if let Some(span) = self.msg.uri_span.clone() {
+            self.push(span, uri.as_bytes().to_vec());
+        }
+        self
+    }
+
+    /// Applies the edits and returns the new message bytes (from the start line through the
+    /// body; octets after Content-Length are not forwarded). Fails when two edits overlap.
+    pub fn finish(&self) -> Result<Vec<u8>, SipError> {
+        let mut edits: Vec<&Edit> = self.edits.iter().collect();
+        // Insertions at a point come before a replacement starting there; stable otherwise.
+        edits.sort_by_key(|e| (e.range.start, !e.range.is_empty()));
+        let raw = self.msg.raw();
+        let (start, end) = (self.msg.start_span.start, self.msg.body.end);
+        let mut out = Vec::with_capacity(end.saturating_sub(start) + 256);
+        let mut pos = start;
+        for e in edits {
+            if e.range.start < pos {
+                return Err(SipError::EditConflict);
+            }
+            out.extend_from_slice(raw.get(pos..e.range.start).unwrap_or_default());
+            out.extend_from_slice(&e.text);
+            pos = e.range.end;
+        }
+        out.extend_from_slice(raw.get(pos..end).unwrap_or_default());
+        Ok(out)
+    }
+}

@@ -1,0 +1,167 @@
+//! Lexical helpers shared by the parsers (RFC 3261 §25.1 basic rules).
+
+use std::borrow::Cow;
+
+use crate::SipError;
+
+/// `token` characters (RFC 3261 §25.1).
+pub fn is_token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
+}
+
+/// True when `s` is a non-empty token.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_char)
+}
+
+/// Linear white space bytes (SP, HTAB, and the CR LF of a fold).
+pub fn is_lws(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Trims leading and trailing linear white space.
+pub fn trim_lws(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+}
+
+/// Trims leading and trailing linear white space from bytes.
+pub fn trim_lws_bytes(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if !is_lws(*first) {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., last] = s {
+        if !is_lws(*last) {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+/// Unfolds a header value: every CRLF followed by white space becomes one SP
+/// (RFC 3261 §7.3.1: a fold is equivalent to a single SP). Borrows when nothing is folded.
+pub fn unfold(value: &[u8]) -> Result<Cow<'_, str>, SipError> {
+    let text = std::str::from_utf8(value).map_err(|_| SipError::NotUtf8)?;
+    if !text.contains('\r') {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("\r\n") {
+        out.push_str(
+            rest.get(..pos)
+                .unwrap_or_default()
+                .trim_end_matches([' ', '\t']),
+        );
+        out.push(' ');
+        rest = rest
+            .get(pos + 2..)
+            .unwrap_or_default()
+            .trim_start_matches([' ', '\t']);
+    }
+    out.push_str(rest);
+    Ok(Cow::Owned(out))
+}
+
+/// Splits a header value on commas that are outside quoted strings and `<>` (RFC 3261 §7.3.1).
+/// Elements are trimmed; empty elements are kept so callers can reject them.
+pub fn split_commas(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let bytes = value.as_bytes();
+    let (mut start, mut in_quote, mut in_angle, mut escaped) = (0usize, false, false, false);
+    for (i, &c) in bytes.iter().enumerate() {
+        if in_quote {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_quote = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_quote = true,
+            b'<' => in_angle = true,
+            b'>' => in_angle = false,
+            b',' if !in_angle => {
+                out.push(trim_lws(value.get(start..i).unwrap_or_default()));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(trim_lws(value.get(start..).unwrap_or_default()));
+    out
+}
+
+/// Length in bytes of the quoted string at the front of `s` (which starts with `"`), including
+/// both quotes; `None` when it is not terminated (RFC 3261 §25.1 quoted-string, quoted-pair).
+pub fn quoted_len(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    if bytes.first() != Some(&b'"') {
+        return None;
+    }
+    let mut i = 1;
+    while let Some(&c) = bytes.get(i) {
+        match c {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            b'\r' | b'\n' => return None,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// A generic parameter: name and optional value (value kept as written, quotes included).
+pub type Param = (String, Option<String>);
+
+/// Characters allowed in an unquoted gen-value: token, or host (IPv6 reference) characters.
+fn is_value_char(c: u8) -> bool {
+    is_token_char(c) || matches!(c, b':' | b'[' | b']')
+}
+
+/// Parses `*( SEMI generic-param )` from the front of `s` (RFC 3261 §25.1, SEMI and EQUAL allow
+/// white space around them). Stops at the end of `s`; anything else is an error.
+pub fn parse_params(s: &str) -> Result<Vec<Param>, SipError> {
+    let mut out = Vec::new();
+    let mut rest = trim_lws(s);
+    while !rest.is_empty() {
+        rest = rest.strip_prefix(';').ok_or(SipError::BadParam)?;
+        rest = trim_lws(rest);
+        let name_len = rest.bytes().take_while(|&c| is_token_char(c)).count();
+        if name_len == 0 {
+            return Err(SipError::BadParam);
+        }
+        let name = rest.get(..name_len).unwrap_or_default().to_string();
+        rest = trim_lws(rest.get(name_len..).unwrap_or_default());
+        let mut value = None;
+        if let Some(after_eq) = rest.strip_prefix('=') {
+            let v = trim_lws(after_eq);
+            let vlen = if v.starts_with('"') {
+                quoted_len(v).ok_or(SipError::BadParam)?
+            } else {
+                v.bytes().take_while(|&c| is_value_char(c)).count()
+            };
+            if vlen == 0 {
+                return Err(SipError::BadParam);
+            }
+            value = Some(v.get(..vlen).unwrap_or_default().to_string());
+            rest = trim_lws(v.get(vlen..).unwrap_or_default());
+        }
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// Finds a parameter by case-insensitive name.
+pub fn find_param<'p>(params: &'p [Param], name: &str) -> Option<&'p Option<String>> {
+    params
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}

@@ -1,0 +1,28 @@
+//! Ferrovox SIP message layer: sans-IO framing, parsing into a zero-copy header index, typed
+//! access to the headers a proxy touches, and message building (RFC 3261).
+#![forbid(unsafe_code)]
+
+mod addr;
+mod build;
+mod error;
+mod frame;
+mod lex;
+mod message;
+mod names;
+mod scalar;
+mod uri;
+mod via;
+
+#[cfg(test)]
+mod tests;
+
+pub use addr::{parse_name_addr, Contacts, NameAddr};
+pub use build::{response_for, Editor};
+pub use error::SipError;
+pub use frame::{frame_stream, keepalive_len};
+pub use lex::{split_commas, unfold, Param};
+pub use message::{parse, parse_head, Header, Message, StartLine, MAX_HEADERS, MAX_MESSAGE_LEN};
+pub use names::{is_list_header, long_name};
+pub use scalar::{check_date, parse_cseq, parse_retry_after, CSeq, RetryAfter};
+pub use uri::{check_any_uri, host_kind, parse_uri, unescape, HostKind, Scheme, Uri};
+pub use via::{parse_via, Via};

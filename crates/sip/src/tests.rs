@@ -1,0 +1,258 @@
+//! Unit tests of the parsers, builders and framing.
+
+use super::*;
+
+const INVITE: &[u8] = b"INVITE sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP pc33.example.com:5066;branch=z9hG4bK776asdhds;rport\r\n\
+v: SIP/2.0/TCP [2001:db8::1]:5070;branch=z9hG4bKx;received=192.0.2.1;rport=5070,\r\n SIP/2.0/UDP h3;branch=z9hG4bKy\r\n\
+Max-Forwards: 070\r\n\
+Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n\
+To: Bob <sip:bob@example.com>\r\n\
+f: \"Alice, A.\" <sip:alice@example.com>;tag=1928301774\r\n\
+i: a84b4c76e66710@pc33.example.com\r\n\
+CSeq: 314159 INVITE\r\n\
+m: <sip:alice@pc33.example.com>;expires=60, sip:a2@h\r\n\
+WWW-Authenticate: Digest realm=\"a\", nonce=\"b\"\r\n\
+Content-Length: 4\r\n\
+\r\n\
+body";
+
+#[test]
+fn parses_request_and_typed_headers() -> Result<(), SipError> {
+    let m = parse(INVITE)?;
+    assert_eq!(m.method(), Some("INVITE"));
+    assert_eq!(m.request_uri(), Some("sip:bob@example.com"));
+    assert_eq!(m.body(), b"body");
+    let vias = m.vias()?;
+    assert_eq!(vias.len(), 3);
+    assert_eq!(vias[0].branch(), Some("z9hG4bK776asdhds"));
+    assert_eq!(vias[0].port, Some(5066));
+    assert_eq!(vias[0].rport()?, Some(None));
+    assert_eq!(vias[1].host, "[2001:db8::1]");
+    assert_eq!(vias[1].host_kind, HostKind::Ipv6);
+    assert_eq!(vias[1].transport, "TCP");
+    assert_eq!(vias[1].received(), Some("192.0.2.1"));
+    assert_eq!(vias[1].rport()?, Some(Some(5070)));
+    assert_eq!(vias[2].host, "h3");
+    assert_eq!(m.max_forwards()?, Some(70));
+    let routes = m.routes()?;
+    assert_eq!(routes.len(), 2);
+    assert!(routes[0].lr());
+    assert_eq!(m.from()?.tag(), Some("1928301774"));
+    assert_eq!(m.from()?.display_name.as_deref(), Some("\"Alice, A.\""));
+    assert_eq!(m.to()?.tag(), None);
+    assert_eq!(m.call_id()?, "a84b4c76e66710@pc33.example.com");
+    assert_eq!(
+        m.cseq()?,
+        CSeq {
+            number: 314159,
+            method: "INVITE".into()
+        }
+    );
+    let Some(Contacts::List(c)) = m.contacts()? else {
+        return Err(SipError::MissingHeader("Contact"));
+    };
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0].expires()?, Some(60));
+    assert!(!c[1].bracketed);
+    let auth = m.header("WWW-Authenticate").ok_or(SipError::Empty)?;
+    assert_eq!(auth.values()?.len(), 1);
+    m.check_proxy_headers()
+}
+
+#[test]
+fn folded_value_unfolds() -> Result<(), SipError> {
+    let m = parse(b"OPTIONS sip:a@b SIP/2.0\r\nSubject: one\r\n  two\r\nl: 0\r\n\r\n")?;
+    let h = m.header("Subject").ok_or(SipError::Empty)?;
+    assert_eq!(h.value, b"one\r\n  two");
+    assert_eq!(h.unfolded()?, "one two");
+    Ok(())
+}
+
+#[test]
+fn start_line_errors() {
+    let cases: &[(&[u8], SipError)] = &[
+        (b"INVITE  sip:a@b SIP/2.0\r\n\r\n", SipError::BadStartLine),
+        (b"INVITE sip:a@b SIP/2.0 \r\n\r\n", SipError::BadStartLine),
+        (
+            b"INVITE sip:a@b SIP/3.0\r\n\r\n",
+            SipError::VersionNotSupported,
+        ),
+        (b"INVITE <sip:a@b> SIP/2.0\r\n\r\n", SipError::BadRequestUri),
+        (
+            b"INVITE sip:a@b?X=y SIP/2.0\r\n\r\n",
+            SipError::RequestUriHeaders,
+        ),
+        (b"SIP/2.0 99 x\r\n\r\n", SipError::BadStatusCode),
+        (b"SIP/2.0 1000 x\r\n\r\n", SipError::BadStatusCode),
+        (b"SIP/2.0 700 x\r\n\r\n", SipError::BadStatusCode),
+        (b"\r\n\r\n", SipError::Empty),
+    ];
+    for (input, want) in cases {
+        assert_eq!(parse(input).err().as_ref(), Some(want), "{input:?}");
+    }
+}
+
+#[test]
+fn body_length_rules() {
+    let short = b"OPTIONS sip:a@b SIP/2.0\r\nl: 5\r\n\r\nab";
+    let err = parse(short).err();
+    assert!(err.as_ref().is_some_and(SipError::is_request_parsed));
+    assert_eq!(
+        err.as_ref().map(SipError::cause),
+        Some(&SipError::BodyTooShort)
+    );
+    assert_eq!(parse_head(short).map(|m| m.body().len()), Ok(2));
+    let long = b"OPTIONS sip:a@b SIP/2.0\r\nl: 1\r\n\r\nabc";
+    assert_eq!(parse(long).map(|m| m.body().to_vec()), Ok(b"a".to_vec()));
+    let neg = b"SIP/2.0 200 OK\r\nContent-Length: -1\r\n\r\n";
+    assert_eq!(parse(neg).err(), Some(SipError::BadContentLength));
+}
+
+#[test]
+fn limits() {
+    let mut many = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+    for _ in 0..=MAX_HEADERS {
+        many.extend_from_slice(b"X: y\r\n");
+    }
+    many.extend_from_slice(b"\r\n");
+    assert_eq!(
+        parse(&many).err().map(|e| e.cause().clone()),
+        Some(SipError::TooManyHeaders)
+    );
+    let big = vec![b'a'; MAX_MESSAGE_LEN + 1];
+    assert_eq!(parse(&big).err(), Some(SipError::TooLarge));
+    assert_eq!(frame_stream(&big).err(), Some(SipError::TooLarge));
+}
+
+#[test]
+fn uri_parts() -> Result<(), SipError> {
+    let u = parse_uri("sips:al%69ce:pw@[2001:db8::1]:5061;transport=tcp;lr?subject=x")?;
+    assert_eq!(u.scheme, Scheme::Sips);
+    assert_eq!(u.user, Some("al%69ce"));
+    assert_eq!(unescape(u.user.unwrap_or_default()), b"alice");
+    assert_eq!(u.password, Some("pw"));
+    assert_eq!(u.host, "[2001:db8::1]");
+    assert_eq!(u.port, Some(5061));
+    assert!(u.lr());
+    assert_eq!(u.transport(), Some("tcp"));
+    assert_eq!(u.headers, Some("subject=x"));
+    let t = parse_uri("tel:+1-201-555-0123;phone-context=example.com")?;
+    assert_eq!(t.scheme, Scheme::Tel);
+    assert_eq!(t.user, Some("+1-201-555-0123"));
+    assert!(parse_uri("sip:2001:db8::10").is_err());
+    assert!(parse_uri("sip:a@b:99999").is_err());
+    assert!(parse_uri("sip:a b@c").is_err());
+    assert!(parse_uri("sip:a@%zz").is_err());
+    Ok(())
+}
+
+#[test]
+fn retry_after_and_date() -> Result<(), SipError> {
+    let r = parse_retry_after("18000 (in a meeting) ;duration=3600")?;
+    assert_eq!(r.seconds, 18000);
+    assert_eq!(r.comment.as_deref(), Some("in a meeting"));
+    assert_eq!(r.duration, Some(3600));
+    assert!(parse_retry_after("99999999999").is_err());
+    check_date("Sat, 13 Nov 2010 23:29:00 GMT")?;
+    assert_eq!(
+        check_date("Fri, 01 Jan 2010 16:00:00 EST"),
+        Err(SipError::BadDate)
+    );
+    Ok(())
+}
+
+#[test]
+fn framing() -> Result<(), SipError> {
+    let msg = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 3\r\n\r\nabc";
+    let mut buf = b"\r\n\r\n".to_vec();
+    buf.extend_from_slice(msg);
+    buf.extend_from_slice(b"NEXT");
+    assert_eq!(frame_stream(&buf)?, Some(4 + msg.len()));
+    assert_eq!(frame_stream(buf.get(..10).unwrap_or_default())?, None);
+    assert_eq!(
+        frame_stream(buf.get(..buf.len() - 5).unwrap_or_default())?,
+        None
+    );
+    assert_eq!(frame_stream(b"\r\n\r\n")?, None);
+    assert_eq!(keepalive_len(b"\r\n\r\nX"), 4);
+    assert_eq!(
+        frame_stream(b"A sip:a@b SIP/2.0\r\nl: -1\r\n\r\n").err(),
+        Some(SipError::BadContentLength)
+    );
+    Ok(())
+}
+
+#[test]
+fn response_for_copies_headers() -> Result<(), SipError> {
+    let req = parse(INVITE)?;
+    let resp = response_for(&req, 180, "Ringing", Some("abc"));
+    let m = parse(&resp)?;
+    assert_eq!(m.status(), Some(180));
+    assert_eq!(m.vias()?, req.vias()?);
+    assert_eq!(m.to()?.tag(), Some("abc"));
+    assert_eq!(m.from()?, req.from()?);
+    assert_eq!(m.call_id()?, req.call_id()?);
+    assert_eq!(m.cseq()?, req.cseq()?);
+    assert_eq!(m.content_length(), Some(0));
+    m.check_proxy_headers()
+}
+
+#[test]
+fn editor_edits() -> Result<(), SipError> {
+    let req = parse(INVITE)?;
+    let out = Editor::new(&req)
+        .insert_via("SIP/2.0/UDP lb.example.net;branch=z9hG4bKlb")
+        .insert_record_route("<sip:lb.example.net;lr>")
+        .set_request_uri("sip:bob@10.0.0.5")
+        .remove_top_route()?
+        .decrement_max_forwards()?
+        .finish()?;
+    let m = parse(&out)?;
+    assert_eq!(m.request_uri(), Some("sip:bob@10.0.0.5"));
+    assert_eq!(m.top_via()?.host, "lb.example.net");
+    assert_eq!(m.vias()?.len(), 4);
+    assert_eq!(m.max_forwards()?, Some(69));
+    assert_eq!(m.routes()?.len(), 1);
+    assert_eq!(m.record_routes()?.len(), 1);
+    assert_eq!(m.body(), b"body");
+    let resp_bytes = response_for(&req, 200, "OK", None);
+    let resp = parse(&resp_bytes)?;
+    let fwd = Editor::new(&resp).remove_top_via()?.finish()?;
+    let fwd = parse(&fwd)?;
+    assert_eq!(fwd.vias()?.len(), 2);
+    assert_eq!(fwd.top_via()?.transport, "TCP");
+    let twice = Editor::new(&req)
+        .remove_top_route()?
+        .remove_top_route()?
+        .finish();
+    assert_eq!(twice.err(), Some(SipError::EditConflict));
+    Ok(())
+}
+
+#[test]
+fn max_forwards_insert_and_exhaust() -> Result<(), SipError> {
+    let none = parse(b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n")?;
+    let out = Editor::new(&none).decrement_max_forwards()?.finish()?;
+    assert_eq!(parse(&out)?.max_forwards()?, Some(70));
+    let zero = parse(b"OPTIONS sip:a@b SIP/2.0\r\nMax-Forwards: 0\r\nl: 0\r\n\r\n")?;
+    assert_eq!(
+        Editor::new(&zero).decrement_max_forwards().err(),
+        Some(SipError::TooManyHops)
+    );
+    Ok(())
+}
+
+#[test]
+fn remove_first_of_folded_list() -> Result<(), SipError> {
+    let raw = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1,\r\n SIP/2.0/UDP b;branch=z9hG4bK2\r\nl: 0\r\n\r\n";
+    let m = parse(raw)?;
+    let out = Editor::new(&m).remove_top_via()?.finish()?;
+    assert_eq!(
+        out,
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK2\r\nl: 0\r\n\r\n".to_vec()
+    );
+    let h = m.header("Via").ok_or(SipError::Empty)?;
+    assert_eq!(raw.get(h.name_span()), Some(&b"Via"[..]));
+    Ok(())
+}

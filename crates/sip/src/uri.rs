@@ -1,0 +1,319 @@
+//! SIP, SIPS and TEL URIs (RFC 3261 §19.1, §25.1; RFC 3966). Escapes are kept raw.
+
+use std::net::Ipv4Addr;
+
+use crate::SipError;
+
+/// The scheme of a parsed URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `sip:`
+    Sip,
+    /// `sips:`
+    Sips,
+    /// `tel:` (RFC 3966)
+    Tel,
+}
+
+/// The kind of a host (RFC 3261 §25.1 `host`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    /// A dotted-quad IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 reference in brackets. RFC 5118 §4.10: the text inside is checked loosely
+    /// (hex digits, `:` and `.`) so that the three-colon form of RFC 3261's ABNF is tolerated.
+    Ipv6,
+    /// A host name.
+    Name,
+}
+
+/// Classifies a host as written (IPv6 references include their brackets).
+pub fn host_kind(host: &str) -> Result<HostKind, SipError> {
+    if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner
+            .strip_suffix(']')
+            .ok_or(SipError::BadUri("IPv6 reference"))?;
+        let ok = inner.contains(':')
+            && inner
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
+        return if ok {
+            Ok(HostKind::Ipv6)
+        } else {
+            Err(SipError::BadUri("IPv6 reference"))
+        };
+    }
+    if let Ok(v4) = host.parse::<Ipv4Addr>() {
+        return Ok(HostKind::Ipv4(v4));
+    }
+    let ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+        && !host.starts_with(['-', '.']);
+    if ok {
+        Ok(HostKind::Name)
+    } else {
+        Err(SipError::BadUri("host"))
+    }
+}
+
+/// Splits `host[:port]` (the host may be a bracketed IPv6 reference) and checks both parts.
+pub fn split_hostport(s: &str) -> Result<(&str, HostKind, Option<u16>), SipError> {
+    let (host, port) = if s.starts_with('[') {
+        let end = s.find(']').ok_or(SipError::BadUri("IPv6 reference"))?;
+        let (h, rest) = s.split_at(end + 1);
+        match rest.strip_prefix(':') {
+            Some(p) => (h, Some(p)),
+            None if rest.is_empty() => (h, None),
+            None => return Err(SipError::BadUri("text after IPv6 reference")),
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let kind = host_kind(host)?;
+    let port = match port {
+        None => None,
+        Some(p) if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => {
+            Some(p.parse::<u16>().map_err(|_| SipError::BadUri("port"))?)
+        }
+        Some(_) => return Err(SipError::BadUri("port")),
+    };
+    Ok((host, kind, port))
+}
+
+/// A parsed SIP, SIPS or TEL URI borrowing from its text. `%HH` escapes are kept raw; use
+/// [`unescape`] on a part to decode it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uri<'a> {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The user part (for `tel:`, the telephone number).
+    pub user: Option<&'a str>,
+    /// The password part (deprecated, RFC 3261 §19.1.1).
+    pub password: Option<&'a str>,
+    /// The host as written (IPv6 references keep their brackets); empty for `tel:`.
+    pub host: &'a str,
+    /// The port, if written.
+    pub port: Option<u16>,
+    /// The uri-parameters as written, without the leading `;` (empty if none).
+    pub params: &'a str,
+    /// The headers as written, without the leading `?`.
+    pub headers: Option<&'a str>,
+}
+
+impl<'a> Uri<'a> {
+    /// Iterates the uri-parameters as (name, optional value), raw.
+    pub fn param_iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> {
+        let params = self.params;
+        params
+            .split(';')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (p, None),
+            })
+    }
+
+    /// Looks up a uri-parameter by case-insensitive name: `Some(None)` when present without value.
+    pub fn param(&self, name: &str) -> Option<Option<&'a str>> {
+        self.param_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// True when the `lr` parameter is present (loose routing, RFC 3261 §16.4, §19.1.1).
+    pub fn lr(&self) -> bool {
+        self.param("lr").is_some()
+    }
+
+    /// The `transport` parameter, if any.
+    pub fn transport(&self) -> Option<&'a str> {
+        self.param("transport").flatten()
+    }
+
+    /// The kind of the host (fails only for `tel:` URIs, which have no host).
+    pub fn host_kind(&self) -> Result<HostKind, SipError> {
+        host_kind(self.host)
+    }
+}
+
+/// Decodes `%HH` escapes (RFC 3261 §19.1.4); a `%` not followed by two hex digits is kept.
+pub fn unescape(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&c) = bytes.get(i) {
+        if c == b'%' {
+            if let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16)),
+                bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16)),
+            ) {
+                // h and l are below 16, so the value fits in a byte.
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn is_unreserved(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&c)
+}
+
+/// Checks `s` against `unreserved / escaped / extra` (RFC 3261 §25.1).
+fn check_chars(s: &str, extra: &[u8], what: &'static str) -> Result<(), SipError> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let ok = b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            if !ok {
+                return Err(SipError::BadUri(what));
+            }
+            i += 3;
+        } else if is_unreserved(c) || extra.contains(&c) {
+            i += 1;
+        } else {
+            return Err(SipError::BadUri(what));
+        }
+    }
+    Ok(())
+}
+
+/// Strips a case-insensitive scheme prefix (with its colon).
+fn strip_scheme<'a>(s: &'a str, scheme: &str) -> Option<&'a str> {
+    let head = s.get(..scheme.len())?;
+    if head.eq_ignore_ascii_case(scheme) {
+        s.get(scheme.len()..)
+    } else {
+        None
+    }
+}
+
+/// Parses a SIP, SIPS or TEL URI (RFC 3261 §19.1.1, §25.1; RFC 3966 §3, loosely).
+pub fn parse_uri(s: &str) -> Result<Uri<'_>, SipError> {
+    if let Some(rest) = strip_scheme(s, "tel:") {
+        return parse_tel(rest);
+    }
+    let (scheme, rest) = if let Some(r) = strip_scheme(s, "sip:") {
+        (Scheme::Sip, r)
+    } else if let Some(r) = strip_scheme(s, "sips:") {
+        (Scheme::Sips, r)
+    } else {
+        return Err(SipError::BadUri("scheme"));
+    };
+    // '@' cannot appear unescaped after the userinfo (RFC 3261 §25.1), so the first one ends it.
+    let (userinfo, rest) = match rest.split_once('@') {
+        Some((u, r)) => (Some(u), r),
+        None => (None, rest),
+    };
+    let (user, password) = match userinfo {
+        None => (None, None),
+        Some(u) => {
+            let (user, pw) = match u.split_once(':') {
+                Some((a, b)) => (a, Some(b)),
+                None => (u, None),
+            };
+            if user.is_empty() {
+                return Err(SipError::BadUri("empty user"));
+            }
+            check_chars(user, b"&=+$,;?/", "user")?;
+            if let Some(pw) = pw {
+                check_chars(pw, b"&=+$,", "password")?;
+            }
+            (Some(user), pw)
+        }
+    };
+    let (before_headers, headers) = match rest.split_once('?') {
+        Some((a, h)) => (a, Some(h)),
+        None => (rest, None),
+    };
+    let (hostport, params) = before_headers
+        .split_once(';')
+        .unwrap_or((before_headers, ""));
+    let (host, _, port) = split_hostport(hostport)?;
+    for p in params.split(';').filter(|_| !params.is_empty()) {
+        let name = p.split_once('=').map_or(p, |(n, _)| n);
+        if name.is_empty() {
+            return Err(SipError::BadUri("empty parameter"));
+        }
+        check_chars(p, b"[]/:&+$=", "parameter")?;
+    }
+    if let Some(h) = headers {
+        if h.is_empty() {
+            return Err(SipError::BadUri("empty headers"));
+        }
+        check_chars(h, b"[]/?:+$=&", "headers")?;
+    }
+    Ok(Uri {
+        scheme,
+        user,
+        password,
+        host,
+        port,
+        params,
+        headers,
+    })
+}
+
+/// Parses the part of a `tel:` URI after the scheme (RFC 3966 §3, characters checked loosely).
+fn parse_tel(rest: &str) -> Result<Uri<'_>, SipError> {
+    let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
+    let ok = !number.is_empty()
+        && number
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() || b"+-.()*#pwPW".contains(&c));
+    if !ok {
+        return Err(SipError::BadUri("telephone number"));
+    }
+    for p in params.split(';').filter(|_| !params.is_empty()) {
+        if p.split_once('=').map_or(p, |(n, _)| n).is_empty() {
+            return Err(SipError::BadUri("empty parameter"));
+        }
+        check_chars(p, b"[]/:&+$=", "parameter")?;
+    }
+    Ok(Uri {
+        scheme: Scheme::Tel,
+        user: Some(number),
+        password: None,
+        host: "",
+        port: None,
+        params,
+        headers: None,
+    })
+}
+
+/// Checks a URI of any scheme: SIP/SIPS/TEL are parsed fully, other schemes must be a
+/// well-formed `absoluteURI` (RFC 3261 §25.1: scheme ":" then reserved/unreserved/escaped).
+pub fn check_any_uri(s: &str) -> Result<(), SipError> {
+    let (scheme, rest) = s.split_once(':').ok_or(SipError::BadUri("no scheme"))?;
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c));
+    if !scheme_ok {
+        return Err(SipError::BadUri("scheme"));
+    }
+    if ["sip", "sips", "tel"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(scheme))
+    {
+        return parse_uri(s).map(|_| ());
+    }
+    if rest.is_empty() {
+        return Err(SipError::BadUri("empty"));
+    }
+    check_chars(rest, b";/?:@&=+$,", "absoluteURI")
+}
