@@ -2,7 +2,7 @@
 # Smoke-fuzz the Ferrovox parsers: run each cargo-fuzz target for SECONDS (default 20) on the
 # machine's stable toolchain and fail if any target finds a crash.
 #
-#   fuzz/smoke.sh [SECONDS] [TARGET...]     targets: rtp_rtcp wire_frame sdp ng (default: all)
+#   fuzz/smoke.sh [SECONDS] [TARGET...]     targets: rtp_rtcp wire_frame sdp ng sip (default: all)
 #
 # Environment: FUZZ_SANITIZER (default none: the fuzzed crates forbid unsafe code, and without
 # a sanitizer the run needs no nightly runtime), FUZZ_TARGET_DIR (default fuzz/target).
@@ -17,7 +17,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [[ "$secs" -lt 1 ]]; then
     echo "usage: $0 [SECONDS] [TARGET...]" >&2
     exit 2
 fi
-all=(rtp_rtcp wire_frame sdp ng)
+all=(rtp_rtcp wire_frame sdp ng sip)
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then targets=("${all[@]}"); fi
 
@@ -35,7 +35,7 @@ features=()
 for t in "${targets[@]}"; do
     case "$t" in
         rtp_rtcp|wire_frame) ;;
-        sdp|ng) features+=("$t") ;;
+        sdp|ng|sip) features+=("$t") ;;
         *) echo "unknown target: $t (known: ${all[*]})" >&2; exit 2 ;;
     esac
 done
