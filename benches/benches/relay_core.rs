@@ -11,6 +11,7 @@
 //! receives and rewrites every frame toward a fixed destination without any lookup.
 //!
 //! Run: `cargo bench -p benches --bench relay_core` (add `-- --quick` for a short run).
+#![forbid(unsafe_code)]
 
 use dataplane::{
     AddrRange, FlowCommand, LatchMode, PortLayout, SharedCounters, StreamSpec, Worker, WorkerParams,

@@ -6,7 +6,9 @@
 //! [`sys`]), and searches for the highest rate forwarded with loss under a threshold
 //! ([`search`], [`runner`]), charging the relay's CPU time from `/proc` ([`procstat`]).
 //!
-//! All `unsafe` code (the `sendmmsg`/`recvmmsg`/epoll wrappers) is in [`sys`].
+//! The tool has no `unsafe` code: the system calls std does not wrap (`sendmmsg`/`recvmmsg`,
+//! epoll, socket options, limits) go through the safe wrappers of the `nix` crate in [`sys`].
+#![forbid(unsafe_code)]
 // Tests may unwrap: a panic is a test failure.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -1,9 +1,19 @@
 //! The system calls std does not wrap: `sendmmsg`/`recvmmsg`, epoll, forced socket buffer
-//! sizes, the clock tick rate and the open-file limit. All `unsafe` of the load tool is here.
-#![allow(unsafe_code)]
+//! sizes, UDP GSO, the clock tick rate and the open-file limit, through the safe wrappers of
+//! the `nix` crate (the load tool has no `unsafe` code of its own).
 
-use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use nix::errno::Errno;
+use nix::sys::epoll::{self, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::sys::socket::{
+    recvmmsg, sendmmsg, setsockopt, sockopt, ControlMessage, MsgFlags, MultiHeaders, SockaddrLike,
+    SockaddrStorage,
+};
+use nix::unistd::{sysconf, SysconfVar};
+use std::cell::Cell;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::thread::LocalKey;
 
 /// Most datagrams moved by one `sendmmsg`/`recvmmsg` call.
 pub const MAX_BATCH: usize = 64;
@@ -12,11 +22,57 @@ pub const MAX_BATCH: usize = 64;
 /// as a wrong length rather than silently truncated to the expected one.
 const RECV_SLOT: usize = 2048;
 
-/// An array of zeroed `mmsghdr`s.
-fn zeroed_headers() -> [libc::mmsghdr; MAX_BATCH] {
-    // SAFETY: mmsghdr is a plain C struct of integers and raw pointers; all-zero bytes are a
-    // valid value for every field (null pointers, zero lengths).
-    unsafe { std::mem::zeroed() }
+/// No destination address for any message of a batch: the sockets are connected. The unit
+/// address type has length 0, so the kernel neither reads nor writes a `msg_name`.
+const NO_ADDRS: [Option<()>; MAX_BATCH] = [None; MAX_BATCH];
+
+/// No control messages on a `sendmmsg`.
+const NO_CMSGS: [ControlMessage<'static>; 0] = [];
+
+/// Message headers of one batch, allocated once per thread and reused by every call there.
+///
+/// `MultiHeaders` holds raw pointers and so cannot move between threads, while the engines
+/// that own the batches do; each thread therefore keeps its own headers. Receive headers carry
+/// room for a source address although the tool never reads it: the kernel writes the address
+/// length back into each header, and a reused header must then have that much room behind its
+/// address pointer. `SockaddrStorage` is the largest address any socket reports, so this holds
+/// whatever descriptor [`RecvBatch::recv`] is given (a unit address would make the second
+/// receive fail with `EFAULT`).
+type Headers<S> = Cell<Option<MultiHeaders<S>>>;
+
+thread_local! {
+    static SEND_HEADERS: Headers<()> = const { Cell::new(None) };
+    static RECV_HEADERS: Headers<SockaddrStorage> = const { Cell::new(None) };
+}
+
+/// Runs `f` with this thread's headers from `key` (allocated on first use; a fresh set if the
+/// thread's storage is already gone).
+fn with_headers<S, R>(
+    key: &'static LocalKey<Headers<S>>,
+    f: impl FnOnce(&mut MultiHeaders<S>) -> R,
+) -> R
+where
+    S: Copy + SockaddrLike + 'static,
+{
+    let fresh = || MultiHeaders::preallocate(MAX_BATCH, None);
+    let mut hdrs = key
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(fresh);
+    let result = f(&mut hdrs);
+    // If the storage is gone the headers are simply dropped.
+    let _ = key.try_with(|c| c.set(Some(hdrs)));
+    result
+}
+
+/// The outcome of a non-blocking batch call: a full or empty queue and an interrupted call are
+/// "nothing moved", everything else is an error.
+fn nothing_on_retry(err: Errno) -> io::Result<usize> {
+    match err {
+        Errno::EAGAIN | Errno::EINTR => Ok(0),
+        e => Err(e.into()),
+    }
 }
 
 /// Fixed-size packets prepared in place and sent with one `sendmmsg` on a connected socket.
@@ -46,42 +102,31 @@ impl SendBatch {
     /// blocking. Returns how many the kernel took (0 when its buffer is full).
     pub fn send(&mut self, fd: BorrowedFd<'_>, n: usize) -> io::Result<usize> {
         let n = n.min(MAX_BATCH);
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; MAX_BATCH];
-        let mut hdrs = zeroed_headers();
-        for ((chunk, v), h) in self
-            .bufs
-            .chunks_exact_mut(self.packet_len)
-            .zip(iov.iter_mut())
-            .zip(hdrs.iter_mut())
-            .take(n)
-        {
-            v.iov_base = chunk.as_mut_ptr().cast();
-            v.iov_len = chunk.len();
-            h.msg_hdr.msg_iov = v;
-            h.msg_hdr.msg_iovlen = 1;
+        if n == 0 || self.packet_len == 0 {
+            return Ok(0);
         }
-        // SAFETY: the first n headers each point at one iovec in `iov`, which points at a
-        // distinct packet_len-byte chunk of self.bufs; `iov`, `hdrs` and self.bufs all outlive
-        // the call and are not otherwise touched during it. msg_name is null (connected socket).
-        let rc = unsafe {
-            libc::sendmmsg(
+        let mut iov = [[IoSlice::new(&[])]; MAX_BATCH];
+        let chunks = self.bufs.chunks_exact(self.packet_len);
+        for (v, chunk) in iov.iter_mut().zip(chunks).take(n) {
+            *v = [IoSlice::new(chunk)];
+        }
+        let slices = iov.get(..n).unwrap_or_default();
+        let sent = with_headers(&SEND_HEADERS, |hdrs| {
+            sendmmsg(
                 fd.as_raw_fd(),
-                hdrs.as_mut_ptr(),
-                n as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                hdrs,
+                slices,
+                NO_ADDRS,
+                NO_CMSGS,
+                MsgFlags::MSG_DONTWAIT,
             )
-        };
-        if rc < 0 {
-            let err = io::Error::last_os_error();
-            return match err.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                _ => Err(err),
-            };
+            // The results iterate over the messages the kernel took.
+            .map(Iterator::count)
+        });
+        match sent {
+            Ok(k) => Ok(k.min(n)),
+            Err(e) => nothing_on_retry(e),
         }
-        Ok(usize::try_from(rc).unwrap_or(0))
     }
 
     /// Sends packets `0..n` (n capped at [`MAX_BATCH`]) as one UDP GSO send on the connected
@@ -105,27 +150,13 @@ impl SendBatch {
     }
 }
 
-/// `UDP_SEGMENT` from `linux/udp.h` (UDP GSO, Linux 4.18); libc only exports it for uClibc.
-const UDP_SEGMENT: libc::c_int = 103;
-
-/// Turns on UDP GSO for `fd` with `segment` bytes per datagram: one send of k * segment bytes
-/// leaves as k datagrams, segmented by the kernel after a single pass through the stack.
+/// Turns on UDP GSO (`UDP_SEGMENT`, Linux 4.18) for `fd` with `segment` bytes per datagram: one
+/// send of k * segment bytes leaves as k datagrams, segmented by the kernel after a single pass
+/// through the stack.
 pub fn set_udp_segment(fd: BorrowedFd<'_>, segment: usize) -> io::Result<()> {
-    let val = libc::c_int::try_from(segment)
+    let val = i32::try_from(segment)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment size too large"))?;
-    // SAFETY: `val` is a c_int that lives across the call and its exact size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_UDP,
-            UDP_SEGMENT,
-            (&val as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    setsockopt(&fd, sockopt::UdpGsoSegment, &val)?;
     Ok(())
 }
 
@@ -155,56 +186,42 @@ impl RecvBatch {
 
     /// Reads up to [`MAX_BATCH`] waiting datagrams from `fd` without blocking; returns how many.
     pub fn recv(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; MAX_BATCH];
-        let mut hdrs = zeroed_headers();
-        for ((chunk, v), h) in self
-            .bufs
-            .chunks_exact_mut(RECV_SLOT)
-            .zip(iov.iter_mut())
-            .zip(hdrs.iter_mut())
-        {
-            v.iov_base = chunk.as_mut_ptr().cast();
-            v.iov_len = chunk.len();
-            h.msg_hdr.msg_iov = v;
-            h.msg_hdr.msg_iovlen = 1;
-        }
         self.count = 0;
-        // SAFETY: every header points at one iovec in `iov`, each at a distinct RECV_SLOT-byte
-        // chunk of self.bufs; all outlive the call. No source address or control buffer is
-        // requested (null msg_name/msg_control), and the timeout pointer is null.
-        let rc = unsafe {
-            libc::recvmmsg(
+        let bufs = &mut self.bufs;
+        let lens = &mut self.lens;
+        let got = with_headers(&RECV_HEADERS, |hdrs| {
+            let mut chunks = bufs.chunks_exact_mut(RECV_SLOT);
+            let mut iov: [[IoSliceMut<'_>; 1]; MAX_BATCH] =
+                std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())]);
+            let msgs = recvmmsg(
                 fd.as_raw_fd(),
-                hdrs.as_mut_ptr(),
-                MAX_BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc < 0 {
-            let err = io::Error::last_os_error();
-            return match err.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                // ICMP port unreachable from an earlier send is reported here on a connected
-                // socket; it is not a receive failure.
-                io::ErrorKind::ConnectionRefused => Ok(0),
-                _ => Err(err),
-            };
+                hdrs,
+                iov.iter_mut(),
+                MsgFlags::MSG_DONTWAIT,
+                None,
+            )?;
+            let mut n = 0;
+            for (len, msg) in lens.iter_mut().zip(msgs) {
+                *len = if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+                    // Wider than a slot: report a length no valid packet has.
+                    RECV_SLOT + 1
+                } else {
+                    msg.bytes
+                };
+                n += 1;
+            }
+            Ok(n)
+        });
+        match got {
+            Ok(n) => {
+                self.count = n;
+                Ok(n)
+            }
+            // ICMP port unreachable from an earlier send is reported here on a connected
+            // socket; it is not a receive failure.
+            Err(Errno::ECONNREFUSED) => Ok(0),
+            Err(e) => nothing_on_retry(e),
         }
-        let n = usize::try_from(rc).unwrap_or(0).min(MAX_BATCH);
-        for (len, h) in self.lens.iter_mut().zip(hdrs.iter()).take(n) {
-            *len = if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
-                // Wider than a slot: report a length no valid packet has.
-                RECV_SLOT + 1
-            } else {
-                h.msg_len as usize
-            };
-        }
-        self.count = n;
-        Ok(n)
     }
 
     /// Length of datagram `i` of the last receive (RECV_SLOT + 1 if it was truncated).
@@ -232,80 +249,47 @@ impl RecvBatch {
 /// A level-triggered epoll set whose events carry a `u64` token.
 #[derive(Debug)]
 pub struct Epoll {
-    fd: OwnedFd,
-    events: Vec<libc::epoll_event>,
+    ep: epoll::Epoll,
+    events: Vec<EpollEvent>,
     ready: usize,
 }
 
 impl Epoll {
     /// A new set reporting up to `capacity` ready descriptors per wait.
     pub fn new(capacity: usize) -> io::Result<Self> {
-        // SAFETY: plain syscall with a flag argument; the result is checked before use.
-        let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(Epoll {
-            fd,
-            events: vec![libc::epoll_event { events: 0, u64: 0 }; capacity.clamp(1, 4096)],
+            ep: epoll::Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
+            events: vec![EpollEvent::empty(); capacity.clamp(1, 4096)],
             ready: 0,
         })
     }
 
     /// Watches `fd` for readability, reporting it as `token`.
     pub fn add(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: token,
-        };
-        // SAFETY: both descriptors are open for the duration of the call and `ev` is a valid
-        // epoll_event the kernel only reads.
-        let rc = unsafe {
-            libc::epoll_ctl(
-                self.fd.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                fd.as_raw_fd(),
-                &mut ev,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        self.ep
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))?;
         Ok(())
     }
 
-    /// Waits up to `timeout_ms` (0: poll) and returns how many descriptors are ready; their
-    /// tokens are then read with [`Epoll::token`].
+    /// Waits up to `timeout_ms` (0: poll, negative: no limit) and returns how many descriptors
+    /// are ready; their tokens are then read with [`Epoll::token`].
     pub fn wait(&mut self, timeout_ms: i32) -> io::Result<usize> {
-        let cap = libc::c_int::try_from(self.events.len()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: the kernel writes at most `cap` events into self.events, which has that many.
-        let rc = unsafe {
-            libc::epoll_wait(
-                self.fd.as_raw_fd(),
-                self.events.as_mut_ptr(),
-                cap,
-                timeout_ms,
-            )
-        };
-        if rc < 0 {
-            let err = io::Error::last_os_error();
-            self.ready = 0;
-            return match err.kind() {
-                io::ErrorKind::Interrupted => Ok(0),
-                _ => Err(err),
-            };
+        self.ready = 0;
+        let timeout = EpollTimeout::try_from(timeout_ms).unwrap_or(EpollTimeout::NONE);
+        match self.ep.wait(&mut self.events, timeout) {
+            Ok(n) => {
+                self.ready = n.min(self.events.len());
+                Ok(self.ready)
+            }
+            Err(Errno::EINTR) => Ok(0),
+            Err(e) => Err(e.into()),
         }
-        self.ready = usize::try_from(rc).unwrap_or(0).min(self.events.len());
-        Ok(self.ready)
     }
 
     /// The token of ready descriptor `i` of the last wait.
     pub fn token(&self, i: usize) -> Option<u64> {
         if i < self.ready {
-            // Copy out of the (packed on x86-64) struct before use.
-            self.events.get(i).map(|ev| ev.u64)
+            self.events.get(i).map(EpollEvent::data)
         } else {
             None
         }
@@ -315,64 +299,35 @@ impl Epoll {
 /// Sets a socket's receive and send buffers to `bytes`, past `net.core.[rw]mem_max` where the
 /// process may (`SO_RCVBUFFORCE`, root), else as far as the limit allows.
 pub fn set_buffers(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
-    let val = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    for (force, plain) in [
-        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-    ] {
-        if setsockopt_int(fd, force, val).is_err() {
-            setsockopt_int(fd, plain, val)?;
-        }
+    // The kernel takes an int; larger requests are capped rather than wrapped.
+    let val = bytes.min(i32::MAX as usize);
+    if setsockopt(&fd, sockopt::RcvBufForce, &val).is_err() {
+        setsockopt(&fd, sockopt::RcvBuf, &val)?;
     }
-    Ok(())
-}
-
-fn setsockopt_int(fd: BorrowedFd<'_>, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
-    // SAFETY: `val` is a c_int that lives across the call and its exact size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            opt,
-            (&val as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
+    if setsockopt(&fd, sockopt::SndBufForce, &val).is_err() {
+        setsockopt(&fd, sockopt::SndBuf, &val)?;
     }
     Ok(())
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`sysconf(_SC_CLK_TCK)`), 100 if unknown.
 pub fn clock_ticks_per_sec() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(t).ok().filter(|&t| t > 0).unwrap_or(100)
+    sysconf(SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|t| u64::try_from(t).ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(100)
 }
 
 /// Raises the soft open-file limit to the hard limit (two sockets per call add up); returns the
 /// soft limit now in force.
 pub fn raise_nofile_limit() -> io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid rlimit the kernel writes into.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } < 0 {
-        return Err(io::Error::last_os_error());
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return Ok(hard);
     }
-    if lim.rlim_cur < lim.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: `raised` is a valid rlimit the kernel only reads.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            return Ok(raised.rlim_cur);
-        }
-    }
-    Ok(lim.rlim_cur)
+    Ok(soft)
 }
 
 #[cfg(test)]

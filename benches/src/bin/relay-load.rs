@@ -3,6 +3,7 @@
 //! Sets calls up with ng offer/answer, sends RTP through the relay in both directions from
 //! loopback endpoints, reports sent/received/loss/rate per step, searches for the highest rate
 //! with loss under a threshold, and deletes every call. See `relay-load --help`.
+#![forbid(unsafe_code)]
 
 use anyhow::{bail, Context, Result};
 use benches::calls::{self, Call, CallIds};
