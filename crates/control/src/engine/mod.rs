@@ -247,40 +247,21 @@ impl Engine {
                 self.events
                     .push_back(EngineEvent::InstallFailed { worker, key });
             }
-            FlowEvent::Idle { key, reason } => self.pair_idle(now, key, Some(reason)),
-            FlowEvent::Active { key } => self.pair_idle(now, key, None),
+            FlowEvent::Idle { key, reason } => self.pair_idle(key, Some(reason)),
+            FlowEvent::Active { key } => self.pair_idle(key, None),
         }
     }
 
-    fn pair_idle(&mut self, now: Duration, key: PortKey, reason: Option<IdleReason>) {
-        let Some(call_id) = self.by_key.get(&key).cloned() else {
-            return;
-        };
-        let Some(call) = self.calls.get_mut(&call_id) else {
+    /// Marks the pair holding `key` idle (or active again). Calls are ended by the periodic
+    /// scan in [`handle_timeout`](Self::handle_timeout), which decides every timeout in one place.
+    fn pair_idle(&mut self, key: PortKey, reason: Option<IdleReason>) {
+        let Some(call) = self.by_key.get(&key).and_then(|id| self.calls.get_mut(id)) else {
             return;
         };
         for p in call.pairs.iter_mut().flatten() {
             if p.keys.contains(&key) {
                 p.idle = reason;
             }
-        }
-        if reason.is_none() {
-            return;
-        }
-        // An unanswered call is ended by the offer timeout, with that reason.
-        let all_idle = call.state == crate::call::CallState::Answered
-            && call.live_pairs().next().is_some()
-            && call.live_pairs().all(|p| p.idle.is_some());
-        if all_idle {
-            let hold = call
-                .live_pairs()
-                .any(|p| p.idle == Some(IdleReason::OnHold));
-            let why = if hold {
-                EndReason::OnHold
-            } else {
-                EndReason::NoRtp
-            };
-            self.end_call(now, &call_id, why);
         }
     }
 
@@ -320,7 +301,7 @@ impl Engine {
                     && c.live_pairs().next().is_some()
                     && c.live_pairs().all(|p| p.idle.is_some())
                 {
-                    // Went idle before the answer and stayed idle after it.
+                    // Every stream idle; an unanswered call ends by the offer timeout instead.
                     let hold = c.live_pairs().any(|p| p.idle == Some(IdleReason::OnHold));
                     ended.push((
                         id.clone(),

@@ -28,27 +28,10 @@ pub fn encode(v: &Value<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends the canonical encoding of an owned value to `out`.
+/// Appends the canonical encoding of an owned value to `out` (through its borrowed view, so
+/// there is one encoder).
 pub(super) fn encode_owned(v: &OwnedValue, out: &mut Vec<u8>) {
-    match v {
-        OwnedValue::Int(i) => write_int(*i, out),
-        OwnedValue::Bytes(b) => write_bytes(b, out),
-        OwnedValue::List(items) => {
-            out.push(b'l');
-            for item in items {
-                encode_owned(item, out);
-            }
-            out.push(b'e');
-        }
-        OwnedValue::Dict(entries) => {
-            out.push(b'd');
-            for (k, v) in entries {
-                write_bytes(k, out);
-                encode_owned(v, out);
-            }
-            out.push(b'e');
-        }
-    }
+    encode(&v.as_value(), out);
 }
 
 fn write_int(i: i64, out: &mut Vec<u8>) {
