@@ -1,0 +1,2 @@
+//! Simulated clock and in-memory network for Ferrovox's deterministic scenario tests.
+#![forbid(unsafe_code)]
