@@ -9,6 +9,19 @@ use crate::{Message, SipError};
 /// section. CR and LF in `reason` are dropped;
 /// `code` should be 100..=699.
 pub fn response_for(req: &Message<'_>, code: u16, reason: &str, to_tag: Option<&str>) -> Vec<u8> {
+    response_with(req, code, reason, to_tag, &[])
+}
+
+/// [`response_for`] with extra header fields (name, value) placed before Content-Length, for
+/// example `Retry-After` on a 503 (RFC 3261 §20.33) or `Server`. CR and LF in names and values
+/// are dropped so a caller cannot inject fields.
+pub fn response_with(
+    req: &Message<'_>,
+    code: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     let reason: String = reason
         .chars()
@@ -46,8 +59,19 @@ pub fn response_for(req: &Message<'_>, code: u16, reason: &str, to_tag: Option<&
         // RFC 3261 §8.2.6.1: a 100 (Trying) copies the request's Timestamp.
         copy(&mut out, "Timestamp");
     }
+    for (name, value) in extra {
+        push_field(&mut out, name, value);
+    }
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
     out
+}
+
+/// Appends `name: value` CRLF, dropping CR and LF from both.
+pub(crate) fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend(name.bytes().filter(|c| *c != b'\r' && *c != b'\n'));
+    out.extend_from_slice(b": ");
+    out.extend(value.bytes().filter(|c| *c != b'\r' && *c != b'\n'));
+    out.extend_from_slice(b"\r\n");
 }
 
 /// One pending edit: replace `range` of the message bytes with `text` (insert when empty).
@@ -148,6 +172,65 @@ impl<'m, 'a> Editor<'m, 'a> {
             }
         }
         Ok(self)
+    }
+
+    /// Sets `received` and fills `rport` on the topmost Via value (RFC 3261 §18.2.1, RFC 3581
+    /// §4): `received` is added (or replaced) when given; `rport` gets the value when the
+    /// parameter is present (a bare `rport` asks for it). The value is rewritten in canonical
+    /// form; every other field stays as received.
+    pub fn set_top_via_source(
+        &mut self,
+        received: Option<&str>,
+        rport: Option<u16>,
+    ) -> Result<&mut Self, SipError> {
+        let h = self
+            .msg
+            .header("Via")
+            .ok_or(SipError::MissingHeader("Via"))?;
+        let text = std::str::from_utf8(h.value).map_err(|_| SipError::NotUtf8)?;
+        let values = split_commas(text);
+        let first = values.first().ok_or(SipError::MissingHeader("Via"))?;
+        let at = (first.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+        let mut via = crate::parse_via(&crate::unfold(first.as_bytes())?)?;
+        if let Some(r) = received {
+            via.params
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("received"));
+            via.params
+                .push(("received".to_string(), Some(r.to_string())));
+        }
+        if let (Some(port), Some(p)) = (
+            rport,
+            via.params
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case("rport")),
+        ) {
+            p.1 = Some(port.to_string());
+        }
+        let start = h.value_span.start + at;
+        self.push(start..start + first.len(), via.to_string().into_bytes());
+        Ok(self)
+    }
+
+    /// Appends a header field `name: value` at the end of the header section.
+    pub fn append_header(&mut self, name: &str, value: &str) -> &mut Self {
+        let at = self.msg.body.start.saturating_sub(2);
+        let mut text = Vec::new();
+        push_field(&mut text, name, value);
+        self.push(at..at, text);
+        self
+    }
+
+    /// Removes every field of the header `name`.
+    pub fn remove_headers(&mut self, name: &str) -> &mut Self {
+        let lines: Vec<_> = self
+            .msg
+            .headers_named(name)
+            .map(|h| h.line.clone())
+            .collect();
+        for l in lines {
+            self.push(l, Vec::new());
+        }
+        self
     }
 
     /// Replaces the Request-URI (RFC 3261 §16.6 item 6, §16.5). No effect on responses.

@@ -104,6 +104,9 @@ pub enum SipError {
     /// The message has no header of the kind the edit removes.
     #[error("nothing to remove: no {0} header")]
     NothingToRemove(&'static str),
+    /// A request was needed (building CANCEL or ACK) but a response was given.
+    #[error("not a request")]
+    NotARequest,
     /// Two edits touch the same bytes.
     #[error("conflicting edits")]
     EditConflict,

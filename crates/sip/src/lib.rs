@@ -4,6 +4,7 @@
 
 mod addr;
 mod build;
+mod derive;
 mod error;
 mod frame;
 mod lex;
@@ -17,7 +18,8 @@ mod via;
 mod tests;
 
 pub use addr::{parse_name_addr, Contacts, NameAddr};
-pub use build::{response_for, Editor};
+pub use build::{response_for, response_with, Editor};
+pub use derive::{build_ack, build_cancel};
 pub use error::SipError;
 pub use frame::{frame_stream, keepalive_len};
 pub use lex::{split_commas, unfold, Param};

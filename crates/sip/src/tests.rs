@@ -256,3 +256,68 @@ fn remove_first_of_folded_list() -> Result<(), SipError> {
     assert_eq!(raw.get(h.name_span()), Some(&b"Via"[..]));
     Ok(())
 }
+
+#[test]
+fn cancel_and_ack_derive_from_the_sent_request() -> Result<(), SipError> {
+    let req = b"INVITE sip:bob@10.0.0.2:5080 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc;rport\r\n\
+Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKup\r\n\
+Route: <sip:10.0.0.2;lr>\r\n\
+Max-Forwards: 69\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+    let req = crate::parse(req)?;
+    let cancel = crate::build_cancel(&req)?;
+    let c = crate::parse(&cancel)?;
+    assert_eq!(c.method(), Some("CANCEL"));
+    assert_eq!(c.request_uri(), Some("sip:bob@10.0.0.2:5080"));
+    assert_eq!(c.vias()?.len(), 1);
+    assert_eq!(c.top_via()?.branch(), Some("z9hG4bKabc"));
+    assert_eq!(c.cseq()?.number, 7);
+    assert_eq!(c.cseq()?.method, "CANCEL");
+    assert_eq!(c.routes()?.len(), 1);
+    assert!(c.to()?.tag().is_none());
+    let resp = b"SIP/2.0 486 Busy Here\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc;rport=5060\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=uas\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+    let resp = crate::parse(resp)?;
+    let ack = crate::build_ack(&req, &resp)?;
+    let a = crate::parse(&ack)?;
+    assert_eq!(a.method(), Some("ACK"));
+    assert_eq!(a.to()?.tag(), Some("uas"));
+    assert_eq!(a.cseq()?.method, "ACK");
+    assert_eq!(a.call_id()?, "c1");
+    assert!(crate::build_ack(&resp, &resp).is_err());
+    Ok(())
+}
+
+#[test]
+fn editor_fills_received_and_rport_and_appends_fields() -> Result<(), SipError> {
+    let req = b"OPTIONS sip:x SIP/2.0\r\n\
+Via: SIP/2.0/UDP host.example;branch=z9hG4bK1;rport, SIP/2.0/UDP b;branch=z9hG4bK2\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n";
+    let req = crate::parse(req)?;
+    let out = Editor::new(&req)
+        .set_top_via_source(Some("192.0.2.1"), Some(5099))?
+        .append_header("X-Test", "1\r\nInjected: yes")
+        .finish()?;
+    let m = crate::parse(&out)?;
+    let vias = m.vias()?;
+    assert_eq!(vias.len(), 2);
+    assert_eq!(vias[0].received(), Some("192.0.2.1"));
+    assert_eq!(vias[0].rport()?, Some(Some(5099)));
+    assert_eq!(vias[1].branch(), Some("z9hG4bK2"));
+    assert!(m.header("Injected").is_none());
+    assert_eq!(
+        m.header("X-Test").map(|h| h.value),
+        Some(&b"1Injected: yes"[..])
+    );
+    let stripped = Editor::new(&m).remove_headers("X-Test").finish()?;
+    assert!(crate::parse(&stripped)?.header("X-Test").is_none());
+    let with = crate::response_with(&req, 503, "Busy", Some("t"), &[("Retry-After", "30")]);
+    let r = crate::parse(&with)?;
+    assert_eq!(r.retry_after()?.map(|r| r.seconds), Some(30));
+    Ok(())
+}

@@ -52,6 +52,27 @@ impl Via {
     }
 }
 
+impl std::fmt::Display for Via {
+    /// Writes the value in canonical form: `SIP/2.0/UDP host:port;name=value...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/{} {}",
+            self.protocol, self.version, self.transport, self.host
+        )?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        for (n, v) in &self.params {
+            match v {
+                Some(v) => write!(f, ";{n}={v}")?,
+                None => write!(f, ";{n}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Takes a token from the front of `s`, returning it and the rest.
 fn take_token(s: &str) -> (&str, &str) {
     let n = s.bytes().take_while(|&c| is_token_char(c)).count();
