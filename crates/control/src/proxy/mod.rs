@@ -1,0 +1,331 @@
+//! The stateful SIP proxy (RFC 3261 §16, transactions per §17), sans-IO.
+//!
+//! Driven quinn-proto style: [`Proxy::handle_message`] with each received message,
+//! [`Proxy::handle_timeout`] when [`Proxy::poll_timeout`] is due, [`Proxy::handle_transport_error`]
+//! when a send failed; the driver sends what [`Proxy::poll_transmit`] yields and logs
+//! [`Proxy::poll_event`]. Time and randomness (a seed) come in as arguments, so every scenario
+//! is deterministic.
+//!
+//! New requests are routed to a member of a destination set by the [`dispatch::Dispatcher`];
+//! failures fail over to the next member (`ctx`); in-dialog requests are pinned to the member
+//! that took the dialog (`dialog`); the dispatcher's OPTIONS probes go out as client
+//! transactions (`local`).
+
+mod ctx;
+mod dialog;
+mod local;
+mod request;
+mod response;
+mod timers;
+mod txn;
+mod types;
+mod util;
+
+#[cfg(test)]
+mod tests;
+
+pub use types::{FailReason, ProxyConfig, ProxyCounters, ProxyEvent, Transmit, Transport};
+
+use ctx::Ctx;
+use dialog::Dialogs;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use timers::{Timer, Timers};
+use txn::{ClientTxn, ServerTxn};
+use util::Ids;
+
+/// How often the dialog table is swept for expired entries.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
+/// The proxy core.
+#[derive(Debug)]
+pub struct Proxy {
+    cfg: ProxyConfig,
+    sets: Vec<config::SetConfig>,
+    dispatcher: dispatch::Dispatcher,
+    server: HashMap<String, ServerTxn>,
+    client: HashMap<String, ClientTxn>,
+    ctxs: HashMap<u64, Ctx>,
+    next_ctx: u64,
+    dialogs: Dialogs,
+    timers: Timers,
+    ids: Ids,
+    out: VecDeque<Transmit>,
+    events: VecDeque<ProxyEvent>,
+    counters: ProxyCounters,
+    draining: bool,
+    housekeeping_armed: bool,
+}
+
+impl Proxy {
+    /// A proxy with the given settings, destination sets and routes. `seed` feeds the
+    /// generator of branches, tags and Call-IDs.
+    pub fn new(
+        cfg: ProxyConfig,
+        sets: &[config::SetConfig],
+        routes: &[config::RouteConfig],
+        now: Instant,
+        seed: u64,
+    ) -> Self {
+        Proxy {
+            dispatcher: dispatch::Dispatcher::new(sets, routes, now),
+            sets: sets.to_vec(),
+            cfg,
+            server: HashMap::new(),
+            client: HashMap::new(),
+            ctxs: HashMap::new(),
+            next_ctx: 1,
+            dialogs: Dialogs::default(),
+            timers: Timers::default(),
+            ids: Ids::new(seed),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: ProxyCounters::default(),
+            draining: false,
+            housekeeping_armed: false,
+        }
+    }
+
+    /// Applies a new configuration: members that remain keep their counters, health state
+    /// and calls; dialogs in progress continue.
+    pub fn reconfigure(
+        &mut self,
+        cfg: ProxyConfig,
+        sets: &[config::SetConfig],
+        routes: &[config::RouteConfig],
+        now: Instant,
+    ) {
+        self.dispatcher.reconfigure(sets, routes, now);
+        self.sets = sets.to_vec();
+        self.cfg = cfg;
+    }
+
+    /// Handles one received SIP message (a UDP datagram or a message framed from a TCP stream).
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        local: SocketAddr,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.arm_housekeeping(now);
+        if bytes.len() > self.cfg.max_message_bytes {
+            self.counters.dropped_oversized += 1;
+            return;
+        }
+        // RFC 5626 §3.5.1 keep-alives: a bare CRLF (or CRLFCRLF) is not a message.
+        if sip::keepalive_len(bytes) == bytes.len() {
+            return;
+        }
+        let msg = match sip::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => return self.malformed(transport, local, from, bytes, &e),
+        };
+        if msg.is_request() {
+            self.counters.requests += 1;
+            request::handle(self, now, transport, local, from, &msg);
+        } else {
+            self.counters.responses += 1;
+            response::handle(self, now, transport, from, &msg);
+        }
+    }
+
+    /// A message that did not parse: 400 when the request line was valid and the headers a
+    /// response needs are readable (RFC 3261 §8.2, §16.3), else a counted drop.
+    fn malformed(
+        &mut self,
+        transport: Transport,
+        local: SocketAddr,
+        from: SocketAddr,
+        bytes: &[u8],
+        e: &sip::SipError,
+    ) {
+        if e.is_request_parsed() {
+            if let Ok(head) = sip::parse_head(bytes) {
+                if head.method() != Some("ACK") && head.top_via().is_ok() {
+                    self.counters.bad_requests += 1;
+                    let reason = format!("Bad Request ({})", e.cause());
+                    let resp = sip::response_for(&head, 400, &reason, Some(&self.ids.token()));
+                    let dst = request::reply_target(&head, from).unwrap_or(from);
+                    self.send(transport, local, dst, resp);
+                    return;
+                }
+            }
+        }
+        self.counters.dropped_malformed += 1;
+    }
+
+    /// The driver could not deliver to `dst` (ICMP unreachable, TCP connect refused): every
+    /// branch and probe waiting on it fails now (RFC 3261 §8.1.3.1, §16.7).
+    pub fn handle_transport_error(&mut self, now: Instant, transport: Transport, dst: SocketAddr) {
+        let keys: Vec<String> = self
+            .client
+            .iter()
+            .filter(|(_, t)| {
+                t.dst == dst
+                    && t.transport == transport
+                    && matches!(
+                        t.state,
+                        txn::ClientState::Calling | txn::ClientState::Proceeding
+                    )
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            ctx::client_failed(self, now, &k, FailReason::Transport);
+        }
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(t) = self.timers.pop_due(now) {
+            match t {
+                Timer::ClientRetransmit { key, gen } => {
+                    response::retransmit_client(self, now, &key, gen)
+                }
+                Timer::ClientNoAnswer { key } => ctx::client_no_answer(self, now, &key),
+                Timer::ClientTimerC { key, gen } => ctx::timer_c(self, now, &key, gen),
+                Timer::ClientEnd { key } => {
+                    self.client.remove(&key);
+                }
+                Timer::ServerRetransmit { key, gen } => {
+                    request::retransmit_server(self, now, &key, gen)
+                }
+                Timer::ServerEnd { key } => request::server_end(self, &key),
+                Timer::Housekeeping => {
+                    self.housekeeping_armed = false;
+                    dialog::expire(self, now);
+                    self.arm_housekeeping(now);
+                }
+            }
+        }
+        self.dispatcher.handle_timeout(now);
+        local::send_probes(self, now);
+        self.collect_dispatch_events();
+    }
+
+    /// When [`Proxy::handle_timeout`] should next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.timers.next(), self.dispatcher.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    /// The next event to log.
+    pub fn poll_event(&mut self) -> Option<ProxyEvent> {
+        self.collect_dispatch_events();
+        self.events.pop_front()
+    }
+
+    /// The proxy's counters.
+    pub fn counters(&self) -> &ProxyCounters {
+        &self.counters
+    }
+
+    /// The dispatcher (members, states, counters).
+    pub fn dispatcher(&self) -> &dispatch::Dispatcher {
+        &self.dispatcher
+    }
+
+    /// The dispatcher, for admin actions (member state changes, DNS results).
+    pub fn dispatcher_mut(&mut self) -> &mut dispatch::Dispatcher {
+        &mut self.dispatcher
+    }
+
+    /// Draining: OPTIONS sent to this element are answered 503 (a front load balancer or DNS
+    /// health check takes it out of rotation); calls in progress continue.
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
+    }
+
+    /// Transactions, proxy contexts and dialogs held (for tests and metrics).
+    pub fn sizes(&self) -> (usize, usize, usize, usize) {
+        (
+            self.server.len(),
+            self.client.len(),
+            self.ctxs.len(),
+            self.dialogs.len(),
+        )
+    }
+
+    fn collect_dispatch_events(&mut self) {
+        while let Some(e) = self.dispatcher.poll_event() {
+            self.events.push_back(ProxyEvent::Member(e));
+        }
+    }
+
+    fn arm_housekeeping(&mut self, now: Instant) {
+        if !self.housekeeping_armed {
+            self.housekeeping_armed = true;
+            self.timers.arm(now + HOUSEKEEPING, Timer::Housekeeping);
+        }
+    }
+
+    /// Queues a message.
+    fn send(&mut self, transport: Transport, src: SocketAddr, dst: SocketAddr, bytes: Vec<u8>) {
+        self.out.push_back(Transmit {
+            transport,
+            src,
+            dst,
+            bytes,
+        });
+    }
+
+    /// The listen address to send to `dst` from: the first of the same family, else the first.
+    fn local_for(&self, dst: SocketAddr) -> SocketAddr {
+        self.cfg
+            .listen
+            .iter()
+            .find(|l| l.is_ipv4() == dst.is_ipv4())
+            .or(self.cfg.listen.first())
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
+    }
+
+    /// The sent-by / Record-Route host:port for messages leaving from `local`.
+    fn our_hostport(&self, local: SocketAddr) -> String {
+        match &self.cfg.advertised {
+            Some(a) => format!("{}:{}", a.host, a.port.unwrap_or(local.port())),
+            None => util::hostport(local),
+        }
+    }
+
+    /// True when `uri` names this element (RFC 3261 §16.4): its host is a listen address or
+    /// the advertised host, and its port one of ours (5060 when absent).
+    fn is_us(&self, uri: &str) -> bool {
+        let Ok(u) = sip::parse_uri(uri) else {
+            return false;
+        };
+        let port = u.port.unwrap_or(5060);
+        if let Some(ip) = util::ip_literal(u.host) {
+            if self
+                .cfg
+                .listen
+                .iter()
+                .any(|l| l.ip() == ip && l.port() == port)
+            {
+                return true;
+            }
+        }
+        let Some(adv) = &self.cfg.advertised else {
+            return false;
+        };
+        let host_ours = match &adv.host {
+            config::UriHost::Ip(ip) => util::ip_literal(u.host) == Some(*ip),
+            config::UriHost::Name(n) => n.eq_ignore_ascii_case(u.host),
+        };
+        let port_ours = match adv.port {
+            Some(p) => p == port,
+            None => self.cfg.listen.iter().any(|l| l.port() == port),
+        };
+        host_ours && port_ours
+    }
+}

@@ -1,0 +1,205 @@
+//! The proxy's public types: settings, what it sends, what it reports.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A SIP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP: unreliable, this element retransmits (RFC 3261 §17).
+    Udp,
+    /// TCP: reliable, framed by Content-Length (RFC 3261 §18.3).
+    Tcp,
+}
+
+impl From<config::Transport> for Transport {
+    fn from(t: config::Transport) -> Self {
+        match t {
+            config::Transport::Udp => Transport::Udp,
+            config::Transport::Tcp => Transport::Tcp,
+        }
+    }
+}
+
+impl Transport {
+    /// The Via transport token (RFC 3261 §20.42).
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+
+    /// True when this element must retransmit requests and responses itself.
+    pub fn unreliable(self) -> bool {
+        self == Transport::Udp
+    }
+}
+
+/// A message to send. For TCP the driver uses the connection it has to `dst` (the one a
+/// request came in on, RFC 3261 §18.2.2) or opens one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Transport.
+    pub transport: Transport,
+    /// The local listen address to send from.
+    pub src: SocketAddr,
+    /// Destination.
+    pub dst: SocketAddr,
+    /// The whole SIP message.
+    pub bytes: Vec<u8>,
+}
+
+/// Proxy settings (from `[sip]`).
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Listen addresses (first of a family is used to send to that family).
+    pub listen: Vec<SocketAddr>,
+    /// Host (and optional port) written into Via and Record-Route instead of the listen
+    /// address.
+    pub advertised: Option<config::HostPort>,
+    /// Transports offered.
+    pub transports: Vec<Transport>,
+    /// Insert Record-Route on dialog-creating requests.
+    pub record_route: bool,
+    /// RFC 3261 T1.
+    pub t1: Duration,
+    /// RFC 3261 T2.
+    pub t2: Duration,
+    /// RFC 3261 T4.
+    pub t4: Duration,
+    /// No provisional within this: the branch has timed out (failover).
+    pub fr_timeout: Duration,
+    /// After a provisional, a final is awaited this long (Timer C, RFC 3261 §16.8).
+    pub fr_inv_timeout: Duration,
+    /// Max-Forwards put on requests that had none.
+    pub max_forwards: u8,
+    /// Larger messages are dropped and counted.
+    pub max_message_bytes: usize,
+    /// A confirmed dialog without BYE is forgotten after this.
+    pub dialog_expiry: Duration,
+    /// Server / User-Agent value for locally generated messages (empty: none).
+    pub user_agent: String,
+}
+
+impl ProxyConfig {
+    /// Settings from the daemon configuration.
+    pub fn from_config(c: &config::SipConfig) -> Self {
+        ProxyConfig {
+            listen: c.listen.clone(),
+            advertised: c.advertised.clone(),
+            transports: c.transports.iter().map(|t| Transport::from(*t)).collect(),
+            record_route: c.record_route,
+            t1: c.t1,
+            t2: c.t2,
+            t4: c.t4,
+            fr_timeout: c.fr_timeout,
+            fr_inv_timeout: c.fr_inv_timeout,
+            max_forwards: c.max_forwards,
+            max_message_bytes: c.max_message_bytes as usize,
+            dialog_expiry: c.dialog_expiry,
+            user_agent: c.user_agent.clone().unwrap_or_default(),
+        }
+    }
+
+    /// 64*T1: Timers B, F, H, J, L, M (RFC 3261 §17, RFC 6026).
+    pub fn t64(&self) -> Duration {
+        self.t1 * 64
+    }
+}
+
+/// Something worth a log line or a metric, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyEvent {
+    /// A member changed health or admin state.
+    Member(dispatch::DispatchEvent),
+    /// A new call was sent to a member.
+    CallRouted {
+        /// Call-ID.
+        call_id: String,
+        /// The member's URI.
+        member: String,
+        /// 1 for the first try, 2.. after failovers.
+        attempt: u32,
+    },
+    /// A branch failed and the next member will be tried.
+    Failover {
+        /// Call-ID.
+        call_id: String,
+        /// The member that failed.
+        member: String,
+        /// What happened.
+        reason: FailReason,
+    },
+    /// A call was refused or failed upstream with this code.
+    CallFailed {
+        /// Call-ID.
+        call_id: String,
+        /// Final code sent upstream.
+        code: u16,
+    },
+}
+
+/// Why a branch failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailReason {
+    /// No provisional response within `fr_timeout`.
+    Timeout,
+    /// The transport could not deliver the request.
+    Transport,
+    /// A final response whose code is in the set's failover codes.
+    Code(u16),
+}
+
+impl std::fmt::Display for FailReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailReason::Timeout => f.write_str("timeout"),
+            FailReason::Transport => f.write_str("transport error"),
+            FailReason::Code(c) => write!(f, "{c}"),
+        }
+    }
+}
+
+/// Proxy counters (monotonic; one writer).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyCounters {
+    /// Requests received (parsed).
+    pub requests: u64,
+    /// Responses received (parsed).
+    pub responses: u64,
+    /// Messages dropped unparsed (no response possible).
+    pub dropped_malformed: u64,
+    /// Messages over `max_message_bytes`, dropped.
+    pub dropped_oversized: u64,
+    /// Requests answered 400 (malformed but answerable).
+    pub bad_requests: u64,
+    /// Requests answered 483.
+    pub too_many_hops: u64,
+    /// Requests answered 482.
+    pub loops: u64,
+    /// Request retransmissions absorbed by a server transaction.
+    pub retransmissions_absorbed: u64,
+    /// Requests retransmitted by a client transaction (UDP).
+    pub retransmissions_sent: u64,
+    /// New calls sent to a member (first attempts).
+    pub calls_routed: u64,
+    /// Failovers to another member.
+    pub failovers: u64,
+    /// Requests matching no route (404).
+    pub no_route: u64,
+    /// Calls refused because every member was full or busy (503 + Retry-After).
+    pub all_busy: u64,
+    /// Calls refused because no member was available.
+    pub no_member: u64,
+    /// Responses matching no transaction: forwarded statelessly or dropped.
+    pub stray_responses: u64,
+    /// In-dialog requests forwarded to the pinned member.
+    pub pinned: u64,
+    /// CANCELs matching no transaction (481).
+    pub cancel_unmatched: u64,
+    /// OPTIONS probes sent.
+    pub probes_sent: u64,
+    /// Late 2xx from an abandoned branch, ended with ACK + BYE.
+    pub late_answers_ended: u64,
+}

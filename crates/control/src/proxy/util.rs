@@ -1,0 +1,94 @@
+//! Small helpers: our own addresses, next-hop addresses from URIs and Vias, identifiers.
+
+use super::types::Transport;
+use std::net::{IpAddr, SocketAddr};
+
+/// A deterministic generator for tags, branches and Call-IDs (xorshift64*; the seed comes in
+/// from the driver, so scenario tests are repeatable).
+#[derive(Debug, Clone)]
+pub(crate) struct Ids {
+    state: u64,
+}
+
+impl Ids {
+    pub(crate) fn new(seed: u64) -> Self {
+        Ids { state: seed | 1 }
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
+        let mut x = self.state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A fresh token of 16 hex digits.
+    pub(crate) fn token(&mut self) -> String {
+        format!("{:016x}", self.next())
+    }
+}
+
+/// FNV-1a over the parts, for the loop-detection part of our branches.
+pub(crate) fn loop_hash(parts: &[&str]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0)) {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}
+
+/// Parses an IP literal as written in a URI or Via host (IPv6 in brackets).
+pub(crate) fn ip_literal(host: &str) -> Option<IpAddr> {
+    let h = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    h.parse().ok()
+}
+
+/// `host:port` text for a socket address (IPv6 bracketed).
+pub(crate) fn hostport(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v4) => format!("{}:{}", v4.ip(), v4.port()),
+        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+    }
+}
+
+/// The next hop named by a SIP URI when its host is an IP literal (no DNS here): port from
+/// the URI or the scheme's default, transport from `;transport=`.
+pub(crate) fn uri_target(uri: &str) -> Option<(SocketAddr, Transport)> {
+    let u = sip::parse_uri(uri).ok()?;
+    let ip = ip_literal(u.host)?;
+    let sips = u.scheme == sip::Scheme::Sips;
+    let port = u.port.unwrap_or(if sips { 5061 } else { 5060 });
+    let transport = match u.transport() {
+        Some(t) if t.eq_ignore_ascii_case("tcp") || t.eq_ignore_ascii_case("tls") => Transport::Tcp,
+        _ if sips => Transport::Tcp,
+        _ => Transport::Udp,
+    };
+    Some((SocketAddr::new(ip, port), transport))
+}
+
+/// Where a response goes by its topmost Via (RFC 3261 §18.2.2, RFC 3581 §4): `received` (or
+/// the sent-by IP) and `rport` (or the sent-by port, or 5060).
+pub(crate) fn via_target(via: &sip::Via) -> Option<(SocketAddr, Transport)> {
+    let ip = via
+        .received()
+        .and_then(ip_literal)
+        .or_else(|| ip_literal(&via.host))?;
+    let port = match via.rport() {
+        Ok(Some(Some(p))) => p,
+        _ => via.port.unwrap_or(5060),
+    };
+    let transport = if via.transport.eq_ignore_ascii_case("UDP") {
+        Transport::Udp
+    } else {
+        Transport::Tcp
+    };
+    Some((SocketAddr::new(ip, port), transport))
+}

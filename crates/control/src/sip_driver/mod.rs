@@ -1,0 +1,248 @@
+//! The tokio driver of the SIP proxy: UDP sockets and TCP connections in, the proxy's
+//! transmits out, its timers, reloads. Everything else is the proxy's.
+
+mod tcp;
+
+use crate::proxy::{Proxy, ProxyEvent, Transmit, Transport};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// Receive buffer size: the largest UDP payload.
+const DATAGRAM_MAX: usize = 65_535;
+/// Inbound queue depth between the socket readers and the proxy.
+const INBOUND_QUEUE: usize = 4096;
+
+/// What the readers hand the proxy loop.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A message (a datagram, or one framed from a stream).
+    Message {
+        transport: Transport,
+        local: SocketAddr,
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// A connection could not be made or broke; what was queued for `peer` is lost.
+    TransportError {
+        transport: Transport,
+        peer: SocketAddr,
+    },
+}
+
+/// Control requests from the rest of the daemon.
+#[derive(Debug)]
+pub enum Control {
+    /// Apply a new configuration (SIGHUP): members that remain keep their state.
+    Reload(Box<config::Config>),
+    /// Drain (OPTIONS to us answered 503) or stop draining.
+    Drain(bool),
+}
+
+/// The bound sockets of the proxy.
+#[derive(Debug)]
+pub struct Sockets {
+    /// One UDP socket per listen address.
+    pub udp: Vec<Arc<UdpSocket>>,
+    /// One TCP listener per listen address (when TCP is enabled).
+    pub tcp: Vec<tokio::net::TcpListener>,
+}
+
+impl Sockets {
+    /// Binds every listen address for the configured transports.
+    pub async fn bind(cfg: &config::SipConfig) -> std::io::Result<Sockets> {
+        let mut udp = Vec::new();
+        let mut tcp = Vec::new();
+        for a in &cfg.listen {
+            if cfg.has_transport(config::Transport::Udp) {
+                udp.push(Arc::new(UdpSocket::bind(a).await?));
+            }
+            if cfg.has_transport(config::Transport::Tcp) {
+                tcp.push(tokio::net::TcpListener::bind(a).await?);
+            }
+        }
+        Ok(Sockets { udp, tcp })
+    }
+}
+
+/// Runs the proxy until `shutdown` turns true.
+pub async fn run(
+    mut proxy: Proxy,
+    sockets: Sockets,
+    mut control: mpsc::Receiver<Control>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
+    let mut udp_by_local = HashMap::new();
+    for s in &sockets.udp {
+        let local = s.local_addr()?;
+        udp_by_local.insert(local, s.clone());
+        tokio::spawn(udp_reader(s.clone(), local, tx.clone()));
+    }
+    let mut conns = tcp::Connections::new(tx.clone());
+    for l in sockets.tcp {
+        tokio::spawn(tcp::accept_loop(l, conns.registrar()));
+    }
+    proxy.handle_timeout(Instant::now());
+    loop {
+        let deadline = proxy.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            m = rx.recv() => {
+                let Some(m) = m else { break };
+                handle(&mut proxy, m);
+                // Take what else is queued before sending, to batch under load.
+                for _ in 0..64 {
+                    match rx.try_recv() {
+                        Ok(m) => handle(&mut proxy, m),
+                        Err(_) => break,
+                    }
+                }
+            }
+            () = sleep => proxy.handle_timeout(Instant::now()),
+            c = control.recv() => match c {
+                Some(Control::Reload(cfg)) => {
+                    let pc = crate::proxy::ProxyConfig::from_config(&cfg.sip);
+                    proxy.reconfigure(pc, &cfg.sets, &cfg.routes, Instant::now());
+                    tracing::info!(sets = cfg.sets.len(), "SIP configuration reloaded");
+                }
+                Some(Control::Drain(d)) => proxy.set_draining(d),
+                None => {}
+            },
+            _ = shutdown.changed() => break,
+        }
+        conns.accept_new();
+        while let Some(t) = proxy.poll_transmit() {
+            send(&udp_by_local, &mut conns, t, &mut proxy).await;
+        }
+        while let Some(e) = proxy.poll_event() {
+            log_event(&proxy, &e);
+        }
+    }
+    Ok(())
+}
+
+fn handle(proxy: &mut Proxy, m: Inbound) {
+    let now = Instant::now();
+    match m {
+        Inbound::Message {
+            transport,
+            local,
+            from,
+            bytes,
+        } => proxy.handle_message(now, transport, local, from, &bytes),
+        Inbound::TransportError { transport, peer } => {
+            proxy.handle_transport_error(now, transport, peer)
+        }
+    }
+}
+
+async fn send(
+    udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
+    conns: &mut tcp::Connections,
+    t: Transmit,
+    proxy: &mut Proxy,
+) {
+    match t.transport {
+        Transport::Udp => {
+            let sock = udp.get(&t.src).or_else(|| {
+                udp.values()
+                    .find(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == t.dst.is_ipv4()))
+            });
+            let Some(sock) = sock else {
+                tracing::warn!(dst = %t.dst, "no UDP socket for this address family");
+                return;
+            };
+            let r = match sock.try_send_to(&t.bytes, t.dst) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    sock.send_to(&t.bytes, t.dst).await
+                }
+                r => r,
+            };
+            if let Err(e) = r {
+                tracing::debug!(dst = %t.dst, error = %e, "SIP send failed");
+                proxy.handle_transport_error(Instant::now(), Transport::Udp, t.dst);
+            }
+        }
+        Transport::Tcp => conns.send(t.dst, t.src, t.bytes),
+    }
+}
+
+async fn udp_reader(sock: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<Inbound>) {
+    let mut buf = vec![0u8; DATAGRAM_MAX];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                let bytes = buf.get(..n).unwrap_or_default().to_vec();
+                let m = Inbound::Message {
+                    transport: Transport::Udp,
+                    local,
+                    from,
+                    bytes,
+                };
+                if tx.send(m).await.is_err() {
+                    return;
+                }
+            }
+            // ICMP errors surface here on Linux for earlier sends; they name no peer.
+            Err(e) => tracing::debug!(error = %e, "SIP UDP receive error"),
+        }
+    }
+}
+
+fn log_event(proxy: &Proxy, e: &ProxyEvent) {
+    let set_name = |set: dispatch::SetId| {
+        proxy
+            .dispatcher()
+            .set_config(set)
+            .map_or_else(String::new, |s| s.name.clone())
+    };
+    match e {
+        ProxyEvent::Member(dispatch::DispatchEvent::StateChanged {
+            set,
+            uri,
+            from,
+            to,
+            reason,
+            ..
+        }) => tracing::info!(
+            set = %set_name(*set),
+            member = %uri,
+            from = from.as_str(),
+            to = to.as_str(),
+            reason = ?reason,
+            "member state changed"
+        ),
+        ProxyEvent::Member(dispatch::DispatchEvent::Added {
+            set, uri, origin, ..
+        }) => {
+            tracing::info!(set = %set_name(*set), member = %uri, origin = ?origin, "member added")
+        }
+        ProxyEvent::Member(dispatch::DispatchEvent::Removed {
+            set, uri, reason, ..
+        }) => {
+            tracing::info!(set = %set_name(*set), member = %uri, reason = ?reason, "member removed")
+        }
+        ProxyEvent::CallRouted {
+            call_id,
+            member,
+            attempt,
+        } => tracing::debug!(call_id = %call_id, member = %member, attempt, "call routed"),
+        ProxyEvent::Failover {
+            call_id,
+            member,
+            reason,
+        } => tracing::info!(call_id = %call_id, member = %member, reason = %reason, "failover"),
+        ProxyEvent::CallFailed { call_id, code } => {
+            tracing::info!(call_id = %call_id, code, "call failed")
+        }
+    }
+}
