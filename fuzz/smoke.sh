@@ -2,7 +2,7 @@
 # Smoke-fuzz the Ferrovox parsers: run each cargo-fuzz target for SECONDS (default 20) on the
 # machine's stable toolchain and fail if any target finds a crash.
 #
-#   fuzz/smoke.sh [SECONDS] [TARGET...]     targets: rtp_rtcp wire_frame sdp ng sip (default: all)
+#   fuzz/smoke.sh [SECONDS] [TARGET...]     targets: rtp_rtcp wire_frame sdp ng sip proxy dns (default: all)
 #
 # Environment: FUZZ_SANITIZER (default none: the fuzzed crates forbid unsafe code, and without
 # a sanitizer the run needs no nightly runtime), FUZZ_TARGET_DIR (default fuzz/target).
@@ -17,7 +17,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [[ "$secs" -lt 1 ]]; then
     echo "usage: $0 [SECONDS] [TARGET...]" >&2
     exit 2
 fi
-all=(rtp_rtcp wire_frame sdp ng sip)
+all=(rtp_rtcp wire_frame sdp ng sip proxy dns)
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then targets=("${all[@]}"); fi
 
@@ -35,7 +35,7 @@ features=()
 for t in "${targets[@]}"; do
     case "$t" in
         rtp_rtcp|wire_frame) ;;
-        sdp|ng|sip) features+=("$t") ;;
+        sdp|ng|sip|proxy|dns) features+=("$t") ;;
         *) echo "unknown target: $t (known: ${all[*]})" >&2; exit 2 ;;
     esac
 done
@@ -66,6 +66,10 @@ seed_binary() {
             hex 02000000000202000000000108004500003c0000400040113cae7f0000017f00000275309c400028ac8180000001000000a012345678d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5 "$dir/v4_rtp"
             hex 0200000000020200000000018100006486dd600000000028114020010db800000000000000000000000120010db8000000000000000000000002138d138f0028378981c9000712345678deadbeef0a00000500010010000000201111222200008000 "$dir/v6_vlan_rtcp"
             hex ffffffffffff020000000002080600010800060400010200000000027f0000020000000000007f000001000000000000000000000000000000000000 "$dir/arp"
+            ;;
+        dns)
+            hex 123401000001000000000000076578616d706c6504746573740000230001 "$dir/query"
+            hex 123485800001000100000002076578616d706c6504746573740000230001c00c002300010000003c0027000a000a0173075349502b44325500045f736970045f756470076578616d706c65047465737400045f736970045f756470076578616d706c65047465737400002100010000003c00170001000113c4026673076578616d706c65047465737400026673076578616d706c65047465737400000100010000003c00047f000001 "$dir/naptr_response"
             ;;
     esac
 }

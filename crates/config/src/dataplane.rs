@@ -1,9 +1,13 @@
-//! `[dataplane]`: packet I/O backend, worker cores, burst size.
+//! `[dataplane]`: packet I/O backend, worker cores, burst size; `[dataplane.dpdk]` in [`dpdk`].
 
 use serde::Deserialize;
 
 use crate::check::{choice, int_in, opt_int_in};
 use crate::error::{key, ConfigError};
+
+pub mod dpdk;
+#[cfg(test)]
+mod tests;
 
 /// Most worker cores one daemon runs (`dataplane.worker_cores` length).
 pub const MAX_WORKERS: usize = 256;
@@ -51,6 +55,9 @@ pub struct DataplaneConfig {
     /// keeps to `recvmmsg`/`sendmmsg`. Default false: on the kernels measured so far the
     /// per-socket `recvmmsg`/`sendmmsg` path relays more packets per core (benches/README.md).
     pub io_uring: bool,
+    /// `[dataplane.dpdk]`: EAL options and ports. Checked whenever present; a daemon started
+    /// with `backend = "dpdk"` and no such section refuses to start (naming this key).
+    pub dpdk: Option<dpdk::DpdkConfig>,
 }
 
 impl Default for DataplaneConfig {
@@ -61,6 +68,7 @@ impl Default for DataplaneConfig {
             control_core: None,
             burst: 32,
             io_uring: false,
+            dpdk: None,
         }
     }
 }
@@ -74,6 +82,7 @@ pub(crate) struct RawDataplane {
     control_core: Option<i64>,
     burst: Option<i64>,
     io_uring: Option<bool>,
+    dpdk: Option<dpdk::RawDpdk>,
 }
 
 /// Largest CPU id the config accepts (ids are `u32`).
@@ -91,12 +100,15 @@ impl RawDataplane {
             Some(id) => Some(int_in("dataplane.control_core", id, 0, MAX_CPU_ID)?),
             None => d.control_core,
         };
+        let backend = choice("dataplane.backend", self.backend.as_deref(), d.backend)?;
+        let dpdk = self.dpdk.map(dpdk::RawDpdk::build).transpose()?;
         Ok(DataplaneConfig {
-            backend: choice("dataplane.backend", self.backend.as_deref(), d.backend)?,
+            backend,
             worker_cores,
             control_core,
             burst: opt_int_in("dataplane.burst", self.burst, 1, MAX_BURST as i64, d.burst)?,
             io_uring: self.io_uring.unwrap_or(d.io_uring),
+            dpdk,
         })
     }
 }

@@ -20,19 +20,26 @@
 //! config::validate_host(&cfg, &config::HostFacts { cpus: 1 }).unwrap();
 //! ```
 //!
-//! Schema: `[general]`, `[ng]`, `[dataplane]` and `[media]` are optional, as is each of their
-//! keys (see the `Default` impls); at least one `[[interface]]` is required. Later sections
-//! are added as further fields of [`Config`], each with its own module.
+//! Schema: `[general]`, `[ng]`, `[dataplane]`, `[media]`, `[sip]` and `[dns]` are optional, as
+//! is each of their keys (see the `Default` impls); at least one `[[interface]]` is required.
+//! `[[set]]` (destination sets with their `[set.health]` and `[[set.member]]`) and `[[route]]`
+//! are optional: with no set the SIP proxy is off; with sets but no route, every request goes
+//! to the first set. Later sections are added as further fields of [`Config`], each with its
+//! own module.
 #![forbid(unsafe_code)]
 
 mod check;
 mod dataplane;
+mod dispatcher;
+mod dns;
 mod error;
 mod general;
 mod host;
 mod interface;
 mod media;
 mod ng;
+mod sip;
+mod uri;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -43,13 +50,21 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-pub use dataplane::{Backend, DataplaneConfig, MAX_BURST, MAX_WORKERS};
+pub use dataplane::{dpdk, Backend, DataplaneConfig, MAX_BURST, MAX_WORKERS};
+pub use dispatcher::{
+    AdminState, Algorithm, Cidr, HashKey, HealthConfig, LastResort, MemberConfig, OkCode,
+    RouteConfig, SetConfig, DEFAULT_PROBE_FROM, MAX_ATTEMPTS, MAX_MEMBER_CALLS, MAX_SET_NAME_LEN,
+    MAX_WEIGHT,
+};
+pub use dns::DnsConfig;
 pub use error::ConfigError;
 pub use general::{GeneralConfig, LogFormat, LogLevel};
 pub use host::{validate_host, HostFacts};
 pub use interface::{Interface, MAX_NAME_LEN, MIN_RELAY_PORT};
 pub use media::{Latching, MediaConfig, MAX_FINAL_TIMEOUT_SECS};
 pub use ng::{NgConfig, DEFAULT_NG_LISTEN};
+pub use sip::{SipConfig, Transport, DEFAULT_SIP_LISTEN, MAX_USER_AGENT_LEN};
+pub use uri::{parse_hostport, HostPort, MemberTarget, SipUri, UriHost};
 
 /// The whole daemon configuration, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +79,16 @@ pub struct Config {
     pub media: MediaConfig,
     /// `[[interface]]`: relay addresses and port ranges, in file order; never empty.
     pub interfaces: Vec<Interface>,
+    /// `[sip]`: the SIP proxy's listeners, transports and timers.
+    pub sip: SipConfig,
+    /// `[dns]`: resolvers for members named by host name.
+    pub dns: DnsConfig,
+    /// `[[set]]`: the dispatcher's destination sets, in file order. Empty means the SIP proxy
+    /// is off.
+    pub sets: Vec<SetConfig>,
+    /// `[[route]]`: which set a request goes to, in file order (first match wins). Empty
+    /// means every request goes to the first set.
+    pub routes: Vec<RouteConfig>,
 }
 
 impl Config {
@@ -91,6 +116,10 @@ struct RawConfig {
     dataplane: Option<dataplane::RawDataplane>,
     media: Option<media::RawMedia>,
     interface: Option<Vec<interface::RawInterface>>,
+    sip: Option<sip::RawSip>,
+    dns: Option<dns::RawDns>,
+    set: Option<Vec<dispatcher::RawSet>>,
+    route: Option<Vec<dispatcher::RawRoute>>,
 }
 
 /// Parses and checks a configuration text: TOML syntax, key names, value types, ranges, and
@@ -99,14 +128,23 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
     let table: toml::Table = text.parse().map_err(|e| error::syntax(text, &e))?;
     let raw: RawConfig =
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(error::from_serde)?;
+    let sip = raw.sip.unwrap_or_default().build()?;
+    let dns = raw.dns.unwrap_or_default().build()?;
+    let sets = dispatcher::build_sets(raw.set, &sip, &dns)?;
+    let routes = dispatcher::build_routes(raw.route, &sets)?;
     let cfg = Config {
         general: raw.general.unwrap_or_default().build()?,
         ng: raw.ng.unwrap_or_default().build()?,
         dataplane: raw.dataplane.unwrap_or_default().build()?,
         media: raw.media.unwrap_or_default().build()?,
         interfaces: interface::build_all(raw.interface)?,
+        sip,
+        dns,
+        sets,
+        routes,
     };
     check_ng_ports(&cfg)?;
+    check_sip_ports(&cfg)?;
     Ok(cfg)
 }
 
@@ -128,6 +166,40 @@ fn check_ng_ports(cfg: &Config) -> Result<(), ConfigError> {
                     iface.port_max,
                     iface.address
                 ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The SIP listeners are UDP sockets too: like the ng listener, none may sit inside a relay
+/// port range on an address that range is bound to, nor on the ng listener's own address.
+fn check_sip_ports(cfg: &Config) -> Result<(), ConfigError> {
+    for (k, listen) in cfg.sip.listen.iter().enumerate() {
+        let ip = listen.ip().to_canonical();
+        let overlaps = |other: IpAddr| {
+            ip == other.to_canonical()
+                || (ip.is_unspecified() && covers(ip, other))
+                || (other.is_unspecified() && covers(other, ip))
+        };
+        for (i, iface) in cfg.interfaces.iter().enumerate() {
+            if overlaps(iface.address) && iface.ports().contains(&listen.port()) {
+                return Err(error::key(
+                    format!("sip.listen[{k}]"),
+                    format!(
+                        "port {} is inside the relay ports {}-{} of interface[{i}] on {}",
+                        listen.port(),
+                        iface.port_min,
+                        iface.port_max,
+                        iface.address
+                    ),
+                ));
+            }
+        }
+        if overlaps(cfg.ng.listen.ip()) && cfg.ng.listen.port() == listen.port() {
+            return Err(error::key(
+                format!("sip.listen[{k}]"),
+                format!("{listen} is also the ng.listen address"),
             ));
         }
     }

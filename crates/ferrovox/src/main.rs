@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod run;
+mod sip;
 
 use anyhow::Context;
 use std::process::ExitCode;
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["--config", path] | ["-c", path] => load(path).and_then(run::run),
+        ["--config", path] | ["-c", path] => load(path).and_then(|cfg| run::run(cfg, path)),
         ["check-config", path] => load(path).map(|_| println!("{path}: ok")),
         ["--version"] | ["-V"] => {
             println!("ferrovox {}", env!("CARGO_PKG_VERSION"));

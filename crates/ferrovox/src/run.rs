@@ -37,7 +37,7 @@ fn latch(l: config::Latching) -> LatchMode {
 }
 
 /// Runs the appliance until SIGTERM or SIGINT.
-pub fn run(cfg: config::Config) -> anyhow::Result<()> {
+pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
     init_logging(&cfg);
     if cfg.dataplane.backend != config::Backend::Socket {
         bail!("dataplane.backend = \"dpdk\": this build has no DPDK support; use backend = \"socket\"");
@@ -136,6 +136,8 @@ pub fn run(cfg: config::Config) -> anyhow::Result<()> {
             .with_context(|| format!("ng.listen: cannot bind {}", cfg.ng.listen))?;
         tracing::info!(listen = %cfg.ng.listen, workers = cfg.dataplane.worker_cores.len(), "ferrovox ready");
         let (tx, rx) = tokio::sync::watch::channel(false);
+        let sip = crate::sip::start(&cfg, rx.clone()).await?;
+        tokio::spawn(crate::sip::reload_on_sighup(path.to_string(), sip));
         tokio::spawn(async move {
             wait_for_signal().await;
             let _ = tx.send(true);

@@ -3,12 +3,16 @@
 //! A worker drives one [`PacketIo`] backend in a loop: receive a burst, decide per packet (the
 //! `dataplane` crate), queue forwards, flush. Backends:
 //! - [`socket`]: kernel UDP sockets, one per relay port, epoll + `recvmmsg`/`sendmmsg` (the default);
+//! - `dpdk` (feature `dpdk`): DPDK poll-mode drivers, frames parsed and rewritten in place in
+//!   the mbufs, one queue pair per worker on every port;
 //! - [`memory`]: Ethernet frames in memory, rewritten in place exactly as a NIC backend would
 //!   (tests and benchmarks).
 //!
 //! All `unsafe` code of the workspace lives here (and in the DPDK bindings); each block says why it
 //! is sound.
 
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod mem;
 pub mod memory;
 mod port;

@@ -1,10 +1,12 @@
 //! Unit tests of the parser and checks; shared helpers live here.
 
 mod defaults;
+mod dispatcher;
 mod errors;
 mod errors_iface;
 mod host;
 mod props;
+mod sip;
 mod unknown_keys;
 
 use crate::{parse, Config, ConfigError};

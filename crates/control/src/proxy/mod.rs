@@ -15,6 +15,7 @@ mod ctx;
 mod dialog;
 mod local;
 mod request;
+mod resolver;
 mod response;
 mod timers;
 mod txn;
@@ -24,6 +25,7 @@ mod util;
 #[cfg(test)]
 mod tests;
 
+pub use resolver::DnsSettings;
 pub use types::{FailReason, ProxyConfig, ProxyCounters, ProxyEvent, Transmit, Transport};
 
 use ctx::Ctx;
@@ -56,6 +58,7 @@ pub struct Proxy {
     counters: ProxyCounters,
     draining: bool,
     housekeeping_armed: bool,
+    resolver: resolver::Resolver,
 }
 
 impl Proxy {
@@ -68,7 +71,9 @@ impl Proxy {
         now: Instant,
         seed: u64,
     ) -> Self {
+        let dns = cfg.dns.clone();
         Proxy {
+            resolver: resolver::Resolver::new(dns),
             dispatcher: dispatch::Dispatcher::new(sets, routes, now),
             sets: sets.to_vec(),
             cfg,
@@ -98,7 +103,9 @@ impl Proxy {
     ) {
         self.dispatcher.reconfigure(sets, routes, now);
         self.sets = sets.to_vec();
+        self.resolver.set_settings(cfg.dns.clone());
         self.cfg = cfg;
+        resolver::tick(self, now);
     }
 
     /// Handles one received SIP message (a UDP datagram or a message framed from a TCP stream).
@@ -202,21 +209,42 @@ impl Proxy {
             }
         }
         self.dispatcher.handle_timeout(now);
+        resolver::tick(self, now);
         local::send_probes(self, now);
         self.collect_dispatch_events();
     }
 
     /// When [`Proxy::handle_timeout`] should next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.timers.next(), self.dispatcher.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.timers.next(),
+            self.dispatcher.poll_timeout(),
+            self.resolver.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.out.pop_front()
+    }
+
+    /// The next DNS query to send (for members named by host name).
+    pub fn poll_dns_transmit(&mut self) -> Option<dns::resolve::Transmit> {
+        self.resolver.out.pop_front()
+    }
+
+    /// A DNS response arrived from `from`.
+    pub fn handle_dns_response(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        resolver::response(self, now, from, bytes);
+        local::send_probes(self, now);
+    }
+
+    /// DNS lookups that failed.
+    pub fn dns_failures(&self) -> u64 {
+        self.resolver.failures
     }
 
     /// The next event to log.

@@ -80,12 +80,16 @@ pub struct ProxyConfig {
     pub dialog_expiry: Duration,
     /// Server / User-Agent value for locally generated messages (empty: none).
     pub user_agent: String,
+    /// DNS servers and lookup options for members named by host name.
+    pub dns: super::DnsSettings,
 }
 
 impl ProxyConfig {
-    /// Settings from the daemon configuration.
-    pub fn from_config(c: &config::SipConfig) -> Self {
+    /// Settings from the daemon configuration (`[sip]` and `[dns]`).
+    pub fn from_config(cfg: &config::Config) -> Self {
+        let c = &cfg.sip;
         ProxyConfig {
+            dns: super::DnsSettings::from_config(&cfg.dns),
             listen: c.listen.clone(),
             advertised: c.advertised.clone(),
             transports: c.transports.iter().map(|t| Transport::from(*t)).collect(),

@@ -110,7 +110,7 @@ pub async fn run(
             () = sleep => proxy.handle_timeout(Instant::now()),
             c = control.recv() => match c {
                 Some(Control::Reload(cfg)) => {
-                    let pc = crate::proxy::ProxyConfig::from_config(&cfg.sip);
+                    let pc = crate::proxy::ProxyConfig::from_config(&cfg);
                     proxy.reconfigure(pc, &cfg.sets, &cfg.routes, Instant::now());
                     tracing::info!(sets = cfg.sets.len(), "SIP configuration reloaded");
                 }

@@ -153,12 +153,8 @@ fn reload_keeps_health_counters_and_dialogs_of_members_that_remain() {
     );
     let cfg = config::parse(&text).unwrap();
     let now = bed.sim.now();
-    bed.proxy_mut().reconfigure(
-        ProxyConfig::from_config(&cfg.sip),
-        &cfg.sets,
-        &cfg.routes,
-        now,
-    );
+    bed.proxy_mut()
+        .reconfigure(ProxyConfig::from_config(&cfg), &cfg.sets, &cfg.routes, now);
     assert_eq!(bed.active(m), calls_before);
     assert_eq!(bed.proxy().dispatcher().snapshot().count(), 3);
     bed.send(in_dialog("BYE", "keep", 2, &tag, member_addr(m)));

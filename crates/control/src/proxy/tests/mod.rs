@@ -2,6 +2,7 @@
 //! network, scripted members and a scripted caller.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dns_members;
 mod failover;
 mod health;
 mod routing;
@@ -16,6 +17,8 @@ use testkit::{Datagram, Node, Sim};
 
 /// The proxy's address in every scenario.
 pub(crate) const PROXY: &str = "127.0.0.1:5060";
+/// The proxy's DNS client address in the simulation.
+pub(crate) const PROXY_DNS: &str = "127.0.0.1:53000";
 /// The caller's address.
 pub(crate) const CALLER: &str = "127.0.0.10:5060";
 
@@ -35,13 +38,20 @@ pub(crate) struct ProxyNode {
 
 impl Node for ProxyNode {
     fn owns(&self, a: SocketAddr) -> bool {
-        a == addr(PROXY)
+        a == addr(PROXY) || a == addr(PROXY_DNS)
     }
     fn receive(&mut self, now: Instant, d: Datagram) {
-        self.proxy
-            .handle_message(now, Transport::Udp, d.to, d.from, &d.bytes);
+        if d.to == addr(PROXY_DNS) {
+            self.proxy.handle_dns_response(now, d.from, &d.bytes);
+        } else {
+            self.proxy
+                .handle_message(now, Transport::Udp, d.to, d.from, &d.bytes);
+        }
     }
     fn poll_transmit(&mut self, _now: Instant) -> Option<Datagram> {
+        if let Some(q) = self.proxy.poll_dns_transmit() {
+            return Some(Datagram::udp(addr(PROXY_DNS), q.destination, q.payload));
+        }
         self.proxy
             .poll_transmit()
             .map(|t| Datagram::udp(t.src, t.dst, t.bytes))
@@ -397,7 +407,7 @@ impl Bed {
         let mut sim = Sim::new(Duration::from_millis(1));
         let now = sim.now();
         let proxy = Proxy::new(
-            ProxyConfig::from_config(&cfg.sip),
+            ProxyConfig::from_config(&cfg),
             &cfg.sets,
             &cfg.routes,
             now,

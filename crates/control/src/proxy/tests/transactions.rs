@@ -119,7 +119,7 @@ fn options_to_the_proxy_is_answered_200_or_503_while_draining() {
     bed.send(opt(2));
     bed.run_ms(10);
     assert_eq!(bed.caller().codes("opt2", "OPTIONS"), vec![503]);
-    assert_eq!(bed.member(0).count("OPTIONS") > 0, true);
+    assert!(bed.member(0).count("OPTIONS") > 0);
     assert!(!bed.member(0).got.iter().any(|g| g.contains("Call-ID: opt")));
 }
 

@@ -1,0 +1,205 @@
+//! `[dataplane.dpdk]`: EAL options, packet-buffer pools and the DPDK ports of the relay.
+//!
+//! ```toml
+//! [dataplane]
+//! backend = "dpdk"
+//!
+//! [dataplane.dpdk]
+//! allow = ["0000:3b:00.0"]          # PCI devices the EAL may use (others are left alone)
+//! vdevs = []                        # virtual devices, e.g. "net_af_packet0,iface=eth1"
+//! no_huge = false                   # true: ordinary pages (tests, vdev-only setups)
+//! memory_mb = 1024                  # optional: EAL memory
+//! file_prefix = "ferrovox"          # runtime-file prefix, unique per DPDK process on a host
+//!
+//! [[dataplane.dpdk.port]]
+//! device = "0000:3b:00.0"           # PCI address or vdev name, as the EAL probed it
+//! interfaces = ["external"]         # the [[interface]] names whose addresses live on it
+//! next_hop_mac = "02:00:5e:00:01:01" # the router frames leave toward
+//! ```
+
+use serde::Deserialize;
+
+use crate::check::{int_in, opt_int_in, required};
+use crate::error::{key, ConfigError};
+
+/// One `[[dataplane.dpdk.port]]`: a DPDK port and the relay interfaces on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpdkPort {
+    /// `device`: PCI address (`0000:3b:00.0`) or vdev name (`net_af_packet0`), as probed.
+    pub device: String,
+    /// `interfaces`: names of `[[interface]]` entries whose addresses this port carries;
+    /// at least one.
+    pub interfaces: Vec<String>,
+    /// `next_hop_mac`: the MAC of the next hop (router) frames from these addresses leave
+    /// toward (`aa:bb:cc:dd:ee:ff`).
+    pub next_hop_mac: [u8; 6],
+    /// `promiscuous`: receive frames to any MAC (default false; `net_af_packet` and
+    /// `net_tap` ports usually need it).
+    pub promiscuous: bool,
+}
+
+/// The `[dataplane.dpdk]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpdkConfig {
+    /// `allow`: PCI devices the EAL may use (`-a`); empty with vdevs only disables the PCI bus.
+    pub allow: Vec<String>,
+    /// `vdevs`: virtual devices (`--vdev`).
+    pub vdevs: Vec<String>,
+    /// `no_huge`: run on ordinary pages (`--no-huge`); default false.
+    pub no_huge: bool,
+    /// `memory_mb`: EAL memory in MiB (`-m`), 64..=1048576; default: the EAL's.
+    pub memory_mb: Option<u32>,
+    /// `file_prefix`: runtime-file prefix (`--file-prefix`); default `"ferrovox"`.
+    pub file_prefix: String,
+    /// `mbufs`: packet buffers per NUMA socket, 1023..=4194303; default 16383.
+    pub mbufs: u32,
+    /// `rx_desc`, `tx_desc`: descriptors per queue, 64..=16384; default 1024.
+    pub rx_desc: u16,
+    /// See `rx_desc`.
+    pub tx_desc: u16,
+    /// `verify_udp_checksum`: check UDP checksums in software where the NIC does not;
+    /// default true.
+    pub verify_udp_checksum: bool,
+    /// `eal_args`: further EAL arguments, appended as given.
+    pub eal_args: Vec<String>,
+    /// `port`: the ports; at least one.
+    pub ports: Vec<DpdkPort>,
+}
+
+/// `[dataplane.dpdk]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [dataplane.dpdk] table")]
+pub(crate) struct RawDpdk {
+    allow: Option<Vec<String>>,
+    vdevs: Option<Vec<String>>,
+    no_huge: Option<bool>,
+    memory_mb: Option<i64>,
+    file_prefix: Option<String>,
+    mbufs: Option<i64>,
+    rx_desc: Option<i64>,
+    tx_desc: Option<i64>,
+    verify_udp_checksum: Option<bool>,
+    eal_args: Option<Vec<String>>,
+    port: Option<Vec<RawPort>>,
+}
+
+/// `[[dataplane.dpdk.port]]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [[dataplane.dpdk.port]] table")]
+pub(crate) struct RawPort {
+    device: Option<String>,
+    interfaces: Option<Vec<String>>,
+    next_hop_mac: Option<String>,
+    promiscuous: Option<bool>,
+}
+
+const P: &str = "dataplane.dpdk";
+
+/// A MAC address `aa:bb:cc:dd:ee:ff` (or with `-`).
+fn mac(path: &str, text: &str) -> Result<[u8; 6], ConfigError> {
+    let bad = || {
+        key(
+            path,
+            format!("{text:?} is not a MAC address (expected e.g. \"02:00:5e:00:01:01\")"),
+        )
+    };
+    let mut out = [0u8; 6];
+    let mut parts = text.split([':', '-']);
+    for b in &mut out {
+        let p = parts.next().ok_or_else(bad)?;
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    if out[0] & 1 == 1 || out == [0; 6] {
+        return Err(key(path, format!("{text} is not a unicast MAC address")));
+    }
+    Ok(out)
+}
+
+/// A name handed to the EAL: non-empty, printable, no spaces or NUL.
+fn eal_word(path: &str, s: &str) -> Result<String, ConfigError> {
+    if s.is_empty() || s.len() > 256 || !s.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(key(
+            path,
+            format!("{s:?} must be 1..=256 printable characters without spaces"),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+fn words(path: &str, v: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    v.unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| eal_word(&format!("{path}[{i}]"), s))
+        .collect()
+}
+
+impl RawDpdk {
+    /// Checks every key and fills in the defaults.
+    pub(crate) fn build(self) -> Result<DpdkConfig, ConfigError> {
+        let raw_ports = self.port.unwrap_or_default();
+        if raw_ports.is_empty() {
+            return Err(key(
+                format!("{P}.port"),
+                "at least one [[dataplane.dpdk.port]] is required",
+            ));
+        }
+        let mut ports: Vec<DpdkPort> = Vec::with_capacity(raw_ports.len());
+        for (i, p) in raw_ports.into_iter().enumerate() {
+            let path = format!("{P}.port[{i}]");
+            let device = eal_word(
+                &format!("{path}.device"),
+                &required(&format!("{path}.device"), p.device)?,
+            )?;
+            if let Some(j) = ports.iter().position(|q| q.device == device) {
+                return Err(key(
+                    format!("{path}.device"),
+                    format!("{device} is already {P}.port[{j}]"),
+                ));
+            }
+            let interfaces = required(&format!("{path}.interfaces"), p.interfaces)?;
+            if interfaces.is_empty() {
+                return Err(key(
+                    format!("{path}.interfaces"),
+                    "must name at least one [[interface]]",
+                ));
+            }
+            let next_hop_mac = mac(
+                &format!("{path}.next_hop_mac"),
+                &required(&format!("{path}.next_hop_mac"), p.next_hop_mac)?,
+            )?;
+            ports.push(DpdkPort {
+                device,
+                interfaces,
+                next_hop_mac,
+                promiscuous: p.promiscuous.unwrap_or(false),
+            });
+        }
+        let memory_mb = match self.memory_mb {
+            Some(m) => Some(int_in(&format!("{P}.memory_mb"), m, 64, 1 << 20)?),
+            None => None,
+        };
+        Ok(DpdkConfig {
+            allow: words(&format!("{P}.allow"), self.allow)?,
+            vdevs: words(&format!("{P}.vdevs"), self.vdevs)?,
+            no_huge: self.no_huge.unwrap_or(false),
+            memory_mb,
+            file_prefix: eal_word(
+                &format!("{P}.file_prefix"),
+                self.file_prefix.as_deref().unwrap_or("ferrovox"),
+            )?,
+            mbufs: opt_int_in(&format!("{P}.mbufs"), self.mbufs, 1023, 4_194_303, 16383)?,
+            rx_desc: opt_int_in(&format!("{P}.rx_desc"), self.rx_desc, 64, 16384, 1024)?,
+            tx_desc: opt_int_in(&format!("{P}.tx_desc"), self.tx_desc, 64, 16384, 1024)?,
+            verify_udp_checksum: self.verify_udp_checksum.unwrap_or(true),
+            eal_args: words(&format!("{P}.eal_args"), self.eal_args)?,
+            ports,
+        })
+    }
+}

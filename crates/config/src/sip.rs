@@ -1,0 +1,313 @@
+//! `[sip]`: the SIP proxy's listeners, transports and RFC 3261 timers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::check::{choice, int_in, opt_int_in, secs_in};
+use crate::error::{key, ConfigError};
+use crate::uri::{parse_hostport, HostPort};
+
+/// A SIP transport the proxy speaks (`sip.transports`, `set.member.transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// SIP over UDP (RFC 3261 §18).
+    Udp,
+    /// SIP over TCP (RFC 3261 §18).
+    Tcp,
+}
+
+impl Transport {
+    /// The config spelling, which is also the `transport=` URI parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// Default `sip.listen`: loopback, the standard SIP port (RFC 3261 §19.1.2).
+pub const DEFAULT_SIP_LISTEN: &str = "127.0.0.1:5060";
+
+/// Longest `sip.user_agent`.
+pub const MAX_USER_AGENT_LEN: usize = 128;
+
+/// The `[sip]` section. Every key is optional.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipConfig {
+    /// `listen`: socket addresses the proxy listens on, each on UDP and, if `tcp` is in
+    /// `transports`, on TCP too; at least one, no repeats, port not 0. Default
+    /// `["127.0.0.1:5060"]`.
+    pub listen: Vec<SocketAddr>,
+    /// `transports`: non-empty subset of `udp`, `tcp`, no repeats; default `["udp", "tcp"]`.
+    pub transports: Vec<Transport>,
+    /// `advertised` (optional): `host[:port]` written into Via and Record-Route instead of the
+    /// listen address (the proxy behind 1:1 NAT or known by a DNS name).
+    pub advertised: Option<HostPort>,
+    /// `record_route` (default true): add Record-Route so in-dialog requests stay on the proxy
+    /// (RFC 3261 §16.6 step 4).
+    pub record_route: bool,
+    /// `t1_ms` (50..=5000, default 500): RTT estimate T1 (RFC 3261 §17.1.1.1, table 4).
+    pub t1: Duration,
+    /// `t2_ms` (t1..=60000, default 4000): longest non-INVITE/INVITE-response retransmit
+    /// interval T2 (RFC 3261 table 4).
+    pub t2: Duration,
+    /// `t4_ms` (100..=60000, default 5000): longest time a message stays in the network T4
+    /// (RFC 3261 table 4).
+    pub t4: Duration,
+    /// `fr_timeout_ms` (100..=180000, default 5000): a branch with no provisional reply within
+    /// this is timed out and the next member is tried.
+    pub fr_timeout: Duration,
+    /// `fr_inv_timeout_secs` (1..=3600, default 120): after a provisional reply, how long to
+    /// wait for a final one (Timer C, RFC 3261 §16.6 step 11; at least 3 minutes recommended
+    /// there, shorter is common practice with a media server behind).
+    pub fr_inv_timeout: Duration,
+    /// `max_forwards` (1..=255, default 70): Max-Forwards put on requests that had none
+    /// (RFC 3261 §16.6 step 3).
+    pub max_forwards: u8,
+    /// `max_message_bytes` (1024..=1048576, default 65535): larger datagrams or stream
+    /// messages are dropped and counted.
+    pub max_message_bytes: u32,
+    /// `dialog_expiry_secs` (60..=604800, default 43200): a confirmed dialog that sees no BYE
+    /// is forgotten after this.
+    pub dialog_expiry: Duration,
+    /// `user_agent` (default `"Ferrovox"`): Server/User-Agent header value on locally generated
+    /// messages; `None` when set to `""` (no header).
+    pub user_agent: Option<String>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            transports: vec![Transport::Udp, Transport::Tcp],
+            advertised: None,
+            record_route: true,
+            t1: Duration::from_millis(500),
+            t2: Duration::from_millis(4000),
+            t4: Duration::from_millis(5000),
+            fr_timeout: Duration::from_millis(5000),
+            fr_inv_timeout: Duration::from_secs(120),
+            max_forwards: 70,
+            max_message_bytes: 65535,
+            dialog_expiry: Duration::from_secs(43200),
+            user_agent: Some("Ferrovox".to_owned()),
+        }
+    }
+}
+
+impl SipConfig {
+    /// Whether the proxy speaks `transport`.
+    pub fn has_transport(&self, transport: Transport) -> bool {
+        self.transports.contains(&transport)
+    }
+}
+
+/// `[sip]` as written, before checks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [sip] table")]
+pub(crate) struct RawSip {
+    listen: Option<Vec<String>>,
+    transports: Option<Vec<String>>,
+    advertised: Option<String>,
+    record_route: Option<bool>,
+    t1_ms: Option<i64>,
+    t2_ms: Option<i64>,
+    t4_ms: Option<i64>,
+    fr_timeout_ms: Option<i64>,
+    fr_inv_timeout_secs: Option<i64>,
+    max_forwards: Option<i64>,
+    max_message_bytes: Option<i64>,
+    dialog_expiry_secs: Option<i64>,
+    user_agent: Option<String>,
+}
+
+/// An optional `*_ms` key in `min..=max` milliseconds, or `default` when absent.
+pub(crate) fn ms_in(
+    path: &str,
+    value: Option<i64>,
+    min: i64,
+    max: i64,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match value {
+        Some(v) => int_in::<u64>(path, v, min, max).map(Duration::from_millis),
+        None => Ok(default),
+    }
+}
+
+impl RawSip {
+    /// Checks every key, the timers against each other, and fills in the defaults.
+    pub(crate) fn build(self) -> Result<SipConfig, ConfigError> {
+        let d = SipConfig::default();
+        let listen = match self.listen {
+            Some(list) => build_listen(&list)?,
+            None => d.listen,
+        };
+        let transports = match self.transports {
+            Some(list) => build_transports(&list)?,
+            None => d.transports,
+        };
+        let advertised = match self.advertised {
+            Some(text) => Some(
+                parse_hostport(&text)
+                    .map_err(|why| key("sip.advertised", format!("{text:?}: {why}")))?,
+            ),
+            None => None,
+        };
+        let t1 = ms_in("sip.t1_ms", self.t1_ms, 50, 5000, d.t1)?;
+        let t2 = ms_in("sip.t2_ms", self.t2_ms, 50, 60_000, d.t2)?;
+        // RFC 3261 §17.1.2.2: T2 caps retransmit intervals that start at T1, so T2 below T1
+        // is meaningless.
+        if t2 < t1 {
+            let given = if self.t2_ms.is_some() {
+                ""
+            } else {
+                " (the default)"
+            };
+            return Err(key(
+                "sip.t2_ms",
+                format!(
+                    "must be at least t1_ms ({} ms), got {} ms{given}",
+                    t1.as_millis(),
+                    t2.as_millis()
+                ),
+            ));
+        }
+        let user_agent = match self.user_agent {
+            Some(text) => build_user_agent(text)?,
+            None => d.user_agent,
+        };
+        Ok(SipConfig {
+            listen,
+            transports,
+            advertised,
+            record_route: self.record_route.unwrap_or(d.record_route),
+            t1,
+            t2,
+            t4: ms_in("sip.t4_ms", self.t4_ms, 100, 60_000, d.t4)?,
+            fr_timeout: ms_in(
+                "sip.fr_timeout_ms",
+                self.fr_timeout_ms,
+                100,
+                180_000,
+                d.fr_timeout,
+            )?,
+            fr_inv_timeout: secs_in(
+                "sip.fr_inv_timeout_secs",
+                self.fr_inv_timeout_secs,
+                1,
+                3600,
+                d.fr_inv_timeout,
+            )?,
+            max_forwards: opt_int_in(
+                "sip.max_forwards",
+                self.max_forwards,
+                1,
+                255,
+                d.max_forwards,
+            )?,
+            max_message_bytes: opt_int_in(
+                "sip.max_message_bytes",
+                self.max_message_bytes,
+                1024,
+                1_048_576,
+                d.max_message_bytes,
+            )?,
+            dialog_expiry: secs_in(
+                "sip.dialog_expiry_secs",
+                self.dialog_expiry_secs,
+                60,
+                604_800,
+                d.dialog_expiry,
+            )?,
+            user_agent,
+        })
+    }
+}
+
+/// `sip.listen`: at least one `IP:port`, port not 0, not multicast, no repeats.
+fn build_listen(list: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
+    if list.is_empty() {
+        return Err(key(
+            "sip.listen",
+            "at least one address is required (e.g. [\"127.0.0.1:5060\"])",
+        ));
+    }
+    let mut out: Vec<SocketAddr> = Vec::with_capacity(list.len());
+    for (i, text) in list.iter().enumerate() {
+        let path = format!("sip.listen[{i}]");
+        let addr: SocketAddr = text.parse().map_err(|_| {
+            key(
+                &path,
+                format!(
+                    "{text:?} is not a socket address (expected IP:port, e.g. \"127.0.0.1:5060\" or \"[::1]:5060\")"
+                ),
+            )
+        })?;
+        if addr.port() == 0 {
+            return Err(key(
+                &path,
+                format!("port 0 in {addr} is not allowed; name the port SIP clients send to"),
+            ));
+        }
+        if addr.ip().is_multicast() {
+            return Err(key(&path, format!("{} is a multicast address", addr.ip())));
+        }
+        if let Some(j) = out.iter().position(|a| *a == addr) {
+            return Err(key(&path, format!("{addr} repeats sip.listen[{j}]")));
+        }
+        out.push(addr);
+    }
+    Ok(out)
+}
+
+/// `sip.transports`: a non-empty subset of udp and tcp, no repeats.
+fn build_transports(list: &[String]) -> Result<Vec<Transport>, ConfigError> {
+    if list.is_empty() {
+        return Err(key(
+            "sip.transports",
+            "at least one transport is required: \"udp\", \"tcp\" or both",
+        ));
+    }
+    let mut out: Vec<Transport> = Vec::with_capacity(list.len());
+    for (i, text) in list.iter().enumerate() {
+        let path = format!("sip.transports[{i}]");
+        let t: Transport = choice(&path, Some(text), Transport::Udp)?;
+        if out.contains(&t) {
+            return Err(key(&path, format!("{:?} is listed twice", t.as_str())));
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+/// `sip.user_agent`: `""` means no header; otherwise a header value on one line (RFC 3261
+/// §20.35, §20.41: a `server-val` list, checked here only for printable ASCII and length).
+fn build_user_agent(text: String) -> Result<Option<String>, ConfigError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.len() > MAX_USER_AGENT_LEN {
+        return Err(key(
+            "sip.user_agent",
+            format!(
+                "must be at most {MAX_USER_AGENT_LEN} characters, got {}",
+                text.len()
+            ),
+        ));
+    }
+    if let Some(bad) = text.chars().find(|c| !(c.is_ascii_graphic() || *c == ' ')) {
+        return Err(key(
+            "sip.user_agent",
+            format!("contains {bad:?}; use printable ASCII only"),
+        ));
+    }
+    if text.starts_with(' ') || text.ends_with(' ') {
+        return Err(key("sip.user_agent", "must not start or end with a space"));
+    }
+    Ok(Some(text))
+}

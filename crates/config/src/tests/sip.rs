@@ -1,0 +1,307 @@
+//! `[sip]` and `[dns]`: defaults, every key read, every error.
+
+use std::time::Duration;
+
+use super::{assert_key_err, ok, with_iface, IFACE};
+use crate::{parse_hostport, DnsConfig, HostPort, SipConfig, Transport, UriHost};
+
+#[test]
+fn omitted_sip_and_dns_take_the_documented_defaults() {
+    let cfg = ok(IFACE);
+    let sip = &cfg.sip;
+    assert_eq!(sip.listen, vec!["127.0.0.1:5060".parse().unwrap()]);
+    assert_eq!(sip.transports, vec![Transport::Udp, Transport::Tcp]);
+    assert_eq!(sip.advertised, None);
+    assert!(sip.record_route);
+    assert_eq!(sip.t1, Duration::from_millis(500));
+    assert_eq!(sip.t2, Duration::from_millis(4000));
+    assert_eq!(sip.t4, Duration::from_millis(5000));
+    assert_eq!(sip.fr_timeout, Duration::from_millis(5000));
+    assert_eq!(sip.fr_inv_timeout, Duration::from_secs(120));
+    assert_eq!(sip.max_forwards, 70);
+    assert_eq!(sip.max_message_bytes, 65535);
+    assert_eq!(sip.dialog_expiry, Duration::from_secs(43200));
+    assert_eq!(sip.user_agent.as_deref(), Some("Ferrovox"));
+    assert_eq!(cfg.sip, SipConfig::default());
+    assert_eq!(ok(&with_iface("[sip]")).sip, SipConfig::default());
+
+    let dns = &cfg.dns;
+    assert!(dns.servers.is_empty());
+    assert_eq!(dns.timeout, Duration::from_millis(2000));
+    assert_eq!(dns.attempts, 2);
+    assert_eq!(dns.min_ttl, Duration::from_secs(5));
+    assert_eq!(dns.max_ttl, Duration::from_secs(3600));
+    assert_eq!(cfg.dns, DnsConfig::default());
+    assert_eq!(ok(&with_iface("[dns]")).dns, DnsConfig::default());
+    // No sets: the proxy is off.
+    assert!(cfg.sets.is_empty() && cfg.routes.is_empty());
+}
+
+#[test]
+fn every_sip_and_dns_key_is_read() {
+    let cfg = ok(&with_iface(
+        r#"
+        [sip]
+        listen = ["127.0.0.1:5070", "[::1]:5070"]
+        transports = ["udp"]
+        advertised = "LB.example.net:5080"
+        record_route = false
+        t1_ms = 250
+        t2_ms = 250
+        t4_ms = 100
+        fr_timeout_ms = 180000
+        fr_inv_timeout_secs = 3600
+        max_forwards = 255
+        max_message_bytes = 1024
+        dialog_expiry_secs = 60
+        user_agent = ""
+
+        [dns]
+        servers = ["127.0.0.1:53", "[::1]:5353"]
+        timeout_ms = 100
+        attempts = 10
+        min_ttl_secs = 0
+        max_ttl_secs = 0
+        "#,
+    ));
+    let sip = &cfg.sip;
+    assert_eq!(sip.listen.len(), 2);
+    assert_eq!(sip.transports, vec![Transport::Udp]);
+    assert!(!sip.has_transport(Transport::Tcp));
+    assert_eq!(
+        sip.advertised,
+        Some(HostPort {
+            host: UriHost::Name("lb.example.net".into()),
+            port: Some(5080)
+        })
+    );
+    assert!(!sip.record_route);
+    assert_eq!(
+        (sip.t1, sip.t2),
+        (Duration::from_millis(250), Duration::from_millis(250))
+    );
+    assert_eq!(sip.t4, Duration::from_millis(100));
+    assert_eq!(sip.fr_timeout, Duration::from_secs(180));
+    assert_eq!(sip.fr_inv_timeout, Duration::from_secs(3600));
+    assert_eq!(sip.max_forwards, 255);
+    assert_eq!(sip.max_message_bytes, 1024);
+    assert_eq!(sip.dialog_expiry, Duration::from_secs(60));
+    assert_eq!(sip.user_agent, None);
+    assert_eq!(cfg.dns.servers.len(), 2);
+    assert_eq!(cfg.dns.timeout, Duration::from_millis(100));
+    assert_eq!(cfg.dns.attempts, 10);
+    assert_eq!(
+        (cfg.dns.min_ttl, cfg.dns.max_ttl),
+        (Duration::ZERO, Duration::ZERO)
+    );
+}
+
+fn sip(body: &str) -> String {
+    with_iface(&format!("[sip]\n{body}"))
+}
+
+#[test]
+fn sip_errors_name_their_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("listen = []", "sip.listen", "at least one address"),
+        (
+            "listen = [\"localhost:5060\"]",
+            "sip.listen[0]",
+            "is not a socket address",
+        ),
+        ("listen = [\"127.0.0.1:0\"]", "sip.listen[0]", "port 0"),
+        (
+            "listen = [\"224.0.0.1:5060\"]",
+            "sip.listen[0]",
+            "multicast",
+        ),
+        (
+            "listen = [\"127.0.0.1:5060\", \"127.0.0.1:5060\"]",
+            "sip.listen[1]",
+            "repeats sip.listen[0]",
+        ),
+        (
+            "listen = \"127.0.0.1:5060\"",
+            "sip.listen",
+            "expected a sequence",
+        ),
+        (
+            "transports = []",
+            "sip.transports",
+            "at least one transport",
+        ),
+        (
+            "transports = [\"tls\"]",
+            "sip.transports[0]",
+            "unknown value `tls`",
+        ),
+        (
+            "transports = [\"udp\", \"udp\"]",
+            "sip.transports[1]",
+            "listed twice",
+        ),
+        (
+            "advertised = \"bad host!\"",
+            "sip.advertised",
+            "not an IP address or a valid host name",
+        ),
+        (
+            "advertised = \"lb.example.net:0\"",
+            "sip.advertised",
+            "port 0",
+        ),
+        ("advertised = \"[::1\"", "sip.advertised", "closing ']'"),
+        ("t1_ms = 49", "sip.t1_ms", "between 50 and 5000"),
+        ("t1_ms = 5001", "sip.t1_ms", "between 50 and 5000"),
+        ("t2_ms = 60001", "sip.t2_ms", "between 50 and 60000"),
+        (
+            "t1_ms = 1000\nt2_ms = 999",
+            "sip.t2_ms",
+            "at least t1_ms (1000 ms), got 999 ms",
+        ),
+        ("t1_ms = 5000", "sip.t2_ms", "(the default)"),
+        ("t4_ms = 99", "sip.t4_ms", "between 100 and 60000"),
+        (
+            "fr_timeout_ms = 99",
+            "sip.fr_timeout_ms",
+            "between 100 and 180000",
+        ),
+        (
+            "fr_inv_timeout_secs = 0",
+            "sip.fr_inv_timeout_secs",
+            "between 1 and 3600",
+        ),
+        ("max_forwards = 0", "sip.max_forwards", "between 1 and 255"),
+        (
+            "max_forwards = 256",
+            "sip.max_forwards",
+            "between 1 and 255",
+        ),
+        (
+            "max_message_bytes = 1023",
+            "sip.max_message_bytes",
+            "between 1024 and 1048576",
+        ),
+        (
+            "dialog_expiry_secs = 59",
+            "sip.dialog_expiry_secs",
+            "between 60 and 604800",
+        ),
+        (
+            "user_agent = \"a\\u0007b\"",
+            "sip.user_agent",
+            "printable ASCII",
+        ),
+        (
+            "user_agent = \" x\"",
+            "sip.user_agent",
+            "start or end with a space",
+        ),
+        ("record_route = 1", "sip.record_route", "expected a boolean"),
+        ("bogus = 1", "sip.bogus", "unknown field `bogus`"),
+    ];
+    for (body, path, reason) in cases {
+        assert_key_err(&sip(body), path, reason);
+    }
+    let long = "x".repeat(129);
+    assert_key_err(
+        &sip(&format!("user_agent = \"{long}\"")),
+        "sip.user_agent",
+        "at most 128",
+    );
+}
+
+#[test]
+fn sip_listen_may_not_collide_with_relay_ports_or_ng() {
+    assert_key_err(
+        &sip("listen = [\"127.0.0.1:30010\"]"),
+        "sip.listen[0]",
+        "inside the relay ports 30000-30999 of interface[0]",
+    );
+    assert_key_err(
+        &sip("listen = [\"0.0.0.0:30010\"]"),
+        "sip.listen[0]",
+        "inside the relay ports",
+    );
+    assert_key_err(
+        &sip("listen = [\"127.0.0.1:5060\", \"127.0.0.1:2223\"]"),
+        "sip.listen[1]",
+        "also the ng.listen address",
+    );
+    // Another address is fine.
+    ok(&sip("listen = [\"127.0.0.2:30010\"]"));
+}
+
+#[test]
+fn dns_errors_name_their_key() {
+    let dns = |body: &str| with_iface(&format!("[dns]\n{body}"));
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "servers = [\"ns1\"]",
+            "dns.servers[0]",
+            "is not a socket address",
+        ),
+        (
+            "servers = [\"0.0.0.0:53\"]",
+            "dns.servers[0]",
+            "cannot be a DNS server",
+        ),
+        (
+            "servers = [\"127.0.0.1:0\"]",
+            "dns.servers[0]",
+            "cannot be a DNS server",
+        ),
+        (
+            "servers = [\"127.0.0.1:53\", \"127.0.0.1:53\"]",
+            "dns.servers[1]",
+            "repeats dns.servers[0]",
+        ),
+        ("timeout_ms = 99", "dns.timeout_ms", "between 100 and 30000"),
+        ("attempts = 0", "dns.attempts", "between 1 and 10"),
+        ("attempts = 11", "dns.attempts", "between 1 and 10"),
+        (
+            "min_ttl_secs = 86401",
+            "dns.min_ttl_secs",
+            "between 0 and 86400",
+        ),
+        (
+            "max_ttl_secs = 604801",
+            "dns.max_ttl_secs",
+            "between 0 and 604800",
+        ),
+        (
+            "min_ttl_secs = 100\nmax_ttl_secs = 99",
+            "dns.max_ttl_secs",
+            "at least min_ttl_secs (100)",
+        ),
+        ("resolv_conf = true", "dns.resolv_conf", "unknown field"),
+    ];
+    for (body, path, reason) in cases {
+        assert_key_err(&dns(body), path, reason);
+    }
+}
+
+#[test]
+fn hostport_forms() {
+    let hp = parse_hostport("[2001:db8::1]:5060").unwrap();
+    assert_eq!(hp.host, UriHost::Ip("2001:db8::1".parse().unwrap()));
+    assert_eq!(hp.to_string(), "[2001:db8::1]:5060");
+    assert_eq!(parse_hostport("192.0.2.1").unwrap().port, None);
+    assert_eq!(
+        parse_hostport("Example.NET.").unwrap().host,
+        UriHost::Name("example.net.".into())
+    );
+    for bad in [
+        "",
+        "a..b",
+        "-a.b",
+        "1.2.3.999",
+        "[::1]x",
+        "h:65536",
+        "h:+1",
+        "h:",
+        &"a".repeat(64),
+    ] {
+        assert!(parse_hostport(bad).is_err(), "{bad:?}");
+    }
+}

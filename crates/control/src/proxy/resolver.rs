@@ -1,0 +1,208 @@
+//! Members named by host name: RFC 3263 server location through the `dns` crate, re-run when
+//! the answer's TTL runs out, results handed to the dispatcher. Sans-IO like the rest of the
+//! proxy: queries go out through [`super::Proxy::poll_dns_transmit`] and answers come back
+//! through [`super::Proxy::handle_dns_response`].
+
+use super::Proxy;
+use dns::resolve::{Lookup, LookupOptions, LookupSpec, ResolveErrorKind};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// DNS settings of the proxy.
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    /// Servers, tried in order.
+    pub servers: Vec<SocketAddr>,
+    /// Timeouts, retries and TTL clamps.
+    pub options: LookupOptions,
+}
+
+impl DnsSettings {
+    /// From `[dns]`.
+    pub fn from_config(c: &config::DnsConfig) -> Self {
+        DnsSettings {
+            servers: c.servers.clone(),
+            options: LookupOptions {
+                timeout: c.timeout,
+                attempts: u32::from(c.attempts),
+                min_ttl: c.min_ttl,
+                max_ttl: c.max_ttl,
+                ..LookupOptions::default()
+            },
+        }
+    }
+}
+
+/// One host-name entry being located.
+struct Entry {
+    lookup: Option<Lookup>,
+    /// When to look up again (when no lookup runs).
+    next: Instant,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("running", &self.lookup.is_some())
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+/// The lookups of every host-name member entry.
+#[derive(Debug)]
+pub(crate) struct Resolver {
+    settings: DnsSettings,
+    entries: HashMap<dispatch::SourceId, Entry>,
+    pub(crate) out: VecDeque<dns::resolve::Transmit>,
+    /// Lookups that ended in an error.
+    pub(crate) failures: u64,
+}
+
+impl Resolver {
+    pub(crate) fn new(settings: DnsSettings) -> Self {
+        Resolver {
+            settings,
+            entries: HashMap::new(),
+            out: VecDeque::new(),
+            failures: 0,
+        }
+    }
+
+    pub(crate) fn set_settings(&mut self, settings: DnsSettings) {
+        self.settings = settings;
+    }
+
+    /// The earliest time a lookup needs attention.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.entries
+            .values()
+            .filter_map(|e| match &e.lookup {
+                Some(l) => l.poll_timeout(),
+                None => Some(e.next),
+            })
+            .min()
+    }
+}
+
+/// The lookup request for one entry (RFC 3263 §4: an explicit port skips NAPTR and SRV).
+fn spec(src: &dispatch::DnsSource<'_>) -> Option<LookupSpec> {
+    let (host, port) = match &src.target {
+        config::MemberTarget::Static(_) => return None,
+        config::MemberTarget::Address { host, port } => (host.clone(), Some(*port)),
+        config::MemberTarget::Service { host } => (host.clone(), None),
+    };
+    let transport = src.uri.transport.map(|t| match t {
+        config::Transport::Udp => dns::resolve::Transport::Udp,
+        config::Transport::Tcp => dns::resolve::Transport::Tcp,
+    });
+    Some(LookupSpec {
+        host,
+        port,
+        transport,
+        secure: src.uri.secure,
+    })
+}
+
+/// Starts the lookups that are due, advances the running ones and applies finished ones.
+pub(crate) fn tick(p: &mut Proxy, now: Instant) {
+    let sources: Vec<(dispatch::SourceId, Option<LookupSpec>)> = p
+        .dispatcher
+        .dns_sources()
+        .map(|s| (s.id, spec(&s)))
+        .collect();
+    p.resolver
+        .entries
+        .retain(|id, _| sources.iter().any(|(s, _)| s == id));
+    for (id, spec) in sources {
+        let Some(spec) = spec else {
+            continue;
+        };
+        let seed = p.ids.next();
+        let r = &mut p.resolver;
+        let e = r.entries.entry(id).or_insert(Entry {
+            lookup: None,
+            next: now,
+        });
+        if e.lookup.is_none() && e.next <= now {
+            e.lookup = Some(Lookup::new(
+                &spec,
+                &r.settings.servers,
+                r.settings.options,
+                now,
+                seed,
+            ));
+        }
+        if let Some(l) = e.lookup.as_mut() {
+            if l.poll_timeout().is_some_and(|t| t <= now) {
+                l.handle_timeout(now);
+            }
+        }
+    }
+    drain(p, now);
+}
+
+/// A datagram from a DNS server.
+pub(crate) fn response(p: &mut Proxy, now: Instant, from: SocketAddr, bytes: &[u8]) {
+    for e in p.resolver.entries.values_mut() {
+        if let Some(l) = e.lookup.as_mut() {
+            l.handle_response(from, bytes, now);
+        }
+    }
+    drain(p, now);
+}
+
+/// Moves queries out and finished results into the dispatcher.
+fn drain(p: &mut Proxy, now: Instant) {
+    let mut done = Vec::new();
+    for (id, e) in &mut p.resolver.entries {
+        let Some(l) = e.lookup.as_mut() else {
+            continue;
+        };
+        while let Some(t) = l.poll_transmit() {
+            p.resolver.out.push_back(t);
+        }
+        if let Some(r) = l.result() {
+            done.push((*id, r.clone()));
+            e.lookup = None;
+        }
+    }
+    for (id, r) in done {
+        let next = match r {
+            Ok(resolved) => {
+                let targets: Vec<dispatch::ResolvedTarget> = resolved
+                    .targets
+                    .iter()
+                    .map(|t| dispatch::ResolvedTarget {
+                        addr: t.addr,
+                        transport: match t.transport {
+                            dns::resolve::Transport::Udp => config::Transport::Udp,
+                            dns::resolve::Transport::Tcp | dns::resolve::Transport::Tls => {
+                                config::Transport::Tcp
+                            }
+                        },
+                        srv: (t.priority != 0 || t.weight != 0).then_some((t.priority, t.weight)),
+                    })
+                    .collect();
+                let _ = p.dispatcher.set_resolved(id, &targets, now);
+                resolved.expires_at
+            }
+            Err(e) => {
+                p.resolver.failures += 1;
+                // The name is gone: so are its members. A server that does not answer keeps
+                // the last answer in place.
+                if matches!(
+                    e.kind,
+                    ResolveErrorKind::NxDomain | ResolveErrorKind::NoRecords
+                ) {
+                    let _ = p.dispatcher.set_resolved(id, &[], now);
+                }
+                e.retry_at
+            }
+        };
+        if let Some(e) = p.resolver.entries.get_mut(&id) {
+            e.next = next;
+        }
+    }
+}
