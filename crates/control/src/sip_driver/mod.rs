@@ -1,6 +1,7 @@
 //! The tokio driver of the SIP proxy: UDP sockets and TCP connections in, the proxy's
 //! transmits out, its timers, reloads. Everything else is the proxy's.
 
+mod dns;
 mod tcp;
 
 use crate::proxy::{Proxy, ProxyEvent, Transmit, Transport};
@@ -31,6 +32,8 @@ pub(crate) enum Inbound {
         transport: Transport,
         peer: SocketAddr,
     },
+    /// A DNS response for the member lookups.
+    Dns { from: SocketAddr, bytes: Vec<u8> },
 }
 
 /// Control requests from the rest of the daemon.
@@ -83,6 +86,7 @@ pub async fn run(
         tokio::spawn(udp_reader(s.clone(), local, tx.clone()));
     }
     let mut conns = tcp::Connections::new(tx.clone());
+    let mut dns = dns::DnsClient::default();
     for l in sockets.tcp {
         tokio::spawn(tcp::accept_loop(l, conns.registrar()));
     }
@@ -123,6 +127,9 @@ pub async fn run(
         while let Some(t) = proxy.poll_transmit() {
             send(&udp_by_local, &mut conns, t, &mut proxy).await;
         }
+        while let Some(q) = proxy.poll_dns_transmit() {
+            dns.send(q, &tx).await;
+        }
         while let Some(e) = proxy.poll_event() {
             log_event(&proxy, &e);
         }
@@ -142,6 +149,7 @@ fn handle(proxy: &mut Proxy, m: Inbound) {
         Inbound::TransportError { transport, peer } => {
             proxy.handle_transport_error(now, transport, peer)
         }
+        Inbound::Dns { from, bytes } => proxy.handle_dns_response(now, from, &bytes),
     }
 }
 
