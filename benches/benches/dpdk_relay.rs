@@ -362,15 +362,13 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let io = DpdkIo::new(DpdkIoConfig {
-        links: vec![DpdkLink {
-            port: port.clone(),
-            next_hop_mac: [2, 0, 0, 0, 0, 1],
-        }],
+        links: vec![DpdkLink::new(port.clone()).with_next_hop_mac([2, 0, 0, 0, 0, 1])],
         queue: 0,
         addr_link: vec![0; relay.len()],
         addrs: relay,
         burst: BURST,
         verify_udp_checksum: true,
+        ..DpdkIoConfig::default()
     })?;
     let t_install = Instant::now();
     let (worker, tuples) = worker_with_flows(flows, io, layout);

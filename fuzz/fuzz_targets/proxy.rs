@@ -64,8 +64,8 @@ fuzz_target!(|data: &[u8]| {
         while proxy.poll_event().is_some() {}
     }
     // Everything ends within a few minutes of quiet.
-    for _ in 0..400 {
-        now += Duration::from_secs(1);
+    for _ in 0..40 {
+        now += Duration::from_secs(10);
         proxy.handle_timeout(now);
         while proxy.poll_transmit().is_some() {}
     }

@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "dpdk")]
+#[path = "dpdk.rs"]
+mod dpdk;
+
 /// Command and event ring sizes per worker.
 const RING: usize = 8192;
 
@@ -39,8 +43,12 @@ fn latch(l: config::Latching) -> LatchMode {
 /// Runs the appliance until SIGTERM or SIGINT.
 pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
     init_logging(&cfg);
-    if cfg.dataplane.backend != config::Backend::Socket {
-        bail!("dataplane.backend = \"dpdk\": this build has no DPDK support; use backend = \"socket\"");
+    let use_dpdk = cfg.dataplane.backend == config::Backend::Dpdk;
+    if use_dpdk && !cfg!(feature = "dpdk") {
+        bail!(
+            "dataplane.backend = \"dpdk\": this build has no DPDK support (build ferrovox with \
+             the `dpdk` cargo feature: cargo build -p ferrovox --features dpdk); or use backend = \"socket\""
+        );
     }
     match pktio::socket::raise_fd_limit() {
         // Four sockets per call (RTP and RTCP on each leg) plus a few for the process.
@@ -65,7 +73,30 @@ pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
     let mut links = Vec::new();
     let mut shared = Vec::new();
     let mut threads = Vec::new();
-    for (id, &core) in cfg.dataplane.worker_cores.iter().enumerate() {
+    let worker_params = |id| WorkerParams {
+        id,
+        layout: layout.clone(),
+        learning: cfg.media.learning,
+        timeout: cfg.media.timeout,
+        hold_timeout: cfg.media.hold_timeout,
+        tick: Duration::from_millis(20),
+        epoch,
+    };
+    #[cfg(feature = "dpdk")]
+    let plane = if use_dpdk {
+        let mut p = dpdk::start(&cfg, layout.clone(), worker_params, stop.clone())?;
+        links = std::mem::take(&mut p.links);
+        shared = p.shared.clone();
+        Some(p)
+    } else {
+        None
+    };
+    let socket_cores = if use_dpdk {
+        &[][..]
+    } else {
+        &cfg.dataplane.worker_cores[..]
+    };
+    for (id, &core) in socket_cores.iter().enumerate() {
         let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(RING);
         let (ev_tx, ev_rx) = rtrb::RingBuffer::new(RING);
         let io = SocketIo::new(
@@ -81,15 +112,7 @@ pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
         });
         let counters = Arc::new(SharedCounters::default());
         shared.push(counters.clone());
-        let params = WorkerParams {
-            id,
-            layout: layout.clone(),
-            learning: cfg.media.learning,
-            timeout: cfg.media.timeout,
-            hold_timeout: cfg.media.hold_timeout,
-            tick: Duration::from_millis(20),
-            epoch,
-        };
+        let params = worker_params(id);
         let stop = stop.clone();
         let t = std::thread::Builder::new()
             .name(format!("fv-worker-{id}"))
@@ -126,7 +149,12 @@ pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
         max_sessions: cfg.media.max_sessions.map_or(0, |n| n.get() as usize),
         cookie_ttl: cfg.ng.cookie_cache,
     };
-    let engine = Engine::new(engine_cfg, layout, Box::new(SocketBinder), shared);
+    let binder: Box<dyn control::PortBinder> = if use_dpdk {
+        Box::new(control::VirtualBinder)
+    } else {
+        Box::new(SocketBinder)
+    };
+    let engine = Engine::new(engine_cfg, layout, binder, shared);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -147,6 +175,10 @@ pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
+    }
+    #[cfg(feature = "dpdk")]
+    if let Some(p) = plane {
+        p.join();
     }
     tracing::info!("ferrovox stopped");
     result

@@ -13,6 +13,7 @@
 
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod l2;
 pub mod mem;
 pub mod memory;
 mod port;

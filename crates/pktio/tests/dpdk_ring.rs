@@ -60,10 +60,7 @@ fn rig(name: &str) -> Rig {
     assert_eq!(port.driver(), "net_ring");
     assert!(port.link().up, "a ring port's link is up once started");
     let io = DpdkIo::new(DpdkIoConfig {
-        links: vec![DpdkLink {
-            port,
-            next_hop_mac: GW_MAC,
-        }],
+        links: vec![DpdkLink::new(port).with_next_hop_mac(GW_MAC)],
         queue: 0,
         addrs: vec![
             RelayAddr {
@@ -78,6 +75,7 @@ fn rig(name: &str) -> Rig {
         addr_link: vec![0, 0],
         burst: 32,
         verify_udp_checksum: true,
+        ..DpdkIoConfig::default()
     })
     .unwrap();
     Rig { ring, io, pool }
@@ -186,8 +184,11 @@ fn bad_frames_are_dropped_and_counted_by_reason() {
     let mut bad_ip_sum = good.clone();
     bad_ip_sum[24] ^= 0x55;
     let unknown_addr = udp(peer, Endpoint::new_v4([10, 0, 0, 99], 30000), b"x");
-    let mut arp = Vec::new();
-    wire::arp::build_request(&mut arp, None, PEER_MAC, [10, 0, 0, 7], RELAY_IP);
+    // LLDP (ethertype 0x88cc): neither IP nor anything the port answers.
+    let mut lldp = vec![0x01, 0x80, 0xc2, 0, 0, 0x0e];
+    lldp.extend_from_slice(&PEER_MAC);
+    lldp.extend_from_slice(&[0x88, 0xcc]);
+    lldp.resize(60, 0);
 
     let cases: [(&[u8], RxDrop); 9] = [
         (&runt, RxDrop::Frame(FrameError::Runt)),
@@ -198,7 +199,7 @@ fn bad_frames_are_dropped_and_counted_by_reason() {
         (&bad_udp_sum, RxDrop::UdpChecksum),
         (&bad_ip_sum, RxDrop::Frame(FrameError::BadIpChecksum)),
         (&unknown_addr, RxDrop::UnknownAddress),
-        (&arp, RxDrop::Frame(FrameError::NotIp)),
+        (&lldp, RxDrop::Frame(FrameError::NotIp)),
     ];
     for (f, _) in &cases {
         assert!(r.ring.inject(0, f));
@@ -255,10 +256,7 @@ fn null_port_traffic_is_junk_and_counted() {
     };
     let port = Arc::new(EthPort::start(e, id, &setup).unwrap());
     let mut io = DpdkIo::new(DpdkIoConfig {
-        links: vec![DpdkLink {
-            port: port.clone(),
-            next_hop_mac: GW_MAC,
-        }],
+        links: vec![DpdkLink::new(port.clone()).with_next_hop_mac(GW_MAC)],
         queue: 0,
         addrs: vec![RelayAddr {
             ip: RELAY_IP.into(),
@@ -267,6 +265,7 @@ fn null_port_traffic_is_junk_and_counted() {
         addr_link: vec![0],
         burst: 32,
         verify_udp_checksum: true,
+        ..DpdkIoConfig::default()
     })
     .unwrap();
     for _ in 0..10 {

@@ -14,12 +14,23 @@
 //! [[dataplane.dpdk.port]]
 //! device = "0000:3b:00.0"           # PCI address or vdev name, as the EAL probed it
 //! interfaces = ["external"]         # the [[interface]] names whose addresses live on it
-//! next_hop_mac = "02:00:5e:00:01:01" # the router frames leave toward
+//! prefix_len = 24                   # on-link IPv4 subnet of those addresses (default 24)
+//! prefix_len_v6 = 64                # on-link IPv6 prefix (default 64)
+//! gateway = "192.0.2.254"           # optional: router for destinations off the subnet
+//! gateway_v6 = "2001:db8::fe"       # optional: IPv6 router
+//! next_hop_mac = "02:00:5e:00:01:01" # optional: fixed MAC for off-subnet destinations
+//! vlan = 100                        # optional: 802.1Q VLAN id of the port's frames
 //! ```
+//!
+//! The port resolves next hops itself with ARP (RFC 826) and IPv6 neighbour discovery
+//! (RFC 4861): an on-link destination is its own next hop, others go to `gateway` /
+//! `gateway_v6`, or to `next_hop_mac` when given.
+
+use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use crate::check::{int_in, opt_int_in, required};
+use crate::check::{int_in, opt_int_in, required, unicast_ip};
 use crate::error::{key, ConfigError};
 
 /// One `[[dataplane.dpdk.port]]`: a DPDK port and the relay interfaces on it.
@@ -30,9 +41,19 @@ pub struct DpdkPort {
     /// `interfaces`: names of `[[interface]]` entries whose addresses this port carries;
     /// at least one.
     pub interfaces: Vec<String>,
-    /// `next_hop_mac`: the MAC of the next hop (router) frames from these addresses leave
-    /// toward (`aa:bb:cc:dd:ee:ff`).
-    pub next_hop_mac: [u8; 6],
+    /// `next_hop_mac` (optional): a fixed MAC for destinations off the on-link subnets
+    /// (`aa:bb:cc:dd:ee:ff`); without it those go to the resolved `gateway`.
+    pub next_hop_mac: Option<[u8; 6]>,
+    /// `gateway` (optional): IPv4 router for destinations off the `prefix_len` subnet.
+    pub gateway: Option<IpAddr>,
+    /// `gateway_v6` (optional): IPv6 router for destinations off the `prefix_len_v6` prefix.
+    pub gateway_v6: Option<IpAddr>,
+    /// `prefix_len`: the on-link IPv4 subnet of the port's addresses, 1..=32; default 24.
+    pub prefix_len: u8,
+    /// `prefix_len_v6`: the on-link IPv6 prefix of the port's addresses, 1..=128; default 64.
+    pub prefix_len_v6: u8,
+    /// `vlan` (optional): 802.1Q VLAN id (1..=4094) the port's frames carry.
+    pub vlan: Option<u16>,
     /// `promiscuous`: receive frames to any MAC (default false; `net_af_packet` and
     /// `net_tap` ports usually need it).
     pub promiscuous: bool,
@@ -90,6 +111,11 @@ pub(crate) struct RawPort {
     device: Option<String>,
     interfaces: Option<Vec<String>>,
     next_hop_mac: Option<String>,
+    gateway: Option<String>,
+    gateway_v6: Option<String>,
+    prefix_len: Option<i64>,
+    prefix_len_v6: Option<i64>,
+    vlan: Option<i64>,
     promiscuous: Option<bool>,
 }
 
@@ -119,6 +145,17 @@ fn mac(path: &str, text: &str) -> Result<[u8; 6], ConfigError> {
         return Err(key(path, format!("{text} is not a unicast MAC address")));
     }
     Ok(out)
+}
+
+/// A router address of the right family (`v4` true: IPv4).
+fn router(path: &str, text: Option<String>, v4: bool) -> Result<Option<IpAddr>, ConfigError> {
+    let Some(text) = text else { return Ok(None) };
+    let ip = unicast_ip(path, &text)?;
+    if ip.is_ipv4() != v4 {
+        let want = if v4 { "an IPv4" } else { "an IPv6" };
+        return Err(key(path, format!("{ip} must be {want} address")));
+    }
+    Ok(Some(ip))
 }
 
 /// A name handed to the EAL: non-empty, printable, no spaces or NUL.
@@ -170,14 +207,31 @@ impl RawDpdk {
                     "must name at least one [[interface]]",
                 ));
             }
-            let next_hop_mac = mac(
-                &format!("{path}.next_hop_mac"),
-                &required(&format!("{path}.next_hop_mac"), p.next_hop_mac)?,
-            )?;
+            let next_hop_mac = p
+                .next_hop_mac
+                .map(|m| mac(&format!("{path}.next_hop_mac"), &m))
+                .transpose()?;
+            let gateway = router(&format!("{path}.gateway"), p.gateway, true)?;
+            let gateway_v6 = router(&format!("{path}.gateway_v6"), p.gateway_v6, false)?;
+            let vlan = p
+                .vlan
+                .map(|v| int_in(&format!("{path}.vlan"), v, 1, 4094))
+                .transpose()?;
             ports.push(DpdkPort {
                 device,
                 interfaces,
                 next_hop_mac,
+                gateway,
+                gateway_v6,
+                prefix_len: opt_int_in(&format!("{path}.prefix_len"), p.prefix_len, 1, 32, 24)?,
+                prefix_len_v6: opt_int_in(
+                    &format!("{path}.prefix_len_v6"),
+                    p.prefix_len_v6,
+                    1,
+                    128,
+                    64,
+                )?,
+                vlan,
                 promiscuous: p.promiscuous.unwrap_or(false),
             });
         }

@@ -25,9 +25,28 @@ fn dpdk_section_defaults_and_values() {
     assert_eq!((d.mbufs, d.rx_desc, d.tx_desc), (16383, 1024, 1024));
     assert!(d.verify_udp_checksum);
     assert_eq!(d.ports.len(), 1);
-    assert_eq!(d.ports[0].next_hop_mac, [2, 0, 0, 0, 0, 1]);
+    assert_eq!(d.ports[0].next_hop_mac, Some([2, 0, 0, 0, 0, 1]));
     assert_eq!(d.ports[0].interfaces, vec!["pub".to_string()]);
     assert!(!d.ports[0].promiscuous);
+    assert_eq!((d.ports[0].prefix_len, d.ports[0].prefix_len_v6), (24, 64));
+    assert_eq!((d.ports[0].gateway, d.ports[0].gateway_v6), (None, None));
+    assert_eq!(d.ports[0].vlan, None);
+}
+
+#[test]
+fn dpdk_port_neighbour_keys() {
+    let text = with_iface(
+        "[dataplane.dpdk]\n[[dataplane.dpdk.port]]\ndevice = \"net_af_packet0\"\n\
+         interfaces = [\"pub\"]\nprefix_len = 16\nprefix_len_v6 = 48\n\
+         gateway = \"192.0.2.254\"\ngateway_v6 = \"2001:db8::fe\"\nvlan = 100\n",
+    );
+    let d = ok(&text).dataplane.dpdk.expect("dpdk section");
+    let p = &d.ports[0];
+    assert_eq!(p.next_hop_mac, None, "resolved with ARP/ND when absent");
+    assert_eq!((p.prefix_len, p.prefix_len_v6), (16, 48));
+    assert_eq!(p.gateway, "192.0.2.254".parse().ok());
+    assert_eq!(p.gateway_v6, "2001:db8::fe".parse().ok());
+    assert_eq!(p.vlan, Some(100));
 }
 
 #[test]
@@ -61,6 +80,11 @@ fn dpdk_errors_name_the_key() {
             "dataplane.dpdk.port[0].device",
         ),
         (&format!("[dataplane.dpdk]\nmemory_mb = 1\n{PORT}"), "dataplane.dpdk.memory_mb"),
+        (&format!("{PORT}vlan = 4095\n"), "dataplane.dpdk.port[0].vlan"),
+        (&format!("{PORT}prefix_len = 33\n"), "dataplane.dpdk.port[0].prefix_len"),
+        (&format!("{PORT}gateway = \"2001:db8::1\"\n"), "dataplane.dpdk.port[0].gateway"),
+        (&format!("{PORT}gateway_v6 = \"192.0.2.1\"\n"), "dataplane.dpdk.port[0].gateway_v6"),
+        (&format!("{PORT}gateway = \"0.0.0.0\"\n"), "dataplane.dpdk.port[0].gateway"),
         (&format!("[dataplane.dpdk]\nrx_desc = 1\n{PORT}"), "dataplane.dpdk.rx_desc"),
         (&format!("[dataplane.dpdk]\nvdevs = [\"a b\"]\n{PORT}"), "dataplane.dpdk.vdevs[0]"),
         (&format!("{PORT}{PORT}"), "dataplane.dpdk.port[1].device"),

@@ -15,10 +15,12 @@ pub enum RxDrop {
     IpChecksum,
     /// A frame in more than one segment (jumbo frames are not relayed).
     MultiSegment,
+    /// A frame without the port's VLAN tag (or tagged on an untagged port).
+    WrongVlan,
 }
 
 /// Reasons besides the frame errors.
-const EXTRA: usize = 4;
+const EXTRA: usize = 5;
 
 impl RxDrop {
     /// Number of distinct reasons.
@@ -33,6 +35,7 @@ impl RxDrop {
             RxDrop::UdpChecksum => FrameError::COUNT + 1,
             RxDrop::IpChecksum => FrameError::COUNT + 2,
             RxDrop::MultiSegment => FrameError::COUNT + 3,
+            RxDrop::WrongVlan => FrameError::COUNT + 4,
         }
     }
 
@@ -44,6 +47,7 @@ impl RxDrop {
             Some(1) => Some(RxDrop::UdpChecksum),
             Some(2) => Some(RxDrop::IpChecksum),
             Some(3) => Some(RxDrop::MultiSegment),
+            Some(4) => Some(RxDrop::WrongVlan),
             Some(_) => None,
         }
     }
@@ -56,6 +60,7 @@ impl RxDrop {
             RxDrop::UdpChecksum => "bad_udp_checksum",
             RxDrop::IpChecksum => "bad_ip_checksum_nic",
             RxDrop::MultiSegment => "multi_segment",
+            RxDrop::WrongVlan => "wrong_vlan",
         }
     }
 }
@@ -101,6 +106,41 @@ impl RxDrops {
             .filter(|(_, &c)| c > 0)
             .filter_map(|(i, &c)| Some((RxDrop::from_index(i)?, c)))
     }
+}
+
+/// Layer 2/3 work and transmit-side drops of one worker's backend (single writer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct L2Stats {
+    /// ARP requests for a relay address answered (RFC 826).
+    pub arp_replies: u64,
+    /// ICMP / ICMPv6 echo requests answered.
+    pub echo_replies: u64,
+    /// Neighbour solicitations answered with an advertisement (RFC 4861 §7.2.4).
+    pub nd_replies: u64,
+    /// Other ARP packets and neighbour advertisements received (learned from, not answered).
+    pub neighbour_packets: u64,
+    /// ARP requests and neighbour solicitations sent to resolve a next hop.
+    pub requests_sent: u64,
+    /// Gratuitous ARPs and unsolicited advertisements sent at start.
+    pub announcements: u64,
+    /// Neighbour entries learned or changed (from frames or from other workers).
+    pub learned: u64,
+    /// Frames not sent because their next hop's MAC is not known yet (a request is out).
+    pub unresolved: u64,
+    /// Frames not sent because no next hop is configured for the destination (off the
+    /// port's subnet with no gateway and no `next_hop_mac`).
+    pub no_route: u64,
+    /// Replies or requests not sent because the pool had no mbuf.
+    pub no_mbuf: u64,
+    /// Relay frames received on this worker's queue but owned by another worker, handed to
+    /// it over its inbox.
+    pub handed_off: u64,
+    /// Frames received from other workers' hand-off.
+    pub handoff_received: u64,
+    /// Frames to hand off that the owner's full inbox refused (dropped).
+    pub handoff_dropped: u64,
+    /// Neighbour notes to other workers lost to full rings.
+    pub notes_lost: u64,
 }
 
 #[cfg(test)]

@@ -17,13 +17,16 @@
 
 pub mod drops;
 pub mod eal;
+pub mod handoff;
 pub mod io;
+mod local;
 pub mod pool;
 pub mod port;
 pub mod ring;
 
-pub use drops::{RxDrop, RxDrops};
+pub use drops::{L2Stats, RxDrop, RxDrops};
 pub use eal::{Eal, EalConfig, LcoreJoin};
+pub use handoff::{handoff_rings, Handoff, HandoffInbox, HandoffOutbox, OwnerFn};
 pub use io::{DpdkIo, DpdkIoConfig, DpdkLink};
 pub use pool::Mempool;
 pub use port::{EthPort, LinkState, Offloads, PortSetup, PortStats};

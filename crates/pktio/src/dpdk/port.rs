@@ -294,6 +294,15 @@ impl EthPort {
         self.mac
     }
 
+    /// The pool receive queue `queue` fills from (for frames a worker builds itself).
+    pub fn pool(&self, queue: u16) -> Option<&Arc<Mempool>> {
+        let n = self._pools.len();
+        if n == 0 {
+            return None;
+        }
+        self._pools.get(usize::from(queue) % n)
+    }
+
     /// What the NIC offloads.
     pub fn offloads(&self) -> Offloads {
         self.offloads

@@ -27,9 +27,25 @@ unsafe impl Sync for Ring {}
 
 impl Ring {
     /// Creates a ring of `size` slots (a power of two; it holds `size - 1`) on NUMA `socket`.
-    pub fn new(_eal: &Eal, name: &str, size: u32, socket: i32) -> Result<Self, DpdkError> {
+    pub fn new(eal: &Eal, name: &str, size: u32, socket: i32) -> Result<Self, DpdkError> {
+        Self::with_flags(
+            eal,
+            name,
+            size,
+            socket,
+            dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ,
+        )
+    }
+
+    /// Creates a ring with DPDK ring `flags` (`RING_F_*`).
+    pub(crate) fn with_flags(
+        _eal: &Eal,
+        name: &str,
+        size: u32,
+        socket: i32,
+        flags: u32,
+    ) -> Result<Self, DpdkError> {
         let c = CString::new(name).map_err(|_| DpdkError::BadName(name.into()))?;
-        let flags = dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ;
         // SAFETY: the EAL is running; `c` is NUL-terminated; the result is checked.
         let p = unsafe { dpdk_sys::rte_ring_create(c.as_ptr(), size, socket, flags) };
         let ptr = NonNull::new(p).ok_or_else(|| DpdkError::Ring {
@@ -85,6 +101,11 @@ impl Ring {
         } as usize;
         b.len += got;
         got
+    }
+
+    /// The raw ring.
+    pub(crate) fn as_ptr(&self) -> *mut dpdk_sys::rte_ring {
+        self.ptr.as_ptr()
     }
 }
 
