@@ -2,7 +2,8 @@
 # Installs what Ferrovox needs on Debian 12, from Debian's own packages.
 #
 #   deploy/install-deps.sh            build dependencies (enough to build and run the appliance)
-#   deploy/install-deps.sh --test     + the real peers the test suite drives: sipp, Kamailio, tcpdump
+#   deploy/install-deps.sh --test     + the real peers the test suite drives: sipp, Kamailio, tcpdump,
+#                                       and DPDK 22.11 with its virtual PMDs (deploy/install-dpdk.sh)
 #   deploy/install-deps.sh --bench    + rtpengine (the comparison benchmark)
 #
 # Packaged daemons (kamailio, rtpengine) are installed but never started or enabled: the tests
@@ -48,6 +49,10 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     for svc in kamailio rtpengine-daemon; do
         $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
     done
+fi
+
+if [ "$want_test" = 1 ]; then
+    "$(dirname "${BASH_SOURCE[0]}")/install-dpdk.sh"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -25,6 +25,9 @@ if "$FERROVOX_BIN" check-config "$bad" 2>/dev/null; then
 fi
 rm -f "$bad"
 
+echo "== DPDK data plane"
+tests/run-dpdk.sh
+
 secs="${FUZZ_SECONDS:-15}"
 if [ "$secs" != 0 ]; then
     echo "== fuzz smoke (${secs}s per target)"

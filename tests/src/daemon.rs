@@ -39,6 +39,7 @@ pub struct DaemonConfig {
     ng_port: u16,
     media: Vec<(String, String)>,
     interfaces: Vec<InterfaceSpec>,
+    extra: String,
 }
 
 impl DaemonConfig {
@@ -48,6 +49,7 @@ impl DaemonConfig {
             ng_port,
             media: Vec::new(),
             interfaces: Vec::new(),
+            extra: String::new(),
         }
     }
 
@@ -65,6 +67,14 @@ impl DaemonConfig {
             port_min,
             port_max,
         });
+        self
+    }
+
+    /// Appends TOML text (whole sections such as `[sip]`, `[[set]]`) to the config.
+    pub fn raw(mut self, toml: &str) -> DaemonConfig {
+        self.extra.push('\n');
+        self.extra.push_str(toml);
+        self.extra.push('\n');
         self
     }
 
@@ -98,6 +108,7 @@ impl DaemonConfig {
                 i.name, i.port_min, i.port_max
             );
         }
+        out.push_str(&self.extra);
         out
     }
 }

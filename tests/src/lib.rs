@@ -23,6 +23,7 @@ pub mod relay;
 pub mod rtp;
 pub mod sip;
 pub mod sipp;
+pub mod sipp_pool;
 pub mod testbed;
 pub mod tools;
 

@@ -92,6 +92,16 @@ pub async fn run(
     }
     proxy.handle_timeout(Instant::now());
     loop {
+        conns.accept_new();
+        while let Some(t) = proxy.poll_transmit() {
+            send(&udp_by_local, &mut conns, t, &mut proxy).await;
+        }
+        while let Some(q) = proxy.poll_dns_transmit() {
+            dns.send(q, &tx).await;
+        }
+        while let Some(e) = proxy.poll_event() {
+            log_event(&proxy, &e);
+        }
         let deadline = proxy.poll_timeout();
         let sleep = async {
             match deadline {
@@ -122,16 +132,6 @@ pub async fn run(
                 None => {}
             },
             _ = shutdown.changed() => break,
-        }
-        conns.accept_new();
-        while let Some(t) = proxy.poll_transmit() {
-            send(&udp_by_local, &mut conns, t, &mut proxy).await;
-        }
-        while let Some(q) = proxy.poll_dns_transmit() {
-            dns.send(q, &tx).await;
-        }
-        while let Some(e) = proxy.poll_event() {
-            log_event(&proxy, &e);
         }
     }
     Ok(())
