@@ -184,6 +184,19 @@ impl Daemon {
         self.path.join("ferrovox.log")
     }
 
+    /// The config file the daemon was started with (rewrite it, then [`Daemon::reload`]).
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join("ferrovox.toml")
+    }
+
+    /// Sends SIGHUP: the daemon re-reads its config file.
+    pub fn reload(&mut self) -> Result<()> {
+        let pid = rustix::process::Pid::from_raw(self.process.pid() as i32)
+            .ok_or_else(|| Error::io("SIGHUP", std::io::Error::other("no pid")))?;
+        rustix::process::kill_process(pid, rustix::process::Signal::HUP)
+            .map_err(|e| Error::io("SIGHUP the daemon", e.into()))
+    }
+
     /// The last `lines` lines of the daemon's log.
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log(), lines)

@@ -440,3 +440,55 @@ fn srv_members_come_from_a_dns_server_on_loopback() {
     );
     assert_eq!(pool.calls().unwrap().invites_per_member(), [30, 10, 0]);
 }
+
+#[test]
+fn sighup_reload_adds_a_member_and_keeps_the_others_and_their_dialogs() {
+    let sipp = sipp();
+    let ports = PortBlock::take().unwrap();
+    let dir = scratch("reload");
+    let pool = Pool::start(&sipp, dir.path(), &specs(&ports, 3, MemberSpec::answering)).unwrap();
+    let mut d = daemon(
+        &ports,
+        "algorithm = \"round_robin\"",
+        &uri_lines(&ports, 2, &[]),
+        "",
+    );
+    let report = run_uac(
+        &sipp,
+        &dir.path().join("uac1"),
+        &caller(&ports, 10, 10),
+        WAIT,
+    )
+    .unwrap();
+    assert!(report.all_succeeded(), "{}", report.summary());
+    assert_eq!(pool.calls().unwrap().invites_per_member(), [5, 5, 0]);
+    // Calls held across the reload: started before, ended after.
+    let mut held = caller(&ports, 4, 20);
+    held.hold = Duration::from_secs(3);
+    let mut long = Uac::start(&sipp, &dir.path().join("uac2"), &held).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let text = std::fs::read_to_string(d.config_path()).unwrap();
+    let third = format!(
+        "\n[[set.member]]\nuri = \"sip:127.0.0.1:{}\"\n",
+        member_port(&ports, 2)
+    );
+    std::fs::write(d.config_path(), text + &third).unwrap();
+    d.reload().unwrap();
+    let reloaded = wait_until(Duration::from_secs(5), || {
+        let log = std::fs::read_to_string(d.log()).ok()?;
+        log.contains("SIP configuration reloaded").then_some(())
+    });
+    assert!(reloaded.is_some(), "{}", d.log_tail(30));
+    let report = long.wait(WAIT).unwrap();
+    assert!(report.all_succeeded(), "held calls: {}", report.summary());
+    let before = pool.calls().unwrap().invites_per_member();
+    let report = run_uac(&sipp, &dir.path().join("uac3"), &caller(&ports, 9, 9), WAIT).unwrap();
+    assert!(report.all_succeeded(), "{}", report.summary());
+    let after = pool.calls().unwrap().invites_per_member();
+    let new: Vec<usize> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert_eq!(new, [3, 3, 3]);
+    let log = std::fs::read_to_string(d.log()).unwrap();
+    // Only the new member was added by the reload; the others kept their state.
+    assert_eq!(log.matches("member added").count(), 3, "{}", d.log_tail(30));
+    assert!(pool.calls().unwrap().misrouted_byes().is_empty());
+}
