@@ -77,6 +77,10 @@ pub struct SipConfig {
     /// `user_agent` (default `"Ferrovox"`): Server/User-Agent header value on locally generated
     /// messages; `None` when set to `""` (no header).
     pub user_agent: Option<String>,
+    /// `draining` (default false): OPTIONS sent to this element are answered 503 so that a
+    /// front load balancer or monitor takes it out of rotation; calls and dialogs continue.
+    /// Toggled at run time by editing the file and sending SIGHUP.
+    pub draining: bool,
 }
 
 impl Default for SipConfig {
@@ -95,6 +99,7 @@ impl Default for SipConfig {
             max_message_bytes: 65535,
             dialog_expiry: Duration::from_secs(43200),
             user_agent: Some("Ferrovox".to_owned()),
+            draining: false,
         }
     }
 }
@@ -123,6 +128,7 @@ pub(crate) struct RawSip {
     max_message_bytes: Option<i64>,
     dialog_expiry_secs: Option<i64>,
     user_agent: Option<String>,
+    draining: Option<bool>,
 }
 
 /// An optional `*_ms` key in `min..=max` milliseconds, or `default` when absent.
@@ -225,6 +231,7 @@ impl RawSip {
                 d.dialog_expiry,
             )?,
             user_agent,
+            draining: self.draining.unwrap_or(d.draining),
         })
     }
 }

@@ -55,6 +55,7 @@ fn every_sip_and_dns_key_is_read() {
         max_message_bytes = 1024
         dialog_expiry_secs = 60
         user_agent = ""
+        draining = true
 
         [dns]
         servers = ["127.0.0.1:53", "[::1]:5353"]
@@ -87,6 +88,7 @@ fn every_sip_and_dns_key_is_read() {
     assert_eq!(sip.max_message_bytes, 1024);
     assert_eq!(sip.dialog_expiry, Duration::from_secs(60));
     assert_eq!(sip.user_agent, None);
+    assert!(sip.draining);
     assert_eq!(cfg.dns.servers.len(), 2);
     assert_eq!(cfg.dns.timeout, Duration::from_millis(100));
     assert_eq!(cfg.dns.attempts, 10);

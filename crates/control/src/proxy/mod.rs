@@ -72,6 +72,7 @@ impl Proxy {
         seed: u64,
     ) -> Self {
         let dns = cfg.dns.clone();
+        let draining = cfg.draining;
         Proxy {
             resolver: resolver::Resolver::new(dns),
             dispatcher: dispatch::Dispatcher::new(sets, routes, now),
@@ -87,7 +88,7 @@ impl Proxy {
             out: VecDeque::new(),
             events: VecDeque::new(),
             counters: ProxyCounters::default(),
-            draining: false,
+            draining,
             housekeeping_armed: false,
         }
     }
@@ -104,6 +105,7 @@ impl Proxy {
         self.dispatcher.reconfigure(sets, routes, now);
         self.sets = sets.to_vec();
         self.resolver.set_settings(cfg.dns.clone());
+        self.draining = cfg.draining;
         self.cfg = cfg;
         resolver::tick(self, now);
     }

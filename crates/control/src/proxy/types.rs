@@ -82,6 +82,8 @@ pub struct ProxyConfig {
     pub user_agent: String,
     /// DNS servers and lookup options for members named by host name.
     pub dns: super::DnsSettings,
+    /// Answer OPTIONS to this element with 503 (see [`super::Proxy::set_draining`]).
+    pub draining: bool,
 }
 
 impl ProxyConfig {
@@ -103,6 +105,7 @@ impl ProxyConfig {
             max_message_bytes: c.max_message_bytes as usize,
             dialog_expiry: c.dialog_expiry,
             user_agent: c.user_agent.clone().unwrap_or_default(),
+            draining: c.draining,
         }
     }
 
