@@ -1,0 +1,517 @@
+#!/usr/bin/env bash
+# sip-vs-kamailio.sh: SIP calls per second through one proxy core with no failed call,
+# Kamailio 5.6 (tm, rr, sl, maxfwd, textops, siputils, dispatcher round robin with OPTIONS
+# probing) against Ferrovox with the equivalent config, measured in the same run with the
+# same sipp scenarios on the same cores.
+#
+# Each proxy runs on PROXY_CORE (taskset, every process and thread). The sipp peers (one
+# caller, two members answering calls and OPTIONS probes) run on PEER_CORE. A step places
+# RATE * DURATION calls at RATE calls per second (INVITE, 100, 180, 200, ACK, HOLD_MS of
+# hold, BYE, 200; the ACK and BYE follow the Record-Route set); it passes when every call
+# succeeds, none fails, and the step ends within DURATION + HOLD_MS + SLACK seconds. The rate
+# doubles from START_RATE until a step fails, then bisects to within PRECISION percent, in at
+# most STEPS steps per proxy. The peers' own ceiling (the caller straight to one member, no
+# proxy) is measured the same way, so a proxy figure at that ceiling reads as a lower bound.
+#
+# Everything listens on and sends to 127.0.0.1 only, on ports from BASE_PORT up (clear of
+# config/ferrovox.toml's 5060, 2223 and 30000-31999). Kamailio runs with its own config,
+# runtime and working directory under the run directory, never as the packaged service.
+# Every process started here is killed on exit. Settings come from the environment:
+#   ONLY=kamailio|ferrovox    measure one proxy only (default: both, Kamailio first)
+#   DURATION=10 HOLD_MS=500 START_RATE=250 MAX_RATE=20000 STEPS=8 PRECISION=5 SLACK=3
+#   SETTLE=2 MAX_TOTAL=600 (seconds: no new step starts after this)
+#   PROXY_CORE=1 PEER_CORE=0 CEILING=1 BASE_PORT=25060 PING_INTERVAL=10
+#   CHILDREN=4 SHM_MB=512 (Kamailio UDP workers, shared memory)
+#   SKIP_BUILD=0 KAMAILIO=/usr/sbin/kamailio KAMAILIO_MODULES=<from kamailio -h>
+#   SIPP=/usr/bin/sipp FERROVOX=<target>/release/ferrovox
+set -euo pipefail
+
+# With autogroup scheduling CPU time is shared between sessions first and nice only ranks
+# threads within a session. As root, run the bench in a session of its own at autogroup
+# nice -20 (as relay-vs-rtpengine.sh does), so other work on the box gets little of the cores.
+if [[ -z ${SIP_BENCH_INNER:-} && $(id -u) == 0 && -w /proc/self/autogroup ]] &&
+    command -v setsid >/dev/null; then
+    SIP_BENCH_INNER=1 setsid "$BASH" "$0" "$@" &
+    inner=$!
+    trap 'kill -TERM -- "-$inner" 2>/dev/null || kill -TERM "$inner" 2>/dev/null || true' INT TERM
+    rc=0
+    wait "$inner" || rc=$?
+    while kill -0 "$inner" 2>/dev/null; do wait "$inner" || rc=$?; done
+    exit "$rc"
+fi
+if [[ -n ${SIP_BENCH_INNER:-} ]]; then
+    echo -20 >/proc/self/autogroup 2>/dev/null || true
+fi
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SIPDIR=$ROOT/benches/sip
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+ONLY=${ONLY:-}
+PROXIES=${ONLY:-"kamailio ferrovox"}
+DURATION=${DURATION:-10}
+HOLD_MS=${HOLD_MS:-500}
+START_RATE=${START_RATE:-250}
+MAX_RATE=${MAX_RATE:-20000}
+STEPS=${STEPS:-8}
+PRECISION=${PRECISION:-5}
+SLACK=${SLACK:-3}
+SETTLE=${SETTLE:-2}
+MAX_TOTAL=${MAX_TOTAL:-600}
+PROXY_CORE=${PROXY_CORE:-1}
+PEER_CORE=${PEER_CORE:-0}
+CEILING=${CEILING:-1}
+BASE_PORT=${BASE_PORT:-25060}
+PING_INTERVAL=${PING_INTERVAL:-10}
+CHILDREN=${CHILDREN:-4}
+SHM_MB=${SHM_MB:-512}
+SKIP_BUILD=${SKIP_BUILD:-0}
+KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
+SIPP=${SIPP:-/usr/bin/sipp}
+FERROVOX=${FERROVOX:-$TARGET_DIR/release/ferrovox}
+
+# Port layout (all UDP on 127.0.0.1).
+KAMAILIO_PORT=$BASE_PORT
+UAC_PORT=$((BASE_PORT + 2))
+UAS1_PORT=$((BASE_PORT + 4))
+UAS2_PORT=$((BASE_PORT + 6))
+NG_PORT=$((BASE_PORT + 8))
+FERROVOX_PORT=$((BASE_PORT + 10))
+PROBE_PORT=$((BASE_PORT + 12))
+MEDIA_BASE=$((BASE_PORT + 100))             # sipp -mp: caller, member 1, member 2
+RELAY_MIN=$(((BASE_PORT + 1000) / 2 * 2))   # Ferrovox relay ports: even ..
+RELAY_MAX=$((RELAY_MIN + 999))              # .. odd
+
+for v in DURATION HOLD_MS START_RATE MAX_RATE STEPS PRECISION SLACK SETTLE MAX_TOTAL \
+    PROXY_CORE PEER_CORE BASE_PORT PING_INTERVAL CHILDREN SHM_MB; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || { echo "sip-vs-kamailio: $v must be a whole number, not '${!v}'" >&2; exit 2; }
+done
+for p in $PROXIES; do
+    [[ $p == kamailio || $p == ferrovox ]] || { echo "sip-vs-kamailio: ONLY=$p: use kamailio or ferrovox" >&2; exit 2; }
+done
+((RELAY_MAX < 32768)) || { echo "sip-vs-kamailio: BASE_PORT too high (ports must stay below 32768)" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/sip-vs-kamailio.XXXXXX)
+STARTED=()
+BENCH_START=$(date +%s)
+
+# Whether a process started here still runs (an exited child stays a zombie until reaped).
+alive() {
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ $state != Z* ]]
+}
+# stop PID: SIGTERM, at most 5 s for it to exit, then SIGKILL; reaps it.
+stop() {
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 50); do
+        alive "$1" || break
+        sleep 0.1
+    done
+    if alive "$1"; then kill -9 "$1" 2>/dev/null || true; fi
+    wait "$1" 2>/dev/null || true
+    # Reaped: its pid may be reused, so the exit trap must not signal it any more.
+    local keep=() pid
+    for pid in "${STARTED[@]}"; do [[ $pid == "$1" ]] || keep+=("$pid"); done
+    STARTED=("${keep[@]}")
+}
+cleanup() {
+    local pid
+    for pid in "${STARTED[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED[@]}"; do
+        stop "$pid"
+    done
+    echo "logs and outputs: $WORK" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '%s\n' "$*" >&2; }
+
+# ---- tools ----
+[[ -x $SIPP ]] || { say "sipp not found at $SIPP: apt-get install sip-tester"; exit 1; }
+command -v taskset >/dev/null || { say "taskset not found: apt-get install util-linux"; exit 1; }
+if (( PROXY_CORE >= $(nproc) || PEER_CORE >= $(nproc) )); then
+    say "PROXY_CORE=$PROXY_CORE / PEER_CORE=$PEER_CORE: this box has $(nproc) cores"
+    exit 2
+fi
+busy=$(ss -Hlun 2>/dev/null | awk -v lo="$BASE_PORT" -v hi="$((BASE_PORT + 12))" -v m0="$MEDIA_BASE" -v m1="$((MEDIA_BASE + 40))" \
+    '{ n = split($4, a, ":"); p = a[n] + 0; if ((p >= lo && p <= hi) || (p >= m0 && p <= m1)) print p }' | sort -u | tr '\n' ' ')
+[[ -z $busy ]] || { say "ports in use on this box: $busy(choose another BASE_PORT)"; exit 1; }
+
+declare -A STATUS
+if [[ " $PROXIES " == *" ferrovox "* && $SKIP_BUILD != 1 ]]; then
+    say "building: cargo build --release -p ferrovox"
+    if ! (cd "$ROOT" && cargo build --release -p ferrovox) >"$WORK/build.log" 2>&1; then
+        STATUS[ferrovox]="not built: cargo build --release -p ferrovox failed (log: $WORK/build.log)"
+        say "${STATUS[ferrovox]}"
+    fi
+fi
+
+BOOST=0
+NICE=()
+if [[ $(id -u) == 0 ]]; then
+    BOOST=1
+    NICE=(nice -n -20)
+fi
+# on_core CORE CMD...: runs CMD pinned to CORE, at nice -20 when root.
+on_core() {
+    local core=$1
+    shift
+    "${NICE[@]}" taskset -c "$core" "$@"
+}
+# spawn_on CORE CMD...: the same in the background; nice and taskset exec the command, so
+# $! afterwards is the command's own pid (the one to signal and to charge CPU time to).
+spawn_on() {
+    local core=$1
+    shift
+    "${NICE[@]}" taskset -c "$core" "$@" &
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+# CPU seconds (user + system, all threads) of the given processes, from /proc/<pid>/stat.
+cpu_secs() {
+    local pid rest total=0
+    for pid in "$@"; do
+        rest=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+        total=$(awk -v t="$total" '{ print t + $12 + $13 }' <<<"$rest")
+    done
+    awk -v t="$total" -v h="$CLK_TCK" 'BEGIN { printf "%.2f", t / h }'
+}
+# A process and its direct children (Kamailio's workers), one pid per line.
+proc_tree() {
+    echo "$1"
+    ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true
+}
+# Datagrams dropped so far on full receive queues of the UDP sockets bound to the given
+# ports on 127.0.0.1 (last column of /proc/net/udp).
+udp_drops() {
+    local ports
+    ports=$(printf '%04X ' "$@")
+    awk -v ports="$ports" 'NR > 1 { split($2, a, ":"); if (a[1] == "0100007F" && index(ports, a[2] " ")) d += $NF }
+        END { print d + 0 }' /proc/net/udp
+}
+
+# Value of column NAME in the last line of sipp's statistics FILE ("na" when absent).
+stat_field() {
+    [[ -s $1 ]] || { echo na; return; }
+    awk -F';' -v k="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == k) c = i; next }
+        NF > 1 { last = $c } END { print (c && last != "") ? last : "na" }' "$1"
+}
+
+# ---- peers ----
+MEMBER_PIDS=()
+start_member() {
+    local port=$1 mp=$2 name=$3
+    spawn_on "$PEER_CORE" "$SIPP" -sf "$SIPDIR/uas.xml" -i 127.0.0.1 -ci 127.0.0.1 -nostdin -aa \
+        -p "$port" -mi 127.0.0.1 -mp "$mp" -buff_size 4194304 \
+        -trace_stat -stf "$WORK/$name.stats.csv" -fd 1 -trace_err -error_file "$WORK/$name.errors.log" \
+        >"$WORK/$name.out" 2>&1
+    MEMBER_PIDS+=($!)
+    STARTED+=($!)
+}
+start_members() {
+    MEMBER_PIDS=()
+    start_member "$UAS1_PORT" "$((MEDIA_BASE + 10))" member1
+    start_member "$UAS2_PORT" "$((MEDIA_BASE + 20))" member2
+    sleep 0.5
+    local pid
+    for pid in "${MEMBER_PIDS[@]}"; do
+        alive "$pid" || { say "a sipp member exited at start (see $WORK/member*.out)"; exit 1; }
+    done
+}
+stop_members() {
+    local pid
+    for pid in "${MEMBER_PIDS[@]}"; do stop "$pid"; done
+    MEMBER_PIDS=()
+}
+
+# ready PORT: the proxy on PORT answers OPTIONS with 200 within 15 s.
+ready() {
+    local i
+    for i in $(seq 15); do
+        if "$SIPP" -sf "$SIPDIR/options.xml" -i 127.0.0.1 -ci 127.0.0.1 -nostdin -p "$PROBE_PORT" \
+            -m 1 -timeout 1s -timeout_error "127.0.0.1:$1" >"$WORK/ready.out" 2>&1; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    return 1
+}
+
+# ---- proxies ----
+PROXY_PID=
+start_kamailio() {
+    local modules=${KAMAILIO_MODULES:-}
+    if [[ -z $modules ]]; then
+        modules=$("$KAMAILIO" -h 2>&1 | sed -n 's/.*-L path.*(default: \(.*\))/\1/p' | head -n 1)
+    fi
+    if [[ ! -f $modules/dispatcher.so ]]; then
+        say "Kamailio's dispatcher module is not in '$modules' (Debian: package kamailio; or set KAMAILIO_MODULES)"
+        return 1
+    fi
+    mkdir -p "$WORK/kamailio"
+    sed -e "s|@@UAS1_PORT@@|$UAS1_PORT|g" -e "s|@@UAS2_PORT@@|$UAS2_PORT|g" \
+        "$SIPDIR/dispatcher.list" >"$WORK/kamailio/dispatcher.list"
+    sed -e "s|@@MPATH@@|$modules|g" -e "s|@@SIP_PORT@@|$KAMAILIO_PORT|g" \
+        -e "s|@@CHILDREN@@|$CHILDREN|g" -e "s|@@DISPATCHER_LIST@@|$WORK/kamailio/dispatcher.list|g" \
+        -e "s|@@PING_INTERVAL@@|$PING_INTERVAL|g" "$SIPDIR/kamailio.cfg" >"$WORK/kamailio/kamailio.cfg"
+    if grep -q '@@' "$WORK/kamailio/kamailio.cfg"; then
+        say "kamailio.cfg: a placeholder was left unrendered"
+        return 1
+    fi
+    # Foreground (-DD) with its workers, logging to stderr; its own pid file, runtime
+    # directory (-Y) and working directory (-w): nothing of the system service is used.
+    spawn_on "$PROXY_CORE" "$KAMAILIO" -DD -E -m "$SHM_MB" -M 16 -f "$WORK/kamailio/kamailio.cfg" \
+        -P "$WORK/kamailio/kamailio.pid" -Y "$WORK/kamailio" -w "$WORK/kamailio" \
+        >"$WORK/kamailio.log" 2>&1
+    PROXY_PID=$!
+    STARTED+=("$PROXY_PID")
+    PROXY_PORT=$KAMAILIO_PORT
+}
+
+start_ferrovox() {
+    if [[ ! -x $FERROVOX ]]; then
+        say "ferrovox: no binary at $FERROVOX"
+        return 1
+    fi
+    sed -e "s|@@CORE@@|$PROXY_CORE|g" -e "s|@@NG_PORT@@|$NG_PORT|g" -e "s|@@SIP_PORT@@|$FERROVOX_PORT|g" \
+        -e "s|@@RELAY_MIN@@|$RELAY_MIN|g" -e "s|@@RELAY_MAX@@|$RELAY_MAX|g" \
+        -e "s|@@UAS1_PORT@@|$UAS1_PORT|g" -e "s|@@UAS2_PORT@@|$UAS2_PORT|g" \
+        -e "s|@@PING_INTERVAL@@|$PING_INTERVAL|g" "$SIPDIR/ferrovox.toml" >"$WORK/ferrovox.toml"
+    spawn_on "$PROXY_CORE" "$FERROVOX" --config "$WORK/ferrovox.toml" >"$WORK/ferrovox.log" 2>&1
+    PROXY_PID=$!
+    STARTED+=("$PROXY_PID")
+    PROXY_PORT=$FERROVOX_PORT
+}
+
+# ---- one step and the search ----
+# step NAME TARGET_PORT RATE: places RATE * DURATION calls; prints one line; returns 0 on pass.
+step() {
+    local name=$1 port=$2 rate=$3 calls limit allowed t0 t1 rc=0 elapsed ok failed retrans pass
+    local pids=() cpu0=na cpu1=na m0 m1
+    calls=$((rate * DURATION))
+    limit=$((rate * (HOLD_MS / 1000 + 2) * 2))
+    allowed=$(awk -v d="$DURATION" -v h="$HOLD_MS" -v s="$SLACK" 'BEGIN { printf "%.1f", d + h / 1000 + s }')
+    local stats="$WORK/$name.rate$rate.csv"
+    rm -f "$stats"
+    if [[ $name != ceiling ]]; then
+        mapfile -t pids < <(proc_tree "$PROXY_PID")
+        cpu0=$(cpu_secs "${pids[@]}")
+    fi
+    m0=$(cpu_secs "${MEMBER_PIDS[@]}")
+    local pd0 sd0 pd1 sd1
+    pd0=$(udp_drops "$port")
+    sd0=$(udp_drops "$UAC_PORT" "$UAS1_PORT" "$UAS2_PORT")
+    t0=$(date +%s.%N)
+    # -pause_msg_ign: a 180 that arrives after the 200 (a proxy with several workers may
+    # forward them out of order, which UDP allows) is dropped, as a UA's transaction layer
+    # drops it (RFC 3261 17.1.1.2), instead of failing the call.
+    local TIMEFORMAT='%U %S'
+    { time on_core "$PEER_CORE" "$SIPP" -sf "$SIPDIR/uac.xml" -i 127.0.0.1 -ci 127.0.0.1 -nostdin \
+        -p "$UAC_PORT" -mi 127.0.0.1 -mp "$MEDIA_BASE" -buff_size 4194304 -s bench \
+        -m "$calls" -r "$rate" -rp 1000 -l "$limit" -d "$HOLD_MS" -pause_msg_ign \
+        -timeout "$(awk -v a="$allowed" 'BEGIN { printf "%d", a + 2.999 }')s" -timeout_error \
+        -trace_stat -stf "$stats" -fd 1 -trace_err -error_file "$WORK/$name.rate$rate.errors.log" \
+        "127.0.0.1:$port" >"$WORK/$name.rate$rate.out" 2>&1 || rc=$?; } 2>"$WORK/$name.rate$rate.time"
+    t1=$(date +%s.%N)
+    pd1=$(udp_drops "$port")
+    sd1=$(udp_drops "$UAC_PORT" "$UAS1_PORT" "$UAS2_PORT")
+    m1=$(cpu_secs "${MEMBER_PIDS[@]}")
+    if [[ $name != ceiling ]]; then
+        cpu1=$(cpu_secs "${pids[@]}")
+    fi
+    elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    ok=$(stat_field "$stats" 'SuccessfulCall(C)')
+    failed=$(stat_field "$stats" 'FailedCall(C)')
+    retrans=$(stat_field "$stats" 'Retransmissions(C)')
+    local proxy_cpu peer_busy
+    proxy_cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v e="$elapsed" \
+        'BEGIN { if (a == "na" || b == "na") print "-"; else printf "%.0f%%", (b - a) / e * 100 }')
+    # The peers' CPU: the caller (user + system from `time`) and the two members.
+    peer_busy=$(awk -v a="$m0" -v b="$m1" -v e="$elapsed" -v t="$(tail -n 1 "$WORK/$name.rate$rate.time")" \
+        'BEGIN { split(t, u, " "); printf "%.0f%%", (b - a + u[1] + u[2]) / e * 100 }')
+    pass=1
+    [[ $rc == 0 && $ok == "$calls" && $failed == 0 ]] || pass=0
+    awk -v e="$elapsed" -v a="$allowed" 'BEGIN { exit !(e <= a) }' || pass=0
+    local drops="$((pd1 - pd0))/$((sd1 - sd0))"
+    [[ $name == ceiling ]] && drops="-/$((sd1 - sd0))"
+    printf '%-8s %6d cps %7d calls %6s s (max %s) ok %-7s failed %-6s retrans %-7s drops %-9s proxy CPU %-5s peers CPU %-5s %s\n' \
+        "$name" "$rate" "$calls" "$elapsed" "$allowed" "$ok" "$failed" "$retrans" "$drops" "$proxy_cpu" "$peer_busy" \
+        "$([[ $pass == 1 ]] && echo PASS || echo "FAIL (sipp exit $rc)")" | tee -a "$WORK/$name.steps" >&2
+    if [[ $pass == 1 ]]; then
+        echo "$rate $proxy_cpu $peer_busy $retrans $drops" >"$WORK/$name.best"
+    fi
+    [[ $pass == 1 ]]
+}
+
+# search NAME PORT: highest passing rate into $WORK/NAME.best; lowest failing into NAME.fail.
+search() {
+    local name=$1 port=$2 rate=$START_RATE lo=0 hi=0 n=0
+    rm -f "$WORK/$name.best" "$WORK/$name.fail"
+    while ((n < STEPS)); do
+        if (($(date +%s) - BENCH_START > MAX_TOTAL)); then
+            say "$name: MAX_TOTAL=${MAX_TOTAL}s reached, search stopped"
+            echo "time" >"$WORK/$name.cut"
+            break
+        fi
+        if [[ $name != ceiling ]] && ! alive "$PROXY_PID"; then
+            say "$name exited during the run (log: $WORK/$name.log)"
+            return 1
+        fi
+        n=$((n + 1))
+        if step "$name" "$port" "$rate"; then
+            lo=$rate
+        else
+            hi=$rate
+            echo "$rate" >"$WORK/$name.fail"
+        fi
+        sleep "$SETTLE"
+        if ((hi == 0)); then
+            ((lo >= MAX_RATE)) && break
+            rate=$((lo * 2 > MAX_RATE ? MAX_RATE : lo * 2))
+        elif ((lo == 0)); then
+            rate=$((hi / 2))
+            ((rate >= 1)) || break
+        else
+            (((hi - lo) * 100 <= PRECISION * lo)) && break
+            rate=$(((lo + hi) / 2))
+            ((rate > lo && rate < hi)) || break
+        fi
+    done
+    return 0
+}
+
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+if [[ $CEILING == 1 ]]; then
+    say "== peers' ceiling: caller straight to one member, no proxy, all on core $PEER_CORE =="
+    start_members
+    search ceiling "$UAS1_PORT" || true
+    stop_members
+fi
+
+for proxy in $PROXIES; do
+    [[ -z ${STATUS[$proxy]:-} ]] || continue
+    say "== $proxy on core $PROXY_CORE =="
+    start_members
+    if ! "start_$proxy"; then
+        STATUS[$proxy]="${STATUS[$proxy]:-could not be started}"
+        [[ $proxy == ferrovox ]] && STATUS[$proxy]="not built or not found at $FERROVOX (cargo build --release -p ferrovox)"
+        stop_members
+        continue
+    fi
+    sleep 0.5
+    if ! alive "$PROXY_PID"; then
+        tail -n 5 "$WORK/$proxy.log" >&2 || true
+        if [[ $proxy == ferrovox ]]; then
+            STATUS[$proxy]="the daemon exited at start, saying: $(tail -n 1 "$WORK/ferrovox.log" 2>/dev/null | cut -c1-160)"
+            if grep -q 'unknown field `\(sip\|set\)`' "$WORK/ferrovox.log" 2>/dev/null; then
+                STATUS[$proxy]="${STATUS[$proxy]} -- this build has no SIP proxy yet (it refuses the [sip] and [[set]] sections)"
+            fi
+        else
+            STATUS[$proxy]="exited at start (log: $WORK/$proxy.log)"
+        fi
+    elif ! ready "$PROXY_PORT"; then
+        if [[ $proxy == ferrovox ]]; then
+            STATUS[$proxy]="no 200 to OPTIONS on 127.0.0.1:$PROXY_PORT within 15 s: this build has no SIP proxy yet, or it does not answer OPTIONS (log: $WORK/ferrovox.log)"
+        else
+            STATUS[$proxy]="no 200 to OPTIONS on 127.0.0.1:$PROXY_PORT within 15 s (log: $WORK/$proxy.log)"
+        fi
+    else
+        # Every process and thread on the proxy core (Kamailio's workers inherit it already).
+        for pid in $(proc_tree "$PROXY_PID"); do taskset -a -p -c "$PROXY_CORE" "$pid" >/dev/null 2>&1 || true; done
+        w0=$(date +%s.%N)
+        c0=$(cpu_secs $(proc_tree "$PROXY_PID"))
+        if search "$proxy" "$PROXY_PORT"; then
+            STATUS[$proxy]=ok
+            awk -v a="$c0" -v b="$(cpu_secs $(proc_tree "$PROXY_PID"))" -v w0="$w0" -v w1="$(date +%s.%N)" \
+                'BEGIN { printf "%.1f s CPU over %.1f s wall", b - a, w1 - w0 }' >"$WORK/$proxy.cpu"
+        else
+            STATUS[$proxy]="exited during the run (log: $WORK/$proxy.log)"
+        fi
+    fi
+    [[ ${STATUS[$proxy]} == ok ]] || say "$proxy: ${STATUS[$proxy]}"
+    stop "$PROXY_PID"
+    stop_members
+done
+
+# ---- report ----
+best() { [[ -f $WORK/$1.best ]] && awk -v f="$2" '{ print $f }' "$WORK/$1.best" || echo na; }
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+cpu_mhz=$(awk -F': ' '/^cpu MHz/ { printf "%.0f", $2; exit }' /proc/cpuinfo)
+kamailio_version=$("$KAMAILIO" -v 2>/dev/null | awk '/^version:/ { print $2, $3; exit }' || true)
+sipp_version=$("$SIPP" -v 2>/dev/null | awk '/SIPp v/ { print $2; exit }' || true)
+rev="rev $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[[ -n $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null) ]] && rev="$rev + uncommitted changes"
+[[ $SKIP_BUILD == 1 ]] && rev="binary $FERROVOX, not rebuilt (tree: $rev)"
+
+line() { printf '  %-26s %s\n' "$1" "$2"; }
+# A figure is a lower bound when no step failed (the limit was not reached) or the search
+# was cut by MAX_TOTAL.
+bound_note() {
+    local notes=()
+    [[ -f $WORK/$1.fail ]] || notes+=("no step failed up to $(best "$1" 1) cps")
+    [[ -f $WORK/$1.cut ]] && notes+=("search cut by MAX_TOTAL")
+    ((${#notes[@]} == 0)) || printf '; LOWER BOUND: %s' "$(IFS=,; echo "${notes[*]}")"
+}
+at_ceiling() {
+    local c p
+    c=$(best ceiling 1)
+    p=$(best "$1" 1)
+    [[ $c != na && $p != na ]] && awk -v c="$c" -v p="$p" 'BEGIN { exit !(p >= 0.9 * c) }'
+}
+proxy_line() {
+    local p=$1
+    if [[ ${STATUS[$p]:-} != ok ]]; then
+        line "$p" "not measured: ${STATUS[$p]:-not requested}"
+        return
+    fi
+    if [[ ! -f $WORK/$p.best ]]; then
+        line "$p" "no clean step at all (lowest failing rate $(cat "$WORK/$p.fail" 2>/dev/null || echo na) cps)"
+        return
+    fi
+    local failed_at=""
+    [[ -f $WORK/$p.fail ]] && failed_at=" (lowest failing step: $(cat "$WORK/$p.fail") cps)"
+    line "$p" "$(best "$p" 1) calls/s with no failed call$failed_at$(bound_note "$p")"
+    line "" "at that rate: proxy CPU $(best "$p" 2) of one core, sipp peers $(best "$p" 3) of theirs, $(best "$p" 4) retransmissions, $(best "$p" 5) datagrams dropped (proxy/peers)"
+    line "" "whole run: $(cat "$WORK/$p.cpu" 2>/dev/null || echo na)$(at_ceiling "$p" && echo '; AT THE PEERS CEILING: the proxy figure is a lower bound')"
+}
+
+{
+    echo
+    echo "================ SIP calls/s on one proxy core: ferrovox vs kamailio ================"
+    line "CPU" "$cpu_model, ${cpu_mhz} MHz, $(nproc) cores online"
+    line "kernel" "$(uname -r)"
+    line "load average at start" "$LOADAVG_START (other work on the box skews figures)"
+    line "pinning" "proxy on core $PROXY_CORE (all processes/threads); sipp caller + 2 members on core $PEER_CORE"
+    line "priority" "$(if [[ $BOOST == 1 ]]; then echo "nice -20 for all ($(cat /proc/self/autogroup 2>/dev/null || echo 'no autogroup'))"; else echo "default (not root)"; fi)"
+    line "call" "INVITE(SDP) 100 180 200(SDP) ACK, ${HOLD_MS} ms hold, BYE 200; UDP on 127.0.0.1; record-routed"
+    line "dispatching" "2 members, round robin, OPTIONS probe every ${PING_INTERVAL} s"
+    line "per step" "rate x ${DURATION} s of calls; pass: all successful, none failed, done within ${DURATION} s + hold + ${SLACK} s"
+    line "search" "from $START_RATE cps doubling, then bisecting to ${PRECISION}%; at most $STEPS steps per proxy"
+    [[ " $PROXIES " == *" kamailio "* ]] &&
+        line "kamailio" "${kamailio_version:-unknown}, $CHILDREN UDP workers, ${SHM_MB} MB shm; tm rr sl maxfwd textops siputils dispatcher(alg 4)"
+    [[ " $PROXIES " == *" ferrovox "* ]] && line "ferrovox" "$rev"
+    line "sipp" "${sipp_version:-unknown}"
+    if [[ $CEILING == 1 ]]; then
+        line "peers' ceiling" "$(best ceiling 1) calls/s (caller straight to one member)$(bound_note ceiling)"
+    fi
+    echo "  ---"
+    for p in $PROXIES; do proxy_line "$p"; done
+    if [[ ${STATUS[kamailio]:-} == ok && ${STATUS[ferrovox]:-} == ok ]]; then
+        ratio=$(awk -v a="$(best ferrovox 1)" -v b="$(best kamailio 1)" \
+            'BEGIN { if (a == "na" || b == "na" || b + 0 == 0) print "na"; else printf "%.2f", a / b }')
+        echo "  ---"
+        line "ratio ferrovox/kamailio" "${ratio}x (highest clean call rate on one core)"
+    fi
+    if awk -v l="${LOADAVG_START%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+        echo "  WARNING: other work was running when the bench started (load ${LOADAVG_START%% *})."
+    fi
+    echo "====================================================================================="
+} | tee "$WORK/summary.txt"
+
+for p in $PROXIES; do
+    [[ ${STATUS[$p]:-} == ok ]] || exit 1
+done
