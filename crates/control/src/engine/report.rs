@@ -147,15 +147,15 @@ impl Engine {
             .build()
     }
 
-    /// ng `statistics`: current sessions and ports, control and data-plane counters.
+    /// ng `statistics`: current sessions and ports, control and data-plane counters (totals
+    /// and per worker), and whether the workers run on the DPDK fast path.
     pub(super) fn statistics(&self) -> OwnedValue {
         let mut total = WorkerCounters::default();
-        for s in &self.shared {
-            total.add(&s.read());
-        }
-        let mut drops = DictBuilder::new();
-        for r in DropReason::ALL {
-            drops.set(r.name(), int(total.drops_of(r)));
+        let mut workers = Vec::with_capacity(self.shared.len());
+        for (w, s) in self.shared.iter().enumerate() {
+            let c = s.read();
+            total.add(&c);
+            workers.push(worker_stats(w, &c));
         }
         let mut ended = DictBuilder::new();
         let mut reasons: Vec<_> = self.counters.ended.iter().collect();
@@ -178,12 +178,156 @@ impl Engine {
             .with("portexhaustion", int(self.counters.port_exhausted))
             .with("packetsrelayed", int(total.forwarded))
             .with("packetsreceived", int(total.rx))
-            .with("drops", drops.build())
+            .with("drops", drop_counts(&total))
             .build();
         DictBuilder::new()
             .with("result", "ok")
+            .with("fastpath", u32::from(self.cfg.fastpath))
             .with("currentstatistics", current)
             .with("totalstatistics", totals)
+            .with("workerstatistics", OwnedValue::List(workers))
             .build()
+    }
+}
+
+/// Drops by reason, one key per [`DropReason`].
+fn drop_counts(c: &WorkerCounters) -> OwnedValue {
+    let mut drops = DictBuilder::new();
+    for r in DropReason::ALL {
+        drops.set(r.name(), int(c.drops_of(r)));
+    }
+    drops.build()
+}
+
+/// One worker's counters as last published: what it received and relayed on the ports it
+/// owns, what its backend sent, and its drops by reason.
+fn worker_stats(w: usize, c: &WorkerCounters) -> OwnedValue {
+    DictBuilder::new()
+        .with("worker", int(w as u64))
+        .with("packetsreceived", int(c.rx))
+        .with("packetsrelayed", int(c.forwarded))
+        .with("packetssent", int(c.tx))
+        .with("sendfailures", int(c.tx_failed))
+        .with("streams", int(c.streams))
+        .with("drops", drop_counts(c))
+        .build()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
+mod tests {
+    use super::*;
+    use crate::{EngineConfig, VirtualBinder};
+    use dataplane::{AddrRange, LatchMode, PortLayout, SharedCounters};
+    use std::sync::Arc;
+
+    fn engine(fastpath: bool, shared: Vec<Arc<SharedCounters>>) -> Engine {
+        let cfg = EngineConfig {
+            interfaces: vec![Interface {
+                name: "external".into(),
+                address: [10, 0, 0, 1].into(),
+                advertised: None,
+            }],
+            latching: LatchMode::Heuristic,
+            strict_source: false,
+            offer_timeout: Duration::from_secs(60),
+            final_timeout: None,
+            delete_delay: Duration::ZERO,
+            max_sessions: 0,
+            cookie_ttl: Duration::from_secs(30),
+            fastpath,
+        };
+        let ranges = vec![AddrRange {
+            port_min: 30000,
+            port_max: 30009,
+        }];
+        let layout = Arc::new(PortLayout::new(ranges, shared.len().max(1)).unwrap());
+        Engine::new(cfg, layout, Box::new(VirtualBinder), shared)
+    }
+
+    fn int_of(v: &OwnedValue, path: &[&str]) -> i64 {
+        path.iter()
+            .try_fold(v, |v, k| v.get(k))
+            .and_then(OwnedValue::as_int)
+            .unwrap_or_else(|| panic!("no integer at {path:?} in {v:?}"))
+    }
+
+    #[test]
+    fn statistics_report_every_worker_and_the_fast_path_flag() {
+        let shared = vec![
+            Arc::new(SharedCounters::default()),
+            Arc::new(SharedCounters::default()),
+        ];
+        let mut c0 = WorkerCounters {
+            rx: 10,
+            forwarded: 9,
+            tx: 9,
+            streams: 4,
+            ..WorkerCounters::default()
+        };
+        c0.drop(DropReason::UnknownPort);
+        let mut c1 = WorkerCounters {
+            rx: 5,
+            forwarded: 3,
+            tx: 2,
+            tx_failed: 1,
+            ..WorkerCounters::default()
+        };
+        c1.drop(DropReason::NotOwner);
+        c1.drop(DropReason::NotOwner);
+        shared[0].publish(&c0);
+        shared[1].publish(&c1);
+        let r = engine(true, shared).statistics();
+        assert_eq!(int_of(&r, &["fastpath"]), 1);
+        assert_eq!(int_of(&r, &["totalstatistics", "packetsreceived"]), 15);
+        assert_eq!(int_of(&r, &["totalstatistics", "packetsrelayed"]), 12);
+        assert_eq!(int_of(&r, &["totalstatistics", "drops", "not_owner"]), 2);
+        let workers = r
+            .get("workerstatistics")
+            .and_then(OwnedValue::as_list)
+            .unwrap();
+        assert_eq!(workers.len(), 2);
+        let (w0, w1) = (&workers[0], &workers[1]);
+        assert_eq!(
+            [
+                int_of(w0, &["worker"]),
+                int_of(w0, &["packetsreceived"]),
+                int_of(w0, &["packetsrelayed"]),
+                int_of(w0, &["packetssent"]),
+                int_of(w0, &["sendfailures"]),
+                int_of(w0, &["streams"]),
+                int_of(w0, &["drops", "unknown_port"]),
+                int_of(w0, &["drops", "not_owner"]),
+            ],
+            [0, 10, 9, 9, 0, 4, 1, 0]
+        );
+        assert_eq!(
+            [
+                int_of(w1, &["worker"]),
+                int_of(w1, &["packetsreceived"]),
+                int_of(w1, &["packetsrelayed"]),
+                int_of(w1, &["packetssent"]),
+                int_of(w1, &["sendfailures"]),
+                int_of(w1, &["drops", "unknown_port"]),
+                int_of(w1, &["drops", "not_owner"]),
+            ],
+            [1, 5, 3, 2, 1, 0, 2]
+        );
+        for reason in DropReason::ALL {
+            assert!(w0.get("drops").and_then(|d| d.get(reason.name())).is_some());
+        }
+    }
+
+    #[test]
+    fn statistics_say_when_the_fast_path_is_off() {
+        let shared = vec![Arc::new(SharedCounters::default())];
+        let r = engine(false, shared).statistics();
+        assert_eq!(int_of(&r, &["fastpath"]), 0);
+        let workers = r
+            .get("workerstatistics")
+            .and_then(OwnedValue::as_list)
+            .unwrap();
+        assert_eq!(workers.len(), 1);
+        assert_eq!(int_of(&workers[0], &["packetsreceived"]), 0);
     }
 }

@@ -36,6 +36,8 @@ pub struct EngineConfig {
     pub max_sessions: usize,
     /// How long replies are kept for repeated cookies.
     pub cookie_ttl: Duration,
+    /// The workers run on the DPDK fast path (ng `statistics` reports `"fastpath": 1`).
+    pub fastpath: bool,
 }
 
 /// Opens relay ports (the socket backend binds a UDP socket; frame backends need nothing).

@@ -14,6 +14,10 @@ use tokio::sync::mpsc;
 
 /// Receive buffer size: the largest UDP payload.
 const DATAGRAM_MAX: usize = 65_535;
+/// Receive buffer asked for on each SIP UDP socket: bursts of calls arrive faster than one
+/// control core drains them, and the kernel default (about 200 KiB) overflows at a few
+/// thousand calls per second. The kernel caps it at `net.core.rmem_max`.
+const UDP_RCVBUF: usize = 8 << 20;
 /// Inbound queue depth between the socket readers and the proxy.
 const INBOUND_QUEUE: usize = 4096;
 
@@ -61,7 +65,7 @@ impl Sockets {
         let mut tcp = Vec::new();
         for a in &cfg.listen {
             if cfg.has_transport(config::Transport::Udp) {
-                udp.push(Arc::new(UdpSocket::bind(a).await?));
+                udp.push(Arc::new(bind_udp(*a)?));
             }
             if cfg.has_transport(config::Transport::Tcp) {
                 tcp.push(tokio::net::TcpListener::bind(a).await?);
@@ -69,6 +73,20 @@ impl Sockets {
         }
         Ok(Sockets { udp, tcp })
     }
+}
+
+/// A non-blocking UDP socket on `addr` with a large receive buffer.
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = s.set_recv_buffer_size(UDP_RCVBUF) {
+        tracing::warn!(error = %e, "cannot enlarge the SIP receive buffer");
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    let got = s.recv_buffer_size().unwrap_or(0);
+    tracing::debug!(listen = %addr, rcvbuf = got, "SIP UDP socket");
+    UdpSocket::from_std(s.into())
 }
 
 /// Runs the proxy until `shutdown` turns true.

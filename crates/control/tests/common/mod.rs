@@ -56,6 +56,7 @@ pub fn config(delete_delay: Duration) -> EngineConfig {
         delete_delay,
         max_sessions: 0,
         cookie_ttl: Duration::from_secs(30),
+        fastpath: false,
     }
 }
 
