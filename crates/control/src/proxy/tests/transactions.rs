@@ -171,3 +171,43 @@ fn the_torture_corpus_never_panics_the_proxy() {
     assert_eq!((server, ctxs), (0, 0), "everything ends");
     assert!(client <= bed.members, "{client} client transactions left");
 }
+
+#[test]
+fn a_cancel_crossing_the_answer_has_no_effect() {
+    let mut bed = Bed::new("round_robin", vec![Answer::Ok]);
+    bed.call("x");
+    bed.run_ms(20);
+    assert_eq!(bed.caller().finals("x"), vec![200]);
+    bed.send(cancel("x"));
+    bed.run_ms(20);
+    // RFC 3261 §9.2: the CANCEL is answered, but the answered INVITE stands.
+    assert_eq!(bed.caller().codes("x", "CANCEL"), vec![200]);
+    assert_eq!(bed.member(0).count("CANCEL"), 0);
+    assert_eq!(bed.caller().finals("x"), vec![200]);
+    assert_eq!(bed.active(0), 1);
+}
+
+#[test]
+fn a_retransmitted_2xx_is_passed_on_to_the_caller() {
+    let mut bed = Bed::new("round_robin", vec![Answer::Ok]);
+    bed.call("r2");
+    bed.run_ms(20);
+    // The member did not get an ACK yet and retransmits its 200 (RFC 3261 §13.3.1.4).
+    let inv = bed.member(0).first("INVITE");
+    let inv = sip::parse(inv.as_bytes()).unwrap();
+    let tag = format!("m{}", member_addr(0).ip());
+    let ok = sip::response_with(
+        &inv,
+        200,
+        "OK",
+        Some(&tag),
+        &[("Contact", "<sip:fs@127.0.0.20:5060>")],
+    );
+    let now = bed.sim.now();
+    bed.sim
+        .net
+        .send(now, Datagram::udp(member_addr(0), addr(PROXY), ok));
+    bed.run_ms(20);
+    // RFC 6026 §7.2: the proxy forwards the retransmission upstream.
+    assert_eq!(bed.caller().finals("r2"), vec![200, 200]);
+}
