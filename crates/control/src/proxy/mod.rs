@@ -11,6 +11,7 @@
 //! that took the dialog (`dialog`); the dispatcher's OPTIONS probes go out as client
 //! transactions (`local`).
 
+mod branch;
 mod ctx;
 mod dialog;
 mod local;
