@@ -148,6 +148,7 @@ pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
         delete_delay: cfg.media.delete_delay,
         max_sessions: cfg.media.max_sessions.map_or(0, |n| n.get() as usize),
         cookie_ttl: cfg.ng.cookie_cache,
+        fastpath: use_dpdk,
     };
     let binder: Box<dyn control::PortBinder> = if use_dpdk {
         Box::new(control::VirtualBinder)
