@@ -14,6 +14,7 @@ pub mod capture;
 pub mod daemon;
 pub mod error;
 pub mod kamailio;
+pub mod netns;
 pub mod ng;
 pub mod pcap;
 pub mod peer;

@@ -127,6 +127,12 @@ impl<Io: PacketIo> Worker<Io> {
     }
 
     fn relay_burst(&mut self, n: usize, now_ns: u64) {
+        if n == 0 {
+            // An empty poll (busy-polling backends see many): only what the backend queued
+            // itself (ARP answers, frames from the host) goes out.
+            self.io.flush();
+            return;
+        }
         let now_ms = (now_ns / 1_000_000) as u32;
         let now_us = now_ns / 1_000;
         let ctx = RelayCtx {

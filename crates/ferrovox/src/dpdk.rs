@@ -8,11 +8,13 @@
 //! worker learns about neighbours (ARP, ND) reaches the others over rings too.
 
 use anyhow::{bail, Context};
+use config::dpdk::Steering;
 use control::driver::WorkerLink;
 use dataplane::{PortLayout, SharedCounters, Worker, WorkerParams};
+use pktio::dpdk::steer::owner_rules;
 use pktio::dpdk::{
-    handoff_rings, DpdkIo, DpdkIoConfig, DpdkLink, Eal, EalConfig, EthPort, Handoff, LcoreJoin,
-    Mempool, OwnerFn, PortSetup,
+    handoff_rings, steer_port, DpdkIo, DpdkIoConfig, DpdkLink, Eal, EalConfig, EthPort, Handoff,
+    LcoreJoin, Mempool, OwnerFn, PortSetup, SteerMode, Steered,
 };
 use pktio::l2::{NeighConfig, NeighMesh};
 use pktio::RelayAddr;
@@ -36,12 +38,20 @@ pub struct DpdkPlane {
     /// The workers' published counters.
     pub shared: Vec<Arc<SharedCounters>>,
     joins: Vec<LcoreJoin>,
+    /// The ports' steering (flow rules are removed when this goes).
+    _steering: Vec<Steered>,
     /// Kept until the workers are joined (the ports close when the last user lets go).
     _ports: Vec<Arc<EthPort>>,
     _eal: Eal,
 }
 
 impl DpdkPlane {
+    /// True when some port runs the steering fallback (RSS + hand-off ring) instead of flow
+    /// rules: the fast path works, with one more ring pass for frames on a wrong queue.
+    pub fn steering_degraded(&self) -> bool {
+        self._steering.iter().any(Steered::degraded)
+    }
+
     /// Waits for every worker lcore to return (after `stop` was set).
     pub fn join(self) {
         for j in self.joins {
@@ -136,6 +146,118 @@ fn v6(ip: Option<IpAddr>) -> Option<[u8; 16]> {
     }
 }
 
+/// Logs what worker `w`'s backend did besides relaying (layer 2/3 answers, neighbour
+/// resolution, wrong-queue hand-offs) and its receive drops by reason, once it has stopped.
+fn log_stopped(w: usize, io: &DpdkIo) {
+    let l2 = io.l2_stats();
+    let drops = io
+        .drops()
+        .nonzero()
+        .map(|(r, n)| format!("{}:{n}", r.as_str()))
+        .collect::<Vec<_>>()
+        .join(",");
+    tracing::info!(
+        worker = w,
+        arp_replies = l2.arp_replies,
+        nd_replies = l2.nd_replies,
+        echo_replies = l2.echo_replies,
+        neighbour_packets = l2.neighbour_packets,
+        requests_sent = l2.requests_sent,
+        announcements = l2.announcements,
+        learned = l2.learned,
+        unresolved = l2.unresolved,
+        no_route = l2.no_route,
+        no_mbuf = l2.no_mbuf,
+        handed_off = l2.handed_off,
+        handoff_received = l2.handoff_received,
+        handoff_dropped = l2.handoff_dropped,
+        to_host = l2.to_host,
+        from_host = l2.from_host,
+        host_dropped = l2.host_dropped,
+        notes_lost = l2.notes_lost,
+        rx_drops = %drops,
+        "DPDK worker stopped"
+    );
+}
+
+/// Sets up steering on port `i` (started with one queue per worker) as `steering` says: flow
+/// rules sending each relay port of the port's addresses to its owner's queue, or RSS with the
+/// hand-off ring (logged as degraded).
+fn steer(
+    layout: &PortLayout,
+    cfg: &config::Config,
+    d: &config::dpdk::DpdkConfig,
+    addr_port: &[usize],
+    i: usize,
+    port: &Arc<EthPort>,
+    workers: usize,
+) -> anyhow::Result<Steered> {
+    let w = u16::try_from(workers).context("too many workers for DPDK queues")?;
+    let mut rules = Some(Vec::new());
+    for (a, iface) in cfg.interfaces.iter().enumerate() {
+        if addr_port.get(a) != Some(&i) {
+            continue;
+        }
+        let min = layout.ranges().get(a).map_or(0, |r| r.port_min);
+        match (owner_rules(iface.address, min, w), rules.as_mut()) {
+            (Some(r), Some(all)) => all.extend(r),
+            _ => rules = None,
+        }
+    }
+    let mode = match d.steering {
+        Steering::Flow => SteerMode::Flow,
+        Steering::Auto => SteerMode::Auto,
+        Steering::Rss => SteerMode::Rss,
+    };
+    let s = steer_port(port, rules.as_deref(), mode)
+        .with_context(|| format!("dataplane.dpdk.port[{i}] ({}): steering", port.name()))?;
+    match &s {
+        Steered::Single => {}
+        Steered::Flow(f) => tracing::info!(
+            port = i,
+            rules = f.len(),
+            "steering: rte_flow rules send each relay port to its owner's queue"
+        ),
+        Steered::Fallback { reta, reason } => tracing::warn!(
+            port = i,
+            steering = d.steering.as_str(),
+            reta,
+            reason = %reason,
+            "steering degraded: RSS spreads frames and those on a wrong queue go to their owner over the hand-off ring"
+        ),
+    }
+    Ok(s)
+}
+
+/// Starts the exception interface `name` of port `i` (a `net_tap` / `virtio_user` vdev) with
+/// the port's queues and pools.
+fn exception_port(
+    eal: &Eal,
+    i: usize,
+    name: &str,
+    setup: &PortSetup,
+) -> anyhow::Result<Arc<EthPort>> {
+    let id = EthPort::lookup(eal, name).with_context(|| {
+        format!("dataplane.dpdk.port[{i}].exception: add the vdev to dataplane.dpdk.vdevs")
+    })?;
+    let port = EthPort::start(
+        eal,
+        id,
+        &PortSetup {
+            promiscuous: false,
+            ..setup.clone()
+        },
+    )
+    .with_context(|| format!("dataplane.dpdk.port[{i}].exception ({name})"))?;
+    tracing::info!(
+        port = i,
+        exception = name,
+        driver = port.driver(),
+        "DPDK exception path: frames for the host go to this interface"
+    );
+    Ok(Arc::new(port))
+}
+
 /// Starts the EAL, the ports and one worker per worker core; `params(w)` gives worker `w`'s
 /// settings. Any failure is an error naming what failed: nothing falls back to sockets.
 pub fn start(
@@ -204,6 +326,8 @@ pub fn start(
     }
     let queues = u16::try_from(workers).context("too many workers for DPDK queues")?;
     let mut ports = Vec::with_capacity(d.ports.len());
+    let mut steering = Vec::with_capacity(d.ports.len());
+    let mut exceptions: Vec<Option<Arc<EthPort>>> = Vec::with_capacity(d.ports.len());
     for (i, p) in d.ports.iter().enumerate() {
         let id = EthPort::lookup(&eal, &p.device)
             .with_context(|| format!("dataplane.dpdk.port[{i}].device"))?;
@@ -234,14 +358,11 @@ pub fn start(
             link_up = port.link().up,
             "DPDK port started"
         );
-        if workers > 1 {
-            // No rte_flow rules yet: frames on a queue that does not own their relay port
-            // are handed to the owner over a ring (counted per worker), never dropped quietly.
-            tracing::warn!(
-                port = i,
-                "steering: no flow rules installed; frames on a wrong queue go to their owner over the hand-off ring"
-            );
-        }
+        steering.push(steer(&layout, cfg, d, &addr_port, i, &port, workers)?);
+        exceptions.push(match &p.exception {
+            Some(name) => Some(exception_port(&eal, i, name, &setup)?),
+            None => None,
+        });
         ports.push(port);
     }
     let addrs: Vec<RelayAddr> = cfg
@@ -257,8 +378,10 @@ pub fn start(
         .ports
         .iter()
         .zip(&ports)
-        .map(|(p, port)| DpdkLink {
+        .zip(&exceptions)
+        .map(|((p, port), exception)| DpdkLink {
             port: port.clone(),
+            exception: exception.clone(),
             next_hop_mac: p.next_hop_mac,
             gateway_v4: v4(p.gateway),
             gateway_v6: v6(p.gateway_v6),
@@ -292,6 +415,7 @@ pub fn start(
         links: Vec::with_capacity(workers),
         shared: Vec::with_capacity(workers),
         joins: Vec::with_capacity(workers),
+        _steering: steering,
         _ports: ports,
         _eal: eal,
     };
@@ -331,12 +455,14 @@ pub fn start(
                     "DPDK worker started (busy-polling)"
                 );
                 worker.run(&stop);
+                log_stopped(w, worker.io());
             })
             .with_context(|| format!("cannot start DPDK worker {w} on lcore {lcore}"))?;
         plane.joins.push(join);
     }
     tracing::info!(
         fastpath_active = true,
+        steering_degraded = plane.steering_degraded(),
         workers,
         ports = plane._ports.len(),
         "DPDK fast path active"

@@ -21,7 +21,7 @@ mod prefetch;
 pub mod socket;
 
 pub use port::{PortHandle, PortKey, RelayAddr};
-pub use prefetch::{prefetch, prefetch_first_line};
+pub use prefetch::{prefetch, prefetch_first_line, prefetch_write};
 use std::time::Duration;
 use wire::Endpoint;
 

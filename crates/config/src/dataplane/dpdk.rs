@@ -10,6 +10,7 @@
 //! no_huge = false                   # true: ordinary pages (tests, vdev-only setups)
 //! memory_mb = 1024                  # optional: EAL memory
 //! file_prefix = "ferrovox"          # runtime-file prefix, unique per DPDK process on a host
+//! steering = "flow"                 # flow | auto | rss: how frames reach their owning worker
 //!
 //! [[dataplane.dpdk.port]]
 //! device = "0000:3b:00.0"           # PCI address or vdev name, as the EAL probed it
@@ -20,17 +21,29 @@
 //! gateway_v6 = "2001:db8::fe"       # optional: IPv6 router
 //! next_hop_mac = "02:00:5e:00:01:01" # optional: fixed MAC for off-subnet destinations
 //! vlan = 100                        # optional: 802.1Q VLAN id of the port's frames
+//! exception = "net_tap0"            # optional: vdev taking the port's non-media frames
 //! ```
 //!
 //! The port resolves next hops itself with ARP (RFC 826) and IPv6 neighbour discovery
 //! (RFC 4861): an on-link destination is its own next hop, others go to `gateway` /
 //! `gateway_v6`, or to `next_hop_mac` when given.
+//!
+//! Steering (with more than one worker): `flow` installs `rte_flow` rules at start sending each
+//! relay port's frames to the queue of the worker that owns it, and refuses to start when a
+//! port cannot take them; `auto` tries the rules and, on a port that refuses them, falls back to
+//! RSS with frames on a wrong queue handed to their owner over a ring (a degraded mode, logged
+//! at start); `rss` uses that fallback without trying rules.
+//!
+//! Exception path: with `exception` naming a `net_tap` (or `virtio_user`) vdev, frames arriving
+//! on the port that are not relay media and not answered by the port itself (SIP to the host's
+//! address, ARP and neighbour discovery for other addresses, anything else) go to that
+//! interface, and what the host sends on it leaves through the port.
 
 use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use crate::check::{int_in, opt_int_in, required, unicast_ip};
+use crate::check::{choice, int_in, opt_int_in, required, unicast_ip};
 use crate::error::{key, ConfigError};
 
 /// One `[[dataplane.dpdk.port]]`: a DPDK port and the relay interfaces on it.
@@ -57,6 +70,34 @@ pub struct DpdkPort {
     /// `promiscuous`: receive frames to any MAC (default false; `net_af_packet` and
     /// `net_tap` ports usually need it).
     pub promiscuous: bool,
+    /// `exception` (optional): the vdev (as probed, e.g. `net_tap0`) that takes the port's
+    /// frames for the host and whose frames leave through the port.
+    pub exception: Option<String>,
+}
+
+/// `steering`: how a frame reaches the worker owning its relay port (more than one worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Steering {
+    /// `rte_flow` rules on every port; a port refusing them stops the start (the default).
+    #[default]
+    Flow,
+    /// `rte_flow` rules where the port takes them; elsewhere RSS and the hand-off ring
+    /// (logged as a degraded mode).
+    Auto,
+    /// No rules: RSS spreads frames and the hand-off ring brings each to its owner.
+    Rss,
+}
+
+impl Steering {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Steering::Flow => "flow",
+            Steering::Auto => "auto",
+            Steering::Rss => "rss",
+        }
+    }
 }
 
 /// The `[dataplane.dpdk]` section.
@@ -83,6 +124,8 @@ pub struct DpdkConfig {
     pub verify_udp_checksum: bool,
     /// `eal_args`: further EAL arguments, appended as given.
     pub eal_args: Vec<String>,
+    /// `steering`: flow | auto | rss; default flow.
+    pub steering: Steering,
     /// `port`: the ports; at least one.
     pub ports: Vec<DpdkPort>,
 }
@@ -101,6 +144,7 @@ pub(crate) struct RawDpdk {
     tx_desc: Option<i64>,
     verify_udp_checksum: Option<bool>,
     eal_args: Option<Vec<String>>,
+    steering: Option<String>,
     port: Option<Vec<RawPort>>,
 }
 
@@ -117,6 +161,7 @@ pub(crate) struct RawPort {
     prefix_len_v6: Option<i64>,
     vlan: Option<i64>,
     promiscuous: Option<bool>,
+    exception: Option<String>,
 }
 
 const P: &str = "dataplane.dpdk";
@@ -217,6 +262,18 @@ impl RawDpdk {
                 .vlan
                 .map(|v| int_in(&format!("{path}.vlan"), v, 1, 4094))
                 .transpose()?;
+            let exception = p
+                .exception
+                .map(|e| eal_word(&format!("{path}.exception"), &e))
+                .transpose()?;
+            if let Some(e) = &exception {
+                if *e == device {
+                    return Err(key(
+                        format!("{path}.exception"),
+                        format!("{e} is the port itself; name the tap/virtio-user vdev"),
+                    ));
+                }
+            }
             ports.push(DpdkPort {
                 device,
                 interfaces,
@@ -233,7 +290,20 @@ impl RawDpdk {
                 )?,
                 vlan,
                 promiscuous: p.promiscuous.unwrap_or(false),
+                exception,
             });
+        }
+        for (i, p) in ports.iter().enumerate() {
+            let Some(e) = &p.exception else { continue };
+            let clash = ports.iter().enumerate().find(|(j, q)| {
+                q.device == *e || (*j < i && q.exception.as_deref() == Some(e.as_str()))
+            });
+            if let Some((j, _)) = clash {
+                return Err(key(
+                    format!("{P}.port[{i}].exception"),
+                    format!("{e} is already used by {P}.port[{j}]"),
+                ));
+            }
         }
         let memory_mb = match self.memory_mb {
             Some(m) => Some(int_in(&format!("{P}.memory_mb"), m, 64, 1 << 20)?),
@@ -253,6 +323,11 @@ impl RawDpdk {
             tx_desc: opt_int_in(&format!("{P}.tx_desc"), self.tx_desc, 64, 16384, 1024)?,
             verify_udp_checksum: self.verify_udp_checksum.unwrap_or(true),
             eal_args: words(&format!("{P}.eal_args"), self.eal_args)?,
+            steering: choice(
+                &format!("{P}.steering"),
+                self.steering.as_deref(),
+                Steering::Flow,
+            )?,
             ports,
         })
     }

@@ -31,6 +31,49 @@ fn dpdk_section_defaults_and_values() {
     assert_eq!((d.ports[0].prefix_len, d.ports[0].prefix_len_v6), (24, 64));
     assert_eq!((d.ports[0].gateway, d.ports[0].gateway_v6), (None, None));
     assert_eq!(d.ports[0].vlan, None);
+    assert_eq!(d.ports[0].exception, None);
+    assert_eq!(d.steering, crate::dpdk::Steering::Flow);
+}
+
+/// The one-line message of the error `text` is refused with.
+fn err_text(text: &str) -> String {
+    err(text).to_string()
+}
+
+#[test]
+fn dpdk_steering_and_exception_port() {
+    use crate::dpdk::Steering;
+    for (text, want) in [
+        ("flow", Steering::Flow),
+        ("auto", Steering::Auto),
+        ("rss", Steering::Rss),
+    ] {
+        let doc = with_iface(&format!("[dataplane.dpdk]\nsteering = \"{text}\"\n{PORT}"));
+        let d = ok(&doc).dataplane.dpdk.expect("dpdk section");
+        assert_eq!(d.steering, want);
+        assert_eq!(want.as_str(), text);
+    }
+    let e = err_text(&with_iface(&format!(
+        "[dataplane.dpdk]\nsteering = \"spray\"\n{PORT}"
+    )));
+    assert!(e.contains("dataplane.dpdk.steering"), "{e}");
+    let d = ok(&with_iface(&format!(
+        "[dataplane.dpdk]\n{PORT}exception = \"net_tap0\"\n"
+    )))
+    .dataplane
+    .dpdk
+    .expect("dpdk section");
+    assert_eq!(d.ports[0].exception.as_deref(), Some("net_tap0"));
+    let e = err_text(&with_iface(&format!(
+        "[dataplane.dpdk]\n{PORT}exception = \"net_ring0\"\n"
+    )));
+    assert!(e.contains("dataplane.dpdk.port[0].exception"), "{e}");
+    let two = "[dataplane.dpdk]\n[[dataplane.dpdk.port]]\ndevice = \"net_ring0\"\n\
+               interfaces = [\"pub\"]\nexception = \"net_tap0\"\n\
+               [[dataplane.dpdk.port]]\ndevice = \"net_ring1\"\ninterfaces = [\"pub\"]\n\
+               exception = \"net_tap0\"\n";
+    let e = err_text(&with_iface(two));
+    assert!(e.contains("dataplane.dpdk.port[1].exception"), "{e}");
 }
 
 #[test]

@@ -141,6 +141,12 @@ pub struct L2Stats {
     pub handoff_dropped: u64,
     /// Neighbour notes to other workers lost to full rings.
     pub notes_lost: u64,
+    /// Frames for the host passed to the port's exception interface.
+    pub to_host: u64,
+    /// Frames from the exception interface sent out of the port.
+    pub from_host: u64,
+    /// Frames for the host the exception interface did not take (its queue full).
+    pub host_dropped: u64,
 }
 
 #[cfg(test)]

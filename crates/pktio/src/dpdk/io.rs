@@ -24,8 +24,11 @@ const RX_L4_CKSUM_MASK: u64 = (1 << 3) | (1 << 8);
 const RX_L4_CKSUM_BAD: u64 = 1 << 3;
 const RX_L4_CKSUM_GOOD: u64 = 1 << 8;
 
-/// Frames ahead of the one being parsed whose first data line is prefetched.
-const PREFETCH_AHEAD: usize = 4;
+/// Where a received frame's data starts, from the mbuf's own address, until a frame shows
+/// otherwise: the mbuf header, then the default headroom (buffers of a pool made by
+/// `rte_pktmbuf_pool_create` without private area).
+const DATA_GUESS: usize =
+    std::mem::size_of::<dpdk_sys::rte_mbuf>() + dpdk_sys::RTE_PKTMBUF_HEADROOM as usize;
 
 /// One port as a worker sees it.
 #[derive(Debug, Clone)]
@@ -46,6 +49,11 @@ pub struct DpdkLink {
     pub prefix_v6: u8,
     /// 802.1Q VLAN id the port's frames carry (`None`: untagged).
     pub vlan: Option<u16>,
+    /// The exception interface (a started `net_tap` / `virtio_user` port with a queue per
+    /// worker): frames arriving here for the host (not relay media, not answered by the
+    /// backend) go to it, and frames from it leave through this port, both unchanged.
+    /// `None`: such frames are dropped (counted).
+    pub exception: Option<Arc<EthPort>>,
 }
 
 impl DpdkLink {
@@ -60,12 +68,19 @@ impl DpdkLink {
             prefix_v4: 24,
             prefix_v6: 64,
             vlan: None,
+            exception: None,
         }
     }
 
     /// The same link sending every frame to `mac` (no resolution).
     pub fn with_next_hop_mac(mut self, mac: [u8; 6]) -> Self {
         self.next_hop_mac = Some(mac);
+        self
+    }
+
+    /// The same link with `port` as its exception interface.
+    pub fn with_exception(mut self, port: Arc<EthPort>) -> Self {
+        self.exception = Some(port);
         self
     }
 }
@@ -118,6 +133,30 @@ impl Default for DpdkIoConfig {
 /// Neighbour entries per worker.
 const NEIGH_ENTRIES: usize = 1024;
 
+/// What `forward` needs about a relay address, in one place (one bounds check per packet).
+#[derive(Debug, Clone, Copy)]
+struct Egress {
+    /// The link (index in `links`) the address lives on.
+    link: usize,
+    /// Source MAC of frames leaving from it.
+    mac: [u8; 6],
+    /// The address (Endpoint form).
+    ip: [u8; 16],
+    /// The link's VLAN tag.
+    vlan: Option<u16>,
+    /// The link's fixed next-hop MAC, if configured (no resolution then).
+    next_hop_mac: Option<[u8; 6]>,
+}
+
+/// What the receive path needs about a link.
+#[derive(Debug, Clone, Copy)]
+struct LinkRx {
+    /// The link's VLAN tag.
+    vlan: Option<u16>,
+    /// The NIC verifies UDP checksums on this port.
+    nic_l4: bool,
+}
+
 /// A received frame kept for the relay.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -135,24 +174,26 @@ pub struct DpdkIo {
     links: Vec<DpdkLink>,
     /// Port ids, by link index.
     port_ids: Vec<u16>,
-    /// UDP checksum verified by the NIC, by link index.
-    nic_l4: Vec<bool>,
-    queue: u16,
+    /// Receive-side facts, by link index.
+    link_rx: Vec<LinkRx>,
+    /// Transmit-side facts, by relay address index.
+    egress: Vec<Egress>,
+    pub(super) queue: u16,
     addrs: Vec<RelayAddr>,
     addr_eps: Vec<Endpoint>,
     addr_link: Vec<usize>,
-    /// (address bytes in Endpoint form, index) sorted for binary search.
-    lookup: Vec<([u8; 16], u16)>,
-    burst: usize,
+    /// (address in Endpoint form as one big-endian number, index) sorted for binary search.
+    lookup: Vec<(u128, u16)>,
+    pub(super) burst: usize,
     verify_udp: bool,
     /// Raw receive array.
-    rx: Vec<*mut dpdk_sys::rte_mbuf>,
+    pub(super) rx: Vec<*mut dpdk_sys::rte_mbuf>,
     /// The kept frames of this burst.
     slots: Vec<Slot>,
     /// Per link: frames to transmit.
     tx: Vec<Vec<*mut dpdk_sys::rte_mbuf>>,
     /// Frames to free at the end of the burst.
-    free: Vec<*mut dpdk_sys::rte_mbuf>,
+    pub(super) free: Vec<*mut dpdk_sys::rte_mbuf>,
     drops: RxDrops,
     counters: IoCounters,
     /// Layer 2/3 state: see `local.rs`.
@@ -160,12 +201,21 @@ pub struct DpdkIo {
     pub(super) neigh: NeighTable,
     pub(super) peer: Option<NeighPeer>,
     pub(super) announce: bool,
-    /// TSC ticks per millisecond, and the millisecond clock read at the last receive.
-    tsc_per_ms: u64,
+    /// 2^64 / (TSC ticks per millisecond): ms = tsc * this >> 64 (no division per burst);
+    /// and the millisecond clock read at the last receive.
+    ms_per_tsc_q64: u64,
     pub(super) now_ms: u32,
     handoff: Option<Handoff>,
     /// Per worker: frames to hand off at the end of the receive.
     ho_out: Vec<Vec<*mut dpdk_sys::rte_mbuf>>,
+    /// Per link: the exception interface's port id.
+    pub(super) exc_ids: Vec<Option<u16>>,
+    /// Per link: frames for the host, passed on at the end of the receive.
+    pub(super) host_out: Vec<Vec<*mut dpdk_sys::rte_mbuf>>,
+    /// Offset of the frame data from the mbuf address in the last frame received: the data
+    /// lines of a burst are prefetched at this guess before the headers giving the real
+    /// address have arrived (a wrong guess costs a useless prefetch, never a fault).
+    data_guess: usize,
 }
 
 // SAFETY: every mbuf pointer held is owned exclusively by this value (received, not yet sent or
@@ -192,13 +242,13 @@ impl DpdkIo {
             ));
         }
         let burst = cfg.burst.clamp(1, 512);
-        let mut lookup: Vec<([u8; 16], u16)> = cfg
+        let mut lookup: Vec<(u128, u16)> = cfg
             .addrs
             .iter()
             .enumerate()
             .map(|(i, a)| {
                 (
-                    Endpoint::from_socket_addr((a.ip, 0).into()).ip,
+                    u128::from_be_bytes(Endpoint::from_socket_addr((a.ip, 0).into()).ip),
                     u16::try_from(i).unwrap_or(u16::MAX),
                 )
             })
@@ -210,13 +260,36 @@ impl DpdkIo {
             .map(|a| Endpoint::from_socket_addr((a.ip, 0).into()))
             .collect();
         let nlinks = cfg.links.len();
+        let cfg_exc = cfg
+            .links
+            .iter()
+            .map(|l| l.exception.as_ref().map(|e| e.id()))
+            .collect();
         let workers = cfg.handoff.as_ref().map_or(0, |h| h.outboxes.len());
         Ok(Self {
             port_ids: cfg.links.iter().map(|l| l.port.id()).collect(),
-            nic_l4: cfg
+            link_rx: cfg
                 .links
                 .iter()
-                .map(|l| l.port.offloads().rx_udp_checksum)
+                .map(|l| LinkRx {
+                    vlan: l.vlan,
+                    nic_l4: l.port.offloads().rx_udp_checksum,
+                })
+                .collect(),
+            egress: cfg
+                .addrs
+                .iter()
+                .zip(&cfg.addr_link)
+                .filter_map(|(a, &link)| {
+                    let l = cfg.links.get(link)?;
+                    Some(Egress {
+                        link,
+                        mac: a.mac,
+                        ip: Endpoint::from_socket_addr((a.ip, 0).into()).ip,
+                        vlan: l.vlan,
+                        next_hop_mac: l.next_hop_mac,
+                    })
+                })
                 .collect(),
             links: cfg.links,
             queue: cfg.queue,
@@ -238,12 +311,15 @@ impl DpdkIo {
             neigh: NeighTable::new(NEIGH_ENTRIES, cfg.neigh),
             peer: cfg.neigh_peer,
             announce: cfg.announce,
-            tsc_per_ms: (super::tsc_hz() / 1000).max(1),
+            ms_per_tsc_q64: ms_per_tsc_q64(super::tsc_hz()),
             now_ms: 0,
             handoff: cfg.handoff,
             ho_out: (0..workers)
                 .map(|_| Vec::with_capacity(burst * nlinks))
                 .collect(),
+            data_guess: DATA_GUESS,
+            exc_ids: cfg_exc,
+            host_out: (0..nlinks).map(|_| Vec::with_capacity(burst)).collect(),
         })
     }
 
@@ -277,8 +353,9 @@ impl DpdkIo {
 
     #[inline]
     fn addr_index(&self, ip: &[u8; 16]) -> Option<u16> {
+        let ip = u128::from_be_bytes(*ip);
         self.lookup
-            .binary_search_by(|(a, _)| a.cmp(ip))
+            .binary_search_by(|(a, _)| a.cmp(&ip))
             .ok()
             .and_then(|i| self.lookup.get(i))
             .map(|(_, idx)| *idx)
@@ -299,6 +376,10 @@ impl DpdkIo {
                 mb.ol_flags,
             )
         };
+        let off = (data as usize).wrapping_sub(m as usize);
+        if off < usize::from(u16::MAX) {
+            self.data_guess = off;
+        }
         let verdict = if nb_segs != 1 {
             Err(RxDrop::MultiSegment)
         } else if ol & RX_IP_CKSUM_MASK == RX_IP_CKSUM_BAD {
@@ -342,8 +423,20 @@ impl DpdkIo {
                 // bytes of this mbuf now).
                 let bytes = unsafe { std::slice::from_raw_parts_mut(data, len) };
                 if !self.local(link, m, bytes) {
-                    self.drop_frame(m, r);
+                    self.host_or_drop(link, m, r, bytes);
                 }
+            }
+            // Valid frames the fast path does not relay: the host's (SIP over UDP, fragments
+            // of large SIP messages...) when not for a relay address.
+            Err(
+                r @ (RxDrop::UnknownAddress
+                | RxDrop::Frame(
+                    FrameError::Fragment | FrameError::IpOptions | FrameError::Ipv6ExtHeader,
+                )),
+            ) => {
+                // SAFETY: as above (read-only view).
+                let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+                self.host_or_drop(link, m, r, bytes);
             }
             Err(r) => self.drop_frame(m, r),
         }
@@ -404,6 +497,7 @@ impl DpdkIo {
         let Some(h) = &mut self.handoff else { return };
         let n = h.inbox.dequeue(&mut self.rx);
         self.l2.handoff_received += n as u64;
+        self.prefetch_burst(n);
         for j in 0..n {
             let m = self.rx[j];
             // SAFETY: a valid mbuf handed over by another worker (now ours); `port` is the
@@ -419,15 +513,17 @@ impl DpdkIo {
     #[inline]
     fn parse(&self, link: usize, bytes: &[u8], ol: u64) -> Result<(PortKey, UdpFrame), RxDrop> {
         let f = frame::parse_udp(bytes).map_err(RxDrop::Frame)?;
-        if self.links.get(link).and_then(|l| l.vlan) != f.vlan {
+        let Some(lr) = self.link_rx.get(link) else {
+            return Err(RxDrop::UnknownAddress);
+        };
+        if lr.vlan != f.vlan {
             return Err(RxDrop::WrongVlan);
         }
         let addr = self
             .addr_index(&f.dst.ip)
             .filter(|&a| self.addr_link.get(usize::from(a)) == Some(&link))
             .ok_or(RxDrop::UnknownAddress)?;
-        let nic_checked = self.nic_l4.get(link).copied().unwrap_or(false)
-            && ol & RX_L4_CKSUM_MASK == RX_L4_CKSUM_GOOD;
+        let nic_checked = lr.nic_l4 && ol & RX_L4_CKSUM_MASK == RX_L4_CKSUM_GOOD;
         if self.verify_udp && !nic_checked && !frame::verify_udp_checksum(bytes, &f) {
             return Err(RxDrop::UdpChecksum);
         }
@@ -438,6 +534,19 @@ impl DpdkIo {
             },
             f,
         ))
+    }
+
+    /// Prefetches the headers of received mbufs `0..n` and, at the guessed offset, their first
+    /// data line for writing (it is parsed, then rewritten in place): every miss of the burst
+    /// is in flight at once instead of one after the other, and a data line last written by
+    /// another core (or the NIC) arrives writable in one transfer.
+    #[inline(always)]
+    fn prefetch_burst(&self, n: usize) {
+        for &m in self.rx.iter().take(n) {
+            let p = m.cast_const().cast::<u8>();
+            crate::prefetch::prefetch_ptr(p);
+            crate::prefetch::prefetch_write_ptr(p.wrapping_add(self.data_guess));
+        }
     }
 
     /// Frees what the previous burst still holds (a burst left without `flush`).
@@ -535,16 +644,16 @@ fn free_bulk(v: &mut Vec<*mut dpdk_sys::rte_mbuf>) {
     v.clear();
 }
 
-/// Hints the CPU to fetch the first data line of mbuf `m`.
+/// 2^64 / (TSC ticks per millisecond), for [`ms_of_tsc`]; `hz` below 1000 counts as 1000.
+fn ms_per_tsc_q64(hz: u64) -> u64 {
+    let per_ms = (hz / 1000).max(1);
+    u64::try_from((1u128 << 64) / u128::from(per_ms)).unwrap_or(u64::MAX)
+}
+
+/// Milliseconds of TSC value `tsc` (wrapping at 2^32 ms, as the neighbour timers expect).
 #[inline(always)]
-fn prefetch_data(m: *mut dpdk_sys::rte_mbuf) {
-    // SAFETY: `m` is a valid received mbuf; reading its header is allowed (the header line was
-    // written by the driver); the prefetch itself never faults.
-    unsafe {
-        let mb = &*m;
-        let p = mb.buf_addr.cast::<u8>().add(usize::from(mb.data_off));
-        crate::prefetch::prefetch_first_line(&*p);
-    }
+fn ms_of_tsc(tsc: u64, q64: u64) -> u32 {
+    ((u128::from(tsc) * u128::from(q64)) >> 64) as u32
 }
 
 impl PacketIo for DpdkIo {
@@ -552,7 +661,7 @@ impl PacketIo for DpdkIo {
         if !self.slots.is_empty() || self.tx.iter().any(|t| !t.is_empty()) {
             self.release();
         }
-        self.now_ms = (super::rdtsc() / self.tsc_per_ms) as u32;
+        self.now_ms = ms_of_tsc(super::rdtsc(), self.ms_per_tsc_q64);
         self.take_notes();
         if std::mem::take(&mut self.announce) {
             self.announce_all();
@@ -567,13 +676,8 @@ impl PacketIo for DpdkIo {
                 dpdk_sys::fv_rx_burst(port, self.queue, self.rx.as_mut_ptr(), room)
             });
             self.counters.rx += n as u64;
-            for j in 0..n.min(PREFETCH_AHEAD) {
-                prefetch_data(self.rx[j]);
-            }
+            self.prefetch_burst(n);
             for j in 0..n {
-                if j + PREFETCH_AHEAD < n {
-                    prefetch_data(self.rx[j + PREFETCH_AHEAD]);
-                }
                 let m = self.rx[j];
                 self.classify(link, m, true);
             }
@@ -582,6 +686,7 @@ impl PacketIo for DpdkIo {
             self.hand_off();
             self.take_handed();
         }
+        self.exchange_host();
         Ok((self.slots.len(), Wake::default()))
     }
 
@@ -602,38 +707,38 @@ impl PacketIo for DpdkIo {
     #[inline]
     fn forward(&mut self, i: usize, egress: PortKey, dst: Endpoint) {
         let ai = usize::from(egress.addr);
-        let (Some(s), Some(&link)) = (self.slots.get(i), self.addr_link.get(ai)) else {
+        let (Some(s), Some(&e)) = (self.slots.get(i), self.egress.get(ai)) else {
             self.counters.tx_dropped += 1;
             return;
         };
         if s.forwarded {
             return;
         }
-        let Some(dst_mac) = self.next_hop(link, ai, &dst.ip) else {
+        let dst_mac = match e.next_hop_mac {
+            Some(mac) => mac,
+            None => match self.next_hop(e.link, ai, &dst.ip) {
+                Some(mac) => mac,
+                None => {
+                    self.counters.tx_dropped += 1;
+                    return;
+                }
+            },
+        };
+        let (Some(s), Some(tx)) = (self.slots.get_mut(i), self.tx.get_mut(e.link)) else {
             self.counters.tx_dropped += 1;
             return;
         };
-        let (Some(s), Some(addr), Some(l), Some(tx), Some(src)) = (
-            self.slots.get_mut(i),
-            self.addrs.get(ai),
-            self.links.get(link),
-            self.tx.get_mut(link),
-            self.addr_eps.get(ai),
-        ) else {
-            self.counters.tx_dropped += 1;
-            return;
-        };
-        if s.frame.vlan != l.vlan && !retag(s, l.vlan) {
+        if s.frame.vlan != e.vlan && !retag(s, e.vlan) {
             self.counters.tx_dropped += 1;
             return;
         }
         let src = Endpoint {
+            ip: e.ip,
             port: egress.port,
-            ..*src
         };
         // SAFETY: as in `packet`; `&mut self` makes this the only access to the bytes.
         let bytes = unsafe { std::slice::from_raw_parts_mut(s.data, s.len) };
-        match frame::rewrite_udp(bytes, &s.frame, addr.mac, dst_mac, &src, &dst) {
+        match frame::rewrite_udp(bytes, &s.frame, e.mac, dst_mac, &src, &dst) {
             Ok(()) => {
                 s.forwarded = true;
                 tx.push(s.mbuf);
@@ -703,6 +808,36 @@ impl Drop for DpdkIo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tsc_to_ms_without_division() {
+        for hz in [
+            1_000_000_000u64,
+            2_000_000_000,
+            2_899_999_000,
+            3_700_000_000,
+        ] {
+            let q = ms_per_tsc_q64(hz);
+            let per_ms = hz / 1000;
+            for t in [
+                0u64,
+                1,
+                per_ms - 1,
+                per_ms,
+                10 * per_ms + 7,
+                86_400_000 * per_ms + 3,
+            ] {
+                let want = (t / per_ms) as u32;
+                let got = ms_of_tsc(t, q);
+                assert!(
+                    got == want || got + 1 == want,
+                    "hz {hz} tsc {t}: {got} vs {want}"
+                );
+            }
+        }
+        // An unknown TSC rate (0 before the EAL runs) counts ticks as milliseconds.
+        assert!(matches!(ms_of_tsc(5000, ms_per_tsc_q64(0)), 4999 | 5000));
+    }
 
     #[test]
     fn checksum_flag_masks_match_dpdk() {

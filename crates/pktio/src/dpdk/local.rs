@@ -60,7 +60,13 @@ impl DpdkIo {
         }
         match h.reply {
             Reply::InPlace => self.send_local(link, m),
-            Reply::None => self.free_later(m),
+            // Observed (learned from), not answered: the host may want it (ARP or neighbour
+            // discovery for its own address) when the port has an exception interface.
+            Reply::None => {
+                if !self.pass_to_host(link, m) {
+                    self.free_later(m);
+                }
+            }
             Reply::Advertise {
                 ip,
                 mac,

@@ -10,7 +10,9 @@
 //!   of mbufs, parse and rewrite in place with `wire`, burst transmit, bulk free;
 //! - [`drops`]: receive drops by reason;
 //! - [`ring`]: `rte_ring`s and `net_ring` ports built from them, with a frame generator and an
-//!   mbuf burst for tests, benchmarks and io-forward loops.
+//!   mbuf burst for tests, benchmarks and io-forward loops;
+//! - [`steer`]: `rte_flow` rules sending each relay port to its owner's queue, with the RSS +
+//!   hand-off fallback ([`handoff`]).
 //!
 //! Every `unsafe` block here says why it is sound; the rest of the workspace sees safe types only.
 #![allow(unsafe_code)]
@@ -18,11 +20,13 @@
 pub mod drops;
 pub mod eal;
 pub mod handoff;
+mod host;
 pub mod io;
 mod local;
 pub mod pool;
 pub mod port;
 pub mod ring;
+pub mod steer;
 
 pub use drops::{L2Stats, RxDrop, RxDrops};
 pub use eal::{Eal, EalConfig, LcoreJoin};
@@ -31,6 +35,7 @@ pub use io::{DpdkIo, DpdkIoConfig, DpdkLink};
 pub use pool::Mempool;
 pub use port::{EthPort, LinkState, Offloads, PortSetup, PortStats};
 pub use ring::{MbufBurst, Ring, RingIn, RingOut, RingPort};
+pub use steer::{steer_port, FlowRules, SteerMode, SteerRule, Steered};
 
 use std::ffi::CStr;
 
@@ -93,6 +98,29 @@ pub enum DpdkError {
         /// DPDK's reason.
         reason: String,
     },
+    /// The driver refused a steering rule (`rte_flow`).
+    #[error("port {port}: flow rule {rule}: {reason}")]
+    Flow {
+        /// The port id.
+        port: u16,
+        /// The rule, as text.
+        rule: String,
+        /// The driver's reason.
+        reason: String,
+    },
+    /// Steering by flow rules is required (`steering = "flow"`) and the port cannot do it.
+    #[error(
+        "port {port} ({driver}): steering = \"flow\" needs rte_flow rules, which failed: {reason}; \
+         set [dataplane.dpdk] steering = \"auto\" or \"rss\" to run with RSS and the hand-off ring instead"
+    )]
+    Steering {
+        /// The port id.
+        port: u16,
+        /// The port's driver.
+        driver: String,
+        /// Why.
+        reason: String,
+    },
     /// Launching a function on an lcore failed (not an EAL worker lcore, or busy).
     #[error("cannot launch on lcore {lcore}: {reason}")]
     Launch {
@@ -111,6 +139,12 @@ pub(crate) fn strerror(e: i32) -> String {
     unsafe { CStr::from_ptr(dpdk_sys::rte_strerror(e)) }
         .to_string_lossy()
         .into_owned()
+}
+
+/// The calling thread's `rte_errno`.
+pub(crate) fn last_errno() -> i32 {
+    // SAFETY: reads the calling thread's rte_errno; no preconditions.
+    unsafe { dpdk_sys::fv_errno() }
 }
 
 /// The calling thread's `rte_errno` as text.

@@ -105,6 +105,8 @@ pub struct EthPort {
     mac: [u8; 6],
     offloads: Offloads,
     driver: String,
+    /// Entries of the RSS redirection table (0: none).
+    reta_size: u16,
     _pools: Vec<Arc<Mempool>>,
 }
 
@@ -265,6 +267,7 @@ impl EthPort {
             mac,
             offloads,
             driver,
+            reta_size: if rss { info.reta_size } else { 0 },
             _pools: setup.pools.clone(),
         })
     }
@@ -306,6 +309,36 @@ impl EthPort {
     /// What the NIC offloads.
     pub fn offloads(&self) -> Offloads {
         self.offloads
+    }
+
+    /// Programs the RSS redirection table to spread hash buckets evenly over the queues
+    /// (entry `i` to queue `i mod queues`). False when the port has no RSS, no table, or the
+    /// driver refused it.
+    pub fn spread_reta(&self) -> bool {
+        let size = usize::from(self.reta_size);
+        if size == 0 || self.queues <= 1 {
+            return false;
+        }
+        let groups = size.div_ceil(64);
+        let mut conf: Vec<dpdk_sys::rte_eth_rss_reta_entry64> = (0..groups)
+            .map(|g| {
+                let n = (size - g * 64).min(64);
+                let mut e = dpdk_sys::rte_eth_rss_reta_entry64 {
+                    mask: if n == 64 { u64::MAX } else { (1u64 << n) - 1 },
+                    reta: [0; 64],
+                };
+                for (j, r) in e.reta.iter_mut().enumerate().take(n) {
+                    *r = ((g * 64 + j) % usize::from(self.queues)) as u16;
+                }
+                e
+            })
+            .collect();
+        // SAFETY: a started port with RSS; `conf` holds ceil(reta_size / 64) groups as the
+        // call reads for `reta_size` entries.
+        let rc = unsafe {
+            dpdk_sys::rte_eth_dev_rss_reta_update(self.id, conf.as_mut_ptr(), self.reta_size)
+        };
+        rc == 0
     }
 
     /// The link state now (does not wait).
