@@ -358,24 +358,19 @@ pub(crate) fn send_cancel(p: &mut Proxy, now: Instant, key: &str) {
     let ckey = txn::client_key(&branch, "CANCEL");
     p.client.insert(
         ckey.clone(),
-        ClientTxn {
-            invite: false,
-            state: ClientState::Calling,
-            role: ClientRole::Cancel,
-            dst: d,
-            src: s,
-            transport: tr,
-            request: cancel.clone(),
-            ack: None,
-            gen: 0,
-            retransmit_every: p.cfg.t1,
+        ClientTxn::new(
+            ClientRole::Cancel,
+            false,
+            txn::Hop {
+                dst: d,
+                src: s,
+                transport: tr,
+            },
+            cancel.clone(),
+            None,
             started,
-            cancel_pending: false,
-            cancelled: false,
-            abandoned: false,
-            member: None,
-            give_up_at: None,
-        },
+            p.cfg.t1,
+        ),
     );
     if tr.unreliable() {
         p.timers.arm(
@@ -416,18 +411,7 @@ pub(crate) fn cancel(
     };
     p.server.insert(
         ckey.clone(),
-        super::txn::ServerTxn {
-            invite: false,
-            state: super::txn::ServerState::Proceeding,
-            reply_to,
-            local,
-            transport,
-            last_response: None,
-            gen: 0,
-            retransmit_every: p.cfg.t1,
-            ctx: None,
-            local_tag: p.ids.token(),
-        },
+        super::txn::ServerTxn::new(false, reply_to, local, transport, p.cfg.t1, p.ids.token()),
     );
     let mut invite_info = info.clone();
     invite_info.method = "INVITE".to_string();

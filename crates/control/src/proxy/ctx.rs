@@ -6,7 +6,7 @@ pub(crate) use super::branch::{
 };
 use super::request::{self, ReqInfo, BRANCH_PREFIX};
 use super::timers::Timer;
-use super::txn::{self, ClientRole, ClientState, ClientTxn};
+use super::txn::{self, ClientRole, ClientTxn};
 use super::types::{ProxyEvent, Transport};
 use super::{dialog, Proxy};
 use std::net::SocketAddr;
@@ -238,24 +238,19 @@ fn send_branch(
     let invite = info.method == "INVITE";
     p.client.insert(
         key.clone(),
-        ClientTxn {
+        ClientTxn::new(
+            ClientRole::Branch { ctx: id },
             invite,
-            state: ClientState::Calling,
-            role: ClientRole::Branch { ctx: id },
-            dst,
-            src,
-            transport,
-            request: bytes.clone(),
-            ack: None,
-            gen: 0,
-            retransmit_every: p.cfg.t1,
-            started: now,
-            cancel_pending: false,
-            cancelled: false,
-            abandoned: false,
+            txn::Hop {
+                dst,
+                src,
+                transport,
+            },
+            bytes.clone(),
             member,
-            give_up_at: None,
-        },
+            now,
+            p.cfg.t1,
+        ),
     );
     if transport.unreliable() {
         p.timers.arm(

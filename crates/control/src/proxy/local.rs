@@ -4,7 +4,7 @@
 
 use super::request::{self, ReqInfo, BRANCH_PREFIX};
 use super::timers::Timer;
-use super::txn::{self, ClientRole, ClientState, ClientTxn};
+use super::txn::{self, ClientRole, ClientTxn};
 use super::types::Transport;
 use super::{util, Proxy};
 use sip::Message;
@@ -145,24 +145,19 @@ pub(crate) fn send_probes(p: &mut Proxy, now: Instant) {
         let key = txn::client_key(&branch, "OPTIONS");
         p.client.insert(
             key.clone(),
-            ClientTxn {
-                invite: false,
-                state: ClientState::Calling,
-                role: ClientRole::Probe { probe: probe.probe },
-                dst,
-                src,
-                transport,
-                request: req.clone().into_bytes(),
-                ack: None,
-                gen: 0,
-                retransmit_every: p.cfg.t1,
-                started: now,
-                cancel_pending: false,
-                cancelled: false,
-                abandoned: false,
-                member: Some(probe.probe.member),
-                give_up_at: None,
-            },
+            ClientTxn::new(
+                ClientRole::Probe { probe: probe.probe },
+                false,
+                txn::Hop {
+                    dst,
+                    src,
+                    transport,
+                },
+                req.clone().into_bytes(),
+                Some(probe.probe.member),
+                now,
+                p.cfg.t1,
+            ),
         );
         if transport.unreliable() {
             p.timers.arm(
@@ -224,24 +219,19 @@ pub(crate) fn end_late_answer(p: &mut Proxy, now: Instant, key: &str, resp: &Mes
             let bkey = txn::client_key(&branch, "BYE");
             p.client.insert(
                 bkey.clone(),
-                ClientTxn {
-                    invite: false,
-                    state: ClientState::Calling,
-                    role: ClientRole::Cleanup,
-                    dst,
-                    src,
-                    transport: tr,
-                    request: msg.clone(),
-                    ack: None,
-                    gen: 0,
-                    retransmit_every: p.cfg.t1,
-                    started: now,
-                    cancel_pending: false,
-                    cancelled: false,
-                    abandoned: false,
-                    member: None,
-                    give_up_at: None,
-                },
+                ClientTxn::new(
+                    ClientRole::Cleanup,
+                    false,
+                    txn::Hop {
+                        dst,
+                        src,
+                        transport: tr,
+                    },
+                    msg.clone(),
+                    None,
+                    now,
+                    p.cfg.t1,
+                ),
             );
             if tr.unreliable() {
                 p.timers.arm(

@@ -4,7 +4,7 @@
 
 use super::ctx::{self, Target};
 use super::timers::Timer;
-use super::txn::{self, ServerState, ServerTxn};
+use super::txn::{self, ServerState};
 use super::types::Transport;
 use super::{dialog, local, util, Proxy};
 use sip::Message;
@@ -132,18 +132,7 @@ pub(super) fn handle(
     let invite = info.method == "INVITE";
     p.server.insert(
         key.clone(),
-        ServerTxn {
-            invite,
-            state: ServerState::Proceeding,
-            reply_to,
-            local,
-            transport,
-            last_response: None,
-            gen: 0,
-            retransmit_every: p.cfg.t1,
-            ctx: None,
-            local_tag: tag,
-        },
+        super::txn::ServerTxn::new(invite, reply_to, local, transport, p.cfg.t1, tag),
     );
     if invite {
         // RFC 3261 §16.2: a stateful proxy answers an INVITE with 100 at once.

@@ -137,3 +137,71 @@ pub(crate) struct ClientTxn {
     /// After a CANCEL: when to stop waiting for the final response.
     pub give_up_at: Option<Instant>,
 }
+
+impl ServerTxn {
+    /// A server transaction in the Proceeding state for a request from `reply_to`.
+    pub(crate) fn new(
+        invite: bool,
+        reply_to: SocketAddr,
+        local: SocketAddr,
+        transport: Transport,
+        t1: Duration,
+        local_tag: String,
+    ) -> Self {
+        ServerTxn {
+            invite,
+            state: ServerState::Proceeding,
+            reply_to,
+            local,
+            transport,
+            last_response: None,
+            gen: 0,
+            retransmit_every: t1,
+            ctx: None,
+            local_tag,
+        }
+    }
+}
+
+/// Where and how a client transaction sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hop {
+    /// Destination.
+    pub dst: SocketAddr,
+    /// Local address used.
+    pub src: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+}
+
+impl ClientTxn {
+    /// A client transaction in the Calling state for `request`, sent now over `hop`.
+    pub(crate) fn new(
+        role: ClientRole,
+        invite: bool,
+        hop: Hop,
+        request: Vec<u8>,
+        member: Option<dispatch::MemberId>,
+        now: Instant,
+        t1: Duration,
+    ) -> Self {
+        ClientTxn {
+            invite,
+            state: ClientState::Calling,
+            role,
+            dst: hop.dst,
+            src: hop.src,
+            transport: hop.transport,
+            request,
+            ack: None,
+            gen: 0,
+            retransmit_every: t1,
+            started: now,
+            cancel_pending: false,
+            cancelled: false,
+            abandoned: false,
+            member,
+            give_up_at: None,
+        }
+    }
+}
