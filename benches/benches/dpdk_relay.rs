@@ -27,22 +27,17 @@
 //! `DPDK_RELAY_SECS` (seconds per phase, default 5), `DPDK_RELAY_LCORES` (default `0,1`).
 #![forbid(unsafe_code)]
 
-use dataplane::{
-    AddrRange, FlowCommand, LatchMode, PortLayout, SharedCounters, StreamSpec, Worker, WorkerParams,
-};
+use dataplane::{AddrRange, PortLayout, SharedCounters, Worker, WorkerParams};
 use pktio::dpdk::{
     DpdkIo, DpdkIoConfig, DpdkLink, Eal, EalConfig, EthPort, MbufBurst, Mempool, PortSetup,
     RingPort,
 };
-use pktio::{PacketIo, PortHandle, PortKey, RelayAddr};
+use pktio::{PacketIo, PortKey, RelayAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use wire::Endpoint;
 
-const PORT_MIN: u16 = 1024;
-const PORT_MAX: u16 = 65535;
-const PAIRS_PER_ADDR: u32 = (PORT_MAX as u32 + 1 - PORT_MIN as u32) / 2;
 const BURST: usize = 32;
 /// Frames in flight between generator and relay (bounded by the pool).
 const IN_FLIGHT: usize = 2048;
@@ -55,25 +50,9 @@ const STAMP_AT: usize = 14 + 20 + 8 + 12;
 /// Latency samples kept at most.
 const MAX_SAMPLES: usize = 4_000_000;
 
-type Flow = ([u8; 4], u16, [u8; 4], u16);
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-fn relay_ip(i: usize) -> [u8; 4] {
-    [10, 1, (i >> 8) as u8, i as u8]
-}
-
-fn peer_ip(i: u32) -> [u8; 4] {
-    [172, 16 + (i >> 16) as u8, (i >> 8) as u8, i as u8]
-}
+use benches::flows::{
+    install_calls, relay_ip, FlowTuple as Flow, PAIRS_PER_ADDR, PORT_MAX, PORT_MIN,
+};
 
 fn template() -> Vec<u8> {
     let mut rtp = vec![0x80, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
@@ -131,50 +110,7 @@ fn worker_with_flows(
         ev_tx,
         Arc::new(SharedCounters::default()),
     );
-    let key_of = |flow: u32| PortKey {
-        addr: (flow / PAIRS_PER_ADDR) as u16,
-        port: PORT_MIN + 2 * (flow % PAIRS_PER_ADDR) as u16,
-    };
-    let mut tuples = Vec::with_capacity(flows);
-    for c in 0..(flows / 2) as u32 {
-        let (ka, kb) = (key_of(2 * c), key_of(2 * c + 1));
-        let (pa, pb) = (
-            Endpoint::new_v4(peer_ip(2 * c), 4000),
-            Endpoint::new_v4(peer_ip(2 * c + 1), 4000),
-        );
-        let spec = |key, expect: Endpoint| StreamSpec {
-            key,
-            expect,
-            expect_rtcp_port: 4001,
-            mux: false,
-            hold: false,
-            clock_rate: 8000,
-            latch: LatchMode::Heuristic,
-            strict: false,
-            handover: false,
-        };
-        let h = || PortHandle::Virtual;
-        w.command(
-            FlowCommand::Install {
-                a: spec(ka, pa),
-                b: spec(kb, pb),
-                handles: [h(), h(), h(), h()],
-            },
-            0,
-        );
-        for (k, p) in [(ka, pa), (kb, pb)] {
-            tuples.push((
-                p.v4().unwrap_or_default(),
-                p.port,
-                relay_ip(usize::from(k.addr)),
-                k.port,
-            ));
-        }
-    }
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for i in (1..tuples.len()).rev() {
-        tuples.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-    }
+    let tuples = install_calls(&mut w, flows / 2, true);
     (w, tuples)
 }
 

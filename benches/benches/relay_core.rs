@@ -13,38 +13,16 @@
 //! Run: `cargo bench -p benches --bench relay_core` (add `-- --quick` for a short run).
 #![forbid(unsafe_code)]
 
-use dataplane::{
-    AddrRange, FlowCommand, LatchMode, PortLayout, SharedCounters, StreamSpec, Worker, WorkerParams,
-};
+use dataplane::{AddrRange, PortLayout, SharedCounters, Worker, WorkerParams};
 use pktio::memory::{FlowTuple, MemoryIo};
-use pktio::{PacketIo, PortHandle, PortKey, RelayAddr};
+use pktio::{PacketIo, RelayAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wire::Endpoint;
 
-const PORT_MIN: u16 = 1024;
-const PORT_MAX: u16 = 65535;
-const PAIRS_PER_ADDR: u32 = (PORT_MAX as u32 + 1 - PORT_MIN as u32) / 2;
+use benches::flows::{install_calls, relay_ip, PAIRS_PER_ADDR, PORT_MAX, PORT_MIN};
+
 const BURST: usize = 32;
-
-/// A tiny deterministic PRNG (xorshift64*), so runs are repeatable.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-fn relay_ip(i: usize) -> [u8; 4] {
-    [10, 1, (i >> 8) as u8, i as u8]
-}
-
-fn peer_ip(i: u32) -> [u8; 4] {
-    [172, 16 + (i >> 16) as u8, (i >> 8) as u8, i as u8]
-}
 
 struct Setup {
     worker: Worker<MemoryIo>,
@@ -104,49 +82,10 @@ fn setup(flows: usize) -> Setup {
         ev_tx,
         Arc::new(SharedCounters::default()),
     );
-    let key_of = |flow: u32| PortKey {
-        addr: (flow / PAIRS_PER_ADDR) as u16,
-        port: PORT_MIN + 2 * (flow % PAIRS_PER_ADDR) as u16,
-    };
-    let mut tuples = Vec::with_capacity(flows);
     let t0 = Instant::now();
-    for c in 0..calls as u32 {
-        let (ka, kb) = (key_of(2 * c), key_of(2 * c + 1));
-        let (pa, pb) = (
-            Endpoint::new_v4(peer_ip(2 * c), 4000),
-            Endpoint::new_v4(peer_ip(2 * c + 1), 4000),
-        );
-        let spec = |key, expect: Endpoint| StreamSpec {
-            key,
-            expect,
-            expect_rtcp_port: 4001,
-            mux: false,
-            hold: false,
-            clock_rate: 8000,
-            latch: LatchMode::Heuristic,
-            strict: false,
-            handover: false,
-        };
-        let h = || PortHandle::Virtual;
-        worker.command(
-            FlowCommand::Install {
-                a: spec(ka, pa),
-                b: spec(kb, pb),
-                handles: [h(), h(), h(), h()],
-            },
-            0,
-        );
-        for (k, p) in [(ka, pa), (kb, pb)] {
-            let ip = relay_ip(usize::from(k.addr));
-            tuples.push((p.v4().unwrap_or_default(), p.port, ip, k.port));
-        }
-    }
-    let install_ns = t0.elapsed().as_nanos() as f64 / calls.max(1) as f64;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let shuffle = std::env::var("RELAY_CORE_ORDER").map_or(true, |v| v != "sequential");
-    for i in (1..tuples.len()).rev().filter(|_| shuffle) {
-        tuples.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-    }
+    let tuples = install_calls(&mut worker, calls, shuffle);
+    let install_ns = t0.elapsed().as_nanos() as f64 / calls.max(1) as f64;
     Setup {
         worker,
         flows: tuples,

@@ -14,6 +14,7 @@
 
 pub mod calls;
 pub mod cli;
+pub mod flows;
 pub mod latency;
 pub mod ngclient;
 pub mod procstat;
