@@ -36,11 +36,11 @@ fn member_port(ports: &PortBlock, i: usize) -> u16 {
     }
 }
 
-/// `n` member specs built by `f` with their SIP and media ports set.
-fn specs(ports: &PortBlock, n: usize, f: impl Fn(u16) -> MemberSpec) -> Vec<MemberSpec> {
+/// `n` member specs built by `f(index, port)` with their SIP and media ports set.
+fn specs(ports: &PortBlock, n: usize, f: impl Fn(usize, u16) -> MemberSpec) -> Vec<MemberSpec> {
     (0..n)
         .map(|i| {
-            let mut s = f(member_port(ports, i));
+            let mut s = f(i, member_port(ports, i));
             s.media_port = Some(*ports.uas_media().start() + 10 * i as u16);
             s
         })
@@ -93,6 +93,73 @@ fn caller(ports: &PortBlock, calls: u32, rate: u32) -> UacSpec {
     u
 }
 
+/// One test's setting: sipp members on the block's ports, the daemon in front of them.
+struct Lb {
+    sipp: PathBuf,
+    ports: PortBlock,
+    dir: tempfile::TempDir,
+    pool: Pool,
+    d: Daemon,
+    runs: u32,
+}
+
+impl Lb {
+    /// `members` sipp members built by `spec`, and a daemon with `set` as the `[[set]]` body and
+    /// `member_lines` as its members (`extra` appended to the config).
+    fn start(
+        name: &str,
+        members: usize,
+        spec: impl Fn(usize, u16) -> MemberSpec,
+        set: &str,
+        member_lines: impl FnOnce(&PortBlock) -> Vec<String>,
+        extra: &str,
+    ) -> Lb {
+        let sipp = sipp();
+        let ports = PortBlock::take().unwrap();
+        let dir = scratch(name);
+        let pool = Pool::start(&sipp, dir.path(), &specs(&ports, members, spec)).unwrap();
+        let d = daemon(&ports, set, &member_lines(&ports), extra);
+        Lb {
+            sipp,
+            ports,
+            dir,
+            pool,
+            d,
+            runs: 0,
+        }
+    }
+
+    /// The usual case: `n` members answering every call, all in the config.
+    fn answering(name: &str, n: usize, set: &str, member_extra: &[&str]) -> Lb {
+        let answer = |_, p| MemberSpec::answering(p);
+        Lb::start(name, n, answer, set, |p| uri_lines(p, n, member_extra), "")
+    }
+
+    /// A caller of `calls` calls at `rate` calls/s through the proxy.
+    fn caller(&self, calls: u32, rate: u32) -> UacSpec {
+        caller(&self.ports, calls, rate)
+    }
+
+    /// Runs a caller to its end; every call must succeed (the daemon's log tail otherwise).
+    fn run(&mut self, spec: &UacSpec, limit: Duration) {
+        self.runs += 1;
+        let dir = self.dir.path().join(format!("uac{}", self.runs));
+        let report = run_uac(&self.sipp, &dir, spec, limit).unwrap();
+        assert!(
+            report.all_succeeded(),
+            "{}\n{}\n{}",
+            report.summary(),
+            self.pool.tails(),
+            self.d.log_tail(40)
+        );
+    }
+
+    /// INVITEs each member took so far.
+    fn invites(&self) -> Vec<usize> {
+        self.pool.calls().unwrap().invites_per_member()
+    }
+}
+
 /// Seconds since midnight UTC of a log line's RFC 3339 timestamp (`...THH:MM:SS.ffffffZ`).
 fn log_seconds(line: &str) -> Option<f64> {
     let t = line
@@ -126,69 +193,24 @@ fn transition_at(log: &Path, uri: &str, to: &str, after: f64) -> Option<f64> {
 
 #[test]
 fn round_robin_is_exact_and_every_bye_reaches_the_member_that_answered() {
-    let sipp = sipp();
-    let ports = PortBlock::take().unwrap();
-    let dir = scratch("rr");
-    let pool = Pool::start(&sipp, dir.path(), &specs(&ports, 3, MemberSpec::answering)).unwrap();
-    let d = daemon(
-        &ports,
-        "algorithm = \"round_robin\"",
-        &uri_lines(&ports, 3, &[]),
-        "",
-    );
-    let report = run_uac(
-        &sipp,
-        &dir.path().join("uac"),
-        &caller(&ports, 30, 30),
-        WAIT,
-    )
-    .unwrap();
-    assert!(
-        report.all_succeeded(),
-        "{}\n{}\n{}",
-        report.summary(),
-        pool.tails(),
-        d.log_tail(40)
-    );
-    let calls = pool.calls().unwrap();
+    let mut lb = Lb::answering("rr", 3, "algorithm = \"round_robin\"", &[]);
+    lb.run(&lb.caller(30, 30), WAIT);
+    let calls = lb.pool.calls().unwrap();
     assert_eq!(calls.invites_per_member(), [10, 10, 10]);
     assert_eq!(calls.byes_per_member(), [10, 10, 10]);
-    assert!(
-        calls.misrouted_byes().is_empty(),
-        "{:?}",
-        calls.misrouted_byes()
-    );
+    let misrouted = calls.misrouted_byes();
+    assert!(misrouted.is_empty(), "{misrouted:?}");
 }
 
 #[test]
 fn weighted_is_within_two_percent_over_10000_calls() {
-    let sipp = sipp();
-    let ports = PortBlock::take().unwrap();
-    let dir = scratch("weighted");
-    let pool = Pool::start(&sipp, dir.path(), &specs(&ports, 3, MemberSpec::answering)).unwrap();
-    let d = daemon(
-        &ports,
-        "algorithm = \"weighted\"",
-        &uri_lines(&ports, 3, &["weight = 1", "weight = 3", "weight = 6"]),
-        "",
-    );
-    let mut spec = caller(&ports, 10_000, 500);
+    let weights = ["weight = 1", "weight = 3", "weight = 6"];
+    let mut lb = Lb::answering("weighted", 3, "algorithm = \"weighted\"", &weights);
+    let mut spec = lb.caller(10_000, 500);
     spec.hold = Duration::ZERO;
     spec.limit = 200;
-    let report = run_uac(
-        &sipp,
-        &dir.path().join("uac"),
-        &spec,
-        Duration::from_secs(180),
-    )
-    .unwrap();
-    assert!(
-        report.all_succeeded(),
-        "{}\n{}",
-        report.summary(),
-        d.log_tail(40)
-    );
-    let got = pool.calls().unwrap().invites_per_member();
+    lb.run(&spec, Duration::from_secs(180));
+    let got = lb.invites();
     for (g, share) in got.iter().zip([0.1, 0.3, 0.6]) {
         let want = 10_000.0 * share;
         let err = (*g as f64 - want).abs() / want;
@@ -198,21 +220,17 @@ fn weighted_is_within_two_percent_over_10000_calls() {
 
 #[test]
 fn a_killed_member_is_down_within_interval_times_n_and_no_call_fails() {
-    let sipp = sipp();
-    let ports = PortBlock::take().unwrap();
-    let dir = scratch("kill");
-    let mut pool =
-        Pool::start(&sipp, dir.path(), &specs(&ports, 3, MemberSpec::answering)).unwrap();
     // Probes every second, DOWN after 2 failures, ACTIVE after 2 successes.
     let health = "algorithm = \"round_robin\"\n[set.health]\ninterval_secs = 1\ntimeout_ms = 500\ndown_after = 2\nup_after = 2";
-    let d = daemon(&ports, health, &uri_lines(&ports, 3, &[]), "");
-    let mut spec = caller(&ports, 400, 40);
+    let mut lb = Lb::answering("kill", 3, health, &[]);
+    let mut spec = lb.caller(400, 40);
     spec.hold = Duration::from_millis(20);
-    let mut uac = Uac::start(&sipp, &dir.path().join("uac"), &spec).unwrap();
+    let mut uac = Uac::start(&lb.sipp, &lb.dir.path().join("uac"), &spec).unwrap();
+    let (ports, d) = (&lb.ports, &lb.d);
     std::thread::sleep(Duration::from_secs(2));
     let killed_at = now_seconds();
-    pool.member_mut(1).unwrap().kill();
-    let uri = format!("sip:127.0.0.1:{}", member_port(&ports, 1));
+    lb.pool.member_mut(1).unwrap().kill();
+    let uri = format!("sip:127.0.0.1:{}", member_port(ports, 1));
     let down = wait_until(Duration::from_secs(8), || {
         transition_at(&d.log(), &uri, "down", killed_at)
     });
@@ -225,7 +243,7 @@ fn a_killed_member_is_down_within_interval_times_n_and_no_call_fails() {
     );
     std::thread::sleep(Duration::from_secs(1));
     let restarted_at = now_seconds();
-    pool.member_mut(1).unwrap().restart().unwrap();
+    lb.pool.member_mut(1).unwrap().restart().unwrap();
     let up = wait_until(Duration::from_secs(6), || {
         transition_at(&d.log(), &uri, "active", restarted_at)
     });
@@ -237,7 +255,7 @@ fn a_killed_member_is_down_within_interval_times_n_and_no_call_fails() {
         report.summary(),
         d.log_tail(60)
     );
-    let calls = pool.calls().unwrap();
+    let calls = lb.pool.calls().unwrap();
     assert!(calls.misrouted_byes().is_empty());
     // The member took calls before the kill and again after its return.
     assert!(calls.invites_per_member()[1] > 0);
@@ -256,35 +274,15 @@ fn wait_until<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
 
 #[test]
 fn a_member_answering_503_with_retry_after_gets_no_new_calls_for_that_time() {
-    let sipp = sipp();
-    let ports = PortBlock::take().unwrap();
-    let dir = scratch("busy");
-    let mut s = specs(&ports, 3, MemberSpec::answering);
-    s[0] = MemberSpec {
-        media_port: s[0].media_port,
-        ..MemberSpec::rejecting(s[0].port, 503, Some(60))
+    // Member 0 refuses with 503 + Retry-After: 60, the others answer.
+    let spec = |i, port| match i {
+        0 => MemberSpec::rejecting(port, 503, Some(60)),
+        _ => MemberSpec::answering(port),
     };
-    let pool = Pool::start(&sipp, dir.path(), &s).unwrap();
-    let d = daemon(
-        &ports,
-        "algorithm = \"round_robin\"",
-        &uri_lines(&ports, 3, &[]),
-        "",
-    );
-    let report = run_uac(
-        &sipp,
-        &dir.path().join("uac"),
-        &caller(&ports, 40, 20),
-        WAIT,
-    )
-    .unwrap();
-    assert!(
-        report.all_succeeded(),
-        "{}\n{}",
-        report.summary(),
-        d.log_tail(40)
-    );
-    let got = pool.calls().unwrap().invites_per_member();
+    let rr = "algorithm = \"round_robin\"";
+    let mut lb = Lb::start("busy", 3, spec, rr, |p| uri_lines(p, 3, &[]), "");
+    lb.run(&lb.caller(40, 20), WAIT);
+    let got = lb.invites();
     assert_eq!(got[0], 1, "{got:?}: BUSY after its first 503");
     assert_eq!(got[1] + got[2], 40);
 }
@@ -292,58 +290,25 @@ fn a_member_answering_503_with_retry_after_gets_no_new_calls_for_that_time() {
 #[test]
 fn busy_here_and_not_found_are_relayed_and_not_retried() {
     for code in [486u16, 404] {
-        let sipp = sipp();
-        let ports = PortBlock::take().unwrap();
-        let dir = scratch("refused");
-        let pool = Pool::start(
-            &sipp,
-            dir.path(),
-            &specs(&ports, 3, |p| MemberSpec::rejecting(p, code, None)),
-        )
-        .unwrap();
-        let d = daemon(
-            &ports,
-            "algorithm = \"round_robin\"",
-            &uri_lines(&ports, 3, &[]),
-            "",
-        );
-        let mut spec = caller(&ports, 9, 9);
+        let refuse = |_, p| MemberSpec::rejecting(p, code, None);
+        let rr = "algorithm = \"round_robin\"";
+        let mut lb = Lb::start("refused", 3, refuse, rr, |p| uri_lines(p, 3, &[]), "");
+        let mut spec = lb.caller(9, 9);
         spec.scenario = CallScenario::Refused(code);
-        let report = run_uac(&sipp, &dir.path().join("uac"), &spec, WAIT).unwrap();
-        assert!(
-            report.all_succeeded(),
-            "{code}: {}\n{}",
-            report.summary(),
-            d.log_tail(40)
-        );
-        let got = pool.calls().unwrap().invites_per_member();
-        assert_eq!(got, [3, 3, 3], "{code}: one member per call");
+        lb.run(&spec, WAIT);
+        assert_eq!(lb.invites(), [3, 3, 3], "{code}: one member per call");
     }
 }
 
 #[test]
 fn every_member_answering_503_gives_the_caller_500() {
-    let sipp = sipp();
-    let ports = PortBlock::take().unwrap();
-    let dir = scratch("all503");
-    let pool = Pool::start(
-        &sipp,
-        dir.path(),
-        &specs(&ports, 3, |p| MemberSpec::rejecting(p, 503, None)),
-    )
-    .unwrap();
+    let refuse = |_, p| MemberSpec::rejecting(p, 503, None);
     let set = "algorithm = \"round_robin\"\n[set.health]\npassive = false";
-    let d = daemon(&ports, set, &uri_lines(&ports, 3, &[]), "");
-    let mut spec = caller(&ports, 4, 4);
+    let mut lb = Lb::start("all503", 3, refuse, set, |p| uri_lines(p, 3, &[]), "");
+    let mut spec = lb.caller(4, 4);
     spec.scenario = CallScenario::Refused(500);
-    let report = run_uac(&sipp, &dir.path().join("uac"), &spec, WAIT).unwrap();
-    assert!(
-        report.all_succeeded(),
-        "{}\n{}",
-        report.summary(),
-        d.log_tail(40)
-    );
-    assert_eq!(pool.calls().unwrap().invites_per_member(), [4, 4, 4]);
+    lb.run(&spec, WAIT);
+    assert_eq!(lb.invites(), [4, 4, 4]);
 }
 
 /// A DNS server on 127.0.0.1 answering from a zone, on a thread, until dropped.
@@ -393,7 +358,12 @@ fn srv_members_come_from_a_dns_server_on_loopback() {
     let sipp = sipp();
     let ports = PortBlock::take().unwrap();
     let dir = scratch("srv");
-    let pool = Pool::start(&sipp, dir.path(), &specs(&ports, 3, MemberSpec::answering)).unwrap();
+    let pool = Pool::start(
+        &sipp,
+        dir.path(),
+        &specs(&ports, 3, |_, p| MemberSpec::answering(p)),
+    )
+    .unwrap();
     let mut zone = dns::zone::Zone::new();
     // Two members share priority 10 with weights 3:1; the third is a backup at priority 20.
     for (i, (prio, weight)) in [(10u16, 3u16), (10, 1), (20, 1)].into_iter().enumerate() {
@@ -443,52 +413,47 @@ fn srv_members_come_from_a_dns_server_on_loopback() {
 
 #[test]
 fn sighup_reload_adds_a_member_and_keeps_the_others_and_their_dialogs() {
-    let sipp = sipp();
-    let ports = PortBlock::take().unwrap();
-    let dir = scratch("reload");
-    let pool = Pool::start(&sipp, dir.path(), &specs(&ports, 3, MemberSpec::answering)).unwrap();
-    let mut d = daemon(
-        &ports,
-        "algorithm = \"round_robin\"",
-        &uri_lines(&ports, 2, &[]),
-        "",
-    );
-    let report = run_uac(
-        &sipp,
-        &dir.path().join("uac1"),
-        &caller(&ports, 10, 10),
-        WAIT,
-    )
-    .unwrap();
-    assert!(report.all_succeeded(), "{}", report.summary());
-    assert_eq!(pool.calls().unwrap().invites_per_member(), [5, 5, 0]);
+    // Three members run; the config names two of them.
+    let answer = |_, p| MemberSpec::answering(p);
+    let rr = "algorithm = \"round_robin\"";
+    let mut lb = Lb::start("reload", 3, answer, rr, |p| uri_lines(p, 2, &[]), "");
+    lb.run(&lb.caller(10, 10), WAIT);
+    assert_eq!(lb.invites(), [5, 5, 0]);
     // Calls held across the reload: started before, ended after.
-    let mut held = caller(&ports, 4, 20);
+    let mut held = lb.caller(4, 20);
     held.hold = Duration::from_secs(3);
-    let mut long = Uac::start(&sipp, &dir.path().join("uac2"), &held).unwrap();
+    let mut long = Uac::start(&lb.sipp, &lb.dir.path().join("held"), &held).unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let text = std::fs::read_to_string(d.config_path()).unwrap();
+    let text = std::fs::read_to_string(lb.d.config_path()).unwrap();
     let third = format!(
         "\n[[set.member]]\nuri = \"sip:127.0.0.1:{}\"\n",
-        member_port(&ports, 2)
+        member_port(&lb.ports, 2)
     );
-    std::fs::write(d.config_path(), text + &third).unwrap();
-    d.reload().unwrap();
+    std::fs::write(lb.d.config_path(), text + &third).unwrap();
+    lb.d.reload().unwrap();
     let reloaded = wait_until(Duration::from_secs(5), || {
-        let log = std::fs::read_to_string(d.log()).ok()?;
+        let log = std::fs::read_to_string(lb.d.log()).ok()?;
         log.contains("SIP configuration reloaded").then_some(())
     });
-    assert!(reloaded.is_some(), "{}", d.log_tail(30));
+    assert!(reloaded.is_some(), "{}", lb.d.log_tail(30));
     let report = long.wait(WAIT).unwrap();
     assert!(report.all_succeeded(), "held calls: {}", report.summary());
-    let before = pool.calls().unwrap().invites_per_member();
-    let report = run_uac(&sipp, &dir.path().join("uac3"), &caller(&ports, 9, 9), WAIT).unwrap();
-    assert!(report.all_succeeded(), "{}", report.summary());
-    let after = pool.calls().unwrap().invites_per_member();
-    let new: Vec<usize> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let before = lb.invites();
+    lb.run(&lb.caller(9, 9), WAIT);
+    let new: Vec<usize> = lb
+        .invites()
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a - b)
+        .collect();
     assert_eq!(new, [3, 3, 3]);
-    let log = std::fs::read_to_string(d.log()).unwrap();
+    let log = std::fs::read_to_string(lb.d.log()).unwrap();
     // Only the new member was added by the reload; the others kept their state.
-    assert_eq!(log.matches("member added").count(), 3, "{}", d.log_tail(30));
-    assert!(pool.calls().unwrap().misrouted_byes().is_empty());
+    assert_eq!(
+        log.matches("member added").count(),
+        3,
+        "{}",
+        lb.d.log_tail(30)
+    );
+    assert!(lb.pool.calls().unwrap().misrouted_byes().is_empty());
 }
