@@ -5,11 +5,13 @@
 #![cfg(feature = "dpdk")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use pktio::dpdk::{
     DpdkIo, DpdkIoConfig, DpdkLink, Eal, EalConfig, EthPort, Mempool, PortSetup, RingPort, RxDrop,
 };
 use pktio::{PacketIo, PortKey, RelayAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use wire::frame::{self, FrameError};
 use wire::Endpoint;
@@ -21,22 +23,7 @@ const RELAY_IP: [u8; 4] = [10, 0, 0, 1];
 const RELAY6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 
 fn eal() -> &'static Eal {
-    static EAL: OnceLock<Eal> = OnceLock::new();
-    EAL.get_or_init(|| {
-        let cfg = EalConfig {
-            program: "pktio-dpdk-test".into(),
-            lcores: vec![0],
-            vdevs: vec!["net_null0".into()],
-            no_pci: true,
-            no_huge: true,
-            memory_mb: Some(128),
-            file_prefix: Some(format!("fv-pktio-test-{}", std::process::id())),
-            log_levels: vec!["lib.eal:error".into()],
-            extra: vec!["--no-telemetry".into()],
-            ..EalConfig::default()
-        };
-        Eal::start(&cfg).expect("EAL starts on --no-huge")
-    })
+    common::eal("pktio", &["net_null0"])
 }
 
 struct Rig {

@@ -5,13 +5,17 @@
 #![cfg(feature = "dpdk")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::Rig;
+
 use pktio::dpdk::steer::{owner_rules, SteerRule};
 use pktio::dpdk::{
-    handoff_rings, steer_port, DpdkError, DpdkIo, DpdkIoConfig, DpdkLink, Eal, EalConfig, EthPort,
-    Handoff, Mempool, PortSetup, RingPort, SteerMode, Steered,
+    handoff_rings, steer_port, DpdkError, DpdkIo, DpdkIoConfig, DpdkLink, Eal, Handoff, SteerMode,
+    Steered,
 };
 use pktio::{PacketIo, PortKey, RelayAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use wire::Endpoint;
 
@@ -23,42 +27,11 @@ const PEER_IP: [u8; 4] = [10, 0, 0, 7];
 const PORT_MIN: u16 = 30002;
 
 fn eal() -> &'static Eal {
-    static EAL: OnceLock<Eal> = OnceLock::new();
-    EAL.get_or_init(|| {
-        let cfg = EalConfig {
-            program: "pktio-dpdk-steer-test".into(),
-            lcores: vec![0],
-            no_pci: true,
-            no_huge: true,
-            memory_mb: Some(128),
-            file_prefix: Some(format!("fv-pktio-steer-{}", std::process::id())),
-            log_levels: vec!["lib.eal:error".into()],
-            extra: vec!["--no-telemetry".into()],
-            ..EalConfig::default()
-        };
-        Eal::start(&cfg).expect("EAL starts on --no-huge")
-    })
-}
-
-struct Rig {
-    ring: RingPort,
-    port: Arc<EthPort>,
-    pool: Arc<Mempool>,
+    common::eal("pktio-steer", &[])
 }
 
 fn rig(name: &str, queues: u16) -> Rig {
-    let eal = eal();
-    let pool = Arc::new(Mempool::new(eal, &format!("{name}_pool"), 1023, 0, 2176, 0).unwrap());
-    let ring = RingPort::create(eal, name, queues, 256, pool.clone()).unwrap();
-    let setup = PortSetup {
-        queues,
-        rx_desc: 128,
-        tx_desc: 128,
-        pools: vec![pool.clone()],
-        ..PortSetup::default()
-    };
-    let port = Arc::new(EthPort::start(eal, ring.port_id(), &setup).unwrap());
-    Rig { ring, port, pool }
+    common::rig(eal(), name, queues)
 }
 
 fn rules(workers: u16) -> Vec<SteerRule> {
