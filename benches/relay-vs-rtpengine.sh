@@ -19,24 +19,10 @@
 #   RTPENGINE=/usr/bin/rtpengine  FERROVOX=<target>/release/ferrovox
 set -euo pipefail
 
-# With autogroup scheduling (sched_autogroup_enabled=1) CPU time is shared between sessions
-# first and nice only ranks threads within a session, so nice -20 alone does not keep other
-# work off the pinned cores. As root, run the bench in a session of its own and raise that
-# session's autogroup to nice -20; it goes away with the session.
-if [[ -z ${RELAY_BENCH_INNER:-} && $(id -u) == 0 && -w /proc/self/autogroup ]] &&
-    command -v setsid >/dev/null; then
-    RELAY_BENCH_INNER=1 setsid "$BASH" "$0" "$@" &
-    inner=$!
-    trap 'kill -TERM -- "-$inner" 2>/dev/null || kill -TERM "$inner" 2>/dev/null || true' INT TERM
-    rc=0
-    wait "$inner" || rc=$?
-    # A trapped signal ends the first wait early: wait for the cleanup to finish.
-    while kill -0 "$inner" 2>/dev/null; do wait "$inner" || rc=$?; done
-    exit "$rc"
-fi
-if [[ -n ${RELAY_BENCH_INNER:-} ]]; then
-    echo -20 >/proc/self/autogroup 2>/dev/null || true
-fi
+# A session of its own at autogroup nice -20 when run as root (see own-session.sh).
+# shellcheck source=benches/own-session.sh
+source "$(dirname "${BASH_SOURCE[0]}")/own-session.sh"
+own_session RELAY_BENCH_INNER "$@"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}

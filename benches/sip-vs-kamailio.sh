@@ -26,22 +26,10 @@
 #   SIPP=/usr/bin/sipp FERROVOX=<target>/release/ferrovox
 set -euo pipefail
 
-# With autogroup scheduling CPU time is shared between sessions first and nice only ranks
-# threads within a session. As root, run the bench in a session of its own at autogroup
-# nice -20 (as relay-vs-rtpengine.sh does), so other work on the box gets little of the cores.
-if [[ -z ${SIP_BENCH_INNER:-} && $(id -u) == 0 && -w /proc/self/autogroup ]] &&
-    command -v setsid >/dev/null; then
-    SIP_BENCH_INNER=1 setsid "$BASH" "$0" "$@" &
-    inner=$!
-    trap 'kill -TERM -- "-$inner" 2>/dev/null || kill -TERM "$inner" 2>/dev/null || true' INT TERM
-    rc=0
-    wait "$inner" || rc=$?
-    while kill -0 "$inner" 2>/dev/null; do wait "$inner" || rc=$?; done
-    exit "$rc"
-fi
-if [[ -n ${SIP_BENCH_INNER:-} ]]; then
-    echo -20 >/proc/self/autogroup 2>/dev/null || true
-fi
+# A session of its own at autogroup nice -20 when run as root (see own-session.sh).
+# shellcheck source=benches/own-session.sh
+source "$(dirname "${BASH_SOURCE[0]}")/own-session.sh"
+own_session SIP_BENCH_INNER "$@"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIPDIR=$ROOT/benches/sip

@@ -125,13 +125,18 @@ pub(crate) fn with_via(
         request::loop_hash(info),
         p.ids.token()
     );
-    let msg = sip::parse(base).ok()?;
+    // Our Via goes right after the Request-Line: above every other Via, so it is the topmost
+    // (only the order among Via fields matters, RFC 3261 §7.3.1). No second parse needed.
+    let line_end = base.windows(2).position(|w| w == b"\r\n")? + 2;
     let via = format!(
-        "SIP/2.0/{} {};branch={branch}",
+        "Via: SIP/2.0/{} {};branch={branch}\r\n",
         transport.via_name(),
         p.our_hostport(src)
     );
-    let bytes = sip::Editor::new(&msg).insert_via(&via).finish().ok()?;
+    let mut bytes = Vec::with_capacity(base.len() + via.len());
+    bytes.extend_from_slice(base.get(..line_end)?);
+    bytes.extend_from_slice(via.as_bytes());
+    bytes.extend_from_slice(base.get(line_end..)?);
     Some((branch, bytes))
 }
 
@@ -365,13 +370,10 @@ fn local_response(
         return;
     };
     let key = c.server_key.clone();
-    let Ok(req) = sip::parse(&c.base) else {
-        return;
-    };
-    // The base request carries the caller's Vias and tags unchanged; build from it.
-    let req_bytes = req.as_bytes().to_vec();
-    drop(req);
-    if let Ok(req) = sip::parse(&req_bytes) {
+    // The base request carries the caller's Vias and tags unchanged; build from it (a copy,
+    // since the response goes through `p`).
+    let base = c.base.clone();
+    if let Ok(req) = sip::parse(&base) {
         request::respond(p, now, &key, &req, code, reason, extra);
     }
 }
