@@ -36,8 +36,8 @@ fn cfg() -> &'static config::Config {
 fuzz_target!(|data: &[u8]| {
     let cfg = cfg();
     let mut now = Instant::now();
-    let mut proxy = control::proxy::Proxy::new(
-        control::proxy::ProxyConfig::from_config(cfg),
+    let mut proxy = proxy::Proxy::new(
+        proxy::ProxyConfig::from_config(cfg),
         &cfg.sets,
         &cfg.routes,
         now,
@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         now += Duration::from_millis(u64::from(ctl >> 2) * 20);
         proxy.handle_timeout(now);
         let from = peers[usize::from(ctl & 3) % 3];
-        proxy.handle_message(now, control::proxy::Transport::Udp, local, from, msg);
+        proxy.handle_message(now, proxy::Transport::Udp, local, from, msg);
         while proxy.poll_transmit().is_some() {}
         while proxy.poll_event().is_some() {}
     }

@@ -1,19 +1,27 @@
-//! The Ferrovox control plane.
+//! The Ferrovox drivers: the tokio code that feeds the sans-IO cores with sockets and time.
 //!
-//! [`engine::Engine`] is the sans-IO media anchoring core driven by the rtpengine ng protocol;
-//! [`driver`] runs it on tokio with the ng UDP socket and the workers' rings.
-//! [`proxy::Proxy`] is the sans-IO stateful SIP proxy with the dispatcher;
-//! [`sip_driver`] runs it on tokio with the SIP sockets.
+//! - [`ng_driver`] runs the media engine (`media::Engine`) with the ng UDP socket and the
+//!   workers' rings;
+//! - [`sip_driver`] runs the SIP proxy (`proxy::Proxy`) with the SIP sockets (UDP, TCP) and its
+//!   DNS client.
+//!
+//! The cores decide everything; a driver only moves bytes, events and timers.
 #![forbid(unsafe_code)]
 
-pub mod alloc;
-pub mod call;
-pub mod cookie;
-pub mod driver;
-pub mod engine;
-pub mod proxy;
+pub mod ng_driver;
 pub mod sip_driver;
 
-pub use engine::{
-    Engine, EngineConfig, EngineEvent, Interface, PortBinder, SocketBinder, Transmit, VirtualBinder,
-};
+use dataplane::PortHandle;
+use media::PortBinder;
+use std::net::IpAddr;
+
+/// Opens relay ports for the socket data plane: each one a bound UDP socket, so a port another
+/// process holds is skipped when the engine allocates.
+#[derive(Debug, Default)]
+pub struct SocketBinder;
+
+impl PortBinder for SocketBinder {
+    fn bind(&mut self, _addr: u16, ip: IpAddr, port: u16) -> std::io::Result<PortHandle> {
+        pktio::bind_socket(ip, port)
+    }
+}

@@ -1,6 +1,6 @@
 //! Messages between the control plane and a worker, carried over bounded SPSC rings.
 
-use pktio::{PortHandle, PortKey};
+use crate::io::{PortHandle, PortKey};
 use wire::Endpoint;
 
 /// How a stream learns where its peer really is.

@@ -6,7 +6,7 @@
 //! for the address plus `p / workers`. Both are pure functions, so the control plane, the NIC
 //! flow rules and the workers agree without sharing any state.
 
-use pktio::PortKey;
+use crate::io::PortKey;
 
 /// The relay port range of one relay address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,9 @@
 //! - [`relay`]: the per-packet decision (latching, source checks, stats, destination);
 //! - [`command`]: control -> worker [`command::FlowCommand`]s and worker -> control
 //!   [`command::FlowEvent`]s, carried over bounded single-producer/single-consumer rings;
-//! - [`worker`]: the loop that drives a [`pktio::PacketIo`] backend.
+//! - [`io`]: the [`io::PacketIo`] trait the backends (crate `pktio`) implement, relay port keys
+//!   and handles;
+//! - [`worker`]: the loop that drives a [`io::PacketIo`] backend.
 //!
 //! The per-packet path allocates nothing, takes no lock, and never panics on input: every packet
 //! is either forwarded or dropped with a [`counters::DropReason`].
@@ -13,6 +15,7 @@
 
 pub mod command;
 pub mod counters;
+pub mod io;
 pub mod layout;
 pub mod record;
 pub mod relay;
@@ -22,5 +25,9 @@ pub mod worker;
 
 pub use command::{FlowCommand, FlowEvent, IdleReason, LatchMode, StreamSpec, StreamStats};
 pub use counters::{DropReason, SharedCounters, WorkerCounters};
+pub use io::{
+    HeapMemory, IoCounters, IoError, PacketIo, PortHandle, PortKey, RecordMemory, RelayAddr,
+    RxPacket, Wake,
+};
 pub use layout::{AddrRange, LayoutError, PortLayout};
 pub use worker::{Worker, WorkerParams};

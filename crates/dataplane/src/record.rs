@@ -5,7 +5,7 @@
 //! (its sibling on the other leg) and the stream's statistics. A two-leg call with one m-line is
 //! two records: 256 bytes of data-plane memory in all.
 
-use pktio::PortKey;
+use crate::io::PortKey;
 use wire::Endpoint;
 
 /// Record flag bits.

@@ -7,11 +7,12 @@
 //! untouched.
 
 use crate::counters::DropReason;
+use crate::io::RecordMemory;
+use crate::io::{PortKey, RxPacket};
 use crate::layout::{Component, PortLayout};
 use crate::record::{flag, Stream};
 use crate::table::Table;
 use crate::{rtpstats, LatchMode};
-use pktio::{PortKey, RxPacket};
 use wire::demux::{self, Class};
 use wire::Endpoint;
 
@@ -173,8 +174,8 @@ fn latch(s: &mut Stream, rtcp_port: bool, src: &Endpoint, now_ms: u32, learning_
 
 /// Decides what to do with `pkt`, updating the receiving stream's latching and statistics.
 #[inline]
-pub fn decide(
-    table: &mut Table,
+pub fn decide<M: RecordMemory>(
+    table: &mut Table<M>,
     ctx: &RelayCtx<'_>,
     pkt: &RxPacket<'_>,
     now_ms: u32,
@@ -191,8 +192,8 @@ pub fn decide(
 /// [`decide`] with the packet's slot (`None`: not this worker's port) and its record's
 /// sibling slot already looked up.
 #[inline]
-pub fn decide_at(
-    table: &mut Table,
+pub fn decide_at<M: RecordMemory>(
+    table: &mut Table<M>,
     ctx: &RelayCtx<'_>,
     slot: Option<(u32, Component)>,
     sib_slot: Option<u32>,

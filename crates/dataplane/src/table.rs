@@ -3,22 +3,22 @@
 //! command first installs into them (never on the packet path), so memory follows the installed
 //! sessions and random lookups over millions of records do not miss the TLB on every packet.
 
+use crate::io::{HeapMemory, RecordMemory};
 use crate::record::Stream;
-use pktio::mem::HugeSlice;
 
 /// 16,384 records of 128 bytes: one 2 MiB huge page.
 const CHUNK_SHIFT: u32 = 14;
 const CHUNK: usize = 1 << CHUNK_SHIFT;
 
-/// Records of one worker.
-#[derive(Debug, Default)]
-pub struct Table {
-    chunks: Vec<Option<HugeSlice<Stream>>>,
+/// Records of one worker, in memory of kind `M` (the backend's choice).
+#[derive(Debug)]
+pub struct Table<M: RecordMemory = HeapMemory> {
+    chunks: Vec<Option<M::Chunk>>,
     records: usize,
     installed: usize,
 }
 
-impl Table {
+impl<M: RecordMemory> Table<M> {
     /// A table for `records` slots (nothing allocated yet but the chunk index).
     pub fn new(records: usize) -> Self {
         Self {
@@ -65,7 +65,7 @@ impl Table {
     #[inline]
     pub fn prefetch(&self, idx: u32) {
         if let Some(r) = self.get(idx) {
-            pktio::prefetch_first_line(r);
+            M::prefetch(r);
         }
     }
 
@@ -77,7 +77,7 @@ impl Table {
         let Some(chunk) = self.chunks.get_mut((idx >> CHUNK_SHIFT) as usize) else {
             return false;
         };
-        let c = chunk.get_or_insert_with(|| HugeSlice::filled(CHUNK, Stream::EMPTY));
+        let c = chunk.get_or_insert_with(|| M::chunk(CHUNK));
         let Some(slot) = c.get_mut(idx as usize & (CHUNK - 1)) else {
             return false;
         };

@@ -2,12 +2,12 @@
 
 use crate::command::{FlowCommand, FlowEvent, IdleReason, StreamSpec, StreamStats};
 use crate::counters::{DropReason, SharedCounters, WorkerCounters};
+use crate::io::{PacketIo, PortHandle, PortKey};
 use crate::layout::PortLayout;
 use crate::record::{flag, Stream};
 use crate::relay::{self, RelayCtx, Verdict};
 use crate::rtpstats;
 use crate::table::Table;
-use pktio::{PacketIo, PortHandle, PortKey};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +42,7 @@ pub struct WorkerParams {
 pub struct Worker<Io: PacketIo> {
     p: WorkerParams,
     io: Io,
-    table: Table,
+    table: Table<Io::Memory>,
     cmds: rtrb::Consumer<FlowCommand>,
     events: rtrb::Producer<FlowEvent>,
     counters: WorkerCounters,
@@ -419,7 +419,7 @@ impl<Io: PacketIo> Worker<Io> {
     }
 
     /// The session table.
-    pub fn table(&self) -> &Table {
+    pub fn table(&self) -> &Table<Io::Memory> {
         &self.table
     }
 
@@ -431,8 +431,8 @@ impl<Io: PacketIo> Worker<Io> {
 
 /// Finds and prefetches the sibling record of packet `j` of the burst.
 #[inline]
-fn look_ahead(
-    table: &Table,
+fn look_ahead<M: crate::io::RecordMemory>(
+    table: &Table<M>,
     ctx: &RelayCtx<'_>,
     slots: &[Option<(u32, crate::layout::Component)>],
     sib_slots: &mut [Option<u32>],

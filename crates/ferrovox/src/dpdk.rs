@@ -9,7 +9,7 @@
 
 use anyhow::{bail, Context};
 use config::dpdk::Steering;
-use control::driver::WorkerLink;
+use control::ng_driver::WorkerLink;
 use dataplane::{PortLayout, SharedCounters, Worker, WorkerParams};
 use pktio::dpdk::steer::owner_rules;
 use pktio::dpdk::{

@@ -2,9 +2,10 @@
 //! the ng listener, and clean shutdown on SIGTERM/SIGINT.
 
 use anyhow::{bail, Context};
-use control::driver::WorkerLink;
-use control::{Engine, EngineConfig, Interface, SocketBinder};
+use control::ng_driver::WorkerLink;
+use control::SocketBinder;
 use dataplane::{AddrRange, LatchMode, PortLayout, SharedCounters, Worker, WorkerParams};
+use media::{Engine, EngineConfig, Interface};
 use pktio::socket::SocketIo;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -150,8 +151,8 @@ pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
         cookie_ttl: cfg.ng.cookie_cache,
         fastpath: use_dpdk,
     };
-    let binder: Box<dyn control::PortBinder> = if use_dpdk {
-        Box::new(control::VirtualBinder)
+    let binder: Box<dyn media::PortBinder> = if use_dpdk {
+        Box::new(media::VirtualBinder)
     } else {
         Box::new(SocketBinder)
     };
@@ -171,7 +172,7 @@ pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
             wait_for_signal().await;
             let _ = tx.send(true);
         });
-        control::driver::run(engine, sock, links, epoch, rx).await.context("ng listener failed")
+        control::ng_driver::run(engine, sock, links, epoch, rx).await.context("ng listener failed")
     });
     stop.store(true, Ordering::Relaxed);
     for t in threads {

@@ -2,8 +2,8 @@
 //! the control thread, and reloading its configuration on SIGHUP.
 
 use anyhow::Context;
-use control::proxy::{Proxy, ProxyConfig};
 use control::sip_driver::{self, Control, Sockets};
+use proxy::{Proxy, ProxyConfig};
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 

@@ -118,6 +118,22 @@ impl<T: Copy> Drop for HugeSlice<T> {
     }
 }
 
+/// Session records in [`HugeSlice`]s, with a prefetch hint before each read: the record
+/// memory of every backend here.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HugePages;
+
+impl dataplane::io::RecordMemory for HugePages {
+    type Chunk = HugeSlice<dataplane::record::Stream>;
+    fn chunk(len: usize) -> Self::Chunk {
+        HugeSlice::filled(len, dataplane::record::Stream::EMPTY)
+    }
+    #[inline(always)]
+    fn prefetch(r: &dataplane::record::Stream) {
+        crate::prefetch::prefetch_first_line(r);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

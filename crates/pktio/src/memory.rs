@@ -219,6 +219,8 @@ impl MemoryIo {
 }
 
 impl PacketIo for MemoryIo {
+    type Memory = crate::HugePages;
+
     fn rx_burst(&mut self, _timeout: Duration) -> Result<(usize, Wake), IoError> {
         // Fill the whole burst first, then parse: like a NIC's DMA, the frames are in memory
         // before the relay reads them.

@@ -213,6 +213,8 @@ impl SocketIo {
 }
 
 impl PacketIo for SocketIo {
+    type Memory = crate::HugePages;
+
     fn rx_burst(&mut self, timeout: Duration) -> Result<(usize, Wake), IoError> {
         self.order.clear();
         self.ready.clear();
@@ -305,6 +307,7 @@ impl PacketIo for SocketIo {
         let PortHandle::Socket(sock) = handle else {
             return Err(IoError::WrongHandle);
         };
+        let sock = std::net::UdpSocket::from(sock);
         let table = self
             .sockets
             .get_mut(usize::from(key.addr))

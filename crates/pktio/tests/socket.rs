@@ -18,7 +18,7 @@ fn relay_port(io: &mut SocketIo) -> PortKey {
         addr: 0,
         port: s.local_addr().unwrap().port(),
     };
-    io.attach(key, PortHandle::Socket(s)).unwrap();
+    io.attach(key, PortHandle::Socket(s.into())).unwrap();
     key
 }
 

@@ -4,7 +4,7 @@
 mod dns;
 mod tcp;
 
-use crate::proxy::{Proxy, ProxyEvent, Transmit, Transport};
+use proxy::{Proxy, ProxyEvent, Transmit, Transport};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -142,7 +142,7 @@ pub async fn run(
             () = sleep => proxy.handle_timeout(Instant::now()),
             c = control.recv() => match c {
                 Some(Control::Reload(cfg)) => {
-                    let pc = crate::proxy::ProxyConfig::from_config(&cfg);
+                    let pc = proxy::ProxyConfig::from_config(&cfg);
                     proxy.reconfigure(pc, &cfg.sets, &cfg.routes, Instant::now());
                     tracing::info!(sets = cfg.sets.len(), "SIP configuration reloaded");
                 }

@@ -3,7 +3,7 @@
 //! (§18.2.2); requests to a member reuse an open connection to it or open one.
 
 use super::Inbound;
-use crate::proxy::Transport;
+use proxy::Transport;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

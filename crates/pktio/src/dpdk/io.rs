@@ -657,6 +657,8 @@ fn ms_of_tsc(tsc: u64, q64: u64) -> u32 {
 }
 
 impl PacketIo for DpdkIo {
+    type Memory = crate::HugePages;
+
     fn rx_burst(&mut self, _timeout: Duration) -> Result<(usize, Wake), IoError> {
         if !self.slots.is_empty() || self.tx.iter().any(|t| !t.is_empty()) {
             self.release();

@@ -1,8 +1,8 @@
 //! The tokio driver: the ng UDP socket, a short tick that moves worker events in and commands
 //! out, and the engine's timers. Everything else is the engine's.
 
-use crate::engine::{Engine, EngineEvent};
 use dataplane::{FlowCommand, FlowEvent};
+use media::{Engine, EngineEvent};
 use pktio::socket::Waker;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;

@@ -9,17 +9,17 @@ mod teardown;
 mod types;
 
 pub use types::{
-    EndReason, EngineConfig, EngineCounters, EngineEvent, Interface, PortBinder, SocketBinder,
-    Transmit, VirtualBinder,
+    EndReason, EngineConfig, EngineCounters, EngineEvent, Interface, PortBinder, Transmit,
+    VirtualBinder,
 };
 
 use crate::alloc::PortAllocator;
 use crate::call::{Call, CallStats};
 use crate::cookie::{Cached, CookieCache};
+use dataplane::PortKey;
 use dataplane::{FlowCommand, FlowEvent, IdleReason, PortLayout, SharedCounters, StreamStats};
 use ng::bencode::{DictBuilder, OwnedValue};
 use ng::Command;
-use pktio::PortKey;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;

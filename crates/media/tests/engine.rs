@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use control::engine::EndReason;
-use control::EngineEvent;
+use media::engine::EndReason;
+use media::EngineEvent;
 use ng::bencode::OwnedValue;
 use ng::{Command, RequestBuilder};
 use std::time::Duration;

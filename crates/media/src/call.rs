@@ -1,8 +1,8 @@
 //! Calls as the engine tracks them: two legs (identified by SIP tags) and, per m-line, one
 //! stream pair: a relay port pair on each leg's interface, both owned by one worker.
 
+use dataplane::PortKey;
 use dataplane::{LatchMode, StreamSpec, StreamStats};
-use pktio::PortKey;
 use std::time::Duration;
 use wire::Endpoint;
 

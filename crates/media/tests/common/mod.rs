@@ -2,10 +2,10 @@
 //! replies out, RTP frames through the relay, simulated time.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use control::{Engine, EngineConfig, EngineEvent, Interface, VirtualBinder};
 use dataplane::{
     AddrRange, FlowEvent, LatchMode, PortLayout, SharedCounters, Worker, WorkerParams,
 };
+use media::{Engine, EngineConfig, EngineEvent, Interface, VirtualBinder};
 use ng::bencode::{self, OwnedValue};
 use ng::{Command, RequestBuilder};
 use pktio::memory::MemoryIo;

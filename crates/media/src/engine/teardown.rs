@@ -2,9 +2,9 @@
 //! delete-delay).
 
 use super::{Engine, Refusal, Zombie};
+use dataplane::PortKey;
 use ng::bencode::OwnedValue;
 use ng::Request;
-use pktio::PortKey;
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The engine's public types: its settings, how it opens ports, what it emits.
 
 use dataplane::LatchMode;
-use pktio::{PortHandle, PortKey};
+use dataplane::{PortHandle, PortKey};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -40,20 +40,11 @@ pub struct EngineConfig {
     pub fastpath: bool,
 }
 
-/// Opens relay ports (the socket backend binds a UDP socket; frame backends need nothing).
+/// Opens relay ports (the socket backend binds a UDP socket: `pktio::SocketBinder`; frame
+/// backends need nothing: [`VirtualBinder`]).
 pub trait PortBinder: Send {
     /// Opens `ip:port` for relay address `addr`.
     fn bind(&mut self, addr: u16, ip: IpAddr, port: u16) -> std::io::Result<PortHandle>;
-}
-
-/// Binds kernel UDP sockets.
-#[derive(Debug, Default)]
-pub struct SocketBinder;
-
-impl PortBinder for SocketBinder {
-    fn bind(&mut self, _addr: u16, ip: IpAddr, port: u16) -> std::io::Result<PortHandle> {
-        PortHandle::bind_socket(ip, port)
-    }
 }
 
 /// Needs no kernel objects (memory and DPDK backends).

@@ -1,8 +1,8 @@
 //! Relay port allocation: per worker and relay address, a FIFO of free RTP ports (so a freed
 //! port goes to the back and is reused as late as possible).
 
+use dataplane::PortKey;
 use dataplane::PortLayout;
-use pktio::PortKey;
 use std::collections::VecDeque;
 
 /// Free RTP ports by worker, then by relay address index.

@@ -2,10 +2,10 @@
 
 use super::{Engine, Refusal};
 use crate::call::{Call, CallState, Leg, Pair, Remote};
+use dataplane::PortKey;
 use dataplane::{FlowCommand, LatchMode};
 use ng::bencode::OwnedValue;
 use ng::{Flag, IceMode, Request};
-use pktio::PortKey;
 use sdp::{MediaRewrite, MuxRewrite, Rewrite, RtcpRewrite, SessionDescription};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -152,7 +152,7 @@ impl Engine {
         &mut self,
         w: usize,
         addr: u16,
-    ) -> Result<(PortKey, [pktio::PortHandle; 2]), Refusal> {
+    ) -> Result<(PortKey, [dataplane::PortHandle; 2]), Refusal> {
         let ip = self
             .cfg
             .interfaces

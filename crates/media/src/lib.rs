@@ -1,0 +1,19 @@
+//! Media sessions of the Ferrovox relay, sans-IO.
+//!
+//! [`Engine`] allocates relay ports on the least-loaded worker ([`alloc`]), keeps each call's
+//! legs and streams ([`call`]), rewrites SDP offers and answers, programs the workers with
+//! [`dataplane::FlowCommand`]s, and ends calls on timeouts. Today the rtpengine ng protocol
+//! drives it (the control crate's ng driver feeds it datagrams); its repeated-request cache is
+//! [`cookie`]. Datagrams, worker events and time come in as arguments; datagrams to send and
+//! worker commands come out of `poll_*`.
+#![forbid(unsafe_code)]
+
+pub mod alloc;
+pub mod call;
+pub mod cookie;
+pub mod engine;
+
+pub use engine::{
+    EndReason, Engine, EngineConfig, EngineCounters, EngineEvent, Interface, PortBinder, Transmit,
+    VirtualBinder,
+};
