@@ -11,6 +11,7 @@ mod lex;
 mod message;
 mod names;
 mod scalar;
+mod transport;
 mod uri;
 mod via;
 
@@ -26,5 +27,6 @@ pub use lex::{split_commas, unfold, Param};
 pub use message::{parse, parse_head, Header, Message, StartLine, MAX_HEADERS, MAX_MESSAGE_LEN};
 pub use names::{is_list_header, long_name};
 pub use scalar::{check_date, parse_cseq, parse_retry_after, CSeq, RetryAfter};
+pub use transport::{Transport, UnknownTransport};
 pub use uri::{check_any_uri, host_kind, parse_uri, unescape, HostKind, Scheme, Uri};
 pub use via::{parse_via, Via};
