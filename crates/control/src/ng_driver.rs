@@ -26,7 +26,6 @@ pub async fn run(
     mut engine: Engine,
     socket: UdpSocket,
     mut workers: Vec<WorkerLink>,
-    epoch: Instant,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; 65_536];
@@ -36,13 +35,13 @@ pub async fn run(
     loop {
         tokio::select! {
             r = socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => engine.handle_datagram(epoch.elapsed(), from, &buf[..n]),
+                Ok((n, from)) => engine.handle_datagram(Instant::now(), from, &buf[..n]),
                 Err(e) => tracing::warn!(error = %e, "ng socket receive failed"),
             },
             _ = tick.tick() => {}
             _ = shutdown.changed() => break,
         }
-        let now = epoch.elapsed();
+        let now = Instant::now();
         for (w, link) in workers.iter_mut().enumerate() {
             while let Ok(ev) = link.events.pop() {
                 engine.handle_event(now, w, ev);

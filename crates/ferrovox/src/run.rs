@@ -150,6 +150,7 @@ pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
         max_sessions: cfg.media.max_sessions.map_or(0, |n| n.get() as usize),
         cookie_ttl: cfg.ng.cookie_cache,
         fastpath: use_dpdk,
+        epoch,
     };
     let binder: Box<dyn media::PortBinder> = if use_dpdk {
         Box::new(media::VirtualBinder)
@@ -172,7 +173,7 @@ pub fn run(cfg: config::Config, path: &str) -> anyhow::Result<()> {
             wait_for_signal().await;
             let _ = tx.send(true);
         });
-        control::ng_driver::run(engine, sock, links, epoch, rx).await.context("ng listener failed")
+        control::ng_driver::run(engine, sock, links, rx).await.context("ng listener failed")
     });
     stop.store(true, Ordering::Relaxed);
     for t in threads {

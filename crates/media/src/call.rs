@@ -3,7 +3,7 @@
 
 use dataplane::PortKey;
 use dataplane::{LatchMode, StreamSpec, StreamStats};
-use std::time::Duration;
+use std::time::Instant;
 use wire::Endpoint;
 
 /// One side of the call.
@@ -86,9 +86,9 @@ pub struct Call {
     /// Offered or answered.
     pub state: CallState,
     /// When created (engine clock).
-    pub created: Duration,
+    pub created: Instant,
     /// Last offer/answer (engine clock).
-    pub last_signal: Duration,
+    pub last_signal: Instant,
     /// Latching for this call.
     pub latch: LatchMode,
     /// Strict source for this call.

@@ -2,7 +2,7 @@
 //! nothing twice; a repeat that arrives while the first is still being processed is ignored.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// State of one cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub enum Cached {
 pub struct CookieCache {
     ttl: Duration,
     map: HashMap<Vec<u8>, Cached>,
-    order: VecDeque<(Duration, Vec<u8>)>,
+    order: VecDeque<(Instant, Vec<u8>)>,
     max: usize,
 }
 
@@ -39,7 +39,7 @@ impl CookieCache {
     }
 
     /// Records `cookie` as in progress or replied at `now`.
-    pub fn put(&mut self, now: Duration, cookie: &[u8], v: Cached) {
+    pub fn put(&mut self, now: Instant, cookie: &[u8], v: Cached) {
         if self.map.insert(cookie.to_vec(), v).is_none() {
             self.order.push_back((now, cookie.to_vec()));
         }
@@ -51,9 +51,9 @@ impl CookieCache {
     }
 
     /// Drops entries older than the ttl.
-    pub fn expire(&mut self, now: Duration) {
+    pub fn expire(&mut self, now: Instant) {
         while let Some((t, _)) = self.order.front() {
-            if now.saturating_sub(*t) < self.ttl {
+            if now.saturating_duration_since(*t) < self.ttl {
                 break;
             }
             if let Some((_, c)) = self.order.pop_front() {
@@ -63,7 +63,7 @@ impl CookieCache {
     }
 
     /// When the oldest entry expires.
-    pub fn next_expiry(&self) -> Option<Duration> {
+    pub fn next_expiry(&self) -> Option<Instant> {
         self.order.front().map(|(t, _)| *t + self.ttl)
     }
 

@@ -7,13 +7,13 @@ use dataplane::FlowCommand;
 use ng::bencode::OwnedValue;
 use ng::Request;
 use sdp::Rewrite;
-use std::time::Duration;
+use std::time::Instant;
 
 impl Engine {
     /// ng `answer`.
     pub(super) fn answer(
         &mut self,
-        now: Duration,
+        now: Instant,
         req: &Request<'_>,
     ) -> Result<OwnedValue, Refusal> {
         let r = SdpRequest::of(req)?;
@@ -27,7 +27,7 @@ impl Engine {
     fn answer_on(
         &mut self,
         call: &mut Call,
-        now: Duration,
+        now: Instant,
         req: &Request<'_>,
         r: &SdpRequest<'_>,
     ) -> Result<OwnedValue, Refusal> {

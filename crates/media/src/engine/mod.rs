@@ -23,7 +23,7 @@ use ng::Command;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a `query`/`delete` waits for worker stats before replying with what it has.
 const STATS_WAIT: Duration = Duration::from_secs(1);
@@ -40,14 +40,14 @@ struct Pending {
     call: Call,
     stats: CallStats,
     waiting: usize,
-    due: Duration,
-    now: Duration,
+    due: Instant,
+    now: Instant,
 }
 
 /// A deleted call still relaying until `due`.
 #[derive(Debug)]
 struct Zombie {
-    due: Duration,
+    due: Instant,
     pairs: Vec<(usize, [PortKey; 2])>,
 }
 
@@ -69,7 +69,7 @@ pub struct Engine {
     releasing: HashMap<u64, (usize, [PortKey; 2])>,
     counters: EngineCounters,
     shared: Vec<Arc<SharedCounters>>,
-    next_scan: Duration,
+    next_scan: Option<Instant>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -133,12 +133,12 @@ impl Engine {
             releasing: HashMap::new(),
             counters: EngineCounters::default(),
             shared,
-            next_scan: Duration::ZERO,
+            next_scan: None,
         }
     }
 
-    /// An ng datagram from `from` at `now` (time since the shared epoch).
-    pub fn handle_datagram(&mut self, now: Duration, from: SocketAddr, data: &[u8]) {
+    /// An ng datagram from `from` at `now`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         let Ok((cookie, body)) = ng::split_cookie(data) else {
             // Without a cookie there is nobody to answer (rtpengine drops these too).
             self.counters.malformed += 1;
@@ -226,14 +226,14 @@ impl Engine {
         });
     }
 
-    fn reply(&mut self, now: Duration, cookie: &[u8], to: SocketAddr, v: &OwnedValue) {
+    fn reply(&mut self, now: Instant, cookie: &[u8], to: SocketAddr, v: &OwnedValue) {
         let data = ng::frame(cookie, v);
         self.cookies.put(now, cookie, Cached::Reply(data.clone()));
         self.transmits.push_back(Transmit { to, data });
     }
 
     /// An event from worker `worker`.
-    pub fn handle_event(&mut self, now: Duration, worker: usize, ev: FlowEvent) {
+    pub fn handle_event(&mut self, now: Instant, worker: usize, ev: FlowEvent) {
         match ev {
             FlowEvent::Stats { token, pair } => self.stats_arrived(now, token, pair),
             FlowEvent::Removed { token, pair: _ } => {
@@ -266,7 +266,7 @@ impl Engine {
     }
 
     /// Timers: offer/final timeouts, delete-delay expiry, cookie expiry, overdue stats.
-    pub fn handle_timeout(&mut self, now: Duration) {
+    pub fn handle_timeout(&mut self, now: Instant) {
         self.cookies.expire(now);
         while self.zombies.front().is_some_and(|z| z.due <= now) {
             if let Some(z) = self.zombies.pop_front() {
@@ -286,13 +286,13 @@ impl Engine {
                 self.finish_pending(now, p);
             }
         }
-        if now >= self.next_scan {
-            self.next_scan = now + SCAN_PERIOD;
+        if self.next_scan.is_none_or(|t| now >= t) {
+            self.next_scan = Some(now + SCAN_PERIOD);
             let mut ended = Vec::new();
             for (id, c) in &self.calls {
-                let age = now.saturating_sub(c.created);
+                let age = now.saturating_duration_since(c.created);
                 if c.state == crate::call::CallState::Offered
-                    && now.saturating_sub(c.last_signal) >= self.cfg.offer_timeout
+                    && now.saturating_duration_since(c.last_signal) >= self.cfg.offer_timeout
                 {
                     ended.push((id.clone(), EndReason::OfferTimeout));
                 } else if self.cfg.final_timeout.is_some_and(|f| age >= f) {
@@ -320,9 +320,10 @@ impl Engine {
     }
 
     /// The next time [`handle_timeout`](Self::handle_timeout) has work.
-    pub fn poll_timeout(&self) -> Option<Duration> {
-        let mut t = Some(self.next_scan);
-        let mut min = |d: Option<Duration>| {
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        // Before the first scan (`next_scan` unset) the driver's first tick runs it.
+        let mut t = self.next_scan;
+        let mut min = |d: Option<Instant>| {
             if let Some(d) = d {
                 t = Some(t.map_or(d, |x| x.min(d)));
             }
@@ -374,7 +375,7 @@ impl Engine {
     }
 
     /// Ends a call without a reply (timeouts): media stops now.
-    fn end_call(&mut self, _now: Duration, call_id: &[u8], why: EndReason) {
+    fn end_call(&mut self, _now: Instant, call_id: &[u8], why: EndReason) {
         let Some(call) = self.take_call(call_id) else {
             return;
         };
@@ -411,7 +412,7 @@ impl Engine {
         ));
     }
 
-    fn stats_arrived(&mut self, now: Duration, token: u64, pair: Option<[StreamStats; 2]>) {
+    fn stats_arrived(&mut self, now: Instant, token: u64, pair: Option<[StreamStats; 2]>) {
         let (id, idx) = (token >> 16, (token & 0xffff) as usize);
         let Some(p) = self.pending.get_mut(&id) else {
             return;
@@ -429,7 +430,7 @@ impl Engine {
 
     /// Asks the workers for the stats of every pair of `call`; the reply goes out when all
     /// have answered (or after [`STATS_WAIT`]).
-    fn gather(&mut self, now: Duration, cookie: &[u8], to: SocketAddr, call: Call) {
+    fn gather(&mut self, now: Instant, cookie: &[u8], to: SocketAddr, call: Call) {
         let id = self.token();
         let n = call.pairs.len().min(0xffff);
         let mut waiting = 0;
@@ -463,8 +464,13 @@ impl Engine {
         }
     }
 
-    fn finish_pending(&mut self, now: Duration, p: Pending) {
-        let reply = report::call_reply(&p.call, &p.stats, p.now, &self.cfg.interfaces);
+    fn finish_pending(&mut self, now: Instant, p: Pending) {
+        let reply = report::call_reply(
+            &p.call,
+            &p.stats,
+            (self.cfg.epoch, p.now),
+            &self.cfg.interfaces,
+        );
         self.reply(now, &p.cookie, p.to, &reply);
     }
 }

@@ -8,7 +8,7 @@ use ng::bencode::OwnedValue;
 use ng::{Flag, IceMode, Request};
 use sdp::{MediaRewrite, MuxRewrite, Rewrite, RtcpRewrite, SessionDescription};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::Instant;
 use wire::Endpoint;
 
 /// IPv4 or IPv6.
@@ -297,7 +297,7 @@ impl Engine {
     /// ng `offer`.
     pub(super) fn offer(
         &mut self,
-        now: Duration,
+        now: Instant,
         req: &Request<'_>,
     ) -> Result<OwnedValue, Refusal> {
         let r = SdpRequest::of(req)?;
@@ -359,7 +359,7 @@ impl Engine {
     fn offer_on(
         &mut self,
         call: &mut Call,
-        now: Duration,
+        now: Instant,
         req: &Request<'_>,
         r: &SdpRequest<'_>,
     ) -> Result<OwnedValue, Refusal> {

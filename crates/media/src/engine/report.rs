@@ -5,7 +5,7 @@ use crate::call::{Call, CallStats};
 use dataplane::{DropReason, StreamStats, WorkerCounters};
 use ng::bencode::{DictBuilder, OwnedValue};
 use ng::Request;
-use std::time::Duration;
+use std::time::Instant;
 use wire::Endpoint;
 
 fn int(v: u64) -> OwnedValue {
@@ -60,11 +60,16 @@ fn streams(s: &StreamStats, local_port: u16) -> OwnedValue {
     OwnedValue::List(vec![rtp.build(), rtcp.build()])
 }
 
+/// Time from the clock origin to `t` (zero for a time before it).
+fn since(epoch: Instant, t: Instant) -> std::time::Duration {
+    t.saturating_duration_since(epoch)
+}
+
 /// The `query`/`delete` reply for `call` with the stats gathered from the workers.
 pub(super) fn call_reply(
     call: &Call,
     stats: &CallStats,
-    now: Duration,
+    (epoch, now): (Instant, Instant),
     ifaces: &[Interface],
 ) -> OwnedValue {
     let mut tags = DictBuilder::new();
@@ -112,12 +117,12 @@ pub(super) fn call_reply(
     }
     DictBuilder::new()
         .with("result", "ok")
-        .with("created", int(call.created.as_secs()))
-        .with("created_us", int(call.created.as_micros() as u64))
-        .with("last signal", int(call.last_signal.as_secs()))
+        .with("created", int(since(epoch, call.created).as_secs()))
+        .with("created_us", int(since(epoch, call.created).as_micros() as u64))
+        .with("last signal", int(since(epoch, call.last_signal).as_secs()))
         .with(
             "duration_ms",
-            int(now.saturating_sub(call.created).as_millis() as u64),
+            int(now.saturating_duration_since(call.created).as_millis() as u64),
         )
         .with(
             "totals",
@@ -220,6 +225,7 @@ mod tests {
     use crate::{EngineConfig, VirtualBinder};
     use dataplane::{AddrRange, LatchMode, PortLayout, SharedCounters};
     use std::sync::Arc;
+    use std::time::Duration;
 
     fn engine(fastpath: bool, shared: Vec<Arc<SharedCounters>>) -> Engine {
         let cfg = EngineConfig {
@@ -236,6 +242,7 @@ mod tests {
             max_sessions: 0,
             cookie_ttl: Duration::from_secs(30),
             fastpath,
+            epoch: Instant::now(),
         };
         let ranges = vec![AddrRange {
             port_min: 30000,

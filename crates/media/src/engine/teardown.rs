@@ -6,14 +6,14 @@ use dataplane::PortKey;
 use ng::bencode::OwnedValue;
 use ng::Request;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl Engine {
     /// ng `delete`: replies with the call's final stats; media keeps flowing for the
     /// delete-delay, then the ports are released.
     pub(super) fn delete(
         &mut self,
-        now: Duration,
+        now: Instant,
         cookie: &[u8],
         from: SocketAddr,
         req: &Request<'_>,
@@ -49,7 +49,7 @@ impl Engine {
     /// ng `query`.
     pub(super) fn query(
         &mut self,
-        now: Duration,
+        now: Instant,
         cookie: &[u8],
         from: SocketAddr,
         req: &Request<'_>,

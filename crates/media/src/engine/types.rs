@@ -36,6 +36,9 @@ pub struct EngineConfig {
     pub max_sessions: usize,
     /// How long replies are kept for repeated cookies.
     pub cookie_ttl: Duration,
+    /// The clock origin shared with the workers: reported times (`created`, `last signal`)
+    /// count from it.
+    pub epoch: std::time::Instant,
     /// The workers run on the DPDK fast path (ng `statistics` reports `"fastpath": 1`).
     pub fastpath: bool,
 }

@@ -26,7 +26,9 @@ pub struct Sim {
     pub worker: Worker<MemoryIo>,
     events: rtrb::Consumer<FlowEvent>,
     _cmds: rtrb::Producer<dataplane::FlowCommand>,
+    /// Time since `epoch` (the workers' clock).
     pub now: Duration,
+    epoch: Instant,
     pub log: Vec<EngineEvent>,
 }
 
@@ -57,6 +59,7 @@ pub fn config(delete_delay: Duration) -> EngineConfig {
         max_sessions: 0,
         cookie_ttl: Duration::from_secs(30),
         fastpath: false,
+        epoch: Instant::now(),
     }
 }
 
@@ -103,8 +106,9 @@ impl Sim {
             timeout: Duration::from_secs(60),
             hold_timeout: Duration::from_secs(3600),
             tick: Duration::from_millis(20),
-            epoch: Instant::now(),
+            epoch: cfg.epoch,
         };
+        let epoch = cfg.epoch;
         let worker = Worker::new(params, io, cmd_rx, ev_tx, shared.clone());
         let engine = Engine::new(cfg, layout, Box::new(VirtualBinder), vec![shared]);
         Sim {
@@ -113,8 +117,14 @@ impl Sim {
             events,
             _cmds: cmds,
             now: Duration::from_secs(1),
+            epoch,
             log: Vec::new(),
         }
+    }
+
+    /// The engine's clock: `now` after the epoch.
+    fn at(&self) -> Instant {
+        self.epoch + self.now
     }
 
     fn now_ms(&self) -> u32 {
@@ -130,7 +140,7 @@ impl Sim {
                 moved = true;
             }
             while let Ok(ev) = self.events.pop() {
-                self.engine.handle_event(self.now, 0, ev);
+                self.engine.handle_event(self.at(), 0, ev);
                 moved = true;
             }
             while let Some(e) = self.engine.poll_event() {
@@ -145,7 +155,7 @@ impl Sim {
     /// Sends a raw datagram; returns the replies (decoded, without cookie).
     pub fn raw(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
         self.engine
-            .handle_datagram(self.now, PROXY.parse().unwrap(), data);
+            .handle_datagram(self.at(), PROXY.parse().unwrap(), data);
         self.pump();
         let mut out = Vec::new();
         while let Some(t) = self.engine.poll_transmit() {
@@ -172,7 +182,7 @@ impl Sim {
             self.now = (self.now + step).min(end);
             self.worker.housekeeping(self.now_ms());
             self.pump();
-            self.engine.handle_timeout(self.now);
+            self.engine.handle_timeout(self.at());
             self.pump();
         }
     }
