@@ -67,8 +67,8 @@ pub async fn run(
             }
         }
         while let Some(t) = engine.poll_transmit() {
-            if let Err(e) = socket.send_to(&t.data, t.to).await {
-                tracing::warn!(to = %t.to, error = %e, "ng reply not sent");
+            if let Err(e) = socket.send_to(&t.bytes, t.dst).await {
+                tracing::warn!(to = %t.dst, error = %e, "ng reply not sent");
             }
         }
         while let Some(e) = engine.poll_event() {

@@ -148,7 +148,10 @@ impl Engine {
             Some(Cached::Reply(r)) => {
                 self.counters.cookie_hits += 1;
                 let data = r.clone();
-                self.transmits.push_back(Transmit { to: from, data });
+                self.transmits.push_back(Transmit {
+                    dst: from,
+                    bytes: data,
+                });
                 return;
             }
             Some(Cached::InProgress) => {
@@ -229,7 +232,10 @@ impl Engine {
     fn reply(&mut self, now: Instant, cookie: &[u8], to: SocketAddr, v: &OwnedValue) {
         let data = ng::frame(cookie, v);
         self.cookies.put(now, cookie, Cached::Reply(data.clone()));
-        self.transmits.push_back(Transmit { to, data });
+        self.transmits.push_back(Transmit {
+            dst: to,
+            bytes: data,
+        });
     }
 
     /// An event from worker `worker`.

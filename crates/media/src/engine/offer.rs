@@ -295,11 +295,7 @@ impl Engine {
     }
 
     /// ng `offer`.
-    pub(super) fn offer(
-        &mut self,
-        now: Instant,
-        req: &Request<'_>,
-    ) -> Result<OwnedValue, Refusal> {
+    pub(super) fn offer(&mut self, now: Instant, req: &Request<'_>) -> Result<OwnedValue, Refusal> {
         let r = SdpRequest::of(req)?;
         let call_id = r.call_id;
         if !self.calls.contains_key(call_id)

@@ -118,7 +118,10 @@ pub(super) fn call_reply(
     DictBuilder::new()
         .with("result", "ok")
         .with("created", int(since(epoch, call.created).as_secs()))
-        .with("created_us", int(since(epoch, call.created).as_micros() as u64))
+        .with(
+            "created_us",
+            int(since(epoch, call.created).as_micros() as u64),
+        )
         .with("last signal", int(since(epoch, call.last_signal).as_secs()))
         .with(
             "duration_ms",

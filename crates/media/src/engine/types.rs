@@ -60,13 +60,14 @@ impl PortBinder for VirtualBinder {
     }
 }
 
-/// A datagram to send.
+/// An ng reply to send, from the ng socket (the same shape as the proxy's and the DNS
+/// client's `Transmit`: destination `dst`, payload `bytes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// Destination.
-    pub to: SocketAddr,
+    pub dst: SocketAddr,
     /// Payload.
-    pub data: Vec<u8>,
+    pub bytes: Vec<u8>,
 }
 
 /// Why a call ended without a `delete`.

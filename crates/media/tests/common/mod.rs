@@ -159,8 +159,8 @@ impl Sim {
         self.pump();
         let mut out = Vec::new();
         while let Some(t) = self.engine.poll_transmit() {
-            assert_eq!(t.to, PROXY.parse::<SocketAddr>().unwrap());
-            out.push(t.data);
+            assert_eq!(t.dst, PROXY.parse::<SocketAddr>().unwrap());
+            out.push(t.bytes);
         }
         out
     }
