@@ -59,7 +59,10 @@ fn core_crates_import_no_io_crate() {
             }
         }
     }
-    assert!(broken.is_empty(), "sans-IO crates depend on I/O crates: {broken:?}");
+    assert!(
+        broken.is_empty(),
+        "sans-IO crates depend on I/O crates: {broken:?}"
+    );
 }
 
 #[test]
