@@ -5,15 +5,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// The transport a datagram travels on (TCP is modelled as an ordered, lossless datagram
-/// stream between the two addresses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// UDP: subject to losses.
-    Udp,
-    /// TCP: never lost by drop rules, still lost when the destination is down.
-    Tcp,
-}
+/// The transport a datagram travels on. TCP and TLS are modelled as an ordered, lossless
+/// datagram stream between the two addresses: drop rules apply to UDP only, an endpoint that is
+/// down loses everything.
+pub use sip::Transport;
 
 /// One message on the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +78,7 @@ impl Net {
             self.lost += 1;
             return;
         }
-        if d.transport == Transport::Udp {
+        if !d.transport.is_reliable() {
             let text = d.text();
             if let Some(rule) = self
                 .rules

@@ -130,3 +130,35 @@ fn down_endpoints_and_drop_rules_lose_datagrams() {
     assert_eq!(sim.undeliverable.len(), 1);
     assert_eq!(sim.net.sent_to(addr(2), "INVITE").len(), 3);
 }
+
+#[test]
+fn drop_rules_spare_the_reliable_transports() {
+    let mut sim = Sim::new(Duration::from_millis(1));
+    let sink = sim.add(Box::new(Sink {
+        addr: Some(addr(2)),
+        got: Vec::new(),
+    }));
+    let now = sim.now();
+    sim.net.drop_next(addr(2), "INVITE", 3);
+    for transport in Transport::ALL {
+        sim.net.send(
+            now,
+            Datagram {
+                transport,
+                from: addr(1),
+                to: addr(2),
+                bytes: format!("INVITE over {transport}").into_bytes(),
+            },
+        );
+    }
+    sim.run_for(Duration::from_millis(5));
+    let got: Vec<_> = sim
+        .node::<Sink>(sink)
+        .unwrap()
+        .got
+        .iter()
+        .map(|g| g.1.text())
+        .collect();
+    assert_eq!(got, vec!["INVITE over tcp", "INVITE over tls"]);
+    assert_eq!(sim.net.lost, 1);
+}

@@ -15,7 +15,6 @@ mod plan;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -25,36 +24,9 @@ use crate::wire::Rcode;
 
 pub use lookup::Lookup;
 
-/// A SIP transport (RFC 3261 §18; TLS is TCP with TLS on top, RFC 3263 §4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// SIP over UDP.
-    Udp,
-    /// SIP over TCP.
-    Tcp,
-    /// SIP over TLS over TCP.
-    Tls,
-}
-
-impl Transport {
-    /// The default port of the transport: 5061 for TLS, 5060 otherwise (RFC 3261 §19.1.2).
-    pub fn default_port(self) -> u16 {
-        match self {
-            Transport::Tls => 5061,
-            Transport::Udp | Transport::Tcp => 5060,
-        }
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        })
-    }
-}
+/// The SIP transport of a located target: the one type the whole project uses (RFC 3261 §18;
+/// TLS is TCP with TLS on top, RFC 3263 §4.1).
+pub use sip::Transport;
 
 /// What to locate: the parts of a SIP URI that RFC 3263 §4 looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
