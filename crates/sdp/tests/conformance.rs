@@ -1,32 +1,65 @@
-//! Real-world SDP from the shared conformance corpus (read in place, never copied into the
-//! project). Every test skips with a message when the corpus is absent.
+//! Real-world SDP: the MIT-licensed sdp-transform bodies in `tests/data/` and the RFC 5118
+//! messages in `crates/sip/testdata/rfc5118/` (both in the repository), and captured
+//! messages and rtpengine test bodies that may not be redistributed with the project (GPL or
+//! no stated licence), read from the shared conformance set next to the repository.
+//!
+//! A test that needs the shared set fails when it is absent, saying where it looked, unless
+//! the developer opts out explicitly with `FERROVOX_TEST_SKIP=corpus` (tests/README.md).
+//! `FERROVOX_CONFORMANCE` points at another copy of the set.
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 mod common;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sdp::{
     parse, rewrite, Address, Direction, MediaRewrite, MuxRewrite, Rewrite, RtcpAttr, RtcpRewrite,
     SessionDescription,
 };
 
-fn corpus_dir() -> PathBuf {
-    // The corpus lives in `shared/` beside the repository root.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
+/// A file of this crate's `tests/data/` or of the sip crate's RFC 5118 messages (`rfc5118/`).
+fn in_repo(rel: &str) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = match rel.strip_prefix("rfc5118/") {
+        Some(name) => root.join("../sip/testdata/rfc5118").join(name),
+        None => root.join("tests/data").join(rel),
+    };
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The file's bytes, or `None` (with a message) when the corpus is not there.
-fn read(rel: &str) -> Option<Vec<u8>> {
-    let path = corpus_dir().join(rel);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            println!("skipping: {} not readable ({e})", path.display());
-            None
-        }
+/// The shared conformance set: `FERROVOX_CONFORMANCE`, else `shared/conformance` beside the
+/// repository root.
+fn shared_dir() -> PathBuf {
+    match std::env::var_os("FERROVOX_CONFORMANCE") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"),
     }
+}
+
+/// A file of the shared conformance set. When it cannot be read the test fails, unless
+/// `FERROVOX_TEST_SKIP` (comma-separated) names `corpus`: then SKIPPED is printed and the
+/// result is `None`, and the test returns.
+fn shared(rel: &str) -> Option<Vec<u8>> {
+    let path = shared_dir().join(rel);
+    let e = match std::fs::read(&path) {
+        Ok(bytes) => return Some(bytes),
+        Err(e) => e,
+    };
+    let why = format!(
+        "{} not readable ({e}): the shared conformance set (material the project may not \
+         redistribute) belongs in shared/conformance next to the repository, as CI has it; \
+         FERROVOX_CONFORMANCE points at another copy",
+        path.display()
+    );
+    let list = std::env::var("FERROVOX_TEST_SKIP").unwrap_or_default();
+    assert!(
+        list.split(',').any(|n| n.trim().eq_ignore_ascii_case("corpus")),
+        "sdp conformance: needs corpus: {why}\n(to run without it, opt out explicitly: \
+         FERROVOX_TEST_SKIP=corpus; see tests/README.md)"
+    );
+    eprintln!("sdp conformance: SKIPPED (FERROVOX_TEST_SKIP names corpus): {why}");
+    None
 }
 
 /// The SDP in a corpus file: a SIP message's body (after the empty line), the input half of
@@ -73,7 +106,19 @@ fn relay_plan(sd: &SessionDescription<'_>, relay: IpAddr) -> Rewrite {
     }
 }
 
-const SDP_FILES: [&str; 16] = [
+/// In the repository (`tests/data/`, `rfc5118/` = the sip crate's RFC 5118 messages).
+const IN_REPO: [&str; 7] = [
+    "sdptransform-hacky.sdp.txt",
+    "sdptransform-icelite.sdp.txt",
+    "sdptransform-jsep.sdp.txt",
+    "sdptransform-normal.sdp.txt",
+    "rfc5118/ipv6-in-sdp.dat",
+    "rfc5118/mult-ip-in-sdp.dat",
+    "rfc5118/ipv4-mapped-ipv6.dat",
+];
+
+/// In the shared conformance set.
+const SHARED: [&str; 12] = [
     "sdp/cirpack-183-early-media.txt",
     "sdp/eyebeam-200ok-audio-video.txt",
     "sdp/eyebeam-invite-audio-video.txt",
@@ -86,62 +131,65 @@ const SDP_FILES: [&str; 16] = [
     "sdp/rtpengine-c0000-hold-offer.txt",
     "sdp/rtpengine-ipv6-bundle-rtcpmux-offer.txt",
     "sdp/rtpengine-sonus-sendonly-hold-offer.txt",
-    "sdp/sdptransform-hacky.sdp.txt",
-    "sdp/sdptransform-icelite.sdp.txt",
-    "sdp/sdptransform-jsep.sdp.txt",
-    "sdp/sdptransform-normal.sdp.txt",
 ];
 
-const RFC5118_FILES: [&str; 3] = [
-    "sip-torture/rfc5118/wire/ipv6-in-sdp.dat",
-    "sip-torture/rfc5118/wire/mult-ip-in-sdp.dat",
-    "sip-torture/rfc5118/wire/ipv4-mapped-ipv6.dat",
-];
+/// `file` parses; rewritten to an IPv4 and an IPv6 relay it keeps every invariant and loses
+/// its ICE; with an identity-like plan it comes back unchanged.
+fn parses_and_rewrites(rel: &str, file: &[u8]) {
+    let body = sdp_of(file);
+    let sd = parse(&body).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    assert!(!sd.media.is_empty(), "{rel}");
+    for relay in [ip("203.0.113.1"), ip("2001:db8::1")] {
+        let plan = relay_plan(&sd, relay);
+        let out = rewrite(&body, &sd, &plan).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        common::check_rewrite(&body, &plan, &out).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let again = parse(&out).unwrap();
+        assert!(!again.has_ice && again.media.iter().all(|m| !m.has_ice || m.port == 0));
+    }
+    // Identity-like plan: nothing the relay does not own changes, and with the original
+    // addresses and ports the body comes back unchanged except c= normalisation.
+    let keep = Rewrite {
+        origin: None,
+        session_connection: None,
+        media: sd
+            .media
+            .iter()
+            .map(|m| MediaRewrite {
+                port: m.port,
+                addr: m.connection.map_or(ip("192.0.2.1"), |c| c.addr),
+                rtcp: RtcpRewrite::Keep,
+                rtcp_mux: MuxRewrite::Keep,
+                direction: None,
+            })
+            .collect(),
+        strip_ice: false,
+    };
+    let out = rewrite(&body, &sd, &keep).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&body),
+        "{rel}"
+    );
+}
 
 #[test]
-fn every_file_parses_and_rewrites_to_ipv4_and_ipv6() {
-    for rel in SDP_FILES.iter().chain(&RFC5118_FILES) {
-        let Some(file) = read(rel) else { return };
-        let body = sdp_of(&file);
-        let sd = parse(&body).unwrap_or_else(|e| panic!("{rel}: {e}"));
-        assert!(!sd.media.is_empty(), "{rel}");
-        for relay in [ip("203.0.113.1"), ip("2001:db8::1")] {
-            let plan = relay_plan(&sd, relay);
-            let out = rewrite(&body, &sd, &plan).unwrap_or_else(|e| panic!("{rel}: {e}"));
-            common::check_rewrite(&body, &plan, &out).unwrap_or_else(|e| panic!("{rel}: {e}"));
-            let again = parse(&out).unwrap();
-            assert!(!again.has_ice && again.media.iter().all(|m| !m.has_ice || m.port == 0));
-        }
-        // Identity-like plan: nothing the relay does not own changes, and with the original
-        // addresses and ports the body comes back unchanged except c= normalisation.
-        let keep = Rewrite {
-            origin: None,
-            session_connection: None,
-            media: sd
-                .media
-                .iter()
-                .map(|m| MediaRewrite {
-                    port: m.port,
-                    addr: m.connection.map_or(ip("192.0.2.1"), |c| c.addr),
-                    rtcp: RtcpRewrite::Keep,
-                    rtcp_mux: MuxRewrite::Keep,
-                    direction: None,
-                })
-                .collect(),
-            strip_ice: false,
-        };
-        let out = rewrite(&body, &sd, &keep).unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&body),
-            "{rel}"
-        );
+fn every_file_in_the_repository_parses_and_rewrites_to_ipv4_and_ipv6() {
+    for rel in IN_REPO {
+        parses_and_rewrites(rel, &in_repo(rel));
+    }
+}
+
+#[test]
+fn every_shared_file_parses_and_rewrites_to_ipv4_and_ipv6() {
+    for rel in SHARED {
+        let Some(file) = shared(rel) else { return };
+        parses_and_rewrites(rel, &file);
     }
 }
 
 #[test]
 fn eyebeam_audio_video() {
-    let Some(file) = read("sdp/eyebeam-invite-audio-video.txt") else {
+    let Some(file) = shared("sdp/eyebeam-invite-audio-video.txt") else {
         return;
     };
     let body = sdp_of(&file);
@@ -160,7 +208,7 @@ fn eyebeam_audio_video() {
 
 #[test]
 fn ipv6_precondition_invite() {
-    let Some(file) = read("sdp/ipv6-invite-precondition-amrwb.txt") else {
+    let Some(file) = shared("sdp/ipv6-invite-precondition-amrwb.txt") else {
         return;
     };
     let body = sdp_of(&file);
@@ -194,7 +242,7 @@ fn ipv6_precondition_invite() {
 
 #[test]
 fn cirpack_and_nero_details() {
-    let Some(file) = read("sdp/cirpack-183-early-media.txt") else {
+    let Some(file) = shared("sdp/cirpack-183-early-media.txt") else {
         return;
     };
     let body = sdp_of(&file);
@@ -202,7 +250,7 @@ fn cirpack_and_nero_details() {
     assert_eq!(sd.origin.unwrap().addr, Address::Ip(ip("212.242.33.75")));
     assert_eq!(sd.media[0].rtpmaps[0].channels, Some(1));
     assert_eq!(sd.media[0].port, 40392);
-    let Some(file) = read("sdp/nero-sipps-invite.txt") else {
+    let Some(file) = shared("sdp/nero-sipps-invite.txt") else {
         return;
     };
     let body = sdp_of(&file);
@@ -219,7 +267,7 @@ fn rfc2543_hold_offer_and_answer_keep_null_address() {
         ("sdp/rtpengine-c0000-hold-offer.txt", Direction::SendOnly),
         ("sdp/rtpengine-c0000-hold-answer.txt", Direction::Inactive),
     ] {
-        let Some(file) = read(rel) else { return };
+        let Some(file) = shared(rel) else { return };
         let body = sdp_of(&file);
         let sd = parse(&body).unwrap();
         assert!(sd.media[0].is_hold(&sd), "{rel}");
@@ -237,7 +285,7 @@ fn rfc2543_hold_offer_and_answer_keep_null_address() {
 
 #[test]
 fn ipv6_bundle_rtcp_mux_offer() {
-    let Some(file) = read("sdp/rtpengine-ipv6-bundle-rtcpmux-offer.txt") else {
+    let Some(file) = shared("sdp/rtpengine-ipv6-bundle-rtcpmux-offer.txt") else {
         return;
     };
     let body = sdp_of(&file);
@@ -272,9 +320,7 @@ fn ipv6_bundle_rtcp_mux_offer() {
 
 #[test]
 fn webrtc_bodies() {
-    let Some(file) = read("sdp/sdptransform-hacky.sdp.txt") else {
-        return;
-    };
+    let file = in_repo("sdptransform-hacky.sdp.txt");
     let body = sdp_of(&file);
     let sd = parse(&body).unwrap();
     let [a, v, d] = &sd.media[..] else {
@@ -290,16 +336,12 @@ fn webrtc_bodies() {
     assert!(a.has_ice && v.has_ice && d.has_ice && a.rtcp_mux);
     assert_eq!((d.media, d.port, d.proto), ("application", 9, "DTLS/SCTP"));
 
-    let Some(file) = read("sdp/sdptransform-icelite.sdp.txt") else {
-        return;
-    };
+    let file = in_repo("sdptransform-icelite.sdp.txt");
     let body = sdp_of(&file);
     let sd = parse(&body).unwrap();
     assert!(sd.has_ice && sd.media[0].has_ice && sd.media[0].rtcp_mux);
 
-    let Some(file) = read("sdp/sdptransform-jsep.sdp.txt") else {
-        return;
-    };
+    let file = in_repo("sdptransform-jsep.sdp.txt");
     let body = sdp_of(&file);
     let sd = parse(&body).unwrap();
     assert_eq!(sd.media[0].proto, "UDP/TLS/RTP/SAVPF");
@@ -309,9 +351,7 @@ fn webrtc_bodies() {
     );
     assert_eq!(sd.media[1].port, 0, "bundle-only video");
 
-    let Some(file) = read("sdp/sdptransform-normal.sdp.txt") else {
-        return;
-    };
+    let file = in_repo("sdptransform-normal.sdp.txt");
     let body = sdp_of(&file);
     let sd = parse(&body).unwrap();
     assert!(sd.has_ice && sd.media.iter().all(|m| m.has_ice));
@@ -320,7 +360,7 @@ fn webrtc_bodies() {
 
 #[test]
 fn sonus_sendonly_hold() {
-    let Some(file) = read("sdp/rtpengine-sonus-sendonly-hold-offer.txt") else {
+    let Some(file) = shared("sdp/rtpengine-sonus-sendonly-hold-offer.txt") else {
         return;
     };
     let body = sdp_of(&file);
@@ -333,9 +373,7 @@ fn sonus_sendonly_hold() {
 
 #[test]
 fn rfc5118_addresses() {
-    let Some(file) = read("sip-torture/rfc5118/wire/mult-ip-in-sdp.dat") else {
-        return;
-    };
+    let file = in_repo("rfc5118/mult-ip-in-sdp.dat");
     let body = sdp_of(&file);
     let sd = parse(&body).unwrap();
     assert_eq!(sd.origin.unwrap().addr, Address::Name("host.example.com"));
@@ -345,9 +383,7 @@ fn rfc5118_addresses() {
         sd.media[1].effective_connection(&sd),
         Some(ip("2001:db8::1"))
     );
-    let Some(file) = read("sip-torture/rfc5118/wire/ipv4-mapped-ipv6.dat") else {
-        return;
-    };
+    let file = in_repo("rfc5118/ipv4-mapped-ipv6.dat");
     let body = sdp_of(&file);
     let sd = parse(&body).unwrap();
     assert_eq!(sd.connection.map(|c| c.addr), Some(ip("::ffff:192.0.2.2")));

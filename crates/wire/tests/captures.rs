@@ -1,15 +1,18 @@
-//! Real traffic from the public captures in the shared conformance set: every RTP packet of
-//! the known media flows parses through the frame, demux and RTP layers with the documented
-//! fields, and survives a relay rewrite.
+//! Real traffic from public captures: every RTP packet of the known media flows parses
+//! through the frame, demux and RTP layers with the documented fields, and survives a relay
+//! rewrite.
 //!
-//! The captures are read at test time from `../shared/conformance/pcap/` relative to the
-//! repository root and are never copied into the project (licences); each test prints a
-//! message and passes when they are absent.
+//! The MIT-licensed `pkts-sip_rtp.pcap` is in the repository (`tests/data/`). The other
+//! captures may not be redistributed with the project (GPL, MPL, no stated licence): they are
+//! read from the shared conformance set next to the repository (`shared/conformance/pcap/`, or
+//! `FERROVOX_CONFORMANCE`). A test that needs one fails when it is absent, saying where it
+//! looked, unless the developer opts out explicitly with `FERROVOX_TEST_SKIP=corpus`
+//! (tests/README.md).
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use wire::demux::{classify, Class};
 use wire::frame::{parse_udp, rewrite_udp, verify_udp_checksum, FrameError};
 use wire::{rtcp, rtp, Endpoint};
@@ -18,17 +21,46 @@ use wire::{rtcp, rtp, Endpoint};
 const LINKTYPE_ETHERNET: u32 = 1;
 const LINKTYPE_LINUX_SLL: u32 = 113;
 
-fn capture(name: &str) -> Option<Vec<u8>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/pcap")
-        .join(name);
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            println!("skipping: capture {} not available ({e})", path.display());
-            None
-        }
+/// The capture in the repository.
+const IN_REPO: &str = "pkts-sip_rtp.pcap";
+
+/// The shared conformance set: `FERROVOX_CONFORMANCE`, else `shared/conformance` beside the
+/// repository root.
+fn shared_dir() -> PathBuf {
+    match std::env::var_os("FERROVOX_CONFORMANCE") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"),
     }
+}
+
+/// The bytes of capture `name`: `tests/data/` for [`IN_REPO`], else the shared set's
+/// `pcap/`. A shared capture that cannot be read fails the test, unless `FERROVOX_TEST_SKIP`
+/// (comma-separated) names `corpus`: then SKIPPED is printed and the result is `None`, and
+/// the test returns.
+fn capture(name: &str) -> Option<Vec<u8>> {
+    if name == IN_REPO {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+        return Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+    }
+    let path = shared_dir().join("pcap").join(name);
+    let e = match std::fs::read(&path) {
+        Ok(bytes) => return Some(bytes),
+        Err(e) => e,
+    };
+    let why = format!(
+        "{} not readable ({e}): the shared conformance set (material the project may not \
+         redistribute) belongs in shared/conformance next to the repository, as CI has it; \
+         FERROVOX_CONFORMANCE points at another copy",
+        path.display()
+    );
+    let list = std::env::var("FERROVOX_TEST_SKIP").unwrap_or_default();
+    assert!(
+        list.split(',').any(|n| n.trim().eq_ignore_ascii_case("corpus")),
+        "wire captures: needs corpus: {why}\n(to run without it, opt out explicitly: \
+         FERROVOX_TEST_SKIP=corpus; see tests/README.md)"
+    );
+    eprintln!("wire captures: SKIPPED (FERROVOX_TEST_SKIP names corpus): {why}");
+    None
 }
 
 /// A minimal classic-pcap reader: returns the frames as Ethernet II frames (Linux cooked
