@@ -54,7 +54,8 @@ fn shared(rel: &str) -> Option<Vec<u8>> {
     );
     let list = std::env::var("FERROVOX_TEST_SKIP").unwrap_or_default();
     assert!(
-        list.split(',').any(|n| n.trim().eq_ignore_ascii_case("corpus")),
+        list.split(',')
+            .any(|n| n.trim().eq_ignore_ascii_case("corpus")),
         "sdp conformance: needs corpus: {why}\n(to run without it, opt out explicitly: \
          FERROVOX_TEST_SKIP=corpus; see tests/README.md)"
     );

@@ -28,5 +28,8 @@ pub use message::{parse, parse_head, Header, Message, StartLine, MAX_HEADERS, MA
 pub use names::{is_list_header, long_name};
 pub use scalar::{check_date, parse_cseq, parse_retry_after, CSeq, RetryAfter};
 pub use transport::{Transport, UnknownTransport};
-pub use uri::{check_any_uri, host_kind, parse_uri, unescape, HostKind, Scheme, Uri};
+pub use uri::{
+    check_any_uri, host_kind, parse_uri, unescape, HostKind, HostPort, Scheme, SipUri, Uri,
+    UriError, UriHost,
+};
 pub use via::{parse_via, Via};

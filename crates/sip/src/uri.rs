@@ -1,8 +1,132 @@
 //! SIP, SIPS and TEL URIs (RFC 3261 §19.1, §25.1; RFC 3966). Escapes are kept raw.
+//!
+//! [`parse_uri`] reads any SIP, SIPS or TEL URI into a [`Uri`] that borrows from the text (the
+//! proxy's path); [`SipUri`] and [`HostPort`] are owned, stricter forms for the next hops and
+//! addresses a configuration names.
+
+mod owned;
 
 use std::net::Ipv4Addr;
 
-use crate::SipError;
+use crate::{SipError, UnknownTransport};
+
+pub use owned::{HostPort, SipUri, UriHost};
+
+/// Why a URI (or a `host[:port]`) was refused: its RFC 3261 §25.1 syntax, or one of the stricter
+/// rules of [`SipUri`] and [`HostPort`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UriError {
+    /// No `scheme:` prefix.
+    #[error("no scheme (expected e.g. \"sip:host\")")]
+    NoScheme,
+    /// The scheme is malformed, or [`parse_uri`] does not read it (it reads sip, sips, tel).
+    #[error("unknown or malformed scheme (expected \"sip:\", \"sips:\" or \"tel:\")")]
+    Scheme,
+    /// A next hop ([`SipUri`]) must be a `sip:` or `sips:` URI.
+    #[error("must start with \"sip:\" or \"sips:\"")]
+    NotSip,
+    /// An `@` with no user before it.
+    #[error("empty user part before '@'")]
+    EmptyUser,
+    /// A character RFC 3261 §25.1 does not allow (unescaped) in this part.
+    #[error("{part} contains {ch:?}")]
+    BadChar {
+        /// The part of the URI: `user part`, `password`, `uri-parameter`, `headers`,
+        /// `absoluteURI`.
+        part: &'static str,
+        /// The first offending character.
+        ch: char,
+    },
+    /// A `%` not followed by two hex digits (RFC 3261 §25.1 `escaped`).
+    #[error("{part} has a '%' not followed by two hex digits")]
+    BadEscape {
+        /// The part of the URI, as in [`UriError::BadChar`].
+        part: &'static str,
+    },
+    /// A `;` with no parameter name after it.
+    #[error("empty uri-parameter")]
+    EmptyParam,
+    /// A `?` with no header after it.
+    #[error("empty headers after '?'")]
+    EmptyHeaders,
+    /// Nothing after the scheme of a non-SIP absoluteURI.
+    #[error("nothing after the scheme")]
+    Empty,
+    /// A `[` with no closing `]`.
+    #[error("IPv6 address without closing ']'")]
+    UnclosedIpv6,
+    /// Brackets around something that is not an IPv6 address.
+    #[error("the bracketed host is not an IPv6 address")]
+    BadIpv6,
+    /// Something other than `:port` after the closing `]`.
+    #[error("unexpected text after the IPv6 address")]
+    AfterIpv6,
+    /// No host at all.
+    #[error("the host is empty")]
+    EmptyHost,
+    /// The host is not an IP address, nor a host name of letters, digits, '-' and '.' whose
+    /// labels are 1 to 63 characters and do not start or end with '-' (RFC 3261 §25.1
+    /// `hostname`, RFC 1123 §2.1).
+    #[error("the host is not an IP address or a valid host name")]
+    BadHost,
+    /// A host name longer than 253 characters (RFC 1035 §2.3.4).
+    #[error("the host name is longer than 253 characters")]
+    HostTooLong,
+    /// Digits and dots that are not an IPv4 address (e.g. `256.1.1.1`): a mistyped address is
+    /// never taken for a host name.
+    #[error("the host is not a valid IPv4 address")]
+    BadIpv4,
+    /// The port is not 1 to 5 digits of a number up to 65535.
+    #[error("the port is not a port number (digits, at most 65535)")]
+    BadPort,
+    /// Port 0, which nothing can be sent to.
+    #[error("port 0 is not allowed")]
+    PortZero,
+    /// The number of a `tel:` URI is empty or has characters RFC 3966 §3 does not allow.
+    #[error("malformed telephone number")]
+    BadTelNumber,
+    /// URI headers (`?...`) where the URI names a next hop, which has no use for them.
+    #[error("URI headers (\"?...\") are not allowed here")]
+    Headers,
+    /// A `transport=` parameter that is not udp, tcp or tls.
+    #[error("transport parameter: {0}")]
+    Transport(#[from] UnknownTransport),
+    /// `sips:` with `transport=udp`: a SIPS URI is reached over TLS, which never runs over UDP
+    /// (RFC 3261 §26.2.2).
+    #[error("a sips: URI cannot use transport=udp")]
+    SipsOverUdp,
+}
+
+impl UriError {
+    /// The part of the URI this error is about, as the message layer's
+    /// [`SipError::BadUri`] names it.
+    pub fn part(&self) -> &'static str {
+        match self {
+            UriError::NoScheme => "no scheme",
+            UriError::Scheme | UriError::NotSip => "scheme",
+            UriError::EmptyUser => "empty user",
+            UriError::BadChar { part, .. } | UriError::BadEscape { part } => part,
+            UriError::EmptyParam => "empty parameter",
+            UriError::EmptyHeaders => "empty headers",
+            UriError::Empty => "empty",
+            UriError::UnclosedIpv6 | UriError::BadIpv6 => "IPv6 reference",
+            UriError::AfterIpv6 => "text after IPv6 reference",
+            UriError::EmptyHost | UriError::BadHost | UriError::HostTooLong | UriError::BadIpv4 => {
+                "host"
+            }
+            UriError::BadPort | UriError::PortZero => "port",
+            UriError::BadTelNumber => "telephone number",
+            UriError::Headers => "headers",
+            UriError::Transport(_) | UriError::SipsOverUdp => "transport",
+        }
+    }
+}
+
+impl From<UriError> for SipError {
+    fn from(e: UriError) -> SipError {
+        SipError::BadUri(e.part())
+    }
+}
 
 /// The scheme of a parsed URI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,10 +153,13 @@ pub enum HostKind {
 
 /// Classifies a host as written (IPv6 references include their brackets).
 pub fn host_kind(host: &str) -> Result<HostKind, SipError> {
+    Ok(classify_host(host)?)
+}
+
+/// [`host_kind`] with the precise reason.
+fn classify_host(host: &str) -> Result<HostKind, UriError> {
     if let Some(inner) = host.strip_prefix('[') {
-        let inner = inner
-            .strip_suffix(']')
-            .ok_or(SipError::BadUri("IPv6 reference"))?;
+        let inner = inner.strip_suffix(']').ok_or(UriError::UnclosedIpv6)?;
         let ok = inner.contains(':')
             && inner
                 .bytes()
@@ -40,33 +167,35 @@ pub fn host_kind(host: &str) -> Result<HostKind, SipError> {
         return if ok {
             Ok(HostKind::Ipv6)
         } else {
-            Err(SipError::BadUri("IPv6 reference"))
+            Err(UriError::BadIpv6)
         };
     }
     if let Ok(v4) = host.parse::<Ipv4Addr>() {
         return Ok(HostKind::Ipv4(v4));
     }
-    let ok = !host.is_empty()
-        && host
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+    if host.is_empty() {
+        return Err(UriError::EmptyHost);
+    }
+    let ok = host
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
         && !host.starts_with(['-', '.']);
     if ok {
         Ok(HostKind::Name)
     } else {
-        Err(SipError::BadUri("host"))
+        Err(UriError::BadHost)
     }
 }
 
 /// Splits `host[:port]` (the host may be a bracketed IPv6 reference) and checks both parts.
-pub fn split_hostport(s: &str) -> Result<(&str, HostKind, Option<u16>), SipError> {
+pub fn split_hostport(s: &str) -> Result<(&str, HostKind, Option<u16>), UriError> {
     let (host, port) = if s.starts_with('[') {
-        let end = s.find(']').ok_or(SipError::BadUri("IPv6 reference"))?;
+        let end = s.find(']').ok_or(UriError::UnclosedIpv6)?;
         let (h, rest) = s.split_at(end + 1);
         match rest.strip_prefix(':') {
             Some(p) => (h, Some(p)),
             None if rest.is_empty() => (h, None),
-            None => return Err(SipError::BadUri("text after IPv6 reference")),
+            None => return Err(UriError::AfterIpv6),
         }
     } else {
         match s.split_once(':') {
@@ -74,13 +203,13 @@ pub fn split_hostport(s: &str) -> Result<(&str, HostKind, Option<u16>), SipError
             None => (s, None),
         }
     };
-    let kind = host_kind(host)?;
+    let kind = classify_host(host)?;
     let port = match port {
         None => None,
         Some(p) if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => {
-            Some(p.parse::<u16>().map_err(|_| SipError::BadUri("port"))?)
+            Some(p.parse::<u16>().map_err(|_| UriError::BadPort)?)
         }
-        Some(_) => return Err(SipError::BadUri("port")),
+        Some(_) => return Err(UriError::BadPort),
     };
     Ok((host, kind, port))
 }
@@ -168,8 +297,9 @@ fn is_unreserved(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&c)
 }
 
-/// Checks `s` against `unreserved / escaped / extra` (RFC 3261 §25.1).
-fn check_chars(s: &str, extra: &[u8], what: &'static str) -> Result<(), SipError> {
+/// Checks `s` against `unreserved / escaped / extra` (RFC 3261 §25.1); `part` names it in the
+/// error.
+fn check_chars(s: &str, extra: &[u8], part: &'static str) -> Result<(), UriError> {
     let b = s.as_bytes();
     let mut i = 0;
     while let Some(&c) = b.get(i) {
@@ -177,13 +307,15 @@ fn check_chars(s: &str, extra: &[u8], what: &'static str) -> Result<(), SipError
             let ok = b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
                 && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
             if !ok {
-                return Err(SipError::BadUri(what));
+                return Err(UriError::BadEscape { part });
             }
             i += 3;
         } else if is_unreserved(c) || extra.contains(&c) {
             i += 1;
         } else {
-            return Err(SipError::BadUri(what));
+            // Every byte before `i` is ASCII, so `i` is a character boundary.
+            let ch = s.get(i..).and_then(|t| t.chars().next()).unwrap_or('?');
+            return Err(UriError::BadChar { part, ch });
         }
     }
     Ok(())
@@ -201,6 +333,11 @@ fn strip_scheme<'a>(s: &'a str, scheme: &str) -> Option<&'a str> {
 
 /// Parses a SIP, SIPS or TEL URI (RFC 3261 §19.1.1, §25.1; RFC 3966 §3, loosely).
 pub fn parse_uri(s: &str) -> Result<Uri<'_>, SipError> {
+    Ok(read_uri(s)?)
+}
+
+/// [`parse_uri`] with the precise reason.
+fn read_uri(s: &str) -> Result<Uri<'_>, UriError> {
     if let Some(rest) = strip_scheme(s, "tel:") {
         return parse_tel(rest);
     }
@@ -209,7 +346,7 @@ pub fn parse_uri(s: &str) -> Result<Uri<'_>, SipError> {
     } else if let Some(r) = strip_scheme(s, "sips:") {
         (Scheme::Sips, r)
     } else {
-        return Err(SipError::BadUri("scheme"));
+        return Err(UriError::Scheme);
     };
     // '@' cannot appear unescaped after the userinfo (RFC 3261 §25.1), so the first one ends it.
     let (userinfo, rest) = match rest.split_once('@') {
@@ -224,9 +361,9 @@ pub fn parse_uri(s: &str) -> Result<Uri<'_>, SipError> {
                 None => (u, None),
             };
             if user.is_empty() {
-                return Err(SipError::BadUri("empty user"));
+                return Err(UriError::EmptyUser);
             }
-            check_chars(user, b"&=+$,;?/", "user")?;
+            check_chars(user, b"&=+$,;?/", "user part")?;
             if let Some(pw) = pw {
                 check_chars(pw, b"&=+$,", "password")?;
             }
@@ -244,13 +381,13 @@ pub fn parse_uri(s: &str) -> Result<Uri<'_>, SipError> {
     for p in params.split(';').filter(|_| !params.is_empty()) {
         let name = p.split_once('=').map_or(p, |(n, _)| n);
         if name.is_empty() {
-            return Err(SipError::BadUri("empty parameter"));
+            return Err(UriError::EmptyParam);
         }
-        check_chars(p, b"[]/:&+$=", "parameter")?;
+        check_chars(p, b"[]/:&+$=", "uri-parameter")?;
     }
     if let Some(h) = headers {
         if h.is_empty() {
-            return Err(SipError::BadUri("empty headers"));
+            return Err(UriError::EmptyHeaders);
         }
         check_chars(h, b"[]/?:+$=&", "headers")?;
     }
@@ -266,20 +403,20 @@ pub fn parse_uri(s: &str) -> Result<Uri<'_>, SipError> {
 }
 
 /// Parses the part of a `tel:` URI after the scheme (RFC 3966 §3, characters checked loosely).
-fn parse_tel(rest: &str) -> Result<Uri<'_>, SipError> {
+fn parse_tel(rest: &str) -> Result<Uri<'_>, UriError> {
     let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
     let ok = !number.is_empty()
         && number
             .bytes()
             .all(|c| c.is_ascii_hexdigit() || b"+-.()*#pwPW".contains(&c));
     if !ok {
-        return Err(SipError::BadUri("telephone number"));
+        return Err(UriError::BadTelNumber);
     }
     for p in params.split(';').filter(|_| !params.is_empty()) {
         if p.split_once('=').map_or(p, |(n, _)| n).is_empty() {
-            return Err(SipError::BadUri("empty parameter"));
+            return Err(UriError::EmptyParam);
         }
-        check_chars(p, b"[]/:&+$=", "parameter")?;
+        check_chars(p, b"[]/:&+$=", "uri-parameter")?;
     }
     Ok(Uri {
         scheme: Scheme::Tel,
@@ -295,7 +432,12 @@ fn parse_tel(rest: &str) -> Result<Uri<'_>, SipError> {
 /// Checks a URI of any scheme: SIP/SIPS/TEL are parsed fully, other schemes must be a
 /// well-formed `absoluteURI` (RFC 3261 §25.1: scheme ":" then reserved/unreserved/escaped).
 pub fn check_any_uri(s: &str) -> Result<(), SipError> {
-    let (scheme, rest) = s.split_once(':').ok_or(SipError::BadUri("no scheme"))?;
+    Ok(check_absolute_uri(s)?)
+}
+
+/// [`check_any_uri`] with the precise reason.
+fn check_absolute_uri(s: &str) -> Result<(), UriError> {
+    let (scheme, rest) = s.split_once(':').ok_or(UriError::NoScheme)?;
     let scheme_ok = scheme
         .bytes()
         .next()
@@ -304,16 +446,20 @@ pub fn check_any_uri(s: &str) -> Result<(), SipError> {
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c));
     if !scheme_ok {
-        return Err(SipError::BadUri("scheme"));
+        return Err(UriError::Scheme);
     }
     if ["sip", "sips", "tel"]
         .iter()
         .any(|k| k.eq_ignore_ascii_case(scheme))
     {
-        return parse_uri(s).map(|_| ());
+        return read_uri(s).map(|_| ());
     }
     if rest.is_empty() {
-        return Err(SipError::BadUri("empty"));
+        return Err(UriError::Empty);
     }
     check_chars(rest, b";/?:@&=+$,", "absoluteURI")
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -39,7 +39,9 @@ fn shared_dir() -> PathBuf {
 /// the test returns.
 fn capture(name: &str) -> Option<Vec<u8>> {
     if name == IN_REPO {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name);
         return Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
     }
     let path = shared_dir().join("pcap").join(name);
@@ -55,7 +57,8 @@ fn capture(name: &str) -> Option<Vec<u8>> {
     );
     let list = std::env::var("FERROVOX_TEST_SKIP").unwrap_or_default();
     assert!(
-        list.split(',').any(|n| n.trim().eq_ignore_ascii_case("corpus")),
+        list.split(',')
+            .any(|n| n.trim().eq_ignore_ascii_case("corpus")),
         "wire captures: needs corpus: {why}\n(to run without it, opt out explicitly: \
          FERROVOX_TEST_SKIP=corpus; see tests/README.md)"
     );
