@@ -89,6 +89,14 @@ pub enum Error {
         /// What was wrong with it.
         reason: String,
     },
+    /// A test corpus file (a verdict table) could not be used.
+    #[error("e2e: corpus {file}: {reason}")]
+    Corpus {
+        /// The file.
+        file: String,
+        /// What was wrong with it.
+        reason: String,
+    },
     /// The run completed but what it showed is wrong; one line per failed check.
     #[error("e2e: {} check(s) failed:\n  - {}", .0.len(), .0.join("\n  - "))]
     Checks(Vec<String>),

@@ -14,6 +14,7 @@ pub mod capture;
 pub mod daemon;
 pub mod error;
 pub mod kamailio;
+pub mod need;
 pub mod netns;
 pub mod ng;
 pub mod pcap;
@@ -27,6 +28,7 @@ pub mod sipp;
 pub mod sipp_pool;
 pub mod testbed;
 pub mod tools;
+pub mod torture;
 
 pub use error::{Error, Result};
 pub use sipp::{Load, Scenario};

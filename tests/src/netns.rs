@@ -10,10 +10,14 @@
 //! [`endpoint`]: RTP endpoints run inside a side's namespace; [`dpdk`]: the daemon with its
 //! DPDK data plane on the root ends of the veth pairs, and what it reports.
 
-use std::fs;
+use std::fs::{self, File};
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::thread::{self, JoinHandle};
+
+use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
 use crate::error::{Error, Result};
 use crate::tools::{self, Tool};
@@ -124,6 +128,23 @@ impl Netns {
         let mut cmd = Command::new(tools::find(IP)?);
         cmd.args(["netns", "exec", self.name.as_str()]).arg(program);
         Ok(cmd)
+    }
+
+    /// Runs `f` on a new thread that first enters the namespace (`setns`), so the sockets it
+    /// opens live there; the rest of the process stays where it was.
+    pub fn spawn_inside<T, F>(&self, f: F) -> JoinHandle<Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T> + Send + 'static,
+    {
+        let path = PathBuf::from("/run/netns").join(&self.name);
+        thread::spawn(move || {
+            let what = || format!("enter network namespace {}", path.display());
+            let ns = File::open(&path).map_err(|e| Error::io(what(), e))?;
+            move_into_link_name_space(ns.as_fd(), Some(LinkNameSpaceType::Network))
+                .map_err(|e| Error::io(what(), e.into()))?;
+            f()
+        })
     }
 }
 

@@ -1,17 +1,38 @@
-//! The RFC 4475 / RFC 5118 torture messages fed to the real daemon's SIP proxy. The messages
-//! name hosts that are not on this machine, so the daemon and the sender run in a network
-//! namespace of their own with nothing but loopback (DESIGN.md, house rules): whatever the
-//! proxy tries to send elsewhere cannot leave. Needs root and `unshare`; skipped otherwise.
+//! The RFC 4475 / RFC 5118 torture messages (`crates/sip/testdata`) fed to the real
+//! daemon's SIP proxy, each checked against its verdict in `EXPECTED.tsv`.
 //!
-//! What it shows: the daemon answers every request it can answer (400 for the malformed
-//! ones), never crashes or hangs, still answers OPTIONS afterwards and exits 0 on SIGTERM.
+//! The messages name hosts that are not on this machine, so the daemon, its pool member and
+//! the sender run in a network namespace the test creates with nothing but loopback (and
+//! removes): whatever the proxy tries to send elsewhere cannot leave. The member answers
+//! every request the proxy forwards with 200 at once, so a malformed request that the proxy
+//! wrongly accepts comes back as a 2xx. Each message leaves from its own loopback address,
+//! which is where its responses come back (`e2e::torture::sender`).
+//!
+//! What it shows, per message: a valid one never gets 400; an invalid one never gets a 1xx
+//! or 2xx (no answer, or another error such as 416/420/483/505, is allowed: the table
+//! printed says what each got). A message that repeats an earlier one's branch, sent-by and
+//! method (several RFC 5118 messages share one Via) is a retransmission of that transaction
+//! (RFC 3261 §17.2.3): the answer goes to the first sender, and the repeat gets none. So that
+//! the check cannot pass by hearing nothing, some valid message must come back 2xx through
+//! the member and some invalid one 400. And: the daemon answers OPTIONS before and after,
+//! never panics, and exits 0 on SIGTERM. Needs root and `ip netns`
+//! (`FERROVOX_TEST_SKIP=netns` opts out).
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
 
+use e2e::need::{self, Need};
+use e2e::netns::Netns;
+use e2e::process::{tail, Process};
 use e2e::relay::ferrovox_binary;
+use e2e::torture::member::{Forwarded, Member};
+use e2e::torture::sender::{self, source};
+use e2e::torture::{self, judge, Message, Verdict};
+
+const TEST: &str = "sip_torture_netns";
 
 const CONFIG: &str = r#"
 [general]
@@ -25,6 +46,7 @@ port_min = 30000
 port_max = 30999
 [sip]
 listen = ["127.0.0.1:5060"]
+transports = ["udp"]
 fr_timeout_ms = 500
 [[set]]
 name = "pool"
@@ -34,71 +56,51 @@ interval_secs = 1
 uri = "sip:127.0.0.1:5080"
 "#;
 
-/// Sends every corpus file to the proxy, collects what comes back, then checks the proxy
-/// still answers OPTIONS. Prints one line per file and a summary; exits 1 on a dead proxy.
-/// It sends from 127.0.0.2:5060 because responses go to the source address and the Via
-/// port (RFC 3261 §18.2.2), and most corpus Vias name port 5060 or none.
-const SENDER: &str = r#"
-import os, socket, sys, time
-corpus = sys.argv[1:]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.2", 5060))
-s.settimeout(0.2)
-proxy = ("127.0.0.1", 5060)
-def options(n):
-    return ("OPTIONS sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK-live%d\r\n"
-            "Max-Forwards: 70\r\nFrom: <sip:t@127.0.0.1>;tag=t\r\nTo: <sip:127.0.0.1>\r\nCall-ID: live%d\r\n"
-            "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" % (n, n)).encode()
-def ask(n):
-    s.sendto(options(n), proxy)
-    end = time.time() + 2
-    while time.time() < end:
-        try:
-            data, _ = s.recvfrom(65535)
-        except socket.timeout:
-            continue
-        if (b"live%d" % n) in data:
-            return data.split(b" ")[1].decode()
-    return None
-for i in range(50):
-    if ask(1000 + i) == "200":
-        break
-    time.sleep(0.1)
-else:
-    print("proxy never answered"); sys.exit(1)
-answered = 0
-bad = 0
-for path in corpus:
-    s.sendto(open(path, "rb").read(), proxy)
-    codes = []
-    end = time.time() + 0.15
-    while time.time() < end:
-        try:
-            data, _ = s.recvfrom(65535)
-            if data.startswith(b"SIP/2.0 "):
-                codes.append(data.split(b" ")[1].decode())
-        except socket.timeout:
-            break
-    answered += 1 if codes else 0
-    bad += 1 if "400" in codes else 0
-    print("%s %s" % (os.path.basename(path), ",".join(codes) or "-"))
-code = ask(2000)
-print("summary files=%d answered=%d bad_request=%d final_options=%s" % (len(corpus), answered, bad, code))
-sys.exit(0 if code == "200" else 1)
-"#;
+const PROXY: &str = "127.0.0.1:5060";
+const MEMBER: &str = "127.0.0.1:5080";
+/// Time between two messages.
+const PACE: Duration = Duration::from_millis(20);
+/// How long answers are collected after the last message: past `fr_timeout_ms` and a few
+/// retransmissions of a final response to an INVITE (Timer G).
+const LINGER: Duration = Duration::from_secs(3);
 
-fn skip(why: &str) {
-    eprintln!("SKIPPED sip_torture_netns: {why}");
+/// One line per message: verdict, the codes it got, the methods the member received from its
+/// sender, and `BROKEN: why` when the verdict's rule does not hold.
+fn table(msgs: &[Message], codes: &[Vec<u16>], forwarded: &[Forwarded]) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut broken = Vec::new();
+    for (i, (msg, got)) in msgs.iter().zip(codes).enumerate() {
+        let from = source(i).to_string();
+        let fwd: Vec<&str> = forwarded
+            .iter()
+            .filter(|f| f.received.as_deref() == Some(from.as_str()))
+            .map(|f| f.method.as_str())
+            .collect();
+        let shown: Vec<String> = got.iter().map(u16::to_string).collect();
+        let mut line = format!(
+            "{:<36} {:<8} got [{}] forwarded [{}]",
+            msg.name,
+            msg.verdict,
+            shown.join(","),
+            fwd.join(",")
+        );
+        if let Err(why) = judge(msg.verdict, got) {
+            line.push_str(&format!("  BROKEN: {why}"));
+            broken.push(format!("{}: {why} (got [{}])", msg.name, shown.join(",")));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    (out, broken)
 }
 
 #[test]
 fn torture_corpus_through_the_daemon_in_an_isolated_namespace() {
-    if rustix::process::geteuid().as_raw() != 0 {
-        return skip("needs root for a network namespace");
+    if !need::met(TEST, &[Need::Netns]) {
+        return;
     }
-    if Command::new("unshare").arg("--version").output().is_err() {
-        return skip("unshare is not installed");
-    }
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/sip/testdata");
+    let msgs = torture::corpus(&data).unwrap();
     let bin = ferrovox_binary().unwrap();
     let dir = tempfile::Builder::new()
         .prefix("sip-torture.")
@@ -106,62 +108,54 @@ fn torture_corpus_through_the_daemon_in_an_isolated_namespace() {
         .unwrap();
     let cfg = dir.path().join("ferrovox.toml");
     std::fs::write(&cfg, CONFIG).unwrap();
-    let sender = dir.path().join("send.py");
-    std::fs::write(&sender, SENDER).unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/sip/testdata");
-    let mut files: Vec<String> = Vec::new();
-    for d in [data.clone(), data.join("rfc5118")] {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "dat") {
-                files.push(p.display().to_string());
-            }
-        }
-    }
-    files.sort();
-    assert!(files.len() >= 60, "{} corpus files", files.len());
     let log = dir.path().join("ferrovox.log");
-    // Inside the new namespace: loopback up, the daemon, the sender, then SIGTERM.
-    let script = format!(
-        "set -u\nip link set lo up\n\
-         '{bin}' --config '{cfg}' >'{log}' 2>&1 &\npid=$!\n\
-         timeout 120 python3 '{sender}' \"$@\"; sent=$?\n\
-         kill -TERM $pid; timeout 10 tail --pid=$pid -f /dev/null; wait $pid; daemon=$?\n\
-         echo \"sender=$sent daemon=$daemon\"\n",
-        bin = bin.display(),
-        cfg = cfg.display(),
-        log = log.display(),
-        sender = sender.display(),
-    );
-    let out = Command::new("timeout")
-        .arg("180")
-        .args([
-            "unshare", "--net", "--fork", "bash", "-c", &script, "torture",
-        ])
-        .args(&files)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    let daemon_log = std::fs::read_to_string(&log).unwrap_or_default();
-    let tail: String = daemon_log
-        .lines()
-        .rev()
-        .take(30)
-        .collect::<Vec<_>>()
-        .join("\n");
+
+    let ns = Netns::create(&format!("fv-torture-{}", std::process::id())).unwrap();
+    let mut cmd = ns.command(&bin).unwrap();
+    cmd.arg("--config").arg(&cfg);
+    let mut daemon = Process::spawn("ferrovox", cmd, &log).unwrap();
+    let member = Member::start(&ns, MEMBER.parse().unwrap());
+    let proxy: SocketAddr = PROXY.parse().unwrap();
+    let to_send = msgs.clone();
+    let run = ns.spawn_inside(move || {
+        // The proxy answers, and a forwarded request reaches the member and comes back.
+        sender::wait_for_200(proxy, "sip:127.0.0.1:5060", Duration::from_secs(10))?;
+        sender::wait_for_200(proxy, "sip:warmup@example.com", Duration::from_secs(10))?;
+        let codes = sender::send_all(&to_send, proxy, PACE, LINGER)?;
+        sender::wait_for_200(proxy, "sip:127.0.0.1:5060", Duration::from_secs(5))?;
+        Ok(codes)
+    });
+    let codes = run.join().unwrap();
+    let status = daemon.terminate(Duration::from_secs(10));
+    let forwarded = member.stop().unwrap();
+    let daemon_log = tail(&log, 40);
+    let codes = codes.unwrap_or_else(|e| panic!("{e}\n--- daemon log\n{daemon_log}"));
+    let (shown, broken) = table(&msgs, &codes, &forwarded);
+    eprintln!("{shown}");
+    let status = status.unwrap();
+    assert!(status.success(), "daemon: {status}\n{daemon_log}");
+    let full_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!full_log.contains("panicked"), "{daemon_log}");
+    let got = |verdict: Verdict, code: fn(u16) -> bool| {
+        msgs.iter()
+            .zip(&codes)
+            .any(|(m, c)| m.verdict == verdict && c.iter().any(|&x| code(x)))
+    };
     assert!(
-        stdout.contains("sender=0 daemon=0"),
-        "{stdout}\n{}\n--- daemon log (last lines, newest first)\n{tail}",
-        String::from_utf8_lossy(&out.stderr)
+        got(Verdict::Valid, |c| (200..300).contains(&c)),
+        "no valid message came back 2xx: the answers are not reaching the sender\n{shown}"
     );
-    assert!(!daemon_log.contains("panicked"), "{tail}");
-    // The malformed requests with a readable request line got 400.
-    let summary = stdout.lines().find(|l| l.starts_with("summary")).unwrap();
-    let bad: usize = summary
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("bad_request="))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    assert!(bad >= 10, "{stdout}");
+    assert!(
+        got(Verdict::Invalid, |c| c == 400),
+        "no invalid message got 400: the answers are not reaching the sender\n{shown}"
+    );
+    if !broken.is_empty() || std::env::var_os("E2E_KEEP").is_some() {
+        eprintln!("{TEST}: run directory kept: {}", dir.keep().display());
+    }
+    assert!(
+        broken.is_empty(),
+        "{} message(s) got an answer their verdict forbids:\n  {}",
+        broken.len(),
+        broken.join("\n  ")
+    );
 }
