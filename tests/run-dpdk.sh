@@ -6,17 +6,30 @@
 # net_af_packet ports (tests/tests/dpdk_netns.rs; needs ip, ethtool, python3), and a short run of
 # the dpdk_relay benchmark (it must complete; its figures are printed).
 # Each test process starts its own EAL with its own --file-prefix. Needs the system DPDK
-# (deploy/install-dpdk.sh) and root (the EAL needs it even with --no-huge).
+# (deploy/install-dpdk.sh) and root (the EAL needs it even with --no-huge): without them it
+# fails, unless the developer opts out explicitly with FERROVOX_TEST_SKIP=dpdk (or root), the
+# convention of the whole suite (tests/README.md).
 #
 #   tests/run-dpdk.sh                 tests + a 1-second benchmark smoke run
 #   DPDK_BENCH=0 tests/run-dpdk.sh    tests only
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if ! pkg-config --exists libdpdk; then
-    echo "run-dpdk: DPDK not installed (deploy/install-dpdk.sh); skipping the DPDK tests" >&2
-    exit 0
-fi
+# unmet NEED WHY: fail, or say SKIPPED and stop when FERROVOX_TEST_SKIP lists NEED.
+unmet() {
+    local list=",${FERROVOX_TEST_SKIP:-},"
+    list=${list// /}
+    if [[ ${list,,} == *",$1,"* ]]; then
+        echo "run-dpdk: SKIPPED (FERROVOX_TEST_SKIP names $1): $2" >&2
+        exit 0
+    fi
+    echo "run-dpdk: needs $1: $2" >&2
+    echo "(to run without it, opt out explicitly: FERROVOX_TEST_SKIP=$1; see tests/README.md)" >&2
+    exit 1
+}
+pkg-config --exists libdpdk ||
+    unmet dpdk "the system DPDK is not installed (pkg-config libdpdk): deploy/install-dpdk.sh"
+[ "$(id -u)" = 0 ] || unmet root "not root: the DPDK EAL needs root even with --no-huge"
 
 echo "== dpdk-sys"
 cargo test -p dpdk-sys --features dpdk
@@ -29,8 +42,7 @@ cargo build -p ferrovox --features dpdk
 echo "== end to end: that daemon on net_af_packet ports in network namespaces (ARP, 4 calls, 1 and 2 workers)"
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
-# Required: a reason to skip (not root, no `ip netns`, a daemon without DPDK) fails the run.
-E2E_DPDK_NETNS_REQUIRED=1 FERROVOX_BIN="$target_dir/debug/ferrovox" \
+FERROVOX_BIN="$target_dir/debug/ferrovox" \
     cargo test -p e2e --test dpdk_netns -- --test-threads=1 --nocapture
 
 if [ "${DPDK_BENCH:-1}" != 0 ]; then

@@ -14,11 +14,11 @@
 //! the ports use two queue pairs (`qpairs=2`), so frames landing on the other worker's queue
 //! are handed to their owner, and the daemon's exit log must account for each hand-off.
 //!
-//! Skipped, with a message, when not root, when `ip netns` does not work, or when the
-//! ferrovox binary (`FERROVOX_BIN`, else the workspace's `target/debug/ferrovox`) was built
-//! without DPDK. `tests/run-dpdk.sh` builds the DPDK daemon and runs this for real, with
-//! `E2E_DPDK_NETNS_REQUIRED=1` turning any skip into a failure. Needs `ip` (iproute2),
-//! `ethtool` and `python3`.
+//! Needs root, `ip netns`, and a ferrovox binary (`FERROVOX_BIN`, else the workspace's
+//! `target/debug/ferrovox`) built with `--features dpdk`; without one of them it fails with
+//! what is missing, unless the developer opts out explicitly with `FERROVOX_TEST_SKIP=netns`
+//! or `FERROVOX_TEST_SKIP=dpdk` (tests/README.md). `tests/run-dpdk.sh` builds the DPDK daemon
+//! and runs this. Also needs `ip` (iproute2), `ethtool` and `python3`.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
@@ -31,11 +31,12 @@ use std::time::{Duration, Instant};
 
 use dataplane::{AddrRange, PortLayout};
 use e2e::daemon::{int_at, str_at};
+use e2e::need::{self, Need};
 use e2e::netns::dpdk::{
     announced_v4, worker_stats, worker_stop_lines, DpdkRelay, DpdkRelayConfig, Started, WorkerStats,
 };
 use e2e::netns::endpoint::{write_endpoint_script, Endpoint, Flow, FlowReport, Pace};
-use e2e::netns::{self, Side};
+use e2e::netns::Side;
 use e2e::ng::NgClient;
 use e2e::ports::PortBlock;
 use ng::{Command as Ng, RequestBuilder};
@@ -88,18 +89,7 @@ fn dpdk_af_packet_two_workers_relay_each_packet_on_its_owner() {
     });
 }
 
-/// Set (to anything but `0`) by `tests/run-dpdk.sh`: a reason to skip is then a failure, so
-/// a run that was meant to exercise the DPDK path cannot pass without doing it.
-const REQUIRED: &str = "E2E_DPDK_NETNS_REQUIRED";
-
-fn skip(reason: &str) {
-    let required = std::env::var(REQUIRED).is_ok_and(|v| !v.is_empty() && v != "0");
-    assert!(
-        !required,
-        "dpdk_netns: {REQUIRED} is set but the test cannot run: {reason}"
-    );
-    eprintln!("dpdk_netns: SKIPPED: {reason}");
-}
+const TEST: &str = "dpdk_netns";
 
 /// The namespaces, the veth pairs and everything in them; removed on drop.
 struct Topology {
@@ -325,15 +315,17 @@ fn diagnose(relay: &mut DpdkRelay, topo: &Topology) -> String {
 }
 
 fn run(s: &Scenario) {
-    if let Some(reason) = netns::unavailable() {
-        return skip(&reason);
+    if !need::met(TEST, &[Need::Netns]) {
+        return;
     }
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
     if cpus < s.workers {
-        return skip(&format!(
-            "{} workers need {} CPUs, this host has {cpus}",
+        let why = format!(
+            "{} DPDK workers need {} CPUs, this host has {cpus}",
             s.workers, s.workers
-        ));
+        );
+        need::unmet(TEST, Need::Dpdk, &why);
+        return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let block = PortBlock::take().unwrap();
@@ -356,7 +348,13 @@ fn run(s: &Scenario) {
     let relay = match DpdkRelay::start(dir, &config, START_LIMIT).unwrap() {
         Started::Running(r) => r,
         Started::NoDpdk(line) => {
-            return skip(&format!("the ferrovox binary has no DPDK support: {line}"))
+            let why = format!(
+                "the ferrovox binary has no DPDK support ({line}): build it with \
+                 `cargo build -p ferrovox --features dpdk` (the system DPDK: \
+                 deploy/install-dpdk.sh), or set FERROVOX_BIN"
+            );
+            need::unmet(TEST, Need::Dpdk, &why);
+            return;
         }
     };
 
