@@ -8,7 +8,7 @@ use super::timers::Timer;
 use super::txn::{self, ClientRole, ClientState, ClientTxn};
 use super::types::{FailReason, ProxyEvent, Transport};
 use super::{dialog, Proxy};
-use sip::Message;
+use sip::{Message, Method};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -355,7 +355,7 @@ pub(crate) fn send_cancel(p: &mut Proxy, now: Instant, key: &str) {
     };
     let (tr, s, d, started) = (t.transport, t.src, t.dst, t.started);
     let branch = key.split('|').next().unwrap_or_default().to_string();
-    let ckey = txn::client_key(&branch, "CANCEL");
+    let ckey = txn::client_key(&branch, &Method::Cancel);
     p.client.insert(
         ckey.clone(),
         ClientTxn::new(
@@ -414,7 +414,7 @@ pub(crate) fn cancel(
         super::txn::ServerTxn::new(false, reply_to, local, transport, p.cfg.t1, p.ids.token()),
     );
     let mut invite_info = info.clone();
-    invite_info.method = "INVITE".to_string();
+    invite_info.method = Method::Invite;
     let ikey = invite_info.server_key();
     let ctx_id = p.server.get(&ikey).and_then(|s| s.ctx);
     let Some(id) = p.server.get(&ikey).map(|s| s.ctx) else {

@@ -61,7 +61,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn initial_invite(&self) -> bool {
-        self.info.method == "INVITE" && self.info.to_tag.is_none()
+        self.info.method.is_invite() && self.info.to_tag.is_none()
     }
 }
 
@@ -84,7 +84,7 @@ pub(crate) fn start(
     if let Some(st) = p.server.get_mut(server_key) {
         st.ctx = Some(id);
     }
-    if info.method == "BYE" && info.to_tag.is_some() {
+    if info.method == sip::Method::Bye && info.to_tag.is_some() {
         dialog::bye(p, now, info);
     }
     p.ctxs.insert(
@@ -240,7 +240,7 @@ fn send_branch(
         return finish(p, now, id);
     };
     let key = txn::client_key(&branch, &info.method);
-    let invite = info.method == "INVITE";
+    let invite = info.method.is_invite();
     p.client.insert(
         key.clone(),
         ClientTxn::new(

@@ -154,7 +154,7 @@ impl Proxy {
     ) {
         if e.is_request_parsed() {
             if let Ok(head) = sip::parse_head(bytes) {
-                if head.method() != Some("ACK") && head.top_via().is_ok() {
+                if head.request_method() != Some(sip::Method::Ack) && head.top_via().is_ok() {
                     self.counters.bad_requests += 1;
                     let reason = format!("Bad Request ({})", e.cause());
                     let resp = sip::response_for(&head, 400, &reason, Some(&self.ids.token()));

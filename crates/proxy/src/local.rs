@@ -7,13 +7,13 @@ use super::timers::Timer;
 use super::txn::{self, ClientRole, ClientTxn};
 use super::types::Transport;
 use super::{util, Proxy};
-use sip::Message;
+use sip::{Message, Method};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 /// Methods this element answers when the Request-URI names it.
 pub(crate) fn is_local(info: &ReqInfo) -> bool {
-    matches!(info.method.as_str(), "OPTIONS" | "REGISTER")
+    matches!(info.method, Method::Options | Method::Register)
 }
 
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, PRACK, MESSAGE, NOTIFY, SUBSCRIBE, REGISTER";
@@ -27,8 +27,8 @@ pub(crate) fn handle(
     info: &ReqInfo,
     from: SocketAddr,
 ) {
-    match info.method.as_str() {
-        "OPTIONS" if p.draining => {
+    match info.method {
+        Method::Options if p.draining => {
             request::respond(
                 p,
                 now,
@@ -39,7 +39,7 @@ pub(crate) fn handle(
                 &[("Retry-After", "60")],
             );
         }
-        "OPTIONS" => {
+        Method::Options => {
             request::respond(
                 p,
                 now,
@@ -142,7 +142,7 @@ pub(crate) fn send_probes(p: &mut Proxy, now: Instant) {
             req.push_str(&format!("User-Agent: {}\r\n", p.cfg.user_agent));
         }
         req.push_str("Content-Length: 0\r\n\r\n");
-        let key = txn::client_key(&branch, "OPTIONS");
+        let key = txn::client_key(&branch, &Method::Options);
         p.client.insert(
             key.clone(),
             ClientTxn::new(
@@ -207,7 +207,10 @@ pub(crate) fn end_late_answer(p: &mut Proxy, now: Instant, key: &str, resp: &Mes
     let from_v = String::from_utf8_lossy(from.value).into_owned();
     let to_v = String::from_utf8_lossy(to.value).into_owned();
     let hp = p.our_hostport(src);
-    for (method, num) in [("ACK", cseq.number), ("BYE", cseq.number.saturating_add(1))] {
+    for (method, num) in [
+        (Method::Ack, cseq.number),
+        (Method::Bye, cseq.number.saturating_add(1)),
+    ] {
         let branch = format!("{BRANCH_PREFIX}00000000{}", p.ids.token());
         let msg = format!(
             "{method} {target} SIP/2.0\r\nVia: SIP/2.0/{t} {hp};branch={branch}\r\nMax-Forwards: 70\r\n\
@@ -215,8 +218,8 @@ pub(crate) fn end_late_answer(p: &mut Proxy, now: Instant, key: &str, resp: &Mes
             t = tr.via_name(),
         )
         .into_bytes();
-        if method == "BYE" {
-            let bkey = txn::client_key(&branch, "BYE");
+        if method == Method::Bye {
+            let bkey = txn::client_key(&branch, &method);
             p.client.insert(
                 bkey.clone(),
                 ClientTxn::new(

@@ -7,14 +7,14 @@ use super::timers::Timer;
 use super::txn::{self, ServerState};
 use super::types::Transport;
 use super::{dialog, local, util, Proxy};
-use sip::Message;
+use sip::{Message, Method};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 /// What the request path reads from a request, owned.
 #[derive(Debug, Clone)]
 pub(crate) struct ReqInfo {
-    pub method: String,
+    pub method: Method,
     pub ruri: String,
     pub call_id: String,
     pub cseq: u32,
@@ -34,8 +34,8 @@ impl ReqInfo {
         let from = msg.from()?;
         let to = msg.to()?;
         let cseq = msg.cseq()?;
-        let method = msg.method().unwrap_or_default();
-        if cseq.method != method {
+        let method = msg.request_method().ok_or(sip::SipError::BadCSeq)?;
+        if Method::parse(&cseq.method) != method {
             return Err(sip::SipError::BadCSeq);
         }
         let user = |n: &sip::NameAddr| {
@@ -45,7 +45,7 @@ impl ReqInfo {
                 .unwrap_or_default()
         };
         Ok(ReqInfo {
-            method: method.to_string(),
+            method,
             ruri: msg.request_uri().unwrap_or_default().to_string(),
             call_id: msg.call_id()?.into_owned(),
             cseq: cseq.number,
@@ -100,7 +100,7 @@ pub(super) fn handle(
     let info = match ReqInfo::read(msg).and_then(|i| msg.check_proxy_headers().map(|()| i)) {
         Ok(i) => i,
         Err(e) => {
-            if msg.method() != Some("ACK") && msg.top_via().is_ok() {
+            if msg.request_method() != Some(Method::Ack) && msg.top_via().is_ok() {
                 p.counters.bad_requests += 1;
                 let reason = format!("Bad Request ({e})");
                 let resp = sip::response_for(msg, 400, &reason, Some(&p.ids.token()));
@@ -113,9 +113,9 @@ pub(super) fn handle(
         }
     };
     let key = info.server_key();
-    match info.method.as_str() {
-        "ACK" => return ack(p, now, transport, local, from, msg, &info, &key),
-        "CANCEL" => return ctx::cancel(p, now, transport, local, from, msg, &info),
+    match info.method {
+        Method::Ack => return ack(p, now, transport, local, from, msg, &info, &key),
+        Method::Cancel => return ctx::cancel(p, now, transport, local, from, msg, &info),
         _ => {}
     }
     if let Some(st) = p.server.get(&key) {
@@ -129,7 +129,7 @@ pub(super) fn handle(
     }
     let reply_to = reply_dst(transport, msg, from);
     let tag = p.ids.token();
-    let invite = info.method == "INVITE";
+    let invite = info.method.is_invite();
     p.server.insert(
         key.clone(),
         super::txn::ServerTxn::new(invite, reply_to, local, transport, p.cfg.t1, tag),
@@ -259,7 +259,7 @@ fn validate(p: &Proxy, msg: &Message<'_>, info: &ReqInfo) -> Option<(u16, &'stat
     }
     // Item 3: Max-Forwards (OPTIONS to this element is answered by it, §16.3 item 3).
     if msg.max_forwards().ok().flatten() == Some(0)
-        && !(info.method == "OPTIONS" && p.is_us(&info.ruri))
+        && !(info.method == Method::Options && p.is_us(&info.ruri))
     {
         return Some((483, "Too Many Hops"));
     }
@@ -332,11 +332,7 @@ fn base_request(
             ed.append_header("Max-Forwards", &p.cfg.max_forwards.to_string());
         }
     }
-    let creates_dialog = info.to_tag.is_none()
-        && matches!(
-            info.method.as_str(),
-            "INVITE" | "SUBSCRIBE" | "REFER" | "NOTIFY"
-        );
+    let creates_dialog = info.to_tag.is_none() && info.method.creates_dialog();
     if p.cfg.record_route && creates_dialog {
         let local = p.local_for(from);
         let mut rr = format!("<sip:{};lr", p.our_hostport(local));

@@ -7,7 +7,7 @@ use super::timers::Timer;
 use super::txn::{self, ClientRole, ClientState};
 use super::types::Transport;
 use super::{util, Proxy};
-use sip::Message;
+use sip::{Message, Method};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -24,9 +24,10 @@ pub(super) fn handle(
         return;
     };
     let branch = via.branch().unwrap_or_default();
-    let key = txn::client_key(branch, &cseq.method);
+    let method = Method::parse(&cseq.method);
+    let key = txn::client_key(branch, &method);
     let Some(t) = p.client.get_mut(&key) else {
-        return stray(p, msg, branch, code, &cseq.method);
+        return stray(p, msg, branch, code, &method);
     };
     match t.role {
         ClientRole::Branch { .. } => ctx::on_branch_response(p, now, &key, msg, code),
@@ -64,9 +65,9 @@ pub(super) fn handle(
 /// A response matching no client transaction (RFC 3261 §16.7 / §17.1.1.2 with RFC 6026): a
 /// 2xx to an INVITE with our Via on top is forwarded statelessly by the next Via; anything
 /// else is dropped and counted.
-fn stray(p: &mut Proxy, msg: &Message<'_>, branch: &str, code: u16, method: &str) {
+fn stray(p: &mut Proxy, msg: &Message<'_>, branch: &str, code: u16, method: &Method) {
     p.counters.stray_responses += 1;
-    if !(branch.starts_with(BRANCH_PREFIX) && (200..300).contains(&code) && method == "INVITE") {
+    if !(branch.starts_with(BRANCH_PREFIX) && (200..300).contains(&code) && method.is_invite()) {
         return;
     }
     let Ok(vias) = msg.vias() else {

@@ -1,6 +1,7 @@
 //! Transaction state (RFC 3261 §17) and the keys that match messages to it.
 
 use super::types::Transport;
+use sip::Method;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -13,13 +14,17 @@ pub(crate) const MAGIC: &str = "z9hG4bK";
 pub(crate) fn server_key(
     branch: Option<&str>,
     sent_by: &str,
-    method: &str,
+    method: &Method,
     call_id: &str,
     cseq: u32,
     from_tag: &str,
     top_via: &str,
 ) -> String {
-    let method = if method == "ACK" { "INVITE" } else { method };
+    // The ACK for a non-2xx final belongs to the INVITE's transaction (RFC 3261 §17.2.3).
+    let method = match method {
+        Method::Ack => Method::Invite.as_str(),
+        m => m.as_str(),
+    };
     match branch {
         Some(b) if b.starts_with(MAGIC) => format!("b|{b}|{sent_by}|{method}"),
         _ => format!("c|{call_id}|{cseq}|{from_tag}|{top_via}|{method}"),
@@ -27,7 +32,7 @@ pub(crate) fn server_key(
 }
 
 /// Client transaction key (RFC 3261 §17.1.3): our branch + CSeq method.
-pub(crate) fn client_key(branch: &str, method: &str) -> String {
+pub(crate) fn client_key(branch: &str, method: &Method) -> String {
     format!("{branch}|{method}")
 }
 

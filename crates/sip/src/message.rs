@@ -6,7 +6,7 @@ use std::ops::Range;
 use crate::lex::{is_lws, is_token, split_commas, trim_lws_bytes, unfold};
 use crate::names::{is_list_header, name_matches};
 use crate::uri::{check_any_uri, parse_uri};
-use crate::SipError;
+use crate::{Method, SipError};
 
 /// Largest message accepted, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
@@ -359,6 +359,12 @@ impl<'a> Message<'a> {
             StartLine::Request { method, .. } => Some(method),
             StartLine::Response { .. } => None,
         }
+    }
+
+    /// The request method as a [`Method`], for requests (no allocation for the methods with a
+    /// variant of their own).
+    pub fn request_method(&self) -> Option<Method> {
+        self.method().map(Method::parse)
     }
 
     /// The Request-URI as received, for requests.

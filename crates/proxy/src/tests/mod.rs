@@ -9,6 +9,7 @@ mod routing;
 mod transactions;
 
 use super::{Proxy, ProxyConfig, Transport};
+use sip::Method;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -176,7 +177,7 @@ impl Node for Member {
         let Ok(msg) = sip::parse(&d.bytes) else {
             return;
         };
-        let Some(method) = msg.method() else {
+        let Some(method) = msg.request_method() else {
             return;
         };
         self.got.push(d.text());
@@ -184,7 +185,7 @@ impl Node for Member {
             return;
         };
         match method {
-            "INVITE" => {
+            Method::Invite => {
                 self.invites.push(call_id.clone());
                 match self.answer.clone() {
                     Answer::Ok => {
@@ -203,7 +204,7 @@ impl Node for Member {
                     }
                 }
             }
-            "CANCEL" => {
+            Method::Cancel => {
                 self.respond(d.from, &msg, 200, None);
                 if let Some(i) = self.ringing.iter().position(|(c, _)| *c == call_id) {
                     let (_, inv) = self.ringing.remove(i);
@@ -212,12 +213,12 @@ impl Node for Member {
                     self.reply(d.from, b);
                 }
             }
-            "OPTIONS" => {
+            Method::Options => {
                 if let Some((code, ra)) = self.options {
                     self.respond(d.from, &msg, code, ra);
                 }
             }
-            "ACK" => {}
+            Method::Ack => {}
             _ => self.respond(d.from, &msg, 200, None),
         }
     }
@@ -286,7 +287,7 @@ impl Node for Caller {
         };
         let Some(code) = msg.status() else {
             self.requests.push(d.text());
-            if msg.method() != Some("ACK") {
+            if msg.request_method() != Some(Method::Ack) {
                 let b = sip::response_for(&msg, 200, "OK", Some("caller"));
                 self.out.push_back(Datagram::udp(addr(CALLER), d.from, b));
             }
