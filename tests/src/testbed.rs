@@ -12,6 +12,7 @@ use crate::analysis::{self, Expect, Report, Roles};
 use crate::capture::Capture;
 use crate::error::{Error, Result};
 use crate::kamailio::{Proxy, ProxyConfig, ANSWER_FLAGS, OFFER_FLAGS};
+use crate::need::Need;
 use crate::ng::CallState;
 use crate::ports::{busy_ports, PortBlock, LOOPBACK};
 use crate::process::{tail, wait_every, wait_for};
@@ -109,6 +110,16 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+/// What a run needs from the machine: sipp, Kamailio, tcpdump, and rtpengine when
+/// `E2E_RELAY` chooses it. A test checks them first with [`crate::need::met`].
+pub fn needs() -> Vec<Need> {
+    let mut needs = vec![Need::Sipp, Need::Kamailio, Need::Tcpdump];
+    if RelayKind::from_env().is_ok_and(|k| k == RelayKind::Rtpengine) {
+        needs.push(Need::Rtpengine);
+    }
+    needs
+}
 
 /// Runs `plan` against the relay chosen by `E2E_RELAY` and checks everything the plan's
 /// scenario must show.

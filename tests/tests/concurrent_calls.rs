@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use e2e::need;
+use e2e::testbed::needs;
 use e2e::{run, Load, Plan, Scenario};
 
 /// Ten calls, started at 10/s and each held 2 s, so all are up at once: every one completes,
@@ -9,6 +11,9 @@ use e2e::{run, Load, Plan, Scenario};
 /// every relay port free.
 #[test]
 fn ten_concurrent_calls() {
+    if !need::met("concurrent_calls", &needs()) {
+        return;
+    }
     let plan = Plan {
         scenario: Scenario::Basic,
         load: Load {

@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e::daemon::{Daemon, DaemonConfig};
+use e2e::need::{self, Need};
 use e2e::ports::{PortBlock, LOOPBACK};
 use e2e::sipp_pool::{run_uac, CallScenario, MemberSpec, Pool, Uac, UacSpec};
 use e2e::tools::{self, SIPP};
+
+const TEST: &str = "sip_lb";
 
 /// The longest one caller run may take.
 const WAIT: Duration = Duration::from_secs(120);
@@ -193,6 +196,9 @@ fn transition_at(log: &Path, uri: &str, to: &str, after: f64) -> Option<f64> {
 
 #[test]
 fn round_robin_is_exact_and_every_bye_reaches_the_member_that_answered() {
+    if !need::met(TEST, &[Need::Sipp]) {
+        return;
+    }
     let mut lb = Lb::answering("rr", 3, "algorithm = \"round_robin\"", &[]);
     lb.run(&lb.caller(30, 30), WAIT);
     let calls = lb.pool.calls().unwrap();
@@ -204,6 +210,9 @@ fn round_robin_is_exact_and_every_bye_reaches_the_member_that_answered() {
 
 #[test]
 fn weighted_is_within_two_percent_over_10000_calls() {
+    if !need::met(TEST, &[Need::Sipp]) {
+        return;
+    }
     let weights = ["weight = 1", "weight = 3", "weight = 6"];
     let mut lb = Lb::answering("weighted", 3, "algorithm = \"weighted\"", &weights);
     let mut spec = lb.caller(10_000, 500);
@@ -220,6 +229,9 @@ fn weighted_is_within_two_percent_over_10000_calls() {
 
 #[test]
 fn a_killed_member_is_down_within_interval_times_n_and_no_call_fails() {
+    if !need::met(TEST, &[Need::Sipp]) {
+        return;
+    }
     // Probes every second, DOWN after 2 failures, ACTIVE after 2 successes.
     let health = "algorithm = \"round_robin\"\n[set.health]\ninterval_secs = 1\ntimeout_ms = 500\ndown_after = 2\nup_after = 2";
     let mut lb = Lb::answering("kill", 3, health, &[]);
@@ -274,6 +286,9 @@ fn wait_until<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
 
 #[test]
 fn a_member_answering_503_with_retry_after_gets_no_new_calls_for_that_time() {
+    if !need::met(TEST, &[Need::Sipp]) {
+        return;
+    }
     // Member 0 refuses with 503 + Retry-After: 60, the others answer.
     let spec = |i, port| match i {
         0 => MemberSpec::rejecting(port, 503, Some(60)),
@@ -289,6 +304,9 @@ fn a_member_answering_503_with_retry_after_gets_no_new_calls_for_that_time() {
 
 #[test]
 fn busy_here_and_not_found_are_relayed_and_not_retried() {
+    if !need::met(TEST, &[Need::Sipp]) {
+        return;
+    }
     for code in [486u16, 404] {
         let refuse = |_, p| MemberSpec::rejecting(p, code, None);
         let rr = "algorithm = \"round_robin\"";
@@ -302,6 +320,9 @@ fn busy_here_and_not_found_are_relayed_and_not_retried() {
 
 #[test]
 fn every_member_answering_503_gives_the_caller_500() {
+    if !need::met(TEST, &[Need::Sipp]) {
+        return;
+    }
     let refuse = |_, p| MemberSpec::rejecting(p, 503, None);
     let set = "algorithm = \"round_robin\"\n[set.health]\npassive = false";
     let mut lb = Lb::start("all503", 3, refuse, set, |p| uri_lines(p, 3, &[]), "");
@@ -355,6 +376,9 @@ impl Drop for DnsServer {
 
 #[test]
 fn srv_members_come_from_a_dns_server_on_loopback() {
+    if !need::met(TEST, &[Need::Sipp]) {
+        return;
+    }
     let sipp = sipp();
     let ports = PortBlock::take().unwrap();
     let dir = scratch("srv");
@@ -413,6 +437,9 @@ fn srv_members_come_from_a_dns_server_on_loopback() {
 
 #[test]
 fn sighup_reload_adds_a_member_and_keeps_the_others_and_their_dialogs() {
+    if !need::met(TEST, &[Need::Sipp]) {
+        return;
+    }
     // Three members run; the config names two of them.
     let answer = |_, p| MemberSpec::answering(p);
     let rr = "algorithm = \"round_robin\"";

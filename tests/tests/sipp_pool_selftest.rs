@@ -10,9 +10,12 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use e2e::need::{self, Need};
 use e2e::ports::PortBlock;
 use e2e::sipp_pool::{run_uac, CallScenario, MemberSpec, Pool, UacSpec};
 use e2e::tools::{self, SIPP};
+
+const TEST: &str = "sipp_pool_selftest";
 
 /// The longest any caller here may take.
 const WAIT: Duration = Duration::from_secs(30);
@@ -32,6 +35,9 @@ fn dir() -> tempfile::TempDir {
 /// distinct INVITEs and the 40 BYEs of the same calls.
 #[test]
 fn caller_to_member_counts_match() {
+    if !need::met(TEST, &[Need::Sipp]) {
+        return;
+    }
     let sipp = sipp();
     let ports = PortBlock::take().unwrap();
     let dir = dir();
@@ -72,6 +78,9 @@ fn caller_to_member_counts_match() {
 /// is free at once), started again, and takes five more; all ten stay counted.
 #[test]
 fn refusing_member_and_kill_restart() {
+    if !need::met(TEST, &[Need::Sipp]) {
+        return;
+    }
     let sipp = sipp();
     let ports = PortBlock::take().unwrap();
     let dir = dir();
