@@ -1,25 +1,15 @@
 //! The tokio driver: the ng UDP socket, a short tick that moves worker events in and commands
 //! out, and the engine's timers. Everything else is the engine's.
 
-use dataplane::{FlowCommand, FlowEvent};
 use media::{Engine, EngineEvent};
-use pktio::socket::Waker;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
+/// The control plane's end of one worker's rings, as `pktio::plane::DataPlane` hands them out.
+pub use pktio::plane::WorkerLink;
+
 /// How often worker events are collected when no ng traffic wakes the driver.
 const TICK: Duration = Duration::from_millis(2);
-
-/// The control plane's end of one worker's rings.
-#[derive(Debug)]
-pub struct WorkerLink {
-    /// Commands to the worker.
-    pub commands: rtrb::Producer<FlowCommand>,
-    /// Events from the worker.
-    pub events: rtrb::Consumer<FlowEvent>,
-    /// Wakes the worker when commands are queued.
-    pub waker: Waker,
-}
 
 /// Runs the ng listener until `shutdown` turns true.
 pub async fn run(

@@ -8,6 +8,8 @@
 //! - [`memory`]: Ethernet frames in memory, rewritten in place exactly as a NIC backend would
 //!   (tests and benchmarks).
 //!
+//! [`plane::DataPlane`] assembles the workers of either backend from the configuration.
+//!
 //! All `unsafe` code of the workspace lives here (and in the DPDK bindings); each block says why it
 //! is sound.
 
@@ -16,6 +18,7 @@ pub mod dpdk;
 pub mod l2;
 pub mod mem;
 pub mod memory;
+pub mod plane;
 mod port;
 mod prefetch;
 pub mod socket;
