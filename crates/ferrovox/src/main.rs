@@ -1,19 +1,47 @@
 //! `ferrovox`: the Ferrovox appliance daemon.
 //!
 //! ```text
-//! ferrovox --config FILE        run
+//! ferrovox run --config FILE    run (also: ferrovox --config FILE)
 //! ferrovox check-config FILE    validate FILE and exit (0 = valid)
 //! ```
+//!
+//! Exit status: 0 done, 1 failure (the reason on one line), 2 usage.
 #![forbid(unsafe_code)]
 
 mod run;
 mod sip;
 
 use anyhow::Context;
+use clap::{CommandFactory, Parser, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: ferrovox --config FILE | ferrovox check-config FILE | ferrovox --version";
+/// Ferrovox: SIP load balancer and RTP media relay.
+#[derive(Debug, Parser)]
+#[command(name = "ferrovox", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Runs the appliance with this config file (the same as `ferrovox run --config FILE`).
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the appliance until SIGTERM or SIGINT; SIGHUP reloads the SIP configuration.
+    Run {
+        /// The config file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Checks a config file against the schema and this host, then exits (0: valid).
+    CheckConfig {
+        /// The config file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
 
 /// CPUs of the host (not of this process's affinity mask: the daemon may be started under
 /// `taskset` and pin its threads itself): the highest id in `/sys/devices/system/cpu/online`
@@ -30,37 +58,33 @@ fn host_cpus() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn load(path: &str) -> anyhow::Result<config::Config> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-    let cfg = config::parse(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+/// Reads and checks the config at `path`, against the schema and against this host's CPUs.
+fn load(path: &Path) -> anyhow::Result<config::Config> {
+    let p = path.display();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {p}"))?;
+    let cfg = config::parse(&text).map_err(|e| anyhow::anyhow!("{p}: {e}"))?;
     let cpus = host_cpus();
     config::validate_host(&cfg, &config::HostFacts { cpus })
-        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("{p}: {e}"))?;
     Ok(cfg)
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["--config", path] | ["-c", path] => load(path).and_then(|cfg| run::run(cfg, path)),
-        ["check-config", path] => load(path).map(|_| println!("{path}: ok")),
-        ["--version"] | ["-V"] => {
-            println!("ferrovox {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
+    // Usage errors exit with 2; --help and --version with 0.
+    let cli = Cli::parse();
+    let result = match (cli.command, cli.config) {
+        (Some(Command::Run { config }), _) | (None, Some(config)) => {
+            load(&config).and_then(|cfg| run::run(cfg, &config))
         }
-        ["--help"] | ["-h"] => {
-            println!("{USAGE}");
-            Ok(())
+        (Some(Command::CheckConfig { file }), _) => {
+            load(&file).map(|_| println!("{}: ok", file.display()))
         }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        (None, None) => Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "give a command, or --config FILE to run",
+            )
+            .exit(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
