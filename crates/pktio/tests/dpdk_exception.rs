@@ -2,9 +2,10 @@
 //! take (ARP for the host's address, UDP to it) reach the kernel through the tap, and the
 //! kernel's answers leave through the `net_ring` port; relay media does not go to the host.
 //!
-//! Needs root (the EAL, `/dev/net/tun`, a network namespace): skipped with a message
-//! otherwise. The tap interface is moved into a namespace the test creates and removes, so the
-//! kernel traffic stays inside it.
+//! Needs root (the EAL, `/dev/net/tun`, a network namespace): without it the test fails
+//! saying what is missing, unless the developer opts out explicitly by naming the need in
+//! `FERROVOX_TEST_SKIP` (`root`, `dpdk` or `netns`; tests/README.md). The tap interface is
+//! moved into a namespace the test creates and removes, so the kernel traffic stays inside it.
 #![cfg(feature = "dpdk")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -43,8 +44,9 @@ impl Drop for Netns {
     }
 }
 
-/// Why this host cannot run the test, if it cannot.
-fn unsupported() -> Option<&'static str> {
+/// What this host lacks to run the test, if anything: the `FERROVOX_TEST_SKIP` name of the
+/// need, and what is missing.
+fn unmet_need() -> Option<(&'static str, &'static str)> {
     // The effective user id: the second field of the `Uid:` line (proc(5)).
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let euid = status
@@ -52,15 +54,34 @@ fn unsupported() -> Option<&'static str> {
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|v| v.split_whitespace().nth(1));
     if euid != Some("0") {
-        return Some("not root");
+        return Some((
+            "root",
+            "not root: the EAL, the tap and the namespace need root",
+        ));
     }
     if !std::path::Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun");
+        return Some(("dpdk", "no /dev/net/tun for net_tap: load the tun module"));
     }
     if Command::new("ip").arg("-V").output().is_err() {
-        return Some("no ip command (iproute2)");
+        return Some(("netns", "no ip command: apt-get install iproute2"));
     }
     None
+}
+
+/// `true` when the test can run. Else it fails naming the need, unless `FERROVOX_TEST_SKIP`
+/// (comma-separated) lists it: then it says SKIPPED and the test returns.
+fn can_run(test: &str) -> bool {
+    let Some((need, why)) = unmet_need() else {
+        return true;
+    };
+    let list = std::env::var("FERROVOX_TEST_SKIP").unwrap_or_default();
+    assert!(
+        list.split(',').any(|n| n.trim().eq_ignore_ascii_case(need)),
+        "{test}: needs {need}: {why}\n(to run without it, opt out explicitly: \
+         FERROVOX_TEST_SKIP={need}; see tests/README.md)"
+    );
+    eprintln!("{test}: SKIPPED (FERROVOX_TEST_SKIP names {need}): {why}");
+    false
 }
 
 /// Polls `io` (receive, flush) until the ring port transmitted a frame `want` accepts, for at
@@ -80,8 +101,7 @@ fn wait_for(io: &mut DpdkIo, ring: &mut RingPort, want: impl Fn(&[u8]) -> bool) 
 
 #[test]
 fn host_frames_go_through_the_tap_and_answers_come_back() {
-    if let Some(why) = unsupported() {
-        eprintln!("SKIP host_frames_go_through_the_tap_and_answers_come_back: {why}");
+    if !can_run("dpdk_exception") {
         return;
     }
     let pid = std::process::id();
