@@ -39,6 +39,19 @@ mod bind {
             .collect()
     }
 
+    /// Gives the mbuf offload flags (`RTE_MBUF_F_*`, `1ULL << n` in the headers) the type of the
+    /// field they are tested against, `ol_flags: u64`; by value alone bindgen would make the
+    /// small ones `u32`.
+    #[derive(Debug)]
+    struct MbufFlags;
+
+    impl bindgen::callbacks::ParseCallbacks for MbufFlags {
+        fn int_macro(&self, name: &str, _value: i64) -> Option<bindgen::callbacks::IntKind> {
+            name.starts_with("RTE_MBUF_F_")
+                .then_some(bindgen::callbacks::IntKind::U64)
+        }
+    }
+
     pub fn run() {
         println!("cargo:rerun-if-changed=shim/shim.c");
         println!("cargo:rerun-if-changed=shim/shim.h");
@@ -75,7 +88,7 @@ mod bind {
             .allowlist_function("rte_eth_.*|rte_flow_.*|rte_pktmbuf_.*|rte_mempool_.*")
             .allowlist_function("rte_ring_create|rte_ring_free|rte_ring_lookup|rte_strerror")
             .allowlist_function("rte_vdev_.*|rte_exit|fv_.*")
-            .allowlist_type("rte_mbuf|rte_eth_.*|rte_flow_.*|rte_ether_.*")
+            .allowlist_type("rte_mbuf|rte_eth_.*|rte_flow_.*|rte_ether_.*|fv_eth_bits")
             .allowlist_var("RTE_ETH_.*|RTE_MBUF_.*|RTE_FLOW_.*|RTE_PKTMBUF_.*|RTE_MAX_.*")
             .allowlist_var("RING_F_.*|SOCKET_ID_ANY|LCORE_ID_ANY|RTE_ETHER_.*|RTE_PTYPE_.*")
             .allowlist_var("RTE_MEMPOOL_CACHE_MAX_SIZE|RTE_LOG_.*")
@@ -90,6 +103,7 @@ mod bind {
             .generate_comments(false)
             .prepend_enum_name(false)
             .default_enum_style(bindgen::EnumVariation::Consts)
+            .parse_callbacks(Box::new(MbufFlags))
             .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
             .generate()
             .unwrap_or_else(|e| fail(&format!("bindgen failed on the DPDK headers: {e}")));

@@ -13,3 +13,16 @@
 #include <rte_eth_ring.h>
 #include <rte_bus_vdev.h>
 #include "shim.h"
+
+/*
+ * The ethdev offload and RSS bits Ferrovox sets are function-like macros (RTE_BIT64), which
+ * bindgen cannot evaluate: the same values as enumerators, which it can.
+ */
+enum fv_eth_bits {
+	FV_ETH_RX_OFFLOAD_IPV4_CKSUM = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM,
+	FV_ETH_RX_OFFLOAD_UDP_CKSUM = RTE_ETH_RX_OFFLOAD_UDP_CKSUM,
+	FV_ETH_RSS_IPV4 = RTE_ETH_RSS_IPV4,
+	FV_ETH_RSS_NONFRAG_IPV4_UDP = RTE_ETH_RSS_NONFRAG_IPV4_UDP,
+	FV_ETH_RSS_IPV6 = RTE_ETH_RSS_IPV6,
+	FV_ETH_RSS_NONFRAG_IPV6_UDP = RTE_ETH_RSS_NONFRAG_IPV6_UDP,
+};
