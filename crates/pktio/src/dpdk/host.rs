@@ -4,6 +4,8 @@
 
 use super::drops::RxDrop;
 use super::io::DpdkIo;
+use super::mbuf::Mbuf;
+use super::tx::tx_burst;
 use wire::frame;
 use wire::Endpoint;
 
@@ -12,65 +14,61 @@ impl DpdkIo {
     /// one and the frame is not addressed to a relay address of the link (those are dropped
     /// by the relay's rules); otherwise counts it as dropped for `r`.
     #[inline]
-    pub(super) fn host_or_drop(
-        &mut self,
-        link: usize,
-        m: *mut dpdk_sys::rte_mbuf,
-        r: RxDrop,
-        bytes: &[u8],
-    ) {
-        let ours = l3_dst(bytes).is_some_and(|ip| self.local_addr(link, &ip).is_some());
-        if !ours && self.pass_to_host(link, m) {
-            return;
+    pub(super) fn host_or_drop(&mut self, link: usize, m: Mbuf, r: RxDrop) {
+        let ours = l3_dst(m.data()).is_some_and(|ip| self.addrs.on_link(link, &ip).is_some());
+        if ours {
+            return self.drop_frame(m, r);
         }
-        self.drop_frame(m, r);
+        if let Err(m) = self.pass_to_host(link, m) {
+            self.drop_frame(m, r);
+        }
     }
 
-    /// Queues `m` for the link's exception interface; false (nothing done) without one.
+    /// Queues `m` for the link's exception interface; gives it back without one.
     #[inline]
-    pub(super) fn pass_to_host(&mut self, link: usize, m: *mut dpdk_sys::rte_mbuf) -> bool {
-        if self.exc_ids.get(link).copied().flatten().is_none() {
-            return false;
+    pub(super) fn pass_to_host(&mut self, link: usize, m: Mbuf) -> Result<(), Mbuf> {
+        if self.ports.exception.get(link).copied().flatten().is_none() {
+            return Err(m);
         }
-        match self.host_out.get_mut(link) {
+        match self.tx.host.get_mut(link) {
             Some(out) => {
                 out.push(m);
-                true
+                Ok(())
             }
-            None => false,
+            None => Err(m),
         }
     }
 
     /// Passes the frames for the host to the exception interfaces, and queues what the host
     /// sent on them for transmission on their ports.
     pub(super) fn exchange_host(&mut self) {
-        let room = u16::try_from(self.burst).unwrap_or(u16::MAX);
-        for link in 0..self.exc_ids.len() {
-            let Some(exc) = self.exc_ids[link] else {
+        let (room, queue) = (
+            u16::try_from(self.rx.size).unwrap_or(u16::MAX),
+            self.ports.queue,
+        );
+        for link in 0..self.ports.exception.len() {
+            let Some(exc) = self.ports.exception[link] else {
                 continue;
             };
-            let out = &mut self.host_out[link];
+            let out = &mut self.tx.host[link];
             if !out.is_empty() {
-                let n = u16::try_from(out.len()).unwrap_or(u16::MAX);
-                // SAFETY: `out` holds owned mbufs; the driver takes the first `sent`; this
-                // worker alone uses TX queue `self.queue` of the exception port, which stays
-                // started while the link (holding its `Arc<EthPort>`) lives.
-                let sent = usize::from(unsafe {
-                    dpdk_sys::fv_tx_burst(exc, self.queue, out.as_mut_ptr(), n)
-                });
-                self.l2.to_host += sent as u64;
-                self.l2.host_dropped += (out.len() - sent) as u64;
-                self.free.extend_from_slice(&out[sent..]);
-                out.clear();
+                let total = out.len();
+                // SAFETY: this worker alone uses TX queue `queue` of the exception port, which
+                // stays started while the link (holding its `Arc<EthPort>`) lives.
+                let sent = unsafe { tx_burst(exc, queue, 1, out, &mut self.tx.free) };
+                self.stats.l2.to_host += sent as u64;
+                self.stats.l2.host_dropped += (total - sent) as u64;
             }
-            // SAFETY: `rx` has `burst` slots; the driver writes at most `room` owned mbufs;
-            // this worker alone polls RX queue `self.queue` of the exception port.
+            // SAFETY: `raw` has `size` entries; the driver writes at most `room` owned mbufs;
+            // this worker alone polls RX queue `queue` of the exception port.
             let n = usize::from(unsafe {
-                dpdk_sys::fv_rx_burst(exc, self.queue, self.rx.as_mut_ptr(), room)
+                dpdk_sys::fv_rx_burst(exc, queue, self.rx.raw.as_mut_ptr(), room)
             });
-            self.l2.from_host += n as u64;
+            self.stats.l2.from_host += n as u64;
             for j in 0..n {
-                let m = self.rx[j];
+                // SAFETY: entry `j < n` was just written by the driver: a valid mbuf, now
+                // ours, taken here once.
+                let m = unsafe { Mbuf::from_raw(self.rx.raw[j]) };
                 self.send_local(link, m);
             }
         }

@@ -2,23 +2,24 @@
 //! for the relay addresses, next-hop resolution with the worker's neighbour table, and the
 //! announcements at start. The protocol work is [`crate::l2`]'s; this file moves mbufs.
 
-use super::io::{DpdkIo, DpdkLink};
+use super::config::DpdkLink;
+use super::io::{Addrs, DpdkIo};
+use super::mbuf::Mbuf;
 use crate::l2::build::{self, ALL_NODES, NA_OVERRIDE};
 use crate::l2::rx::{Kind, Learn, Reply};
 use crate::l2::{self, Learned, LocalAddrs, Resolve, MAX_BUILT_FRAME};
-use crate::RelayAddr;
 use wire::Endpoint;
 
 /// The relay addresses of one link, for [`l2::handle`].
 struct LinkAddrs<'a> {
-    io: &'a DpdkIo,
+    addrs: &'a Addrs,
     link: usize,
 }
 
 impl LocalAddrs for LinkAddrs<'_> {
     fn local_mac(&self, ip: &[u8; 16]) -> Option<[u8; 6]> {
-        let a = self.io.local_addr(self.link, ip)?;
-        self.io.addr_tables().0.get(a).map(|r: &RelayAddr| r.mac)
+        let a = self.addrs.on_link(self.link, ip)?;
+        self.addrs.relay.get(usize::from(a)).map(|r| r.mac)
     }
 }
 
@@ -33,37 +34,38 @@ fn frame_vlan(bytes: &[u8]) -> Option<u16> {
 }
 
 impl DpdkIo {
-    /// Handles a received frame that is not relayed UDP (`bytes` are `m`'s data). Returns
-    /// false when it is nothing this port answers or learns from (the caller counts the drop).
-    pub(super) fn local(
-        &mut self,
-        link: usize,
-        m: *mut dpdk_sys::rte_mbuf,
-        bytes: &mut [u8],
-    ) -> bool {
-        let vlan = self.addr_tables().3.get(link).and_then(|l| l.vlan);
+    /// Handles received frame `m`, which is not relayed UDP. Gives it back when it is
+    /// nothing this port answers or learns from (the caller counts the drop).
+    pub(super) fn local(&mut self, link: usize, mut m: Mbuf) -> Option<Mbuf> {
+        let vlan = self.ports.links.get(link).and_then(|l| l.vlan);
+        let bytes = m.data_mut();
         if frame_vlan(bytes) != vlan {
-            return false;
+            return Some(m);
         }
-        let h = l2::handle(bytes, &LinkAddrs { io: self, link });
+        let addrs = LinkAddrs {
+            addrs: &self.addrs,
+            link,
+        };
+        let h = l2::handle(bytes, &addrs);
         if h.kind == Kind::Other {
-            return false;
+            return Some(m);
         }
         if let Some(l) = h.learn {
             self.learn(link, l, true);
         }
+        let c = &mut self.stats.l2;
         match h.kind {
-            Kind::ArpRequest => self.l2.arp_replies += 1,
-            Kind::Echo => self.l2.echo_replies += 1,
-            Kind::Solicitation => self.l2.nd_replies += 1,
-            Kind::ArpOther | Kind::Advertisement | Kind::Other => self.l2.neighbour_packets += 1,
+            Kind::ArpRequest => c.arp_replies += 1,
+            Kind::Echo => c.echo_replies += 1,
+            Kind::Solicitation => c.nd_replies += 1,
+            Kind::ArpOther | Kind::Advertisement | Kind::Other => c.neighbour_packets += 1,
         }
         match h.reply {
             Reply::InPlace => self.send_local(link, m),
             // Observed (learned from), not answered: the host may want it (ARP or neighbour
             // discovery for its own address) when the port has an exception interface.
             Reply::None => {
-                if !self.pass_to_host(link, m) {
+                if let Err(m) = self.pass_to_host(link, m) {
                     self.free_later(m);
                 }
             }
@@ -80,7 +82,7 @@ impl DpdkIo {
                 });
             }
         }
-        true
+        None
     }
 
     /// Puts a mapping in the table (and tells the other workers when `share`).
@@ -88,14 +90,12 @@ impl DpdkIo {
         let Ok(link16) = u16::try_from(link) else {
             return;
         };
-        if self
-            .neigh
-            .learn(link16, &l.ip, l.mac, self.now_ms, l.create)
-        {
-            self.l2.learned += 1;
+        let n = &mut self.neigh;
+        if n.table.learn(link16, &l.ip, l.mac, n.now_ms, l.create) {
+            self.stats.l2.learned += 1;
         }
         if share {
-            if let Some(p) = &mut self.peer {
+            if let Some(p) = &mut n.peer {
                 p.share(Learned {
                     link: link16,
                     ip: l.ip,
@@ -108,7 +108,7 @@ impl DpdkIo {
 
     /// Applies what the other workers learned.
     pub(super) fn take_notes(&mut self) {
-        let Some(mut peer) = self.peer.take() else {
+        let Some(mut peer) = self.neigh.peer.take() else {
             return;
         };
         peer.receive(NOTES, |n| {
@@ -119,24 +119,23 @@ impl DpdkIo {
             };
             self.learn(usize::from(n.link), l, false);
         });
-        self.peer = Some(peer);
+        self.neigh.peer = Some(peer);
     }
 
     /// The MAC a frame from relay address `ai` on `link` to `dst` goes to; `None` (counted)
     /// when there is no route or the next hop is not resolved yet (a request goes out).
     #[inline]
     pub(super) fn next_hop(&mut self, link: usize, ai: usize, dst: &[u8; 16]) -> Option<[u8; 6]> {
-        let (_, eps, _, links) = self.addr_tables();
-        let (l, our) = (links.get(link)?, eps.get(ai)?);
+        let (l, our) = (self.ports.links.get(link)?, self.addrs.eps.get(ai)?);
         if let Some(mac) = l.next_hop_mac {
             return Some(mac);
         }
         let Some(hop) = on_link_hop(l, &our.ip, dst) else {
-            self.l2.no_route += 1;
+            self.stats.l2.no_route += 1;
             return None;
         };
         let link16 = u16::try_from(link).ok()?;
-        match self.neigh.resolve(link16, &hop, self.now_ms) {
+        match (self.neigh.table).resolve(link16, &hop, self.neigh.now_ms) {
             Resolve::Known(mac) => Some(mac),
             Resolve::Refresh(mac) => {
                 self.request(link, ai, &hop);
@@ -144,11 +143,11 @@ impl DpdkIo {
             }
             Resolve::Ask => {
                 self.request(link, ai, &hop);
-                self.l2.unresolved += 1;
+                self.stats.l2.unresolved += 1;
                 None
             }
             Resolve::Pending | Resolve::Full => {
-                self.l2.unresolved += 1;
+                self.stats.l2.unresolved += 1;
                 None
             }
         }
@@ -157,7 +156,7 @@ impl DpdkIo {
     /// Sends an ARP request (IPv4) or a neighbour solicitation (IPv6) for `hop` from relay
     /// address `ai` on `link`.
     fn request(&mut self, link: usize, ai: usize, hop: &[u8; 16]) {
-        let (addrs, eps, _, links) = self.addr_tables();
+        let (addrs, eps, links) = (&self.addrs.relay, &self.addrs.eps, &self.ports.links);
         let (Some(a), Some(ep), Some(l)) = (addrs.get(ai), eps.get(ai), links.get(link)) else {
             return;
         };
@@ -173,14 +172,15 @@ impl DpdkIo {
             _ => false,
         };
         if sent {
-            self.l2.requests_sent += 1;
+            self.stats.l2.requests_sent += 1;
         }
     }
 
     /// Announces every relay address on its link: gratuitous ARP (RFC 5227 §3) or an
     /// unsolicited neighbour advertisement to all nodes (RFC 4861 §7.2.6).
     pub(super) fn announce_all(&mut self) {
-        let (addrs, eps, addr_link, links) = self.addr_tables();
+        let (addrs, eps, addr_link) = (&self.addrs.relay, &self.addrs.eps, &self.addrs.link);
+        let links = &self.ports.links;
         let todo: Vec<Announce> = addrs
             .iter()
             .zip(eps)
@@ -204,7 +204,7 @@ impl DpdkIo {
                 }),
             };
             if sent {
-                self.l2.announcements += 1;
+                self.stats.l2.announcements += 1;
             }
         }
     }
@@ -212,40 +212,22 @@ impl DpdkIo {
     /// Builds a frame with `f` in a fresh mbuf of the link's pool and queues it on the link;
     /// false (counted) when there is no mbuf.
     fn emit(&mut self, link: usize, f: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
-        let queue = self.queue();
-        let Some(pool) = self
-            .addr_tables()
-            .3
-            .get(link)
-            .and_then(|l| l.port.pool(queue))
-        else {
+        let queue = self.ports.queue;
+        let Some(pool) = self.ports.links.get(link).and_then(|l| l.port.pool(queue)) else {
             return false;
         };
-        // SAFETY: a valid pool (kept alive by the port); the result is checked.
-        let m = unsafe { dpdk_sys::fv_pktmbuf_alloc(pool.as_ptr()) };
-        if m.is_null() {
-            self.l2.no_mbuf += 1;
+        let Some(mut m) = Mbuf::alloc(pool) else {
+            self.stats.l2.no_mbuf += 1;
             return false;
-        }
-        // SAFETY: `m` is a fresh single-segment mbuf we own; append grows its data by the
-        // given length within its buffer or returns NULL.
-        let p = unsafe { dpdk_sys::fv_pktmbuf_append(m, MAX_BUILT_FRAME as u16) };
-        if p.is_null() {
+        };
+        let Some(out) = m.append(MAX_BUILT_FRAME as u16) else {
+            self.stats.l2.no_mbuf += 1;
             self.free_later(m);
-            self.l2.no_mbuf += 1;
             return false;
-        }
-        // SAFETY: `p` points at MAX_BUILT_FRAME bytes of `m`'s buffer that belong to us
-        // (stale contents, but initialised memory of the pool).
-        let out = unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), MAX_BUILT_FRAME) };
+        };
         match f(out) {
             Some(n) if n <= MAX_BUILT_FRAME => {
-                // SAFETY: shrinking the single segment to the built length (n is at most
-                // what was appended).
-                unsafe {
-                    (*m).data_len = n as u16;
-                    (*m).pkt_len = n as u32;
-                }
+                m.truncate(n as u16);
                 self.send_local(link, m);
                 true
             }

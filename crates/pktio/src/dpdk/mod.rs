@@ -6,8 +6,10 @@
 //! - [`pool`]: packet-buffer pools ([`Mempool`]), one per NUMA socket;
 //! - [`port`]: an Ethernet port ([`EthPort`]): one RX and one TX queue per worker, RSS when there
 //!   are several, checksum offloads where the NIC has them, link state and statistics;
-//! - [`io`]: [`DpdkIo`], the [`crate::PacketIo`] of one worker on one queue pair: burst receive
-//!   of mbufs, parse and rewrite in place with `wire`, burst transmit, bulk free;
+//! - [`mbuf`]: [`Mbuf`], one owned packet buffer, and [`MbufVec`], a list of them freed in bulk;
+//! - [`io`]: [`DpdkIo`], the [`crate::PacketIo`] of one worker on one queue pair ([`config`]:
+//!   its settings): burst receive and classification of mbufs (`rx`), parse and rewrite in
+//!   place with `wire`, burst transmit and bulk free (`tx`);
 //! - [`drops`]: receive drops by reason;
 //! - [`ring`]: `rte_ring`s and `net_ring` ports built from them, with a frame generator and an
 //!   mbuf burst for tests, benchmarks and io-forward loops;
@@ -17,21 +19,27 @@
 //! Every `unsafe` block here says why it is sound; the rest of the workspace sees safe types only.
 #![allow(unsafe_code)]
 
+pub mod config;
 pub mod drops;
 pub mod eal;
 pub mod handoff;
 mod host;
 pub mod io;
 mod local;
+pub mod mbuf;
 pub mod pool;
 pub mod port;
 pub mod ring;
+mod rx;
 pub mod steer;
+mod tx;
 
+pub use config::{DpdkIoConfig, DpdkLink};
 pub use drops::{L2Stats, RxDrop, RxDrops};
 pub use eal::{Eal, EalConfig, LcoreJoin};
 pub use handoff::{handoff_rings, Handoff, HandoffInbox, HandoffOutbox, OwnerFn};
-pub use io::{DpdkIo, DpdkIoConfig, DpdkLink};
+pub use io::DpdkIo;
+pub use mbuf::{Mbuf, MbufVec, RxFlags};
 pub use pool::Mempool;
 pub use port::{EthPort, LinkState, Offloads, PortSetup, PortStats};
 pub use ring::{MbufBurst, Ring, RingIn, RingOut, RingPort};

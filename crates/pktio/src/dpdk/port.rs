@@ -5,13 +5,14 @@ use super::{strerror, DpdkError, Eal, Mempool};
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
-// Offload and RSS bits of rte_ethdev.h (function-like macros, which bindgen cannot evaluate).
-const RX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
-const RX_OFFLOAD_UDP_CKSUM: u64 = 1 << 2;
-const RSS_IPV4: u64 = 1 << 2;
-const RSS_NONFRAG_IPV4_UDP: u64 = 1 << 5;
-const RSS_IPV6: u64 = 1 << 8;
-const RSS_NONFRAG_IPV6_UDP: u64 = 1 << 11;
+// Offload and RSS bits of rte_ethdev.h (as enumerators of the bindings' wrapper header: the
+// macros are function-like, which bindgen cannot evaluate).
+const RX_OFFLOAD_IPV4_CKSUM: u64 = dpdk_sys::FV_ETH_RX_OFFLOAD_IPV4_CKSUM as u64;
+const RX_OFFLOAD_UDP_CKSUM: u64 = dpdk_sys::FV_ETH_RX_OFFLOAD_UDP_CKSUM as u64;
+const RSS_IPV4: u64 = dpdk_sys::FV_ETH_RSS_IPV4 as u64;
+const RSS_NONFRAG_IPV4_UDP: u64 = dpdk_sys::FV_ETH_RSS_NONFRAG_IPV4_UDP as u64;
+const RSS_IPV6: u64 = dpdk_sys::FV_ETH_RSS_IPV6 as u64;
+const RSS_NONFRAG_IPV6_UDP: u64 = dpdk_sys::FV_ETH_RSS_NONFRAG_IPV6_UDP as u64;
 
 /// How to set up a port.
 #[derive(Debug, Clone)]
@@ -126,6 +127,114 @@ fn check(port: u16, op: &'static str, rc: i32) -> Result<(), DpdkError> {
     }
 }
 
+/// The device's capabilities and its driver's name.
+fn device_info(id: u16) -> Result<(dpdk_sys::rte_eth_dev_info, String), DpdkError> {
+    // SAFETY: rte_eth_dev_info is plain data; all-zero is a valid value to be overwritten.
+    let mut info: dpdk_sys::rte_eth_dev_info = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid out-pointer; an invalid port id is reported as an error.
+    check(id, "rte_eth_dev_info_get", unsafe {
+        dpdk_sys::rte_eth_dev_info_get(id, &mut info)
+    })?;
+    let driver = if info.driver_name.is_null() {
+        String::new()
+    } else {
+        // SAFETY: a non-NULL driver name is a static NUL-terminated string of the driver.
+        unsafe { CStr::from_ptr(info.driver_name) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    Ok((info, driver))
+}
+
+/// Configures port `id` with `q` queue pairs, RSS when there are several and the device hashes
+/// UDP, and the receive checksum offloads `setup` asks for where the device has them (then
+/// sets the MTU); returns what it offloads.
+fn configure(
+    id: u16,
+    q: u16,
+    setup: &PortSetup,
+    info: &dpdk_sys::rte_eth_dev_info,
+) -> Result<Offloads, DpdkError> {
+    let mut conf = dpdk_sys::rte_eth_conf::default();
+    let rss_hf = (RSS_IPV4 | RSS_NONFRAG_IPV4_UDP | RSS_IPV6 | RSS_NONFRAG_IPV6_UDP)
+        & info.flow_type_rss_offloads;
+    let rss = q > 1 && rss_hf != 0;
+    if rss {
+        conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+    }
+    let mut offloads = Offloads {
+        rss,
+        ..Offloads::default()
+    };
+    if setup.rx_checksum_offload {
+        conf.rxmode.offloads =
+            (RX_OFFLOAD_IPV4_CKSUM | RX_OFFLOAD_UDP_CKSUM) & info.rx_offload_capa;
+        offloads.rx_ipv4_checksum = conf.rxmode.offloads & RX_OFFLOAD_IPV4_CKSUM != 0;
+        offloads.rx_udp_checksum = conf.rxmode.offloads & RX_OFFLOAD_UDP_CKSUM != 0;
+    }
+    // SAFETY: a valid port (info succeeded), stopped (not started by us yet); conf lives
+    // through the call.
+    check(id, "rte_eth_dev_configure", unsafe {
+        dpdk_sys::rte_eth_dev_configure(id, q, q, &conf)
+    })?;
+    if let Some(mtu) = setup.mtu {
+        // SAFETY: a configured port.
+        check(id, "rte_eth_dev_set_mtu", unsafe {
+            dpdk_sys::rte_eth_dev_set_mtu(id, mtu)
+        })?;
+    }
+    Ok(offloads)
+}
+
+/// Sets up the `q` RX and TX queues of configured port `id`, RX queue `i` filling from pool
+/// `i mod pools`, with the descriptor counts of `setup` adjusted to the device's limits.
+fn setup_queues(id: u16, q: u16, setup: &PortSetup) -> Result<(), DpdkError> {
+    let (mut rxd, mut txd) = (setup.rx_desc, setup.tx_desc);
+    // SAFETY: valid out-pointers to the two counts.
+    check(id, "rte_eth_dev_adjust_nb_rx_tx_desc", unsafe {
+        dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rxd, &mut txd)
+    })?;
+    // SAFETY: a configured port; socket id lookup has no preconditions.
+    let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
+    let socket = if socket < 0 { 0 } else { socket as u32 };
+    for i in 0..q {
+        let pool = &setup.pools[usize::from(i) % setup.pools.len()];
+        // SAFETY: a configured port, queue index below the configured count; NULL conf
+        // means the driver's defaults; the pool outlives the port (kept in `_pools`).
+        check(id, "rte_eth_rx_queue_setup", unsafe {
+            dpdk_sys::rte_eth_rx_queue_setup(id, i, rxd, socket, std::ptr::null(), pool.as_ptr())
+        })?;
+        // SAFETY: as above.
+        check(id, "rte_eth_tx_queue_setup", unsafe {
+            dpdk_sys::rte_eth_tx_queue_setup(id, i, txd, socket, std::ptr::null())
+        })?;
+    }
+    Ok(())
+}
+
+/// The MAC address (zero when the driver gives none) and device name of port `id`.
+fn identity(id: u16) -> ([u8; 6], String) {
+    let mut mac = [0u8; 6];
+    // SAFETY: rte_ether_addr is 6 bytes (bindgen's layout checks); `mac` is 6 bytes.
+    let rc = unsafe { dpdk_sys::rte_eth_macaddr_get(id, mac.as_mut_ptr().cast()) };
+    if rc != 0 {
+        mac = [0; 6];
+    }
+    let mut name_buf = [0 as std::ffi::c_char; 64];
+    // SAFETY: the buffer is RTE_ETH_NAME_MAX_LEN (64) bytes as the call requires.
+    let rc = unsafe { dpdk_sys::rte_eth_dev_get_name_by_port(id, name_buf.as_mut_ptr()) };
+    let name = if rc == 0 {
+        // SAFETY: on success the buffer holds a NUL-terminated name.
+        unsafe { CStr::from_ptr(name_buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    } else {
+        format!("port{id}")
+    };
+    (mac, name)
+}
+
 impl EthPort {
     /// The id of the probed port named `name` (a PCI address or a vdev name).
     pub fn lookup(_eal: &Eal, name: &str) -> Result<u16, DpdkError> {
@@ -155,12 +264,7 @@ impl EthPort {
                 reason: "no mempool given".into(),
             });
         }
-        // SAFETY: rte_eth_dev_info is plain data; all-zero is a valid value to be overwritten.
-        let mut info: dpdk_sys::rte_eth_dev_info = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is a valid out-pointer; an invalid port id is reported as an error.
-        check(id, "rte_eth_dev_info_get", unsafe {
-            dpdk_sys::rte_eth_dev_info_get(id, &mut info)
-        })?;
+        let (info, driver) = device_info(id)?;
         let max = info.max_rx_queues.min(info.max_tx_queues);
         if q > max {
             return Err(DpdkError::TooManyQueues {
@@ -169,70 +273,8 @@ impl EthPort {
                 max,
             });
         }
-        let driver = if info.driver_name.is_null() {
-            String::new()
-        } else {
-            // SAFETY: a non-NULL driver name is a static NUL-terminated string of the driver.
-            unsafe { CStr::from_ptr(info.driver_name) }
-                .to_string_lossy()
-                .into_owned()
-        };
-        let mut conf = dpdk_sys::rte_eth_conf::default();
-        let rss_hf = (RSS_IPV4 | RSS_NONFRAG_IPV4_UDP | RSS_IPV6 | RSS_NONFRAG_IPV6_UDP)
-            & info.flow_type_rss_offloads;
-        let rss = q > 1 && rss_hf != 0;
-        if rss {
-            conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
-            conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
-        }
-        let mut offloads = Offloads {
-            rss,
-            ..Offloads::default()
-        };
-        if setup.rx_checksum_offload {
-            conf.rxmode.offloads =
-                (RX_OFFLOAD_IPV4_CKSUM | RX_OFFLOAD_UDP_CKSUM) & info.rx_offload_capa;
-            offloads.rx_ipv4_checksum = conf.rxmode.offloads & RX_OFFLOAD_IPV4_CKSUM != 0;
-            offloads.rx_udp_checksum = conf.rxmode.offloads & RX_OFFLOAD_UDP_CKSUM != 0;
-        }
-        // SAFETY: a valid port (info succeeded), stopped (not started by us yet); conf lives
-        // through the call.
-        check(id, "rte_eth_dev_configure", unsafe {
-            dpdk_sys::rte_eth_dev_configure(id, q, q, &conf)
-        })?;
-        let (mut rxd, mut txd) = (setup.rx_desc, setup.tx_desc);
-        // SAFETY: valid out-pointers to the two counts.
-        check(id, "rte_eth_dev_adjust_nb_rx_tx_desc", unsafe {
-            dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rxd, &mut txd)
-        })?;
-        if let Some(mtu) = setup.mtu {
-            // SAFETY: a configured port.
-            check(id, "rte_eth_dev_set_mtu", unsafe {
-                dpdk_sys::rte_eth_dev_set_mtu(id, mtu)
-            })?;
-        }
-        // SAFETY: a configured port; socket id lookup has no preconditions.
-        let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
-        let socket = if socket < 0 { 0 } else { socket as u32 };
-        for i in 0..q {
-            let pool = &setup.pools[usize::from(i) % setup.pools.len()];
-            // SAFETY: a configured port, queue index below the configured count; NULL conf
-            // means the driver's defaults; the pool outlives the port (kept in `_pools`).
-            check(id, "rte_eth_rx_queue_setup", unsafe {
-                dpdk_sys::rte_eth_rx_queue_setup(
-                    id,
-                    i,
-                    rxd,
-                    socket,
-                    std::ptr::null(),
-                    pool.as_ptr(),
-                )
-            })?;
-            // SAFETY: as above.
-            check(id, "rte_eth_tx_queue_setup", unsafe {
-                dpdk_sys::rte_eth_tx_queue_setup(id, i, txd, socket, std::ptr::null())
-            })?;
-        }
+        let offloads = configure(id, q, setup, &info)?;
+        setup_queues(id, q, setup)?;
         if setup.promiscuous {
             // SAFETY: a configured port.
             check(id, "rte_eth_promiscuous_enable", unsafe {
@@ -243,23 +285,7 @@ impl EthPort {
         check(id, "rte_eth_dev_start", unsafe {
             dpdk_sys::rte_eth_dev_start(id)
         })?;
-        let mut mac = [0u8; 6];
-        // SAFETY: rte_ether_addr is 6 bytes (bindgen's layout checks); `mac` is 6 bytes.
-        let rc = unsafe { dpdk_sys::rte_eth_macaddr_get(id, mac.as_mut_ptr().cast()) };
-        if rc != 0 {
-            mac = [0; 6];
-        }
-        let mut name_buf = [0 as std::ffi::c_char; 64];
-        // SAFETY: the buffer is RTE_ETH_NAME_MAX_LEN (64) bytes as the call requires.
-        let rc = unsafe { dpdk_sys::rte_eth_dev_get_name_by_port(id, name_buf.as_mut_ptr()) };
-        let name = if rc == 0 {
-            // SAFETY: on success the buffer holds a NUL-terminated name.
-            unsafe { CStr::from_ptr(name_buf.as_ptr()) }
-                .to_string_lossy()
-                .into_owned()
-        } else {
-            format!("port{id}")
-        };
+        let (mac, name) = identity(id);
         Ok(Self {
             id,
             name,
@@ -267,7 +293,7 @@ impl EthPort {
             mac,
             offloads,
             driver,
-            reta_size: if rss { info.reta_size } else { 0 },
+            reta_size: if offloads.rss { info.reta_size } else { 0 },
             _pools: setup.pools.clone(),
         })
     }
