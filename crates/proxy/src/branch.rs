@@ -1,452 +1,336 @@
-//! Branch outcomes: responses on a branch's client transaction, its timeouts and transport
-//! errors (failover, RFC 3261 §16.7), Timer C (§16.8), and CANCEL in both directions (§9,
-//! §16.10).
+//! Branch outcomes: what a branch's client transaction reports (responses, timeouts,
+//! transport errors) and what the context makes of it (failover, RFC 3261 §16.7), Timer C
+//! (§16.8), and CANCEL in both directions (§9, §16.10).
 
-use super::ctx::{finish, next_branch, release, remember, Target};
-use super::request::{self, ReqInfo};
-use super::timers::Timer;
-use super::txn::{self, ClientRole, ClientState, ClientTxn};
-use super::types::{FailReason, ProxyEvent, Transport};
-use super::{dialog, Proxy};
+use crate::request::Arrival;
+use crate::slab::{ClientId, CtxId};
+use crate::tables::Role;
+use crate::txn::{ClientEvent, ClientTxn, Expiry};
+use crate::types::{FailReason, ProxyEvent};
+use crate::{info::ReqInfo, Proxy};
 use sip::{Message, Method};
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// A response on a branch's client transaction.
-pub(crate) fn on_branch_response(
-    p: &mut Proxy,
-    now: Instant,
-    key: &str,
-    msg: &Message<'_>,
-    code: u16,
-) {
-    let Some(t) = p.client.get_mut(key) else {
-        return;
-    };
-    let ClientRole::Branch { ctx: id } = t.role else {
-        return;
-    };
-    if code < 200 {
-        if t.state == ClientState::Calling {
-            t.state = ClientState::Proceeding;
-            if t.invite {
-                // RFC 3261 §17.1.1.2: a provisional stops Timer A.
-                t.gen += 1;
-            }
-        }
-        if t.invite && code > 100 {
-            // Timer C restarts with every provisional (RFC 3261 §16.7 item 2).
-            t.gen += 1;
-            let gen = t.gen;
-            p.timers.arm(
-                now + p.cfg.fr_inv_timeout,
-                Timer::ClientTimerC {
-                    key: key.to_string(),
-                    gen,
-                },
-            );
-        }
-        let t = match p.client.get_mut(key) {
-            Some(t) => t,
-            None => return,
+/// A response with our Via removed, as it goes upstream (RFC 3261 §16.7 item 3).
+fn upstream(msg: &Message<'_>) -> Option<Vec<u8>> {
+    sip::Editor::new(msg)
+        .remove_top_via()
+        .and_then(|e| e.finish())
+        .ok()
+}
+
+impl Proxy {
+    /// What a response did on the client transaction of a branch (live or given up).
+    pub(crate) fn on_branch_response(
+        &mut self,
+        now: Instant,
+        id: ClientId,
+        event: ClientEvent,
+        msg: &Message<'_>,
+        code: u16,
+    ) {
+        let Some(role) = self.txns.client(id).map(|c| c.role) else {
+            return;
         };
-        if t.abandoned || t.cancel_pending {
-            // RFC 3261 §9.1: the CANCEL waited for this provisional.
-            t.cancel_pending = false;
-            if !t.cancelled {
-                send_cancel(p, now, key);
+        match (role, event) {
+            // A branch given up earlier: a late provisional is CANCELled (§9.1), a late 2xx
+            // ends the call it opened (ACK + BYE).
+            (Role::Abandoned, ClientEvent::Provisional) => self.cancel_branch(now, id),
+            (
+                Role::Abandoned,
+                ClientEvent::Accepted {
+                    retransmission: false,
+                },
+            ) => {
+                self.counters.late_answers_ended += 1;
+                self.end_late_answer(now, id, msg);
             }
-            if p.client.get(key).is_some_and(|t| t.abandoned) {
-                return;
+            (Role::Branch { ctx, .. }, ClientEvent::Provisional) => {
+                self.branch_provisional(now, id, ctx, msg, code)
+            }
+            (Role::Branch { ctx, .. }, ClientEvent::Accepted { .. }) => {
+                self.branch_2xx(now, id, ctx, msg, code)
+            }
+            (Role::Branch { ctx, .. }, ClientEvent::Final { .. }) if code < 300 => {
+                self.branch_2xx(now, id, ctx, msg, code)
+            }
+            (Role::Branch { ctx, .. }, ClientEvent::Final { after_provisional }) => {
+                self.branch_final(now, id, ctx, msg, code, after_provisional)
+            }
+            _ => {}
+        }
+    }
+
+    /// A provisional on a live branch: Timer C runs (RFC 3261 §16.6 item 11) from the first
+    /// one and restarts with each but 100 (§16.7 item 2); a CANCEL that waited for it goes
+    /// (§9.1); all but 100 go upstream (§16.7 item 5).
+    fn branch_provisional(
+        &mut self,
+        now: Instant,
+        id: ClientId,
+        ctx: CtxId,
+        msg: &Message<'_>,
+        code: u16,
+    ) {
+        let fr_inv = self.cfg.fr_inv_timeout;
+        if let Some(c) = self.txns.client_mut(id) {
+            if let Role::Branch { ctx, timer_c } = c.role {
+                if c.txn.method().is_invite() && (code > 100 || timer_c.is_none()) {
+                    let timer_c = Some(now + fr_inv);
+                    c.role = Role::Branch { ctx, timer_c };
+                }
             }
         }
+        if self.ctxs.get(ctx).is_some_and(|c| c.cancelled) {
+            self.cancel_branch(now, id);
+        }
+        self.flush_client(id);
         if code == 100 {
             return;
         }
-        let Some(c) = p.ctxs.get_mut(&id) else {
+        let Some(c) = self.ctxs.get(ctx) else {
             return;
         };
-        if c.final_sent || c.branch.as_deref() != Some(key) {
+        if c.final_sent || c.branch != Some(id) {
             return;
         }
-        c.provisional = true;
-        let skey = c.server_key.clone();
-        if let Ok(fwd) = sip::Editor::new(msg)
-            .remove_top_via()
-            .and_then(|e| e.finish())
-        {
-            request::send_response(p, now, &skey, code, fwd);
-        }
-        return;
-    }
-    if code < 300 {
-        return on_2xx(p, now, key, id, msg, code);
-    }
-    // A final non-2xx: ACK it hop by hop (RFC 3261 §17.1.1.3) and absorb its retransmissions.
-    if t.state == ClientState::Completed {
-        if let Some(a) = t.ack.clone() {
-            let (tr, s, d) = (t.transport, t.src, t.dst);
-            p.send(tr, s, d, a);
-        }
-        return;
-    }
-    let had_provisional = t.state == ClientState::Proceeding;
-    t.state = ClientState::Completed;
-    t.gen += 1;
-    let (tr, s, d, invite, member, abandoned) =
-        (t.transport, t.src, t.dst, t.invite, t.member, t.abandoned);
-    if invite {
-        let ack = sip::parse(&t.request)
-            .ok()
-            .and_then(|req| sip::build_ack(&req, msg).ok());
-        if let Some(a) = ack {
-            t.ack = Some(a.clone());
-            p.send(tr, s, d, a);
+        let server = c.server;
+        if let Some(fwd) = upstream(msg) {
+            self.send_response(now, server, code, fwd);
         }
     }
-    // Timer D (32 s over UDP) or K (T4), zero over TCP.
-    let linger = match (tr.unreliable(), invite) {
-        (false, _) => Duration::ZERO,
-        (true, true) => Duration::from_secs(32).max(p.cfg.t64() / 2),
-        (true, false) => p.cfg.t4,
-    };
-    p.timers.arm(
-        now + linger,
-        Timer::ClientEnd {
-            key: key.to_string(),
-        },
-    );
-    if abandoned {
-        return;
+
+    /// A 2xx on a branch: forwarded at once (RFC 3261 §16.7 item 4), retransmissions too;
+    /// the first one to an initial INVITE confirms the dialog with the member that answered.
+    fn branch_2xx(&mut self, now: Instant, id: ClientId, ctx: CtxId, msg: &Message<'_>, code: u16) {
+        let Some(hop) = self.txns.client(id).map(|c| c.txn.hop()) else {
+            return;
+        };
+        let Some(fwd) = upstream(msg) else {
+            return;
+        };
+        let Some(c) = self.ctxs.get_mut(ctx) else {
+            return;
+        };
+        let (server, was_final) = (c.server, c.final_sent);
+        let confirm = (c.initial_invite() && !was_final).then(|| c.info.call_id.clone());
+        c.final_sent = true;
+        let counted = c.counted.take();
+        self.send_response(now, server, code, fwd);
+        match confirm {
+            Some(call_id) => {
+                let to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_string));
+                let expires = now + self.cfg.dialog_expiry;
+                let member_hop = (hop.peer, hop.transport);
+                self.dialogs.confirm(
+                    &call_id,
+                    to_tag,
+                    counted,
+                    member_hop,
+                    expires,
+                    &mut self.dispatcher,
+                );
+            }
+            None => {
+                if let Some(m) = counted {
+                    self.dispatcher.call_ended(m);
+                }
+            }
+        }
     }
-    if let (Some(m), 503) = (member, code) {
-        let retry_after = msg.retry_after().ok().flatten().map(|r| r.seconds);
-        p.dispatcher.passive(
-            m,
-            dispatch::PassiveEvent::ServiceUnavailable { retry_after },
-            now,
-        );
+
+    /// A final non-2xx on a branch (already ACKed hop by hop, RFC 3261 §17.1.1.3): kept if it
+    /// is the best so far; the next member is tried when the set fails over on the code,
+    /// never after a provisional (the caller heard ringing) nor after the caller's CANCEL.
+    fn branch_final(
+        &mut self,
+        now: Instant,
+        id: ClientId,
+        ctx: CtxId,
+        msg: &Message<'_>,
+        code: u16,
+        after_provisional: bool,
+    ) {
+        let member = self.txns.client(id).and_then(|c| c.member);
+        if let (Some(m), 503) = (member, code) {
+            let retry_after = msg.retry_after().ok().flatten().map(|r| r.seconds);
+            let ev = dispatch::PassiveEvent::ServiceUnavailable { retry_after };
+            self.dispatcher.passive(m, ev, now);
+        }
+        let Some(c) = self.ctxs.get_mut(ctx) else {
+            return;
+        };
+        if c.branch != Some(id) || c.final_sent {
+            return;
+        }
+        let Some(fwd) = upstream(msg) else {
+            return;
+        };
+        c.remember(code, fwd);
+        let failover_code = match &c.target {
+            crate::ctx::Target::Set { set, .. } => self
+                .dispatcher
+                .set_config(*set)
+                .is_some_and(|s| s.fails_over_on(code)),
+            crate::ctx::Target::Fixed(..) => false,
+        };
+        let failover = failover_code && !after_provisional && !c.cancelled;
+        self.release(ctx);
+        if failover {
+            self.fail_over(now, ctx, member, FailReason::Code(code));
+        } else {
+            self.finish(now, ctx);
+        }
     }
-    let Some(c) = p.ctxs.get_mut(&id) else {
-        return;
-    };
-    if c.branch.as_deref() != Some(key) || c.final_sent {
-        return;
+
+    /// A client transaction failed without a final response (Timer B/F, the CANCEL's 64*T1,
+    /// or a transport error).
+    pub(crate) fn client_failed(&mut self, now: Instant, id: ClientId, reason: FailReason) {
+        let Some(role) = self.txns.client(id).map(|c| c.role) else {
+            return;
+        };
+        match role {
+            Role::Probe { probe } => {
+                self.txns.remove_client(id);
+                // A probe's timeout is the dispatcher's own deadline; only transport errors
+                // are reported from here.
+                if reason == FailReason::Transport {
+                    let outcome = dispatch::ProbeOutcome::TransportError;
+                    self.dispatcher.probe_result(probe, outcome, now);
+                }
+            }
+            Role::Cancel | Role::Cleanup => {
+                self.txns.remove_client(id);
+            }
+            Role::Abandoned => {}
+            Role::Branch { ctx, .. } => self.branch_failed(now, id, ctx, reason),
+        }
     }
-    let Ok(fwd) = sip::Editor::new(msg)
-        .remove_top_via()
-        .and_then(|e| e.finish())
-    else {
-        return;
-    };
-    remember(c, code, fwd);
-    let failover_code = match &c.target {
-        Target::Set { set, .. } => p
-            .dispatcher
-            .set_config(*set)
-            .is_some_and(|s| s.fails_over_on(code)),
-        Target::Fixed(..) => false,
-    };
-    // Never after a provisional (the caller heard ringing), never after the caller's CANCEL.
-    let failover = failover_code && !had_provisional && !c.cancelled;
-    let call_id = c.info.call_id.clone();
-    release(p, id);
-    if failover {
-        if let Some(uri) = member
-            .and_then(|m| p.dispatcher.member(m))
-            .map(|m| m.uri().to_string())
-        {
-            p.events.push_back(ProxyEvent::Failover {
-                call_id,
-                member: uri,
-                reason: FailReason::Code(code),
+
+    /// A live branch failed: it is given up (kept for late responses: a late provisional
+    /// gets a CANCEL, a late 2xx ACK + BYE), the member is told of it, and the context fails
+    /// over when nothing was heard from the branch, or ends.
+    fn branch_failed(&mut self, now: Instant, id: ClientId, ctx: CtxId, reason: FailReason) {
+        let Some(c) = self.txns.client_mut(id) else {
+            return;
+        };
+        c.role = Role::Abandoned;
+        let had_provisional = c.txn.is_proceeding();
+        let (member, invite) = (c.member, c.txn.method().is_invite());
+        if had_provisional && invite {
+            self.cancel_branch(now, id);
+        }
+        if let Some(m) = member {
+            if invite || reason == FailReason::Transport {
+                let ev = match reason {
+                    FailReason::Transport => dispatch::PassiveEvent::TransportError,
+                    _ => dispatch::PassiveEvent::InviteTimeout,
+                };
+                self.dispatcher.passive(m, ev, now);
+            }
+        }
+        let Some(c) = self.ctxs.get_mut(ctx) else {
+            return;
+        };
+        if c.branch != Some(id) || c.final_sent {
+            return;
+        }
+        c.saw_timeout = true;
+        let failover =
+            !had_provisional && !c.cancelled && matches!(c.target, crate::ctx::Target::Set { .. });
+        self.release(ctx);
+        if failover {
+            self.fail_over(now, ctx, member, reason);
+        } else {
+            self.finish(now, ctx);
+        }
+    }
+
+    /// Tells of a failover from `member` and tries the next one.
+    fn fail_over(
+        &mut self,
+        now: Instant,
+        ctx: CtxId,
+        member: Option<dispatch::MemberId>,
+        reason: FailReason,
+    ) {
+        let uri = member
+            .and_then(|m| self.dispatcher.member(m))
+            .map(|m| m.uri().to_string());
+        if let (Some(member), Some(c)) = (uri, self.ctxs.get(ctx)) {
+            self.events.push_back(ProxyEvent::Failover {
+                call_id: c.info.call_id.clone(),
+                member,
+                reason,
             });
         }
-        next_branch(p, now, id);
-    } else {
-        finish(p, now, id);
+        self.next_branch(now, ctx);
     }
-}
 
-/// A 2xx on a branch: forwarded at once (RFC 3261 §16.7 item 4), also when it repeats.
-fn on_2xx(p: &mut Proxy, now: Instant, key: &str, id: u64, msg: &Message<'_>, code: u16) {
-    let Some(t) = p.client.get_mut(key) else {
-        return;
-    };
-    if t.abandoned {
-        // A branch given up earlier answered after all: end that call (ACK + BYE).
-        let first = t.state != ClientState::Accepted;
-        t.state = ClientState::Accepted;
-        if first {
-            p.counters.late_answers_ended += 1;
-            super::local::end_late_answer(p, now, key, msg);
+    /// Timer C (RFC 3261 §16.8) of branch `id` fired: a provisional came but no final, so the
+    /// branch is CANCELled; the 487 that follows goes upstream as 408.
+    pub(crate) fn timer_c(&mut self, now: Instant, id: ClientId, ctx: CtxId) {
+        if !self.txns.client(id).is_some_and(|c| c.txn.is_proceeding()) {
+            return;
         }
-        return;
-    }
-    let first = t.state != ClientState::Accepted;
-    if first {
-        t.state = ClientState::Accepted;
-        t.gen += 1;
-        // RFC 6026 §7.2: Timer M keeps the transaction to pass on 2xx retransmissions.
-        p.timers.arm(
-            now + p.cfg.t64(),
-            Timer::ClientEnd {
-                key: key.to_string(),
-            },
-        );
-    }
-    let (dst, tr) = (t.dst, t.transport);
-    let Ok(fwd) = sip::Editor::new(msg)
-        .remove_top_via()
-        .and_then(|e| e.finish())
-    else {
-        return;
-    };
-    let Some(c) = p.ctxs.get_mut(&id) else {
-        return;
-    };
-    let skey = c.server_key.clone();
-    let initial = c.initial_invite();
-    let was_final = c.final_sent;
-    c.final_sent = true;
-    let counted = c.counted.take();
-    let info = c.info.clone();
-    request::send_response(p, now, &skey, code, fwd);
-    if initial && !was_final {
-        let to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_string));
-        dialog::confirm(p, now, &info, to_tag, counted, dst, tr);
-    } else if let Some(m) = counted {
-        p.dispatcher.call_ended(m);
-    }
-}
-
-/// fr_timeout: the branch got no provisional in time (or, for non-INVITE, no final).
-pub(crate) fn client_no_answer(p: &mut Proxy, now: Instant, key: &str) {
-    let Some(t) = p.client.get(key) else {
-        return;
-    };
-    let given_up = t.give_up_at.is_some_and(|g| g <= now);
-    let waiting = t.state == ClientState::Calling
-        || (t.state == ClientState::Proceeding && (!t.invite || given_up));
-    if waiting {
-        client_failed(p, now, key, FailReason::Timeout);
-    }
-}
-
-/// A client transaction failed without a final response (timeout or transport error).
-pub(crate) fn client_failed(p: &mut Proxy, now: Instant, key: &str, reason: FailReason) {
-    let t64 = p.cfg.t64();
-    let Some(t) = p.client.get_mut(key) else {
-        return;
-    };
-    t.gen += 1;
-    match t.role {
-        ClientRole::Probe { probe } => {
-            p.client.remove(key);
-            // A probe's timeout is the dispatcher's own deadline; only transport errors are
-            // reported from here.
-            if reason == FailReason::Transport {
-                p.dispatcher
-                    .probe_result(probe, dispatch::ProbeOutcome::TransportError, now);
-            }
+        if let Some(c) = self.ctxs.get_mut(ctx) {
+            c.timer_c_fired = true;
         }
-        ClientRole::Cancel | ClientRole::Cleanup => {
-            p.client.remove(key);
-        }
-        ClientRole::Branch { ctx: id } => {
-            if t.abandoned {
-                return;
-            }
-            t.abandoned = true;
-            let had_provisional = t.state == ClientState::Proceeding;
-            let (member, invite) = (t.member, t.invite);
-            if had_provisional && invite && !t.cancelled {
-                send_cancel(p, now, key);
-            }
-            // Kept for late responses: a late provisional gets a CANCEL, a late 2xx ACK + BYE.
-            p.timers.arm(
-                now + t64,
-                Timer::ClientEnd {
-                    key: key.to_string(),
-                },
-            );
-            if let Some(m) = member {
-                if invite || reason == FailReason::Transport {
-                    let ev = match reason {
-                        FailReason::Transport => dispatch::PassiveEvent::TransportError,
-                        _ => dispatch::PassiveEvent::InviteTimeout,
-                    };
-                    p.dispatcher.passive(m, ev, now);
-                }
-            }
-            let Some(c) = p.ctxs.get_mut(&id) else {
-                return;
-            };
-            if c.branch.as_deref() != Some(key) || c.final_sent {
-                return;
-            }
-            c.saw_timeout = true;
-            let failover =
-                !had_provisional && !c.cancelled && matches!(c.target, Target::Set { .. });
-            let call_id = c.info.call_id.clone();
-            release(p, id);
-            if failover {
-                if let Some(uri) = member
-                    .and_then(|m| p.dispatcher.member(m))
-                    .map(|m| m.uri().to_string())
-                {
-                    p.events.push_back(ProxyEvent::Failover {
-                        call_id,
-                        member: uri,
-                        reason,
-                    });
-                }
-                next_branch(p, now, id);
-            } else {
-                finish(p, now, id);
-            }
-        }
+        self.cancel_branch(now, id);
     }
-}
 
-/// Timer C (RFC 3261 §16.8): a provisional came but no final; CANCEL the branch. The 487 that
-/// follows is sent upstream as 408.
-pub(crate) fn timer_c(p: &mut Proxy, now: Instant, key: &str, gen: u32) {
-    let Some(t) = p.client.get(key) else {
-        return;
-    };
-    if t.gen != gen || t.state != ClientState::Proceeding {
-        return;
+    /// CANCELs branch `id` (RFC 3261 §9.1) with a transaction of its own, if it has had a
+    /// provisional and was not CANCELled yet.
+    pub(crate) fn cancel_branch(&mut self, now: Instant, id: ClientId) {
+        let timing = self.timing();
+        let Some(c) = self.txns.client_mut(id) else {
+            return;
+        };
+        let cancel = c.txn.cancel(now);
+        let (hop, branch) = (c.txn.hop(), c.branch().to_string());
+        self.flush_client(id);
+        let Some(cancel) = cancel else {
+            return;
+        };
+        let expiry = Expiry::Silent(now + timing.t64());
+        let txn = ClientTxn::new(now, Method::Cancel, hop, cancel, timing, expiry);
+        let cid = self.txns.add_client(branch, txn, Role::Cancel, None);
+        self.flush_client(cid);
     }
-    let ClientRole::Branch { ctx: id } = t.role else {
-        return;
-    };
-    if let Some(c) = p.ctxs.get_mut(&id) {
-        c.timer_c_fired = true;
-    }
-    if !t.cancelled {
-        send_cancel(p, now, key);
-    }
-}
 
-/// Sends a CANCEL for branch `key` (RFC 3261 §9.1) as its own client transaction.
-pub(crate) fn send_cancel(p: &mut Proxy, now: Instant, key: &str) {
-    let Some(t) = p.client.get_mut(key) else {
-        return;
-    };
-    t.cancelled = true;
-    // RFC 3261 §16.8: if even the CANCEL brings no final response, give up after 64*T1.
-    let give_up = now + p.cfg.t64();
-    t.give_up_at = Some(give_up);
-    p.timers.arm(
-        give_up,
-        Timer::ClientNoAnswer {
-            key: key.to_string(),
-        },
-    );
-    let Some(t) = p.client.get(key) else {
-        return;
-    };
-    let Some(cancel) = sip::parse(&t.request)
-        .ok()
-        .and_then(|r| sip::build_cancel(&r).ok())
-    else {
-        return;
-    };
-    let (tr, s, d, started) = (t.transport, t.src, t.dst, t.started);
-    let branch = key.split('|').next().unwrap_or_default().to_string();
-    let ckey = txn::client_key(&branch, &Method::Cancel);
-    p.client.insert(
-        ckey.clone(),
-        ClientTxn::new(
-            ClientRole::Cancel,
-            false,
-            txn::Hop {
-                dst: d,
-                src: s,
-                transport: tr,
-            },
-            cancel.clone(),
-            None,
-            started,
-            p.cfg.t1,
-        ),
-    );
-    if tr.unreliable() {
-        p.timers.arm(
-            now + p.cfg.t1,
-            Timer::ClientRetransmit {
-                key: ckey.clone(),
-                gen: 0,
-            },
-        );
-    }
-    p.timers
-        .arm(now + p.cfg.t64(), Timer::ClientEnd { key: ckey });
-    p.send(tr, s, d, cancel);
-}
-
-/// A CANCEL from upstream (RFC 3261 §16.10, §9.2).
-pub(crate) fn cancel(
-    p: &mut Proxy,
-    now: Instant,
-    transport: Transport,
-    local: SocketAddr,
-    from: SocketAddr,
-    msg: &Message<'_>,
-    info: &ReqInfo,
-) {
-    let ckey = info.server_key();
-    if let Some(st) = p.server.get(&ckey) {
-        p.counters.retransmissions_absorbed += 1;
-        if let Some(r) = st.last_response.clone() {
-            let (t, l, d) = (st.transport, st.local, st.reply_to);
-            p.send(t, l, d, r);
+    /// A CANCEL from upstream (RFC 3261 §16.10, §9.2): answered 200 when it matches an INVITE
+    /// transaction (481 otherwise); the INVITE's context is cancelled: no new branch, and the
+    /// live branch is CANCELled now or, before any provisional, as soon as one comes.
+    pub(crate) fn on_cancel(
+        &mut self,
+        now: Instant,
+        arrival: Arrival,
+        msg: &Message<'_>,
+        info: &ReqInfo,
+        key: String,
+    ) {
+        if let Some(id) = self.txns.server_by_key(&key) {
+            return self.retransmission(now, id);
         }
-        return;
-    }
-    let reply_to = match transport {
-        Transport::Tcp => from,
-        Transport::Udp => request::reply_target(msg, from).unwrap_or(from),
-    };
-    p.server.insert(
-        ckey.clone(),
-        super::txn::ServerTxn::new(false, reply_to, local, transport, p.cfg.t1, p.ids.token()),
-    );
-    let mut invite_info = info.clone();
-    invite_info.method = Method::Invite;
-    let ikey = invite_info.server_key();
-    let ctx_id = p.server.get(&ikey).and_then(|s| s.ctx);
-    let Some(id) = p.server.get(&ikey).map(|s| s.ctx) else {
-        p.counters.cancel_unmatched += 1;
-        request::respond(
-            p,
-            now,
-            &ckey,
-            msg,
-            481,
-            "Call/Transaction Does Not Exist",
-            &[],
-        );
-        return;
-    };
-    request::respond(p, now, &ckey, msg, 200, "OK", &[]);
-    let Some(id) = id.or(ctx_id) else {
-        return;
-    };
-    let Some(c) = p.ctxs.get_mut(&id) else {
-        return;
-    };
-    if c.final_sent {
-        return;
-    }
-    c.cancelled = true;
-    let Some(bkey) = c.branch.clone() else {
-        return;
-    };
-    match p.client.get_mut(&bkey) {
-        Some(t) if t.state == ClientState::Proceeding && !t.cancelled => send_cancel(p, now, &bkey),
-        Some(t) if t.state == ClientState::Calling => t.cancel_pending = true,
-        _ => {}
+        let id = self.new_server(arrival, msg, info, key);
+        let invite = self
+            .txns
+            .server_by_key(&info.server_key_as(&Method::Invite));
+        let Some(invite) = invite else {
+            self.counters.cancel_unmatched += 1;
+            let reason = "Call/Transaction Does Not Exist";
+            return self.respond(now, id, msg, 481, reason, &[]);
+        };
+        self.respond(now, id, msg, 200, "OK", &[]);
+        let Some(ctx) = self.txns.server(invite).and_then(|s| s.ctx) else {
+            return;
+        };
+        let Some(c) = self.ctxs.get_mut(ctx).filter(|c| !c.final_sent) else {
+            return;
+        };
+        c.cancelled = true;
+        if let Some(branch) = c.branch {
+            self.cancel_branch(now, branch);
+        }
     }
 }

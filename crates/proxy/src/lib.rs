@@ -14,10 +14,14 @@
 mod branch;
 mod ctx;
 mod dialog;
+mod forward;
+mod info;
 mod local;
 mod request;
 mod resolver;
 mod response;
+mod slab;
+mod tables;
 mod timers;
 mod txn;
 mod types;
@@ -31,11 +35,14 @@ pub use types::{FailReason, ProxyConfig, ProxyCounters, ProxyEvent, Transmit, Tr
 
 use ctx::Ctx;
 use dialog::Dialogs;
-use std::collections::{HashMap, VecDeque};
+use resolver::Resolver;
+use slab::{ClientId, CtxId, ServerId, Slab};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use timers::{Timer, Timers};
-use txn::{ClientTxn, ServerTxn};
+use tables::{Role, Transactions};
+use timers::{Timers, Wake};
+use txn::{ClientEvent, ServerEvent, Timing};
 use util::Ids;
 
 /// How often the dialog table is swept for expired entries.
@@ -45,12 +52,9 @@ const HOUSEKEEPING: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Proxy {
     cfg: ProxyConfig,
-    sets: Vec<config::SetConfig>,
     dispatcher: dispatch::Dispatcher,
-    server: HashMap<String, ServerTxn>,
-    client: HashMap<String, ClientTxn>,
-    ctxs: HashMap<u64, Ctx>,
-    next_ctx: u64,
+    txns: Transactions,
+    ctxs: Slab<CtxId, Ctx>,
     dialogs: Dialogs,
     timers: Timers,
     ids: Ids,
@@ -59,7 +63,7 @@ pub struct Proxy {
     counters: ProxyCounters,
     draining: bool,
     housekeeping_armed: bool,
-    resolver: resolver::Resolver,
+    resolver: Resolver,
 }
 
 impl Proxy {
@@ -75,14 +79,11 @@ impl Proxy {
         let dns = cfg.dns.clone();
         let draining = cfg.draining;
         Proxy {
-            resolver: resolver::Resolver::new(dns),
+            resolver: Resolver::new(dns),
             dispatcher: dispatch::Dispatcher::new(sets, routes, now),
-            sets: sets.to_vec(),
             cfg,
-            server: HashMap::new(),
-            client: HashMap::new(),
-            ctxs: HashMap::new(),
-            next_ctx: 1,
+            txns: Transactions::default(),
+            ctxs: Slab::default(),
             dialogs: Dialogs::default(),
             timers: Timers::default(),
             ids: Ids::new(seed),
@@ -104,11 +105,10 @@ impl Proxy {
         now: Instant,
     ) {
         self.dispatcher.reconfigure(sets, routes, now);
-        self.sets = sets.to_vec();
         self.resolver.set_settings(cfg.dns.clone());
         self.draining = cfg.draining;
         self.cfg = cfg;
-        resolver::tick(self, now);
+        self.resolver.tick(&mut self.dispatcher, &mut self.ids, now);
     }
 
     /// Handles one received SIP message (a UDP datagram or a message framed from a TCP stream).
@@ -135,10 +135,10 @@ impl Proxy {
         };
         if msg.is_request() {
             self.counters.requests += 1;
-            request::handle(self, now, transport, local, from, &msg);
+            self.on_request(now, transport, local, from, &msg);
         } else {
             self.counters.responses += 1;
-            response::handle(self, now, transport, from, &msg);
+            self.on_response(now, &msg);
         }
     }
 
@@ -158,7 +158,7 @@ impl Proxy {
                     self.counters.bad_requests += 1;
                     let reason = format!("Bad Request ({})", e.cause());
                     let resp = sip::response_for(&head, 400, &reason, Some(&self.ids.token()));
-                    let dst = request::reply_target(&head, from).unwrap_or(from);
+                    let dst = info::reply_target(&head, from).unwrap_or(from);
                     self.send(transport, local, dst, resp);
                     return;
                 }
@@ -170,50 +170,34 @@ impl Proxy {
     /// The driver could not deliver to `dst` (ICMP unreachable, TCP connect refused): every
     /// branch and probe waiting on it fails now (RFC 3261 §8.1.3.1, §16.7).
     pub fn handle_transport_error(&mut self, now: Instant, transport: Transport, dst: SocketAddr) {
-        let keys: Vec<String> = self
-            .client
-            .iter()
-            .filter(|(_, t)| {
-                t.dst == dst
-                    && t.transport == transport
-                    && matches!(
-                        t.state,
-                        txn::ClientState::Calling | txn::ClientState::Proceeding
-                    )
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
-            ctx::client_failed(self, now, &k, FailReason::Transport);
+        for id in self.txns.clients_to(transport, dst) {
+            let event = self
+                .txns
+                .client_mut(id)
+                .and_then(|c| c.txn.on_transport_error(now));
+            if event == Some(ClientEvent::TransportError) {
+                self.client_failed(now, id, FailReason::Transport);
+            }
+            self.flush_client(id);
         }
     }
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(t) = self.timers.pop_due(now) {
-            match t {
-                Timer::ClientRetransmit { key, gen } => {
-                    response::retransmit_client(self, now, &key, gen)
-                }
-                Timer::ClientNoAnswer { key } => ctx::client_no_answer(self, now, &key),
-                Timer::ClientTimerC { key, gen } => ctx::timer_c(self, now, &key, gen),
-                Timer::ClientEnd { key } => {
-                    self.client.remove(&key);
-                }
-                Timer::ServerRetransmit { key, gen } => {
-                    request::retransmit_server(self, now, &key, gen)
-                }
-                Timer::ServerEnd { key } => request::server_end(self, &key),
-                Timer::Housekeeping => {
+        while let Some((at, wake)) = self.timers.pop_due(now) {
+            match wake {
+                Wake::Server(id) => self.server_timeout(now, id, at),
+                Wake::Client(id) => self.client_timeout(now, id, at),
+                Wake::Housekeeping => {
                     self.housekeeping_armed = false;
-                    dialog::expire(self, now);
+                    self.dialogs.expire(now, &mut self.dispatcher);
                     self.arm_housekeeping(now);
                 }
             }
         }
         self.dispatcher.handle_timeout(now);
-        resolver::tick(self, now);
-        local::send_probes(self, now);
+        self.resolver.tick(&mut self.dispatcher, &mut self.ids, now);
+        self.send_probes(now);
         self.collect_dispatch_events();
     }
 
@@ -241,8 +225,9 @@ impl Proxy {
 
     /// A DNS response arrived from `from`.
     pub fn handle_dns_response(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        resolver::response(self, now, from, bytes);
-        local::send_probes(self, now);
+        self.resolver
+            .response(&mut self.dispatcher, now, from, bytes);
+        self.send_probes(now);
     }
 
     /// DNS lookups that failed.
@@ -279,12 +264,8 @@ impl Proxy {
 
     /// Transactions, proxy contexts and dialogs held (for tests and metrics).
     pub fn sizes(&self) -> (usize, usize, usize, usize) {
-        (
-            self.server.len(),
-            self.client.len(),
-            self.ctxs.len(),
-            self.dialogs.len(),
-        )
+        let (server, client) = self.txns.sizes();
+        (server, client, self.ctxs.len(), self.dialogs.len())
     }
 
     fn collect_dispatch_events(&mut self) {
@@ -296,7 +277,73 @@ impl Proxy {
     fn arm_housekeeping(&mut self, now: Instant) {
         if !self.housekeeping_armed {
             self.housekeeping_armed = true;
-            self.timers.arm(now + HOUSEKEEPING, Timer::Housekeeping);
+            self.timers.arm(now + HOUSEKEEPING, Wake::Housekeeping);
+        }
+    }
+
+    /// The RFC 3261 timer values for new transactions.
+    fn timing(&self) -> Timing {
+        Timing {
+            t1: self.cfg.t1,
+            t2: self.cfg.t2,
+            t4: self.cfg.t4,
+        }
+    }
+
+    /// A server transaction's wake-up came due.
+    fn server_timeout(&mut self, now: Instant, id: ServerId, at: Instant) {
+        if self.txns.server_due(id, at, now) {
+            let event = self.txns.server_mut(id).and_then(|s| s.txn.on_timeout(now));
+            if event == Some(ServerEvent::Retransmitted) {
+                self.counters.retransmissions_sent += 1;
+            }
+        }
+        self.flush_server(id);
+    }
+
+    /// A client transaction's wake-up came due: the proxy's Timer C of a branch, then the
+    /// transaction's own timers.
+    fn client_timeout(&mut self, now: Instant, id: ClientId, at: Instant) {
+        if self.txns.client_due(id, at, now) {
+            if let Some(c) = self.txns.client_mut(id) {
+                if let Role::Branch {
+                    ctx,
+                    timer_c: Some(t),
+                } = c.role
+                {
+                    if t <= now {
+                        c.role = Role::Branch { ctx, timer_c: None };
+                        self.timer_c(now, id, ctx);
+                    }
+                }
+            }
+            match self.txns.client_mut(id).and_then(|c| c.txn.on_timeout(now)) {
+                Some(ClientEvent::Retransmitted) => self.counters.retransmissions_sent += 1,
+                Some(ClientEvent::Timeout) => self.client_failed(now, id, FailReason::Timeout),
+                _ => {}
+            }
+        }
+        self.flush_client(id);
+    }
+
+    /// Sends what server transaction `id` queued; removes it when it is over, and with it
+    /// its context once that is done.
+    fn flush_server(&mut self, id: ServerId) {
+        if !self.txns.flush_server(id, &mut self.out, &mut self.timers) {
+            return;
+        }
+        let ctx = self.txns.remove_server(id).and_then(|s| s.ctx);
+        if let Some(c) = ctx {
+            if self.ctxs.get(c).is_some_and(|c| c.final_sent) {
+                self.ctxs.remove(c);
+            }
+        }
+    }
+
+    /// Sends what client transaction `id` queued; removes it when it is over.
+    fn flush_client(&mut self, id: ClientId) {
+        if self.txns.flush_client(id, &mut self.out, &mut self.timers) {
+            self.txns.remove_client(id);
         }
     }
 

@@ -3,7 +3,8 @@
 //! proxy: queries go out through [`super::Proxy::poll_dns_transmit`] and answers come back
 //! through [`super::Proxy::handle_dns_response`].
 
-use super::Proxy;
+use crate::util::Ids;
+use dispatch::Dispatcher;
 use dns::resolve::{Lookup, LookupOptions, LookupSpec, ResolveErrorKind};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -93,10 +94,7 @@ fn spec(src: &dispatch::DnsSource<'_>) -> Option<LookupSpec> {
         config::MemberTarget::Address { host, port } => (host.clone(), Some(*port)),
         config::MemberTarget::Service { host } => (host.clone(), None),
     };
-    let transport = src.uri.transport.map(|t| match t {
-        config::Transport::Udp => dns::resolve::Transport::Udp,
-        config::Transport::Tcp => dns::resolve::Transport::Tcp,
-    });
+    let transport = src.uri.transport;
     Some(LookupSpec {
         host,
         port,
@@ -105,104 +103,108 @@ fn spec(src: &dispatch::DnsSource<'_>) -> Option<LookupSpec> {
     })
 }
 
-/// Starts the lookups that are due, advances the running ones and applies finished ones.
-pub(crate) fn tick(p: &mut Proxy, now: Instant) {
-    let sources: Vec<(dispatch::SourceId, Option<LookupSpec>)> = p
-        .dispatcher
-        .dns_sources()
-        .map(|s| (s.id, spec(&s)))
-        .collect();
-    p.resolver
-        .entries
-        .retain(|id, _| sources.iter().any(|(s, _)| s == id));
-    for (id, spec) in sources {
-        let Some(spec) = spec else {
-            continue;
-        };
-        let seed = p.ids.next();
-        let r = &mut p.resolver;
-        let e = r.entries.entry(id).or_insert(Entry {
-            lookup: None,
-            next: now,
-        });
-        if e.lookup.is_none() && e.next <= now {
-            e.lookup = Some(Lookup::new(
-                &spec,
-                &r.settings.servers,
-                r.settings.options,
-                now,
-                seed,
-            ));
-        }
-        if let Some(l) = e.lookup.as_mut() {
-            if l.poll_timeout().is_some_and(|t| t <= now) {
-                l.handle_timeout(now);
+impl Resolver {
+    /// Starts the lookups that are due, advances the running ones and applies finished ones
+    /// to `dispatcher`; `ids` seeds each new lookup.
+    pub(crate) fn tick(&mut self, dispatcher: &mut Dispatcher, ids: &mut Ids, now: Instant) {
+        let sources: Vec<(dispatch::SourceId, Option<LookupSpec>)> =
+            dispatcher.dns_sources().map(|s| (s.id, spec(&s))).collect();
+        self.entries
+            .retain(|id, _| sources.iter().any(|(s, _)| s == id));
+        for (id, spec) in sources {
+            let Some(spec) = spec else {
+                continue;
+            };
+            let seed = ids.next();
+            let e = self.entries.entry(id).or_insert(Entry {
+                lookup: None,
+                next: now,
+            });
+            if e.lookup.is_none() && e.next <= now {
+                e.lookup = Some(Lookup::new(
+                    &spec,
+                    &self.settings.servers,
+                    self.settings.options,
+                    now,
+                    seed,
+                ));
             }
-        }
-    }
-    drain(p, now);
-}
-
-/// A datagram from a DNS server.
-pub(crate) fn response(p: &mut Proxy, now: Instant, from: SocketAddr, bytes: &[u8]) {
-    for e in p.resolver.entries.values_mut() {
-        if let Some(l) = e.lookup.as_mut() {
-            l.handle_response(from, bytes, now);
-        }
-    }
-    drain(p, now);
-}
-
-/// Moves queries out and finished results into the dispatcher.
-fn drain(p: &mut Proxy, now: Instant) {
-    let mut done = Vec::new();
-    for (id, e) in &mut p.resolver.entries {
-        let Some(l) = e.lookup.as_mut() else {
-            continue;
-        };
-        while let Some(t) = l.poll_transmit() {
-            p.resolver.out.push_back(t);
-        }
-        if let Some(r) = l.result() {
-            done.push((*id, r.clone()));
-            e.lookup = None;
-        }
-    }
-    for (id, r) in done {
-        let next = match r {
-            Ok(resolved) => {
-                let targets: Vec<dispatch::ResolvedTarget> = resolved
-                    .targets
-                    .iter()
-                    .map(|t| dispatch::ResolvedTarget {
-                        addr: t.addr,
-                        transport: match t.transport {
-                            dns::resolve::Transport::Udp => config::Transport::Udp,
-                            dns::resolve::Transport::Tcp | dns::resolve::Transport::Tls => {
-                                config::Transport::Tcp
-                            }
-                        },
-                        srv: (t.priority != 0 || t.weight != 0).then_some((t.priority, t.weight)),
-                    })
-                    .collect();
-                let _ = p.dispatcher.set_resolved(id, &targets, now);
-                resolved.expires_at
-            }
-            Err(e) => {
-                p.resolver.failures += 1;
-                // The name is gone: so are its members. A server that does not answer keeps
-                // the last answer in place.
-                if matches!(
-                    e.kind,
-                    ResolveErrorKind::NxDomain | ResolveErrorKind::NoRecords
-                ) {
-                    let _ = p.dispatcher.set_resolved(id, &[], now);
+            if let Some(l) = e.lookup.as_mut() {
+                if l.poll_timeout().is_some_and(|t| t <= now) {
+                    l.handle_timeout(now);
                 }
-                e.retry_at
             }
-        };
-        if let Some(e) = p.resolver.entries.get_mut(&id) {
-            e.next = next;
         }
+        self.drain(dispatcher, now);
+    }
+
+    /// A datagram from a DNS server.
+    pub(crate) fn response(
+        &mut self,
+        dispatcher: &mut Dispatcher,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
+        for e in self.entries.values_mut() {
+            if let Some(l) = e.lookup.as_mut() {
+                l.handle_response(from, bytes, now);
+            }
+        }
+        self.drain(dispatcher, now);
+    }
+
+    /// Moves queries out and finished results into the dispatcher.
+    fn drain(&mut self, dispatcher: &mut Dispatcher, now: Instant) {
+        let mut done = Vec::new();
+        for (id, e) in &mut self.entries {
+            let Some(l) = e.lookup.as_mut() else {
+                continue;
+            };
+            while let Some(t) = l.poll_transmit() {
+                self.out.push_back(t);
+            }
+            if let Some(r) = l.result() {
+                done.push((*id, r.clone()));
+                e.lookup = None;
+            }
+        }
+        for (id, r) in done {
+            let next = match r {
+                Ok(resolved) => {
+                    let targets: Vec<dispatch::ResolvedTarget> =
+                        resolved.targets.iter().map(resolved_target).collect();
+                    let _ = dispatcher.set_resolved(id, &targets, now);
+                    resolved.expires_at
+                }
+                Err(e) => {
+                    self.failures += 1;
+                    // The name is gone: so are its members. A server that does not answer
+                    // keeps the last answer in place.
+                    if matches!(
+                        e.kind,
+                        ResolveErrorKind::NxDomain | ResolveErrorKind::NoRecords
+                    ) {
+                        let _ = dispatcher.set_resolved(id, &[], now);
+                    }
+                    e.retry_at
+                }
+            };
+            if let Some(e) = self.entries.get_mut(&id) {
+                e.next = next;
+            }
+        }
+    }
+}
+
+/// A located target as the dispatcher takes it.
+fn resolved_target(t: &dns::resolve::Target) -> dispatch::ResolvedTarget {
+    dispatch::ResolvedTarget {
+        addr: t.addr,
+        transport: match t.transport {
+            dns::resolve::Transport::Udp => config::Transport::Udp,
+            dns::resolve::Transport::Tcp | dns::resolve::Transport::Tls => config::Transport::Tcp,
+        },
+        srv: (t.priority != 0 || t.weight != 0).then_some((t.priority, t.weight)),
     }
 }

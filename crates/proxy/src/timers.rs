@@ -1,53 +1,47 @@
-//! The proxy's timers: one ordered set, entries cancelled lazily (a fired timer whose
-//! transaction is gone or whose generation moved on does nothing).
+//! The proxy's clock queue: when each transaction next needs [`crate::Proxy::handle_timeout`].
+//!
+//! Transactions keep their own timers (`poll_timeout`); this queue only orders them. An entry
+//! is not cancelled when its transaction's deadline moves: a popped entry whose transaction
+//! is gone or not yet due is skipped (see `tables`).
 
-use std::collections::BTreeMap;
+use crate::slab::{ClientId, ServerId};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
-/// What a timer is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Timer {
-    /// Retransmit a client transaction's request (Timer A or E, RFC 3261 §17.1).
-    ClientRetransmit { key: String, gen: u32 },
-    /// The branch got no provisional in time (fr_timeout; Timer B/F cap).
-    ClientNoAnswer { key: String },
-    /// Timer C (RFC 3261 §16.8): a provisional came but no final.
-    ClientTimerC { key: String, gen: u32 },
-    /// The client transaction ends (Timer D, K or M; F after CANCEL).
-    ClientEnd { key: String },
-    /// Retransmit a server transaction's final response (Timer G, §17.2.1).
-    ServerRetransmit { key: String, gen: u32 },
-    /// The server transaction ends (Timer H, I, J or L).
-    ServerEnd { key: String },
-    /// Dialog expiry sweep.
+/// What a queue entry wakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Wake {
+    /// A server transaction.
+    Server(ServerId),
+    /// A client transaction (and the proxy's Timer C of a branch).
+    Client(ClientId),
+    /// The dialog expiry sweep.
     Housekeeping,
 }
 
-/// Pending timers in time order.
+/// Pending wake-ups in time order.
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
-    seq: u64,
-    set: BTreeMap<(Instant, u64), Timer>,
+    heap: BinaryHeap<Reverse<(Instant, Wake)>>,
 }
 
 impl Timers {
-    /// Arms `t` for `at`.
-    pub(crate) fn arm(&mut self, at: Instant, t: Timer) {
-        self.seq += 1;
-        self.set.insert((at, self.seq), t);
+    /// Wakes `w` at `at`.
+    pub(crate) fn arm(&mut self, at: Instant, w: Wake) {
+        self.heap.push(Reverse((at, w)));
     }
 
-    /// The earliest deadline.
+    /// The earliest wake-up.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.set.keys().next().map(|(t, _)| *t)
+        self.heap.peek().map(|Reverse((t, _))| *t)
     }
 
-    /// Takes the next timer due at or before `now`.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer> {
-        let key = *self.set.keys().next()?;
-        if key.0 > now {
+    /// Takes the next entry due at or before `now`, with its time.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, Wake)> {
+        if self.next()? > now {
             return None;
         }
-        self.set.remove(&key)
+        self.heap.pop().map(|Reverse(e)| e)
     }
 }

@@ -12,11 +12,13 @@ pub enum Transport {
     Tcp,
 }
 
-impl From<config::Transport> for Transport {
-    fn from(t: config::Transport) -> Self {
+impl From<sip::Transport> for Transport {
+    /// The config refuses TLS (not spoken yet) and DNS answers for TLS reach the dispatcher as
+    /// TCP, so `Tls` does not arrive here; should it, it goes over TCP, which TLS runs on.
+    fn from(t: sip::Transport) -> Self {
         match t {
-            config::Transport::Udp => Transport::Udp,
-            config::Transport::Tcp => Transport::Tcp,
+            sip::Transport::Udp => Transport::Udp,
+            sip::Transport::Tcp | sip::Transport::Tls => Transport::Tcp,
         }
     }
 }

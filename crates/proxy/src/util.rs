@@ -1,6 +1,6 @@
 //! Small helpers: our own addresses, next-hop addresses from URIs and Vias, identifiers.
 
-use super::types::Transport;
+use crate::types::Transport;
 use std::net::{IpAddr, SocketAddr};
 
 /// A deterministic generator for tags, branches and Call-IDs (xorshift64*; the seed comes in
@@ -57,6 +57,27 @@ pub(crate) fn hostport(a: SocketAddr) -> String {
         SocketAddr::V4(v4) => format!("{}:{}", v4.ip(), v4.port()),
         SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
     }
+}
+
+/// `base` with a Via of ours (`sent_by`, `branch`) added right after the Request-Line: above
+/// every other Via, so it is the topmost (only the order among Via fields matters, RFC 3261
+/// §7.3.1), without parsing the request again.
+pub(crate) fn insert_via(
+    base: &[u8],
+    transport: Transport,
+    sent_by: &str,
+    branch: &str,
+) -> Option<Vec<u8>> {
+    let line_end = base.windows(2).position(|w| w == b"\r\n")? + 2;
+    let via = format!(
+        "Via: SIP/2.0/{} {sent_by};branch={branch}\r\n",
+        transport.via_name()
+    );
+    let mut bytes = Vec::with_capacity(base.len() + via.len());
+    bytes.extend_from_slice(base.get(..line_end)?);
+    bytes.extend_from_slice(via.as_bytes());
+    bytes.extend_from_slice(base.get(line_end..)?);
+    Some(bytes)
 }
 
 /// The next hop named by a SIP URI when its host is an IP literal (no DNS here): port from

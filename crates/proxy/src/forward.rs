@@ -1,0 +1,301 @@
+//! Forwarding: a context per forwarded request, its branches one after another (RFC 3261
+//! §16.6, failover to the next member of the set), and its final response upstream (§16.7
+//! items 6–10). What happens on a branch is `branch`'s.
+
+use crate::ctx::{Ctx, Target};
+use crate::info::{ReqInfo, BRANCH_PREFIX};
+use crate::slab::{CtxId, ServerId};
+use crate::tables::Role;
+use crate::txn::{ClientTxn, Expiry, Hop};
+use crate::types::{ProxyEvent, Transport};
+use crate::{util, Proxy};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+impl Proxy {
+    /// Starts a context for the request of server transaction `server`, to be forwarded to
+    /// `target`, and sends its first branch.
+    pub(crate) fn start_ctx(
+        &mut self,
+        now: Instant,
+        server: ServerId,
+        info: &ReqInfo,
+        base: Vec<u8>,
+        target: Target,
+    ) {
+        let caller = self
+            .txns
+            .server(server)
+            .map(|s| (s.txn.hop().peer, s.txn.hop().transport))
+            .unwrap_or((SocketAddr::from(([0, 0, 0, 0], 0)), Transport::Udp));
+        if info.method == sip::Method::Bye && info.to_tag.is_some() {
+            let linger = now + self.cfg.t64();
+            self.dialogs
+                .bye(&info.call_id, linger, &mut self.dispatcher);
+        }
+        let id = self
+            .ctxs
+            .insert(Ctx::new(server, info.clone(), base, target, caller));
+        if let Some(s) = self.txns.server_mut(server) {
+            s.ctx = Some(id);
+        }
+        self.next_branch(now, id);
+    }
+
+    /// Sends the next branch of context `id`, or ends it with the best response.
+    pub(crate) fn next_branch(&mut self, now: Instant, id: CtxId) {
+        let Some(c) = self.ctxs.get(id) else {
+            return;
+        };
+        if c.cancelled || c.final_sent {
+            return self.finish(now, id);
+        }
+        let (set, keys) = match &c.target {
+            Target::Fixed(dst, t, m) => {
+                if c.attempts > 0 {
+                    return self.finish(now, id);
+                }
+                let (dst, t, m) = (*dst, *t, *m);
+                return self.send_branch(now, id, dst, t, m);
+            }
+            Target::Set { set, keys } => (*set, keys),
+        };
+        let hk = dispatch::HashKeys {
+            call_id: &keys.call_id,
+            from_user: &keys.from_user,
+            to_user: &keys.to_user,
+            ruri_user: &keys.ruri_user,
+        };
+        let first = c.attempts == 0;
+        match self.dispatcher.select(set, &hk, &c.tried, now) {
+            dispatch::Selection::Member(m) => self.branch_to_member(now, id, m),
+            dispatch::Selection::AllFull { retry_after } if first => {
+                self.counters.all_busy += 1;
+                self.refuse(now, id, retry_after);
+            }
+            dispatch::Selection::NoneAvailable { retry_after } if first => {
+                self.counters.no_member += 1;
+                self.refuse(now, id, retry_after);
+            }
+            _ => self.finish(now, id),
+        }
+    }
+
+    /// Sends context `id`'s next branch to member `m`; a call counts on the member from now.
+    fn branch_to_member(&mut self, now: Instant, id: CtxId, m: dispatch::MemberId) {
+        let Some((dst, t)) = self
+            .dispatcher
+            .member(m)
+            .map(|mm| (mm.target(), Transport::from(mm.transport())))
+        else {
+            return self.finish(now, id);
+        };
+        let Some(c) = self.ctxs.get_mut(id) else {
+            return;
+        };
+        c.tried.push(m);
+        let attempt = c.attempts + 1;
+        if c.initial_invite() {
+            c.counted = Some(m);
+            self.dispatcher.call_started(m);
+            if attempt == 1 {
+                self.counters.calls_routed += 1;
+            } else {
+                self.counters.failovers += 1;
+            }
+            let member = self
+                .dispatcher
+                .member(m)
+                .map(|mm| mm.uri().to_string())
+                .unwrap_or_default();
+            self.events.push_back(ProxyEvent::CallRouted {
+                call_id: c.info.call_id.clone(),
+                member,
+                attempt,
+            });
+        }
+        self.send_branch(now, id, dst, t, Some(m));
+    }
+
+    /// No member can take the call: 503, with Retry-After when the set has one (RFC 3261
+    /// §21.5.4), at once rather than after a timeout.
+    fn refuse(&mut self, now: Instant, id: CtxId, retry_after: Duration) {
+        let ra = retry_after.as_secs().to_string();
+        let extra: &[(&str, &str)] = if retry_after.is_zero() {
+            &[]
+        } else {
+            &[("Retry-After", &ra)]
+        };
+        self.local_final(now, id, 503, "Service Unavailable", extra);
+    }
+
+    /// Creates the client transaction of a branch and sends it (RFC 3261 §16.6 items 8–10):
+    /// a fresh branch carrying the loop hash, Timer B/F at `fr_timeout`.
+    fn send_branch(
+        &mut self,
+        now: Instant,
+        id: CtxId,
+        dst: SocketAddr,
+        transport: Transport,
+        member: Option<dispatch::MemberId>,
+    ) {
+        let src = self.local_for(dst);
+        let sent_by = self.our_hostport(src);
+        let timing = self.timing();
+        let token = self.ids.token();
+        let Some(c) = self.ctxs.get_mut(id) else {
+            return;
+        };
+        let branch = format!("{BRANCH_PREFIX}{:08x}{token}", c.info.loop_hash());
+        let Some(bytes) = util::insert_via(&c.base, transport, &sent_by, &branch) else {
+            return self.finish(now, id);
+        };
+        let hop = Hop {
+            transport,
+            local: src,
+            peer: dst,
+        };
+        let expiry = Expiry::Timeout(now + self.cfg.fr_timeout);
+        let txn = ClientTxn::new(now, c.info.method.clone(), hop, bytes, timing, expiry);
+        let role = Role::Branch {
+            ctx: id,
+            timer_c: None,
+        };
+        let cid = self.txns.add_client(branch, txn, role, member);
+        c.attempts += 1;
+        c.branch = Some(cid);
+        if c.initial_invite() {
+            let expires = now + self.cfg.fr_timeout + self.cfg.fr_inv_timeout + self.cfg.t64();
+            self.dialogs
+                .early(&c.info, member, (dst, transport), c.caller, expires);
+        }
+        self.flush_client(cid);
+    }
+
+    /// Adds this element's Via (with a fresh branch carrying the loop hash, RFC 3261 §16.6
+    /// item 8) to `base`. Returns the branch and the bytes.
+    pub(crate) fn with_via(
+        &mut self,
+        base: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        info: &ReqInfo,
+    ) -> Option<(String, Vec<u8>)> {
+        let branch = format!(
+            "{BRANCH_PREFIX}{:08x}{}",
+            info.loop_hash(),
+            self.ids.token()
+        );
+        let bytes = util::insert_via(base, transport, &self.our_hostport(src), &branch)?;
+        Some((branch, bytes))
+    }
+
+    /// Releases the active-call count a context holds.
+    pub(crate) fn release(&mut self, id: CtxId) {
+        if let Some(m) = self.ctxs.get_mut(id).and_then(|c| c.counted.take()) {
+            self.dispatcher.call_ended(m);
+        }
+    }
+
+    /// Sends the context's final response upstream (RFC 3261 §16.7 items 6–10).
+    pub(crate) fn finish(&mut self, now: Instant, id: CtxId) {
+        let Some(c) = self.ctxs.get_mut(id) else {
+            return;
+        };
+        if c.final_sent {
+            return;
+        }
+        c.final_sent = true;
+        let server = c.server;
+        let best = c.best.take();
+        let (cancelled, timeout, timer_c) = (c.cancelled, c.saw_timeout, c.timer_c_fired);
+        self.release(id);
+        let code = match best {
+            // §16.7 item 6: a 503 is not passed on; the caller would take it as this proxy's
+            // state.
+            Some((503, _)) => self.local_code(now, id, 500, "Server Internal Error"),
+            Some((487, _)) if timer_c && !cancelled => {
+                self.local_code(now, id, 408, "Request Timeout")
+            }
+            Some((code, bytes)) => {
+                self.send_response(now, server, code, bytes);
+                code
+            }
+            None if cancelled => self.local_code(now, id, 487, "Request Terminated"),
+            None if timeout => self.local_code(now, id, 408, "Request Timeout"),
+            None => self.local_code(now, id, 503, "Service Unavailable"),
+        };
+        self.call_failed(id, code);
+        self.end_if_done(id);
+    }
+
+    /// Ends the context at once with a locally generated final response.
+    pub(crate) fn local_final(
+        &mut self,
+        now: Instant,
+        id: CtxId,
+        code: u16,
+        reason: &str,
+        extra: &[(&str, &str)],
+    ) {
+        let Some(c) = self.ctxs.get_mut(id) else {
+            return;
+        };
+        c.final_sent = true;
+        self.release(id);
+        self.local_response(now, id, code, reason, extra);
+        self.call_failed(id, code);
+        self.end_if_done(id);
+    }
+
+    /// A call (an initial INVITE) ended upstream with `code`: its early dialog goes.
+    fn call_failed(&mut self, id: CtxId, code: u16) {
+        let Some(c) = self.ctxs.get(id).filter(|c| c.initial_invite()) else {
+            return;
+        };
+        let call_id = c.info.call_id.clone();
+        self.dialogs.failed(&call_id, &mut self.dispatcher);
+        self.events
+            .push_back(ProxyEvent::CallFailed { call_id, code });
+    }
+
+    /// A locally generated final response with no extra fields; returns its code.
+    fn local_code(&mut self, now: Instant, id: CtxId, code: u16, reason: &str) -> u16 {
+        self.local_response(now, id, code, reason, &[]);
+        code
+    }
+
+    /// A locally generated response on the context's server transaction, built from the base
+    /// request (it carries the caller's Vias and tags unchanged).
+    fn local_response(
+        &mut self,
+        now: Instant,
+        id: CtxId,
+        code: u16,
+        reason: &str,
+        extra: &[(&str, &str)],
+    ) {
+        let Some(c) = self.ctxs.get_mut(id) else {
+            return;
+        };
+        let server = c.server;
+        let base = std::mem::take(&mut c.base);
+        if let Ok(req) = sip::parse(&base) {
+            self.respond(now, server, &req, code, reason, extra);
+        }
+        if let Some(c) = self.ctxs.get_mut(id) {
+            c.base = base;
+        }
+    }
+
+    /// Drops a finished context whose server transaction is already gone.
+    pub(crate) fn end_if_done(&mut self, id: CtxId) {
+        let done = self
+            .ctxs
+            .get(id)
+            .is_some_and(|c| c.final_sent && self.txns.server(c.server).is_none());
+        if done {
+            self.ctxs.remove(id);
+        }
+    }
+}

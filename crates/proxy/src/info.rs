@@ -1,0 +1,116 @@
+//! What the proxy reads from a request once, owned: the fields that match it to a server
+//! transaction (RFC 3261 §17.2.3), route it and detect loops (§16.3, §16.6 item 8).
+
+use crate::util;
+use sip::{Message, Method};
+use std::net::SocketAddr;
+
+/// The RFC 3261 branch magic cookie (§8.1.1.7).
+pub(crate) const MAGIC: &str = "z9hG4bK";
+
+/// The prefix of every branch this element generates.
+pub(crate) const BRANCH_PREFIX: &str = "z9hG4bKfvx";
+
+/// What the request path reads from a request, owned.
+#[derive(Debug, Clone)]
+pub(crate) struct ReqInfo {
+    pub method: Method,
+    pub ruri: String,
+    pub call_id: String,
+    pub cseq: u32,
+    pub from_tag: String,
+    pub from_user: String,
+    pub to_tag: Option<String>,
+    pub to_user: String,
+    pub branch: Option<String>,
+    pub sent_by: String,
+    pub top_via: String,
+}
+
+impl ReqInfo {
+    /// Reads the fields every request must carry (RFC 3261 §8.1.1, §16.3 item 1).
+    pub(crate) fn read(msg: &Message<'_>) -> Result<Self, sip::SipError> {
+        let via = msg.top_via()?;
+        let from = msg.from()?;
+        let to = msg.to()?;
+        let cseq = msg.cseq()?;
+        let method = msg.request_method().ok_or(sip::SipError::BadCSeq)?;
+        if Method::parse(&cseq.method) != method {
+            return Err(sip::SipError::BadCSeq);
+        }
+        let user = |n: &sip::NameAddr| {
+            n.parsed_uri()
+                .ok()
+                .and_then(|u| u.user.map(str::to_string))
+                .unwrap_or_default()
+        };
+        Ok(ReqInfo {
+            method,
+            ruri: msg.request_uri().unwrap_or_default().to_string(),
+            call_id: msg.call_id()?.into_owned(),
+            cseq: cseq.number,
+            from_tag: from.tag().unwrap_or_default().to_string(),
+            from_user: user(&from),
+            to_tag: to.tag().map(str::to_string),
+            to_user: user(&to),
+            branch: via.branch().map(str::to_string),
+            sent_by: match via.port {
+                Some(p) => format!("{}:{p}", via.host.to_ascii_lowercase()),
+                None => via.host.to_ascii_lowercase(),
+            },
+            top_via: via.to_string(),
+        })
+    }
+
+    /// The key of the server transaction this request belongs to (RFC 3261 §17.2.3), as if
+    /// its method were `method`: branch, sent-by and method, with ACK matching the INVITE.
+    /// Requests without the magic cookie (RFC 2543) are keyed by Call-ID, CSeq number, From
+    /// tag and the whole top Via (§17.2.3, last paragraphs, simplified).
+    pub(crate) fn server_key_as(&self, method: &Method) -> String {
+        let method = match method {
+            Method::Ack => Method::Invite.as_str(),
+            m => m.as_str(),
+        };
+        match &self.branch {
+            Some(b) if b.starts_with(MAGIC) => format!("b|{b}|{}|{method}", self.sent_by),
+            _ => format!(
+                "c|{}|{}|{}|{}|{method}",
+                self.call_id, self.cseq, self.from_tag, self.top_via
+            ),
+        }
+    }
+
+    /// The key of the server transaction of this request.
+    pub(crate) fn server_key(&self) -> String {
+        self.server_key_as(&self.method)
+    }
+
+    /// An initial INVITE (outside a dialog): the one request that creates a call.
+    pub(crate) fn initial_invite(&self) -> bool {
+        self.method.is_invite() && self.to_tag.is_none()
+    }
+
+    /// The loop-detection hash (RFC 3261 §16.6 item 8, without the top Via so that a request
+    /// coming back unchanged is recognised).
+    pub(crate) fn loop_hash(&self) -> u32 {
+        util::loop_hash(&[
+            &self.ruri,
+            &self.from_tag,
+            self.to_tag.as_deref().unwrap_or_default(),
+            &self.call_id,
+            &self.cseq.to_string(),
+        ])
+    }
+}
+
+/// Where responses to a request go (RFC 3261 §18.2.2 for UDP, RFC 3581 §4): the source IP,
+/// and the source port when the top Via asked with `rport`, else the sent-by port (5060 when
+/// absent). Over TCP the source address (the connection) is used by the caller.
+pub(crate) fn reply_target(msg: &Message<'_>, from: SocketAddr) -> Option<SocketAddr> {
+    let via = msg.top_via().ok()?;
+    let port = match via.rport() {
+        Ok(Some(_)) => from.port(),
+        _ => via.port.unwrap_or(5060),
+    };
+    Some(SocketAddr::new(from.ip(), port))
+}
