@@ -10,137 +10,18 @@ mod route;
 
 use std::time::Duration;
 
+use dispatch::{
+    Algorithm, HashKey, LastResort, MemberConfig, SetConfig, MAX_ATTEMPTS, MAX_SET_NAME_LEN,
+};
 use serde::Deserialize;
+use sip::{SipUri, Transport};
 
 use crate::check::{choice, opt_int_in, required, secs_in};
 use crate::dns::DnsConfig;
 use crate::error::{key, ConfigError};
-use crate::sip::{SipConfig, Transport};
-use crate::uri::SipUri;
+use crate::sip::SipConfig;
 
-pub use health::{HealthConfig, OkCode, DEFAULT_PROBE_FROM};
-pub use member::{AdminState, MemberConfig, MAX_MEMBER_CALLS, MAX_WEIGHT};
 pub(crate) use route::RawRoute;
-pub use route::{Cidr, RouteConfig};
-
-/// Longest set or route name.
-pub const MAX_SET_NAME_LEN: usize = 32;
-
-/// Most `max_attempts` per call.
-pub const MAX_ATTEMPTS: u8 = 16;
-
-/// How a set picks the member for a new call (`algorithm`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Algorithm {
-    /// Each eligible member in turn (the default).
-    #[default]
-    RoundRobin,
-    /// Smooth weighted round robin by `weight`.
-    Weighted,
-    /// The member with the fewest active calls; ties taken in turn.
-    LeastCalls,
-    /// Rendezvous (highest random weight) hashing of `hash_key`: a key sticks to a member,
-    /// and only the keys of a member that drops out move.
-    Hash,
-    /// The lowest `priority` value with an eligible member; members of that priority in turn.
-    Priority,
-    /// RFC 2782 order: lowest priority first, by weight within a priority.
-    Srv,
-}
-
-impl Algorithm {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::RoundRobin => "round_robin",
-            Algorithm::Weighted => "weighted",
-            Algorithm::LeastCalls => "least_calls",
-            Algorithm::Hash => "hash",
-            Algorithm::Priority => "priority",
-            Algorithm::Srv => "srv",
-        }
-    }
-}
-
-/// What `algorithm = "hash"` hashes (`hash_key`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HashKey {
-    /// The Call-ID (the default): a call's retries and forks land on one member.
-    #[default]
-    CallId,
-    /// The From URI's user part: a caller sticks to a member.
-    FromUser,
-    /// The To URI's user part.
-    ToUser,
-    /// The Request-URI's user part: a dialled number sticks to a member.
-    RuriUser,
-}
-
-impl HashKey {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HashKey::CallId => "call_id",
-            HashKey::FromUser => "from_user",
-            HashKey::ToUser => "to_user",
-            HashKey::RuriUser => "ruri_user",
-        }
-    }
-}
-
-/// The next hop a set tries when no member is left (`last_resort`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LastResort {
-    /// Its URI (same rules as a member's).
-    pub uri: SipUri,
-    /// Its transport: the URI's `transport=` parameter, else udp (tcp for `sips:`).
-    pub transport: Transport,
-}
-
-/// One `[[set]]` entry: a destination set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetConfig {
-    /// `name` (required, unique): letters, digits, '_' and '-', 1 to 32.
-    pub name: String,
-    /// `algorithm` (default round_robin).
-    pub algorithm: Algorithm,
-    /// `hash_key` (default call_id): used by `algorithm = "hash"`.
-    pub hash_key: HashKey,
-    /// `failover_codes` (default `[500, 503]`, each 300..=699, no repeats): final replies from
-    /// a member that make the proxy try the next one.
-    pub failover_codes: Vec<u16>,
-    /// `max_attempts` (1..=16, default 3): members tried per call at most (the last resort
-    /// not counted).
-    pub max_attempts: u8,
-    /// `last_resort` (optional): tried when every member failed or none is available.
-    pub last_resort: Option<LastResort>,
-    /// `retry_after_secs` (0..=3600, default 5): Retry-After on the proxy's own 503 when every
-    /// member is full, busy or down; 0 = no Retry-After header.
-    pub retry_after: Duration,
-    /// `register` (default false): members may join by REGISTER with the set name as the To
-    /// user.
-    pub register: bool,
-    /// `register_networks` (default empty; at least one when `register = true`): source
-    /// networks allowed to REGISTER into the set.
-    pub register_networks: Vec<Cidr>,
-    /// `register_max_expires_secs` (60..=86400, default 3600): longest registration granted;
-    /// longer requests are shortened to it.
-    pub register_max_expires: Duration,
-    /// `[set.health]`: probing and passive detection.
-    pub health: HealthConfig,
-    /// `[[set.member]]`: the static members, in file order. May be empty only with
-    /// `register = true`.
-    pub members: Vec<MemberConfig>,
-}
-
-impl SetConfig {
-    /// Whether a final reply `code` from a member makes the proxy try the next member.
-    pub fn fails_over_on(&self, code: u16) -> bool {
-        self.failover_codes.contains(&code)
-    }
-}
 
 /// One `[[set]]` entry as written, before checks.
 #[derive(Debug, Default, Deserialize)]
@@ -237,7 +118,7 @@ impl RawSet {
             check_transport(&path, m.transport, sip)?;
             if let Some(k) = members
                 .iter()
-                .position(|o| o.uri.target() == m.uri.target() && o.transport == m.transport)
+                .position(|o| o.target() == m.target() && o.transport == m.transport)
             {
                 return Err(key(
                     format!("{mp}.uri"),
@@ -322,9 +203,9 @@ fn check_transport(path: &str, transport: Transport, sip: &SipConfig) -> Result<
 pub(crate) fn build_routes(
     raw: Option<Vec<RawRoute>>,
     sets: &[SetConfig],
-) -> Result<Vec<RouteConfig>, ConfigError> {
+) -> Result<Vec<dispatch::RouteConfig>, ConfigError> {
     let raw = raw.unwrap_or_default();
-    let mut out: Vec<RouteConfig> = Vec::with_capacity(raw.len());
+    let mut out: Vec<dispatch::RouteConfig> = Vec::with_capacity(raw.len());
     for (i, entry) in raw.into_iter().enumerate() {
         let r = entry.build(i)?;
         if let Some(j) = out.iter().position(|o| o.name == r.name) {

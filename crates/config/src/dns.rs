@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ::dns::resolve::LookupOptions;
 use serde::Deserialize;
 
 use crate::check::{opt_int_in, secs_in};
@@ -36,6 +37,20 @@ impl Default for DnsConfig {
             attempts: 2,
             min_ttl: Duration::from_secs(5),
             max_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl DnsConfig {
+    /// The tunables of the RFC 3263 resolver (`dns::resolve`) these keys set; the others
+    /// (address families, query and CNAME limits) keep the resolver's defaults.
+    pub fn lookup_options(&self) -> LookupOptions {
+        LookupOptions {
+            timeout: self.timeout,
+            attempts: u32::from(self.attempts),
+            min_ttl: self.min_ttl,
+            max_ttl: self.max_ttl,
+            ..LookupOptions::default()
         }
     }
 }

@@ -39,7 +39,6 @@ mod interface;
 mod media;
 mod ng;
 mod sip;
-mod uri;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -50,21 +49,26 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-pub use dataplane::{dpdk, Backend, DataplaneConfig, MAX_BURST, MAX_WORKERS};
-pub use dispatcher::{
-    AdminState, Algorithm, Cidr, HashKey, HealthConfig, LastResort, MemberConfig, OkCode,
-    RouteConfig, SetConfig, DEFAULT_PROBE_FROM, MAX_ATTEMPTS, MAX_MEMBER_CALLS, MAX_SET_NAME_LEN,
-    MAX_WEIGHT,
-};
+pub use crate::dataplane::{dpdk, Backend, DataplaneConfig, MAX_BURST, MAX_WORKERS};
 pub use dns::DnsConfig;
 pub use error::ConfigError;
 pub use general::{GeneralConfig, LogFormat, LogLevel};
 pub use host::{validate_host, HostFacts};
 pub use interface::{Interface, MAX_NAME_LEN, MIN_RELAY_PORT};
-pub use media::{Latching, MediaConfig, MAX_FINAL_TIMEOUT_SECS};
+pub use media::{MediaConfig, MAX_FINAL_TIMEOUT_SECS};
 pub use ng::{NgConfig, DEFAULT_NG_LISTEN};
-pub use sip::{SipConfig, Transport, DEFAULT_SIP_LISTEN, MAX_USER_AGENT_LEN};
-pub use uri::{parse_hostport, HostPort, MemberTarget, SipUri, UriHost};
+pub use sip::{SipConfig, DEFAULT_SIP_LISTEN, MAX_USER_AGENT_LEN, SPOKEN_TRANSPORTS};
+
+// The domain types the configuration is made of, defined by the crates that use them: the
+// config reads the file into them, the daemon hands them over as they are. Re-exported so a
+// user of `Config` can name every type it holds.
+pub use ::dataplane::LatchMode;
+pub use ::dispatch::{
+    AdminState, Algorithm, Cidr, HashKey, HealthConfig, LastResort, MemberConfig, MemberTarget,
+    OkCode, RouteConfig, SetConfig, DEFAULT_PROBE_FROM, MAX_ATTEMPTS, MAX_MEMBER_CALLS,
+    MAX_SET_NAME_LEN, MAX_WEIGHT,
+};
+pub use ::sip::{HostPort, SipUri, Transport, UriHost};
 
 /// The whole daemon configuration, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use dataplane::LatchMode;
 use serde::Deserialize;
 
 use crate::check::{choice, opt_int_in, secs_in};
@@ -11,36 +12,12 @@ use crate::error::{key, ConfigError};
 /// Longest `media.final_timeout_secs` accepted: one week.
 pub const MAX_FINAL_TIMEOUT_SECS: u64 = 7 * 86_400;
 
-/// How a stream learns where its peer really sends from (`media.latching`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Latching {
-    /// Never latch: always send to the address and port the SDP named.
-    Off,
-    /// Latch onto the source of the first packet received.
-    Immediate,
-    /// During the learning window prefer packets whose source matches the SDP address and
-    /// port, then latch (the default; rtpengine's behaviour).
-    #[default]
-    Heuristic,
-}
-
-impl Latching {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Latching::Off => "off",
-            Latching::Immediate => "immediate",
-            Latching::Heuristic => "heuristic",
-        }
-    }
-}
-
 /// The `[media]` section. Every key is optional.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaConfig {
-    /// `latching`: off | immediate | heuristic; default `heuristic`.
-    pub latching: Latching,
+    /// `latching`: off | immediate | heuristic (the data plane's own mode); default
+    /// `heuristic`, rtpengine's behaviour.
+    pub latching: LatchMode,
     /// `learning_secs` (0..=60, default 3): the heuristic learning window.
     pub learning: Duration,
     /// `strict_source` (default false): once latched, drop and count packets from any other
@@ -67,7 +44,7 @@ pub struct MediaConfig {
 impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
-            latching: Latching::Heuristic,
+            latching: LatchMode::Heuristic,
             learning: Duration::from_secs(3),
             strict_source: false,
             timeout: Duration::from_secs(60),
@@ -104,7 +81,7 @@ impl RawMedia {
         let d = MediaConfig::default();
         let latching = choice("media.latching", self.latching.as_deref(), d.latching)?;
         let strict_source = self.strict_source.unwrap_or(d.strict_source);
-        if strict_source && latching == Latching::Off {
+        if strict_source && latching == LatchMode::Off {
             return Err(key(
                 "media.strict_source",
                 "strict_source = true needs latching, but media.latching is \"off\"",

@@ -5,28 +5,38 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::check::{choice, int_in, opt_int_in, secs_in};
-use crate::error::{key, ConfigError};
-use crate::uri::{parse_hostport, HostPort};
+use sip::{HostPort, Transport};
 
-/// A SIP transport the proxy speaks (`sip.transports`, `set.member.transport`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// SIP over UDP (RFC 3261 §18).
-    Udp,
-    /// SIP over TCP (RFC 3261 §18).
-    Tcp,
+use crate::check::{int_in, opt_int_in, secs_in};
+use crate::error::{key, ConfigError};
+
+/// The transports the proxy speaks today, in their config spelling. TLS is a transport the
+/// project knows (`sip::Transport::Tls`) but does not speak yet: `"tls"` is refused, naming
+/// the key, wherever a transport is configured.
+pub const SPOKEN_TRANSPORTS: [Transport; 2] = [Transport::Udp, Transport::Tcp];
+
+/// A transport key (`sip.transports[i]`, `set.member.transport`): one of
+/// [`SPOKEN_TRANSPORTS`], spelled in lower case.
+pub(crate) fn spoken_transport(path: &str, text: &str) -> Result<Transport, ConfigError> {
+    match text.parse::<Transport>() {
+        Ok(t) if text == t.as_str() && SPOKEN_TRANSPORTS.contains(&t) => Ok(t),
+        Ok(t) if text == t.as_str() => Err(not_spoken(path, t)),
+        _ => Err(key(
+            path,
+            format!("unknown value `{text}`, expected `udp` or `tcp`"),
+        )),
+    }
 }
 
-impl Transport {
-    /// The config spelling, which is also the `transport=` URI parameter value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        }
-    }
+/// The error for a transport the project knows but the proxy does not speak (TLS).
+pub(crate) fn not_spoken(path: &str, t: Transport) -> ConfigError {
+    key(
+        path,
+        format!(
+            "{:?} is not supported yet (the proxy speaks udp and tcp)",
+            t.as_str()
+        ),
+    )
 }
 
 /// Default `sip.listen`: loopback, the standard SIP port (RFC 3261 §19.1.2).
@@ -42,7 +52,8 @@ pub struct SipConfig {
     /// `transports`, on TCP too; at least one, no repeats, port not 0. Default
     /// `["127.0.0.1:5060"]`.
     pub listen: Vec<SocketAddr>,
-    /// `transports`: non-empty subset of `udp`, `tcp`, no repeats; default `["udp", "tcp"]`.
+    /// `transports`: non-empty subset of `udp`, `tcp` ([`SPOKEN_TRANSPORTS`]), no repeats;
+    /// default `["udp", "tcp"]`. `"tls"` is refused: the proxy does not speak TLS yet.
     pub transports: Vec<Transport>,
     /// `advertised` (optional): `host[:port]` written into Via and Record-Route instead of the
     /// listen address (the proxy behind 1:1 NAT or known by a DNS name).
@@ -159,7 +170,7 @@ impl RawSip {
         };
         let advertised = match self.advertised {
             Some(text) => Some(
-                parse_hostport(&text)
+                HostPort::parse(&text)
                     .map_err(|why| key("sip.advertised", format!("{text:?}: {why}")))?,
             ),
             None => None,
@@ -272,7 +283,7 @@ fn build_listen(list: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
     Ok(out)
 }
 
-/// `sip.transports`: a non-empty subset of udp and tcp, no repeats.
+/// `sip.transports`: a non-empty subset of the spoken transports, no repeats.
 fn build_transports(list: &[String]) -> Result<Vec<Transport>, ConfigError> {
     if list.is_empty() {
         return Err(key(
@@ -283,7 +294,7 @@ fn build_transports(list: &[String]) -> Result<Vec<Transport>, ConfigError> {
     let mut out: Vec<Transport> = Vec::with_capacity(list.len());
     for (i, text) in list.iter().enumerate() {
         let path = format!("sip.transports[{i}]");
-        let t: Transport = choice(&path, Some(text), Transport::Udp)?;
+        let t = spoken_transport(&path, text)?;
         if out.contains(&t) {
             return Err(key(&path, format!("{:?} is listed twice", t.as_str())));
         }

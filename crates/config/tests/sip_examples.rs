@@ -20,7 +20,7 @@ fn the_default_config_balances_over_three_loopback_members() {
     assert_eq!(cfg.sets.len(), 1);
     let set = &cfg.sets[0];
     assert_eq!(set.algorithm, Algorithm::RoundRobin);
-    let targets: Vec<MemberTarget> = set.members.iter().map(|m| m.uri.target()).collect();
+    let targets: Vec<MemberTarget> = set.members.iter().map(|m| m.target()).collect();
     let want: Vec<MemberTarget> = (5081..=5083)
         .map(|p| MemberTarget::Static(([127, 0, 0, 1], p).into()))
         .collect();
@@ -35,7 +35,7 @@ fn the_sip_pool_example_uses_every_kind_of_member_and_route() {
     let cfg = parse(&text).unwrap();
     assert_eq!(cfg.sets.len(), 2);
     let pool = &cfg.sets[0];
-    let kinds: Vec<MemberTarget> = pool.members.iter().map(|m| m.uri.target()).collect();
+    let kinds: Vec<MemberTarget> = pool.members.iter().map(|m| m.target()).collect();
     assert!(matches!(kinds[0], MemberTarget::Static(_)));
     assert!(matches!(kinds[2], MemberTarget::Address { .. }));
     assert!(matches!(kinds[3], MemberTarget::Service { .. }));

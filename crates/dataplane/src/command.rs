@@ -3,8 +3,10 @@
 use crate::io::{PortHandle, PortKey};
 use wire::Endpoint;
 
-/// How a stream learns where its peer really is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How a stream learns where its peer really is (`media.latching` in the config, whose
+/// spelling the serde names are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LatchMode {
     /// Never: media goes to the SDP address only.
     Off,

@@ -2,10 +2,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use config::{RouteConfig, SetConfig};
-
 use crate::dispatcher::{Dispatcher, MemberView, SetState};
 use crate::member::Member;
+use crate::settings::{RouteConfig, SetConfig};
 use crate::types::{MemberId, MemberState, SetId};
 
 impl Dispatcher {

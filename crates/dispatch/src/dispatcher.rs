@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use config::{AdminState, MemberTarget, RouteConfig, SetConfig, SipUri, Transport};
+use sip::{SipUri, Transport};
+
+use crate::settings::{AdminState, MemberConfig, MemberTarget, RouteConfig, SetConfig};
 
 use crate::error::AdminError;
 use crate::member::Member;
@@ -25,7 +27,7 @@ pub(crate) struct Source {
     /// Its transport.
     pub(crate) transport: Transport,
     /// The member entry (`None` for the last resort).
-    pub(crate) cfg: Option<config::MemberConfig>,
+    pub(crate) cfg: Option<MemberConfig>,
     /// The members it produced, in order (one for an IP literal, DNS answers otherwise).
     pub(crate) members: Vec<MemberId>,
 }
@@ -186,7 +188,7 @@ impl Dispatcher {
                 )
             }
         };
-        let entries: Vec<(SipUri, Transport, Option<config::MemberConfig>)> = cfg
+        let entries: Vec<(SipUri, Transport, Option<MemberConfig>)> = cfg
             .members
             .iter()
             .map(|m| (m.uri.clone(), m.transport, Some(m.clone())))
@@ -226,7 +228,7 @@ impl Dispatcher {
                     }
                 }
             };
-            if let MemberTarget::Static(addr) = source.uri.target() {
+            if let MemberTarget::Static(addr) = MemberTarget::of(&source.uri) {
                 // An IP-literal entry has exactly one member; reuse it when the entry stayed.
                 let first_probe = stagger(now, cfg.health.interval, k, fresh_static);
                 k += 1;
@@ -295,7 +297,7 @@ impl Dispatcher {
         let Some(m) = self.members.get_mut(&id) else {
             return;
         };
-        if let MemberTarget::Static(addr) = source.uri.target() {
+        if let MemberTarget::Static(addr) = MemberTarget::of(&source.uri) {
             m.target = addr;
             m.transport = source.transport;
             m.uri.clone_from(&source.uri.text);

@@ -2,11 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use config::MemberTarget;
-
 use crate::dispatcher::{Dispatcher, DnsSource};
 use crate::error::{RegisterError, ResolveError};
 use crate::member::Member;
+use crate::settings::{AdminState, MemberTarget};
 use crate::types::{MemberId, Origin, Registration, RemoveReason, ResolvedTarget, SetId, SourceId};
 
 /// Most addresses one DNS entry may yield; further answers are ignored.
@@ -21,7 +20,7 @@ impl Dispatcher {
     pub fn dns_sources(&self) -> impl Iterator<Item = DnsSource<'_>> + '_ {
         self.sets.iter().flat_map(|set| {
             set.sources.iter().filter_map(move |s| {
-                let target = s.uri.target();
+                let target = MemberTarget::of(&s.uri);
                 (!matches!(target, MemberTarget::Static(_))).then_some(DnsSource {
                     id: s.id,
                     set: set.id,
@@ -107,10 +106,7 @@ impl Dispatcher {
                 }
                 if m.counters.probes_sent == 0 && m.outstanding.is_none() {
                     // A new member takes the entry's configured admin state without an event.
-                    let state = src
-                        .cfg
-                        .as_ref()
-                        .map_or(config::AdminState::Active, |c| c.state);
+                    let state = src.cfg.as_ref().map_or(AdminState::Active, |c| c.state);
                     m.admin = state;
                     m.cfg_admin = state;
                     if !m.is_probed() {

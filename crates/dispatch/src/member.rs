@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Instant;
 
-use config::{AdminState, HealthConfig, Transport};
+use sip::Transport;
 
+use crate::settings::{AdminState, HealthConfig};
 use crate::types::{
     Health, MemberCounters, MemberId, MemberState, Origin, ProbeOutcome, Reason, SetId, SourceId,
 };
@@ -150,13 +151,14 @@ impl Member {
         !self.last_resort && self.admin != AdminState::Disabled
     }
 
-    /// The URI of a DNS-found address: `sip:` or `sips:` with the address and, for tcp, the
-    /// transport parameter.
+    /// The URI of a DNS-found address: `sip:` or `sips:` with the address and, unless the
+    /// transport is the scheme's own (udp for `sip:`, tls for `sips:`), the transport parameter.
     pub(crate) fn uri_for(addr: SocketAddr, transport: Transport, secure: bool) -> String {
-        let scheme = if secure { "sips" } else { "sip" };
-        match transport {
-            Transport::Udp => format!("{scheme}:{addr}"),
-            Transport::Tcp => format!("{scheme}:{addr};transport=tcp"),
+        match (secure, transport) {
+            (false, Transport::Udp) => format!("sip:{addr}"),
+            (true, Transport::Tls) => format!("sips:{addr}"),
+            (false, t) => format!("sip:{addr};transport={t}"),
+            (true, t) => format!("sips:{addr};transport={t}"),
         }
     }
 

@@ -2,9 +2,8 @@
 
 use std::time::Instant;
 
-use config::AdminState;
-
 use crate::dispatcher::Dispatcher;
+use crate::settings::AdminState;
 use crate::types::{
     MemberId, Origin, PassiveEvent, ProbeId, ProbeOutcome, ProbeRequest, Reason, RemoveReason,
 };
@@ -25,11 +24,13 @@ impl Dispatcher {
             .filter(|m| m.next_probe.is_some_and(|t| t <= now))
             .min_by_key(|m| (m.next_probe, m.id))
             .map(|m| m.id)?;
-        self.start_probe(id, now)
+        self.probe_now(id, now)
     }
 
-    /// Sends a probe to member `id` now: marks it in flight and schedules the next one.
-    pub(crate) fn start_probe(&mut self, id: MemberId, now: Instant) -> Option<ProbeRequest> {
+    /// A probe to member `id` now, whatever its schedule (what an operator's "check it now"
+    /// asks for; `poll_probe` uses it for the members that are due): marks it in flight and
+    /// schedules the next one. `None` for an unknown member.
+    pub fn probe_now(&mut self, id: MemberId, now: Instant) -> Option<ProbeRequest> {
         let set = self.members.get(&id)?.set;
         let health = self.set(set).map(|s| s.cfg.health.clone())?;
         self.next_probe_seq += 1;

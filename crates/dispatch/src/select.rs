@@ -3,11 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use config::{AdminState, Algorithm, HashKey};
-
 use crate::dispatcher::Dispatcher;
 use crate::hash;
 use crate::member::Member;
+use crate::settings::{AdminState, Algorithm, HashKey};
 use crate::types::{HashKeys, MemberId, Selection, SetId};
 
 impl Dispatcher {

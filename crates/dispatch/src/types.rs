@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use config::Transport;
+use sip::Transport;
 
 /// A member of a set. Ids are never reused, so a stale id names nothing rather than another
 /// member.

@@ -4,7 +4,6 @@
 use anyhow::Context;
 use config::Config;
 use control::SocketBinder;
-use dataplane::LatchMode;
 use media::{Engine, EngineConfig, Interface, PortBinder, VirtualBinder};
 use pktio::plane::{DataPlane, WorkerLink};
 use std::path::Path;
@@ -22,14 +21,6 @@ fn init_logging(cfg: &Config) {
     match cfg.general.log_format {
         config::LogFormat::Json => builder.json().init(),
         config::LogFormat::Text => builder.init(),
-    }
-}
-
-fn latch(l: config::Latching) -> LatchMode {
-    match l {
-        config::Latching::Off => LatchMode::Off,
-        config::Latching::Immediate => LatchMode::Immediate,
-        config::Latching::Heuristic => LatchMode::Heuristic,
     }
 }
 
@@ -60,7 +51,7 @@ fn engine(cfg: &Config, plane: &DataPlane, epoch: Instant) -> Engine {
                 advertised: i.advertised,
             })
             .collect(),
-        latching: latch(cfg.media.latching),
+        latching: cfg.media.latching,
         strict_source: cfg.media.strict_source,
         offer_timeout: cfg.media.offer_timeout,
         final_timeout: cfg.media.final_timeout,

@@ -1,66 +1,14 @@
-//! `[[set.member]]`: one next hop of a set, as written in the config.
+//! `[[set.member]]`: one next hop of a set, read into the dispatcher's [`MemberConfig`].
 
 use std::num::NonZeroU32;
 
+use dispatch::{AdminState, MemberConfig, MAX_MEMBER_CALLS, MAX_WEIGHT};
 use serde::Deserialize;
+use sip::{SipUri, Transport};
 
 use crate::check::{choice, opt_int_in, required};
 use crate::error::{key, ConfigError};
-use crate::sip::Transport;
-use crate::uri::SipUri;
-
-/// Most calls a member may be capped at (`max_calls`).
-pub const MAX_MEMBER_CALLS: u32 = 1_000_000;
-
-/// Largest member `weight`.
-pub const MAX_WEIGHT: u32 = 1000;
-
-/// An operator's say on whether a member takes calls (`state`; also set at run time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AdminState {
-    /// Takes new calls when healthy (the default).
-    #[default]
-    Active,
-    /// Takes nothing new and is not probed: out of service.
-    Disabled,
-    /// Takes no new calls; its dialogs continue and it is still probed.
-    Draining,
-}
-
-impl AdminState {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdminState::Active => "active",
-            AdminState::Disabled => "disabled",
-            AdminState::Draining => "draining",
-        }
-    }
-}
-
-/// One `[[set.member]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberConfig {
-    /// `uri` (required): `sip:`/`sips:` URI of the member. An IP literal is one fixed address
-    /// (port default 5060, 5061 for `sips:`); a host name with a port is looked up with A/AAAA;
-    /// a host name without a port with NAPTR/SRV (RFC 3263 §4). Host names need `[dns]`
-    /// servers.
-    pub uri: SipUri,
-    /// `transport`: udp | tcp; default the URI's `transport=` parameter, else udp. Must agree
-    /// with that parameter when both are given, and be one of `sip.transports`.
-    pub transport: Transport,
-    /// `weight` (1..=1000, default 1): share of calls under `weighted`, and within a priority
-    /// under `srv` for members not found through SRV.
-    pub weight: u32,
-    /// `priority` (0..=65535, default 0): lower first, under `priority` and `srv`.
-    pub priority: u16,
-    /// `max_calls` (0..=1000000, default 0): `None` when 0 (no cap); otherwise a member with this
-    /// many active calls takes no new one, whatever the algorithm.
-    pub max_calls: Option<NonZeroU32>,
-    /// `state` (default active): the admin state the member starts in.
-    pub state: AdminState,
-}
+use crate::sip::{spoken_transport, SPOKEN_TRANSPORTS};
 
 /// One `[[set.member]]` entry as written, before checks.
 #[derive(Debug, Default, Deserialize)]
@@ -99,9 +47,17 @@ impl RawMember {
     }
 }
 
-/// A member or last-resort URI: parsed, with its path in the error.
+/// A member or last-resort URI: parsed by the `sip` crate, with its path in the error. A
+/// `transport=tls` parameter is refused: the proxy does not speak TLS yet.
 pub(crate) fn parse_next_hop(path: &str, text: &str) -> Result<SipUri, ConfigError> {
-    SipUri::parse(text).map_err(|why| key(path, format!("{text:?}: {why}")))
+    let uri = SipUri::parse(text).map_err(|why| key(path, format!("{text:?}: {why}")))?;
+    match uri.transport {
+        Some(t) if !SPOKEN_TRANSPORTS.contains(&t) => Err(key(
+            path,
+            format!("{text:?}: transport={t} is not supported (use udp or tcp)"),
+        )),
+        _ => Ok(uri),
+    }
 }
 
 /// The transport of a next hop: the `transport` key, else the URI's `transport=` parameter,
@@ -113,7 +69,8 @@ pub(crate) fn pick_transport(
 ) -> Result<Transport, ConfigError> {
     let from_uri = uri.transport;
     let chosen = match given {
-        Some(_) => choice(path, given, Transport::Udp)?,
+        Some(text) => spoken_transport(path, text)?,
+        // A sips: URI is reached over TLS (RFC 3261 §26.2.2), which runs over TCP.
         None => from_uri.unwrap_or(if uri.secure {
             Transport::Tcp
         } else {

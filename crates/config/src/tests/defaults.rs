@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{ok, IFACE};
 use crate::{
-    Backend, DataplaneConfig, GeneralConfig, Interface, Latching, LogFormat, LogLevel, MediaConfig,
-    NgConfig,
+    Backend, DataplaneConfig, GeneralConfig, Interface, LatchMode, LogFormat, LogLevel,
+    MediaConfig, NgConfig,
 };
 
 #[test]
@@ -28,7 +28,7 @@ fn omitted_sections_take_every_documented_default() {
     assert_eq!(cfg.dataplane.control_core, None);
     assert_eq!(cfg.dataplane.burst, 32);
 
-    assert_eq!(cfg.media.latching, Latching::Heuristic);
+    assert_eq!(cfg.media.latching, LatchMode::Heuristic);
     assert_eq!(cfg.media.learning, Duration::from_secs(3));
     assert!(!cfg.media.strict_source);
     assert_eq!(cfg.media.timeout, Duration::from_secs(60));
@@ -120,7 +120,7 @@ fn every_key_set_away_from_its_default_is_read() {
     assert_eq!(cfg.dataplane.worker_cores, vec![2, 3, 5]);
     assert_eq!(cfg.dataplane.control_core, Some(1));
     assert_eq!(cfg.dataplane.burst, 512);
-    assert_eq!(cfg.media.latching, Latching::Immediate);
+    assert_eq!(cfg.media.latching, LatchMode::Immediate);
     assert_eq!(cfg.media.learning, Duration::ZERO);
     assert!(cfg.media.strict_source);
     assert_eq!(cfg.media.timeout, Duration::from_secs(86400));
@@ -173,10 +173,13 @@ fn every_choice_spelling_is_accepted_and_round_trips_through_as_str() {
         )));
         assert_eq!(cfg.dataplane.backend, backend);
     }
-    for latching in [Latching::Off, Latching::Immediate, Latching::Heuristic] {
+    for (text, latching) in [
+        ("off", LatchMode::Off),
+        ("immediate", LatchMode::Immediate),
+        ("heuristic", LatchMode::Heuristic),
+    ] {
         let cfg = ok(&super::with_iface(&format!(
-            "[media]\nlatching = \"{}\"",
-            latching.as_str()
+            "[media]\nlatching = \"{text}\""
         )));
         assert_eq!(cfg.media.latching, latching);
     }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{assert_key_err, ok, with_iface, IFACE};
-use crate::{parse_hostport, DnsConfig, HostPort, SipConfig, Transport, UriHost};
+use crate::{DnsConfig, HostPort, SipConfig, Transport, UriHost};
 
 #[test]
 fn omitted_sip_and_dns_take_the_documented_defaults() {
@@ -96,6 +96,19 @@ fn every_sip_and_dns_key_is_read() {
         (cfg.dns.min_ttl, cfg.dns.max_ttl),
         (Duration::ZERO, Duration::ZERO)
     );
+    // The resolver gets exactly these tunables; what [dns] does not set keeps its default.
+    let options = cfg.dns.lookup_options();
+    let defaults = dns::resolve::LookupOptions::default();
+    assert_eq!(
+        options,
+        dns::resolve::LookupOptions {
+            timeout: Duration::from_millis(100),
+            attempts: 10,
+            min_ttl: Duration::ZERO,
+            max_ttl: Duration::ZERO,
+            ..defaults
+        }
+    );
 }
 
 fn sip(body: &str) -> String {
@@ -133,9 +146,20 @@ fn sip_errors_name_their_key() {
             "at least one transport",
         ),
         (
+            // The config documents udp and tcp: TLS is a known transport, refused by name.
             "transports = [\"tls\"]",
             "sip.transports[0]",
-            "unknown value `tls`",
+            "\"tls\" is not supported yet (the proxy speaks udp and tcp)",
+        ),
+        (
+            "transports = [\"udp\", \"sctp\"]",
+            "sip.transports[1]",
+            "unknown value `sctp`, expected `udp` or `tcp`",
+        ),
+        (
+            "transports = [\"UDP\"]",
+            "sip.transports[0]",
+            "unknown value `UDP`",
         ),
         (
             "transports = [\"udp\", \"udp\"]",
@@ -285,12 +309,12 @@ fn dns_errors_name_their_key() {
 
 #[test]
 fn hostport_forms() {
-    let hp = parse_hostport("[2001:db8::1]:5060").unwrap();
+    let hp = HostPort::parse("[2001:db8::1]:5060").unwrap();
     assert_eq!(hp.host, UriHost::Ip("2001:db8::1".parse().unwrap()));
     assert_eq!(hp.to_string(), "[2001:db8::1]:5060");
-    assert_eq!(parse_hostport("192.0.2.1").unwrap().port, None);
+    assert_eq!(HostPort::parse("192.0.2.1").unwrap().port, None);
     assert_eq!(
-        parse_hostport("Example.NET.").unwrap().host,
+        HostPort::parse("Example.NET.").unwrap().host,
         UriHost::Name("example.net.".into())
     );
     for bad in [
@@ -304,6 +328,6 @@ fn hostport_forms() {
         "h:",
         &"a".repeat(64),
     ] {
-        assert!(parse_hostport(bad).is_err(), "{bad:?}");
+        assert!(HostPort::parse(bad).is_err(), "{bad:?}");
     }
 }

@@ -3,10 +3,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use config::{MemberTarget, Transport};
+use dispatch::MemberTarget;
+use sip::Transport;
 
 use super::{dispatcher, events, first_set, ids, pick, port, secs};
-use crate::{
+use dispatch::{
     DispatchEvent, Origin, RegisterError, Registration, RemoveReason, ResolvedTarget, SourceId,
 };
 
@@ -31,7 +32,7 @@ fn target(port: u16, srv: Option<(u16, u16)>) -> ResolvedTarget {
     }
 }
 
-fn source(d: &crate::Dispatcher) -> SourceId {
+fn source(d: &dispatch::Dispatcher) -> SourceId {
     let sources: Vec<_> = d.dns_sources().collect();
     assert_eq!(sources.len(), 1);
     assert_eq!(
@@ -93,7 +94,9 @@ fn dns_answers_add_keep_and_remove_members() {
     // An empty answer removes them all; the static member remains.
     d.set_resolved(src, &[], t0).unwrap();
     assert_eq!(ids(&d).len(), 1);
-    assert!(d.set_resolved(SourceId(999), &[], t0).is_err());
+    // An entry a reload removed names nothing any more.
+    d.reconfigure(&[], &[], t0);
+    assert!(d.set_resolved(src, &[], t0).is_err());
 }
 
 #[test]
@@ -237,8 +240,9 @@ fn register_is_refused_outside_networks_and_sets_without_register() {
         d2.register(set2, reg("127.0.0.1", "127.0.0.1:5090", 60), t0),
         Err(RegisterError::NotAllowed("pool".into()))
     );
+    d2.reconfigure(&[], &[], t0);
     assert_eq!(
-        d.register(crate::SetId(999), reg("10.1.1.1", "10.1.1.1:5060", 60), t0),
+        d2.register(set2, reg("10.1.1.1", "10.1.1.1:5060", 60), t0),
         Err(RegisterError::UnknownSet)
     );
     // A static member registering is accepted without a second member.
@@ -254,7 +258,7 @@ fn register_stops_at_the_per_set_limit() {
     let t0 = Instant::now();
     let mut d = dispatcher(REG_SET, t0);
     let set = d.set_id("fs").unwrap();
-    for i in 0..crate::MAX_REGISTERED_PER_SET {
+    for i in 0..dispatch::MAX_REGISTERED_PER_SET {
         let contact = SocketAddr::from(([10, 2, (i / 250) as u8, (i % 250) as u8], 5060));
         let r = Registration {
             contact,
@@ -265,5 +269,47 @@ fn register_stops_at_the_per_set_limit() {
     assert_eq!(
         d.register(set, reg("10.0.0.1", "10.9.9.9:5060", 60), t0),
         Err(RegisterError::SetFull("fs".into()))
+    );
+}
+
+#[test]
+fn dns_found_members_are_named_by_scheme_and_transport() {
+    let t0 = Instant::now();
+    let text = "[dns]\nservers = [\"127.0.0.1:53\"]\n[[set]]\nname = \"pool\"\n\
+                [[set.member]]\nuri = \"sip:fs.example.net\"\n\
+                [[set.member]]\nuri = \"sips:tls.example.net\"\n";
+    let mut d = dispatcher(text, t0);
+    let sources: Vec<(SourceId, bool)> = d.dns_sources().map(|s| (s.id, s.uri.secure)).collect();
+    assert_eq!(sources.len(), 2);
+    let at = |port: u16, transport: Transport| ResolvedTarget {
+        addr: SocketAddr::from(([192, 0, 2, 1], port)),
+        transport,
+        srv: None,
+    };
+    for (id, secure) in sources {
+        let targets = if secure {
+            vec![at(5061, Transport::Tls), at(5062, Transport::Tcp)]
+        } else {
+            vec![
+                at(5060, Transport::Udp),
+                at(5070, Transport::Tcp),
+                at(5071, Transport::Tls),
+            ]
+        };
+        d.set_resolved(id, &targets, t0).unwrap();
+    }
+    let uris: Vec<String> = ids(&d)
+        .into_iter()
+        .map(|m| d.member(m).unwrap().uri().to_owned())
+        .collect();
+    assert_eq!(
+        uris,
+        [
+            "sip:192.0.2.1:5060",
+            "sip:192.0.2.1:5070;transport=tcp",
+            "sip:192.0.2.1:5071;transport=tls",
+            "sips:192.0.2.1:5061",
+            "sips:192.0.2.1:5062;transport=tcp",
+        ]
     );
 }

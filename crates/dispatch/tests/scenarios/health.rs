@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use config::AdminState;
+use dispatch::AdminState;
 
 use super::{dispatcher, events, ids, ok, pick, pool, probe, secs};
-use crate::{DispatchEvent, Health, MemberState, PassiveEvent, ProbeOutcome, Reason, Selection};
+use dispatch::{DispatchEvent, Health, MemberState, PassiveEvent, ProbeOutcome, Reason, Selection};
 
-fn state(d: &crate::Dispatcher, id: crate::MemberId) -> MemberState {
+fn state(d: &dispatch::Dispatcher, id: dispatch::MemberId) -> MemberState {
     d.member(id).unwrap().state()
 }
 
@@ -220,7 +220,7 @@ fn passive_timeouts_count_and_503_with_retry_after_is_busy() {
     assert_eq!(state(&d, m[1]), MemberState::Busy);
     let set = super::first_set(&d);
     assert_eq!(
-        d.select(set, &crate::HashKeys::default(), &[], t0),
+        d.select(set, &dispatch::HashKeys::default(), &[], t0),
         Selection::AllFull {
             retry_after: secs(5)
         }
@@ -271,7 +271,8 @@ fn passive_off_ignores_calls() {
         t0
     ));
     assert_eq!(state(&d, m), MemberState::Active);
-    assert!(!d.passive(crate::MemberId(999), PassiveEvent::InviteTimeout, t0));
+    d.reconfigure(&[], &[], t0);
+    assert!(!d.passive(m, PassiveEvent::InviteTimeout, t0));
 }
 
 #[test]
@@ -379,9 +380,8 @@ fn disabled_is_not_probed_and_draining_is_probed_but_takes_no_calls() {
     // Draining back to active shows the health probes found.
     d.set_admin_state(m[1], AdminState::Active, t1).unwrap();
     assert_eq!(state(&d, m[1]), MemberState::Down);
-    assert!(d
-        .set_admin_state(crate::MemberId(999), AdminState::Active, t1)
-        .is_err());
+    d.reconfigure(&[], &[], t1);
+    assert!(d.set_admin_state(m[0], AdminState::Active, t1).is_err());
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! Unit and scenario tests of the dispatcher; shared helpers live here.
+//! Scenario tests of the dispatcher, over sets written in the config's TOML; shared helpers
+//! live here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod algorithms;
 mod dynamic;
@@ -9,9 +11,10 @@ mod routing;
 
 use std::time::{Duration, Instant};
 
-use config::{RouteConfig, SetConfig};
-
-use crate::{DispatchEvent, Dispatcher, HashKeys, MemberId, ProbeOutcome, Selection, SetId};
+use dispatch::{
+    DispatchEvent, Dispatcher, HashKeys, MemberId, ProbeOutcome, RouteConfig, Selection, SetConfig,
+    SetId,
+};
 
 /// A relay interface, which every config needs.
 const IFACE: &str = r#"
@@ -81,7 +84,7 @@ pub(crate) fn events(d: &mut Dispatcher) -> Vec<DispatchEvent> {
 /// Probes `id` at `now` regardless of its schedule and feeds back `outcome`.
 #[track_caller]
 pub(crate) fn probe(d: &mut Dispatcher, id: MemberId, outcome: ProbeOutcome, now: Instant) {
-    let req = d.start_probe(id, now).expect("member exists");
+    let req = d.probe_now(id, now).expect("member exists");
     assert!(d.probe_result(req.probe, outcome, now));
 }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 use proptest::prelude::*;
 
 use super::{dispatcher, ids, pool, probe};
-use crate::{Health, MemberState, ProbeOutcome};
+use dispatch::{Health, MemberState, ProbeOutcome};
 
 /// The rule as stated: DOWN after N consecutive failures, ACTIVE after M consecutive
 /// successes while DOWN, SUSPECT in between, a success clears the failure run and vice versa.
@@ -96,7 +96,7 @@ proptest! {
         prop_assert_eq!(counted, transitions);
         let mut events = 0u64;
         while let Some(e) = d.poll_event() {
-            if matches!(e, crate::DispatchEvent::StateChanged { .. }) {
+            if matches!(e, dispatch::DispatchEvent::StateChanged { .. }) {
                 events += 1;
             }
         }

@@ -2,10 +2,10 @@
 
 use std::time::Instant;
 
-use config::AdminState;
+use dispatch::AdminState;
 
 use super::{events, ids, pick, pool, port, probe, sets};
-use crate::{DispatchEvent, Dispatcher, MemberState, ProbeOutcome, RemoveReason};
+use dispatch::{DispatchEvent, Dispatcher, MemberState, ProbeOutcome, RemoveReason};
 
 #[test]
 fn reload_keeps_state_counters_and_calls_of_members_that_stay() {

@@ -48,7 +48,7 @@ fn ip(s: &str) -> IpAddr {
 fn first_matching_route_wins_and_all_conditions_must_hold() {
     let now = Instant::now();
     let d = dispatcher(ROUTED, now);
-    let name = |set: Option<crate::SetId>| set.map(|s| d.set_config(s).unwrap().name.clone());
+    let name = |set: Option<dispatch::SetId>| set.map(|s| d.set_config(s).unwrap().name.clone());
     // From a pool member (any port): out to the carriers, even for 911.
     assert_eq!(
         name(d.route(ip("127.0.0.2"), "911", "x")),
@@ -82,7 +82,7 @@ fn without_routes_everything_goes_to_the_first_set_and_without_sets_nowhere() {
     let now = Instant::now();
     let d = dispatcher(&super::pool(1, "", ""), now);
     assert_eq!(d.route(ip("198.51.100.1"), "", ""), d.set_ids().next());
-    let empty = crate::Dispatcher::new(&[], &[], now);
+    let empty = dispatch::Dispatcher::new(&[], &[], now);
     assert_eq!(empty.route(ip("127.0.0.1"), "", ""), None);
     assert_eq!(empty.poll_timeout(), None);
 }

@@ -151,7 +151,10 @@ impl SipUri {
     /// hop: `sip:` or `sips:`, no URI headers, a host as [`UriHost::parse`] reads it, a port
     /// that is not 0, a known `transport=` that a `sips:` URI does not set to udp.
     pub fn parse(text: &str) -> Result<SipUri, UriError> {
-        let uri = read_uri(text)?;
+        let uri = read_uri(text).map_err(|e| match e {
+            UriError::Scheme => UriError::NotSip,
+            e => e,
+        })?;
         let secure = match uri.scheme {
             Scheme::Sip => false,
             Scheme::Sips => true,
