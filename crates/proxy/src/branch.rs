@@ -2,12 +2,13 @@
 //! transport errors) and what the context makes of it (failover, RFC 3261 §16.7), Timer C
 //! (§16.8), and CANCEL in both directions (§9, §16.10).
 
-use crate::request::Arrival;
+use crate::ctx::{Ctx, Target};
+use crate::info::{Arrival, ReqInfo};
 use crate::slab::{ClientId, CtxId};
 use crate::tables::Role;
 use crate::txn::{ClientEvent, ClientTxn, Expiry};
 use crate::types::{FailReason, ProxyEvent};
-use crate::{info::ReqInfo, Proxy};
+use crate::Proxy;
 use sip::{Message, Method};
 use std::time::Instant;
 
@@ -81,7 +82,7 @@ impl Proxy {
                 }
             }
         }
-        if self.ctxs.get(ctx).is_some_and(|c| c.cancelled) {
+        if self.ctxs.get(ctx).is_some_and(Ctx::is_cancelled) {
             self.cancel_branch(now, id);
         }
         self.flush_client(id);
@@ -91,7 +92,7 @@ impl Proxy {
         let Some(c) = self.ctxs.get(ctx) else {
             return;
         };
-        if c.final_sent || c.branch != Some(id) {
+        if !c.is_live(id) {
             return;
         }
         let server = c.server;
@@ -112,9 +113,9 @@ impl Proxy {
         let Some(c) = self.ctxs.get_mut(ctx) else {
             return;
         };
-        let (server, was_final) = (c.server, c.final_sent);
-        let confirm = (c.initial_invite() && !was_final).then(|| c.info.call_id.clone());
-        c.final_sent = true;
+        let server = c.server;
+        let first = c.answered();
+        let confirm = (c.initial_invite() && first).then(|| c.info.call_id.clone());
         let counted = c.counted.take();
         self.send_response(now, server, code, fwd);
         match confirm {
@@ -160,7 +161,7 @@ impl Proxy {
         let Some(c) = self.ctxs.get_mut(ctx) else {
             return;
         };
-        if c.branch != Some(id) || c.final_sent {
+        if !c.is_live(id) {
             return;
         }
         let Some(fwd) = upstream(msg) else {
@@ -168,13 +169,13 @@ impl Proxy {
         };
         c.remember(code, fwd);
         let failover_code = match &c.target {
-            crate::ctx::Target::Set { set, .. } => self
+            Target::Set { set, .. } => self
                 .dispatcher
                 .set_config(*set)
                 .is_some_and(|s| s.fails_over_on(code)),
-            crate::ctx::Target::Fixed(..) => false,
+            Target::Fixed(..) => false,
         };
-        let failover = failover_code && !after_provisional && !c.cancelled;
+        let failover = failover_code && c.may_fail_over(after_provisional);
         self.release(ctx);
         if failover {
             self.fail_over(now, ctx, member, FailReason::Code(code));
@@ -232,12 +233,11 @@ impl Proxy {
         let Some(c) = self.ctxs.get_mut(ctx) else {
             return;
         };
-        if c.branch != Some(id) || c.final_sent {
+        if !c.is_live(id) {
             return;
         }
-        c.saw_timeout = true;
-        let failover =
-            !had_provisional && !c.cancelled && matches!(c.target, crate::ctx::Target::Set { .. });
+        c.timed_out();
+        let failover = c.may_fail_over(had_provisional);
         self.release(ctx);
         if failover {
             self.fail_over(now, ctx, member, reason);
@@ -274,7 +274,7 @@ impl Proxy {
             return;
         }
         if let Some(c) = self.ctxs.get_mut(ctx) {
-            c.timer_c_fired = true;
+            c.timer_c();
         }
         self.cancel_branch(now, id);
     }
@@ -325,10 +325,12 @@ impl Proxy {
         let Some(ctx) = self.txns.server(invite).and_then(|s| s.ctx) else {
             return;
         };
-        let Some(c) = self.ctxs.get_mut(ctx).filter(|c| !c.final_sent) else {
+        let Some(c) = self.ctxs.get_mut(ctx) else {
             return;
         };
-        c.cancelled = true;
+        if !c.cancel() {
+            return;
+        }
         if let Some(branch) = c.branch {
             self.cancel_branch(now, branch);
         }

@@ -2,7 +2,7 @@
 //! §16.6, failover to the next member of the set), and its final response upstream (§16.7
 //! items 6–10). What happens on a branch is `branch`'s.
 
-use crate::ctx::{Ctx, Target};
+use crate::ctx::{Ctx, Target, Verdict};
 use crate::info::{ReqInfo, BRANCH_PREFIX};
 use crate::slab::{CtxId, ServerId};
 use crate::tables::Role;
@@ -47,7 +47,7 @@ impl Proxy {
         let Some(c) = self.ctxs.get(id) else {
             return;
         };
-        if c.cancelled || c.final_sent {
+        if c.is_cancelled() || c.is_done() {
             return self.finish(now, id);
         }
         let (set, keys) = match &c.target {
@@ -197,33 +197,26 @@ impl Proxy {
         }
     }
 
-    /// Sends the context's final response upstream (RFC 3261 §16.7 items 6–10).
+    /// Sends the context's final response upstream (RFC 3261 §16.7 items 6–10): the best
+    /// one, or one of ours (see [`Ctx::conclude`]).
     pub(crate) fn finish(&mut self, now: Instant, id: CtxId) {
         let Some(c) = self.ctxs.get_mut(id) else {
             return;
         };
-        if c.final_sent {
-            return;
-        }
-        c.final_sent = true;
         let server = c.server;
-        let best = c.best.take();
-        let (cancelled, timeout, timer_c) = (c.cancelled, c.saw_timeout, c.timer_c_fired);
+        let Some(verdict) = c.conclude() else {
+            return;
+        };
         self.release(id);
-        let code = match best {
-            // §16.7 item 6: a 503 is not passed on; the caller would take it as this proxy's
-            // state.
-            Some((503, _)) => self.local_code(now, id, 500, "Server Internal Error"),
-            Some((487, _)) if timer_c && !cancelled => {
-                self.local_code(now, id, 408, "Request Timeout")
-            }
-            Some((code, bytes)) => {
+        let code = match verdict {
+            Verdict::Forward(code, bytes) => {
                 self.send_response(now, server, code, bytes);
                 code
             }
-            None if cancelled => self.local_code(now, id, 487, "Request Terminated"),
-            None if timeout => self.local_code(now, id, 408, "Request Timeout"),
-            None => self.local_code(now, id, 503, "Service Unavailable"),
+            Verdict::Local(code, reason) => {
+                self.local_response(now, id, code, reason, &[]);
+                code
+            }
         };
         self.call_failed(id, code);
         self.end_if_done(id);
@@ -238,10 +231,9 @@ impl Proxy {
         reason: &str,
         extra: &[(&str, &str)],
     ) {
-        let Some(c) = self.ctxs.get_mut(id) else {
+        if !self.ctxs.get_mut(id).is_some_and(Ctx::conclude_locally) {
             return;
-        };
-        c.final_sent = true;
+        }
         self.release(id);
         self.local_response(now, id, code, reason, extra);
         self.call_failed(id, code);
@@ -257,12 +249,6 @@ impl Proxy {
         self.dialogs.failed(&call_id, &mut self.dispatcher);
         self.events
             .push_back(ProxyEvent::CallFailed { call_id, code });
-    }
-
-    /// A locally generated final response with no extra fields; returns its code.
-    fn local_code(&mut self, now: Instant, id: CtxId, code: u16, reason: &str) -> u16 {
-        self.local_response(now, id, code, reason, &[]);
-        code
     }
 
     /// A locally generated response on the context's server transaction, built from the base
@@ -293,7 +279,7 @@ impl Proxy {
         let done = self
             .ctxs
             .get(id)
-            .is_some_and(|c| c.final_sent && self.txns.server(c.server).is_none());
+            .is_some_and(|c| c.is_done() && self.txns.server(c.server).is_none());
         if done {
             self.ctxs.remove(id);
         }

@@ -1,6 +1,7 @@
 //! What the proxy reads from a request once, owned: the fields that match it to a server
 //! transaction (RFC 3261 §17.2.3), route it and detect loops (§16.3, §16.6 item 8).
 
+use crate::types::Transport;
 use crate::util;
 use sip::{Message, Method};
 use std::net::SocketAddr;
@@ -10,6 +11,24 @@ pub(crate) const MAGIC: &str = "z9hG4bK";
 
 /// The prefix of every branch this element generates.
 pub(crate) const BRANCH_PREFIX: &str = "z9hG4bKfvx";
+
+/// Where a request arrived: transport, our address, the sender's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arrival {
+    pub transport: Transport,
+    pub local: SocketAddr,
+    pub from: SocketAddr,
+}
+
+impl Arrival {
+    /// Where responses to `msg` go: the connection over TCP, else by the top Via.
+    pub(crate) fn reply_to(self, msg: &Message<'_>) -> SocketAddr {
+        match self.transport {
+            Transport::Tcp => self.from,
+            Transport::Udp => reply_target(msg, self.from).unwrap_or(self.from),
+        }
+    }
+}
 
 /// What the request path reads from a request, owned.
 #[derive(Debug, Clone)]

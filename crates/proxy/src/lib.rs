@@ -334,7 +334,7 @@ impl Proxy {
         }
         let ctx = self.txns.remove_server(id).and_then(|s| s.ctx);
         if let Some(c) = ctx {
-            if self.ctxs.get(c).is_some_and(|c| c.final_sent) {
+            if self.ctxs.get(c).is_some_and(Ctx::is_done) {
                 self.ctxs.remove(c);
             }
         }

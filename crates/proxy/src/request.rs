@@ -3,7 +3,7 @@
 //! dispatcher. Forwarding itself is `forward`'s.
 
 use crate::ctx::{OwnedKeys, Target};
-use crate::info::{reply_target, ReqInfo, BRANCH_PREFIX};
+use crate::info::{Arrival, ReqInfo, BRANCH_PREFIX};
 use crate::slab::ServerId;
 use crate::txn::{Hop, ServerEvent, ServerTxn};
 use crate::types::Transport;
@@ -11,24 +11,6 @@ use crate::{util, Proxy};
 use sip::{Message, Method};
 use std::net::SocketAddr;
 use std::time::Instant;
-
-/// Where a request arrived: transport, our address, the sender's.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Arrival {
-    pub transport: Transport,
-    pub local: SocketAddr,
-    pub from: SocketAddr,
-}
-
-impl Arrival {
-    /// Where responses to `msg` go: the connection over TCP, else by the top Via.
-    fn reply_to(self, msg: &Message<'_>) -> SocketAddr {
-        match self.transport {
-            Transport::Tcp => self.from,
-            Transport::Udp => reply_target(msg, self.from).unwrap_or(self.from),
-        }
-    }
-}
 
 /// The outcome of route information preprocessing (RFC 3261 §16.4).
 #[derive(Debug)]
