@@ -72,6 +72,26 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// A simulation with 1 ms latency and a [`Sink`] at `addr(2)`, whose index it returns too.
+fn sim_with_sink() -> (Sim, usize) {
+    let mut sim = Sim::new(Duration::from_millis(1));
+    let sink = sim.add(Box::new(Sink {
+        addr: Some(addr(2)),
+        got: Vec::new(),
+    }));
+    (sim, sink)
+}
+
+/// The texts the sink received, in order.
+fn received(sim: &Sim, sink: usize) -> Vec<String> {
+    sim.node::<Sink>(sink)
+        .unwrap()
+        .got
+        .iter()
+        .map(|g| g.1.text())
+        .collect()
+}
+
 #[test]
 fn latency_and_timers_order_events_deterministically() {
     let mut sim = Sim::new(Duration::from_millis(10));
@@ -100,11 +120,7 @@ fn latency_and_timers_order_events_deterministically() {
 
 #[test]
 fn down_endpoints_and_drop_rules_lose_datagrams() {
-    let mut sim = Sim::new(Duration::from_millis(1));
-    let sink = sim.add(Box::new(Sink {
-        addr: Some(addr(2)),
-        got: Vec::new(),
-    }));
+    let (mut sim, sink) = sim_with_sink();
     let now = sim.now();
     sim.net.drop_next(addr(2), "INVITE", 1);
     sim.net
@@ -118,13 +134,7 @@ fn down_endpoints_and_drop_rules_lose_datagrams() {
     sim.net
         .send(now, Datagram::udp(addr(1), addr(3), b"nobody".to_vec()));
     sim.run_for(Duration::from_millis(5));
-    let got: Vec<_> = sim
-        .node::<Sink>(sink)
-        .unwrap()
-        .got
-        .iter()
-        .map(|g| g.1.text())
-        .collect();
+    let got = received(&sim, sink);
     assert_eq!(got, vec!["INVITE b".to_string()]);
     assert_eq!(sim.net.lost, 2);
     assert_eq!(sim.undeliverable.len(), 1);
@@ -133,11 +143,7 @@ fn down_endpoints_and_drop_rules_lose_datagrams() {
 
 #[test]
 fn drop_rules_spare_the_reliable_transports() {
-    let mut sim = Sim::new(Duration::from_millis(1));
-    let sink = sim.add(Box::new(Sink {
-        addr: Some(addr(2)),
-        got: Vec::new(),
-    }));
+    let (mut sim, sink) = sim_with_sink();
     let now = sim.now();
     sim.net.drop_next(addr(2), "INVITE", 3);
     for transport in Transport::ALL {
@@ -152,13 +158,7 @@ fn drop_rules_spare_the_reliable_transports() {
         );
     }
     sim.run_for(Duration::from_millis(5));
-    let got: Vec<_> = sim
-        .node::<Sink>(sink)
-        .unwrap()
-        .got
-        .iter()
-        .map(|g| g.1.text())
-        .collect();
+    let got = received(&sim, sink);
     assert_eq!(got, vec!["INVITE over tcp", "INVITE over tls"]);
     assert_eq!(sim.net.lost, 1);
 }
