@@ -4,7 +4,7 @@
 
 use crate::info::ReqInfo;
 use crate::slab::{ClientId, ServerId};
-use crate::types::Transport;
+use sip::Transport;
 use std::net::SocketAddr;
 
 /// The routing keys of a request, owned (for the hash algorithm).

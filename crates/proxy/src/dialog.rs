@@ -5,9 +5,9 @@
 
 use crate::ctx::Target;
 use crate::info::ReqInfo;
-use crate::types::Transport;
 use crate::util;
 use dispatch::Dispatcher;
+use sip::Transport;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;

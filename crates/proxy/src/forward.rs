@@ -7,8 +7,9 @@ use crate::info::{ReqInfo, BRANCH_PREFIX};
 use crate::slab::{CtxId, ServerId};
 use crate::tables::Role;
 use crate::txn::{ClientTxn, Expiry, Hop};
-use crate::types::{ProxyEvent, Transport};
+use crate::types::ProxyEvent;
 use crate::{util, Proxy};
+use sip::Transport;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -86,7 +87,7 @@ impl Proxy {
         let Some((dst, t)) = self
             .dispatcher
             .member(m)
-            .map(|mm| (mm.target(), Transport::from(mm.transport())))
+            .map(|mm| (mm.target(), mm.transport()))
         else {
             return self.finish(now, id);
         };

@@ -1,8 +1,8 @@
 //! What the proxy reads from a request once, owned: the fields that match it to a server
 //! transaction (RFC 3261 §17.2.3), route it and detect loops (§16.3, §16.6 item 8).
 
-use crate::types::Transport;
 use crate::util;
+use sip::Transport;
 use sip::{Message, Method};
 use std::net::SocketAddr;
 
@@ -21,11 +21,13 @@ pub(crate) struct Arrival {
 }
 
 impl Arrival {
-    /// Where responses to `msg` go: the connection over TCP, else by the top Via.
+    /// Where responses to `msg` go: the connection over a reliable transport, else by the
+    /// top Via.
     pub(crate) fn reply_to(self, msg: &Message<'_>) -> SocketAddr {
-        match self.transport {
-            Transport::Tcp => self.from,
-            Transport::Udp => reply_target(msg, self.from).unwrap_or(self.from),
+        if self.transport.is_reliable() {
+            self.from
+        } else {
+            reply_target(msg, self.from).unwrap_or(self.from)
         }
     }
 }

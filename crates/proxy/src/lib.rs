@@ -31,7 +31,8 @@ mod util;
 mod tests;
 
 pub use resolver::DnsSettings;
-pub use types::{FailReason, ProxyConfig, ProxyCounters, ProxyEvent, Transmit, Transport};
+pub use sip::Transport;
+pub use types::{FailReason, ProxyConfig, ProxyCounters, ProxyEvent, Transmit};
 
 use ctx::Ctx;
 use dialog::Dialogs;

@@ -6,8 +6,8 @@ use crate::info::{ReqInfo, BRANCH_PREFIX};
 use crate::slab::{ClientId, ServerId};
 use crate::tables::Role;
 use crate::txn::{ClientTxn, Expiry, Hop};
-use crate::types::Transport;
 use crate::{util, Proxy};
+use sip::Transport;
 use sip::{Message, Method};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -65,14 +65,7 @@ impl Proxy {
             .flatten()
             .or_else(|| msg.expires().ok().flatten())
             .unwrap_or(3600);
-        let target = util::uri_target(&contact.uri).map(|(a, t)| {
-            let t = match t {
-                Transport::Udp => config::Transport::Udp,
-                Transport::Tcp => config::Transport::Tcp,
-            };
-            (a, t)
-        });
-        let Some((addr, transport)) = target else {
+        let Some((addr, transport)) = util::uri_target(&contact.uri) else {
             let reason = "Bad Request (Contact is not an IP address)";
             return self.respond(now, id, msg, 400, reason, &[]);
         };
@@ -100,7 +93,7 @@ impl Proxy {
     /// is always a failure).
     pub(crate) fn send_probes(&mut self, now: Instant) {
         while let Some(probe) = self.dispatcher.poll_probe(now) {
-            let transport = Transport::from(probe.transport);
+            let transport = probe.transport;
             let dst = probe.target;
             let src = self.local_for(dst);
             let branch = format!("{BRANCH_PREFIX}00000000{}", self.ids.token());
@@ -110,7 +103,7 @@ impl Proxy {
                 "OPTIONS {uri} SIP/2.0\r\nVia: SIP/2.0/{t} {hp};branch={branch}\r\nMax-Forwards: 70\r\n\
                  From: <{from}>;tag={tag}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\n",
                 uri = probe.request_uri,
-                t = transport.via_name(),
+                t = transport.via_token(),
                 hp = self.our_hostport(src),
                 from = probe.from,
             );
@@ -221,7 +214,7 @@ impl LateAnswer {
             "{method} {target} SIP/2.0\r\nVia: SIP/2.0/{t} {sent_by};branch={branch}\r\nMax-Forwards: 70\r\n\
              From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
             target = self.target,
-            t = transport.via_name(),
+            t = transport.via_token(),
             from = self.from,
             to = self.to,
             call_id = self.call_id,

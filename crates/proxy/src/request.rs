@@ -6,8 +6,8 @@ use crate::ctx::{OwnedKeys, Target};
 use crate::info::{Arrival, ReqInfo, BRANCH_PREFIX};
 use crate::slab::ServerId;
 use crate::txn::{Hop, ServerEvent, ServerTxn};
-use crate::types::Transport;
 use crate::{util, Proxy};
+use sip::Transport;
 use sip::{Message, Method};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -268,12 +268,11 @@ impl Proxy {
         if received.is_some() || rport.is_some() {
             ed.set_top_via_source(received, rport)?;
         }
-        if pop_top {
-            ed.remove_top_route()?;
-        }
         if let Some(uri) = strict_ruri {
             ed.set_request_uri(uri);
-            remove_last_route(&mut ed, msg)?;
+            strip_routes(&mut ed, msg, pop_top)?;
+        } else if pop_top {
+            ed.remove_top_route()?;
         }
         match msg.max_forwards()? {
             Some(_) => {
@@ -287,8 +286,9 @@ impl Proxy {
         if self.cfg.record_route && creates_dialog {
             let local = self.local_for(from);
             let mut rr = format!("<sip:{};lr", self.our_hostport(local));
-            if arrival.transport == Transport::Tcp {
-                rr.push_str(";transport=tcp");
+            if arrival.transport != Transport::Udp {
+                rr.push_str(";transport=");
+                rr.push_str(arrival.transport.as_str());
             }
             rr.push('>');
             ed.insert_record_route(&rr);
@@ -374,14 +374,20 @@ fn is_local(info: &ReqInfo) -> bool {
     matches!(info.method, Method::Options | Method::Register)
 }
 
-/// Removes the last Route value (strict-router repair, RFC 3261 §16.4).
-fn remove_last_route(ed: &mut sip::Editor<'_, '_>, msg: &Message<'_>) -> Result<(), sip::SipError> {
+/// Removes the last Route value (strict-router repair, RFC 3261 §16.4), and the first one
+/// too when it names this element (`pop_top`).
+fn strip_routes(
+    ed: &mut sip::Editor<'_, '_>,
+    msg: &Message<'_>,
+    pop_top: bool,
+) -> Result<(), sip::SipError> {
     let routes = msg.routes()?;
-    // Rebuild the Route set without its last value: drop every Route field and add one back.
+    // Rebuild the Route set without those values: drop every Route field and add one back.
     ed.remove_headers("Route");
     let keep: Vec<String> = routes
         .iter()
         .take(routes.len().saturating_sub(1))
+        .skip(usize::from(pop_top))
         .map(|r| format!("<{}>", r.uri))
         .collect();
     if !keep.is_empty() {

@@ -201,10 +201,9 @@ impl Resolver {
 fn resolved_target(t: &dns::resolve::Target) -> dispatch::ResolvedTarget {
     dispatch::ResolvedTarget {
         addr: t.addr,
-        transport: match t.transport {
-            dns::resolve::Transport::Udp => config::Transport::Udp,
-            dns::resolve::Transport::Tcp | dns::resolve::Transport::Tls => config::Transport::Tcp,
-        },
+        // A TLS target stays TLS: sending to it fails as a transport error until TLS is
+        // spoken, never in the clear (RFC 3261 §26.2.2).
+        transport: t.transport,
         srv: (t.priority != 0 || t.weight != 0).then_some((t.priority, t.weight)),
     }
 }

@@ -10,8 +10,9 @@
 use crate::slab::{ClientId, CtxId, ServerId, Slab};
 use crate::timers::{Timers, Wake};
 use crate::txn::{ClientTxn, ServerTxn};
-use crate::types::{Transmit, Transport};
+use crate::types::Transmit;
 use sip::Method;
+use sip::Transport;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -1,45 +1,13 @@
 //! The proxy's public types: settings, what it sends, what it reports.
 
+use sip::Transport;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// A SIP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// UDP: unreliable, this element retransmits (RFC 3261 §17).
-    Udp,
-    /// TCP: reliable, framed by Content-Length (RFC 3261 §18.3).
-    Tcp,
-}
-
-impl From<sip::Transport> for Transport {
-    /// The config refuses TLS (not spoken yet) and DNS answers for TLS reach the dispatcher as
-    /// TCP, so `Tls` does not arrive here; should it, it goes over TCP, which TLS runs on.
-    fn from(t: sip::Transport) -> Self {
-        match t {
-            sip::Transport::Udp => Transport::Udp,
-            sip::Transport::Tcp | sip::Transport::Tls => Transport::Tcp,
-        }
-    }
-}
-
-impl Transport {
-    /// The Via transport token (RFC 3261 §20.42).
-    pub fn via_name(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        }
-    }
-
-    /// True when this element must retransmit requests and responses itself.
-    pub fn unreliable(self) -> bool {
-        self == Transport::Udp
-    }
-}
-
 /// A message to send. For TCP the driver uses the connection it has to `dst` (the one a
-/// request came in on, RFC 3261 §18.2.2) or opens one.
+/// request came in on, RFC 3261 §18.2.2) or opens one. TLS is not spoken yet: a driver reports
+/// a TLS transmit as a transport error ([`crate::Proxy::handle_transport_error`]), so the
+/// branch fails over, and never sends it in the clear (RFC 3261 §26.2.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// Transport.
@@ -96,7 +64,7 @@ impl ProxyConfig {
             dns: super::DnsSettings::from_config(&cfg.dns),
             listen: c.listen.clone(),
             advertised: c.advertised.clone(),
-            transports: c.transports.iter().map(|t| Transport::from(*t)).collect(),
+            transports: c.transports.clone(),
             record_route: c.record_route,
             t1: c.t1,
             t2: c.t2,

@@ -1,6 +1,6 @@
 //! Small helpers: our own addresses, next-hop addresses from URIs and Vias, identifiers.
 
-use crate::types::Transport;
+use sip::Transport;
 use std::net::{IpAddr, SocketAddr};
 
 /// A deterministic generator for tags, branches and Call-IDs (xorshift64*; the seed comes in
@@ -71,7 +71,7 @@ pub(crate) fn insert_via(
     let line_end = base.windows(2).position(|w| w == b"\r\n")? + 2;
     let via = format!(
         "Via: SIP/2.0/{} {sent_by};branch={branch}\r\n",
-        transport.via_name()
+        transport.via_token()
     );
     let mut bytes = Vec::with_capacity(base.len() + via.len());
     bytes.extend_from_slice(base.get(..line_end)?);
@@ -85,13 +85,14 @@ pub(crate) fn insert_via(
 pub(crate) fn uri_target(uri: &str) -> Option<(SocketAddr, Transport)> {
     let u = sip::parse_uri(uri).ok()?;
     let ip = ip_literal(u.host)?;
-    let sips = u.scheme == sip::Scheme::Sips;
-    let port = u.port.unwrap_or(if sips { 5061 } else { 5060 });
-    let transport = match u.transport() {
-        Some(t) if t.eq_ignore_ascii_case("tcp") || t.eq_ignore_ascii_case("tls") => Transport::Tcp,
-        _ if sips => Transport::Tcp,
+    // A sips: URI is reached over TLS whatever its transport parameter says (RFC 3261
+    // §19.1.2, §26.2.2); an unknown transport falls back to UDP.
+    let transport = match u.transport().map(str::parse) {
+        _ if u.scheme == sip::Scheme::Sips => Transport::Tls,
+        Some(Ok(t)) => t,
         _ => Transport::Udp,
     };
+    let port = u.port.unwrap_or(transport.default_port());
     Some((SocketAddr::new(ip, port), transport))
 }
 
@@ -102,14 +103,11 @@ pub(crate) fn via_target(via: &sip::Via) -> Option<(SocketAddr, Transport)> {
         .received()
         .and_then(ip_literal)
         .or_else(|| ip_literal(&via.host))?;
+    // A transport this element does not speak (SCTP, WS) is tried over TCP.
+    let transport = via.transport.parse().unwrap_or(Transport::Tcp);
     let port = match via.rport() {
         Ok(Some(Some(p))) => p,
-        _ => via.port.unwrap_or(5060),
-    };
-    let transport = if via.transport.eq_ignore_ascii_case("UDP") {
-        Transport::Udp
-    } else {
-        Transport::Tcp
+        _ => via.port.unwrap_or(transport.default_port()),
     };
     Some((SocketAddr::new(ip, port), transport))
 }

@@ -199,6 +199,13 @@ async fn send(
             }
         }
         Transport::Tcp => conns.send(t.dst, t.src, t.bytes),
+        // TLS is not spoken yet: a next hop that needs it (a sips: URI, a TLS target from
+        // DNS) is unreachable, reported like a refused connection so the branch fails over;
+        // it is never sent in the clear instead (RFC 3261 §26.2.2).
+        Transport::Tls => {
+            tracing::debug!(dst = %t.dst, "SIP over TLS is not supported; transport error");
+            proxy.handle_transport_error(Instant::now(), Transport::Tls, t.dst);
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub(crate) fn member_addr(i: usize) -> SocketAddr {
 /// The proxy as a simulation node.
 pub(crate) struct ProxyNode {
     pub proxy: Proxy,
+    /// Destinations of TLS transmits, refused as the driver refuses them.
+    pub tls_refused: Vec<SocketAddr>,
 }
 
 impl Node for ProxyNode {
@@ -49,13 +51,25 @@ impl Node for ProxyNode {
                 .handle_message(now, Transport::Udp, d.to, d.from, &d.bytes);
         }
     }
-    fn poll_transmit(&mut self, _now: Instant) -> Option<Datagram> {
+    fn poll_transmit(&mut self, now: Instant) -> Option<Datagram> {
         if let Some(q) = self.proxy.poll_dns_transmit() {
             return Some(Datagram::udp(addr(PROXY_DNS), q.destination, q.payload));
         }
-        self.proxy
-            .poll_transmit()
-            .map(|t| Datagram::udp(t.src, t.dst, t.bytes))
+        // As the driver does: TLS is not spoken, so a TLS transmit is a transport error.
+        while let Some(t) = self.proxy.poll_transmit() {
+            if t.transport != Transport::Tls {
+                return Some(Datagram {
+                    transport: t.transport,
+                    from: t.src,
+                    to: t.dst,
+                    bytes: t.bytes,
+                });
+            }
+            self.tls_refused.push(t.dst);
+            self.proxy
+                .handle_transport_error(now, Transport::Tls, t.dst);
+        }
+        None
     }
     fn poll_timeout(&self) -> Option<Instant> {
         self.proxy.poll_timeout()
@@ -414,7 +428,10 @@ impl Bed {
             now,
             7,
         );
-        sim.add(Box::new(ProxyNode { proxy }));
+        sim.add(Box::new(ProxyNode {
+            proxy,
+            tls_refused: Vec::new(),
+        }));
         sim.add(Box::new(Caller::default()));
         let members = answers.len();
         for (i, a) in answers.into_iter().enumerate() {
@@ -459,7 +476,11 @@ impl Bed {
 
     /// Sends an INVITE for `call_id` and remembers it for the caller's ACKs.
     pub(crate) fn call(&mut self, call_id: &str) {
-        let inv = invite(call_id);
+        self.call_with(call_id, invite(call_id));
+    }
+
+    /// Sends `inv`, an INVITE for `call_id`, and remembers it for the caller's ACKs.
+    pub(crate) fn call_with(&mut self, call_id: &str, inv: Vec<u8>) {
         self.sim
             .node_mut::<Caller>(1)
             .unwrap()

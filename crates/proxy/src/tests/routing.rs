@@ -143,3 +143,54 @@ fn no_matching_route_is_404() {
     assert_eq!(bed.member(0).count("INVITE"), 0);
     assert_eq!(bed.proxy().counters().no_route, 1);
 }
+
+#[test]
+fn a_sips_next_hop_is_a_transport_error_and_nothing_goes_in_the_clear() {
+    let mut bed = Bed::new("round_robin", vec![Answer::Ok]);
+    // A pre-loaded Route beyond us to a sips: URI: TLS only (RFC 3261 §26.2.2).
+    let inv = String::from_utf8(invite("tls1"))
+        .unwrap()
+        .replacen("sip:1000@127.0.0.1:5060", "sip:1000@example.com", 1)
+        .replacen(
+            "Max-Forwards: 70\r\n",
+            "Route: <sip:127.0.0.1:5060;lr>, <sips:127.0.0.30:5061;lr>\r\nMax-Forwards: 70\r\n",
+            1,
+        );
+    bed.call_with("tls1", inv.into_bytes());
+    bed.run_ms(50);
+    let refused = &bed.sim.node::<ProxyNode>(0).unwrap().tls_refused;
+    assert_eq!(refused, &vec![addr("127.0.0.30:5061")]);
+    // The one next hop failed: the caller hears 408, the pool nothing.
+    assert_eq!(bed.caller().codes("tls1", "INVITE"), vec![100, 408]);
+    assert_eq!(bed.member(0).count("INVITE"), 0);
+    let (server, client, ctxs, _) = bed.proxy().sizes();
+    assert_eq!(
+        (server, ctxs),
+        (1, 1),
+        "kept until the caller's ACK or Timer H"
+    );
+    assert!(client <= 2, "the given-up branch (and maybe a probe)");
+}
+
+#[test]
+fn a_strict_router_before_us_is_repaired_with_our_route_on_top() {
+    // RFC 3261 §16.4: the Request-URI names us (the previous hop was a strict router), so the
+    // last Route value becomes the Request-URI; our own Route value on top goes too.
+    let mut bed = Bed::new("round_robin", vec![Answer::Ok]);
+    let inv = String::from_utf8(invite("strict")).unwrap().replacen(
+        "Max-Forwards: 70\r\n",
+        "Route: <sip:127.0.0.1:5060;lr>, <sip:127.0.0.20:5060;lr>, <sip:2000@127.0.0.20:5060>\r\n\
+         Max-Forwards: 70\r\n",
+        1,
+    );
+    bed.call_with("strict", inv.into_bytes());
+    bed.run_ms(50);
+    assert_eq!(bed.caller().codes("strict", "INVITE"), vec![100, 180, 200]);
+    let fwd = bed.member(0).first("INVITE");
+    assert!(
+        fwd.starts_with("INVITE sip:2000@127.0.0.20:5060 SIP/2.0\r\n"),
+        "{fwd}"
+    );
+    let routes: Vec<&str> = fwd.lines().filter(|l| l.starts_with("Route:")).collect();
+    assert_eq!(routes, ["Route: <sip:127.0.0.20:5060;lr>"]);
+}

@@ -4,8 +4,8 @@
 
 use super::client::ClientState;
 use super::{ClientEvent, ClientTxn, Expiry, Hop, Timing};
-use crate::types::Transport;
 use sip::Method;
+use sip::Transport;
 use std::time::{Duration, Instant};
 
 const T1: Duration = Duration::from_millis(500);

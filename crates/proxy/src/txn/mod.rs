@@ -19,7 +19,8 @@ mod server_tests;
 pub(crate) use client::{ClientEvent, ClientTxn, Expiry};
 pub(crate) use server::{ServerEvent, ServerTxn};
 
-use crate::types::{Transmit, Transport};
+use crate::types::Transmit;
+use sip::Transport;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -77,7 +78,7 @@ impl Retransmit {
     /// The first retransmission, T1 after `now`; none over a reliable transport (RFC 3261
     /// §17.1.1.2, §17.1.2.2, §17.2.1).
     pub(crate) fn first(now: Instant, hop: Hop, timing: Timing) -> Option<Retransmit> {
-        hop.transport.unreliable().then_some(Retransmit {
+        (!hop.transport.is_reliable()).then_some(Retransmit {
             at: now + timing.t1,
             every: timing.t1,
         })
@@ -95,7 +96,7 @@ impl Retransmit {
 /// `now + d` when the transport is unreliable, else `now` (the timers of RFC 3261 §17 that are
 /// zero over reliable transports: D, I, J, K).
 fn unreliable_only(now: Instant, hop: Hop, d: Duration) -> Instant {
-    if hop.transport.unreliable() {
+    if !hop.transport.is_reliable() {
         now + d
     } else {
         now

@@ -4,7 +4,7 @@
 
 use super::server::ServerState;
 use super::{Hop, ServerEvent, ServerTxn, Timing};
-use crate::types::Transport;
+use sip::Transport;
 use std::time::{Duration, Instant};
 
 const T1: Duration = Duration::from_millis(500);
