@@ -100,6 +100,32 @@ impl Config {
     pub fn interfaces_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Interface> {
         self.interfaces.iter().filter(move |i| i.name == name)
     }
+
+    /// The media engine's settings from `[media]`, `[ng]` and `[[interface]]`, so the daemon
+    /// maps nothing by hand. `epoch` is the clock origin the workers share; `fastpath` says
+    /// whether they run on DPDK (reported by ng `statistics`).
+    pub fn media_engine(&self, epoch: std::time::Instant, fastpath: bool) -> ::media::EngineConfig {
+        ::media::EngineConfig {
+            interfaces: self
+                .interfaces
+                .iter()
+                .map(|i| ::media::Interface {
+                    name: i.name.clone(),
+                    address: i.address,
+                    advertised: i.advertised,
+                })
+                .collect(),
+            latching: self.media.latching,
+            strict_source: self.media.strict_source,
+            offer_timeout: self.media.offer_timeout,
+            final_timeout: self.media.final_timeout,
+            delete_delay: self.media.delete_delay,
+            max_sessions: self.media.max_sessions.map_or(0, |n| n.get() as usize),
+            cookie_ttl: self.ng.cookie_cache,
+            fastpath,
+            epoch,
+        }
+    }
 }
 
 impl FromStr for Config {

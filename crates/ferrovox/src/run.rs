@@ -4,7 +4,7 @@
 use anyhow::Context;
 use config::Config;
 use control::SocketBinder;
-use media::{Engine, EngineConfig, Interface, PortBinder, VirtualBinder};
+use media::{Engine, PortBinder, VirtualBinder};
 use pktio::plane::{DataPlane, WorkerLink};
 use std::path::Path;
 use std::time::Instant;
@@ -41,26 +41,7 @@ pub fn run(cfg: Config, path: &Path) -> anyhow::Result<()> {
 /// The media engine over the data plane's layout and counters.
 fn engine(cfg: &Config, plane: &DataPlane, epoch: Instant) -> Engine {
     let fastpath = plane.fastpath_active();
-    let engine_cfg = EngineConfig {
-        interfaces: cfg
-            .interfaces
-            .iter()
-            .map(|i| Interface {
-                name: i.name.clone(),
-                address: i.address,
-                advertised: i.advertised,
-            })
-            .collect(),
-        latching: cfg.media.latching,
-        strict_source: cfg.media.strict_source,
-        offer_timeout: cfg.media.offer_timeout,
-        final_timeout: cfg.media.final_timeout,
-        delete_delay: cfg.media.delete_delay,
-        max_sessions: cfg.media.max_sessions.map_or(0, |n| n.get() as usize),
-        cookie_ttl: cfg.ng.cookie_cache,
-        fastpath,
-        epoch,
-    };
+    let engine_cfg = cfg.media_engine(epoch, fastpath);
     // Socket workers relay on bound sockets; DPDK ports need nothing per relay port.
     let binder: Box<dyn PortBinder> = if fastpath {
         Box::new(VirtualBinder)
