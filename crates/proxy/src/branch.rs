@@ -30,10 +30,18 @@ impl Proxy {
         msg: &Message<'_>,
         code: u16,
     ) {
-        let Some(role) = self.txns.client(id).map(|c| c.role) else {
+        let Some(c) = self.txns.client_mut(id) else {
             return;
         };
-        match (role, event) {
+        if let (
+            Role::Branch { ctx, .. },
+            ClientEvent::Final { .. } | ClientEvent::Accepted { .. },
+        ) = (c.role, event)
+        {
+            // A final response: Timer C has done its work (§16.8).
+            c.role = Role::Branch { ctx, timer_c: None };
+        }
+        match (c.role, event) {
             // A branch given up earlier: a late provisional is CANCELled (§9.1), a late 2xx
             // ends the call it opened (ACK + BYE).
             (Role::Abandoned, ClientEvent::Provisional) => self.cancel_branch(now, id),

@@ -6,10 +6,43 @@
 //! [`Proxy::poll_event`]. Time and randomness (a seed) come in as arguments, so every scenario
 //! is deterministic.
 //!
-//! New requests are routed to a member of a destination set by the [`dispatch::Dispatcher`];
-//! failures fail over to the next member (`ctx`); in-dialog requests are pinned to the member
-//! that took the dialog (`dialog`); the dispatcher's OPTIONS probes go out as client
-//! transactions (`local`).
+//! # Architecture
+//!
+//! [`Proxy`] (this file) owns every table and does the routing; the modules below it are of
+//! two kinds. The *leaves* know nothing of `Proxy` and are tested on their own:
+//!
+//! | module | what it is |
+//! |---|---|
+//! | `txn` | the transaction state machines: `ClientTxn` and `ServerTxn`, one `State` enum each (RFC 3261 §17, RFC 6026), fed with `on_*(now, ..)`, drained with `poll_transmit`/`poll_timeout`; Timers A, B, D–M inside |
+//! | `ctx` | a proxy context (one per forwarded request): its `Phase` (Trying, TimerC, Cancelled, Done), the best outcome so far and the §16.7 verdict |
+//! | `tables` | the transaction records (state machine + what it is for: branch, CANCEL, probe...) in slabs, and the wire-key → id maps consulted once per message |
+//! | `slab`, `timers` | `Copy` ids with generation checks (`ServerId`, `ClientId`, `CtxId`); the wake-up queue |
+//! | `dialog` | Call-ID → member pinning and the call's active-call count |
+//! | `info` | what is read from a request once (`ReqInfo`, the §17.2.3 key, the loop hash) |
+//! | `resolver` | DNS (RFC 3263) for members named by host name, feeding the dispatcher |
+//! | `types`, `util` | public types; small helpers (ids, next hops from URIs and Vias) |
+//!
+//! The *paths* are `impl Proxy` blocks, one per step of a message's way through:
+//!
+//! ```text
+//! handle_message ─┬─ request ──┬─ local     (OPTIONS/REGISTER to us)
+//!                 │            ├─ branch    (CANCEL from upstream: on_cancel)
+//!                 │            └─ forward   (start_ctx → next_branch → send_branch)
+//!                 └─ response ──── branch   (on_branch_response → forward::finish / next_branch)
+//! handle_timeout ── txn timers ─── branch   (client_failed, timer_c) ; probes: local
+//! ```
+//!
+//! `request` answers or routes a request (server transaction, §16.3 validation, §16.4 route
+//! preprocessing, dialog pinning or the dispatcher) and hands it to `forward`, which runs
+//! the context: one branch (client transaction) at a time, failover to the next member,
+//! the final response upstream. `response` matches a response to its client transaction;
+//! what the transaction reports goes to `branch`, which decides for the context (forward a
+//! provisional, confirm the dialog on 2xx, fail over or finish) and handles CANCEL both ways
+//! and Timer C. `local` answers requests addressed to this element and originates the
+//! dispatcher's OPTIONS probes and the ACK + BYE that end a late-answered given-up branch.
+//! The paths import the leaves, never each other; every transaction and context change goes
+//! through `flush_server`/`flush_client` here, which send what the machine queued and queue
+//! its next wake-up.
 
 mod branch;
 mod ctx;
