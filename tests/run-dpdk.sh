@@ -43,7 +43,7 @@ echo "== end to end: that daemon on net_af_packet ports in network namespaces (A
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 FERROVOX_BIN="$target_dir/debug/ferrovox" \
-    cargo test -p e2e --test dpdk_netns -- --test-threads=1 --nocapture
+    cargo test -p e2e --features dpdk --test dpdk_netns -- --test-threads=1 --nocapture
 
 if [ "${DPDK_BENCH:-1}" != 0 ]; then
     echo "== dpdk_relay benchmark smoke run (100000 flows, 1 s per phase)"

@@ -17,8 +17,9 @@
 //! Needs root, `ip netns`, and a ferrovox binary (`FERROVOX_BIN`, else the workspace's
 //! `target/debug/ferrovox`) built with `--features dpdk`; without one of them it fails with
 //! what is missing, unless the developer opts out explicitly with `FERROVOX_TEST_SKIP=netns`
-//! or `FERROVOX_TEST_SKIP=dpdk` (tests/README.md). `tests/run-dpdk.sh` builds the DPDK daemon
-//! and runs this. Also needs `ip` (iproute2), `ethtool` and `python3`.
+//! or `FERROVOX_TEST_SKIP=dpdk` (tests/README.md). Built only with this crate's `dpdk`
+//! feature: `tests/run-dpdk.sh` builds the DPDK daemon, then runs this with it. Also needs
+//! `ip` (iproute2), `ethtool` and `python3`.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
