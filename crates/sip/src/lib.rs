@@ -23,7 +23,7 @@ pub use addr::{parse_name_addr, Contacts, NameAddr};
 pub use build::{response_for, response_with, Editor};
 pub use derive::{build_ack, build_cancel};
 pub use error::SipError;
-pub use frame::{frame_stream, keepalive_len};
+pub use frame::{frame_stream, keepalive_len, Frame, StreamFramer};
 pub use lex::{split_commas, unfold, Param};
 pub use message::{parse, parse_head, Header, Message, StartLine, MAX_HEADERS, MAX_MESSAGE_LEN};
 pub use method::Method;
