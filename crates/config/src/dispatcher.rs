@@ -21,7 +21,7 @@ use crate::dns::DnsConfig;
 use crate::error::{key, ConfigError};
 use crate::sip::SipConfig;
 
-pub(crate) use route::RawRoute;
+pub(crate) use route::{build_networks, RawRoute};
 
 /// One `[[set]]` entry as written, before checks.
 #[derive(Debug, Default, Deserialize)]

@@ -56,7 +56,7 @@ pub use general::{GeneralConfig, LogFormat, LogLevel};
 pub use host::{validate_host, HostFacts};
 pub use interface::{Interface, MAX_NAME_LEN, MIN_RELAY_PORT};
 pub use media::{MediaConfig, MAX_FINAL_TIMEOUT_SECS};
-pub use ng::{NgConfig, DEFAULT_NG_LISTEN};
+pub use ng::{NgConfig, DEFAULT_NG_LISTEN, DEFAULT_NG_RATE, MAX_NG_RATE};
 pub use sip::{SipConfig, DEFAULT_SIP_LISTEN, MAX_USER_AGENT_LEN, SPOKEN_TRANSPORTS};
 
 // The domain types the configuration is made of, defined by the crates that use them: the
@@ -122,6 +122,7 @@ impl Config {
             delete_delay: self.media.delete_delay,
             max_sessions: self.media.max_sessions.map_or(0, |n| n.get() as usize),
             cookie_ttl: self.ng.cookie_cache,
+            guard: self.ng.guard(),
             fastpath,
             epoch,
         }

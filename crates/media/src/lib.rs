@@ -3,8 +3,9 @@
 //! [`Engine`] allocates relay ports on the least-loaded worker ([`alloc`]), keeps each call's
 //! legs and streams ([`call`]), rewrites SDP offers and answers, programs the workers with
 //! [`dataplane::FlowCommand`]s, and ends calls on timeouts. Today the rtpengine ng protocol
-//! drives it (the control crate's ng driver feeds it datagrams); its repeated-request cache is
-//! [`cookie`]. Datagrams, worker events and time come in as arguments; datagrams to send and
+//! drives it (the control crate's ng driver feeds it datagrams); every datagram passes the
+//! source allow-list and rate limit of [`guard`] before it is parsed, and its repeated-request
+//! cache is [`cookie`]. Datagrams, worker events and time come in as arguments; datagrams to send and
 //! worker commands come out of `poll_*`.
 #![forbid(unsafe_code)]
 
@@ -12,8 +13,10 @@ pub mod alloc;
 pub mod call;
 pub mod cookie;
 pub mod engine;
+pub mod guard;
 
 pub use engine::{
     EndReason, Engine, EngineConfig, EngineCounters, EngineEvent, Interface, PortBinder, Transmit,
     VirtualBinder,
 };
+pub use guard::{GuardConfig, GuardCounters, RateLimit};

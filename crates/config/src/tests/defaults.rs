@@ -78,6 +78,9 @@ fn every_key_set_away_from_its_default_is_read() {
         [ng]
         listen = "[::1]:22222"
         cookie_cache_secs = 3600
+        allow = ["::1/128", "192.0.2.0/24"]
+        rate = 300
+        burst = 7
 
         [dataplane]
         backend = "dpdk"
@@ -116,6 +119,10 @@ fn every_key_set_away_from_its_default_is_read() {
         SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 22222)
     );
     assert_eq!(cfg.ng.cookie_cache, Duration::from_secs(3600));
+    let allowed: Vec<String> = cfg.ng.allow.iter().map(|n| n.to_string()).collect();
+    assert_eq!(allowed, ["::1/128", "192.0.2.0/24"]);
+    let rate = cfg.ng.rate.unwrap();
+    assert_eq!((rate.per_sec.get(), rate.burst.get()), (300, 7));
     assert_eq!(cfg.dataplane.backend, Backend::Dpdk);
     assert_eq!(cfg.dataplane.worker_cores, vec![2, 3, 5]);
     assert_eq!(cfg.dataplane.control_core, Some(1));

@@ -5,6 +5,7 @@ mod dispatcher;
 mod errors;
 mod errors_iface;
 mod host;
+mod ng;
 mod props;
 mod sip;
 mod unknown_keys;

@@ -40,6 +40,8 @@ fn fragment() -> impl Strategy<Value = String> {
         "log_format",
         "listen",
         "cookie_cache_secs",
+        "allow",
+        "rate",
         "backend",
         "worker_cores",
         "control_core",

@@ -15,7 +15,8 @@ pub use types::{
 
 use crate::alloc::PortAllocator;
 use crate::call::{Call, CallStats};
-use crate::cookie::{Cached, CookieCache};
+use crate::cookie::{Cached, CookieCache, MAX_ENTRIES};
+use crate::guard::{Guard, GuardConfig, Verdict};
 use dataplane::PortKey;
 use dataplane::{FlowCommand, FlowEvent, IdleReason, PortLayout, SharedCounters, StreamStats};
 use ng::bencode::{DictBuilder, OwnedValue};
@@ -60,6 +61,7 @@ pub struct Engine {
     calls: HashMap<Vec<u8>, Call>,
     by_key: HashMap<PortKey, Vec<u8>>,
     cookies: CookieCache,
+    guard: Guard,
     commands: VecDeque<(usize, FlowCommand)>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<EngineEvent>,
@@ -89,6 +91,21 @@ fn error_reply(reason: &str) -> OwnedValue {
         .build()
 }
 
+/// Logs (at debug) the flags and keys of a request that the engine does not act on.
+fn log_ignored(command: &'static str, req: &ng::Request<'_>) {
+    let flags: Vec<String> = req
+        .unknown_flags
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
+    let keys: Vec<String> = req
+        .other_keys
+        .iter()
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    tracing::debug!(command, ?flags, ?keys, "ng flags and keys ignored");
+}
+
 /// A request error: the reason sent back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Refusal(String);
@@ -115,7 +132,8 @@ impl Engine {
             }
         }
         let alloc = PortAllocator::new(&layout);
-        let cookies = CookieCache::new(cfg.cookie_ttl, 65_536);
+        let cookies = CookieCache::new(cfg.cookie_ttl, MAX_ENTRIES);
+        let guard = Guard::new(cfg.guard.clone());
         Self {
             cfg,
             alloc,
@@ -124,6 +142,7 @@ impl Engine {
             calls: HashMap::new(),
             by_key: HashMap::new(),
             cookies,
+            guard,
             commands: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -137,14 +156,22 @@ impl Engine {
         }
     }
 
-    /// An ng datagram from `from` at `now`.
+    /// An ng datagram from `from` at `now`. The source allow-list and rate limit come first
+    /// (a refused datagram is counted and dropped, unread and unanswered), then the cookie
+    /// cache of `from`, then the request.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let verdict = self.guard.check(now, from.ip());
+        self.counters.guard = self.guard.counters();
+        match verdict {
+            Verdict::Allowed => {}
+            Verdict::NotAllowed | Verdict::RateLimited => return,
+        }
         let Ok((cookie, body)) = ng::split_cookie(data) else {
             // Without a cookie there is nobody to answer (rtpengine drops these too).
             self.counters.malformed += 1;
             return;
         };
-        match self.cookies.get(cookie) {
+        match self.cookies.get(from, cookie) {
             Some(Cached::Reply(r)) => {
                 self.counters.cookie_hits += 1;
                 let data = r.clone();
@@ -152,14 +179,24 @@ impl Engine {
                     dst: from,
                     bytes: data,
                 });
-                return;
             }
-            Some(Cached::InProgress) => {
-                self.counters.cookie_hits += 1;
-                return;
-            }
-            None => {}
+            Some(Cached::InProgress) => self.counters.cookie_hits += 1,
+            None => self.request(now, from, cookie, body),
         }
+    }
+
+    /// Replaces the source allow-list and rate limit (a reload).
+    pub fn reconfigure_guard(&mut self, cfg: GuardConfig) {
+        self.guard.reconfigure(cfg);
+    }
+
+    /// The source allow-list and rate limit in force.
+    pub fn guard(&self) -> &GuardConfig {
+        self.guard.config()
+    }
+
+    /// A new request (not in the cookie cache) from `from`: decoded, run, answered.
+    fn request(&mut self, now: Instant, from: SocketAddr, cookie: &[u8], body: &[u8]) {
         let value = match ng::bencode::decode(body) {
             Ok(v) => v,
             Err(e) => {
@@ -181,17 +218,7 @@ impl Engine {
         let name = req.command.as_str();
         *self.counters.requests.entry(name).or_default() += 1;
         if !req.unknown_flags.is_empty() || !req.other_keys.is_empty() {
-            let flags: Vec<String> = req
-                .unknown_flags
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect();
-            let keys: Vec<String> = req
-                .other_keys
-                .iter()
-                .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
-                .collect();
-            tracing::debug!(command = name, ?flags, ?keys, "ng flags and keys ignored");
+            log_ignored(name, &req);
         }
         let result = match req.command {
             Command::Ping => Ok(Some(DictBuilder::new().with("result", "pong").build())),
@@ -204,7 +231,7 @@ impl Engine {
         };
         match result {
             Ok(Some(reply)) => self.reply(now, cookie, from, &reply),
-            Ok(None) => self.cookies.put(now, cookie, Cached::InProgress),
+            Ok(None) => self.cookies.put(now, from, cookie, Cached::InProgress),
             Err(Refusal(reason)) if reason == LOAD_LIMIT && req.supports_load_limit => {
                 let reply = DictBuilder::new()
                     .with("result", "load limit")
@@ -231,7 +258,8 @@ impl Engine {
 
     fn reply(&mut self, now: Instant, cookie: &[u8], to: SocketAddr, v: &OwnedValue) {
         let data = ng::frame(cookie, v);
-        self.cookies.put(now, cookie, Cached::Reply(data.clone()));
+        self.cookies
+            .put(now, to, cookie, Cached::Reply(data.clone()));
         self.transmits.push_back(Transmit {
             dst: to,
             bytes: data,

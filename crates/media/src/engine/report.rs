@@ -2,6 +2,7 @@
 
 use super::{Engine, Interface};
 use crate::call::{Call, CallStats};
+use crate::guard::GuardCounters;
 use dataplane::{DropReason, StreamStats, WorkerCounters};
 use ng::bencode::{DictBuilder, OwnedValue};
 use ng::Request;
@@ -187,6 +188,7 @@ impl Engine {
             .with("packetsrelayed", int(total.forwarded))
             .with("packetsreceived", int(total.rx))
             .with("drops", drop_counts(&total))
+            .with("ngdatagrams", guard_counts(&self.counters.guard))
             .build();
         DictBuilder::new()
             .with("result", "ok")
@@ -196,6 +198,16 @@ impl Engine {
             .with("workerstatistics", OwnedValue::List(workers))
             .build()
     }
+}
+
+/// ng datagrams by the source check's verdict: passed on, refused by the allow-list, over
+/// the source's rate (Ferrovox's own keys; rtpengine has no such check).
+fn guard_counts(c: &GuardCounters) -> OwnedValue {
+    DictBuilder::new()
+        .with("allowed", int(c.allowed))
+        .with("notallowed", int(c.not_allowed))
+        .with("ratelimited", int(c.rate_limited))
+        .build()
 }
 
 /// Drops by reason, one key per [`DropReason`].
@@ -244,6 +256,7 @@ mod tests {
             delete_delay: Duration::ZERO,
             max_sessions: 0,
             cookie_ttl: Duration::from_secs(30),
+            guard: crate::GuardConfig::loopback(),
             fastpath,
             epoch: Instant::now(),
         };

@@ -1,5 +1,6 @@
 //! The engine's public types: its settings, how it opens ports, what it emits.
 
+use crate::guard::{GuardConfig, GuardCounters};
 use dataplane::LatchMode;
 use dataplane::{PortHandle, PortKey};
 use std::collections::HashMap;
@@ -36,6 +37,8 @@ pub struct EngineConfig {
     pub max_sessions: usize,
     /// How long replies are kept for repeated cookies.
     pub cookie_ttl: Duration,
+    /// Which sources may send ng requests, and how fast (checked before parsing).
+    pub guard: GuardConfig,
     /// The clock origin shared with the workers: reported times (`created`, `last signal`)
     /// count from it.
     pub epoch: std::time::Instant,
@@ -144,4 +147,6 @@ pub struct EngineCounters {
     pub deleted: u64,
     /// Calls created.
     pub created: u64,
+    /// ng datagrams by the verdict of the source allow-list and rate limit.
+    pub guard: GuardCounters,
 }

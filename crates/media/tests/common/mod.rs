@@ -5,7 +5,7 @@
 use dataplane::{
     AddrRange, FlowEvent, LatchMode, PortLayout, SharedCounters, Worker, WorkerParams,
 };
-use media::{Engine, EngineConfig, EngineEvent, Interface, VirtualBinder};
+use media::{Engine, EngineConfig, EngineEvent, GuardConfig, Interface, VirtualBinder};
 use ng::bencode::{self, OwnedValue};
 use ng::{Command, RequestBuilder};
 use pktio::memory::MemoryIo;
@@ -58,6 +58,7 @@ pub fn config(delete_delay: Duration) -> EngineConfig {
         delete_delay,
         max_sessions: 0,
         cookie_ttl: Duration::from_secs(30),
+        guard: GuardConfig::loopback(),
         fastpath: false,
         epoch: Instant::now(),
     }
@@ -152,14 +153,19 @@ impl Sim {
         }
     }
 
-    /// Sends a raw datagram; returns the replies (decoded, without cookie).
+    /// Sends a raw datagram from [`PROXY`]; returns the replies (whole datagrams).
     pub fn raw(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
-        self.engine
-            .handle_datagram(self.at(), PROXY.parse().unwrap(), data);
+        self.raw_from(PROXY.parse().unwrap(), data)
+    }
+
+    /// Sends a raw datagram from `from`; returns the replies (whole datagrams), which must
+    /// all go back to `from`.
+    pub fn raw_from(&mut self, from: SocketAddr, data: &[u8]) -> Vec<Vec<u8>> {
+        self.engine.handle_datagram(self.at(), from, data);
         self.pump();
         let mut out = Vec::new();
         while let Some(t) = self.engine.poll_transmit() {
-            assert_eq!(t.dst, PROXY.parse::<SocketAddr>().unwrap());
+            assert_eq!(t.dst, from, "a reply goes back to its request's source");
             out.push(t.bytes);
         }
         out
