@@ -92,6 +92,52 @@ pub struct SipConfig {
     /// front load balancer or monitor takes it out of rotation; calls and dialogs continue.
     /// Toggled at run time by editing the file and sending SIGHUP.
     pub draining: bool,
+    /// The `tcp_*` keys: the bounds of SIP over TCP.
+    pub tcp: TcpConfig,
+}
+
+/// The `[sip]` `tcp_*` keys: how many connections SIP over TCP may hold, how many bytes each
+/// may buffer and how long each may sit idle or spend delivering a message. Beyond a bound a
+/// connection is refused or closed, and counted; the rest keep working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// `tcp_max_connections` (1..=1000000, default 4096): open connections in all, accepted
+    /// and opened toward next hops. Beyond it an accepted connection is closed at once and an
+    /// outbound one fails as a transport error (the branch fails over).
+    pub max_connections: u32,
+    /// `tcp_max_connections_per_source` (1..=1000000, default 64): accepted connections from
+    /// one source address (IPv6: one /64, what one subscriber gets). Beyond it a new one is
+    /// closed at once.
+    pub max_connections_per_source: u32,
+    /// `tcp_buffer_bytes` (max_message_bytes..=16777216, default 65536): bytes held for one
+    /// connection in each direction. Inbound, a message larger than this closes the
+    /// connection; outbound, a peer that lets this much queue up unread has its connection
+    /// closed.
+    pub buffer_bytes: u32,
+    /// `tcp_idle_timeout_secs` (1..=86400, default 120): a connection with no byte read or
+    /// written for this long is closed (RFC 5626 §3.5.1 keep-alives are traffic).
+    pub idle_timeout: Duration,
+    /// `tcp_message_timeout_secs` (1..=3600, default 10): an accepted connection must bring
+    /// its first whole message within this of the accept, and on any connection a message
+    /// that has begun must be whole within this of its first byte; otherwise the connection
+    /// is closed (slowloris).
+    pub message_timeout: Duration,
+    /// `tcp_connect_timeout_ms` (100..=60000, default 2000): an outbound connection not
+    /// established within this fails as a transport error.
+    pub connect_timeout: Duration,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            max_connections: 4096,
+            max_connections_per_source: 64,
+            buffer_bytes: 65536,
+            idle_timeout: Duration::from_secs(120),
+            message_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_millis(2000),
+        }
+    }
 }
 
 impl Default for SipConfig {
@@ -111,6 +157,7 @@ impl Default for SipConfig {
             dialog_expiry: Duration::from_secs(43200),
             user_agent: Some("Ferrovox".to_owned()),
             draining: false,
+            tcp: TcpConfig::default(),
         }
     }
 }
@@ -140,6 +187,12 @@ pub(crate) struct RawSip {
     dialog_expiry_secs: Option<i64>,
     user_agent: Option<String>,
     draining: Option<bool>,
+    tcp_max_connections: Option<i64>,
+    tcp_max_connections_per_source: Option<i64>,
+    tcp_buffer_bytes: Option<i64>,
+    tcp_idle_timeout_secs: Option<i64>,
+    tcp_message_timeout_secs: Option<i64>,
+    tcp_connect_timeout_ms: Option<i64>,
 }
 
 /// An optional `*_ms` key in `min..=max` milliseconds, or `default` when absent.
@@ -160,6 +213,14 @@ impl RawSip {
     /// Checks every key, the timers against each other, and fills in the defaults.
     pub(crate) fn build(self) -> Result<SipConfig, ConfigError> {
         let d = SipConfig::default();
+        let max_message_bytes = opt_int_in(
+            "sip.max_message_bytes",
+            self.max_message_bytes,
+            1024,
+            1_048_576,
+            d.max_message_bytes,
+        )?;
+        let tcp = self.build_tcp(max_message_bytes)?;
         let listen = match self.listen {
             Some(list) => build_listen(&list)?,
             None => d.listen,
@@ -227,13 +288,7 @@ impl RawSip {
                 255,
                 d.max_forwards,
             )?,
-            max_message_bytes: opt_int_in(
-                "sip.max_message_bytes",
-                self.max_message_bytes,
-                1024,
-                1_048_576,
-                d.max_message_bytes,
-            )?,
+            max_message_bytes,
             dialog_expiry: secs_in(
                 "sip.dialog_expiry_secs",
                 self.dialog_expiry_secs,
@@ -243,6 +298,70 @@ impl RawSip {
             )?,
             user_agent,
             draining: self.draining.unwrap_or(d.draining),
+            tcp,
+        })
+    }
+
+    /// The `tcp_*` keys; the buffer must hold the largest message the proxy takes.
+    fn build_tcp(&self, max_message_bytes: u32) -> Result<TcpConfig, ConfigError> {
+        let d = TcpConfig::default();
+        let buffer_bytes = opt_int_in(
+            "sip.tcp_buffer_bytes",
+            self.tcp_buffer_bytes,
+            1024,
+            16_777_216,
+            d.buffer_bytes,
+        )?;
+        if buffer_bytes < max_message_bytes {
+            let given = if self.tcp_buffer_bytes.is_some() {
+                ""
+            } else {
+                " (the default)"
+            };
+            return Err(key(
+                "sip.tcp_buffer_bytes",
+                format!(
+                    "must be at least max_message_bytes ({max_message_bytes}), got {buffer_bytes}{given}"
+                ),
+            ));
+        }
+        Ok(TcpConfig {
+            max_connections: opt_int_in(
+                "sip.tcp_max_connections",
+                self.tcp_max_connections,
+                1,
+                1_000_000,
+                d.max_connections,
+            )?,
+            max_connections_per_source: opt_int_in(
+                "sip.tcp_max_connections_per_source",
+                self.tcp_max_connections_per_source,
+                1,
+                1_000_000,
+                d.max_connections_per_source,
+            )?,
+            buffer_bytes,
+            idle_timeout: secs_in(
+                "sip.tcp_idle_timeout_secs",
+                self.tcp_idle_timeout_secs,
+                1,
+                86_400,
+                d.idle_timeout,
+            )?,
+            message_timeout: secs_in(
+                "sip.tcp_message_timeout_secs",
+                self.tcp_message_timeout_secs,
+                1,
+                3600,
+                d.message_timeout,
+            )?,
+            connect_timeout: ms_in(
+                "sip.tcp_connect_timeout_ms",
+                self.tcp_connect_timeout_ms,
+                100,
+                60_000,
+                d.connect_timeout,
+            )?,
         })
     }
 }

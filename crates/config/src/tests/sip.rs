@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{assert_key_err, ok, with_iface, IFACE};
-use crate::{DnsConfig, HostPort, SipConfig, Transport, UriHost};
+use crate::{DnsConfig, HostPort, SipConfig, TcpConfig, Transport, UriHost};
 
 #[test]
 fn omitted_sip_and_dns_take_the_documented_defaults() {
@@ -22,6 +22,17 @@ fn omitted_sip_and_dns_take_the_documented_defaults() {
     assert_eq!(sip.max_message_bytes, 65535);
     assert_eq!(sip.dialog_expiry, Duration::from_secs(43200));
     assert_eq!(sip.user_agent.as_deref(), Some("Ferrovox"));
+    assert_eq!(
+        sip.tcp,
+        TcpConfig {
+            max_connections: 4096,
+            max_connections_per_source: 64,
+            buffer_bytes: 65536,
+            idle_timeout: Duration::from_secs(120),
+            message_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_millis(2000),
+        }
+    );
     assert_eq!(cfg.sip, SipConfig::default());
     assert_eq!(ok(&with_iface("[sip]")).sip, SipConfig::default());
 
@@ -56,6 +67,12 @@ fn every_sip_and_dns_key_is_read() {
         dialog_expiry_secs = 60
         user_agent = ""
         draining = true
+        tcp_max_connections = 1000000
+        tcp_max_connections_per_source = 1
+        tcp_buffer_bytes = 1024
+        tcp_idle_timeout_secs = 86400
+        tcp_message_timeout_secs = 1
+        tcp_connect_timeout_ms = 60000
 
         [dns]
         servers = ["127.0.0.1:53", "[::1]:5353"]
@@ -89,6 +106,17 @@ fn every_sip_and_dns_key_is_read() {
     assert_eq!(sip.dialog_expiry, Duration::from_secs(60));
     assert_eq!(sip.user_agent, None);
     assert!(sip.draining);
+    assert_eq!(
+        sip.tcp,
+        TcpConfig {
+            max_connections: 1_000_000,
+            max_connections_per_source: 1,
+            buffer_bytes: 1024,
+            idle_timeout: Duration::from_secs(86400),
+            message_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(60),
+        }
+    );
     assert_eq!(cfg.dns.servers.len(), 2);
     assert_eq!(cfg.dns.timeout, Duration::from_millis(100));
     assert_eq!(cfg.dns.attempts, 10);
@@ -222,6 +250,46 @@ fn sip_errors_name_their_key() {
             "user_agent = \" x\"",
             "sip.user_agent",
             "start or end with a space",
+        ),
+        (
+            "tcp_max_connections = 0",
+            "sip.tcp_max_connections",
+            "between 1 and 1000000",
+        ),
+        (
+            "tcp_max_connections_per_source = 1000001",
+            "sip.tcp_max_connections_per_source",
+            "between 1 and 1000000",
+        ),
+        (
+            "tcp_buffer_bytes = 16777217",
+            "sip.tcp_buffer_bytes",
+            "between 1024 and 16777216",
+        ),
+        (
+            "max_message_bytes = 70000\ntcp_buffer_bytes = 65536",
+            "sip.tcp_buffer_bytes",
+            "at least max_message_bytes (70000), got 65536",
+        ),
+        (
+            "max_message_bytes = 70000",
+            "sip.tcp_buffer_bytes",
+            "(the default)",
+        ),
+        (
+            "tcp_idle_timeout_secs = 0",
+            "sip.tcp_idle_timeout_secs",
+            "between 1 and 86400",
+        ),
+        (
+            "tcp_message_timeout_secs = 3601",
+            "sip.tcp_message_timeout_secs",
+            "between 1 and 3600",
+        ),
+        (
+            "tcp_connect_timeout_ms = 99",
+            "sip.tcp_connect_timeout_ms",
+            "between 100 and 60000",
         ),
         ("record_route = 1", "sip.record_route", "expected a boolean"),
         ("bogus = 1", "sip.bogus", "unknown field `bogus`"),
