@@ -3,23 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::client::ClientState;
-use super::{ClientEvent, ClientTxn, Expiry, Hop, Timing};
+use super::testing::{ms, T1, T4, TIMING};
+use super::{ClientEvent, ClientTxn, Expiry, Hop};
 use sip::Method;
 use sip::Transport;
 use std::time::{Duration, Instant};
-
-const T1: Duration = Duration::from_millis(500);
-const T2: Duration = Duration::from_secs(4);
-const T4: Duration = Duration::from_secs(5);
-const TIMING: Timing = Timing {
-    t1: T1,
-    t2: T2,
-    t4: T4,
-};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn hop(transport: Transport) -> Hop {
     Hop {
@@ -47,6 +35,17 @@ fn start(method: Method, transport: Transport, t0: Instant, expiry: Expiry) -> C
     assert_eq!((first.bytes, first.dst), (req, hop(transport).peer));
     assert!(t.poll_transmit().is_none());
     t
+}
+
+/// An INVITE over UDP started at `t0` with Timer B at 5 s.
+fn invite(t0: Instant) -> ClientTxn {
+    let expiry = Expiry::Timeout(t0 + ms(5000));
+    start(Method::Invite, Transport::Udp, t0, expiry)
+}
+
+/// The final-response event.
+fn final_after(after_provisional: bool) -> Option<ClientEvent> {
+    Some(ClientEvent::Final { after_provisional })
 }
 
 /// Feeds the response `code` to the transaction's request.
@@ -119,12 +118,7 @@ fn invite_over_tcp_has_no_timer_a() {
 #[test]
 fn invite_provisional_stops_timer_a_and_timer_b() {
     let t0 = Instant::now();
-    let mut t = start(
-        Method::Invite,
-        Transport::Udp,
-        t0,
-        Expiry::Timeout(t0 + ms(5000)),
-    );
+    let mut t = invite(t0);
     assert_eq!(
         respond(&mut t, t0 + ms(100), 180),
         Some(ClientEvent::Provisional)
@@ -155,7 +149,7 @@ fn invite_non_2xx_final_is_acked_and_timer_d_absorbs_its_retransmissions() {
         }
         // §17.1.1.3: the ACK goes hop by hop, on the same branch.
         let ev = respond(&mut t, t0 + ms(10), 486);
-        assert_eq!(ev, Some(ClientEvent::Final { after_provisional }));
+        assert_eq!(ev, final_after(after_provisional));
         assert_eq!(sent_method(&mut t).as_deref(), Some("ACK"));
         assert!(matches!(t.state(), ClientState::Completed { .. }));
         assert_eq!(t.poll_timeout(), Some(t0 + ms(10) + timer_d));
@@ -172,12 +166,7 @@ fn invite_non_2xx_final_is_acked_and_timer_d_absorbs_its_retransmissions() {
 #[test]
 fn invite_2xx_is_accepted_and_its_retransmissions_pass_until_timer_m() {
     let t0 = Instant::now();
-    let mut t = start(
-        Method::Invite,
-        Transport::Udp,
-        t0,
-        Expiry::Timeout(t0 + ms(5000)),
-    );
+    let mut t = invite(t0);
     let ev = respond(&mut t, t0 + ms(10), 200);
     assert_eq!(
         ev,
@@ -204,12 +193,7 @@ fn invite_2xx_is_accepted_and_its_retransmissions_pass_until_timer_m() {
 #[test]
 fn a_given_up_invite_still_acks_a_late_final_and_reports_a_late_answer() {
     let t0 = Instant::now();
-    let mut t = start(
-        Method::Invite,
-        Transport::Udp,
-        t0,
-        Expiry::Timeout(t0 + ms(5000)),
-    );
+    let mut t = invite(t0);
     assert_eq!(
         t.on_transport_error(t0 + ms(1)),
         Some(ClientEvent::TransportError)
@@ -228,32 +212,17 @@ fn a_given_up_invite_still_acks_a_late_final_and_reports_a_late_answer() {
         })
     );
 
-    let mut t = start(
-        Method::Invite,
-        Transport::Udp,
-        t0,
-        Expiry::Timeout(t0 + ms(5000)),
-    );
+    let mut t = invite(t0);
     assert_eq!(t.on_timeout(t0 + ms(5000)), Some(ClientEvent::Timeout));
     let ev = respond(&mut t, t0 + ms(6000), 503);
-    assert_eq!(
-        ev,
-        Some(ClientEvent::Final {
-            after_provisional: false
-        })
-    );
+    assert_eq!(ev, final_after(false));
     assert_eq!(sent_method(&mut t).as_deref(), Some("ACK"));
 }
 
 #[test]
 fn cancel_waits_for_a_provisional_goes_once_and_gives_up_after_64_t1() {
     let t0 = Instant::now();
-    let mut t = start(
-        Method::Invite,
-        Transport::Udp,
-        t0,
-        Expiry::Timeout(t0 + ms(5000)),
-    );
+    let mut t = invite(t0);
     // RFC 3261 §9.1: no CANCEL before a provisional.
     assert_eq!(t.cancel(t0), None);
     assert_eq!(
@@ -275,24 +244,14 @@ fn cancel_waits_for_a_provisional_goes_once_and_gives_up_after_64_t1() {
     );
     // A 487 after all is ACKed.
     let ev = respond(&mut t, t0 + ms(40_000), 487);
-    assert_eq!(
-        ev,
-        Some(ClientEvent::Final {
-            after_provisional: true
-        })
-    );
+    assert_eq!(ev, final_after(true));
     assert_eq!(sent_method(&mut t).as_deref(), Some("ACK"));
 }
 
 #[test]
 fn a_cancel_after_giving_up_keeps_the_give_up_deadline() {
     let t0 = Instant::now();
-    let mut t = start(
-        Method::Invite,
-        Transport::Udp,
-        t0,
-        Expiry::Timeout(t0 + ms(5000)),
-    );
+    let mut t = invite(t0);
     assert_eq!(respond(&mut t, t0, 180), Some(ClientEvent::Provisional));
     assert_eq!(
         t.on_transport_error(t0 + ms(1)),
@@ -356,12 +315,7 @@ fn non_invite_final_completes_and_timer_k_absorbs_retransmissions() {
         let mut t = start(Method::Bye, transport, t0, Expiry::Timeout(t0 + T1 * 64));
         // A 2xx to a non-INVITE is a final like any other.
         let ev = respond(&mut t, t0 + ms(10), 200);
-        assert_eq!(
-            ev,
-            Some(ClientEvent::Final {
-                after_provisional: false
-            })
-        );
+        assert_eq!(ev, final_after(false));
         assert!(t.poll_transmit().is_none(), "no ACK for a non-INVITE");
         assert!(matches!(
             t.state(),

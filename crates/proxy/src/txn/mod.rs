@@ -15,6 +15,8 @@ mod server;
 mod client_tests;
 #[cfg(test)]
 mod server_tests;
+#[cfg(test)]
+mod testing;
 
 pub(crate) use client::{ClientEvent, ClientTxn, Expiry};
 pub(crate) use server::{ServerEvent, ServerTxn};

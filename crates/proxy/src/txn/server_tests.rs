@@ -3,22 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::server::ServerState;
-use super::{Hop, ServerEvent, ServerTxn, Timing};
+use super::testing::{ms, T1, T4, TIMING};
+use super::{Hop, ServerEvent, ServerTxn};
 use sip::Transport;
-use std::time::{Duration, Instant};
-
-const T1: Duration = Duration::from_millis(500);
-const T2: Duration = Duration::from_secs(4);
-const T4: Duration = Duration::from_secs(5);
-const TIMING: Timing = Timing {
-    t1: T1,
-    t2: T2,
-    t4: T4,
-};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+use std::time::Instant;
 
 fn txn(invite: bool, transport: Transport) -> ServerTxn {
     let hop = Hop {
