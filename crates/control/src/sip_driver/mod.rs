@@ -4,6 +4,8 @@
 mod dns;
 mod tcp;
 
+pub use tcp::{TcpCounters, TcpStats};
+
 use proxy::{Proxy, ProxyEvent, Transmit, Transport};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -56,6 +58,8 @@ pub struct Sockets {
     pub udp: Vec<Arc<UdpSocket>>,
     /// One TCP listener per listen address (when TCP is enabled).
     pub tcp: Vec<tokio::net::TcpListener>,
+    /// The bounds of the TCP connections and their counters.
+    tcp_limits: Arc<tcp::Limits>,
 }
 
 impl Sockets {
@@ -71,7 +75,19 @@ impl Sockets {
                 tcp.push(tokio::net::TcpListener::bind(a).await?);
             }
         }
-        Ok(Sockets { udp, tcp })
+        if !tcp.is_empty() {
+            tcp::check_descriptors(&cfg.tcp);
+        }
+        Ok(Sockets {
+            udp,
+            tcp,
+            tcp_limits: tcp::Limits::new(cfg.tcp),
+        })
+    }
+
+    /// The SIP-over-TCP counters (refusals and closes by reason), live.
+    pub fn tcp_stats(&self) -> Arc<TcpStats> {
+        self.tcp_limits.stats().clone()
     }
 }
 
@@ -103,14 +119,13 @@ pub async fn run(
         udp_by_local.insert(local, s.clone());
         tokio::spawn(udp_reader(s.clone(), local, tx.clone()));
     }
-    let mut conns = tcp::Connections::new(tx.clone());
+    let mut conns = tcp::Connections::new(tx.clone(), sockets.tcp_limits.clone());
     let mut dns = dns::DnsClient::default();
     for l in sockets.tcp {
         tokio::spawn(tcp::accept_loop(l, conns.registrar()));
     }
     proxy.handle_timeout(Instant::now());
     loop {
-        conns.accept_new();
         while let Some(t) = proxy.poll_transmit() {
             send(&udp_by_local, &mut conns, t, &mut proxy).await;
         }
@@ -144,6 +159,7 @@ pub async fn run(
                 Some(Control::Reload(cfg)) => {
                     let pc = proxy::ProxyConfig::from_config(&cfg);
                     proxy.reconfigure(pc, &cfg.sets, &cfg.routes, Instant::now());
+                    conns.reconfigure(cfg.sip.tcp);
                     tracing::info!(sets = cfg.sets.len(), "SIP configuration reloaded");
                 }
                 Some(Control::Drain(d)) => proxy.set_draining(d),
@@ -198,7 +214,12 @@ async fn send(
                 proxy.handle_transport_error(Instant::now(), Transport::Udp, t.dst);
             }
         }
-        Transport::Tcp => conns.send(t.dst, t.src, t.bytes),
+        Transport::Tcp => {
+            if let Err(e) = conns.send(t.dst, t.src, t.bytes) {
+                tracing::debug!(dst = %t.dst, error = %e, "SIP TCP send failed");
+                proxy.handle_transport_error(Instant::now(), Transport::Tcp, t.dst);
+            }
+        }
         // TLS is not spoken yet: a next hop that needs it (a sips: URI, a TLS target from
         // DNS) is unreachable, reported like a refused connection so the branch fails over;
         // it is never sent in the clear instead (RFC 3261 §26.2.2).
