@@ -40,6 +40,23 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in counter order.
+    pub(crate) const ALL: [Reason; 13] = [
+        Reason::RefusedTotal,
+        Reason::RefusedSource,
+        Reason::OutboundRefused,
+        Reason::ConnectFailed,
+        Reason::ConnectTimeout,
+        Reason::PeerClosed,
+        Reason::ReadError,
+        Reason::WriteError,
+        Reason::Idle,
+        Reason::MessageTimeout,
+        Reason::TooLarge,
+        Reason::Framing,
+        Reason::WriteBacklog,
+    ];
+
     /// The reason as a metric label.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -103,15 +120,12 @@ pub struct TcpCounters {
 /// them for export.
 #[derive(Debug, Default)]
 pub struct TcpStats {
-    by_reason: [AtomicU64; REASONS],
+    by_reason: [AtomicU64; Reason::ALL.len()],
     accepted: AtomicU64,
     connected: AtomicU64,
     accept_errors: AtomicU64,
     open: AtomicU64,
 }
-
-/// Number of [`Reason`]s.
-const REASONS: usize = 13;
 
 impl TcpStats {
     /// Counts one refusal or close.

@@ -382,22 +382,10 @@ fn sources_are_addresses_for_ipv4_and_slash_64_for_ipv6() {
 
 #[test]
 fn every_reason_has_its_own_counter() {
-    use super::limits::Reason::*;
-    let all = [
-        RefusedTotal,
-        RefusedSource,
-        OutboundRefused,
-        ConnectFailed,
-        ConnectTimeout,
-        PeerClosed,
-        ReadError,
-        WriteError,
-        Idle,
-        MessageTimeout,
-        TooLarge,
-        Framing,
-        WriteBacklog,
-    ];
+    let all = super::limits::Reason::ALL;
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(*r as usize, i, "Reason::ALL is in declaration order");
+    }
     let stats = TcpStats::default();
     for (i, r) in all.iter().enumerate() {
         for _ in 0..=i {
