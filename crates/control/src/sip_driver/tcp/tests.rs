@@ -412,3 +412,40 @@ fn every_reason_has_its_own_counter() {
     let labels: std::collections::HashSet<&str> = all.iter().map(|r| r.as_str()).collect();
     assert_eq!(labels.len(), all.len());
 }
+
+#[tokio::test]
+async fn a_connect_that_does_not_complete_in_time_is_a_transport_error() {
+    let cfg = TcpConfig {
+        connect_timeout: Duration::from_millis(300),
+        ..settings()
+    };
+    let mut b = bed(cfg).await;
+    // A listener that never accepts, its queue filled: the kernel drops further SYNs.
+    let s = TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let full = s.listen(1).unwrap();
+    let dst = full.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let c = TcpSocket::new_v4().unwrap();
+        if let Ok(Ok(c)) = timeout(Duration::from_millis(200), c.connect(dst)).await {
+            fillers.push(c);
+        }
+    }
+    let sent = Instant::now();
+    b.conns.send(dst, b.addr, OPTIONS.to_vec()).unwrap();
+    let m = b.next().await;
+    assert!(
+        matches!(m, Inbound::TransportError { peer, .. } if peer == dst),
+        "{m:?}"
+    );
+    let took = sent.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    b.until("timed out", |s, held| {
+        s.connect_timeout == 1 && s.open == 0 && held == 0
+    })
+    .await;
+}
