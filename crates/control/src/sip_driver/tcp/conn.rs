@@ -22,8 +22,11 @@ use super::limits::{Reason, Slot};
 use super::Registry;
 use crate::sip_driver::Inbound;
 
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 16 * 1024;
+/// Room made in the input buffer before each read: what one read may bring at most.
+const READ_CHUNK: usize = 8 * 1024;
+/// An input buffer left empty with more capacity than this is freed, so an idle connection
+/// holds no memory for the large message it once received.
+const KEEP_CAPACITY: usize = 4 * READ_CHUNK;
 /// The answer to a double-CRLF ping (RFC 5626 §3.5.1).
 const PONG: &[u8] = b"\r\n";
 
@@ -205,17 +208,17 @@ impl Conn {
 
     /// Reads, writes and waits until the connection ends.
     async fn run(&mut self, link: &Link, stream: &mut TcpStream) -> End {
-        let mut chunk = vec![0u8; READ_CHUNK];
         let (mut rd, mut wr) = stream.split();
         loop {
+            self.buf.reserve(READ_CHUNK);
             let deadline = match self.message_by {
                 Some(m) if m < self.idle_at => m,
                 _ => self.idle_at,
             };
             let step = tokio::select! {
-                r = rd.read(&mut chunk) => match r {
+                r = rd.read_buf(&mut self.buf) => match r {
                     Ok(0) => Err(End::Closed(Reason::PeerClosed)),
-                    Ok(n) => self.on_read(link, chunk.get(..n).unwrap_or_default()).await,
+                    Ok(_) => self.on_read(link).await,
                     Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
                     Err(_) => Err(End::Closed(Reason::ReadError)),
                 },
@@ -270,11 +273,11 @@ impl Conn {
         }
     }
 
-    /// Takes in `bytes` just read: frames every whole message and hands it to the proxy.
-    async fn on_read(&mut self, link: &Link, bytes: &[u8]) -> Result<(), End> {
+    /// Takes in what was just read into the input buffer: frames every whole message and
+    /// hands it to the proxy.
+    async fn on_read(&mut self, link: &Link) -> Result<(), End> {
         let now = Instant::now();
         self.idle_at = now + link.cfg.idle_timeout;
-        self.buf.extend_from_slice(bytes);
         let mut start = 0;
         let mut framed = false;
         loop {
@@ -301,6 +304,9 @@ impl Conn {
         }
         // One move of the remainder per read, not one per message.
         self.buf.drain(..start);
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
         self.framed_any |= framed;
         self.arm_message_timer(link, now, framed);
         Ok(())
