@@ -141,6 +141,11 @@ fn flow_reason(rc: i32, err: &dpdk_sys::rte_flow_error) -> String {
     format!("{msg} ({base})")
 }
 
+/// The driver refused a rule: its reason, as `rte_flow_error` and errno give it (carried into
+/// [`DpdkError::Flow`] with the port and the rule).
+#[derive(Debug)]
+struct Refused(String);
+
 /// The pattern and action of one rule, kept together so the pointers in the item and action
 /// arrays stay valid for the calls that read them.
 struct RuleSpec {
@@ -173,7 +178,7 @@ impl RuleSpec {
     }
 
     /// Validates, then creates the rule on `port`.
-    fn install(&self, port: u16, v6: bool) -> Result<*mut dpdk_sys::rte_flow, String> {
+    fn install(&self, port: u16, v6: bool) -> Result<*mut dpdk_sys::rte_flow, Refused> {
         let mut attr = dpdk_sys::rte_flow_attr {
             group: 0,
             priority: 0,
@@ -231,14 +236,14 @@ impl RuleSpec {
             dpdk_sys::rte_flow_validate(port, &attr, pattern.as_ptr(), actions.as_ptr(), &mut err)
         };
         if rc != 0 {
-            return Err(flow_reason(rc, &err));
+            return Err(Refused(flow_reason(rc, &err)));
         }
         // SAFETY: as above.
         let f = unsafe {
             dpdk_sys::rte_flow_create(port, &attr, pattern.as_ptr(), actions.as_ptr(), &mut err)
         };
         if f.is_null() {
-            return Err(flow_reason(0, &err));
+            return Err(Refused(flow_reason(0, &err)));
         }
         Ok(f)
     }
@@ -265,7 +270,7 @@ pub fn install_rules(
         let spec = RuleSpec::new(r);
         match spec.install(port.id(), r.addr.is_ipv6()) {
             Ok(f) => done.flows.push(f),
-            Err(reason) => {
+            Err(Refused(reason)) => {
                 return Err(DpdkError::Flow {
                     port: port.id(),
                     rule: describe(r),
