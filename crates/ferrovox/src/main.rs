@@ -8,6 +8,8 @@
 //! Exit status: 0 done, 1 failure (the reason on one line), 2 usage.
 #![forbid(unsafe_code)]
 
+mod ng;
+mod reload;
 mod run;
 mod sip;
 
@@ -29,7 +31,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the appliance until SIGTERM or SIGINT; SIGHUP reloads the SIP configuration.
+    /// Runs the appliance until SIGTERM or SIGINT; SIGHUP reloads the SIP configuration and
+    /// the ng source allow-list and rate limit.
     Run {
         /// The config file.
         #[arg(short, long, value_name = "FILE")]

@@ -1,13 +1,25 @@
-//! Wiring: logging, the data plane, the control thread (the ng driver over the media engine,
-//! the SIP driver over the proxy), and clean shutdown on SIGTERM/SIGINT.
+//! Wiring: logging, the data plane, the control plane, and clean shutdown on SIGTERM/SIGINT.
+//!
+//! Threads: the data plane's workers; the control thread (this one, pinned to
+//! `[dataplane] control_core` when set) with the SIP proxy, the signals and SIGHUP reloads;
+//! and the ng thread with the media engine on a runtime of its own (`crate::ng`). SIP keeps
+//! the control thread because it is the heavy, growing part (it will shard over more
+//! threads) and owns the process's signals; ng is small, latency-bound and built before any
+//! runtime exists, so it moves whole onto a fresh thread where SIP work never queues ahead
+//! of it.
 
-use anyhow::Context;
+use crate::ng::NgParts;
 use config::Config;
 use control::SocketBinder;
 use media::{Engine, PortBinder, VirtualBinder};
 use pktio::plane::{DataPlane, WorkerLink};
 use std::path::Path;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// How long the SIP driver may take to stop after SIGTERM/SIGINT.
+const SIP_STOP: Duration = Duration::from_secs(2);
 
 fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -56,33 +68,62 @@ fn engine(cfg: &Config, plane: &DataPlane, epoch: Instant) -> Engine {
     )
 }
 
-/// The control plane on this thread: the ng listener, the SIP proxy, SIGHUP reloads, until
-/// SIGTERM or SIGINT.
+/// The control plane: the ng thread, then SIP on this thread until SIGTERM or SIGINT (or the
+/// ng thread's end); both are stopped and waited for.
 fn control_thread(
     cfg: &Config,
     path: &Path,
     engine: Engine,
     links: Vec<WorkerLink>,
 ) -> anyhow::Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let stop = Arc::new(stop);
+    let (ng_reload, reload) = mpsc::channel(4);
+    let parts = NgParts {
+        engine,
+        links,
+        reload,
+    };
+    let ng = crate::ng::spawn(cfg, parts, stop.clone())?;
+    let sip = sip_until_stopped(cfg, path, ng_reload, &stop, stopped);
+    // Whatever ended the SIP side, the ng thread stops too.
+    let _ = stop.send(true);
+    let ng = ng.join();
+    sip.and(ng)
+}
+
+/// The SIP proxy and the SIGHUP reloads on a current-thread runtime, until a signal or the end
+/// of the ng thread; then the proxy driver is stopped and awaited.
+fn sip_until_stopped(
+    cfg: &Config,
+    path: &Path,
+    ng_reload: mpsc::Sender<media::GuardConfig>,
+    stop: &watch::Sender<bool>,
+    mut stopped: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let sock = tokio::net::UdpSocket::bind(cfg.ng.listen)
-            .await
-            .with_context(|| format!("ng.listen: cannot bind {}", cfg.ng.listen))?;
-        tracing::info!(listen = %cfg.ng.listen, workers = links.len(), "ferrovox ready");
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let sip = crate::sip::start(cfg, rx.clone()).await?;
+        let sip = crate::sip::start(cfg, stopped.clone()).await?;
         let file = path.to_string_lossy().into_owned();
-        tokio::spawn(crate::sip::reload_on_sighup(file, sip));
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            let _ = tx.send(true);
-        });
-        control::ng_driver::run(engine, sock, links, rx)
-            .await
-            .context("ng listener failed")
+        let (control, task) = match sip {
+            Some(s) => (Some(s.control), Some(s.task)),
+            None => (None, None),
+        };
+        tokio::spawn(crate::reload::on_sighup(file, control, ng_reload));
+        tracing::info!(ng = %cfg.ng.listen, "ferrovox ready");
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            _ = stopped.changed() => tracing::error!("the ng thread ended: shutting down"),
+        }
+        let _ = stop.send(true);
+        if let Some(task) = task {
+            if tokio::time::timeout(SIP_STOP, task).await.is_err() {
+                tracing::warn!("the SIP proxy did not stop within {SIP_STOP:?}");
+            }
+        }
+        Ok(())
     })
 }
 

@@ -1,0 +1,90 @@
+//! The ng relay's place in the daemon: its socket is bound before anything reports ready, and
+//! its driver runs on a thread and a tokio runtime of its own, so that however busy the SIP
+//! proxy on the control thread is, an ng request waits only for the ng requests ahead of it.
+//! The thread inherits the control thread's CPU affinity (`[dataplane] control_core`): on a
+//! shared core the kernel's scheduler, not one runtime's task queue, decides who runs next,
+//! and a thread that sleeps between requests as ng does is woken ahead of a busy one.
+
+use anyhow::Context;
+use media::{Engine, GuardConfig};
+use pktio::plane::WorkerLink;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, watch};
+
+/// The running ng thread.
+#[derive(Debug)]
+pub struct NgThread {
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// What the ng thread is given.
+pub struct NgParts {
+    /// The media engine it drives.
+    pub engine: Engine,
+    /// The workers' rings.
+    pub links: Vec<WorkerLink>,
+    /// New source settings on SIGHUP.
+    pub reload: mpsc::Receiver<GuardConfig>,
+}
+
+/// Binds `[ng] listen` and starts the ng thread. It runs until `stop` turns true, and turns it
+/// true itself when it ends, so the daemon never runs on without its ng listener.
+pub fn spawn(
+    cfg: &config::Config,
+    parts: NgParts,
+    stop: Arc<watch::Sender<bool>>,
+) -> anyhow::Result<NgThread> {
+    let listen = cfg.ng.listen;
+    let socket = std::net::UdpSocket::bind(listen)
+        .with_context(|| format!("ng.listen: cannot bind {listen}"))?;
+    socket
+        .set_nonblocking(true)
+        .context("ng.listen: cannot make the socket non-blocking")?;
+    tracing::info!(
+        %listen,
+        allow = %control::ng_driver::networks(parts.engine.guard()),
+        rate = ?cfg.ng.rate,
+        "ng listening"
+    );
+    // Subscribed here, while `stop` is still false, so a stop sent before the thread runs is
+    // seen as a change.
+    let shutdown = stop.subscribe();
+    let handle = std::thread::Builder::new()
+        .name("ferrovox-ng".into())
+        .spawn(move || {
+            let result = serve(socket, parts, shutdown);
+            let _ = stop.send(true);
+            result
+        })
+        .context("cannot start the ng thread")?;
+    Ok(NgThread { handle })
+}
+
+/// The ng thread's body: its own current-thread runtime around the driver.
+fn serve(
+    socket: std::net::UdpSocket,
+    parts: NgParts,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot build the ng runtime")?;
+    rt.block_on(async {
+        let socket = tokio::net::UdpSocket::from_std(socket).context("ng socket")?;
+        control::ng_driver::run(parts.engine, socket, parts.links, parts.reload, shutdown)
+            .await
+            .context("ng listener failed")
+    })
+}
+
+impl NgThread {
+    /// Waits for the thread to end (after `stop` turned true) and returns how it ended.
+    pub fn join(self) -> anyhow::Result<()> {
+        match self.handle.join() {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("the ng thread panicked"),
+        }
+    }
+}
