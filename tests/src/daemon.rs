@@ -7,7 +7,7 @@
 //! printed, so a failed assertion comes with what the daemon said.
 
 use std::fmt::Write as _;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -37,6 +37,7 @@ struct InterfaceSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonConfig {
     ng_port: u16,
+    ng: Vec<(String, String)>,
     media: Vec<(String, String)>,
     interfaces: Vec<InterfaceSpec>,
     extra: String,
@@ -47,10 +48,19 @@ impl DaemonConfig {
     pub fn new(ng_port: u16) -> DaemonConfig {
         DaemonConfig {
             ng_port,
+            ng: Vec::new(),
             media: Vec::new(),
             interfaces: Vec::new(),
             extra: String::new(),
         }
+    }
+
+    /// Sets `[ng] key = value` (other than `listen`); `value` is written as TOML (quote
+    /// strings yourself).
+    pub fn ng(mut self, key: &str, value: impl ToString) -> DaemonConfig {
+        self.ng.retain(|(k, _)| k != key);
+        self.ng.push((key.to_owned(), value.to_string()));
+        self
     }
 
     /// Sets `[media] key = value`; `value` is written as TOML (quote strings yourself).
@@ -89,11 +99,13 @@ impl DaemonConfig {
         // Writing to a String cannot fail.
         let _ = write!(
             out,
-            "[general]\nlog_level = \"debug\"\n\n\
-             [ng]\nlisten = \"{}\"\n\n\
-             [dataplane]\nbackend = \"socket\"\nworker_cores = [0]\n\n[media]\n",
+            "[general]\nlog_level = \"debug\"\n\n[ng]\nlisten = \"{}\"\n",
             self.ng_addr()
         );
+        for (k, v) in &self.ng {
+            let _ = writeln!(out, "{k} = {v}");
+        }
+        out.push_str("\n[dataplane]\nbackend = \"socket\"\nworker_cores = [0]\n\n[media]\n");
         if !self.media.iter().any(|(k, _)| k == "delete_delay_secs") {
             out.push_str("delete_delay_secs = 0\n");
         }
@@ -254,9 +266,22 @@ pub struct RawNg {
 impl RawNg {
     /// A socket on an ephemeral loopback port talking to `peer`.
     pub fn new(peer: SocketAddr) -> Result<RawNg> {
-        let socket =
-            UdpSocket::bind((LOOPBACK, 0)).map_err(|e| Error::io("bind a raw ng socket", e))?;
+        RawNg::bind(LOOPBACK, peer)
+    }
+
+    /// A socket on an ephemeral port of `ip` (any 127.0.0.0/8 address is its own source on
+    /// loopback) talking to `peer`.
+    pub fn bind(ip: Ipv4Addr, peer: SocketAddr) -> Result<RawNg> {
+        let socket = UdpSocket::bind((ip, 0))
+            .map_err(|e| Error::io(format!("bind a raw ng socket on {ip}"), e))?;
         Ok(RawNg { socket, peer })
+    }
+
+    /// Where the socket is bound.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.socket
+            .local_addr()
+            .map_err(|e| Error::io("address of a raw ng socket", e))
     }
 
     /// Sends `datagram` as is.
@@ -363,6 +388,20 @@ mod tests {
         assert!(parsed.media.strict_source);
         assert_eq!(parsed.media.timeout, Duration::from_secs(2));
         assert_eq!(parsed.media.delete_delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn ng_keys_go_into_the_ng_section() {
+        let text = DaemonConfig::new(20002)
+            .ng("allow", r#"["127.0.0.1/32"]"#)
+            .ng("rate", 10)
+            .ng("rate", 20)
+            .interface("x", 20100, 20107)
+            .render();
+        let parsed = config::parse(&text).unwrap();
+        assert_eq!(parsed.ng.listen.port(), 20002);
+        assert_eq!(parsed.ng.allow.len(), 1);
+        assert_eq!(parsed.ng.rate.map(|r| r.per_sec.get()), Some(20));
     }
 
     #[test]
