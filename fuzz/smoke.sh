@@ -2,7 +2,9 @@
 # Smoke-fuzz the Ferrovox parsers: run each cargo-fuzz target for SECONDS (default 20) on the
 # machine's stable toolchain and fail if any target finds a crash.
 #
-#   fuzz/smoke.sh [SECONDS] [TARGET...]     targets: rtp_rtcp wire_frame sdp ng sip proxy dns (default: all)
+#   fuzz/smoke.sh [SECONDS] [TARGET...]     targets: rtp_rtcp wire_frame sdp ng sip sip_stream proxy dns
+#                                           ng_engine
+#                                           (default: all)
 #
 # Environment: FUZZ_SANITIZER (default none: the fuzzed crates forbid unsafe code, and without
 # a sanitizer the run needs no nightly runtime), FUZZ_TARGET_DIR (default fuzz/target).
@@ -17,7 +19,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [[ "$secs" -lt 1 ]]; then
     echo "usage: $0 [SECONDS] [TARGET...]" >&2
     exit 2
 fi
-all=(rtp_rtcp wire_frame sdp ng sip proxy dns)
+all=(rtp_rtcp wire_frame sdp ng sip sip_stream proxy dns ng_engine)
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then targets=("${all[@]}"); fi
 
@@ -35,7 +37,8 @@ features=()
 for t in "${targets[@]}"; do
     case "$t" in
         rtp_rtcp|wire_frame) ;;
-        sdp|ng|sip|proxy|dns) features+=("$t") ;;
+        sdp|ng|sip|proxy|dns|ng_engine) features+=("$t") ;;
+        sip_stream) features+=(sip) ;;
         *) echo "unknown target: $t (known: ${all[*]})" >&2; exit 2 ;;
     esac
 done
