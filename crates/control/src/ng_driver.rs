@@ -39,7 +39,7 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "ng socket receive failed"),
             },
             Some(guard) = reload.recv() => {
-                tracing::info!(allow = %networks(&guard), rate = ?guard.rate, "ng sources reloaded");
+                tracing::info!(sources = %guard, "ng sources reloaded");
                 engine.reconfigure_guard(guard);
             }
             _ = tick.tick() => {}
@@ -64,12 +64,6 @@ pub async fn run(
         refusals.maybe_log(now, engine.counters().guard);
     }
     Ok(())
-}
-
-/// The allow-list as one comma-separated string, for log lines.
-pub fn networks(guard: &GuardConfig) -> String {
-    let nets: Vec<String> = guard.allow.iter().map(ToString::to_string).collect();
-    nets.join(",")
 }
 
 /// Moves the engine's commands onto the workers' rings and wakes the workers that got some.

@@ -41,12 +41,7 @@ pub fn spawn(
     socket
         .set_nonblocking(true)
         .context("ng.listen: cannot make the socket non-blocking")?;
-    tracing::info!(
-        %listen,
-        allow = %control::ng_driver::networks(parts.engine.guard()),
-        rate = ?cfg.ng.rate,
-        "ng listening"
-    );
+    tracing::info!(%listen, sources = %parts.engine.guard(), "ng listening");
     // Subscribed here, while `stop` is still false, so a stop sent before the thread runs is
     // seen as a change.
     let shutdown = stop.subscribe();

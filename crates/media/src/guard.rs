@@ -45,6 +45,23 @@ impl GuardConfig {
     }
 }
 
+impl std::fmt::Display for GuardConfig {
+    /// `allow 127.0.0.0/8,::1/128, rate 10000/s burst 20000` (or `rate off`), for log lines.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("allow ")?;
+        for (i, net) in self.allow.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{net}")?;
+        }
+        match self.rate {
+            Some(r) => write!(f, ", rate {}/s burst {}", r.per_sec, r.burst),
+            None => f.write_str(", rate off"),
+        }
+    }
+}
+
 /// `127.0.0.0/8` and `::1/128`.
 pub fn loopback_networks() -> Vec<Cidr> {
     vec![

@@ -195,3 +195,15 @@ fn time_going_backwards_grants_nothing() {
     assert_eq!(g.check(t - Duration::from_secs(5), a), Verdict::RateLimited);
     assert_eq!(g.check(t, a), Verdict::RateLimited);
 }
+
+#[test]
+fn settings_read_well_in_a_log_line() {
+    let mut cfg = GuardConfig::loopback();
+    assert_eq!(cfg.to_string(), "allow 127.0.0.0/8,::1/128, rate off");
+    cfg.rate = rate(10_000, 20_000);
+    cfg.allow.push(net("192.0.2.10/32"));
+    assert_eq!(
+        cfg.to_string(),
+        "allow 127.0.0.0/8,::1/128,192.0.2.10/32, rate 10000/s burst 20000"
+    );
+}
