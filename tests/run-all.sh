@@ -9,7 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 echo "== build"
 cargo build --workspace --all-targets
-export FERROVOX_BIN="$PWD/target/debug/ferrovox"
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+export FERROVOX_BIN="$target_dir/debug/ferrovox"
 
 echo "== tests"
 cargo test --workspace --no-fail-fast
