@@ -3,7 +3,8 @@
 //! proxy on the control thread is, an ng request waits only for the ng requests ahead of it.
 //! The thread inherits the control thread's CPU affinity (`[dataplane] control_core`): on a
 //! shared core the kernel's scheduler, not one runtime's task queue, decides who runs next,
-//! and a thread that sleeps between requests as ng does is woken ahead of a busy one.
+//! and a thread that sleeps between requests as ng does is woken ahead of a busy one; the ng
+//! thread also runs at a higher priority than the SIP thread where the process may raise it.
 
 use anyhow::Context;
 use media::{Engine, GuardConfig};
@@ -56,12 +57,28 @@ pub fn spawn(
     Ok(NgThread { handle })
 }
 
+/// The ng thread's nice value: ahead of the SIP proxy's thread, as rtpengine's `--priority`
+/// lets an operator place its threads, so a SIP flood that keeps the shared control core busy
+/// cannot hold an ng reply back. Workers are not affected (they have their own cores).
+const NG_NICE: i32 = -10;
+
+/// Raises the calling thread's priority to [`NG_NICE`] where the process may (root or
+/// `CAP_SYS_NICE`); otherwise it runs at the normal priority, and says so once.
+fn raise_priority() {
+    let tid = rustix::thread::gettid();
+    match rustix::process::setpriority_process(Some(tid), NG_NICE) {
+        Ok(()) => tracing::debug!(nice = NG_NICE, "ng thread priority raised"),
+        Err(e) => tracing::info!(error = %e, "ng thread runs at normal priority"),
+    }
+}
+
 /// The ng thread's body: its own current-thread runtime around the driver.
 fn serve(
     socket: std::net::UdpSocket,
     parts: NgParts,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    raise_priority();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
