@@ -94,6 +94,8 @@ pub struct SipConfig {
     pub draining: bool,
     /// The `tcp_*` keys: the bounds of SIP over TCP.
     pub tcp: TcpConfig,
+    /// `[sip.flood]`: per-source rate limits and bans.
+    pub flood: crate::FloodConfig,
 }
 
 /// The `[sip]` `tcp_*` keys: how many connections SIP over TCP may hold, how many bytes each
@@ -158,6 +160,7 @@ impl Default for SipConfig {
             user_agent: Some("Ferrovox".to_owned()),
             draining: false,
             tcp: TcpConfig::default(),
+            flood: crate::FloodConfig::default(),
         }
     }
 }
@@ -193,6 +196,7 @@ pub(crate) struct RawSip {
     tcp_idle_timeout_secs: Option<i64>,
     tcp_message_timeout_secs: Option<i64>,
     tcp_connect_timeout_ms: Option<i64>,
+    flood: Option<crate::flood::RawFlood>,
 }
 
 /// An optional `*_ms` key in `min..=max` milliseconds, or `default` when absent.
@@ -299,6 +303,7 @@ impl RawSip {
             user_agent,
             draining: self.draining.unwrap_or(d.draining),
             tcp,
+            flood: self.flood.unwrap_or_default().build()?,
         })
     }
 

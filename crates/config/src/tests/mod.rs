@@ -4,6 +4,7 @@ mod defaults;
 mod dispatcher;
 mod errors;
 mod errors_iface;
+mod flood;
 mod host;
 mod ng;
 mod props;
