@@ -37,6 +37,7 @@ mod flood;
 mod general;
 mod host;
 mod interface;
+mod limits;
 mod media;
 mod ng;
 mod sip;
@@ -57,6 +58,7 @@ pub use flood::{FloodConfig, DEFAULT_FLOOD_RATE, DEFAULT_FLOOD_SOURCES, MAX_FLOO
 pub use general::{GeneralConfig, LogFormat, LogLevel};
 pub use host::{validate_host, HostFacts};
 pub use interface::{Interface, MAX_NAME_LEN, MIN_RELAY_PORT};
+pub use limits::{LimitsConfig, MAX_TABLE_CAP};
 pub use media::{MediaConfig, MAX_FINAL_TIMEOUT_SECS};
 pub use ng::{NgConfig, DEFAULT_NG_LISTEN, DEFAULT_NG_RATE, MAX_NG_RATE};
 pub use sip::{SipConfig, TcpConfig, DEFAULT_SIP_LISTEN, MAX_USER_AGENT_LEN, SPOKEN_TRANSPORTS};

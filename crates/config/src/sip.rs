@@ -96,6 +96,14 @@ pub struct SipConfig {
     pub tcp: TcpConfig,
     /// `[sip.flood]`: per-source rate limits and bans.
     pub flood: crate::FloodConfig,
+    /// `trusted` (default none): source networks whose requests may carry a pre-loaded Route
+    /// beyond this element, followed as RFC 3261 §16.4 says, and whose in-dialog requests for
+    /// dialogs this element does not hold go by their Route set or Request-URI. Requests from
+    /// anywhere else are routed by `[[route]]` alone (initial requests) or by the dialogs the
+    /// proxy holds (in-dialog requests).
+    pub trusted: Vec<dispatch::Cidr>,
+    /// The `max_*` keys: caps on the proxy's tables.
+    pub limits: crate::LimitsConfig,
 }
 
 /// The `[sip]` `tcp_*` keys: how many connections SIP over TCP may hold, how many bytes each
@@ -161,6 +169,8 @@ impl Default for SipConfig {
             draining: false,
             tcp: TcpConfig::default(),
             flood: crate::FloodConfig::default(),
+            trusted: Vec::new(),
+            limits: crate::LimitsConfig::default(),
         }
     }
 }
@@ -197,6 +207,13 @@ pub(crate) struct RawSip {
     tcp_message_timeout_secs: Option<i64>,
     tcp_connect_timeout_ms: Option<i64>,
     flood: Option<crate::flood::RawFlood>,
+    trusted: Option<Vec<String>>,
+    max_server_transactions: Option<i64>,
+    max_client_transactions: Option<i64>,
+    max_contexts: Option<i64>,
+    max_dialogs: Option<i64>,
+    max_registrations: Option<i64>,
+    overload_retry_after_secs: Option<i64>,
 }
 
 /// An optional `*_ms` key in `min..=max` milliseconds, or `default` when absent.
@@ -304,6 +321,16 @@ impl RawSip {
             draining: self.draining.unwrap_or(d.draining),
             tcp,
             flood: self.flood.unwrap_or_default().build()?,
+            trusted: crate::limits::build_trusted(self.trusted.as_deref())?,
+            limits: crate::limits::RawLimits {
+                server_transactions: self.max_server_transactions,
+                client_transactions: self.max_client_transactions,
+                contexts: self.max_contexts,
+                dialogs: self.max_dialogs,
+                registrations: self.max_registrations,
+                retry_after_secs: self.overload_retry_after_secs,
+            }
+            .build()?,
         })
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{assert_key_err, ok, with_iface, IFACE};
-use crate::{DnsConfig, HostPort, SipConfig, TcpConfig, Transport, UriHost};
+use crate::{Cidr, DnsConfig, HostPort, LimitsConfig, SipConfig, TcpConfig, Transport, UriHost};
 
 #[test]
 fn omitted_sip_and_dns_take_the_documented_defaults() {
@@ -31,6 +31,18 @@ fn omitted_sip_and_dns_take_the_documented_defaults() {
             idle_timeout: Duration::from_secs(120),
             message_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_millis(2000),
+        }
+    );
+    assert!(sip.trusted.is_empty(), "no network is trusted unless listed");
+    assert_eq!(
+        sip.limits,
+        LimitsConfig {
+            server_transactions: 262_144,
+            client_transactions: 131_072,
+            contexts: 262_144,
+            dialogs: 131_072,
+            registrations: 1024,
+            retry_after: Duration::from_secs(5),
         }
     );
     assert_eq!(cfg.sip, SipConfig::default());
@@ -73,6 +85,13 @@ fn every_sip_and_dns_key_is_read() {
         tcp_idle_timeout_secs = 86400
         tcp_message_timeout_secs = 1
         tcp_connect_timeout_ms = 60000
+        trusted = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]
+        max_server_transactions = 16777216
+        max_client_transactions = 1
+        max_contexts = 2
+        max_dialogs = 3
+        max_registrations = 1000000
+        overload_retry_after_secs = 3600
 
         [dns]
         servers = ["127.0.0.1:53", "[::1]:5353"]
@@ -115,6 +134,22 @@ fn every_sip_and_dns_key_is_read() {
             idle_timeout: Duration::from_secs(86400),
             message_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(60),
+        }
+    );
+    let nets: Vec<Cidr> = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]
+        .iter()
+        .map(|n| Cidr::parse(n).unwrap())
+        .collect();
+    assert_eq!(sip.trusted, nets);
+    assert_eq!(
+        sip.limits,
+        LimitsConfig {
+            server_transactions: 16_777_216,
+            client_transactions: 1,
+            contexts: 2,
+            dialogs: 3,
+            registrations: 1_000_000,
+            retry_after: Duration::from_secs(3600),
         }
     );
     assert_eq!(cfg.dns.servers.len(), 2);
@@ -290,6 +325,44 @@ fn sip_errors_name_their_key() {
             "tcp_connect_timeout_ms = 99",
             "sip.tcp_connect_timeout_ms",
             "between 100 and 60000",
+        ),
+        (
+            "trusted = [\"10.0.0.1/8\"]",
+            "sip.trusted[0]",
+            "has host bits set; the network is 10.0.0.0/8",
+        ),
+        (
+            "trusted = [\"any\"]",
+            "sip.trusted[0]",
+            "is not a network",
+        ),
+        (
+            "trusted = [\"10.0.0.0/8\", \"192.0.2.0/24\", \"10.0.0.0/8\"]",
+            "sip.trusted[2]",
+            "repeats sip.trusted[0]",
+        ),
+        ("trusted = \"10.0.0.0/8\"", "sip.trusted", "expected a sequence"),
+        (
+            "max_server_transactions = 0",
+            "sip.max_server_transactions",
+            "between 1 and 16777216",
+        ),
+        (
+            "max_client_transactions = 16777217",
+            "sip.max_client_transactions",
+            "between 1 and 16777216",
+        ),
+        ("max_contexts = -1", "sip.max_contexts", "between 1 and 16777216"),
+        ("max_dialogs = 0", "sip.max_dialogs", "between 1 and 16777216"),
+        (
+            "max_registrations = 1000001",
+            "sip.max_registrations",
+            "between 1 and 1000000",
+        ),
+        (
+            "overload_retry_after_secs = 0",
+            "sip.overload_retry_after_secs",
+            "between 1 and 3600",
         ),
         ("record_route = 1", "sip.record_route", "expected a boolean"),
         ("bogus = 1", "sip.bogus", "unknown field `bogus`"),
