@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         max_queries: 16,
         ..LookupOptions::default()
     };
-    let mut lookup = Lookup::new(&LookupSpec::host("example.test"), &[server], opts, now, 1);
+    let mut lookup = Lookup::new(&LookupSpec::host("example.test"), &[server], opts, now, [1; 32]);
     for round in 0..32u32 {
         let t_now = now + Duration::from_secs(u64::from(round));
         while let Some(t) = lookup.poll_transmit() {

@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
         &cfg.sets,
         &cfg.routes,
         now,
-        1,
+        Box::new(proxy::deterministic_rng(1)),
     );
     let local: SocketAddr = "127.0.0.1:5060".parse().expect("addr");
     let peers: [SocketAddr; 3] = [

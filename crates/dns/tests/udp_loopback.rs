@@ -123,7 +123,7 @@ fn lookup_over_loopback_udp_with_a_silent_first_server() {
         &[silent_addr, server],
         opts,
         start,
-        0x5eed,
+        [0x5e; 32],
     );
     let lookup = drive(lookup);
     let nx = drive(Lookup::new(
@@ -131,7 +131,7 @@ fn lookup_over_loopback_udp_with_a_silent_first_server() {
         &[server],
         opts,
         start,
-        0x5eee,
+        [0xee; 32],
     ));
     stop.store(true, Ordering::Relaxed);
     let answered = handle.join().expect("server thread");

@@ -4,6 +4,8 @@
 use anyhow::Context;
 use control::sip_driver::{self, Control, Sockets};
 use proxy::{Proxy, ProxyConfig};
+use rand::rngs::{StdRng, SysRng};
+use rand::SeedableRng;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -31,16 +33,16 @@ pub async fn start(
         let listen: Vec<String> = cfg.sip.listen.iter().map(|a| a.to_string()).collect();
         format!("sip.listen: cannot bind {}", listen.join(", "))
     })?;
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        ^ u64::from(std::process::id());
+    // Tags, branches, probe Call-IDs and DNS query ids must not be guessable (an attacker who
+    // could would forge responses; RFC 3261 §19.3 asks for cryptographically random tags,
+    // RFC 5452 §9.2 for unpredictable DNS ids): a CSPRNG keyed by the OS.
+    let rng = StdRng::try_from_rng(&mut SysRng).context("cannot read the OS random source")?;
     let proxy = Proxy::new(
         ProxyConfig::from_config(cfg),
         &cfg.sets,
         &cfg.routes,
         Instant::now(),
-        seed,
+        Box::new(rng),
     );
     let (tx, rx) = mpsc::channel(8);
     let listen: Vec<String> = cfg.sip.listen.iter().map(|a| a.to_string()).collect();

@@ -5,7 +5,6 @@
 
 use crate::ctx::Target;
 use crate::info::ReqInfo;
-use crate::util;
 use dispatch::Dispatcher;
 use sip::Transport;
 use std::collections::HashMap;
@@ -135,27 +134,29 @@ impl Dialogs {
         });
     }
 
-    /// The next hop of an in-dialog request (RFC 3261 §16.4–16.5 with pinning), and whether it
-    /// is the pinned member: from the caller (its From tag opened the dialog) to the member
-    /// that took the call; from the member toward the caller by the remaining Route or
-    /// Request-URI, or where the caller's requests came from.
-    pub(crate) fn target(
-        &self,
-        info: &ReqInfo,
-        remaining_route: Option<&str>,
-        ruri: &str,
-    ) -> Option<(Target, bool)> {
-        let by_uri = remaining_route.or(Some(ruri)).and_then(util::uri_target);
-        match self.map.get(&info.call_id) {
-            Some(d) if d.caller_tag == info.from_tag => {
-                let (dst, t) = d.member_hop;
-                Some((Target::Fixed(dst, t, d.member), true))
-            }
-            Some(d) => {
-                let (dst, t) = by_uri.unwrap_or(d.caller_hop);
-                Some((Target::Fixed(dst, t, None), false))
-            }
-            None => by_uri.map(|(dst, t)| (Target::Fixed(dst, t, None), false)),
+    /// The next hop of an in-dialog request along a dialog held, and whether it is the pinned
+    /// member (RFC 3261 §12.2.2 with pinning): from the caller (its From tag opened the
+    /// dialog; the To tag is the callee's once the call was answered) to the member that took
+    /// the call; from the callee (To tag the caller's, From tag the callee's once known) to
+    /// where the caller's requests came from. Never to an address the request names: `None`
+    /// when it belongs to no dialog held.
+    pub(crate) fn target(&self, info: &ReqInfo) -> Option<(Target, bool)> {
+        let d = self.map.get(&info.call_id)?;
+        let to_tag = info.to_tag.as_deref()?;
+        let callee_is = |tag: &str| !matches!(d.callee_tag.as_deref(), Some(t) if t != tag);
+        if d.caller_tag == info.from_tag && callee_is(to_tag) {
+            let (dst, t) = d.member_hop;
+            return Some((Target::Fixed(dst, t, d.member), true));
         }
+        if d.caller_tag == to_tag && callee_is(&info.from_tag) {
+            let (dst, t) = d.caller_hop;
+            return Some((Target::Fixed(dst, t, None), false));
+        }
+        None
+    }
+
+    /// Whether a new dialog fits under `cap` (a Call-ID held already is replaced, not added).
+    pub(crate) fn has_room(&self, call_id: &str, cap: usize) -> bool {
+        self.map.len() < cap || self.map.contains_key(call_id)
     }
 }

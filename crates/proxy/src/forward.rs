@@ -7,7 +7,7 @@ use crate::info::{ReqInfo, BRANCH_PREFIX};
 use crate::slab::{CtxId, ServerId};
 use crate::tables::Role;
 use crate::txn::{ClientTxn, Expiry, Hop};
-use crate::types::ProxyEvent;
+use crate::types::{ProxyEvent, Refusal, Table};
 use crate::{util, Proxy};
 use sip::Transport;
 use std::net::SocketAddr;
@@ -140,6 +140,9 @@ impl Proxy {
         transport: Transport,
         member: Option<dispatch::MemberId>,
     ) {
+        if self.txns.sizes().1 >= util::cap(self.cfg.limits.client_transactions) {
+            return self.no_client_room(now, id);
+        }
         let src = self.local_for(dst);
         let sent_by = self.our_hostport(src);
         let timing = self.timing();
@@ -171,6 +174,18 @@ impl Proxy {
                 .early(&c.info, member, (dst, transport), c.caller, expires);
         }
         self.flush_client(cid);
+    }
+
+    /// No room for the branch's client transaction (`max_client_transactions`): the context
+    /// ends with 503 and Retry-After, counted.
+    fn no_client_room(&mut self, now: Instant, id: CtxId) {
+        let Some(c) = self.ctxs.get(id) else {
+            return;
+        };
+        let (from, call_id) = (c.caller.0, c.info.call_id.clone());
+        self.refused(Refusal::Cap(Table::Client), from, &call_id);
+        let ra = self.cfg.limits.retry_after.as_secs().to_string();
+        self.local_final(now, id, 503, "Service Unavailable", &[("Retry-After", &ra)]);
     }
 
     /// Adds this element's Via (with a fresh branch carrying the loop hash, RFC 3261 §16.6

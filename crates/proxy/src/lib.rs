@@ -3,8 +3,20 @@
 //! Driven quinn-proto style: [`Proxy::handle_message`] with each received message,
 //! [`Proxy::handle_timeout`] when [`Proxy::poll_timeout`] is due, [`Proxy::handle_transport_error`]
 //! when a send failed; the driver sends what [`Proxy::poll_transmit`] yields and logs
-//! [`Proxy::poll_event`]. Time and randomness (a seed) come in as arguments, so every scenario
-//! is deterministic.
+//! [`Proxy::poll_event`]. Time and randomness (a generator: the daemon's is seeded from the
+//! OS, a test's from a constant, see [`deterministic_rng`]) come in as arguments, so every
+//! scenario is deterministic.
+//!
+//! # At the edge
+//!
+//! The proxy relays only what it may: a request without a To tag goes where a `[[route]]`
+//! sends it (a pre-loaded Route is followed only from a `trusted` source, or removed when it
+//! names this element, RFC 3261 §16.4; 403 otherwise); a request with a To tag goes only
+//! along a dialog the proxy holds, to the other party of that dialog (481 otherwise). A
+//! response is taken only from the address and transport its request went to, and one that
+//! matches no client transaction is dropped, never relayed by its Vias. Every table has a
+//! cap (503 with Retry-After beyond it). Each refusal is counted in [`ProxyCounters`] and
+//! logged at debug level with the counter's name.
 //!
 //! # Architecture
 //!
@@ -65,7 +77,7 @@ mod tests;
 
 pub use resolver::DnsSettings;
 pub use sip::Transport;
-pub use types::{FailReason, ProxyConfig, ProxyCounters, ProxyEvent, Transmit};
+pub use types::{CapCounters, FailReason, ProxyConfig, ProxyCounters, ProxyEvent, Transmit};
 
 use ctx::Ctx;
 use dialog::Dialogs;
@@ -77,7 +89,15 @@ use std::time::{Duration, Instant};
 use tables::{Role, Transactions};
 use timers::{Timers, Wake};
 use txn::{ClientEvent, ServerEvent, Timing};
+use types::Refusal;
 use util::Ids;
+
+/// A generator from a fixed seed (ChaCha12), for tests, benches and fuzzing, whose runs must
+/// repeat. A running proxy gets one seeded from the OS instead, or its tags and branches
+/// could be predicted.
+pub fn deterministic_rng(seed: u64) -> rand::rngs::StdRng {
+    rand::SeedableRng::seed_from_u64(seed)
+}
 
 /// How often the dialog table is swept for expired entries.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
@@ -101,14 +121,15 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy with the given settings, destination sets and routes. `seed` feeds the
-    /// generator of branches, tags and Call-IDs.
+    /// A proxy with the given settings, destination sets and routes. `rng` makes its
+    /// branches, tags, Call-IDs and DNS query ids: a cryptographically secure generator
+    /// seeded from the OS in a running proxy ([`deterministic_rng`] in tests).
     pub fn new(
         cfg: ProxyConfig,
         sets: &[config::SetConfig],
         routes: &[config::RouteConfig],
         now: Instant,
-        seed: u64,
+        rng: Box<dyn rand::CryptoRng + Send>,
     ) -> Self {
         let dns = cfg.dns.clone();
         let draining = cfg.draining;
@@ -120,7 +141,7 @@ impl Proxy {
             ctxs: Slab::default(),
             dialogs: Dialogs::default(),
             timers: Timers::default(),
-            ids: Ids::new(seed),
+            ids: Ids::new(rng),
             out: VecDeque::new(),
             events: VecDeque::new(),
             counters: ProxyCounters::default(),
@@ -172,7 +193,7 @@ impl Proxy {
             self.on_request(now, transport, local, from, &msg);
         } else {
             self.counters.responses += 1;
-            self.on_response(now, &msg);
+            self.on_response(now, transport, from, &msg);
         }
     }
 
@@ -300,6 +321,18 @@ impl Proxy {
     pub fn sizes(&self) -> (usize, usize, usize, usize) {
         let (server, client) = self.txns.sizes();
         (server, client, self.ctxs.len(), self.dialogs.len())
+    }
+
+    /// Counts a refusal and logs it at debug level, one line naming the counter (never at
+    /// info: a flood must not flood the log).
+    fn refused(&mut self, r: Refusal, from: SocketAddr, call_id: &str) {
+        self.counters.refused(r);
+        tracing::debug!(reason = %r.as_str(), from = %from, call_id, "SIP message refused");
+    }
+
+    /// Whether `ip` is in a `trusted` network.
+    fn is_trusted(&self, ip: std::net::IpAddr) -> bool {
+        self.cfg.trusted.iter().any(|n| n.contains(ip))
     }
 
     fn collect_dispatch_events(&mut self) {

@@ -6,6 +6,7 @@ use crate::info::{ReqInfo, BRANCH_PREFIX};
 use crate::slab::{ClientId, ServerId};
 use crate::tables::Role;
 use crate::txn::{ClientTxn, Expiry, Hop};
+use crate::types::{Refusal, Table};
 use crate::{util, Proxy};
 use sip::Transport;
 use sip::{Message, Method};
@@ -69,6 +70,23 @@ impl Proxy {
             let reason = "Bad Request (Contact is not an IP address)";
             return self.respond(now, id, msg, 400, reason, &[]);
         };
+        // Calls will go to the Contact: it must be in the set's REGISTER networks too, or a
+        // host allowed to register could point the pool at any address.
+        let contact_ok = self
+            .dispatcher
+            .set_config(set)
+            .is_some_and(|c| c.register_networks.iter().any(|n| n.contains(addr.ip())));
+        if !contact_ok {
+            self.refused(Refusal::Register, from, &info.call_id);
+            let reason = "Forbidden (Contact outside register_networks)";
+            return self.respond(now, id, msg, 403, reason, &[]);
+        }
+        if expires > 0 && !self.registration_room(set, addr, transport) {
+            self.refused(Refusal::Cap(Table::Registrations), from, &info.call_id);
+            let ra = self.cfg.limits.retry_after.as_secs().to_string();
+            let extra = [("Retry-After", ra.as_str())];
+            return self.respond(now, id, msg, 503, "Service Unavailable", &extra);
+        }
         let req = dispatch::Registration {
             source: from.ip(),
             contact: addr,
@@ -82,10 +100,28 @@ impl Proxy {
                 self.respond(now, id, msg, 200, "OK", &[("Contact", &c)]);
             }
             Err(e) => {
+                self.refused(Refusal::Register, from, &info.call_id);
                 let reason = format!("Forbidden ({e})");
                 self.respond(now, id, msg, 403, &reason, &[]);
             }
         }
+    }
+
+    /// Whether a registration of `contact` into `set` fits under `max_registrations`: a
+    /// refresh of one held always does.
+    fn registration_room(&self, set: dispatch::SetId, contact: SocketAddr, t: Transport) -> bool {
+        let mut held = 0usize;
+        for v in self.dispatcher.snapshot() {
+            let m = v.member;
+            if !matches!(m.origin(), dispatch::Origin::Registered { .. }) {
+                continue;
+            }
+            if m.set() == set && m.target() == contact && m.transport() == t {
+                return true;
+            }
+            held += 1;
+        }
+        held < util::cap(self.cfg.limits.registrations)
     }
 
     /// Sends every OPTIONS probe the dispatcher has due, each as a client transaction that

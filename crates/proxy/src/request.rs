@@ -6,7 +6,9 @@ use crate::ctx::{OwnedKeys, Target};
 use crate::info::{Arrival, ReqInfo, BRANCH_PREFIX};
 use crate::slab::ServerId;
 use crate::txn::{Hop, ServerEvent, ServerTxn};
-use crate::{util, Proxy};
+use crate::types::{Refusal, Table};
+use crate::util::{self, cap};
+use crate::Proxy;
 use sip::Transport;
 use sip::{Message, Method};
 use std::net::SocketAddr;
@@ -45,13 +47,17 @@ impl Proxy {
             Err(e) => return self.unreadable(arrival, msg, &e),
         };
         let key = info.server_key();
-        match info.method {
-            Method::Ack => return self.on_ack(now, arrival, msg, &info, &key),
-            Method::Cancel => return self.on_cancel(now, arrival, msg, &info, key),
-            _ => {}
+        if info.method == Method::Ack {
+            return self.on_ack(now, arrival, msg, &info, &key);
         }
         if let Some(id) = self.txns.server_by_key(&key) {
             return self.retransmission(now, id);
+        }
+        if self.txns.sizes().0 >= cap(self.cfg.limits.server_transactions) {
+            return self.overloaded(arrival, msg, &info);
+        }
+        if info.method == Method::Cancel {
+            return self.on_cancel(now, arrival, msg, &info, key);
         }
         let id = self.new_server(arrival, msg, &info, key);
         if info.method.is_invite() {
@@ -81,6 +87,42 @@ impl Proxy {
         } else {
             self.counters.dropped_malformed += 1;
         }
+    }
+
+    /// No room for another server transaction (`max_server_transactions`): a stateless 503
+    /// with Retry-After (RFC 3261 §21.5.4), counted; nothing is kept, so a retransmission
+    /// gets the same answer and the ACK of the 503 is dropped.
+    fn overloaded(&mut self, arrival: Arrival, msg: &Message<'_>, info: &ReqInfo) {
+        self.refused(Refusal::Cap(Table::Server), arrival.from, &info.call_id);
+        let ra = self.cfg.limits.retry_after.as_secs().to_string();
+        let mut fields = vec![("Retry-After", ra.as_str())];
+        if !self.cfg.user_agent.is_empty() {
+            fields.push(("Server", &self.cfg.user_agent));
+        }
+        let tag = self.ids.token();
+        let resp = sip::response_with(msg, 503, "Service Unavailable", Some(&tag), &fields);
+        self.send(
+            arrival.transport,
+            arrival.local,
+            arrival.reply_to(msg),
+            resp,
+        );
+    }
+
+    /// The answer when the table `t` is full: 503 with Retry-After on the request's server
+    /// transaction, counted.
+    fn full(&mut self, now: Instant, id: ServerId, arrival: Arrival, msg: &Message<'_>, t: Table) {
+        let call_id = msg.call_id().unwrap_or_default();
+        self.refused(Refusal::Cap(t), arrival.from, &call_id);
+        let ra = self.cfg.limits.retry_after.as_secs().to_string();
+        self.respond(
+            now,
+            id,
+            msg,
+            503,
+            "Service Unavailable",
+            &[("Retry-After", &ra)],
+        );
     }
 
     /// RFC 3261 §17.2.1/§17.2.2: a retransmission; the last response goes again, if any.
@@ -135,11 +177,27 @@ impl Proxy {
         let Some(target) = self.target(now, id, arrival, msg, info, &routing) else {
             return;
         };
+        if let Some(t) = self.no_room(info) {
+            return self.full(now, id, arrival, msg, t);
+        }
         self.start_ctx(now, id, info, base, target);
     }
 
-    /// Where a request goes: along its dialog (RFC 3261 §12.2.2), a pre-loaded Route beyond
-    /// us, or a destination set matched by a route. `None` once it was answered instead.
+    /// The table a forwarded request would not fit in: a context for every one, a dialog for
+    /// a new call (client transactions are checked per branch).
+    fn no_room(&self, info: &ReqInfo) -> Option<Table> {
+        let limits = &self.cfg.limits;
+        if self.ctxs.len() >= cap(limits.contexts) {
+            return Some(Table::Contexts);
+        }
+        let dialogs = cap(limits.dialogs);
+        (info.initial_invite() && !self.dialogs.has_room(&info.call_id, dialogs))
+            .then_some(Table::Dialogs)
+    }
+
+    /// Where a request goes: along a dialog held (RFC 3261 §12.2.2), or to a destination set
+    /// matched by a `[[route]]`; a pre-loaded Route beyond us only from a trusted source.
+    /// `None` once it was answered instead.
     fn target(
         &mut self,
         now: Instant,
@@ -150,19 +208,19 @@ impl Proxy {
         routing: &Routing,
     ) -> Option<Target> {
         if info.to_tag.is_some() {
-            let remaining = routing.remaining.as_deref();
-            let Some((t, pinned)) = self.dialogs.target(info, remaining, &routing.ruri) else {
-                // RFC 3261 §12.2.2: an in-dialog request for no dialog we can route.
-                let reason = "Call/Transaction Does Not Exist";
-                self.respond(now, id, msg, 481, reason, &[]);
-                return None;
-            };
-            self.counters.pinned += u64::from(pinned);
-            return Some(t);
+            return self.dialog_target(now, id, arrival, msg, info, routing);
         }
-        if let Some(next) = routing.remaining.as_deref().and_then(util::uri_target) {
-            // A pre-loaded Route beyond us is followed as is.
-            return Some(Target::Fixed(next.0, next.1, None));
+        if let Some(route) = routing.remaining.as_deref() {
+            // RFC 3261 §16.4 follows a pre-loaded Route; from anyone but a trusted source
+            // that would make this proxy an open relay (to the carriers of an outbound set).
+            if !self.is_trusted(arrival.from.ip()) {
+                self.refused(Refusal::Route, arrival.from, &info.call_id);
+                self.respond(now, id, msg, 403, "Forbidden (Route not allowed)", &[]);
+                return None;
+            }
+            if let Some((dst, t)) = util::uri_target(route) {
+                return Some(Target::Fixed(dst, t, None));
+            }
         }
         let uri = sip::parse_uri(&routing.ruri).ok();
         let ruri_user = uri.as_ref().and_then(|u| u.user).unwrap_or_default();
@@ -184,12 +242,42 @@ impl Proxy {
         Some(Target::Set { set, keys })
     }
 
+    /// Where an in-dialog request goes: to the other party of a dialog held; from a trusted
+    /// source also by its Route set or Request-URI (RFC 3261 §16.4–16.5). Anything else is
+    /// answered 481 (§12.2.2), never sent where the request says.
+    fn dialog_target(
+        &mut self,
+        now: Instant,
+        id: ServerId,
+        arrival: Arrival,
+        msg: &Message<'_>,
+        info: &ReqInfo,
+        routing: &Routing,
+    ) -> Option<Target> {
+        if let Some((t, pinned)) = self.dialogs.target(info) {
+            self.counters.pinned += u64::from(pinned);
+            return Some(t);
+        }
+        if self.is_trusted(arrival.from.ip()) {
+            let uri = routing.remaining.as_deref().unwrap_or(&routing.ruri);
+            if let Some((dst, t)) = util::uri_target(uri) {
+                return Some(Target::Fixed(dst, t, None));
+            }
+        }
+        self.refused(Refusal::Dialog, arrival.from, &info.call_id);
+        self.respond(now, id, msg, 481, "Call/Transaction Does Not Exist", &[]);
+        None
+    }
+
     /// RFC 3261 §16.4: route information preprocessing.
     fn preprocess(&self, msg: &Message<'_>, info: &ReqInfo) -> Routing {
         let mut ruri = info.ruri.clone();
         let routes = msg.routes().unwrap_or_default();
         let mut strict = false;
-        if self.is_us(&ruri) {
+        // A Request-URI that is a value we record-route (ours, no user part) means the
+        // previous hop was a strict router; a request addressed to a user at our address
+        // (the usual INVITE to a load balancer) is not one.
+        if self.is_us(&ruri) && !has_user(&ruri) {
             if let Some(last) = routes.last() {
                 // The previous hop was a strict router: the last Route value is the target.
                 ruri = last.uri.clone();
@@ -250,7 +338,7 @@ impl Proxy {
     /// The request as every branch forwards it, before the branch's own Via (RFC 3261
     /// §16.6): `received`/`rport` on the sender's Via (§18.2.1, RFC 3581), our Route popped
     /// (§16.4), Request-URI fixed after a strict router, Max-Forwards decremented,
-    /// Record-Route added on dialog-creating requests.
+    /// Record-Route added on an initial INVITE.
     fn base_request(
         &self,
         msg: &Message<'_>,
@@ -282,8 +370,10 @@ impl Proxy {
                 ed.append_header("Max-Forwards", &self.cfg.max_forwards.to_string());
             }
         }
-        let creates_dialog = info.to_tag.is_none() && info.method.creates_dialog();
-        if self.cfg.record_route && creates_dialog {
+        // Only a call's dialog is held (and its in-dialog requests routed by it), so only an
+        // initial INVITE keeps this element on the path (RFC 3261 §16.6 item 4 leaves it to
+        // the proxy): the other dialogs (SUBSCRIBE, REFER) run end to end.
+        if self.cfg.record_route && info.initial_invite() {
             let local = self.local_for(from);
             let mut rr = format!("<sip:{};lr", self.our_hostport(local));
             if arrival.transport != Transport::Udp {
@@ -320,14 +410,23 @@ impl Proxy {
         }
         let routes = msg.routes().unwrap_or_default();
         let pop = routes.first().is_some_and(|r| self.is_us(&r.uri));
-        let remaining = routes.get(usize::from(pop)).map(|r| r.uri.clone());
-        let Some((Target::Fixed(dst, t, _), pinned)) =
-            self.dialogs.target(info, remaining.as_deref(), &info.ruri)
-        else {
-            self.counters.dropped_malformed += 1;
-            return;
+        let next = match self.dialogs.target(info) {
+            Some((Target::Fixed(dst, t, _), pinned)) => {
+                self.counters.pinned += u64::from(pinned);
+                Some((dst, t))
+            }
+            Some(_) => None,
+            // A trusted source's ACK for a dialog not held follows its Route or Request-URI.
+            None if self.is_trusted(arrival.from.ip()) => util::uri_target(
+                routes
+                    .get(usize::from(pop))
+                    .map_or(info.ruri.as_str(), |r| r.uri.as_str()),
+            ),
+            None => None,
         };
-        self.counters.pinned += u64::from(pinned);
+        let Some((dst, t)) = next else {
+            return self.refused(Refusal::Ack, arrival.from, &info.call_id);
+        };
         let Ok(base) = self.base_request(msg, arrival, pop, None, info) else {
             self.counters.dropped_malformed += 1;
             return;
@@ -367,6 +466,11 @@ impl Proxy {
         }
         self.flush_server(id);
     }
+}
+
+/// Whether a SIP URI has a user part.
+fn has_user(uri: &str) -> bool {
+    sip::parse_uri(uri).is_ok_and(|u| u.user.is_some())
 }
 
 /// Methods this element answers when the Request-URI names it.

@@ -115,7 +115,7 @@ impl Resolver {
             let Some(spec) = spec else {
                 continue;
             };
-            let seed = ids.next();
+            let seed = ids.seed();
             let e = self.entries.entry(id).or_insert(Entry {
                 lookup: None,
                 next: now,

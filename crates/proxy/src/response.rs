@@ -1,29 +1,45 @@
 //! The response path: a response is matched to its client transaction by our branch and its
-//! CSeq method (RFC 3261 §17.1.3), fed to it, and what the transaction reports goes to the
-//! branch, probe or CANCEL it belongs to; a response matching nothing is a stray (§16.7).
+//! CSeq method (RFC 3261 §17.1.3), taken only from the address and transport its request went
+//! to, fed to the transaction, and what the transaction reports goes to the branch, probe or
+//! CANCEL it belongs to. A response matching nothing is dropped (RFC 6026 keeps INVITE client
+//! transactions for the 2xx retransmissions, so none needs relaying by its Vias).
 
-use crate::info::BRANCH_PREFIX;
 use crate::tables::Role;
 use crate::txn::ClientEvent;
-use crate::{util, Proxy};
-use sip::{Message, Method};
+use crate::types::Refusal;
+use crate::Proxy;
+use sip::{Message, Method, Transport};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 impl Proxy {
-    /// Entry point for every parsed response.
-    pub(crate) fn on_response(&mut self, now: Instant, msg: &Message<'_>) {
+    /// Entry point for every parsed response, from `from` over `transport`.
+    pub(crate) fn on_response(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        from: SocketAddr,
+        msg: &Message<'_>,
+    ) {
         let (Ok(via), Ok(cseq), Some(code)) = (msg.top_via(), msg.cseq(), msg.status()) else {
             self.counters.dropped_malformed += 1;
             return;
         };
         let branch = via.branch().unwrap_or_default();
         let method = Method::parse(&cseq.method);
+        let call_id = || msg.call_id().unwrap_or_default().into_owned();
         let Some(id) = self.txns.client_for(branch, &method) else {
-            return self.stray(msg, branch, code, &method);
+            return self.refused(Refusal::StrayResponse, from, &call_id());
         };
         let Some(c) = self.txns.client_mut(id) else {
             return;
         };
+        // A response counts only from where the request went: a forged one from elsewhere
+        // (a 503 + Retry-After to make a member BUSY, a 2xx to end a call) is dropped.
+        let hop = c.txn.hop();
+        if hop.peer != from || hop.transport != transport {
+            return self.refused(Refusal::WrongSource, from, &call_id());
+        }
         let event = c.txn.on_response(now, code, msg);
         let role = c.role;
         // What the transaction sends itself (the ACK of a final) goes first.
@@ -45,30 +61,5 @@ impl Proxy {
             }
             Role::Cancel | Role::Cleanup => {}
         }
-    }
-
-    /// A response matching no client transaction (RFC 3261 §16.7 / §17.1.1.2 with RFC
-    /// 6026): a 2xx to an INVITE with our Via on top is forwarded statelessly by the next
-    /// Via; anything else is dropped and counted.
-    fn stray(&mut self, msg: &Message<'_>, branch: &str, code: u16, method: &Method) {
-        self.counters.stray_responses += 1;
-        if !(branch.starts_with(BRANCH_PREFIX) && (200..300).contains(&code) && method.is_invite())
-        {
-            return;
-        }
-        let Ok(vias) = msg.vias() else {
-            return;
-        };
-        let Some((dst, t)) = vias.get(1).and_then(util::via_target) else {
-            return;
-        };
-        let Ok(fwd) = sip::Editor::new(msg)
-            .remove_top_via()
-            .and_then(|e| e.finish())
-        else {
-            return;
-        };
-        let src = self.local_for(dst);
-        self.send(t, src, dst, fwd);
     }
 }

@@ -54,6 +54,12 @@ pub struct ProxyConfig {
     pub dns: super::DnsSettings,
     /// Answer OPTIONS to this element with 503 (see [`super::Proxy::set_draining`]).
     pub draining: bool,
+    /// `[sip] trusted`: networks whose requests may route by a pre-loaded Route (RFC 3261
+    /// §16.4) and, in dialogs the proxy does not hold, by their Route set or Request-URI.
+    /// Everyone else is routed by `[[route]]` and the dialogs held only.
+    pub trusted: Vec<dispatch::Cidr>,
+    /// `[sip] max_*`: the caps on the proxy's tables.
+    pub limits: config::LimitsConfig,
 }
 
 impl ProxyConfig {
@@ -76,6 +82,8 @@ impl ProxyConfig {
             dialog_expiry: c.dialog_expiry,
             user_agent: c.user_agent.clone().unwrap_or_default(),
             draining: c.draining,
+            trusted: c.trusted.clone(),
+            limits: c.limits,
         }
     }
 
@@ -169,8 +177,24 @@ pub struct ProxyCounters {
     pub all_busy: u64,
     /// Calls refused because no member was available.
     pub no_member: u64,
-    /// Responses matching no transaction: forwarded statelessly or dropped.
+    /// Responses matching no client transaction, dropped (never relayed by their Vias).
     pub stray_responses: u64,
+    /// Responses matching a client transaction but arriving from another address or
+    /// transport than the request went to, dropped.
+    pub responses_wrong_source: u64,
+    /// Initial requests with a pre-loaded Route beyond this element from a source not in
+    /// `trusted`, answered 403.
+    pub route_refused: u64,
+    /// In-dialog requests (To tag) that match no dialog held (or not its tags), answered
+    /// 481.
+    pub dialog_refused: u64,
+    /// ACKs matching no transaction and no dialog held, dropped.
+    pub ack_unmatched: u64,
+    /// REGISTERs refused (403: a set that does not take them, a source or Contact outside
+    /// `register_networks`).
+    pub register_refused: u64,
+    /// Requests refused at a table cap (503 with Retry-After), by table.
+    pub over_capacity: CapCounters,
     /// In-dialog requests forwarded to the pinned member.
     pub pinned: u64,
     /// CANCELs matching no transaction (481).
@@ -179,4 +203,80 @@ pub struct ProxyCounters {
     pub probes_sent: u64,
     /// Late 2xx from an abandoned branch, ended with ACK + BYE.
     pub late_answers_ended: u64,
+}
+
+/// Requests refused because a table was full, by table (see `[sip] max_*`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CapCounters {
+    /// No room for a server transaction: a stateless 503.
+    pub server_transactions: u64,
+    /// No room for a branch's client transaction.
+    pub client_transactions: u64,
+    /// No room for a response context.
+    pub contexts: u64,
+    /// No room for a new call's dialog.
+    pub dialogs: u64,
+    /// No room for a new registration.
+    pub registrations: u64,
+}
+
+/// Why the proxy refused or dropped a message: the name of its counter, as logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    StrayResponse,
+    WrongSource,
+    Route,
+    Dialog,
+    Ack,
+    Register,
+    Cap(Table),
+}
+
+/// A capped table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    Server,
+    Client,
+    Contexts,
+    Dialogs,
+    Registrations,
+}
+
+impl Refusal {
+    /// The counter's name, as the debug log line gives it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Refusal::StrayResponse => "stray_responses",
+            Refusal::WrongSource => "responses_wrong_source",
+            Refusal::Route => "route_refused",
+            Refusal::Dialog => "dialog_refused",
+            Refusal::Ack => "ack_unmatched",
+            Refusal::Register => "register_refused",
+            Refusal::Cap(Table::Server) => "over_capacity.server_transactions",
+            Refusal::Cap(Table::Client) => "over_capacity.client_transactions",
+            Refusal::Cap(Table::Contexts) => "over_capacity.contexts",
+            Refusal::Cap(Table::Dialogs) => "over_capacity.dialogs",
+            Refusal::Cap(Table::Registrations) => "over_capacity.registrations",
+        }
+    }
+}
+
+impl ProxyCounters {
+    /// Counts one refusal.
+    pub(crate) fn refused(&mut self, r: Refusal) {
+        let c = match r {
+            Refusal::StrayResponse => &mut self.stray_responses,
+            Refusal::WrongSource => &mut self.responses_wrong_source,
+            Refusal::Route => &mut self.route_refused,
+            Refusal::Dialog => &mut self.dialog_refused,
+            Refusal::Ack => &mut self.ack_unmatched,
+            Refusal::Register => &mut self.register_refused,
+            Refusal::Cap(Table::Server) => &mut self.over_capacity.server_transactions,
+            Refusal::Cap(Table::Client) => &mut self.over_capacity.client_transactions,
+            Refusal::Cap(Table::Contexts) => &mut self.over_capacity.contexts,
+            Refusal::Cap(Table::Dialogs) => &mut self.over_capacity.dialogs,
+            Refusal::Cap(Table::Registrations) => &mut self.over_capacity.registrations,
+        };
+        *c += 1;
+    }
 }

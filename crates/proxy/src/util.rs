@@ -1,33 +1,44 @@
-//! Small helpers: our own addresses, next-hop addresses from URIs and Vias, identifiers.
+//! Small helpers: our own addresses, next-hop addresses from URIs, identifiers, caps.
 
+use rand::CryptoRng;
 use sip::Transport;
 use std::net::{IpAddr, SocketAddr};
 
-/// A deterministic generator for tags, branches and Call-IDs (xorshift64*; the seed comes in
-/// from the driver, so scenario tests are repeatable).
-#[derive(Debug, Clone)]
+/// The generator of tags, branches, Call-IDs and DNS query-id keys: whatever the driver
+/// passes in, a cryptographically secure generator seeded from the OS in the daemon (a tag or
+/// branch seen on the wire tells nothing of the next one), a seeded one in tests.
 pub(crate) struct Ids {
-    state: u64,
+    rng: Box<dyn CryptoRng + Send>,
+}
+
+impl std::fmt::Debug for Ids {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ids")
+    }
 }
 
 impl Ids {
-    pub(crate) fn new(seed: u64) -> Self {
-        Ids { state: seed | 1 }
+    pub(crate) fn new(rng: Box<dyn CryptoRng + Send>) -> Self {
+        Ids { rng }
     }
 
-    pub(crate) fn next(&mut self) -> u64 {
-        let mut x = self.state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.state = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    /// 32 bytes that key a DNS lookup's query-id generator (RFC 5452 §9.2).
+    pub(crate) fn seed(&mut self) -> [u8; 32] {
+        let mut s = [0u8; 32];
+        self.rng.fill_bytes(&mut s);
+        s
     }
 
-    /// A fresh token of 16 hex digits.
+    /// A fresh token of 16 hex digits: 64 random bits (RFC 3261 §19.3 asks at least 32 for
+    /// tags; branches and Call-IDs must be unique).
     pub(crate) fn token(&mut self) -> String {
-        format!("{:016x}", self.next())
+        format!("{:016x}", self.rng.next_u64())
     }
+}
+
+/// A `[sip] max_*` cap as a table size.
+pub(crate) fn cap(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 /// FNV-1a over the parts, for the loop-detection part of our branches.
@@ -93,21 +104,5 @@ pub(crate) fn uri_target(uri: &str) -> Option<(SocketAddr, Transport)> {
         _ => Transport::Udp,
     };
     let port = u.port.unwrap_or(transport.default_port());
-    Some((SocketAddr::new(ip, port), transport))
-}
-
-/// Where a response goes by its topmost Via (RFC 3261 §18.2.2, RFC 3581 §4): `received` (or
-/// the sent-by IP) and `rport` (or the sent-by port, or 5060).
-pub(crate) fn via_target(via: &sip::Via) -> Option<(SocketAddr, Transport)> {
-    let ip = via
-        .received()
-        .and_then(ip_literal)
-        .or_else(|| ip_literal(&via.host))?;
-    // A transport this element does not speak (SCTP, WS) is tried over TCP.
-    let transport = via.transport.parse().unwrap_or(Transport::Tcp);
-    let port = match via.rport() {
-        Ok(Some(Some(p))) => p,
-        _ => via.port.unwrap_or(transport.default_port()),
-    };
     Some((SocketAddr::new(ip, port), transport))
 }

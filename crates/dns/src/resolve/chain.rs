@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use rand::rngs::StdRng;
+use rand::Rng as _;
+
 use super::{LookupOptions, LookupStats, Protocol, ResolveErrorKind, Transmit};
 use crate::name::Name;
 use crate::wire::{
@@ -17,8 +20,9 @@ const MAX_HINTS: usize = 256;
 pub(super) struct Ctx {
     pub servers: Vec<SocketAddr>,
     pub opts: LookupOptions,
-    /// splitmix64 state for query IDs.
-    pub rng: u64,
+    /// The generator of query IDs: ChaCha keyed with the caller's random seed, so an ID
+    /// seen on the wire tells nothing of the next one (RFC 5452 §4, §9.2).
+    pub rng: StdRng,
     pub stats: LookupStats,
     /// Distinct queries started so far, against [`LookupOptions::max_queries`].
     pub queries_started: u32,
@@ -28,15 +32,11 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    /// The next query ID (splitmix64; the seed is the caller's randomness).
+    /// The next query ID: 16 bits of the generator (RFC 5452 §9.2: unpredictable IDs).
     pub fn next_id(&mut self) -> u16 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        // Keep the top 16 bits; the shift leaves exactly 16.
-        (z >> 48) as u16
+        let mut id = [0u8; 2];
+        self.rng.fill_bytes(&mut id);
+        u16::from_be_bytes(id)
     }
 
     /// Tries per query: `attempts` rounds over the servers.

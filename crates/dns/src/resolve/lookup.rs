@@ -3,6 +3,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use rand::rngs::StdRng;
+use rand::SeedableRng as _;
+
 use super::chain::{Chain, Ctx, Outcome};
 use super::plan::{
     clamp_ttl, fallback_candidates, naptr_candidates, numeric_host, record_ip, srv_candidate,
@@ -73,20 +76,21 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    /// Starts locating `spec` using `servers` (tried in order), with `id_seed` (random) as
-    /// the source of query IDs. The first queries are ready from [`Lookup::poll_transmit`];
+    /// Starts locating `spec` using `servers` (tried in order). `id_seed` keys the generator
+    /// of its query IDs: 32 bytes the caller draws from a cryptographically secure source
+    /// (RFC 5452 §9.2), fixed only in tests. The first queries are ready from [`Lookup::poll_transmit`];
     /// a numeric host or invalid input gives a [`Lookup::result`] at once.
     pub fn new(
         spec: &LookupSpec,
         servers: &[SocketAddr],
         opts: LookupOptions,
         now: Instant,
-        id_seed: u64,
+        id_seed: [u8; 32],
     ) -> Self {
         let ctx = Ctx {
             servers: servers.to_vec(),
             opts,
-            rng: id_seed,
+            rng: StdRng::from_seed(id_seed),
             stats: LookupStats::default(),
             queries_started: 0,
             hints: Vec::new(),

@@ -3,9 +3,11 @@
 //! The caller owns the sockets and the clock. It creates a [`Lookup`], sends whatever
 //! [`Lookup::poll_transmit`] returns, feeds every datagram from a DNS server to
 //! [`Lookup::handle_response`], calls [`Lookup::handle_timeout`] when [`Lookup::poll_timeout`]
-//! says so, and reads [`Lookup::result`] once it is `Some`. Query IDs come from a seed the
-//! caller draws from a random source; the caller should also send from a random source port
-//! (RFC 5452 §9.2). When a UDP answer comes back truncated the query is repeated to the same
+//! says so, and reads [`Lookup::result`] once it is `Some`. Query IDs come from a ChaCha
+//! generator keyed with 32 bytes the caller draws from a cryptographically secure source; the
+//! caller also sends each query from a fresh random source port (RFC 5452 §9.2), and an answer
+//! counts only when it comes from the server's address and port with the query's ID
+//! (RFC 5452 §9.1). When a UDP answer comes back truncated the query is repeated to the same
 //! server over TCP ([`Protocol::Tcp`]: the caller adds and strips the two-octet length of
 //! RFC 1035 §4.2.2).
 

@@ -94,7 +94,7 @@ fn opts() -> LookupOptions {
 }
 
 fn lookup(spec: LookupSpec, now: Instant) -> Lookup {
-    Lookup::new(&spec, &[S1], opts(), now, 42)
+    Lookup::new(&spec, &[S1], opts(), now, [42; 32])
 }
 
 fn resolved(l: &Lookup) -> &Resolved {
@@ -222,7 +222,7 @@ fn explicit_port_skips_naptr_and_srv() {
         port: Some(5080),
         ..LookupSpec::host("example.test")
     };
-    let mut l = Lookup::new(&spec, &[S1], LookupOptions::default(), now, 1);
+    let mut l = Lookup::new(&spec, &[S1], LookupOptions::default(), now, [1; 32]);
     let (sent, _) = run(&mut l, now, serve(&zone));
     assert_eq!(
         qtypes(&sent),
@@ -604,7 +604,7 @@ fn ttl_clamped_to_bounds() {
         let zone = Zone::new()
             .a("fs.example.test", Ipv4Addr::new(192, 0, 2, 1), ttl)
             .expect("zone");
-        let mut l = Lookup::new(&spec, &[S1], bounds, now, 3);
+        let mut l = Lookup::new(&spec, &[S1], bounds, now, [3; 32]);
         run(&mut l, now, serve(&zone));
         assert_eq!(
             resolved(&l).expires_at,
@@ -657,7 +657,7 @@ fn retries_to_second_server_after_timeout() {
         port: Some(5060),
         ..LookupSpec::host("example.test")
     };
-    let mut l = Lookup::new(&spec, &[S1, S2], opts(), now, 9);
+    let mut l = Lookup::new(&spec, &[S1, S2], opts(), now, [9; 32]);
     let mut answer = serve(&zone);
     let (sent, end) = run(&mut l, now, |t, q| {
         if t.destination == S1 {
@@ -690,7 +690,7 @@ fn all_servers_silent_is_a_timeout_after_every_try() {
         attempts: 3,
         ..opts()
     };
-    let mut l = Lookup::new(&spec, &[S1, S2], o, now, 9);
+    let mut l = Lookup::new(&spec, &[S1, S2], o, now, [9; 32]);
     let (sent, end) = run(&mut l, now, |_, _| Vec::new());
     assert_eq!(
         sent.iter().map(|s| s.to).collect::<Vec<_>>(),
@@ -710,7 +710,7 @@ fn server_failure_moves_to_next_server() {
         port: Some(5060),
         ..LookupSpec::host("example.test")
     };
-    let mut l = Lookup::new(&spec, &[S1, S2], opts(), now, 9);
+    let mut l = Lookup::new(&spec, &[S1, S2], opts(), now, [9; 32]);
     let mut answer = serve(&zone);
     let (sent, end) = run(&mut l, now, |t, q| {
         if t.destination == S1 {
@@ -804,7 +804,7 @@ fn invalid_input_fails_at_once() {
         failed(&lookup(LookupSpec::host(""), now)).kind,
         ResolveErrorKind::InvalidHost
     );
-    let l = Lookup::new(&LookupSpec::host("example.test"), &[], opts(), now, 0);
+    let l = Lookup::new(&LookupSpec::host("example.test"), &[], opts(), now, [0; 32]);
     assert_eq!(failed(&l).kind, ResolveErrorKind::NoServers);
     assert_eq!(failed(&l).retry_at, now + opts().min_ttl);
 }
@@ -825,7 +825,7 @@ fn query_budget_bounds_work() {
         max_queries: 4,
         ..opts()
     };
-    let mut l = Lookup::new(&LookupSpec::host("example.test"), &[S1], o, now, 5);
+    let mut l = Lookup::new(&LookupSpec::host("example.test"), &[S1], o, now, [5; 32]);
     let (sent, _) = run(&mut l, now, serve_edited(&zone, |m| m.additionals.clear()));
     assert_eq!(sent.len(), 4, "NAPTR, SRV, and two A queries");
     assert_eq!(resolved(&l).targets.len(), 2);
@@ -839,7 +839,7 @@ fn ids_differ_per_query_and_follow_the_seed() {
         ..LookupSpec::host("example.test")
     };
     let ids = |seed| {
-        let mut l = Lookup::new(&spec, &[S1], LookupOptions::default(), now, seed);
+        let mut l = Lookup::new(&spec, &[S1], LookupOptions::default(), now, [seed; 32]);
         let a = parse_message(&l.poll_transmit().expect("A").payload)
             .expect("parse")
             .header

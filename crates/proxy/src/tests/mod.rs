@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dns_members;
+mod edge;
 mod failover;
 mod health;
 mod routing;
@@ -426,7 +427,7 @@ impl Bed {
             &cfg.sets,
             &cfg.routes,
             now,
-            7,
+            Box::new(crate::deterministic_rng(7)),
         );
         sim.add(Box::new(ProxyNode {
             proxy,

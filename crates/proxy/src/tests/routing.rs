@@ -146,8 +146,9 @@ fn no_matching_route_is_404() {
 
 #[test]
 fn a_sips_next_hop_is_a_transport_error_and_nothing_goes_in_the_clear() {
-    let mut bed = Bed::new("round_robin", vec![Answer::Ok]);
-    // A pre-loaded Route beyond us to a sips: URI: TLS only (RFC 3261 §26.2.2).
+    let mut bed = super::edge::trusted_caller_bed(vec![Answer::Ok]);
+    // A trusted caller's pre-loaded Route beyond us to a sips: URI: TLS only (RFC 3261
+    // §26.2.2).
     let inv = String::from_utf8(invite("tls1"))
         .unwrap()
         .replacen("sip:1000@127.0.0.1:5060", "sip:1000@example.com", 1)
@@ -175,14 +176,18 @@ fn a_sips_next_hop_is_a_transport_error_and_nothing_goes_in_the_clear() {
 #[test]
 fn a_strict_router_before_us_is_repaired_with_our_route_on_top() {
     // RFC 3261 §16.4: the Request-URI names us (the previous hop was a strict router), so the
-    // last Route value becomes the Request-URI; our own Route value on top goes too.
-    let mut bed = Bed::new("round_robin", vec![Answer::Ok]);
-    let inv = String::from_utf8(invite("strict")).unwrap().replacen(
-        "Max-Forwards: 70\r\n",
-        "Route: <sip:127.0.0.1:5060;lr>, <sip:127.0.0.20:5060;lr>, <sip:2000@127.0.0.20:5060>\r\n\
-         Max-Forwards: 70\r\n",
-        1,
-    );
+    // last Route value becomes the Request-URI; our own Route value on top goes too. The
+    // Route left after ours is followed: the caller is trusted.
+    let mut bed = super::edge::trusted_caller_bed(vec![Answer::Ok]);
+    let inv = String::from_utf8(invite("strict"))
+        .unwrap()
+        .replacen("INVITE sip:1000@127.0.0.1:5060", "INVITE sip:127.0.0.1:5060", 1)
+        .replacen(
+            "Max-Forwards: 70\r\n",
+            "Route: <sip:127.0.0.1:5060;lr>, <sip:127.0.0.20:5060;lr>, <sip:2000@127.0.0.20:5060>\r\n\
+             Max-Forwards: 70\r\n",
+            1,
+        );
     bed.call_with("strict", inv.into_bytes());
     bed.run_ms(50);
     assert_eq!(bed.caller().codes("strict", "INVITE"), vec![100, 180, 200]);
