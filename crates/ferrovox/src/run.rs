@@ -68,8 +68,8 @@ fn engine(cfg: &Config, plane: &DataPlane, epoch: Instant) -> Engine {
     )
 }
 
-/// The control plane: the ng thread, then SIP on this thread until SIGTERM or SIGINT (or the
-/// ng thread's end); both are stopped and waited for.
+/// The control plane: SIP on this thread, the ng thread beside it, until SIGTERM or SIGINT
+/// (or the ng thread's end); both are stopped and waited for.
 fn control_thread(
     cfg: &Config,
     path: &Path,
@@ -84,28 +84,36 @@ fn control_thread(
         links,
         reload,
     };
-    let ng = crate::ng::spawn(cfg, parts, stop.clone())?;
-    let sip = sip_until_stopped(cfg, path, ng_reload, &stop, stopped);
+    let (sip, ng) = sip_until_stopped(cfg, path, parts, ng_reload, &stop, stopped);
     // Whatever ended the SIP side, the ng thread stops too.
     let _ = stop.send(true);
-    let ng = ng.join();
+    let ng = ng.map_or(Ok(()), crate::ng::NgThread::join);
     sip.and(ng)
 }
 
 /// The SIP proxy and the SIGHUP reloads on a current-thread runtime, until a signal or the end
-/// of the ng thread; then the proxy driver is stopped and awaited.
+/// of the ng thread; then the proxy driver is stopped and awaited. The ng thread starts once
+/// the SIP sockets are bound, so a daemon that answers ng is ready on every listener; it is
+/// returned (when it started) for the caller to join.
 fn sip_until_stopped(
     cfg: &Config,
     path: &Path,
+    parts: NgParts,
     ng_reload: mpsc::Sender<media::GuardConfig>,
-    stop: &watch::Sender<bool>,
+    stop: &Arc<watch::Sender<bool>>,
     mut stopped: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+) -> (anyhow::Result<()>, Option<crate::ng::NgThread>) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    rt.block_on(async {
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return (Err(e.into()), None),
+    };
+    let mut ng = None;
+    let result = rt.block_on(async {
         let sip = crate::sip::start(cfg, stopped.clone()).await?;
+        ng = Some(crate::ng::spawn(cfg, parts, stop.clone())?);
         let file = path.to_string_lossy().into_owned();
         let (control, task) = match sip {
             Some(s) => (Some(s.control), Some(s.task)),
@@ -124,7 +132,8 @@ fn sip_until_stopped(
             }
         }
         Ok(())
-    })
+    });
+    (result, ng)
 }
 
 async fn wait_for_signal() {
