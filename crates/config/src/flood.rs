@@ -21,8 +21,10 @@ use crate::error::ConfigError;
 pub const DEFAULT_FLOOD_RATE: u32 = 200;
 /// Largest `sip.flood.rate` and `sip.flood.burst`.
 pub const MAX_FLOOD_RATE: u32 = 1_000_000;
-/// Default `sip.flood.max_sources`.
-pub const DEFAULT_FLOOD_SOURCES: u32 = 65_536;
+/// Default `sip.flood.max_sources`: only sources over their rate need remembering (a quiet
+/// source forgotten starts again with a full bucket, which loses nothing), and this many
+/// sources each over 200 messages a second is far more than one box can receive.
+pub const DEFAULT_FLOOD_SOURCES: u32 = 16_384;
 
 /// The `[sip.flood]` table. Every key is optional.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +46,9 @@ pub struct FloodConfig {
     /// (a subscriber gets a whole /64, and so does an attacker). IPv4 sources are single
     /// addresses.
     pub ipv6_prefix: u8,
-    /// `max_sources` (64..=4194304, default 65536): sources tracked at once, banned ones
-    /// included. Beyond it the oldest quiet source is forgotten first, so a flood of spoofed
-    /// addresses cannot grow the table.
+    /// `max_sources` (64..=4194304, default 16384): sources tracked at once, banned ones
+    /// included (about 100 bytes each). Beyond it the oldest quiet source is forgotten
+    /// first, so a flood of spoofed addresses cannot grow the table.
     pub max_sources: u32,
 }
 

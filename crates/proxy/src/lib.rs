@@ -30,6 +30,7 @@
 //! | `tables` | the transaction records (state machine + what it is for: branch, CANCEL, probe...) in slabs, and the wire-key → id maps consulted once per message |
 //! | `slab`, `timers` | `Copy` ids with generation checks (`ServerId`, `ClientId`, `CtxId`); the wake-up queue |
 //! | `dialog` | Call-ID → member pinning and the call's active-call count |
+//! | `flood` | the per-source rate limit and ban list, checked before a message is read |
 //! | `info` | what is read from a request once (`ReqInfo`, the §17.2.3 key, the loop hash) |
 //! | `resolver` | DNS (RFC 3263) for members named by host name, feeding the dispatcher |
 //! | `types`, `util` | public types; small helpers (ids, next hops from URIs and Vias) |
@@ -59,6 +60,7 @@
 mod branch;
 mod ctx;
 mod dialog;
+mod flood;
 mod forward;
 mod info;
 mod local;
@@ -75,6 +77,7 @@ mod util;
 #[cfg(test)]
 mod tests;
 
+pub use flood::{FloodCounters, FloodEvent, FloodGuard, Verdict as FloodVerdict};
 pub use resolver::DnsSettings;
 pub use sip::Transport;
 pub use types::{CapCounters, FailReason, ProxyConfig, ProxyCounters, ProxyEvent, Transmit};
@@ -118,6 +121,7 @@ pub struct Proxy {
     draining: bool,
     housekeeping_armed: bool,
     resolver: Resolver,
+    flood: FloodGuard,
 }
 
 impl Proxy {
@@ -136,6 +140,7 @@ impl Proxy {
         Proxy {
             resolver: Resolver::new(dns),
             dispatcher: dispatch::Dispatcher::new(sets, routes, now),
+            flood: FloodGuard::new(cfg.flood, cfg.trusted.clone(), now),
             cfg,
             txns: Transactions::default(),
             ctxs: Slab::default(),
@@ -162,6 +167,7 @@ impl Proxy {
         self.dispatcher.reconfigure(sets, routes, now);
         self.resolver.set_settings(cfg.dns.clone());
         self.draining = cfg.draining;
+        self.flood.reconfigure(cfg.flood, cfg.trusted.clone());
         self.cfg = cfg;
         self.resolver.tick(&mut self.dispatcher, &mut self.ids, now);
     }
@@ -175,6 +181,13 @@ impl Proxy {
         from: SocketAddr,
         bytes: &[u8],
     ) {
+        // Before anything is read: a source over its rate or banned gets nothing.
+        let verdict = self
+            .flood
+            .check(now, from.ip(), &self.dispatcher, &mut self.events);
+        if verdict != FloodVerdict::Pass {
+            return;
+        }
         self.arm_housekeeping(now);
         if bytes.len() > self.cfg.max_message_bytes {
             self.counters.dropped_oversized += 1;
@@ -246,6 +259,7 @@ impl Proxy {
                 Wake::Housekeeping => {
                     self.housekeeping_armed = false;
                     self.dialogs.expire(now, &mut self.dispatcher);
+                    self.flood.expire(now, &mut self.events);
                     self.arm_housekeeping(now);
                 }
             }
@@ -268,9 +282,13 @@ impl Proxy {
         .min()
     }
 
-    /// The next message to send.
+    /// The next message to send. Nothing goes to a banned source.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.pop_front()
+        let mut t = self.out.pop_front()?;
+        while self.flood.refuse_transmit(t.dst.ip(), &self.dispatcher) {
+            t = self.out.pop_front()?;
+        }
+        Some(t)
     }
 
     /// The next DNS query to send (for members named by host name).
@@ -299,6 +317,11 @@ impl Proxy {
     /// The proxy's counters.
     pub fn counters(&self) -> &ProxyCounters {
         &self.counters
+    }
+
+    /// The flood guard (its counters and settings).
+    pub fn flood(&self) -> &FloodGuard {
+        &self.flood
     }
 
     /// The dispatcher (members, states, counters).

@@ -54,12 +54,15 @@ pub struct ProxyConfig {
     pub dns: super::DnsSettings,
     /// Answer OPTIONS to this element with 503 (see [`super::Proxy::set_draining`]).
     pub draining: bool,
-    /// `[sip] trusted`: networks whose requests may route by a pre-loaded Route (RFC 3261
-    /// §16.4) and, in dialogs the proxy does not hold, by their Route set or Request-URI.
-    /// Everyone else is routed by `[[route]]` and the dialogs held only.
+    /// `[sip] trusted`: networks never rate-limited nor banned by the flood guard, whose
+    /// requests may route by a pre-loaded Route (RFC 3261 §16.4) and, in dialogs the proxy
+    /// does not hold, by their Route set or Request-URI. Everyone else is routed by
+    /// `[[route]]` and the dialogs held only.
     pub trusted: Vec<dispatch::Cidr>,
     /// `[sip] max_*`: the caps on the proxy's tables.
     pub limits: config::LimitsConfig,
+    /// `[sip.flood]`: per-source rate limit and bans ([`crate::FloodGuard`]).
+    pub flood: config::FloodConfig,
 }
 
 impl ProxyConfig {
@@ -84,6 +87,7 @@ impl ProxyConfig {
             draining: c.draining,
             trusted: c.trusted.clone(),
             limits: c.limits,
+            flood: c.flood,
         }
     }
 
@@ -116,6 +120,8 @@ pub enum ProxyEvent {
         /// What happened.
         reason: FailReason,
     },
+    /// The flood guard banned a source, or a ban ended.
+    Flood(crate::FloodEvent),
     /// A call was refused or failed upstream with this code.
     CallFailed {
         /// Call-ID.

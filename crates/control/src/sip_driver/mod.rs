@@ -298,5 +298,6 @@ fn log_event(proxy: &Proxy, e: &ProxyEvent) {
         ProxyEvent::CallFailed { call_id, code } => {
             tracing::info!(call_id = %call_id, code, "call failed")
         }
+        ProxyEvent::Flood(f) => tracing::info!("SIP flood protection: {f}"),
     }
 }
