@@ -193,35 +193,53 @@ impl Proxy {
     }
 
     /// A client transaction failed without a final response (Timer B/F, the CANCEL's 64*T1,
-    /// or a transport error).
-    pub(crate) fn client_failed(&mut self, now: Instant, id: ClientId, reason: FailReason) {
+    /// or a transport error). `tell` says whether a branch's member hears of it (a transport
+    /// error is told once per member, [`Proxy::handle_transport_error`]); a probe in flight
+    /// always ends with its transport error. Returns whether the member's health heard of it.
+    pub(crate) fn client_failed(
+        &mut self,
+        now: Instant,
+        id: ClientId,
+        reason: FailReason,
+        tell: bool,
+    ) -> bool {
         let Some(role) = self.txns.client(id).map(|c| c.role) else {
-            return;
+            return false;
         };
         match role {
             Role::Probe { probe } => {
                 self.txns.remove_client(id);
                 // A probe's timeout is the dispatcher's own deadline; only transport errors
-                // are reported from here.
+                // are reported from here, and always: the probe in flight ends with them.
                 if reason == FailReason::Transport {
                     let outcome = dispatch::ProbeOutcome::TransportError;
-                    self.dispatcher.probe_result(probe, outcome, now);
+                    return self.dispatcher.probe_result(probe, outcome, now);
                 }
+                false
             }
             Role::Cancel | Role::Cleanup => {
                 self.txns.remove_client(id);
+                false
             }
-            Role::Abandoned => {}
-            Role::Branch { ctx, .. } => self.branch_failed(now, id, ctx, reason),
+            Role::Abandoned => false,
+            Role::Branch { ctx, .. } => self.branch_failed(now, id, ctx, reason, tell),
         }
     }
 
     /// A live branch failed: it is given up (kept for late responses: a late provisional
-    /// gets a CANCEL, a late 2xx ACK + BYE), the member is told of it, and the context fails
-    /// over when nothing was heard from the branch, or ends.
-    fn branch_failed(&mut self, now: Instant, id: ClientId, ctx: CtxId, reason: FailReason) {
+    /// gets a CANCEL, a late 2xx ACK + BYE), the member is told of it when `tell` (a timed
+    /// out INVITE, a transport error; returns whether it was), and the context fails over
+    /// when nothing was heard from the branch, or ends.
+    fn branch_failed(
+        &mut self,
+        now: Instant,
+        id: ClientId,
+        ctx: CtxId,
+        reason: FailReason,
+        tell: bool,
+    ) -> bool {
         let Some(c) = self.txns.client_mut(id) else {
-            return;
+            return false;
         };
         c.role = Role::Abandoned;
         let had_provisional = c.txn.is_proceeding();
@@ -229,20 +247,22 @@ impl Proxy {
         if had_provisional && invite {
             self.cancel_branch(now, id);
         }
-        if let Some(m) = member {
-            if invite || reason == FailReason::Transport {
+        let told = match member {
+            Some(m) if tell && (invite || reason == FailReason::Transport) => {
                 let ev = match reason {
                     FailReason::Transport => dispatch::PassiveEvent::TransportError,
                     _ => dispatch::PassiveEvent::InviteTimeout,
                 };
                 self.dispatcher.passive(m, ev, now);
+                true
             }
-        }
+            _ => false,
+        };
         let Some(c) = self.ctxs.get_mut(ctx) else {
-            return;
+            return told;
         };
         if !c.is_live(id) {
-            return;
+            return told;
         }
         c.timed_out();
         let failover = c.may_fail_over(had_provisional);
@@ -252,6 +272,7 @@ impl Proxy {
         } else {
             self.finish(now, ctx);
         }
+        told
     }
 
     /// Tells of a failover from `member` and tries the next one.

@@ -235,19 +235,71 @@ impl Proxy {
         self.counters.dropped_malformed += 1;
     }
 
-    /// The driver could not deliver to `dst` (ICMP unreachable, TCP connect refused): every
-    /// branch and probe waiting on it fails now (RFC 3261 §8.1.3.1, §16.7).
+    /// The driver could not deliver to `dst` (a TCP connect refused or a reset, a failed
+    /// send, an ICMP error that [`Proxy::handle_unreachable`] accepted): every branch and
+    /// probe waiting on it fails now (RFC 3261 §8.1.3.1, §16.7), and the member there hears of
+    /// it once, as one failure, however many transactions failed: its probe in flight fails
+    /// (a probe failure, whatever `health.passive` says), else one passive failure is counted.
     pub fn handle_transport_error(&mut self, now: Instant, transport: Transport, dst: SocketAddr) {
-        for id in self.txns.clients_to(transport, dst) {
+        let mut ids = self.txns.clients_to(transport, dst);
+        // Probes first: a member's probe in flight is what counts its failure.
+        ids.sort_by_key(|&id| {
+            let probe = |c: &tables::Client| matches!(c.role, Role::Probe { .. });
+            !self.txns.client(id).is_some_and(probe)
+        });
+        let mut told = Vec::new();
+        for id in ids {
+            let member = self.txns.client(id).and_then(|c| c.member);
             let event = self
                 .txns
                 .client_mut(id)
                 .and_then(|c| c.txn.on_transport_error(now));
             if event == Some(ClientEvent::TransportError) {
-                self.client_failed(now, id, FailReason::Transport);
+                let tell = member.is_some_and(|m| !told.contains(&m));
+                if self.client_failed(now, id, FailReason::Transport, tell) {
+                    told.extend(member);
+                }
             }
             self.flush_client(id);
         }
+    }
+
+    /// An ICMP error (destination unreachable) came back for a datagram sent to `dst`,
+    /// quoting its start (`quoted`: what the error carried of it, 520 bytes or so over IPv4).
+    /// It is taken as a transport error for `dst` ([`Proxy::handle_transport_error`]) only
+    /// when the quote holds the branch of a client transaction this element holds toward
+    /// `dst`: a proof that it answers a request this element sent, which a forger off the
+    /// path cannot give (the branches are unpredictable), so forged ICMP cannot fail calls
+    /// over nor take a member down. Returns whether it was taken. An error quoting none (a
+    /// response, a 2xx ACK, or a Via pushed past the quote by a long request line) changes
+    /// nothing: the transaction timers still run. The check costs a few hash lookups, however
+    /// many transactions are held.
+    pub fn handle_unreachable(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        dst: SocketAddr,
+        quoted: &[u8],
+    ) -> bool {
+        // The quoted request's method (its first token) picks the table, as a CSeq would.
+        let method = quoted
+            .split(|&c| c == b' ')
+            .next()
+            .and_then(|m| std::str::from_utf8(m).ok())
+            .map(sip::Method::parse);
+        let ours = method.is_some_and(|method| {
+            quoted_branches(quoted).any(|branch| {
+                let id = self.txns.client_for(branch, &method);
+                id.and_then(|id| self.txns.client(id)).is_some_and(|c| {
+                    let hop = c.txn.hop();
+                    hop.peer == dst && hop.transport == transport
+                })
+            })
+        });
+        if ours {
+            self.handle_transport_error(now, transport, dst);
+        }
+        ours
     }
 
     /// Fires every timer due at `now`.
@@ -409,7 +461,9 @@ impl Proxy {
             }
             match self.txns.client_mut(id).and_then(|c| c.txn.on_timeout(now)) {
                 Some(ClientEvent::Retransmitted) => self.counters.retransmissions_sent += 1,
-                Some(ClientEvent::Timeout) => self.client_failed(now, id, FailReason::Timeout),
+                Some(ClientEvent::Timeout) => {
+                    self.client_failed(now, id, FailReason::Timeout, true);
+                }
                 _ => {}
             }
         }
@@ -496,4 +550,25 @@ impl Proxy {
         };
         host_ours && port_ours
     }
+}
+
+/// The `branch` values in `bytes`, a datagram's start as an ICMP error quoted it: each
+/// `branch=` (any case) followed by a whole token (RFC 3261 §25.1, §20.42); a value cut by
+/// the end of the quote is not one.
+fn quoted_branches(bytes: &[u8]) -> impl Iterator<Item = &str> {
+    const KEY: &[u8] = b"branch=";
+    let token = |c: &u8| c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(c);
+    let mut rest = bytes;
+    std::iter::from_fn(move || loop {
+        let at = rest
+            .windows(KEY.len())
+            .position(|w| w.eq_ignore_ascii_case(KEY))?;
+        let tail = rest.get(at + KEY.len()..).unwrap_or_default();
+        let end = tail.iter().position(|c| !token(c))?;
+        rest = tail.get(end..).unwrap_or_default();
+        match tail.get(..end).map(std::str::from_utf8) {
+            Some(Ok(b)) if !b.is_empty() => return Some(b),
+            _ => continue,
+        }
+    })
 }

@@ -8,6 +8,7 @@ mod failover;
 mod health;
 mod routing;
 mod transactions;
+mod unreachable;
 
 use super::{Proxy, ProxyConfig, Transport};
 use sip::Method;
