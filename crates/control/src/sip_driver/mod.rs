@@ -2,8 +2,10 @@
 //! transmits out, its timers, reloads. Everything else is the proxy's.
 
 mod dns;
+mod icmp;
 mod tcp;
 
+pub use icmp::{IcmpCounters, IcmpStats};
 pub use tcp::{TcpCounters, TcpStats};
 
 use proxy::{Proxy, ProxyEvent, Transmit, Transport};
@@ -11,6 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -22,6 +25,8 @@ const DATAGRAM_MAX: usize = 65_535;
 const UDP_RCVBUF: usize = 8 << 20;
 /// Inbound queue depth between the socket readers and the proxy.
 const INBOUND_QUEUE: usize = 4096;
+/// Datagrams a UDP reader takes in a row before it looks at its socket's error queue again.
+const READ_BATCH: usize = 64;
 
 /// What the readers hand the proxy loop.
 #[derive(Debug)]
@@ -38,6 +43,8 @@ pub(crate) enum Inbound {
         transport: Transport,
         peer: SocketAddr,
     },
+    /// An ICMP destination unreachable for a UDP datagram sent to `dst`, quoting its start.
+    Unreachable { dst: SocketAddr, quoted: Vec<u8> },
     /// A DNS response for the member lookups.
     Dns { from: SocketAddr, bytes: Vec<u8> },
 }
@@ -60,6 +67,8 @@ pub struct Sockets {
     pub tcp: Vec<tokio::net::TcpListener>,
     /// The bounds of the TCP connections and their counters.
     tcp_limits: Arc<tcp::Limits>,
+    /// The counters of the ICMP errors read on the UDP sockets.
+    icmp: Arc<IcmpStats>,
 }
 
 impl Sockets {
@@ -82,6 +91,7 @@ impl Sockets {
             udp,
             tcp,
             tcp_limits: tcp::Limits::new(cfg.tcp),
+            icmp: Arc::default(),
         })
     }
 
@@ -89,14 +99,23 @@ impl Sockets {
     pub fn tcp_stats(&self) -> Arc<TcpStats> {
         self.tcp_limits.stats().clone()
     }
+
+    /// The counters of ICMP errors on the SIP UDP sockets (by kind, taken or not), live.
+    pub fn icmp_stats(&self) -> Arc<IcmpStats> {
+        self.icmp.clone()
+    }
 }
 
-/// A non-blocking UDP socket on `addr` with a large receive buffer.
+/// A non-blocking UDP socket on `addr` with a large receive buffer, queueing the ICMP errors
+/// its datagrams meet (see `icmp`).
 fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if let Err(e) = s.set_recv_buffer_size(UDP_RCVBUF) {
         tracing::warn!(error = %e, "cannot enlarge the SIP receive buffer");
+    }
+    if let Err(e) = icmp::enable(&s, addr) {
+        tracing::warn!(error = %e, "ICMP errors on the SIP socket cannot be read; dead members are seen by timeouts only");
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
@@ -117,8 +136,10 @@ pub async fn run(
     for s in &sockets.udp {
         let local = s.local_addr()?;
         udp_by_local.insert(local, s.clone());
-        tokio::spawn(udp_reader(s.clone(), local, tx.clone()));
+        let errors = icmp::ErrorQueue::new(local, sockets.icmp.clone());
+        tokio::spawn(udp_reader(s.clone(), local, tx.clone(), errors));
     }
+    let icmp = sockets.icmp.clone();
     let mut conns = tcp::Connections::new(tx.clone(), sockets.tcp_limits.clone());
     let mut dns = dns::DnsClient::default();
     for l in sockets.tcp {
@@ -145,11 +166,11 @@ pub async fn run(
         tokio::select! {
             m = rx.recv() => {
                 let Some(m) = m else { break };
-                handle(&mut proxy, m);
+                handle(&mut proxy, m, &icmp);
                 // Take what else is queued before sending, to batch under load.
                 for _ in 0..64 {
                     match rx.try_recv() {
-                        Ok(m) => handle(&mut proxy, m),
+                        Ok(m) => handle(&mut proxy, m, &icmp),
                         Err(_) => break,
                     }
                 }
@@ -171,7 +192,7 @@ pub async fn run(
     Ok(())
 }
 
-fn handle(proxy: &mut Proxy, m: Inbound) {
+fn handle(proxy: &mut Proxy, m: Inbound, icmp: &IcmpStats) {
     let now = Instant::now();
     match m {
         Inbound::Message {
@@ -182,6 +203,10 @@ fn handle(proxy: &mut Proxy, m: Inbound) {
         } => proxy.handle_message(now, transport, local, from, &bytes),
         Inbound::TransportError { transport, peer } => {
             proxy.handle_transport_error(now, transport, peer)
+        }
+        Inbound::Unreachable { dst, quoted } => {
+            let taken = proxy.handle_unreachable(now, Transport::Udp, dst, &quoted);
+            icmp.count_verdict(taken);
         }
         Inbound::Dns { from, bytes } => proxy.handle_dns_response(now, from, &bytes),
     }
@@ -203,13 +228,7 @@ async fn send(
                 tracing::warn!(dst = %t.dst, "no UDP socket for this address family");
                 return;
             };
-            let r = match sock.try_send_to(&t.bytes, t.dst) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    sock.send_to(&t.bytes, t.dst).await
-                }
-                r => r,
-            };
-            if let Err(e) = r {
+            if let Err(e) = icmp::send_to(sock, &t.bytes, t.dst).await {
                 tracing::debug!(dst = %t.dst, error = %e, "SIP send failed");
                 proxy.handle_transport_error(Instant::now(), Transport::Udp, t.dst);
             }
@@ -230,10 +249,42 @@ async fn send(
     }
 }
 
-async fn udp_reader(sock: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<Inbound>) {
+/// Reads one SIP UDP socket for as long as the proxy loop runs: its datagrams and, on the
+/// same wake-ups, the ICMP errors its sends met (`icmp`: one task must do both).
+async fn udp_reader(
+    sock: Arc<UdpSocket>,
+    local: SocketAddr,
+    tx: mpsc::Sender<Inbound>,
+    mut errors: icmp::ErrorQueue,
+) {
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
-        match sock.recv_from(&mut buf).await {
+        let ready = match sock.ready(Interest::READABLE | Interest::ERROR).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(listen = %local, error = %e, "SIP UDP socket no longer readable");
+                return;
+            }
+        };
+        if ready.is_error() && !errors.drain(&sock, &tx).await {
+            return;
+        }
+        if !read_datagrams(&sock, local, &mut buf, &tx).await {
+            return;
+        }
+    }
+}
+
+/// Hands the datagrams waiting on `sock` to the proxy loop, [`READ_BATCH`] at most so the
+/// error queue gets its turn under a flood. Returns false when the loop is gone.
+async fn read_datagrams(
+    sock: &UdpSocket,
+    local: SocketAddr,
+    buf: &mut [u8],
+    tx: &mpsc::Sender<Inbound>,
+) -> bool {
+    for _ in 0..READ_BATCH {
+        match sock.try_recv_from(buf) {
             Ok((n, from)) => {
                 let bytes = buf.get(..n).unwrap_or_default().to_vec();
                 let m = Inbound::Message {
@@ -243,13 +294,17 @@ async fn udp_reader(sock: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<In
                     bytes,
                 };
                 if tx.send(m).await.is_err() {
-                    return;
+                    return false;
                 }
             }
-            // ICMP errors surface here on Linux for earlier sends; they name no peer.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            // An ICMP error for an earlier send is also returned here once, naming no
+            // peer: the error queue has it, with its destination.
+            Err(e) if icmp::is_pending_icmp(&e) => {}
             Err(e) => tracing::debug!(error = %e, "SIP UDP receive error"),
         }
     }
+    true
 }
 
 fn log_event(proxy: &Proxy, e: &ProxyEvent) {
