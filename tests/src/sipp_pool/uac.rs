@@ -1,7 +1,7 @@
 //! Callers: a sipp UAC placing a bounded number of calls at a given rate, and its report.
 
 use std::fs;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
@@ -45,7 +45,10 @@ impl CallScenario {
 pub struct UacSpec {
     /// Where the INVITEs go (the proxy, or a member directly).
     pub target: SocketAddr,
-    /// The caller's SIP port on 127.0.0.1.
+    /// The caller's address (sipp `-i`): 127.0.0.1 unless set; every address of
+    /// 127.0.0.0/8 is a source of its own.
+    pub ip: Ipv4Addr,
+    /// The caller's SIP port on `ip`.
     pub port: u16,
     /// Its media port (sipp `-mp`); `None` lets sipp choose.
     pub media_port: Option<u16>,
@@ -67,6 +70,9 @@ pub struct UacSpec {
     pub service: String,
     /// Also write every message to `<name>.messages.log` (slow at high rates).
     pub trace_messages: bool,
+    /// Also write one line per message sent or received (time, Call-ID, CSeq, first line) to
+    /// `<name>.short.log` ([`Uac::short_messages`]; cheap enough for hundreds of calls/s).
+    pub trace_short_messages: bool,
 }
 
 impl UacSpec {
@@ -75,6 +81,7 @@ impl UacSpec {
     pub fn new(target: SocketAddr, port: u16, calls: u32) -> UacSpec {
         UacSpec {
             target,
+            ip: Ipv4Addr::LOCALHOST,
             port,
             media_port: None,
             scenario: CallScenario::Answered,
@@ -86,6 +93,7 @@ impl UacSpec {
             timeout: Duration::from_secs(60),
             service: "pool".to_owned(),
             trace_messages: false,
+            trace_short_messages: false,
         }
     }
 }
@@ -95,6 +103,7 @@ impl UacSpec {
 pub struct Uac {
     process: Process,
     stats: PathBuf,
+    short: Option<PathBuf>,
     expected: u32,
 }
 
@@ -173,7 +182,7 @@ impl Uac {
         cmd.current_dir(dir)
             .arg("-sf")
             .arg(&scenario)
-            .args(["-i", "127.0.0.1", "-ci", "127.0.0.1", "-nostdin"])
+            .args(["-i", &spec.ip.to_string(), "-ci", "127.0.0.1", "-nostdin"])
             .args(["-p", &spec.port.to_string()])
             .args(["-s", &spec.service])
             .args(["-m", &spec.calls.to_string()])
@@ -198,6 +207,14 @@ impl Uac {
                 &format!("{stem}.messages.log"),
             ]);
         }
+        let short = spec
+            .trace_short_messages
+            .then(|| dir.join(format!("{stem}.short.log")));
+        if let Some(path) = &short {
+            cmd.arg("-trace_shortmsg")
+                .arg("-shortmessage_file")
+                .arg(path);
+        }
         if let Some(mp) = spec.media_port {
             cmd.args(["-mi", "127.0.0.1", "-mp", &mp.to_string()]);
         }
@@ -210,8 +227,16 @@ impl Uac {
         Ok(Uac {
             process,
             stats,
+            short,
             expected: spec.calls,
         })
+    }
+
+    /// The one-line-per-message log (`UacSpec::trace_short_messages`): tab-separated date,
+    /// time, Unix time with microseconds, `S` (sent) or `R` (received), Call-ID, CSeq and
+    /// the first line of the message.
+    pub fn short_messages(&self) -> Option<&Path> {
+        self.short.as_deref()
     }
 
     /// Waits at most `limit` for the caller to finish (killing it if it does not) and reads
