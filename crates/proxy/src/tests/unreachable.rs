@@ -22,6 +22,16 @@ fn bed(health: &str) -> Bed {
     Bed::from_config(&text, vec![Answer::Ok, Answer::Ok])
 }
 
+/// [`bed`] with member 0 dead (nothing it is sent arrives), its address, and where the
+/// network's log stands.
+fn dead_bed(health: &str) -> (Bed, SocketAddr, usize) {
+    let mut b = bed(health);
+    let dead = member_addr(0);
+    b.sim.net.set_down(dead, true);
+    let seen = b.sim.net.log.len();
+    (b, dead, seen)
+}
+
 /// The kernel's part: every datagram sent to `dead` after log entry `seen` comes back as
 /// an ICMP error quoting its start. Returns what the proxy made of each.
 fn bounce(bed: &mut Bed, dead: SocketAddr, seen: &mut usize) -> Vec<bool> {
@@ -80,10 +90,7 @@ fn failures(bed: &Bed, i: usize) -> u32 {
 
 #[test]
 fn an_invite_to_a_dead_port_fails_over_at_once_and_counts_one_failure() {
-    let mut b = bed("");
-    let dead = member_addr(0);
-    b.sim.net.set_down(dead, true);
-    let mut seen = b.sim.net.log.len();
+    let (mut b, dead, mut seen) = dead_bed("");
     let t0 = b.sim.now();
     b.call("icmp1");
     run_bouncing(&mut b, 20, dead, &mut seen);
@@ -109,10 +116,7 @@ fn an_invite_to_a_dead_port_fails_over_at_once_and_counts_one_failure() {
 
 #[test]
 fn one_error_fails_every_transaction_waiting_on_the_member_and_counts_one_failure() {
-    let mut b = bed("");
-    let dead = member_addr(0);
-    b.sim.net.set_down(dead, true);
-    let mut seen = b.sim.net.log.len();
+    let (mut b, dead, mut seen) = dead_bed("");
     for i in 0..3 {
         b.call(&format!("many{i}"));
     }
@@ -139,9 +143,7 @@ fn one_error_fails_every_transaction_waiting_on_the_member_and_counts_one_failur
 
 #[test]
 fn an_error_quoting_nothing_in_flight_changes_nothing() {
-    let mut b = bed("");
-    let dead = member_addr(0);
-    b.sim.net.set_down(dead, true);
+    let (mut b, dead, _) = dead_bed("");
     b.call("forged");
     b.run_ms(5);
     let now = b.sim.now();
@@ -185,10 +187,8 @@ fn until_probe(bed: &mut Bed, n: usize, dead: SocketAddr, seen: &mut usize) -> I
 #[test]
 fn a_probe_to_a_dead_port_fails_at_once_whatever_passive_says() {
     // Probes every second, timing out after 5 s; DOWN after two failures. Calls do not count.
-    let mut b = bed("interval_secs = 1\ntimeout_ms = 5000\ndown_after = 2\npassive = false");
-    let dead = member_addr(0);
-    b.sim.net.set_down(dead, true);
-    let mut seen = b.sim.net.log.len();
+    let (mut b, dead, mut seen) =
+        dead_bed("interval_secs = 1\ntimeout_ms = 5000\ndown_after = 2\npassive = false");
     until_probe(&mut b, 1, dead, &mut seen);
     run_bouncing(&mut b, 2, dead, &mut seen);
     assert_eq!(counters(&b, 0).probes_failed, 1);
@@ -215,9 +215,7 @@ fn a_probe_to_a_dead_port_fails_at_once_whatever_passive_says() {
 
 #[test]
 fn a_probe_and_a_call_failed_by_one_error_count_one_failure() {
-    let mut b = bed("interval_secs = 1\ntimeout_ms = 5000\ndown_after = 3");
-    let dead = member_addr(0);
-    b.sim.net.set_down(dead, true);
+    let (mut b, dead, _) = dead_bed("interval_secs = 1\ntimeout_ms = 5000\ndown_after = 3");
     // A probe in flight (unanswered, no error yet), then a call to the same member.
     while b.sim.net.sent_to(dead, "OPTIONS").is_empty() {
         b.run_ms(10);
