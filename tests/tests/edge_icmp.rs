@@ -89,6 +89,18 @@ impl Bed {
         }
     }
 
+    /// A caller of `calls` calls at [`RATE`] through the daemon, each held [`HOLD`], tracing
+    /// one line per message.
+    fn caller(&self, calls: u32) -> UacSpec {
+        let proxy = std::net::SocketAddr::from((LOOPBACK, self.ports.proxy_sip()));
+        let mut spec = UacSpec::new(proxy, self.ports.uac_sip(), calls);
+        spec.media_port = Some(*self.ports.uac_media().start());
+        spec.rate = RATE;
+        spec.hold = HOLD;
+        spec.trace_short_messages = true;
+        spec
+    }
+
     /// Kills member `i` (SIGKILL to its process group) and returns when, in Unix seconds.
     fn kill(&mut self, i: usize) -> f64 {
         let at = unix_now();
@@ -229,31 +241,42 @@ fn a_member_killed_under_200_calls_a_second_is_down_at_once_and_no_new_call_fail
     // Probes every 10 s with a 2 s timeout: only the calls' ICMP errors can make it quick.
     let mut bed = Bed::start("interval_secs = 10\ntimeout_ms = 2000\ndown_after = 3");
     let calls = RATE * (BEFORE_KILL + AFTER_KILL);
-    let mut spec = UacSpec::new(
-        std::net::SocketAddr::from((LOOPBACK, bed.ports.proxy_sip())),
-        bed.ports.uac_sip(),
-        calls,
-    );
-    spec.media_port = Some(*bed.ports.uac_media().start());
-    spec.rate = RATE;
-    spec.hold = HOLD;
-    spec.trace_short_messages = true;
-    let mut uac = Uac::start(&sipp(), &bed.dir.path().join("uac"), &spec).unwrap();
+    let mut uac = Uac::start(&sipp(), &bed.dir.path().join("uac"), &bed.caller(calls)).unwrap();
     let started = unix_now();
     std::thread::sleep(Duration::from_secs(BEFORE_KILL.into()));
     let killed_at = bed.kill(1);
     let down = bed.down_at(1, killed_at, Duration::from_secs(10));
     let report = uac.wait(WAIT).unwrap();
     let trace = read_calls(uac.short_messages().unwrap());
-    let survivor = bed.pool.members()[0].calls().unwrap();
-    let killed = bed.pool.members()[1].calls().unwrap();
     println!("{}", report.summary());
     println!("member DOWN {:.3} s after the kill", down - killed_at);
+    assert_eq!(
+        trace.len(),
+        calls as usize,
+        "every call placed is in the trace"
+    );
+    let failed = check_failures(&bed, &trace, killed_at);
+    assert_eq!(report.stats.failed, failed as u64, "{}", report.summary());
+    let setup = setup_times(&trace, started, killed_at);
+    assert!(
+        down - killed_at <= DOWN_WITHIN,
+        "DOWN {:.3} s after the kill",
+        down - killed_at
+    );
+    if let Err(slow) = setup {
+        panic!("{slow}");
+    }
+}
 
+/// The failed calls must be exactly the calls in progress on the killed member (1) when it
+/// died: every call placed after the kill, and every call whose INVITE was on its way to the
+/// killed member, succeeded. Returns how many failed.
+fn check_failures(bed: &Bed, trace: &BTreeMap<String, Call>, killed_at: f64) -> usize {
+    let survivor = bed.pool.members()[0].calls().unwrap();
+    let killed = bed.pool.members()[1].calls().unwrap();
     // Who took what: a call in both members' logs reached the killed member and failed over.
     let took = |calls: &[String]| calls.iter().cloned().collect::<BTreeSet<String>>();
-    let reached_killed = took(&killed.invites);
-    let stayed_on_killed: BTreeSet<String> = &reached_killed - &took(&survivor.invites);
+    let stayed_on_killed: BTreeSet<String> = &took(&killed.invites) - &took(&survivor.invites);
     // In progress on the killed member at the kill: it took the INVITE, and no BYE.
     let in_progress: BTreeSet<String> = &stayed_on_killed - &took(&killed.byes);
     let failed: BTreeSet<String> = trace
@@ -274,20 +297,6 @@ fn a_member_killed_under_200_calls_a_second_is_down_at_once_and_no_new_call_fail
         lost_bye,
         in_progress.len() - lost_bye
     );
-    assert_eq!(
-        trace.len(),
-        calls as usize,
-        "every call placed is in the trace"
-    );
-    assert_eq!(
-        report.stats.failed,
-        failed.len() as u64,
-        "{}",
-        report.summary()
-    );
-    // The only failures: calls in progress on the killed member when it died. Every call
-    // placed after the kill, and every call whose INVITE was on its way to the killed
-    // member, succeeded.
     for id in &failed {
         let c = &trace[id];
         let placed_before = c.invite.is_some_and(|t| t < killed_at);
@@ -302,15 +311,7 @@ fn a_member_killed_under_200_calls_a_second_is_down_at_once_and_no_new_call_fail
         failed, in_progress,
         "calls in progress on the killed member that succeeded"
     );
-    let setup = setup_times(&trace, started, killed_at);
-    assert!(
-        down - killed_at <= DOWN_WITHIN,
-        "DOWN {:.3} s after the kill",
-        down - killed_at
-    );
-    if let Err(slow) = setup {
-        panic!("{slow}");
-    }
+    failed.len()
 }
 
 /// Prints the INVITE → 200 times before and after the kill; none after may be more than
