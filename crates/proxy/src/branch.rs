@@ -63,8 +63,8 @@ impl Proxy {
             (Role::Branch { ctx, .. }, ClientEvent::Final { .. }) if code < 300 => {
                 self.branch_2xx(now, id, ctx, msg, code)
             }
-            (Role::Branch { ctx, .. }, ClientEvent::Final { after_provisional }) => {
-                self.branch_final(now, id, ctx, msg, code, after_provisional)
+            (Role::Branch { ctx, .. }, ClientEvent::Final { .. }) => {
+                self.branch_final(now, id, ctx, msg, code)
             }
             _ => {}
         }
@@ -105,6 +105,9 @@ impl Proxy {
         }
         let server = c.server;
         if let Some(fwd) = upstream(msg) {
+            if let Some(c) = self.ctxs.get_mut(ctx) {
+                c.relayed_provisional();
+            }
             self.send_response(now, server, code, fwd);
         }
     }
@@ -150,7 +153,8 @@ impl Proxy {
 
     /// A final non-2xx on a branch (already ACKed hop by hop, RFC 3261 §17.1.1.3): kept if it
     /// is the best so far; the next member is tried when the set fails over on the code,
-    /// never after a provisional (the caller heard ringing) nor after the caller's CANCEL.
+    /// never after a provisional other than 100 reached the caller (it heard ringing) nor
+    /// after the caller's CANCEL.
     fn branch_final(
         &mut self,
         now: Instant,
@@ -158,7 +162,6 @@ impl Proxy {
         ctx: CtxId,
         msg: &Message<'_>,
         code: u16,
-        after_provisional: bool,
     ) {
         let member = self.txns.client(id).and_then(|c| c.member);
         if let (Some(m), 503) = (member, code) {
@@ -183,7 +186,7 @@ impl Proxy {
                 .is_some_and(|s| s.fails_over_on(code)),
             Target::Fixed(..) => false,
         };
-        let failover = failover_code && c.may_fail_over(after_provisional);
+        let failover = failover_code && c.may_fail_over();
         self.release(ctx);
         if failover {
             self.fail_over(now, ctx, member, FailReason::Code(code));
@@ -265,7 +268,7 @@ impl Proxy {
             return told;
         }
         c.timed_out();
-        let failover = c.may_fail_over(had_provisional);
+        let failover = c.may_fail_over();
         self.release(ctx);
         if failover {
             self.fail_over(now, ctx, member, reason);

@@ -83,6 +83,9 @@ pub(crate) struct Ctx {
     pub caller: (SocketAddr, Transport),
     phase: Phase,
     best: Best,
+    /// A provisional other than 100 went upstream (§16.7 item 5): the caller heard from a
+    /// member, so no other member may take the call.
+    relayed: bool,
 }
 
 impl Ctx {
@@ -106,6 +109,7 @@ impl Ctx {
             caller,
             phase: Phase::Trying,
             best: Best::Nothing,
+            relayed: false,
         }
     }
 
@@ -136,11 +140,17 @@ impl Ctx {
         self.branch == Some(id) && !self.is_done()
     }
 
-    /// Another member may be tried after the live branch failed: the target is a set,
-    /// the branch had no provisional (the caller heard nothing) and the caller did not
-    /// CANCEL (RFC 3261 §16.7 item 6 leaves the choice to the proxy).
-    pub(crate) fn may_fail_over(&self, had_provisional: bool) -> bool {
-        !had_provisional && !self.is_cancelled() && matches!(self.target, Target::Set { .. })
+    /// A provisional other than 100 was sent to the caller.
+    pub(crate) fn relayed_provisional(&mut self) {
+        self.relayed = true;
+    }
+
+    /// Another member may be tried after the live branch failed: the target is a set, no
+    /// provisional but 100 reached the caller (a 100 is hop by hop, §16.7 item 2: the caller
+    /// heard nothing of the member) and the caller did not CANCEL (RFC 3261 §16.7 item 6
+    /// leaves the choice to the proxy).
+    pub(crate) fn may_fail_over(&self) -> bool {
+        !self.relayed && !self.is_cancelled() && matches!(self.target, Target::Set { .. })
     }
 
     /// The caller's CANCEL (§16.10): `Cancelled` unless the final response went up already.
@@ -291,10 +301,13 @@ mod tests {
     #[test]
     fn cancel_stops_failover_and_ends_in_487_unless_done() {
         let mut c = ctx();
-        assert!(c.may_fail_over(false) && !c.may_fail_over(true));
+        assert!(c.may_fail_over());
+        let mut ringing = ctx();
+        ringing.relayed_provisional();
+        assert!(!ringing.may_fail_over());
         assert!(c.cancel());
         assert_eq!(c.phase(), Phase::Cancelled);
-        assert!(c.is_cancelled() && !c.may_fail_over(false));
+        assert!(c.is_cancelled() && !c.may_fail_over());
         c.timer_c();
         assert_eq!(
             c.phase(),

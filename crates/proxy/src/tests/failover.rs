@@ -98,6 +98,25 @@ fn no_failover_after_a_provisional() {
     assert_eq!(bed.caller().codes("p", "INVITE")[..2], [100, 180]);
 }
 
+/// A 100 Trying is hop by hop (§16.7 item 2): the caller heard nothing of the member, so a
+/// 503 after it still fails over.
+#[test]
+fn a_100_trying_does_not_stop_failover() {
+    let mut bed = bed3(Answer::TryingThen(503), Answer::TryingThen(503), Answer::Ok);
+    for i in 0..3 {
+        bed.call(&format!("t{i}"));
+        bed.run_ms(100);
+    }
+    for i in 0..3 {
+        assert_eq!(
+            bed.caller().finals(&format!("t{i}")),
+            vec![200],
+            "call t{i}"
+        );
+    }
+    assert!(bed.proxy().counters().failovers >= 2);
+}
+
 #[test]
 fn all_members_silent_gives_408_after_max_attempts() {
     let mut bed = bed3(Answer::Silent, Answer::Silent, Answer::Silent);

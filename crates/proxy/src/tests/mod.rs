@@ -100,6 +100,8 @@ pub(crate) enum Answer {
     Ring,
     /// 180 then this final code.
     RingThen(u16),
+    /// 100 Trying then this final code.
+    TryingThen(u16),
 }
 
 /// A scripted pool member (a FreeSWITCH stand-in).
@@ -216,6 +218,10 @@ impl Node for Member {
                     }
                     Answer::RingThen(code) => {
                         self.respond(d.from, &msg, 180, None);
+                        self.respond(d.from, &msg, code, None);
+                    }
+                    Answer::TryingThen(code) => {
+                        self.respond(d.from, &msg, 100, None);
                         self.respond(d.from, &msg, code, None);
                     }
                 }
