@@ -33,7 +33,10 @@ fn omitted_sip_and_dns_take_the_documented_defaults() {
             connect_timeout: Duration::from_millis(2000),
         }
     );
-    assert!(sip.trusted.is_empty(), "no network is trusted unless listed");
+    assert!(
+        sip.trusted.is_empty(),
+        "no network is trusted unless listed"
+    );
     assert_eq!(
         sip.limits,
         LimitsConfig {
@@ -331,17 +334,17 @@ fn sip_errors_name_their_key() {
             "sip.trusted[0]",
             "has host bits set; the network is 10.0.0.0/8",
         ),
-        (
-            "trusted = [\"any\"]",
-            "sip.trusted[0]",
-            "is not a network",
-        ),
+        ("trusted = [\"any\"]", "sip.trusted[0]", "is not a network"),
         (
             "trusted = [\"10.0.0.0/8\", \"192.0.2.0/24\", \"10.0.0.0/8\"]",
             "sip.trusted[2]",
             "repeats sip.trusted[0]",
         ),
-        ("trusted = \"10.0.0.0/8\"", "sip.trusted", "expected a sequence"),
+        (
+            "trusted = \"10.0.0.0/8\"",
+            "sip.trusted",
+            "expected a sequence",
+        ),
         (
             "max_server_transactions = 0",
             "sip.max_server_transactions",
@@ -352,8 +355,16 @@ fn sip_errors_name_their_key() {
             "sip.max_client_transactions",
             "between 1 and 16777216",
         ),
-        ("max_contexts = -1", "sip.max_contexts", "between 1 and 16777216"),
-        ("max_dialogs = 0", "sip.max_dialogs", "between 1 and 16777216"),
+        (
+            "max_contexts = -1",
+            "sip.max_contexts",
+            "between 1 and 16777216",
+        ),
+        (
+            "max_dialogs = 0",
+            "sip.max_dialogs",
+            "between 1 and 16777216",
+        ),
         (
             "max_registrations = 1000001",
             "sip.max_registrations",
