@@ -178,6 +178,17 @@ impl Edge {
         );
     }
 
+    /// After [`SINK_WAIT`], nothing has reached the unlisted address nor the carrier.
+    fn sinks_got_nothing(&self) {
+        thread::sleep(SINK_WAIT);
+        for (sink, what) in [
+            (&self.unlisted, "the unlisted address"),
+            (&self.carrier, "the carrier"),
+        ] {
+            assert_eq!(sink.got(), Vec::<String>::new(), "{what}");
+        }
+    }
+
     /// Debug log lines of refusals counted under `reason`, once at least `n` are there or
     /// after a few seconds (the log is written a little after the event).
     fn refusals(&self, reason: &str, n: usize) -> usize {
@@ -368,13 +379,7 @@ fn relay_attempts_are_refused_counted_and_reach_nothing() {
     assert_eq!(got.last().map(|(c, _)| *c), Some(200), "{got:?}");
     end_call(&a, &invite, &got.last().unwrap().1);
 
-    thread::sleep(SINK_WAIT);
-    assert_eq!(
-        e.unlisted.got(),
-        Vec::<String>::new(),
-        "the unlisted address"
-    );
-    assert_eq!(e.carrier.got(), Vec::<String>::new(), "the carrier");
+    e.sinks_got_nothing();
     assert_eq!(e.refusals("route_refused", 4), 4);
     assert_eq!(e.refusals("dialog_refused", 2), 2);
     assert_eq!(e.refusals("ack_unmatched", 1), 1);
@@ -451,13 +456,7 @@ fn forged_responses_unknown_2xx_and_guessed_branches_change_nothing() {
         a.send(&stray(&guess, e.carrier.addr));
     }
     assert_eq!(e.refusals("stray_responses", 51), 51);
-    thread::sleep(SINK_WAIT);
-    assert_eq!(
-        e.unlisted.got(),
-        Vec::<String>::new(),
-        "the unlisted address"
-    );
-    assert_eq!(e.carrier.got(), Vec::<String>::new(), "the carrier");
+    e.sinks_got_nothing();
     let log = std::fs::read_to_string(e.daemon.log()).unwrap();
     let busy_line = |l: &&str| l.contains("member state changed") && l.contains(&ghost_uri);
     assert!(
