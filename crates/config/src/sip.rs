@@ -100,7 +100,7 @@ pub struct SipConfig {
     /// beyond this element, followed as RFC 3261 §16.4 says, and whose in-dialog requests for
     /// dialogs this element does not hold go by their Route set or Request-URI. Requests from
     /// anywhere else are routed by `[[route]]` alone (initial requests) or by the dialogs the
-    /// proxy holds (in-dialog requests).
+    /// proxy holds (in-dialog requests). `[sip.flood]` never limits nor bans these networks.
     pub trusted: Vec<dispatch::Cidr>,
     /// The `max_*` keys: caps on the proxy's tables.
     pub limits: crate::LimitsConfig,
