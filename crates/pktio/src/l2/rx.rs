@@ -215,10 +215,13 @@ fn handle_icmpv6(frame: &mut [u8], l3: usize, addrs: &impl LocalAddrs) -> Handle
     let msg = &ip[40..40 + plen];
     target.copy_from_slice(&msg[8..24]);
     // RFC 4861 §7.1.1 / §7.1.2 validation: hop limit 255, code 0, checksum, length, target
-    // not multicast, options well formed.
+    // not multicast, options well formed. A multicast source is no sender at all (RFC 4291
+    // §2.7): answering it would send a solicited advertisement to a multicast group, which
+    // §7.1.2 tells every receiver to discard.
     if ip[7] != ND_HOP_LIMIT
         || msg[1] != 0
         || target[0] == 0xff
+        || src[0] == 0xff
         || fold(sum(msg, pseudo_v6(&src, &dst, IPPROTO_ICMPV6, plen as u32))) != 0
     {
         return NOTHING;

@@ -235,6 +235,16 @@ fn neighbour_solicitation_is_answered_with_an_advertisement() {
     m.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
     let mut f = icmp6(PEER6, solicited_node(&OUR6), 255, &m);
     assert_eq!(handle(&mut f, &Ours).reply, Reply::None);
+    // From a multicast source (found by the l2_responder fuzz target): not answered, since
+    // the solicited advertisement would go to a group.
+    let mut f = icmp6(
+        solicited_node(&PEER6),
+        solicited_node(&OUR6),
+        255,
+        &ns_msg(OUR6, Some(PEER_MAC)),
+    );
+    let h = handle(&mut f, &Ours);
+    assert_eq!((h.reply, h.learn, h.kind), (Reply::None, None, Kind::Other));
 }
 
 #[test]
