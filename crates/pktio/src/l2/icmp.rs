@@ -24,6 +24,14 @@ fn swap_macs(frame: &mut [u8], our_mac: [u8; 6]) {
     frame[6..12].copy_from_slice(&our_mac);
 }
 
+/// Whether `a` can be the source of a request this host answers: not "this network"
+/// (0/8), not multicast (224/4), not reserved or the limited broadcast (240/4): RFC 1122
+/// §3.2.1.3 has a host discard datagrams from such sources, and an echo reply to a group or
+/// a broadcast would multiply one forged request.
+fn unicast_v4(a: [u8; 4]) -> bool {
+    a[0] != 0 && a[0] < 224
+}
+
 /// Turns an IPv4 echo request at IP offset `l3` into its reply in place when it is a valid,
 /// unfragmented echo request to a unicast address `is_ours` accepts; returns whether it did.
 /// The IP header (options kept) and ICMP checksums must verify first (RFC 791 §3.1;
@@ -55,6 +63,9 @@ pub fn echo_reply_v4(
         return false;
     }
     let src = [ip[12], ip[13], ip[14], ip[15]];
+    if !unicast_v4(src) {
+        return false;
+    }
     let ip = &mut frame[l3..l3 + total];
     ip[12..16].copy_from_slice(&dst);
     ip[16..20].copy_from_slice(&src);
@@ -96,6 +107,11 @@ pub fn echo_reply_v6(
     dst.copy_from_slice(&ip[24..40]);
     let msg = &ip[40..40 + plen];
     let plen32 = plen as u32;
+    // A multicast or unspecified source is no sender (RFC 4291 §2.7, §2.5.2): a reply would go
+    // to a group, or nowhere.
+    if src[0] == 0xff || src == [0; 16] {
+        return false;
+    }
     if msg[0] != ECHO6_REQUEST
         || msg[1] != 0
         || !is_ours(&dst)

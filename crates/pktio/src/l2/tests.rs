@@ -153,6 +153,35 @@ fn icmp_echo_is_answered_in_place() {
     }
 }
 
+/// An echo request from a multicast, broadcast or "this network" source is not answered:
+/// the reply would go to a group (one forged request, many replies) or nowhere.
+#[test]
+fn echo_from_a_non_unicast_source_is_not_answered() {
+    for src in [
+        [224, 0, 0, 1],
+        [239, 1, 2, 3],
+        [255, 255, 255, 255],
+        [0, 0, 0, 0],
+    ] {
+        let mut f = echo_v4(OUR4);
+        f[26..30].copy_from_slice(&src);
+        f[24..26].fill(0);
+        let c = checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        let before = f.clone();
+        assert_eq!(handle(&mut f, &Ours).kind, Kind::Other, "from {src:?}");
+        assert_eq!(f, before);
+    }
+    let msg = [128, 0, 0, 0, 0, 9, 0, 1];
+    let group = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    for src in [group, [0; 16]] {
+        let mut f = icmp6(src, OUR6, 64, &msg);
+        let before = f.clone();
+        assert_eq!(handle(&mut f, &Ours).kind, Kind::Other, "from {src:?}");
+        assert_eq!(f, before);
+    }
+}
+
 #[test]
 fn icmpv6_echo_is_answered_in_place() {
     let mut msg = vec![128, 0, 0, 0, 0, 9, 0, 1];
