@@ -22,6 +22,7 @@
 #   SETTLE=2 MAX_TOTAL=600 (seconds: no new step starts after this)
 #   PROXY_CORE=1 PEER_CORE=0 CEILING=1 BASE_PORT=25060 PING_INTERVAL=10
 #   CHILDREN=4 SHM_MB=512 (Kamailio UDP workers, shared memory)
+#   FLOOD_GUARD=true|false (Ferrovox's [sip.flood] guard; the caller is exempt either way)
 #   SKIP_BUILD=0 KAMAILIO=/usr/sbin/kamailio KAMAILIO_MODULES=<from kamailio -h>
 #   SIPP=/usr/bin/sipp FERROVOX=<target>/release/ferrovox
 set -euo pipefail
@@ -52,6 +53,7 @@ BASE_PORT=${BASE_PORT:-25060}
 PING_INTERVAL=${PING_INTERVAL:-10}
 CHILDREN=${CHILDREN:-4}
 SHM_MB=${SHM_MB:-512}
+FLOOD_GUARD=${FLOOD_GUARD:-true}
 SKIP_BUILD=${SKIP_BUILD:-0}
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 SIPP=${SIPP:-/usr/bin/sipp}
@@ -267,7 +269,8 @@ start_ferrovox() {
     sed -e "s|@@CORE@@|$PROXY_CORE|g" -e "s|@@NG_PORT@@|$NG_PORT|g" -e "s|@@SIP_PORT@@|$FERROVOX_PORT|g" \
         -e "s|@@RELAY_MIN@@|$RELAY_MIN|g" -e "s|@@RELAY_MAX@@|$RELAY_MAX|g" \
         -e "s|@@UAS1_PORT@@|$UAS1_PORT|g" -e "s|@@UAS2_PORT@@|$UAS2_PORT|g" \
-        -e "s|@@PING_INTERVAL@@|$PING_INTERVAL|g" "$SIPDIR/ferrovox.toml" >"$WORK/ferrovox.toml"
+        -e "s|@@PING_INTERVAL@@|$PING_INTERVAL|g" -e "s|@@FLOOD_GUARD@@|$FLOOD_GUARD|g" \
+        "$SIPDIR/ferrovox.toml" >"$WORK/ferrovox.toml"
     spawn_on "$PROXY_CORE" "$FERROVOX" --config "$WORK/ferrovox.toml" >"$WORK/ferrovox.log" 2>&1
     PROXY_PID=$!
     STARTED+=("$PROXY_PID")
