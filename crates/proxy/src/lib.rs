@@ -57,6 +57,8 @@
 //! through `flush_server`/`flush_client` here, which send what the machine queued and queue
 //! its next wake-up.
 
+#![forbid(unsafe_code)]
+
 mod branch;
 mod ctx;
 mod dialog;
