@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
     for round in 0..32u32 {
         let t_now = now + Duration::from_secs(u64::from(round));
         while let Some(t) = lookup.poll_transmit() {
-            let Ok(query) = dns::parse_message(&t.payload) else {
+            let Ok(query) = dns::parse_message(&t.bytes) else {
                 return;
             };
             let mut resp = msg.clone();

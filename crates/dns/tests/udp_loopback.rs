@@ -46,7 +46,7 @@ fn drive(mut lookup: Lookup) -> Lookup {
         assert!(started.elapsed() < LIMIT, "lookup did not finish in time");
         while let Some(t) = lookup.poll_transmit() {
             assert_eq!(t.protocol, Protocol::Udp, "no answer here needs TCP");
-            sock.send_to(&t.payload, t.destination).expect("send query");
+            sock.send_to(&t.bytes, t.dst).expect("send query");
         }
         let Some(deadline) = lookup.poll_timeout() else {
             break;

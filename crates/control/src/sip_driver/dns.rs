@@ -42,18 +42,18 @@ impl DnsClient {
         match t.protocol {
             dns::resolve::Protocol::Udp => self.send_udp(t, inbound).await,
             dns::resolve::Protocol::Tcp => {
-                tokio::spawn(tcp_query(t.destination, t.payload, inbound.clone()));
+                tokio::spawn(tcp_query(t.dst, t.bytes, inbound.clone()));
             }
         }
     }
 
     async fn send_udp(&mut self, t: dns::resolve::Transmit, inbound: &mpsc::Sender<Inbound>) {
         if self.waiting.load(Ordering::Relaxed) >= MAX_UDP_QUERIES {
-            tracing::debug!(server = %t.destination, "DNS query not sent: too many waiting");
+            tracing::debug!(server = %t.dst, "DNS query not sent: too many waiting");
             return;
         }
         // Port 0: the kernel picks a random free ephemeral port for each socket.
-        let any: SocketAddr = if t.destination.is_ipv4() {
+        let any: SocketAddr = if t.dst.is_ipv4() {
             SocketAddr::from(([0, 0, 0, 0], 0))
         } else {
             SocketAddr::from(([0u16; 8], 0))
@@ -65,18 +65,18 @@ impl DnsClient {
                 return;
             }
         };
-        if let Err(e) = sock.send_to(&t.payload, t.destination).await {
-            tracing::debug!(server = %t.destination, error = %e, "DNS query not sent");
+        if let Err(e) = sock.send_to(&t.bytes, t.dst).await {
+            tracing::debug!(server = %t.dst, error = %e, "DNS query not sent");
             return;
         }
-        let id = t.payload.get(..2).map(|b| [b[0], b[1]]).unwrap_or_default();
+        let id = t.bytes.get(..2).map(|b| [b[0], b[1]]).unwrap_or_default();
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let waiting = self.waiting.clone();
         let inbound = inbound.clone();
         tokio::spawn(async move {
-            let answer = tokio::time::timeout(UDP_WAIT, answer(&sock, t.destination, id)).await;
+            let answer = tokio::time::timeout(UDP_WAIT, answer(&sock, t.dst, id)).await;
             if let Ok(Some(bytes)) = answer {
-                let from = t.destination;
+                let from = t.dst;
                 let _ = inbound.send(Inbound::Dns { from, bytes }).await;
             }
             waiting.fetch_sub(1, Ordering::Relaxed);
@@ -157,9 +157,9 @@ mod tests {
         let mut payload = id.to_be_bytes().to_vec();
         payload.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
         dns::resolve::Transmit {
-            destination: server,
+            dst: server,
             protocol: dns::resolve::Protocol::Udp,
-            payload,
+            bytes: payload,
         }
     }
 

@@ -160,9 +160,9 @@ impl Chain {
                 q.sent.push((server, q.id));
                 ctx.stats.queries_sent += 1;
                 Some(Transmit {
-                    destination: server,
+                    dst: server,
                     protocol: q.protocol,
-                    payload,
+                    bytes: payload,
                 })
             }
             // A parsed name and one question always encode; fail the chain rather than panic.

@@ -171,15 +171,16 @@ pub enum Protocol {
     Tcp,
 }
 
-/// A query to send.
+/// A query to send (the shape of the proxy's and the media engine's `Transmit`: destination
+/// `dst`, payload `bytes`; plus the protocol).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// The DNS server.
-    pub destination: SocketAddr,
+    pub dst: SocketAddr,
     /// UDP or TCP.
     pub protocol: Protocol,
     /// The DNS message (without the TCP length prefix).
-    pub payload: Vec<u8>,
+    pub bytes: Vec<u8>,
 }
 
 /// Counters of one lookup.

@@ -39,11 +39,11 @@ where
     let mut sent = Vec::new();
     for _ in 0..1000 {
         while let Some(t) = lookup.poll_transmit() {
-            let q = parse_message(&t.payload).expect("lookup sends valid queries");
+            let q = parse_message(&t.bytes).expect("lookup sends valid queries");
             assert!(q.header.recursion_desired && !q.header.response);
             let question = &q.questions[0];
             sent.push(Sent {
-                to: t.destination,
+                to: t.dst,
                 protocol: t.protocol,
                 qtype: question.qtype,
                 name: question.name.to_string(),
@@ -67,10 +67,10 @@ where
 fn serve(zone: &Zone) -> impl FnMut(&Transmit, &Message) -> Vec<(SocketAddr, Vec<u8>)> + '_ {
     move |t, _| {
         let reply = match t.protocol {
-            Protocol::Udp => zone.answer(&t.payload),
-            Protocol::Tcp => zone.answer_tcp(&t.payload),
+            Protocol::Udp => zone.answer(&t.bytes),
+            Protocol::Tcp => zone.answer_tcp(&t.bytes),
         };
-        reply.map(|r| (t.destination, r)).into_iter().collect()
+        reply.map(|r| (t.dst, r)).into_iter().collect()
     }
 }
 
@@ -82,7 +82,7 @@ fn serve_edited<'a>(
     move |t, q| {
         let mut resp = zone.respond(q);
         edit(&mut resp);
-        vec![(t.destination, encode_message(&resp).expect("encode"))]
+        vec![(t.dst, encode_message(&resp).expect("encode"))]
     }
 }
 
@@ -660,7 +660,7 @@ fn retries_to_second_server_after_timeout() {
     let mut l = Lookup::new(&spec, &[S1, S2], opts(), now, [9; 32]);
     let mut answer = serve(&zone);
     let (sent, end) = run(&mut l, now, |t, q| {
-        if t.destination == S1 {
+        if t.dst == S1 {
             Vec::new()
         } else {
             answer(t, q)
@@ -713,7 +713,7 @@ fn server_failure_moves_to_next_server() {
     let mut l = Lookup::new(&spec, &[S1, S2], opts(), now, [9; 32]);
     let mut answer = serve(&zone);
     let (sent, end) = run(&mut l, now, |t, q| {
-        if t.destination == S1 {
+        if t.dst == S1 {
             let mut resp = zone.respond(q);
             resp.answers.clear();
             resp.header.rcode = crate::wire::Rcode::SERVFAIL;
@@ -747,12 +747,12 @@ fn mismatched_responses_ignored_and_counted() {
         not_response.header.response = false;
         let enc = |m: &Message| encode_message(m).expect("encode");
         vec![
-            (t.destination, enc(&wrong_id)),
+            (t.dst, enc(&wrong_id)),
             (S2, enc(&good)),
-            (t.destination, enc(&wrong_question)),
-            (t.destination, enc(&not_response)),
-            (t.destination, b"\x00\x01garbage".to_vec()),
-            (t.destination, enc(&good)),
+            (t.dst, enc(&wrong_question)),
+            (t.dst, enc(&not_response)),
+            (t.dst, b"\x00\x01garbage".to_vec()),
+            (t.dst, enc(&good)),
         ]
     });
     assert_eq!(
@@ -840,11 +840,11 @@ fn ids_differ_per_query_and_follow_the_seed() {
     };
     let ids = |seed| {
         let mut l = Lookup::new(&spec, &[S1], LookupOptions::default(), now, [seed; 32]);
-        let a = parse_message(&l.poll_transmit().expect("A").payload)
+        let a = parse_message(&l.poll_transmit().expect("A").bytes)
             .expect("parse")
             .header
             .id;
-        let b = parse_message(&l.poll_transmit().expect("AAAA").payload)
+        let b = parse_message(&l.poll_transmit().expect("AAAA").bytes)
             .expect("parse")
             .header
             .id;

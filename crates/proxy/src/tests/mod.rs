@@ -55,7 +55,7 @@ impl Node for ProxyNode {
     }
     fn poll_transmit(&mut self, now: Instant) -> Option<Datagram> {
         if let Some(q) = self.proxy.poll_dns_transmit() {
-            return Some(Datagram::udp(addr(PROXY_DNS), q.destination, q.payload));
+            return Some(Datagram::udp(addr(PROXY_DNS), q.dst, q.bytes));
         }
         // As the driver does: TLS is not spoken, so a TLS transmit is a transport error.
         while let Some(t) = self.proxy.poll_transmit() {
