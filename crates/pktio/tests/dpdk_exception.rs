@@ -68,20 +68,13 @@ fn unmet_need() -> Option<(&'static str, &'static str)> {
     None
 }
 
-/// `true` when the test can run. Else it fails naming the need, unless `FERROVOX_TEST_SKIP`
-/// (comma-separated) lists it: then it says SKIPPED and the test returns.
+/// `true` when the test can run. Else it fails naming the need, unless it is opted out
+/// (`testkit::need`): then it says SKIPPED and the test returns.
 fn can_run(test: &str) -> bool {
-    let Some((need, why)) = unmet_need() else {
-        return true;
-    };
-    let list = std::env::var("FERROVOX_TEST_SKIP").unwrap_or_default();
-    assert!(
-        list.split(',').any(|n| n.trim().eq_ignore_ascii_case(need)),
-        "{test}: needs {need}: {why}\n(to run without it, opt out explicitly: \
-         FERROVOX_TEST_SKIP={need}; see tests/README.md)"
-    );
-    eprintln!("{test}: SKIPPED (FERROVOX_TEST_SKIP names {need}): {why}");
-    false
+    match unmet_need() {
+        None => true,
+        Some((need, why)) => testkit::need::unmet(test, need, why),
+    }
 }
 
 /// Polls `io` (receive, flush) until the ring port transmitted a frame `want` accepts, for at

@@ -11,7 +11,7 @@
 mod common;
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sdp::{
     parse, rewrite, Address, Direction, MediaRewrite, MuxRewrite, Rewrite, RtcpAttr, RtcpRewrite,
@@ -28,39 +28,10 @@ fn in_repo(rel: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The shared conformance set: `FERROVOX_CONFORMANCE`, else `shared/conformance` beside the
-/// repository root.
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("FERROVOX_CONFORMANCE") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"),
-    }
-}
-
-/// A file of the shared conformance set. When it cannot be read the test fails, unless
-/// `FERROVOX_TEST_SKIP` (comma-separated) names `corpus`: then SKIPPED is printed and the
-/// result is `None`, and the test returns.
+/// A file of the shared conformance set; `None` when it is missing and opted out
+/// (`testkit::need`: it fails otherwise), and the test returns.
 fn shared(rel: &str) -> Option<Vec<u8>> {
-    let path = shared_dir().join(rel);
-    let e = match std::fs::read(&path) {
-        Ok(bytes) => return Some(bytes),
-        Err(e) => e,
-    };
-    let why = format!(
-        "{} not readable ({e}): the shared conformance set (material the project may not \
-         redistribute) belongs in shared/conformance next to the repository, as CI has it; \
-         FERROVOX_CONFORMANCE points at another copy",
-        path.display()
-    );
-    let list = std::env::var("FERROVOX_TEST_SKIP").unwrap_or_default();
-    assert!(
-        list.split(',')
-            .any(|n| n.trim().eq_ignore_ascii_case("corpus")),
-        "sdp conformance: needs corpus: {why}\n(to run without it, opt out explicitly: \
-         FERROVOX_TEST_SKIP=corpus; see tests/README.md)"
-    );
-    eprintln!("sdp conformance: SKIPPED (FERROVOX_TEST_SKIP names corpus): {why}");
-    None
+    testkit::need::conformance_file("sdp conformance", rel)
 }
 
 /// The SDP in a corpus file: a SIP message's body (after the empty line), the input half of

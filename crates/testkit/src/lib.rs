@@ -6,6 +6,7 @@
 //! result on every run.
 #![forbid(unsafe_code)]
 
+pub mod need;
 mod net;
 mod sim;
 

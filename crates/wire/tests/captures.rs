@@ -12,7 +12,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use wire::demux::{classify, Class};
 use wire::frame::{parse_udp, rewrite_udp, verify_udp_checksum, FrameError};
 use wire::{rtcp, rtp, Endpoint};
@@ -24,19 +24,9 @@ const LINKTYPE_LINUX_SLL: u32 = 113;
 /// The capture in the repository.
 const IN_REPO: &str = "pkts-sip_rtp.pcap";
 
-/// The shared conformance set: `FERROVOX_CONFORMANCE`, else `shared/conformance` beside the
-/// repository root.
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("FERROVOX_CONFORMANCE") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"),
-    }
-}
-
 /// The bytes of capture `name`: `tests/data/` for [`IN_REPO`], else the shared set's
-/// `pcap/`. A shared capture that cannot be read fails the test, unless `FERROVOX_TEST_SKIP`
-/// (comma-separated) names `corpus`: then SKIPPED is printed and the result is `None`, and
-/// the test returns.
+/// `pcap/`. A shared capture that cannot be read fails the test, unless opted out
+/// (`testkit::need`): then the result is `None`, and the test returns.
 fn capture(name: &str) -> Option<Vec<u8>> {
     if name == IN_REPO {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,26 +34,7 @@ fn capture(name: &str) -> Option<Vec<u8>> {
             .join(name);
         return Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
     }
-    let path = shared_dir().join("pcap").join(name);
-    let e = match std::fs::read(&path) {
-        Ok(bytes) => return Some(bytes),
-        Err(e) => e,
-    };
-    let why = format!(
-        "{} not readable ({e}): the shared conformance set (material the project may not \
-         redistribute) belongs in shared/conformance next to the repository, as CI has it; \
-         FERROVOX_CONFORMANCE points at another copy",
-        path.display()
-    );
-    let list = std::env::var("FERROVOX_TEST_SKIP").unwrap_or_default();
-    assert!(
-        list.split(',')
-            .any(|n| n.trim().eq_ignore_ascii_case("corpus")),
-        "wire captures: needs corpus: {why}\n(to run without it, opt out explicitly: \
-         FERROVOX_TEST_SKIP=corpus; see tests/README.md)"
-    );
-    eprintln!("wire captures: SKIPPED (FERROVOX_TEST_SKIP names corpus): {why}");
-    None
+    testkit::need::conformance_file("wire captures", &format!("pcap/{name}"))
 }
 
 /// A minimal classic-pcap reader: returns the frames as Ethernet II frames (Linux cooked
