@@ -183,8 +183,14 @@ fn check_dns(path: &str, uri: &SipUri, dns: &DnsConfig) -> Result<(), ConfigErro
     Ok(())
 }
 
-/// A next hop must use a transport the proxy speaks.
+/// A next hop must use a transport the proxy speaks; a TLS one, a way to verify it.
 fn check_transport(path: &str, transport: Transport, sip: &SipConfig) -> Result<(), ConfigError> {
+    if transport == Transport::Tls && sip.has_transport(transport) && !sip.tls.has_roots() {
+        return Err(key(
+            path,
+            "a TLS next hop needs sip.tls_ca_file or sip.tls_system_roots = true to verify its certificate",
+        ));
+    }
     if sip.has_transport(transport) {
         return Ok(());
     }

@@ -61,7 +61,10 @@ pub use interface::{Interface, MAX_NAME_LEN, MIN_RELAY_PORT};
 pub use limits::{LimitsConfig, MAX_TABLE_CAP};
 pub use media::{MediaConfig, MAX_FINAL_TIMEOUT_SECS};
 pub use ng::{NgConfig, DEFAULT_NG_LISTEN, DEFAULT_NG_RATE, MAX_NG_RATE};
-pub use sip::{SipConfig, TcpConfig, DEFAULT_SIP_LISTEN, MAX_USER_AGENT_LEN, SPOKEN_TRANSPORTS};
+pub use sip::{
+    SipConfig, TcpConfig, TlsConfig, DEFAULT_SIP_LISTEN, DEFAULT_TLS_PORT, MAX_USER_AGENT_LEN,
+    SPOKEN_TRANSPORTS,
+};
 
 // The domain types the configuration is made of, defined by the crates that use them: the
 // config reads the file into them, the daemon hands them over as they are. Re-exported so a

@@ -10,33 +10,23 @@ use sip::{HostPort, Transport};
 use crate::check::{int_in, opt_int_in, secs_in};
 use crate::error::{key, ConfigError};
 
-/// The transports the proxy speaks today, in their config spelling. TLS is a transport the
-/// project knows (`sip::Transport::Tls`) but does not speak yet: `"tls"` is refused, naming
-/// the key, wherever a transport is configured.
-pub const SPOKEN_TRANSPORTS: [Transport; 2] = [Transport::Udp, Transport::Tcp];
+mod tls;
+
+pub use tls::{TlsConfig, DEFAULT_TLS_PORT};
+
+/// The transports the proxy speaks, in their config spelling.
+pub const SPOKEN_TRANSPORTS: [Transport; 3] = [Transport::Udp, Transport::Tcp, Transport::Tls];
 
 /// A transport key (`sip.transports[i]`, `set.member.transport`): one of
 /// [`SPOKEN_TRANSPORTS`], spelled in lower case.
 pub(crate) fn spoken_transport(path: &str, text: &str) -> Result<Transport, ConfigError> {
     match text.parse::<Transport>() {
         Ok(t) if text == t.as_str() && SPOKEN_TRANSPORTS.contains(&t) => Ok(t),
-        Ok(t) if text == t.as_str() => Err(not_spoken(path, t)),
         _ => Err(key(
             path,
-            format!("unknown value `{text}`, expected `udp` or `tcp`"),
+            format!("unknown value `{text}`, expected `udp`, `tcp` or `tls`"),
         )),
     }
-}
-
-/// The error for a transport the project knows but the proxy does not speak (TLS).
-pub(crate) fn not_spoken(path: &str, t: Transport) -> ConfigError {
-    key(
-        path,
-        format!(
-            "{:?} is not supported yet (the proxy speaks udp and tcp)",
-            t.as_str()
-        ),
-    )
 }
 
 /// Default `sip.listen`: loopback, the standard SIP port (RFC 3261 §19.1.2).
@@ -52,8 +42,9 @@ pub struct SipConfig {
     /// `transports`, on TCP too; at least one, no repeats, port not 0. Default
     /// `["127.0.0.1:5060"]`.
     pub listen: Vec<SocketAddr>,
-    /// `transports`: non-empty subset of `udp`, `tcp` ([`SPOKEN_TRANSPORTS`]), no repeats;
-    /// default `["udp", "tcp"]`. `"tls"` is refused: the proxy does not speak TLS yet.
+    /// `transports`: non-empty subset of `udp`, `tcp`, `tls` ([`SPOKEN_TRANSPORTS`]), no
+    /// repeats; default `["udp", "tcp"]`. `"tls"` listens on `tls_listen` and lets members
+    /// be `sips:` or `transport=tls`.
     pub transports: Vec<Transport>,
     /// `advertised` (optional): `host[:port]` written into Via and Record-Route instead of the
     /// listen address (the proxy behind 1:1 NAT or known by a DNS name).
@@ -92,8 +83,10 @@ pub struct SipConfig {
     /// front load balancer or monitor takes it out of rotation; calls and dialogs continue.
     /// Toggled at run time by editing the file and sending SIGHUP.
     pub draining: bool,
-    /// The `tcp_*` keys: the bounds of SIP over TCP.
+    /// The `tcp_*` keys: the bounds of SIP over TCP (and TLS, which runs over it).
     pub tcp: TcpConfig,
+    /// The `tls_*` keys: SIP over TLS.
+    pub tls: TlsConfig,
     /// `[sip.flood]`: per-source rate limits and bans.
     pub flood: crate::FloodConfig,
     /// `trusted` (default none): source networks whose requests may carry a pre-loaded Route
@@ -168,6 +161,7 @@ impl Default for SipConfig {
             user_agent: Some("Ferrovox".to_owned()),
             draining: false,
             tcp: TcpConfig::default(),
+            tls: TlsConfig::default(),
             flood: crate::FloodConfig::default(),
             trusted: Vec::new(),
             limits: crate::LimitsConfig::default(),
@@ -206,6 +200,11 @@ pub(crate) struct RawSip {
     tcp_idle_timeout_secs: Option<i64>,
     tcp_message_timeout_secs: Option<i64>,
     tcp_connect_timeout_ms: Option<i64>,
+    tls_listen: Option<Vec<String>>,
+    tls_certificate: Option<String>,
+    tls_private_key: Option<String>,
+    tls_ca_file: Option<String>,
+    tls_system_roots: Option<bool>,
     flood: Option<crate::flood::RawFlood>,
     trusted: Option<Vec<String>>,
     max_server_transactions: Option<i64>,
@@ -250,6 +249,14 @@ impl RawSip {
             Some(list) => build_transports(&list)?,
             None => d.transports,
         };
+        let tls = tls::RawTls {
+            listen: self.tls_listen,
+            certificate: self.tls_certificate,
+            private_key: self.tls_private_key,
+            ca_file: self.tls_ca_file,
+            system_roots: self.tls_system_roots,
+        }
+        .build(transports.contains(&Transport::Tls), &listen)?;
         let advertised = match self.advertised {
             Some(text) => Some(
                 HostPort::parse(&text)
@@ -320,6 +327,7 @@ impl RawSip {
             user_agent,
             draining: self.draining.unwrap_or(d.draining),
             tcp,
+            tls,
             flood: self.flood.unwrap_or_default().build()?,
             trusted: crate::limits::build_trusted(self.trusted.as_deref())?,
             limits: crate::limits::RawLimits {
@@ -439,7 +447,7 @@ fn build_transports(list: &[String]) -> Result<Vec<Transport>, ConfigError> {
     if list.is_empty() {
         return Err(key(
             "sip.transports",
-            "at least one transport is required: \"udp\", \"tcp\" or both",
+            "at least one transport is required: \"udp\", \"tcp\", \"tls\"",
         ));
     }
     let mut out: Vec<Transport> = Vec::with_capacity(list.len());

@@ -8,7 +8,7 @@ use sip::{SipUri, Transport};
 
 use crate::check::{choice, opt_int_in, required};
 use crate::error::{key, ConfigError};
-use crate::sip::{spoken_transport, SPOKEN_TRANSPORTS};
+use crate::sip::spoken_transport;
 
 /// One `[[set.member]]` entry as written, before checks.
 #[derive(Debug, Default, Deserialize)]
@@ -47,21 +47,14 @@ impl RawMember {
     }
 }
 
-/// A member or last-resort URI: parsed by the `sip` crate, with its path in the error. A
-/// `transport=tls` parameter is refused: the proxy does not speak TLS yet.
+/// A member or last-resort URI: parsed by the `sip` crate, with its path in the error.
 pub(crate) fn parse_next_hop(path: &str, text: &str) -> Result<SipUri, ConfigError> {
-    let uri = SipUri::parse(text).map_err(|why| key(path, format!("{text:?}: {why}")))?;
-    match uri.transport {
-        Some(t) if !SPOKEN_TRANSPORTS.contains(&t) => Err(key(
-            path,
-            format!("{text:?}: transport={t} is not supported (use udp or tcp)"),
-        )),
-        _ => Ok(uri),
-    }
+    SipUri::parse(text).map_err(|why| key(path, format!("{text:?}: {why}")))
 }
 
 /// The transport of a next hop: the `transport` key, else the URI's `transport=` parameter,
-/// else udp (RFC 3263 §4.1 for an IP literal without a parameter). `sips:` needs tcp.
+/// else udp (RFC 3263 §4.1 for an IP literal without a parameter). A `sips:` URI is reached
+/// over TLS (RFC 3261 §26.2.2): its `tcp` (TLS runs over TCP) is TLS, udp is refused.
 pub(crate) fn pick_transport(
     path: &str,
     uri: &SipUri,
@@ -70,15 +63,18 @@ pub(crate) fn pick_transport(
     let from_uri = uri.transport;
     let chosen = match given {
         Some(text) => spoken_transport(path, text)?,
-        // A sips: URI is reached over TLS (RFC 3261 §26.2.2), which runs over TCP.
         None => from_uri.unwrap_or(if uri.secure {
-            Transport::Tcp
+            Transport::Tls
         } else {
             Transport::Udp
         }),
     };
+    let secure = |t: Transport| match t {
+        Transport::Tcp if uri.secure => Transport::Tls,
+        t => t,
+    };
     if let Some(param) = from_uri {
-        if param != chosen {
+        if secure(param) != secure(chosen) {
             return Err(key(
                 path,
                 format!(
@@ -92,8 +88,8 @@ pub(crate) fn pick_transport(
     if uri.secure && chosen == Transport::Udp {
         return Err(key(
             path,
-            "a sips: uri needs tcp (TLS does not run over UDP)",
+            "a sips: uri needs tls (TLS does not run over UDP)",
         ));
     }
-    Ok(chosen)
+    Ok(secure(chosen))
 }

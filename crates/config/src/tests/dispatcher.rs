@@ -62,7 +62,9 @@ fn every_set_key_is_read() {
     let cfg = ok(&with_iface(
         r#"
         [sip]
-        transports = ["udp", "tcp"]
+        transports = ["udp", "tcp", "tls"]
+        tls_listen = []
+        tls_ca_file = "ca.pem"
         [dns]
         servers = ["127.0.0.1:53"]
 
@@ -125,7 +127,7 @@ fn every_set_key_is_read() {
     assert_eq!(s.max_attempts, 16);
     let lr = s.last_resort.as_ref().unwrap();
     assert!(lr.uri.secure);
-    assert_eq!(lr.transport, Transport::Tcp);
+    assert_eq!(lr.transport, Transport::Tls);
     assert_eq!(
         MemberTarget::of(&lr.uri),
         MemberTarget::Service {
@@ -181,16 +183,37 @@ fn every_set_key_is_read() {
 }
 
 #[test]
-fn a_set_may_have_only_registered_members_and_sips_defaults_to_tcp() {
+fn a_set_may_have_only_registered_members_and_sips_means_tls() {
     let cfg = ok(&with_iface(
         "[[set]]\nname = \"reg\"\nregister = true\nregister_networks = [\"127.0.0.0/8\"]\n",
     ));
     assert!(cfg.sets[0].members.is_empty());
-    let cfg = ok(&member("uri = \"sips:127.0.0.1\""));
-    assert_eq!(cfg.sets[0].members[0].transport, Transport::Tcp);
-    assert_eq!(
-        cfg.sets[0].members[0].target(),
-        MemberTarget::Static("127.0.0.1:5061".parse().unwrap())
+    let tls = "[sip]\ntransports = [\"udp\", \"tls\"]\ntls_listen = []\ntls_ca_file = \"ca.pem\"\n";
+    for uri in [
+        "sips:127.0.0.1",
+        "sips:127.0.0.1;transport=tcp",
+        "sip:127.0.0.1;transport=tls",
+    ] {
+        let cfg = ok(&format!("{tls}{}", member(&format!("uri = \"{uri}\""))));
+        assert_eq!(cfg.sets[0].members[0].transport, Transport::Tls, "{uri}");
+        assert_eq!(
+            cfg.sets[0].members[0].target(),
+            MemberTarget::Static("127.0.0.1:5061".parse().unwrap())
+        );
+    }
+    // "tls" must be spoken, and a TLS member verifiable.
+    assert_key_err(
+        &member("uri = \"sips:127.0.0.1\""),
+        "set[0].member[0].transport",
+        "tls is not one of sip.transports (udp, tcp)",
+    );
+    assert_key_err(
+        &format!(
+            "[sip]\ntransports = [\"tls\"]\ntls_listen = []\n{}",
+            member("uri = \"sips:127.0.0.1\"")
+        ),
+        "set[0].member[0].transport",
+        "needs sip.tls_ca_file or sip.tls_system_roots = true",
     );
 }
 
@@ -245,7 +268,7 @@ fn set_errors_name_their_key() {
         (
             "last_resort = \"sip:192.0.2.9;transport=tls\"",
             "set[0].last_resort",
-            "transport=tls is not supported (use udp or tcp)",
+            "tls is not one of sip.transports (udp, tcp)",
         ),
         (
             "last_resort = \"sip:192.0.2.9:0\"",
@@ -454,7 +477,7 @@ fn member_errors_name_their_key() {
         (
             "uri = \"sip:127.0.0.1;transport=tls\"",
             "set[0].member[0].uri",
-            "transport=tls is not supported",
+            "tls is not one of sip.transports (udp, tcp)",
         ),
         (
             "uri = \"sips:127.0.0.1;transport=udp\"",
@@ -474,7 +497,7 @@ fn member_errors_name_their_key() {
         (
             "uri = \"sip:127.0.0.1\"\ntransport = \"tls\"",
             "set[0].member[0].transport",
-            "\"tls\" is not supported yet",
+            "tls is not one of sip.transports",
         ),
         (
             "uri = \"sip:127.0.0.1;transport=sctp\"",
@@ -489,7 +512,7 @@ fn member_errors_name_their_key() {
         (
             "uri = \"sips:127.0.0.1\"\ntransport = \"udp\"",
             "set[0].member[0].transport",
-            "sips: uri needs tcp",
+            "sips: uri needs tls",
         ),
         (
             "uri = \"sip:127.0.0.1\"\nweight = 0",

@@ -212,15 +212,34 @@ fn sip_errors_name_their_key() {
             "at least one transport",
         ),
         (
-            // The config documents udp and tcp: TLS is a known transport, refused by name.
             "transports = [\"tls\"]",
-            "sip.transports[0]",
-            "\"tls\" is not supported yet (the proxy speaks udp and tcp)",
+            "sip.tls_certificate",
+            "required to listen on TLS (sip.tls_listen)",
+        ),
+        (
+            "transports = [\"tls\"]\ntls_certificate = \"c.pem\"",
+            "sip.tls_private_key",
+            "required with sip.tls_certificate",
+        ),
+        (
+            "transports = [\"tls\"]\ntls_listen = [\"127.0.0.1:5060\"]",
+            "sip.tls_listen[0]",
+            "is sip.listen[0], where TCP listens",
+        ),
+        (
+            "transports = [\"tls\"]\ntls_listen = [\"127.0.0.1:0\"]",
+            "sip.tls_listen[0]",
+            "port 0",
+        ),
+        (
+            "tls_certificate = \"\"",
+            "sip.tls_certificate",
+            "must name a file",
         ),
         (
             "transports = [\"udp\", \"sctp\"]",
             "sip.transports[1]",
-            "unknown value `sctp`, expected `udp` or `tcp`",
+            "unknown value `sctp`, expected `udp`, `tcp` or `tls`",
         ),
         (
             "transports = [\"UDP\"]",
@@ -482,4 +501,40 @@ fn hostport_forms() {
     ] {
         assert!(HostPort::parse(bad).is_err(), "{bad:?}");
     }
+}
+
+#[test]
+fn tls_keys_are_read_and_tls_listens_on_5061_by_default() {
+    let cfg = ok(&sip(
+        "listen = [\"127.0.0.1:5060\", \"[::1]:5070\"]\ntransports = [\"udp\", \"tls\"]\ntls_certificate = \"chain.pem\"\ntls_private_key = \"key.pem\"",
+    ));
+    let tls = &cfg.sip.tls;
+    assert_eq!(
+        tls.listen,
+        vec![
+            "127.0.0.1:5061".parse().unwrap(),
+            "[::1]:5061".parse().unwrap()
+        ]
+    );
+    assert_eq!(tls.certificate.as_deref(), Some("chain.pem".as_ref()));
+    assert_eq!(tls.private_key.as_deref(), Some("key.pem".as_ref()));
+    assert!(
+        !tls.has_roots(),
+        "no authority is trusted unless configured"
+    );
+    let cfg = ok(&sip(
+        "transports = [\"tls\"]\ntls_listen = [\"127.0.0.2:5071\"]\ntls_certificate = \"c\"\ntls_private_key = \"k\"\ntls_ca_file = \"ca.pem\"\ntls_system_roots = true",
+    ));
+    let tls = &cfg.sip.tls;
+    assert_eq!(tls.listen, vec!["127.0.0.2:5071".parse().unwrap()]);
+    assert_eq!(tls.ca_file.as_deref(), Some("ca.pem".as_ref()));
+    assert!(tls.system_roots);
+    // Without "tls" in transports nothing listens on TLS, whatever the keys say.
+    let cfg = ok(&sip("tls_listen = [\"127.0.0.1:5061\"]"));
+    assert!(cfg.sip.tls.listen.is_empty());
+    // Connecting only: no certificate needed.
+    let cfg = ok(&sip(
+        "transports = [\"udp\", \"tls\"]\ntls_listen = []\ntls_ca_file = \"ca.pem\"",
+    ));
+    assert!(cfg.sip.tls.listen.is_empty() && cfg.sip.tls.certificate.is_none());
 }

@@ -181,10 +181,11 @@ impl SipUri {
         })
     }
 
-    /// The port used when the URI names none: 5061 for `sips:`, 5060 otherwise (RFC 3261
-    /// §19.1.2).
+    /// The port used when the URI names none: 5061 for `sips:` and `transport=tls`, 5060
+    /// otherwise (RFC 3261 §19.1.2, RFC 3263 §4.2).
     pub fn default_port(&self) -> u16 {
-        if self.secure {
+        // RFC 3263 §4.2: 5061 for TLS, which `;transport=tls` asks for too.
+        if self.secure || self.transport == Some(Transport::Tls) {
             Transport::Tls.default_port()
         } else {
             Transport::Udp.default_port()
