@@ -8,7 +8,9 @@
 //! Exit status: 0 done, 1 failure (the reason on one line), 2 usage.
 #![forbid(unsafe_code)]
 
+mod journal;
 mod ng;
+mod notify;
 mod reload;
 mod run;
 mod sip;

@@ -32,6 +32,9 @@ fn init_logging(cfg: &Config) {
         .with_ansi(ansi);
     match cfg.general.log_format {
         config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Text if crate::journal::stderr_is_journal() => builder
+            .event_format(crate::journal::JournalFormat::default())
+            .init(),
         config::LogFormat::Text => builder.init(),
     }
 }
@@ -121,10 +124,12 @@ fn sip_until_stopped(
         };
         tokio::spawn(crate::reload::on_sighup(file, control, ng_reload));
         tracing::info!(ng = %cfg.ng.listen, "ferrovox ready");
+        crate::notify::ready(&format!("ready; ng on {}", cfg.ng.listen));
         tokio::select! {
             _ = wait_for_signal() => {}
             _ = stopped.changed() => tracing::error!("the ng thread ended: shutting down"),
         }
+        crate::notify::stopping();
         let _ = stop.send(true);
         if let Some(task) = task {
             if tokio::time::timeout(SIP_STOP, task).await.is_err() {
