@@ -147,11 +147,22 @@ impl Proxy {
         let sent_by = self.our_hostport(src);
         let timing = self.timing();
         let token = self.ids.token();
+        // A call that changes transport here is record-routed on both sides (RFC 5658 §3.2):
+        // the base names the caller's side, this branch adds the member's on top.
+        let other_side = self.ctxs.get(id).is_some_and(|c| {
+            self.cfg.record_route && c.initial_invite() && c.caller.1 != transport
+        });
+        let second_rr = other_side.then(|| self.record_route_value(transport, dst));
         let Some(c) = self.ctxs.get_mut(id) else {
             return;
         };
         let branch = format!("{BRANCH_PREFIX}{:08x}{token}", c.info.loop_hash());
-        let Some(bytes) = util::insert_via(&c.base, transport, &sent_by, &branch) else {
+        let with_rr = match &second_rr {
+            Some(rr) => util::insert_header(&c.base, "Record-Route", rr),
+            None => Some(c.base.clone()),
+        };
+        let Some(bytes) = with_rr.and_then(|b| util::insert_via(&b, transport, &sent_by, &branch))
+        else {
             return self.finish(now, id);
         };
         let hop = Hop {

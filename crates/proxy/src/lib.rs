@@ -522,6 +522,34 @@ impl Proxy {
         }
     }
 
+    /// This element's Record-Route value for the side of a call at `peer`, reached over
+    /// `transport` (RFC 3261 §16.6 item 4): the listen address of that side (a `tls_listen`
+    /// one for TLS), with `;transport=` unless UDP.
+    fn record_route_value(&self, transport: Transport, peer: SocketAddr) -> String {
+        let tls = &self.cfg.tls_listen;
+        let local = match tls.iter().find(|l| l.is_ipv4() == peer.is_ipv4()) {
+            Some(l) if transport == Transport::Tls => *l,
+            _ => self.local_for(peer),
+        };
+        let mut rr = format!("<sip:{};lr", self.our_hostport(local));
+        if transport != Transport::Udp {
+            rr.push_str(";transport=");
+            rr.push_str(transport.as_str());
+        }
+        rr.push('>');
+        rr
+    }
+
+    /// How many of the top Route values name this element: two after a double
+    /// Record-Route (RFC 5658 §3.3), one, or none.
+    fn own_routes(&self, routes: &[sip::NameAddr]) -> usize {
+        routes
+            .iter()
+            .take(2)
+            .take_while(|r| self.is_us(&r.uri))
+            .count()
+    }
+
     /// True when `uri` names this element (RFC 3261 §16.4): its host is a listen address or
     /// the advertised host, and its port one of ours (5060 when absent).
     fn is_us(&self, uri: &str) -> bool {
@@ -534,6 +562,7 @@ impl Proxy {
                 .cfg
                 .listen
                 .iter()
+                .chain(&self.cfg.tls_listen)
                 .any(|l| l.ip() == ip && l.port() == port)
             {
                 return true;
@@ -548,7 +577,9 @@ impl Proxy {
         };
         let port_ours = match adv.port {
             Some(p) => p == port,
-            None => self.cfg.listen.iter().any(|l| l.port() == port),
+            None => (self.cfg.listen.iter())
+                .chain(&self.cfg.tls_listen)
+                .any(|l| l.port() == port),
         };
         host_ours && port_ours
     }

@@ -287,12 +287,17 @@ impl Proxy {
         let pop_top = routes
             .first()
             .is_some_and(|top| self.is_us(&top.uri) && !(strict && routes.len() == 1));
+        // Both of a double Record-Route go (RFC 5658 §3.3), unless after a strict router.
+        let popped = match (pop_top, strict) {
+            (true, false) => self.own_routes(&routes),
+            (pop, _) => usize::from(pop),
+        };
         let kept = routes
             .len()
-            .saturating_sub(usize::from(pop_top) + usize::from(strict));
+            .saturating_sub(popped + usize::from(strict));
         let remaining = routes
             .iter()
-            .skip(usize::from(pop_top))
+            .skip(popped)
             .take(kept)
             .map(|r| r.uri.clone())
             .next();
@@ -359,6 +364,8 @@ impl Proxy {
         if let Some(uri) = strict_ruri {
             ed.set_request_uri(uri);
             strip_routes(&mut ed, msg, pop_top)?;
+        } else if pop_top && self.own_routes(&msg.routes()?) == 2 {
+            pop_routes(&mut ed, msg, 2)?;
         } else if pop_top {
             ed.remove_top_route()?;
         }
@@ -373,15 +380,10 @@ impl Proxy {
         // Only a call's dialog is held (and its in-dialog requests routed by it), so only an
         // initial INVITE keeps this element on the path (RFC 3261 §16.6 item 4 leaves it to
         // the proxy): the other dialogs (SUBSCRIBE, REFER) run end to end.
+        // The value names the side the request came from; a branch that leaves on another
+        // transport adds the other side's on top (RFC 5658 double Record-Route, `forward`).
         if self.cfg.record_route && info.initial_invite() {
-            let local = self.local_for(from);
-            let mut rr = format!("<sip:{};lr", self.our_hostport(local));
-            if arrival.transport != Transport::Udp {
-                rr.push_str(";transport=");
-                rr.push_str(arrival.transport.as_str());
-            }
-            rr.push('>');
-            ed.insert_record_route(&rr);
+            ed.insert_record_route(&self.record_route_value(arrival.transport, from));
         }
         ed.finish()
     }
@@ -476,6 +478,22 @@ fn has_user(uri: &str) -> bool {
 /// Methods this element answers when the Request-URI names it.
 fn is_local(info: &ReqInfo) -> bool {
     matches!(info.method, Method::Options | Method::Register)
+}
+
+/// Removes the first `n` Route values (this element's two, after a double Record-Route,
+/// RFC 5658 §3.3): the Route set is rebuilt without them.
+fn pop_routes(
+    ed: &mut sip::Editor<'_, '_>,
+    msg: &Message<'_>,
+    n: usize,
+) -> Result<(), sip::SipError> {
+    let routes = msg.routes()?;
+    ed.remove_headers("Route");
+    let keep: Vec<String> = routes.iter().skip(n).map(|r| format!("<{}>", r.uri)).collect();
+    if !keep.is_empty() {
+        ed.append_header("Route", &keep.join(", "));
+    }
+    Ok(())
 }
 
 /// Removes the last Route value (strict-router repair, RFC 3261 §16.4), and the first one

@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// A message to send. For TCP the driver uses the connection it has to `dst` (the one a
-/// request came in on, RFC 3261 §18.2.2) or opens one. TLS is not spoken yet: a driver reports
-/// a TLS transmit as a transport error ([`crate::Proxy::handle_transport_error`]), so the
-/// branch fails over, and never sends it in the clear (RFC 3261 §26.2.2).
+/// request came in on, RFC 3261 §18.2.2) or opens one; for TLS likewise, writing nothing
+/// before the handshake is done and never sending it in the clear (RFC 3261 §26.2.2): a
+/// connection that cannot be made is a transport error
+/// ([`crate::Proxy::handle_transport_error`]), so the branch fails over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// Transport.
@@ -25,6 +26,9 @@ pub struct Transmit {
 pub struct ProxyConfig {
     /// Listen addresses (first of a family is used to send to that family).
     pub listen: Vec<SocketAddr>,
+    /// `[sip] tls_listen`: where SIP over TLS is accepted; named in the Record-Route of
+    /// the side of a call that uses TLS.
+    pub tls_listen: Vec<SocketAddr>,
     /// Host (and optional port) written into Via and Record-Route instead of the listen
     /// address.
     pub advertised: Option<config::HostPort>,
@@ -72,6 +76,7 @@ impl ProxyConfig {
         ProxyConfig {
             dns: super::DnsSettings::from_config(&cfg.dns),
             listen: c.listen.clone(),
+            tls_listen: c.tls.listen.clone(),
             advertised: c.advertised.clone(),
             transports: c.transports.clone(),
             record_route: c.record_route,

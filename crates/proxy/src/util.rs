@@ -91,6 +91,18 @@ pub(crate) fn insert_via(
     Some(bytes)
 }
 
+/// `base` with the header `name: value` added right after the Request-Line: above every other
+/// field of that name, so it is the topmost value (RFC 3261 §7.3.1).
+pub(crate) fn insert_header(base: &[u8], name: &str, value: &str) -> Option<Vec<u8>> {
+    let line_end = base.windows(2).position(|w| w == b"\r\n")? + 2;
+    let field = format!("{name}: {value}\r\n");
+    let mut bytes = Vec::with_capacity(base.len() + field.len());
+    bytes.extend_from_slice(base.get(..line_end)?);
+    bytes.extend_from_slice(field.as_bytes());
+    bytes.extend_from_slice(base.get(line_end..)?);
+    Some(bytes)
+}
+
 /// The next hop named by a SIP URI when its host is an IP literal (no DNS here): port from
 /// the URI or the scheme's default, transport from `;transport=`.
 pub(crate) fn uri_target(uri: &str) -> Option<(SocketAddr, Transport)> {

@@ -7,6 +7,7 @@ mod edge;
 mod failover;
 mod health;
 mod routing;
+mod tls;
 mod transactions;
 mod unreachable;
 
