@@ -32,4 +32,4 @@ pub mod torture;
 
 pub use error::{Error, Result};
 pub use sipp::{Load, Scenario};
-pub use testbed::{run, Outcome, Plan, RunError};
+pub use testbed::{run, CallPath, Outcome, Plan, RunError};

@@ -114,6 +114,28 @@ pub fn ferrovox_config(ports: &PortBlock) -> String {
 }
 
 /// A running relay.
+/// Ferrovox's SIP proxy on the proxy port with the UAS as the one member of an anchored set
+/// (the default `[set.media]`: callers on `external`, members on `internal`).
+pub fn anchored_sip_config(ports: &PortBlock) -> String {
+    format!(
+        "\n[sip]\n\
+         listen = [\"127.0.0.1:{proxy}\"]\n\
+         transports = [\"udp\"]\n\
+         \n\
+         [[set]]\n\
+         name = \"pool\"\n\
+         \n\
+         [set.media]\n\
+         caller_interface = \"external\"\n\
+         member_interface = \"internal\"\n\
+         \n\
+         [[set.member]]\n\
+         uri = \"sip:127.0.0.1:{uas}\"\n",
+        proxy = ports.proxy_sip(),
+        uas = ports.uas_sip(),
+    )
+}
+
 #[derive(Debug)]
 pub struct Relay {
     kind: RelayKind,
@@ -133,6 +155,19 @@ impl Relay {
         dir: &Path,
         limit: Duration,
     ) -> Result<Relay> {
+        Relay::start_with(kind, bin, ports, dir, limit, "")
+    }
+
+    /// Like [`Relay::start`], with `extra` appended to Ferrovox's configuration (its SIP
+    /// proxy, for anchored calls).
+    pub fn start_with(
+        kind: RelayKind,
+        bin: &Path,
+        ports: &PortBlock,
+        dir: &Path,
+        limit: Duration,
+        extra: &str,
+    ) -> Result<Relay> {
         let ng = SocketAddr::from((LOOPBACK, ports.ng()));
         let (ext, int) = (ports.relay_external(), ports.relay_internal());
         let mut cmd = Command::new(bin);
@@ -140,7 +175,7 @@ impl Relay {
         let (external, internal) = match kind {
             RelayKind::Ferrovox => {
                 let config = dir.join("ferrovox.toml");
-                std::fs::write(&config, ferrovox_config(ports))
+                std::fs::write(&config, ferrovox_config(ports) + extra)
                     .map_err(|e| Error::io(format!("write {}", config.display()), e))?;
                 cmd.arg("--config").arg(&config);
                 (ext, int)

@@ -123,6 +123,10 @@ impl Sipp {
                 .args(["-d", &load.hold.as_millis().to_string()])
                 .args(["-s", "service"])
                 .arg(proxy.to_string());
+        } else {
+            // OPTIONS health probes (from Ferrovox as the proxy) answered 200 outside the
+            // scenario.
+            cmd.arg("-aa");
         }
         let mut process = Process::spawn(
             &format!("sipp {name}"),

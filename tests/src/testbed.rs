@@ -16,7 +16,7 @@ use crate::need::Need;
 use crate::ng::CallState;
 use crate::ports::{busy_ports, PortBlock, LOOPBACK};
 use crate::process::{tail, wait_every, wait_for};
-use crate::relay::{Relay, RelayKind};
+use crate::relay::{anchored_sip_config, Relay, RelayKind};
 use crate::rtp::{frames, ulaw_tone};
 use crate::sipp::{Load, Scenario, Side, Sipp};
 use crate::tools;
@@ -35,10 +35,21 @@ pub struct Plan {
     pub scenario: Scenario,
     /// Calls, rate, duration.
     pub load: Load,
+    /// Who routes the calls and anchors their media.
+    pub path: CallPath,
+}
+
+/// Who routes the calls and anchors their media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPath {
+    /// Kamailio routes them and drives the relay under test over ng.
+    Kamailio,
+    /// Ferrovox alone: its SIP proxy routes them and anchors their media in-process.
+    Anchored,
 }
 
 impl Plan {
-    /// One call of `scenario` held 2 s.
+    /// One call of `scenario` held 2 s, through Kamailio.
     pub fn single(scenario: Scenario) -> Plan {
         Plan {
             scenario,
@@ -47,6 +58,23 @@ impl Plan {
                 rate: 1,
                 hold: Duration::from_secs(2),
             },
+            path: CallPath::Kamailio,
+        }
+    }
+
+    /// One call of `scenario` held 2 s, through Ferrovox alone.
+    pub fn anchored(scenario: Scenario) -> Plan {
+        Plan {
+            path: CallPath::Anchored,
+            ..Plan::single(scenario)
+        }
+    }
+
+    /// What the plan needs from the machine.
+    pub fn needs(&self) -> Vec<Need> {
+        match self.path {
+            CallPath::Kamailio => needs(),
+            CallPath::Anchored => vec![Need::Sipp, Need::Tcpdump],
         }
     }
 }
@@ -131,8 +159,11 @@ pub fn run(plan: &Plan) -> std::result::Result<Outcome, Box<RunError>> {
             logs: String::new(),
         })
     };
-    let kind = RelayKind::from_env().map_err(bare)?;
-    let bins = Binaries::find(kind).map_err(bare)?;
+    let kind = match plan.path {
+        CallPath::Kamailio => RelayKind::from_env().map_err(bare)?,
+        CallPath::Anchored => RelayKind::Ferrovox,
+    };
+    let bins = Binaries::find(kind, plan.path).map_err(bare)?;
     let dir = tempfile::Builder::new()
         .prefix("ferrovox-e2e-")
         .tempdir()
@@ -159,18 +190,24 @@ pub fn run(plan: &Plan) -> std::result::Result<Outcome, Box<RunError>> {
 /// The programs a run needs, all found before anything starts.
 struct Binaries {
     relay: PathBuf,
-    kamailio: PathBuf,
-    modules: PathBuf,
+    /// Kamailio and its modules' directory (the Kamailio path only).
+    kamailio: Option<(PathBuf, PathBuf)>,
     sipp: PathBuf,
     tcpdump: PathBuf,
 }
 
 impl Binaries {
-    fn find(kind: RelayKind) -> Result<Binaries> {
-        let kamailio = tools::find(tools::KAMAILIO)?;
+    fn find(kind: RelayKind, path: CallPath) -> Result<Binaries> {
+        let kamailio = match path {
+            CallPath::Kamailio => {
+                let k = tools::find(tools::KAMAILIO)?;
+                let modules = tools::kamailio_modules(&k)?;
+                Some((k, modules))
+            }
+            CallPath::Anchored => None,
+        };
         Ok(Binaries {
             relay: kind.binary()?,
-            modules: tools::kamailio_modules(&kamailio)?,
             kamailio,
             sipp: tools::find(tools::SIPP)?,
             tcpdump: tools::find(tools::TCPDUMP)?,
@@ -195,16 +232,27 @@ fn run_in(plan: &Plan, kind: RelayKind, bins: &Binaries, dir: &Path) -> Result<O
     }
 
     let capture = Capture::start(&bins.tcpdump, ports.all(), dir, left(deadline, secs(5)))?;
-    let mut relay = Relay::start(kind, &bins.relay, &ports, dir, left(deadline, secs(10)))?;
-    let proxy_cfg = ProxyConfig {
-        modules: bins.modules.clone(),
-        sip_port: ports.proxy_sip(),
-        uas_port: ports.uas_sip(),
-        ng: relay.ng_addr(),
-        offer_flags: OFFER_FLAGS.to_owned(),
-        answer_flags: ANSWER_FLAGS.to_owned(),
+    let extra = match plan.path {
+        CallPath::Kamailio => String::new(),
+        CallPath::Anchored => anchored_sip_config(&ports),
     };
-    let mut proxy = Proxy::start(&bins.kamailio, &proxy_cfg, dir, left(deadline, secs(10)))?;
+    let limit = left(deadline, secs(10));
+    let mut relay = Relay::start_with(kind, &bins.relay, &ports, dir, limit, &extra)?;
+    let mut proxy = match &bins.kamailio {
+        Some((kamailio, modules)) => {
+            let proxy_cfg = ProxyConfig {
+                modules: modules.clone(),
+                sip_port: ports.proxy_sip(),
+                uas_port: ports.uas_sip(),
+                ng: relay.ng_addr(),
+                offer_flags: OFFER_FLAGS.to_owned(),
+                answer_flags: ANSWER_FLAGS.to_owned(),
+            };
+            let limit = left(deadline, secs(10));
+            Some(Proxy::start(kamailio, &proxy_cfg, dir, limit)?)
+        }
+        None => None,
+    };
 
     // sipp gives up on its own well before the run limit.
     let sipp_limit = left(deadline, secs(60))
@@ -242,7 +290,9 @@ fn run_in(plan: &Plan, kind: RelayKind, bins: &Binaries, dir: &Path) -> Result<O
         }
     }
     relay.process().ensure_running()?;
-    proxy.process().ensure_running()?;
+    if let Some(p) = proxy.as_mut() {
+        p.process().ensure_running()?;
+    }
 
     // Let the last packets land in the capture before stopping it.
     thread::sleep(Duration::from_millis(300));
@@ -266,7 +316,7 @@ fn run_in(plan: &Plan, kind: RelayKind, bins: &Binaries, dir: &Path) -> Result<O
     };
     let mut report = analysis::check(&datagrams, &roles, &expect);
     failures.append(&mut report.failures);
-    failures.extend(sessions_gone(&relay, &report, deadline));
+    failures.extend(sessions_gone(&relay, &report, plan.path, deadline));
     failures.extend(ports_free(&relay, deadline));
     relay.process().ensure_running()?;
     if failures.is_empty() {
@@ -285,12 +335,23 @@ fn secs(n: u64) -> Duration {
 
 /// After the calls ended, ng `query` says each Call-ID is unknown and `list` names none of
 /// them (bounded wait: 5 s).
-fn sessions_gone(relay: &Relay, report: &Report, deadline: Instant) -> Vec<String> {
+fn sessions_gone(relay: &Relay, report: &Report, path: CallPath, deadline: Instant) -> Vec<String> {
     let client = match relay.client() {
         Ok(c) => c,
         Err(e) => return vec![e.to_string()],
     };
-    let ids: Vec<&String> = report.calls.keys().collect();
+    // The relay keeps an anchored call under a key of its own (the Call-ID behind a prefix
+    // that ng clients never send).
+    let prefix = match path {
+        CallPath::Kamailio => "",
+        CallPath::Anchored => "sip ",
+    };
+    let keys: Vec<String> = report
+        .calls
+        .keys()
+        .map(|id| format!("{prefix}{id}"))
+        .collect();
+    let ids: Vec<&String> = keys.iter().collect();
     // The unmet conditions of the latest poll.
     let mut present: Vec<String> = Vec::new();
     let gone = wait_every(

@@ -11,7 +11,8 @@ mod route;
 use std::time::Duration;
 
 use dispatch::{
-    Algorithm, HashKey, LastResort, MemberConfig, SetConfig, MAX_ATTEMPTS, MAX_SET_NAME_LEN,
+    Algorithm, HashKey, LastResort, MediaPlan, MemberConfig, SetConfig, MAX_ATTEMPTS,
+    MAX_SET_NAME_LEN,
 };
 use serde::Deserialize;
 use sip::{SipUri, Transport};
@@ -19,6 +20,7 @@ use sip::{SipUri, Transport};
 use crate::check::{choice, opt_int_in, required, secs_in};
 use crate::dns::DnsConfig;
 use crate::error::{key, ConfigError};
+use crate::interface::Interface;
 use crate::sip::SipConfig;
 
 pub(crate) use route::{build_networks, RawRoute};
@@ -39,6 +41,47 @@ pub(crate) struct RawSet {
     register_max_expires_secs: Option<i64>,
     health: Option<health::RawHealth>,
     member: Option<Vec<member::RawMember>>,
+    media: Option<RawSetMedia>,
+}
+
+/// `[set.media]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [set.media] table")]
+pub(crate) struct RawSetMedia {
+    anchor: Option<bool>,
+    caller_interface: Option<String>,
+    member_interface: Option<String>,
+}
+
+impl RawSetMedia {
+    /// Checks `[set.media]` against the `[[interface]]` names. Anchored by default, on the
+    /// first interface's name toward callers and the first other name toward members (the
+    /// same name when there is only one).
+    fn build(self, path: &str, interfaces: &[Interface]) -> Result<MediaPlan, ConfigError> {
+        if !self.anchor.unwrap_or(true) {
+            return Ok(MediaPlan::Off);
+        }
+        let first = interfaces
+            .first()
+            .map(|i| i.name.clone())
+            .unwrap_or_default();
+        let other = interfaces
+            .iter()
+            .find(|i| i.name != first)
+            .map_or_else(|| first.clone(), |i| i.name.clone());
+        let named = |k: &str, v: Option<String>, default: String| match v {
+            None => Ok(default),
+            Some(n) if interfaces.iter().any(|i| i.name == n) => Ok(n),
+            Some(n) => Err(key(
+                format!("{path}.{k}"),
+                format!("{n:?} is not the name of any [[interface]]"),
+            )),
+        };
+        Ok(MediaPlan::Anchor {
+            caller: named("caller_interface", self.caller_interface, first)?,
+            member: named("member_interface", self.member_interface, other)?,
+        })
+    }
 }
 
 /// Checks every set, then the sets against each other and against `[sip]` and `[dns]`.
@@ -46,11 +89,12 @@ pub(crate) fn build_sets(
     raw: Option<Vec<RawSet>>,
     sip: &SipConfig,
     dns: &DnsConfig,
+    interfaces: &[Interface],
 ) -> Result<Vec<SetConfig>, ConfigError> {
     let raw = raw.unwrap_or_default();
     let mut out: Vec<SetConfig> = Vec::with_capacity(raw.len());
     for (i, entry) in raw.into_iter().enumerate() {
-        let set = entry.build(i, sip, dns)?;
+        let set = entry.build(i, sip, dns, interfaces)?;
         if let Some(j) = out.iter().position(|s| s.name == set.name) {
             return Err(key(
                 format!("set[{i}].name"),
@@ -64,8 +108,18 @@ pub(crate) fn build_sets(
 
 impl RawSet {
     /// Checks the keys of set `i`.
-    fn build(self, i: usize, sip: &SipConfig, dns: &DnsConfig) -> Result<SetConfig, ConfigError> {
+    fn build(
+        self,
+        i: usize,
+        sip: &SipConfig,
+        dns: &DnsConfig,
+        interfaces: &[Interface],
+    ) -> Result<SetConfig, ConfigError> {
         let p = |k: &str| format!("set[{i}].{k}");
+        let media = self
+            .media
+            .unwrap_or_default()
+            .build(&p("media"), interfaces)?;
         let name = required(&p("name"), self.name)?;
         check_name(&p("name"), &name)?;
         let mut failover_codes: Vec<u16> = Vec::new();
@@ -171,6 +225,7 @@ impl RawSet {
             )?,
             health,
             members,
+            media,
         })
     }
 }

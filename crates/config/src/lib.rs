@@ -168,14 +168,15 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(error::from_serde)?;
     let sip = raw.sip.unwrap_or_default().build()?;
     let dns = raw.dns.unwrap_or_default().build()?;
-    let sets = dispatcher::build_sets(raw.set, &sip, &dns)?;
+    let interfaces = interface::build_all(raw.interface)?;
+    let sets = dispatcher::build_sets(raw.set, &sip, &dns, &interfaces)?;
     let routes = dispatcher::build_routes(raw.route, &sets)?;
     let cfg = Config {
         general: raw.general.unwrap_or_default().build()?,
         ng: raw.ng.unwrap_or_default().build()?,
         dataplane: raw.dataplane.unwrap_or_default().build()?,
         media: raw.media.unwrap_or_default().build()?,
-        interfaces: interface::build_all(raw.interface)?,
+        interfaces,
         sip,
         dns,
         sets,

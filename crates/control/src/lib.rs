@@ -1,7 +1,8 @@
 //! The Ferrovox drivers: the tokio code that feeds the sans-IO cores with sockets and time.
 //!
 //! - [`ng_driver`] runs the media engine (`media::Engine`) with the ng UDP socket and the
-//!   workers' rings;
+//!   workers' rings; the engine is a [`SharedEngine`], which the SIP proxy anchors its calls
+//!   through;
 //! - [`sip_driver`] runs the SIP proxy (`proxy::Proxy`) with the SIP sockets (UDP, TCP) and its
 //!   DNS client.
 //!
@@ -11,8 +12,11 @@
 pub mod ng_driver;
 pub mod sip_driver;
 
+pub mod shared_media;
 use dataplane::PortHandle;
 use media::PortBinder;
+pub use shared_media::SharedEngine;
+
 use std::net::IpAddr;
 
 /// Opens relay ports for the socket data plane: each one a bound UDP socket, so a port another

@@ -6,6 +6,7 @@
 //! The driver runs on a runtime (and thread) of its own, so SIP traffic never delays an ng
 //! reply; the daemon hands it new source settings on SIGHUP through `reload`.
 
+use crate::SharedEngine;
 use media::{Engine, EngineEvent, GuardConfig, GuardCounters};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -22,7 +23,7 @@ const REFUSAL_LOG: Duration = Duration::from_secs(1);
 /// Runs the ng listener until `shutdown` turns true. `reload` brings new source allow-lists
 /// and rate limits.
 pub async fn run(
-    mut engine: Engine,
+    shared: SharedEngine,
     socket: UdpSocket,
     mut workers: Vec<WorkerLink>,
     mut reload: mpsc::Receiver<GuardConfig>,
@@ -35,35 +36,48 @@ pub async fn run(
     loop {
         tokio::select! {
             r = socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => engine.handle_datagram(Instant::now(), from, &buf[..n]),
+                Ok((n, from)) => shared.lock().handle_datagram(Instant::now(), from, &buf[..n]),
                 Err(e) => tracing::warn!(error = %e, "ng socket receive failed"),
             },
             Some(guard) = reload.recv() => {
                 tracing::info!(sources = %guard, "ng sources reloaded");
-                engine.reconfigure_guard(guard);
+                shared.lock().reconfigure_guard(guard);
             }
+            _ = shared.changed() => {}
             _ = tick.tick() => {}
             _ = shutdown.changed() => break,
         }
-        let now = Instant::now();
-        for (w, link) in workers.iter_mut().enumerate() {
-            while let Ok(ev) = link.events.pop() {
-                engine.handle_event(now, w, ev);
-            }
-        }
-        engine.handle_timeout(now);
-        push_commands(&mut engine, &mut workers);
-        while let Some(t) = engine.poll_transmit() {
+        let transmits = round(&mut shared.lock(), &mut workers, &mut refusals);
+        for t in transmits {
             if let Err(e) = socket.send_to(&t.bytes, t.dst).await {
                 tracing::warn!(to = %t.dst, error = %e, "ng reply not sent");
             }
         }
-        while let Some(e) = engine.poll_event() {
-            log_event(&e);
-        }
-        refusals.maybe_log(now, engine.counters().guard);
     }
     Ok(())
+}
+
+/// One round of the loop under the engine's lock: worker events in, timers, commands out;
+/// returns the replies to send (sent after the lock is released).
+fn round(
+    engine: &mut Engine,
+    workers: &mut [WorkerLink],
+    refusals: &mut RefusalLog,
+) -> Vec<media::Transmit> {
+    let now = Instant::now();
+    for (w, link) in workers.iter_mut().enumerate() {
+        while let Ok(ev) = link.events.pop() {
+            engine.handle_event(now, w, ev);
+        }
+    }
+    engine.handle_timeout(now);
+    push_commands(engine, workers);
+    let transmits = std::iter::from_fn(|| engine.poll_transmit()).collect();
+    while let Some(e) = engine.poll_event() {
+        log_event(&e);
+    }
+    refusals.maybe_log(now, engine.counters().guard);
+    transmits
 }
 
 /// Moves the engine's commands onto the workers' rings and wakes the workers that got some.

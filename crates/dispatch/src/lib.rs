@@ -70,9 +70,9 @@ pub use dynamic::{MAX_REGISTERED_PER_SET, MAX_TARGETS_PER_SOURCE};
 pub use error::{AdminError, RegisterError, ResolveError};
 pub use member::Member;
 pub use settings::{
-    AdminState, Algorithm, Cidr, CidrError, HashKey, HealthConfig, LastResort, MemberConfig,
-    MemberTarget, OkCode, OkCodeError, RouteConfig, SetConfig, DEFAULT_PROBE_FROM, MAX_ATTEMPTS,
-    MAX_MEMBER_CALLS, MAX_SET_NAME_LEN, MAX_WEIGHT,
+    AdminState, Algorithm, Cidr, CidrError, HashKey, HealthConfig, LastResort, MediaPlan,
+    MemberConfig, MemberTarget, OkCode, OkCodeError, RouteConfig, SetConfig, DEFAULT_PROBE_FROM,
+    MAX_ATTEMPTS, MAX_MEMBER_CALLS, MAX_SET_NAME_LEN, MAX_WEIGHT,
 };
 pub use types::{
     DispatchEvent, HashKeys, Health, MemberCounters, MemberId, MemberState, Origin, PassiveEvent,

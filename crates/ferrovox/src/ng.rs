@@ -7,7 +7,8 @@
 //! thread also runs at a higher priority than the SIP thread where the process may raise it.
 
 use anyhow::Context;
-use media::{Engine, GuardConfig};
+use control::SharedEngine;
+use media::GuardConfig;
 use pktio::plane::WorkerLink;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,8 +22,8 @@ pub struct NgThread {
 
 /// What the ng thread is given.
 pub struct NgParts {
-    /// The media engine it drives.
-    pub engine: Engine,
+    /// The media engine it drives (shared with the SIP proxy, which anchors calls on it).
+    pub engine: SharedEngine,
     /// The workers' rings.
     pub links: Vec<WorkerLink>,
     /// New source settings on SIGHUP.
@@ -42,7 +43,8 @@ pub fn spawn(
     socket
         .set_nonblocking(true)
         .context("ng.listen: cannot make the socket non-blocking")?;
-    tracing::info!(%listen, sources = %parts.engine.guard(), "ng listening");
+    let sources = parts.engine.lock().guard().to_string();
+    tracing::info!(%listen, %sources, "ng listening");
     // Subscribed here, while `stop` is still false, so a stop sent before the thread runs is
     // seen as a change.
     let shutdown = stop.subscribe();

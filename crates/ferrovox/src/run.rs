@@ -82,6 +82,7 @@ fn control_thread(
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);
     let (ng_reload, reload) = mpsc::channel(4);
+    let engine = control::SharedEngine::new(engine);
     let parts = NgParts {
         engine,
         links,
@@ -115,7 +116,7 @@ fn sip_until_stopped(
     };
     let mut ng = None;
     let result = rt.block_on(async {
-        let sip = crate::sip::start(cfg, stopped.clone()).await?;
+        let sip = crate::sip::start(cfg, parts.engine.clone(), stopped.clone()).await?;
         ng = Some(crate::ng::spawn(cfg, parts, stop.clone())?);
         let file = path.to_string_lossy().into_owned();
         let (control, task) = match sip {

@@ -19,10 +19,12 @@ pub struct Sip {
     pub task: JoinHandle<()>,
 }
 
-/// Binds the SIP sockets and spawns the proxy driver, when the config has destination sets.
+/// Binds the SIP sockets and spawns the proxy driver, when the config has destination sets;
+/// the proxy anchors the media of its calls on `media`.
 /// Returns the running driver, or `None` when the proxy is off.
 pub async fn start(
     cfg: &config::Config,
+    media: control::SharedEngine,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<Sip>> {
     if cfg.sets.is_empty() {
@@ -37,13 +39,15 @@ pub async fn start(
     // could would forge responses; RFC 3261 §19.3 asks for cryptographically random tags,
     // RFC 5452 §9.2 for unpredictable DNS ids): a CSPRNG keyed by the OS.
     let rng = StdRng::try_from_rng(&mut SysRng).context("cannot read the OS random source")?;
-    let proxy = Proxy::new(
+    let mut proxy = Proxy::new(
         ProxyConfig::from_config(cfg),
         &cfg.sets,
         &cfg.routes,
         Instant::now(),
         Box::new(rng),
     );
+    // Calls routed to anchored sets have their media anchored on the relay, in-process.
+    proxy.set_media_anchor(Box::new(media));
     let (tx, rx) = mpsc::channel(8);
     let listen: Vec<String> = cfg.sip.listen.iter().map(|a| a.to_string()).collect();
     tracing::info!(

@@ -16,7 +16,7 @@ pub mod engine;
 pub mod guard;
 
 pub use engine::{
-    EndReason, Engine, EngineConfig, EngineCounters, EngineEvent, Interface, PortBinder, Transmit,
-    VirtualBinder,
+    anchor_key, anchored_call_id, AnchorError, EndReason, Engine, EngineConfig, EngineCounters,
+    EngineEvent, Interface, PortBinder, SdpExchange, Transmit, VirtualBinder, ANCHOR_PREFIX,
 };
 pub use guard::{GuardConfig, GuardCounters, RateLimit};

@@ -12,12 +12,19 @@ use crate::Proxy;
 use sip::{Message, Method};
 use std::time::Instant;
 
-/// A response with our Via removed, as it goes upstream (RFC 3261 §16.7 item 3).
-fn upstream(msg: &Message<'_>) -> Option<Vec<u8>> {
-    sip::Editor::new(msg)
-        .remove_top_via()
-        .and_then(|e| e.finish())
-        .ok()
+/// A response with our Via removed, as it goes upstream (RFC 3261 §16.7 item 3), with its
+/// body replaced by `body` when anchoring rewrote it (an empty one takes its Content-Type
+/// with it).
+fn upstream(msg: &Message<'_>, body: Option<&[u8]>) -> Option<Vec<u8>> {
+    let mut ed = sip::Editor::new(msg);
+    ed.remove_top_via().ok()?;
+    if let Some(b) = body {
+        ed.set_body(b).ok()?;
+        if b.is_empty() {
+            ed.remove_headers("Content-Type");
+        }
+    }
+    ed.finish().ok()
 }
 
 impl Proxy {
@@ -104,7 +111,8 @@ impl Proxy {
             return;
         }
         let server = c.server;
-        if let Some(fwd) = upstream(msg) {
+        let body = self.anchor_response(now, ctx, msg);
+        if let Some(fwd) = upstream(msg, body.as_deref()) {
             if let Some(c) = self.ctxs.get_mut(ctx) {
                 c.relayed_provisional();
             }
@@ -118,7 +126,8 @@ impl Proxy {
         let Some(hop) = self.txns.client(id).map(|c| c.txn.hop()) else {
             return;
         };
-        let Some(fwd) = upstream(msg) else {
+        let body = self.anchor_response(now, ctx, msg);
+        let Some(fwd) = upstream(msg, body.as_deref()) else {
             return;
         };
         let Some(c) = self.ctxs.get_mut(ctx) else {
@@ -175,7 +184,7 @@ impl Proxy {
         if !c.is_live(id) {
             return;
         }
-        let Some(fwd) = upstream(msg) else {
+        let Some(fwd) = upstream(msg, None) else {
             return;
         };
         c.remember(code, fwd);

@@ -81,6 +81,8 @@ pub(crate) struct Ctx {
     pub counted: Option<dispatch::MemberId>,
     /// Where the request came from (the caller side of a new dialog).
     pub caller: (SocketAddr, Transport),
+    /// How the request's SDP is anchored (`None`: signalling only).
+    pub anchored: Option<crate::anchor::Anchored>,
     phase: Phase,
     best: Best,
     /// A provisional other than 100 went upstream (§16.7 item 5): the caller heard from a
@@ -107,6 +109,7 @@ impl Ctx {
             branch: None,
             counted: None,
             caller,
+            anchored: None,
             phase: Phase::Trying,
             best: Best::Nothing,
             relayed: false,

@@ -32,6 +32,8 @@ pub(crate) struct Dialog {
     pub counted: Option<dispatch::MemberId>,
     /// When the entry is forgotten.
     pub expires: Instant,
+    /// The relay interfaces of an anchored call: toward the caller, toward the member.
+    pub media: Option<[String; 2]>,
 }
 
 /// The dialog table, by Call-ID.
@@ -55,6 +57,7 @@ impl Dialogs {
         member_hop: (SocketAddr, Transport),
         caller_hop: (SocketAddr, Transport),
         expires: Instant,
+        media: Option<[String; 2]>,
     ) {
         self.map.insert(
             info.call_id.clone(),
@@ -68,6 +71,7 @@ impl Dialogs {
                 ended: false,
                 counted: None,
                 expires,
+                media,
             },
         );
     }
@@ -122,16 +126,22 @@ impl Dialogs {
     }
 
     /// Forgets expired dialogs, releasing their counts (dialogs that never saw a BYE).
-    pub(crate) fn expire(&mut self, now: Instant, dispatcher: &mut Dispatcher) {
-        self.map.retain(|_, d| {
+    /// Returns the Call-IDs of the anchored ones that never saw a BYE, whose media goes too.
+    pub(crate) fn expire(&mut self, now: Instant, dispatcher: &mut Dispatcher) -> Vec<String> {
+        let mut anchored = Vec::new();
+        self.map.retain(|call_id, d| {
             if d.expires > now {
                 return true;
             }
             if let Some(m) = d.counted {
                 dispatcher.call_ended(m);
             }
+            if d.media.is_some() && !d.ended {
+                anchored.push(call_id.clone());
+            }
             false
         });
+        anchored
     }
 
     /// The next hop of an in-dialog request along a dialog held, and whether it is the pinned
@@ -141,16 +151,39 @@ impl Dialogs {
     /// where the caller's requests came from. Never to an address the request names: `None`
     /// when it belongs to no dialog held.
     pub(crate) fn target(&self, info: &ReqInfo) -> Option<(Target, bool)> {
+        let (d, from_caller) = self.side(info)?;
+        if from_caller {
+            let (dst, t) = d.member_hop;
+            return Some((Target::Fixed(dst, t, d.member), true));
+        }
+        let (dst, t) = d.caller_hop;
+        Some((Target::Fixed(dst, t, None), false))
+    }
+
+    /// The relay interfaces of an in-dialog request's anchored call, from the requester's
+    /// side: toward it first, toward the other party second.
+    pub(crate) fn media_sides(&self, info: &ReqInfo) -> Option<[String; 2]> {
+        let (d, from_caller) = self.side(info)?;
+        let [caller, member] = d.media.clone()?;
+        Some(if from_caller {
+            [caller, member]
+        } else {
+            [member, caller]
+        })
+    }
+
+    /// The dialog an in-dialog request belongs to, and whether it comes from the caller
+    /// (its From tag opened the dialog; the To tag is the callee's once the call was
+    /// answered) or from the callee (To tag the caller's, From tag the callee's once known).
+    fn side(&self, info: &ReqInfo) -> Option<(&Dialog, bool)> {
         let d = self.map.get(&info.call_id)?;
         let to_tag = info.to_tag.as_deref()?;
         let callee_is = |tag: &str| !matches!(d.callee_tag.as_deref(), Some(t) if t != tag);
         if d.caller_tag == info.from_tag && callee_is(to_tag) {
-            let (dst, t) = d.member_hop;
-            return Some((Target::Fixed(dst, t, d.member), true));
+            return Some((d, true));
         }
         if d.caller_tag == to_tag && callee_is(&info.from_tag) {
-            let (dst, t) = d.caller_hop;
-            return Some((Target::Fixed(dst, t, None), false));
+            return Some((d, false));
         }
         None
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 impl Proxy {
     /// Starts a context for the request of server transaction `server`, to be forwarded to
-    /// `target`, and sends its first branch.
+    /// `target` with its SDP `anchored` (or not), and sends its first branch.
     pub(crate) fn start_ctx(
         &mut self,
         now: Instant,
@@ -23,6 +23,7 @@ impl Proxy {
         info: &ReqInfo,
         base: Vec<u8>,
         target: Target,
+        anchored: Option<crate::anchor::Anchored>,
     ) {
         let caller = self
             .txns
@@ -34,9 +35,9 @@ impl Proxy {
             self.dialogs
                 .bye(&info.call_id, linger, &mut self.dispatcher);
         }
-        let id = self
-            .ctxs
-            .insert(Ctx::new(server, info.clone(), base, target, caller));
+        let mut ctx = Ctx::new(server, info.clone(), base, target, caller);
+        ctx.anchored = anchored;
+        let id = self.ctxs.insert(ctx);
         if let Some(s) = self.txns.server_mut(server) {
             s.ctx = Some(id);
         }
@@ -181,8 +182,9 @@ impl Proxy {
         c.branch = Some(cid);
         if c.initial_invite() {
             let expires = now + self.cfg.fr_timeout + self.cfg.fr_inv_timeout + self.cfg.t64();
+            let media = c.anchored.as_ref().map(|a| a.sides.clone());
             self.dialogs
-                .early(&c.info, member, (dst, transport), c.caller, expires);
+                .early(&c.info, member, (dst, transport), c.caller, expires, media);
         }
         self.flush_client(cid);
     }
@@ -245,7 +247,7 @@ impl Proxy {
                 code
             }
         };
-        self.call_failed(id, code);
+        self.call_failed(now, id, code);
         self.end_if_done(id);
     }
 
@@ -263,16 +265,19 @@ impl Proxy {
         }
         self.release(id);
         self.local_response(now, id, code, reason, extra);
-        self.call_failed(id, code);
+        self.call_failed(now, id, code);
         self.end_if_done(id);
     }
 
     /// A call (an initial INVITE) ended upstream with `code`: its early dialog goes.
-    fn call_failed(&mut self, id: CtxId, code: u16) {
+    fn call_failed(&mut self, now: Instant, id: CtxId, code: u16) {
         let Some(c) = self.ctxs.get(id).filter(|c| c.initial_invite()) else {
             return;
         };
         let call_id = c.info.call_id.clone();
+        if c.anchored.is_some() {
+            self.release_media(now, &call_id);
+        }
         self.dialogs.failed(&call_id, &mut self.dispatcher);
         self.events
             .push_back(ProxyEvent::CallFailed { call_id, code });

@@ -45,6 +45,8 @@
 //! handle_timeout ── txn timers ─── branch   (client_failed, timer_c) ; probes: local
 //! ```
 //!
+//! `anchor` (a path too) runs the SDP of anchored calls through the media relay on the way
+//! (`MediaAnchor`): requests in `request`, responses in `branch`.
 //! `request` answers or routes a request (server transaction, §16.3 validation, §16.4 route
 //! preprocessing, dialog pinning or the dispatcher) and hands it to `forward`, which runs
 //! the context: one branch (client transaction) at a time, failover to the next member,
@@ -59,6 +61,8 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
+mod anchor;
 mod branch;
 mod ctx;
 mod dialog;
@@ -79,10 +83,13 @@ mod util;
 #[cfg(test)]
 mod tests;
 
+pub use anchor::MediaAnchor;
 pub use flood::{FloodCounters, FloodEvent, FloodGuard, Verdict as FloodVerdict};
 pub use resolver::DnsSettings;
 pub use sip::Transport;
-pub use types::{CapCounters, FailReason, ProxyConfig, ProxyCounters, ProxyEvent, Transmit};
+pub use types::{
+    CapCounters, FailReason, MediaCounters, ProxyConfig, ProxyCounters, ProxyEvent, Transmit,
+};
 
 use ctx::Ctx;
 use dialog::Dialogs;
@@ -124,6 +131,7 @@ pub struct Proxy {
     housekeeping_armed: bool,
     resolver: Resolver,
     flood: FloodGuard,
+    media: Option<Box<dyn anchor::MediaAnchor>>,
 }
 
 impl Proxy {
@@ -154,6 +162,7 @@ impl Proxy {
             counters: ProxyCounters::default(),
             draining,
             housekeeping_armed: false,
+            media: None,
         }
     }
 
@@ -312,7 +321,9 @@ impl Proxy {
                 Wake::Client(id) => self.client_timeout(now, id, at),
                 Wake::Housekeeping => {
                     self.housekeeping_armed = false;
-                    self.dialogs.expire(now, &mut self.dispatcher);
+                    for call_id in self.dialogs.expire(now, &mut self.dispatcher) {
+                        self.release_media(now, &call_id);
+                    }
                     self.flood.expire(now, &mut self.events);
                     self.arm_housekeeping(now);
                 }

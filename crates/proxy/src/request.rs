@@ -2,6 +2,7 @@
 //! preprocessing (§16.4) and the choice between local handling, a dialog's pinned hop and the
 //! dispatcher. Forwarding itself is `forward`'s.
 
+use crate::anchor::Anchoring;
 use crate::ctx::{OwnedKeys, Target};
 use crate::info::{Arrival, ReqInfo, BRANCH_PREFIX};
 use crate::slab::ServerId;
@@ -25,6 +26,17 @@ struct Routing {
     strict: bool,
     /// The first Route value left after ours.
     remaining: Option<String>,
+}
+
+/// What [`Proxy::base_request`] changes beyond the RFC 3261 §16.6 basics.
+#[derive(Debug)]
+struct Edits<'a> {
+    /// Our own Route value is on top and is removed.
+    pop_top: bool,
+    /// The Request-URI after a strict router.
+    strict_ruri: Option<&'a str>,
+    /// The body, when anchoring rewrote its SDP.
+    body: Option<&'a [u8]>,
 }
 
 impl Proxy {
@@ -166,21 +178,33 @@ impl Proxy {
         if routing.remaining.is_none() && self.is_us(&routing.ruri) && is_local(info) {
             return self.answer_local(now, id, msg, info, arrival.from);
         }
-        let strict_ruri = routing.strict.then_some(routing.ruri.as_str());
-        let base = match self.base_request(msg, arrival, routing.pop_top, strict_ruri, info) {
-            Ok(b) => b,
-            Err(e) => {
-                let reason = format!("Bad Request ({e})");
-                return self.respond(now, id, msg, 400, &reason, &[]);
-            }
-        };
         let Some(target) = self.target(now, id, arrival, msg, info, &routing) else {
             return;
         };
         if let Some(t) = self.no_room(info) {
             return self.full(now, id, arrival, msg, t);
         }
-        self.start_ctx(now, id, info, base, target);
+        let (body, anchored) = match self.anchor_request(now, id, msg, info, &target) {
+            Anchoring::Keep(a) => (None, a),
+            Anchoring::Rewritten(body, a) => (Some(body), Some(a)),
+            Anchoring::Refused => return,
+        };
+        let strict_ruri = routing.strict.then_some(routing.ruri.as_str());
+        let edits = Edits {
+            pop_top: routing.pop_top,
+            strict_ruri,
+            body: body.as_deref(),
+        };
+        match self.base_request(msg, arrival, &edits, info) {
+            Ok(base) => self.start_ctx(now, id, info, base, target, anchored),
+            Err(e) => {
+                if body.is_some() {
+                    self.release_media(now, &info.call_id);
+                }
+                let reason = format!("Bad Request ({e})");
+                self.respond(now, id, msg, 400, &reason, &[]);
+            }
+        }
     }
 
     /// The table a forwarded request would not fit in: a context for every one, a dialog for
@@ -292,9 +316,7 @@ impl Proxy {
             (true, false) => self.own_routes(&routes),
             (pop, _) => usize::from(pop),
         };
-        let kept = routes
-            .len()
-            .saturating_sub(popped + usize::from(strict));
+        let kept = routes.len().saturating_sub(popped + usize::from(strict));
         let remaining = routes
             .iter()
             .skip(popped)
@@ -348,10 +370,10 @@ impl Proxy {
         &self,
         msg: &Message<'_>,
         arrival: Arrival,
-        pop_top: bool,
-        strict_ruri: Option<&str>,
+        edits: &Edits<'_>,
         info: &ReqInfo,
     ) -> Result<Vec<u8>, sip::SipError> {
+        let (pop_top, strict_ruri) = (edits.pop_top, edits.strict_ruri);
         let from = arrival.from;
         let mut ed = sip::Editor::new(msg);
         let via = msg.top_via()?;
@@ -368,6 +390,9 @@ impl Proxy {
             pop_routes(&mut ed, msg, 2)?;
         } else if pop_top {
             ed.remove_top_route()?;
+        }
+        if let Some(body) = edits.body {
+            ed.set_body(body)?;
         }
         match msg.max_forwards()? {
             Some(_) => {
@@ -429,7 +454,20 @@ impl Proxy {
         let Some((dst, t)) = next else {
             return self.refused(Refusal::Ack, arrival.from, &info.call_id);
         };
-        let Ok(base) = self.base_request(msg, arrival, pop, None, info) else {
+        let body = match self.anchor_ack(now, msg, info) {
+            Ok(body) => body,
+            Err(e) => {
+                self.counters.media.refused_sdp += 1;
+                tracing::info!(call_id = %info.call_id, error = %e, "ACK dropped: its SDP was refused by the media relay");
+                return;
+            }
+        };
+        let edits = Edits {
+            pop_top: pop,
+            strict_ruri: None,
+            body: body.as_deref(),
+        };
+        let Ok(base) = self.base_request(msg, arrival, &edits, info) else {
             self.counters.dropped_malformed += 1;
             return;
         };
@@ -489,7 +527,11 @@ fn pop_routes(
 ) -> Result<(), sip::SipError> {
     let routes = msg.routes()?;
     ed.remove_headers("Route");
-    let keep: Vec<String> = routes.iter().skip(n).map(|r| format!("<{}>", r.uri)).collect();
+    let keep: Vec<String> = routes
+        .iter()
+        .skip(n)
+        .map(|r| format!("<{}>", r.uri))
+        .collect();
     if !keep.is_empty() {
         ed.append_header("Route", &keep.join(", "));
     }

@@ -214,6 +214,25 @@ pub struct ProxyCounters {
     pub probes_sent: u64,
     /// Late 2xx from an abandoned branch, ended with ACK + BYE.
     pub late_answers_ended: u64,
+    /// Media anchoring: what happened to the SDP of anchored calls.
+    pub media: MediaCounters,
+}
+
+/// What the proxy did with the SDP of anchored calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaCounters {
+    /// SDP offers rewritten (requests and responses).
+    pub offers: u64,
+    /// SDP answers rewritten.
+    pub answers: u64,
+    /// Requests refused with 503: no relay port or session left.
+    pub refused_overload: u64,
+    /// Requests refused with 488: an SDP the relay cannot rewrite (or a body it cannot read).
+    pub refused_sdp: u64,
+    /// Responses whose SDP could not be rewritten: forwarded without it.
+    pub sdp_removed: u64,
+    /// Media sessions released (BYE, failure, expiry).
+    pub released: u64,
 }
 
 /// Requests refused because a table was full, by table (see `[sip] max_*`).

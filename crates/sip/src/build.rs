@@ -241,6 +241,24 @@ impl<'m, 'a> Editor<'m, 'a> {
         self
     }
 
+    /// Replaces the body with `body` and sets Content-Length to its length (RFC 3261 §20.14),
+    /// adding the field when the message had none.
+    pub fn set_body(&mut self, body: &[u8]) -> Result<&mut Self, SipError> {
+        let len = body.len().to_string().into_bytes();
+        match self.msg.single_header("Content-Length")? {
+            Some(h) => self.push(h.value_span.clone(), len),
+            None => {
+                let at = self.msg.body.start.saturating_sub(2);
+                let mut text = b"Content-Length: ".to_vec();
+                text.extend_from_slice(&len);
+                text.extend_from_slice(b"\r\n");
+                self.push(at..at, text);
+            }
+        }
+        self.push(self.msg.body.clone(), body.to_vec());
+        Ok(self)
+    }
+
     /// Applies the edits and returns the new message bytes (from the start line through the
     /// body; octets after Content-Length are not forwarded). Fails when two edits overlap.
     pub fn finish(&self) -> Result<Vec<u8>, SipError> {

@@ -231,6 +231,27 @@ fn editor_edits() -> Result<(), SipError> {
 }
 
 #[test]
+fn set_body_replaces_the_body_and_its_length() -> Result<(), SipError> {
+    // Compact Content-Length, edited together with a Via insertion.
+    let req =
+        parse(b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nl: 4\r\n\r\nbody")?;
+    let out = Editor::new(&req)
+        .insert_via("SIP/2.0/UDP lb;branch=z9hG4bK2")
+        .set_body(b"v=0\r\nnew\r\n")?
+        .finish()?;
+    let m = parse(&out)?;
+    assert_eq!(m.body(), b"v=0\r\nnew\r\n");
+    assert_eq!(m.content_length(), Some(10));
+    assert_eq!(m.vias()?.len(), 2);
+    // No Content-Length (a datagram): one is added; an empty body empties the message's.
+    let bare = parse(b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\nxy")?;
+    let out = Editor::new(&bare).set_body(b"")?.finish()?;
+    let m = parse(&out)?;
+    assert_eq!((m.body(), m.content_length()), (&b""[..], Some(0)));
+    Ok(())
+}
+
+#[test]
 fn max_forwards_insert_and_exhaust() -> Result<(), SipError> {
     let none = parse(b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n")?;
     let out = Editor::new(&none).decrement_max_forwards()?.finish()?;

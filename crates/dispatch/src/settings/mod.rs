@@ -223,6 +223,24 @@ pub struct SetConfig {
     /// `[[set.member]]`: the static members, in file order. May be empty only with
     /// `register = true`.
     pub members: Vec<MemberConfig>,
+    /// `[set.media]`: whether the media of the calls routed to the set is anchored on this
+    /// element, and on which relay interfaces.
+    pub media: MediaPlan,
+}
+
+/// How the media of a set's calls flows (`[set.media]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaPlan {
+    /// Signalling only: SDP passes untouched and media flows end to end.
+    Off,
+    /// Anchored (the default): every SDP offer and answer of the call is rewritten so that
+    /// RTP flows through relay ports of this element, on the named `[[interface]]`s.
+    Anchor {
+        /// The interface toward the party that sent the INVITE (`caller_interface`).
+        caller: String,
+        /// The interface toward the set's members (`member_interface`).
+        member: String,
+    },
 }
 
 impl SetConfig {

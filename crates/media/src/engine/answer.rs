@@ -39,8 +39,8 @@ impl Engine {
             call.legs[y].tag = Some(t.to_vec());
         }
         if sd.media.len() > call.pairs.len() {
-            return Err(Refusal(
-                "Answer has more media sections than the offer".into(),
+            return Err(Refusal::bad_sdp(
+                "Answer has more media sections than the offer",
             ));
         }
         let source = r.source;
@@ -76,7 +76,7 @@ impl Engine {
         }
         self.finish_rewrite(&mut rw, req, sd, first_addr);
         let out = sdp::rewrite(body, sd, &rw)
-            .map_err(|e| Refusal(format!("Failed to rewrite SDP: {e}")))?;
+            .map_err(|e| Refusal::bad_sdp(format!("Failed to rewrite SDP: {e}")))?;
         call.state = CallState::Answered;
         call.last_signal = now;
         Ok(ng::bencode::DictBuilder::new()

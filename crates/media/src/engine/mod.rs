@@ -2,15 +2,17 @@
 //! SDP, programs the workers, and ends calls on timeouts. Sans-IO: datagrams, worker events and
 //! time come in as arguments; datagrams to send and worker commands come out of `poll_*`.
 
+mod anchor;
 mod answer;
 mod offer;
 mod report;
 mod teardown;
 mod types;
 
+pub use anchor::{anchor_key, anchored_call_id, ANCHOR_PREFIX};
 pub use types::{
-    EndReason, EngineConfig, EngineCounters, EngineEvent, Interface, PortBinder, Transmit,
-    VirtualBinder,
+    AnchorError, EndReason, EngineConfig, EngineCounters, EngineEvent, Interface, PortBinder,
+    SdpExchange, Transmit, VirtualBinder,
 };
 
 use crate::alloc::PortAllocator;
@@ -106,13 +108,30 @@ fn log_ignored(command: &'static str, req: &ng::Request<'_>) {
     tracing::debug!(command, ?flags, ?keys, "ng flags and keys ignored");
 }
 
-/// A request error: the reason sent back.
+/// A request error: the reason sent back, and its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Refusal(String);
+struct Refusal(AnchorError);
 
 impl<T: std::fmt::Display> From<T> for Refusal {
     fn from(t: T) -> Self {
-        Refusal(t.to_string())
+        Refusal(AnchorError::Refused(t.to_string()))
+    }
+}
+
+impl Refusal {
+    /// No room for the session (sessions, ports, descriptors).
+    fn overloaded(reason: impl Into<String>) -> Self {
+        Refusal(AnchorError::Overloaded(reason.into()))
+    }
+
+    /// An SDP that cannot be read or rewritten.
+    fn bad_sdp(reason: impl Into<String>) -> Self {
+        Refusal(AnchorError::BadSdp(reason.into()))
+    }
+
+    /// Any other refusal.
+    fn refused(reason: impl Into<String>) -> Self {
+        Refusal(AnchorError::Refused(reason.into()))
     }
 }
 
@@ -232,7 +251,9 @@ impl Engine {
         match result {
             Ok(Some(reply)) => self.reply(now, cookie, from, &reply),
             Ok(None) => self.cookies.put(now, from, cookie, Cached::InProgress),
-            Err(Refusal(reason)) if reason == LOAD_LIMIT && req.supports_load_limit => {
+            Err(Refusal(AnchorError::Overloaded(r)))
+                if r == LOAD_LIMIT && req.supports_load_limit =>
+            {
                 let reply = DictBuilder::new()
                     .with("result", "load limit")
                     .with("message", "Too many sessions")
@@ -240,6 +261,7 @@ impl Engine {
                 self.reply(now, cookie, from, &reply);
             }
             Err(Refusal(reason)) => {
+                let reason = reason.to_string();
                 let call_id = req.call_id.map(|c| String::from_utf8_lossy(c).into_owned());
                 self.fail(call_id, name, &reason);
                 self.reply(now, cookie, from, &error_reply(&reason));

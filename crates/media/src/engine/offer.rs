@@ -47,11 +47,12 @@ impl<'a> SdpRequest<'a> {
         let from_tag = Engine::require(req.from_tag, "from-tag")?;
         let body = Engine::require(req.sdp, "SDP body")?;
         if matches!(req.ice, IceMode::Force | IceMode::ForceRelay) {
-            return Err(Refusal(
-                "ICE=force is not supported: Ferrovox relays media but is not an ICE agent".into(),
+            return Err(Refusal::refused(
+                "ICE=force is not supported: Ferrovox relays media but is not an ICE agent",
             ));
         }
-        let sd = sdp::parse(body).map_err(|e| Refusal(format!("Failed to parse SDP: {e}")))?;
+        let sd =
+            sdp::parse(body).map_err(|e| Refusal::bad_sdp(format!("Failed to parse SDP: {e}")))?;
         let sip_source = req
             .has_flag(Flag::SipSourceAddress)
             .then_some(req.received_from)
@@ -108,7 +109,7 @@ pub(super) fn relayed(
 
 impl Engine {
     pub(super) fn require<'a>(v: Option<&'a [u8]>, what: &str) -> Result<&'a [u8], Refusal> {
-        v.ok_or_else(|| Refusal(format!("No {what} in message")))
+        v.ok_or_else(|| Refusal::refused(format!("No {what} in message")))
     }
 
     fn iface_index(&self, name: Option<&[u8]>) -> Result<usize, Refusal> {
@@ -119,7 +120,7 @@ impl Engine {
                 .iter()
                 .position(|x| x.as_bytes() == n)
                 .ok_or_else(|| {
-                    Refusal(format!(
+                    Refusal::refused(format!(
                         "Unknown interface '{}'",
                         String::from_utf8_lossy(n)
                     ))
@@ -180,15 +181,15 @@ impl Engine {
                         .is_some_and(|c| c == 24 || c == 23)
                     {
                         // EMFILE / ENFILE: no port will bind; say so instead of "out of ports".
-                        return Err(Refusal(
-                            "Out of file descriptors (raise the open-file limit)".into(),
+                        return Err(Refusal::overloaded(
+                            "Out of file descriptors (raise the open-file limit)",
                         ));
                     }
                 }
             }
         }
         self.counters.port_exhausted += 1;
-        Err(Refusal(format!(
+        Err(Refusal::overloaded(format!(
             "Ran out of ports on interface '{}'",
             self.cfg.interfaces[usize::from(addr)].name
         )))
@@ -205,7 +206,7 @@ impl Engine {
         let a_addrs = self.addrs_of(ifaces[0], fams[0]);
         let b_addrs = self.addrs_of(ifaces[1], fams[1]);
         let no_family = |i: usize, f: Family| {
-            Refusal(format!(
+            Refusal::refused(format!(
                 "No {} address on interface '{}'",
                 if f == Family::V4 { "IPv4" } else { "IPv6" },
                 self.names[ifaces[i]]
@@ -223,7 +224,7 @@ impl Engine {
             .find_map(|(a, b)| self.alloc.pick_worker(a, b).map(|w| (w, a, b)));
         let Some((w, a, b)) = choice else {
             self.counters.port_exhausted += 1;
-            return Err(Refusal("Ran out of ports".into()));
+            return Err(Refusal::overloaded("Ran out of ports"));
         };
         let (ka, ha) = self.take_bound(w, a)?;
         let (kb, hb) = match self.take_bound(w, b) {
@@ -302,7 +303,7 @@ impl Engine {
             && self.cfg.max_sessions > 0
             && self.calls.len() >= self.cfg.max_sessions
         {
-            return Err(Refusal(super::LOAD_LIMIT.into()));
+            return Err(Refusal::overloaded(super::LOAD_LIMIT));
         }
         let mut call = match self.calls.remove(call_id) {
             Some(c) => c,
@@ -448,7 +449,7 @@ impl Engine {
             Ok(out) => out,
             Err(e) => {
                 self.drop_pairs(call, &created);
-                return Err(Refusal(format!("Failed to rewrite SDP: {e}")));
+                return Err(Refusal::bad_sdp(format!("Failed to rewrite SDP: {e}")));
             }
         };
         if call.legs[y].tag.is_none() {

@@ -1,7 +1,7 @@
 //! `delete` and `query`: stats gathered from the workers, and the ports released (after the
 //! delete-delay).
 
-use super::{Engine, Refusal, Zombie};
+use super::{Engine, Refusal};
 use dataplane::PortKey;
 use ng::bencode::OwnedValue;
 use ng::Request;
@@ -34,14 +34,7 @@ impl Engine {
                 self.remove_pair(w, keys);
             }
         } else {
-            let due = now + delay;
-            // Zombies are kept in due order; delays differ per request, so insert in place.
-            let pos = self
-                .zombies
-                .iter()
-                .position(|z| z.due > due)
-                .unwrap_or(self.zombies.len());
-            self.zombies.insert(pos, Zombie { due, pairs });
+            self.retire(now + delay, pairs);
         }
         Ok(None)
     }

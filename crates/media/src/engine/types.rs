@@ -149,4 +149,42 @@ pub struct EngineCounters {
     pub created: u64,
     /// ng datagrams by the verdict of the source allow-list and rate limit.
     pub guard: GuardCounters,
+    /// Offers of calls the SIP proxy anchors (in-process, not ng).
+    pub anchor_offers: u64,
+    /// Answers of calls the SIP proxy anchors.
+    pub anchor_answers: u64,
+    /// Anchored offers and answers refused.
+    pub anchor_refused: u64,
+}
+
+/// Why the engine refused an offer or answer, by what the SIP side does about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnchorError {
+    /// No room for the session: `max_sessions`, no free relay port, no descriptor (a SIP
+    /// proxy answers 503 with Retry-After).
+    #[error("{0}")]
+    Overloaded(String),
+    /// The SDP cannot be read or rewritten (a SIP proxy answers 488 with a Warning).
+    #[error("{0}")]
+    BadSdp(String),
+    /// Anything else: an unknown call or tag, no relay address of the SDP's family.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// One SDP offer or answer of a call that the SIP proxy anchors on this relay (in-process:
+/// no ng message is built or parsed).
+#[derive(Debug, Clone, Copy)]
+pub struct SdpExchange<'a> {
+    /// The SIP Call-ID.
+    pub call_id: &'a [u8],
+    /// The tag of the party that made the offer (for an answer: of the offerer still).
+    pub offerer_tag: &'a [u8],
+    /// The tag of the other party, once known.
+    pub answerer_tag: Option<&'a [u8]>,
+    /// The SDP body.
+    pub sdp: &'a [u8],
+    /// Relay interface names: on the offerer's side, on the answerer's side. Used when the
+    /// call is new; later offers keep the legs' interfaces.
+    pub interfaces: [&'a str; 2],
 }

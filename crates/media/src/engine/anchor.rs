@@ -1,0 +1,123 @@
+//! The SIP proxy's way in: offers, answers and deletes of the calls it anchors, decided
+//! in-process. They run the same code as ng `offer`/`answer`/`delete` on a request built in
+//! memory, under a key of their own: an anchored call's key is its Call-ID behind
+//! [`ANCHOR_PREFIX`], which no SIP Call-ID can produce (it holds a space, RFC 3261 §25.1
+//! `callid`), so a SIP caller can never name, re-offer or delete a call an ng client drives,
+//! nor the other way round by accident.
+
+use super::{AnchorError, Engine, Refusal, SdpExchange, Zombie};
+use dataplane::PortKey;
+use ng::bencode::OwnedValue;
+use ng::{Command, Request};
+use std::time::Instant;
+
+/// What an anchored call's key starts with.
+pub const ANCHOR_PREFIX: &[u8] = b"sip ";
+
+/// The engine's key of the anchored call `call_id`.
+pub fn anchor_key(call_id: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(ANCHOR_PREFIX.len() + call_id.len());
+    key.extend_from_slice(ANCHOR_PREFIX);
+    key.extend_from_slice(call_id);
+    key
+}
+
+/// The SIP Call-ID of an engine key, when it is an anchored call's.
+pub fn anchored_call_id(key: &[u8]) -> Option<&[u8]> {
+    key.strip_prefix(ANCHOR_PREFIX)
+}
+
+/// The `sdp` of a successful reply.
+fn sdp_of(reply: OwnedValue) -> Result<Vec<u8>, AnchorError> {
+    match reply {
+        OwnedValue::Dict(items) => items
+            .into_iter()
+            .find(|(k, _)| k.as_slice() == b"sdp")
+            .and_then(|(_, v)| match v {
+                OwnedValue::Bytes(b) => Some(b),
+                _ => None,
+            })
+            .ok_or_else(|| AnchorError::Refused("no SDP in the engine's reply".into())),
+        _ => Err(AnchorError::Refused("no SDP in the engine's reply".into())),
+    }
+}
+
+impl Engine {
+    /// An offer of anchored call `x.call_id` from `x.offerer_tag`: relay ports for each new
+    /// m-line (the same ones again for a re-offer), the offer's side of each flow installed,
+    /// and the SDP for the answerer returned, every line but the addresses and ports the
+    /// relay owns kept byte for byte.
+    pub fn anchor_offer(
+        &mut self,
+        now: Instant,
+        x: &SdpExchange<'_>,
+    ) -> Result<Vec<u8>, AnchorError> {
+        let key = anchor_key(x.call_id);
+        let req = Self::anchor_request(Command::Offer, &key, x);
+        self.counters.anchor_offers += 1;
+        let out = self
+            .offer(now, &req)
+            .map_err(|Refusal(e)| e)
+            .and_then(sdp_of);
+        self.counters.anchor_refused += u64::from(out.is_err());
+        out
+    }
+
+    /// The answer to the last offer of anchored call `x.call_id` (`x.offerer_tag` still names
+    /// the offerer): the flows completed, the SDP for the offerer returned.
+    pub fn anchor_answer(
+        &mut self,
+        now: Instant,
+        x: &SdpExchange<'_>,
+    ) -> Result<Vec<u8>, AnchorError> {
+        let key = anchor_key(x.call_id);
+        let req = Self::anchor_request(Command::Answer, &key, x);
+        self.counters.anchor_answers += 1;
+        let out = self
+            .answer(now, &req)
+            .map_err(|Refusal(e)| e)
+            .and_then(sdp_of);
+        self.counters.anchor_refused += u64::from(out.is_err());
+        out
+    }
+
+    /// Ends anchored call `call_id`: media keeps flowing for the delete-delay, then its ports
+    /// go back to the pool. Returns whether the call was held.
+    pub fn anchor_delete(&mut self, now: Instant, call_id: &[u8]) -> bool {
+        let Some(call) = self.take_call(&anchor_key(call_id)) else {
+            return false;
+        };
+        self.counters.deleted += 1;
+        let pairs: Vec<(usize, [PortKey; 2])> =
+            call.live_pairs().map(|p| (p.worker, p.keys)).collect();
+        self.retire(now + self.cfg.delete_delay, pairs);
+        true
+    }
+
+    /// Whether anchored call `call_id` is held.
+    pub fn is_anchored(&self, call_id: &[u8]) -> bool {
+        self.calls.contains_key(&anchor_key(call_id))
+    }
+
+    /// Keeps `pairs` relaying until `due`, then removes them (now when `due` has come).
+    pub(super) fn retire(&mut self, due: Instant, pairs: Vec<(usize, [PortKey; 2])>) {
+        // Zombies are kept in due order; delays differ per request, so insert in place.
+        let pos = self
+            .zombies
+            .iter()
+            .position(|z| z.due > due)
+            .unwrap_or(self.zombies.len());
+        self.zombies.insert(pos, Zombie { due, pairs });
+    }
+
+    /// The ng request an anchored exchange stands for.
+    fn anchor_request<'a>(command: Command, key: &'a [u8], x: &SdpExchange<'a>) -> Request<'a> {
+        let mut req = Request::new(command);
+        req.call_id = Some(key);
+        req.from_tag = Some(x.offerer_tag);
+        req.to_tag = x.answerer_tag;
+        req.sdp = Some(x.sdp);
+        req.direction = x.interfaces.iter().map(|n| n.as_bytes()).collect();
+        req
+    }
+}

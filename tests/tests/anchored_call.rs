@@ -1,0 +1,50 @@
+//! Ferrovox alone: its SIP proxy routes sipp calls to a sipp member and anchors their media on
+//! its own relay in-process (no Kamailio, no ng). The capture proves that each side sends
+//! and receives RTP only through the relay ports its SDP named (external toward the caller,
+//! internal toward the member), unchanged; after the BYE (or the CANCEL) the relay holds no
+//! session and every relay port is free.
+
+use e2e::need;
+use e2e::{run, Plan, Scenario};
+
+/// Runs `plan` and fails with the run's error and logs; `None` when a need of the run is
+/// missing and opted out (`FERROVOX_TEST_SKIP`).
+fn pass(plan: &Plan) -> Option<e2e::Outcome> {
+    if !need::met("anchored_call", &plan.needs()) {
+        return None;
+    }
+    let out = run(plan).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{}", out.summary());
+    Some(out)
+}
+
+/// INVITE with SDP, 180, 200 with SDP, ACK, audio both ways, BYE.
+#[test]
+fn an_anchored_call_relays_rtp_both_ways_and_is_released_after_bye() {
+    let Some(out) = pass(&Plan::anchored(Scenario::Basic)) else {
+        return;
+    };
+    assert_eq!(out.report.calls.len(), 1);
+    for hops in out.report.hops.values() {
+        assert!(hops.uac_to_relay > 0 && hops.relay_to_uac > 0, "{hops:?}");
+        assert!(hops.uas_to_relay > 0 && hops.relay_to_uas > 0, "{hops:?}");
+    }
+}
+
+/// 183 Session Progress with SDP (media both ways before the answer), then 200.
+#[test]
+fn anchored_early_media_on_183_then_200() {
+    let Some(out) = pass(&Plan::anchored(Scenario::EarlyMedia)) else {
+        return;
+    };
+    assert_eq!(out.report.calls.len(), 1);
+}
+
+/// CANCEL while ringing: 487 to the caller; the session the INVITE opened is released.
+#[test]
+fn anchored_cancel_while_ringing_releases_the_session() {
+    let Some(out) = pass(&Plan::anchored(Scenario::Cancel)) else {
+        return;
+    };
+    assert_eq!(out.report.calls.len(), 1);
+}
