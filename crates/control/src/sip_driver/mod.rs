@@ -1,12 +1,14 @@
-//! The tokio driver of the SIP proxy: UDP sockets and TCP connections in, the proxy's
+//! The tokio driver of the SIP proxy: UDP sockets, TCP and TLS connections in, the proxy's
 //! transmits out, its timers, reloads. Everything else is the proxy's.
 
 mod dns;
 mod icmp;
 mod tcp;
+mod tls;
 
 pub use icmp::{IcmpCounters, IcmpStats};
 pub use tcp::{TcpCounters, TcpStats};
+pub use tls::TlsError;
 
 use proxy::{Proxy, ProxyEvent, Transmit, Transport};
 use std::collections::HashMap;
@@ -56,6 +58,8 @@ pub enum Control {
     Reload(Box<config::Config>),
     /// Drain (OPTIONS to us answered 503) or stop draining.
     Drain(bool),
+    /// An admin socket request for the proxy (members, health), answered between messages.
+    Admin(crate::admin_driver::AdminRequest),
 }
 
 /// The bound sockets of the proxy.
@@ -67,13 +71,28 @@ pub struct Sockets {
     pub tcp: Vec<tokio::net::TcpListener>,
     /// The bounds of the TCP connections and their counters.
     tcp_limits: Arc<tcp::Limits>,
+    /// One TLS listener per `tls_listen` address (when TLS is enabled).
+    pub tls: Vec<tokio::net::TcpListener>,
+    /// The TLS settings (when TLS is enabled).
+    tls_context: Option<Arc<tls::TlsContext>>,
+    /// The bounds of the TLS connections (the `tcp_*` settings) and their counters.
+    tls_limits: Arc<tcp::Limits>,
     /// The counters of the ICMP errors read on the UDP sockets.
     icmp: Arc<IcmpStats>,
 }
 
 impl Sockets {
-    /// Binds every listen address for the configured transports.
+    /// Binds every listen address for the configured transports and reads the TLS files.
     pub async fn bind(cfg: &config::SipConfig) -> std::io::Result<Sockets> {
+        let mut tls = Vec::new();
+        let mut tls_context = None;
+        if cfg.has_transport(config::Transport::Tls) {
+            let ctx = tls::TlsContext::load(&cfg.tls).map_err(std::io::Error::other)?;
+            tls_context = Some(Arc::new(ctx));
+            for a in &cfg.tls.listen {
+                tls.push(tokio::net::TcpListener::bind(a).await?);
+            }
+        }
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
         for a in &cfg.listen {
@@ -84,15 +103,23 @@ impl Sockets {
                 tcp.push(tokio::net::TcpListener::bind(a).await?);
             }
         }
-        if !tcp.is_empty() {
+        if !tcp.is_empty() || tls_context.is_some() {
             tcp::check_descriptors(&cfg.tcp);
         }
         Ok(Sockets {
             udp,
             tcp,
             tcp_limits: tcp::Limits::new(cfg.tcp),
+            tls,
+            tls_context,
+            tls_limits: tcp::Limits::new(cfg.tcp),
             icmp: Arc::default(),
         })
+    }
+
+    /// The SIP-over-TLS counters (the TCP ones, for TLS connections), live.
+    pub fn tls_stats(&self) -> Arc<TcpStats> {
+        self.tls_limits.stats().clone()
     }
 
     /// The SIP-over-TCP counters (refusals and closes by reason), live.
@@ -140,10 +167,21 @@ pub async fn run(
         tokio::spawn(udp_reader(s.clone(), local, tx.clone(), errors));
     }
     let icmp = sockets.icmp.clone();
-    let mut conns = tcp::Connections::new(tx.clone(), sockets.tcp_limits.clone());
+    let mut conns = Conns {
+        tcp: tcp::Connections::new(tx.clone(), sockets.tcp_limits.clone()),
+        tls: sockets
+            .tls_context
+            .clone()
+            .map(|c| tcp::Connections::new_tls(tx.clone(), sockets.tls_limits.clone(), c)),
+    };
     let mut dns = dns::DnsClient::default();
     for l in sockets.tcp {
-        tokio::spawn(tcp::accept_loop(l, conns.registrar()));
+        tokio::spawn(tcp::accept_loop(l, conns.tcp.registrar()));
+    }
+    if let Some(t) = &conns.tls {
+        for l in sockets.tls {
+            tokio::spawn(tcp::accept_loop(l, t.registrar()));
+        }
     }
     proxy.handle_timeout(Instant::now());
     loop {
@@ -180,10 +218,13 @@ pub async fn run(
                 Some(Control::Reload(cfg)) => {
                     let pc = proxy::ProxyConfig::from_config(&cfg);
                     proxy.reconfigure(pc, &cfg.sets, &cfg.routes, Instant::now());
-                    conns.reconfigure(cfg.sip.tcp);
+                    conns.reconfigure(&cfg.sip, sockets.tls_context.as_deref());
                     tracing::info!(sets = cfg.sets.len(), "SIP configuration reloaded");
                 }
                 Some(Control::Drain(d)) => proxy.set_draining(d),
+                Some(Control::Admin(req)) => {
+                    crate::admin_driver::answer(&mut proxy, req, Instant::now())
+                }
                 None => {}
             },
             _ = shutdown.changed() => break,
@@ -212,9 +253,29 @@ fn handle(proxy: &mut Proxy, m: Inbound, icmp: &IcmpStats) {
     }
 }
 
+/// The stream transports' connections.
+struct Conns {
+    tcp: tcp::Connections,
+    /// Present when TLS is enabled.
+    tls: Option<tcp::Connections>,
+}
+
+impl Conns {
+    /// Applies a reloaded `[sip]`: the `tcp_*` bounds to both, the TLS files re-read.
+    fn reconfigure(&self, cfg: &config::SipConfig, tls: Option<&tls::TlsContext>) {
+        self.tcp.reconfigure(cfg.tcp);
+        if let Some(t) = &self.tls {
+            t.reconfigure(cfg.tcp);
+        }
+        if let Some(t) = tls {
+            t.reload(&cfg.tls);
+        }
+    }
+}
+
 async fn send(
     udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
-    conns: &mut tcp::Connections,
+    conns: &mut Conns,
     t: Transmit,
     proxy: &mut Proxy,
 ) {
@@ -234,17 +295,27 @@ async fn send(
             }
         }
         Transport::Tcp => {
-            if let Err(e) = conns.send(t.dst, t.src, t.bytes) {
+            if let Err(e) = conns.tcp.send(t.dst, t.src, t.bytes) {
                 tracing::debug!(dst = %t.dst, error = %e, "SIP TCP send failed");
                 proxy.handle_transport_error(Instant::now(), Transport::Tcp, t.dst);
             }
         }
-        // TLS is not spoken yet: a next hop that needs it (a sips: URI, a TLS target from
-        // DNS) is unreachable, reported like a refused connection so the branch fails over;
-        // it is never sent in the clear instead (RFC 3261 §26.2.2).
+        // Over TLS only, never in the clear instead (RFC 3261 §26.2.2): without TLS
+        // enabled the next hop is unreachable, reported like a refused connection so the
+        // branch fails over.
         Transport::Tls => {
-            tracing::debug!(dst = %t.dst, "SIP over TLS is not supported; transport error");
-            proxy.handle_transport_error(Instant::now(), Transport::Tls, t.dst);
+            let sent = match conns.tls.as_mut() {
+                Some(c) => {
+                    let name = (!c.has(t.dst)).then(|| tls::server_name(proxy.dispatcher(), t.dst));
+                    c.send_named(t.dst, t.src, t.bytes, name)
+                        .map_err(|e| e.to_string())
+                }
+                None => Err("\"tls\" is not in sip.transports".to_owned()),
+            };
+            if let Err(e) = sent {
+                tracing::debug!(dst = %t.dst, error = %e, "SIP TLS send failed");
+                proxy.handle_transport_error(Instant::now(), Transport::Tls, t.dst);
+            }
         }
     }
 }

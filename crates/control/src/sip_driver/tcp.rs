@@ -9,6 +9,13 @@
 //! frees its slot and takes its entry out of the map the proxy loop sends through. A
 //! connection that fails with a request on it, or cannot be opened, reaches the proxy as a
 //! transport error for its peer (RFC 3261 §17.1.4), so the branch fails over at once.
+//!
+//! SIP over TLS is the same machinery with a TLS handshake between connect (or accept) and
+//! the first byte of SIP (`super::tls`): its own [`Connections`], caps and counters, the same
+//! settings. An accepted connection must finish its handshake within the message timeout;
+//! an outbound one, connect and handshake, within the connect timeout. What the proxy queues
+//! meanwhile waits in the connection's bounded queue and is written only through the TLS
+//! session; a failed handshake is a transport error for the branch.
 
 mod conn;
 mod limits;
@@ -22,8 +29,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use config::TcpConfig;
+use proxy::Transport;
+use rustls_pki_types::ServerName;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
+
+use super::tls::TlsContext;
 
 use self::conn::{Link, Outbox, PushError};
 pub(crate) use self::limits::Limits;
@@ -69,6 +80,10 @@ pub(crate) struct Registry {
     limits: Arc<Limits>,
     next_id: AtomicU64,
     inbound: mpsc::Sender<Inbound>,
+    /// [`Transport::Tcp`], or [`Transport::Tls`] with `tls` set.
+    pub(crate) transport: Transport,
+    /// The TLS settings, for SIP over TLS.
+    tls: Option<Arc<TlsContext>>,
 }
 
 impl Registry {
@@ -121,14 +136,43 @@ pub(crate) struct Connections {
 impl Connections {
     /// No connections yet; framed messages and transport errors go to `inbound`.
     pub(crate) fn new(inbound: mpsc::Sender<Inbound>, limits: Arc<Limits>) -> Self {
+        Self::with_transport(inbound, limits, None)
+    }
+
+    /// No TLS connections yet, with the TLS settings `tls`.
+    pub(crate) fn new_tls(
+        inbound: mpsc::Sender<Inbound>,
+        limits: Arc<Limits>,
+        tls: Arc<TlsContext>,
+    ) -> Self {
+        Self::with_transport(inbound, limits, Some(tls))
+    }
+
+    fn with_transport(
+        inbound: mpsc::Sender<Inbound>,
+        limits: Arc<Limits>,
+        tls: Option<Arc<TlsContext>>,
+    ) -> Self {
+        let transport = if tls.is_some() {
+            Transport::Tls
+        } else {
+            Transport::Tcp
+        };
         Connections {
             registry: Arc::new(Registry {
                 map: Mutex::new(HashMap::new()),
                 limits,
                 next_id: AtomicU64::new(1),
                 inbound,
+                transport,
+                tls,
             }),
         }
+    }
+
+    /// Whether a connection to `dst` is held now.
+    pub(crate) fn has(&self, dst: SocketAddr) -> bool {
+        self.registry.lock().contains_key(&dst)
     }
 
     /// What an accept loop needs to add connections.
@@ -155,6 +199,18 @@ impl Connections {
         src: SocketAddr,
         bytes: Vec<u8>,
     ) -> Result<(), SendError> {
+        self.send_named(dst, src, bytes, None)
+    }
+
+    /// [`Connections::send`]; a TLS connection opened for it must prove `name` (else the
+    /// address of `dst`).
+    pub(crate) fn send_named(
+        &mut self,
+        dst: SocketAddr,
+        src: SocketAddr,
+        bytes: Vec<u8>,
+        name: Option<ServerName<'static>>,
+    ) -> Result<(), SendError> {
         let reg = &self.registry;
         {
             let mut map = reg.lock();
@@ -176,11 +232,17 @@ impl Connections {
                 };
             }
         }
-        self.open(dst, src, bytes)
+        self.open(dst, src, bytes, name)
     }
 
     /// Opens a connection to `dst` with `bytes` queued on it.
-    fn open(&mut self, dst: SocketAddr, src: SocketAddr, bytes: Vec<u8>) -> Result<(), SendError> {
+    fn open(
+        &mut self,
+        dst: SocketAddr,
+        src: SocketAddr,
+        bytes: Vec<u8>,
+        name: Option<ServerName<'static>>,
+    ) -> Result<(), SendError> {
         let reg = &self.registry;
         let slot = reg.limits.admit_outbound().map_err(|r| {
             reg.stats().count(r);
@@ -190,7 +252,8 @@ impl Connections {
         let (outbox, inbox) = conn::queue(reg.limits.config().buffer_bytes as usize);
         outbox.push(bytes).map_err(|_| SendError::Backlog)?;
         let link = reg.insert(dst, src, false, outbox);
-        tokio::spawn(connect(link, slot, inbox, src));
+        let name = name.unwrap_or(ServerName::IpAddress(dst.ip().into()));
+        tokio::spawn(connect(link, slot, inbox, src, name));
         Ok(())
     }
 }
@@ -250,16 +313,67 @@ fn admit(reg: &Arc<Registry>, stream: TcpStream, peer: SocketAddr, local: Socket
             return;
         }
     };
-    reg.stats().count_accepted();
     let _ = stream.set_nodelay(true);
+    if let Some(tls) = &reg.tls {
+        tokio::spawn(handshake_accepted(
+            reg.clone(),
+            tls.clone(),
+            slot,
+            stream,
+            peer,
+            local,
+        ));
+        return;
+    }
+    reg.stats().count_accepted();
     let (outbox, inbox) = conn::queue(reg.limits.config().buffer_bytes as usize);
     let link = reg.insert(peer, local, true, outbox);
     tokio::spawn(conn::serve(link, slot, stream, inbox));
 }
 
-/// Opens the connection of `link` within the connect timeout, then serves it.
-async fn connect(mut link: Link, slot: Slot, inbox: conn::Inbox, src: SocketAddr) {
-    let dialled = tokio::time::timeout(link.cfg.connect_timeout, dial(link.peer, src)).await;
+/// The TLS handshake of an accepted connection, within the message timeout (the first
+/// message is late otherwise); then the connection is served like any other.
+async fn handshake_accepted(
+    reg: Arc<Registry>,
+    tls: Arc<TlsContext>,
+    slot: Slot,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+) {
+    let Some(acceptor) = tls.acceptor() else {
+        return;
+    };
+    let cfg = reg.limits.config();
+    let done = tokio::time::timeout(cfg.message_timeout, acceptor.accept(stream)).await;
+    let reason = match done {
+        Ok(Ok(stream)) => {
+            reg.stats().count_accepted();
+            let (outbox, inbox) = conn::queue(cfg.buffer_bytes as usize);
+            let link = reg.insert(peer, local, true, outbox);
+            return conn::serve(link, slot, stream, inbox).await;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(peer = %peer, error = %e, "SIP TLS handshake failed");
+            Reason::Handshake
+        }
+        Err(_) => Reason::MessageTimeout,
+    };
+    reg.stats().count(reason);
+    drop(slot);
+}
+
+/// Opens the connection of `link` (and, for TLS, makes the handshake proving `name`) within
+/// the connect timeout, then serves it. Nothing queued is written before that.
+async fn connect(
+    mut link: Link,
+    slot: Slot,
+    inbox: conn::Inbox,
+    src: SocketAddr,
+    name: ServerName<'static>,
+) {
+    let deadline = tokio::time::Instant::now() + link.cfg.connect_timeout;
+    let dialled = tokio::time::timeout_at(deadline, dial(link.peer, src)).await;
     let stream = match dialled {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -272,12 +386,28 @@ async fn connect(mut link: Link, slot: Slot, inbox: conn::Inbox, src: SocketAddr
             return conn::finish(&link, Some(Reason::ConnectTimeout), true).await;
         }
     };
-    link.registry.stats().count_connected();
     let _ = stream.set_nodelay(true);
     if let Ok(local) = stream.local_addr() {
         link.local = local;
     }
-    conn::serve(link, slot, stream, inbox).await;
+    let Some(tls) = link.registry.tls.clone() else {
+        link.registry.stats().count_connected();
+        return conn::serve(link, slot, stream, inbox).await;
+    };
+    let shake = tokio::time::timeout_at(deadline, tls.connector().connect(name.clone(), stream));
+    let reason = match shake.await {
+        Ok(Ok(stream)) => {
+            link.registry.stats().count_connected();
+            return conn::serve(link, slot, stream, inbox).await;
+        }
+        Ok(Err(e)) => {
+            tracing::info!(peer = %link.peer, name = ?name, error = %e, "SIP TLS handshake with a next hop failed");
+            Reason::Handshake
+        }
+        Err(_) => Reason::ConnectTimeout,
+    };
+    drop(slot);
+    conn::finish(&link, Some(reason), true).await;
 }
 
 /// A connection to `dst`, from `src`'s address when it names one of the same family.

@@ -1,7 +1,8 @@
 //! One SIP-over-TCP connection: a single task owns the stream, frames what it reads (RFC 3261
 //! §18.3), answers keep-alive pings (RFC 5626 §3.5.1), writes what the proxy queued for it,
 //! and enforces the idle and message timeouts. When it ends, for whatever reason, the socket
-//! is closed, its slot under the caps released and the proxy loop told.
+//! is closed, its slot under the caps released and the proxy loop told. The stream is a TCP
+//! socket or a TLS session over one (`super::super::tls`): the same task serves both.
 
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -11,9 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use config::TcpConfig;
-use proxy::Transport;
 use sip::{Frame, SipError, StreamFramer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -21,6 +21,30 @@ use tokio::time::Instant;
 use super::limits::{Reason, Slot};
 use super::Registry;
 use crate::sip_driver::Inbound;
+
+/// A connection's byte stream: plain TCP, or TLS over TCP.
+pub(crate) trait SipStream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The TCP socket underneath (for its options).
+    fn socket(&self) -> &TcpStream;
+}
+
+impl SipStream for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl SipStream for tokio_rustls::server::TlsStream<TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+impl SipStream for tokio_rustls::client::TlsStream<TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
 
 /// Room made in the input buffer before each read: what one read may bring at most.
 const READ_CHUNK: usize = 8 * 1024;
@@ -121,7 +145,7 @@ impl End {
 }
 
 /// Runs the connection on `stream` until it ends, then closes it and tells the proxy.
-pub(crate) async fn serve(link: Link, slot: Slot, mut stream: TcpStream, inbox: Inbox) {
+pub(crate) async fn serve<S: SipStream>(link: Link, slot: Slot, mut stream: S, inbox: Inbox) {
     let mut conn = Conn::new(&link, inbox);
     let end = conn.run(&link, &mut stream).await;
     let abortive = matches!(
@@ -134,7 +158,7 @@ pub(crate) async fn serve(link: Link, slot: Slot, mut stream: TcpStream, inbox: 
     if abortive {
         // A peer that misbehaves (or does not read) gets a reset: what is queued for it is
         // discarded, and no FIN exchange or TIME_WAIT is kept for it.
-        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        let _ = socket2::SockRef::from(stream.socket()).set_linger(Some(Duration::ZERO));
     }
     drop(stream);
     drop(slot);
@@ -147,16 +171,27 @@ pub(crate) async fn serve(link: Link, slot: Slot, mut stream: TcpStream, inbox: 
 pub(crate) async fn finish(link: &Link, reason: Option<Reason>, sent_request: bool) {
     if let Some(r) = reason {
         link.registry.stats().count(r);
-        tracing::debug!(peer = %link.peer, id = link.id, reason = r.as_str(), "SIP TCP connection closed");
+        tracing::debug!(peer = %link.peer, id = link.id, transport = link.registry.transport.as_str(), reason = r.as_str(), "SIP connection closed");
     }
     link.registry.remove(link.peer, link.id);
     let lossy = !matches!(reason, None | Some(Reason::Idle));
     if sent_request && lossy {
         let m = Inbound::TransportError {
-            transport: Transport::Tcp,
+            transport: link.registry.transport,
             peer: link.peer,
         };
         let _ = link.inbound.send(m).await;
+    }
+}
+
+/// Writes some of `bytes`, or, with none left to write, flushes what the stream holds (a
+/// TLS session keeps the end of a record when the socket was full). Returns the bytes
+/// written (0 for a flush).
+async fn write_or_flush<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> std::io::Result<usize> {
+    if bytes.is_empty() {
+        wr.flush().await.map(|()| 0)
+    } else {
+        wr.write(bytes).await
     }
 }
 
@@ -181,6 +216,8 @@ struct Conn {
     framed_any: bool,
     /// The proxy sent a request here: its loss fails a client transaction.
     sent_request: bool,
+    /// Bytes were written since the last flush (a TLS session may hold the last record).
+    unflushed: bool,
     idle_at: Instant,
     /// When the message being received (or, on a new accepted connection, the first one)
     /// must be whole.
@@ -200,6 +237,7 @@ impl Conn {
             written: 0,
             framed_any: false,
             sent_request: false,
+            unflushed: false,
             idle_at: now + link.cfg.idle_timeout,
             message_by: link.accepted.then(|| now + link.cfg.message_timeout),
             budget,
@@ -207,8 +245,8 @@ impl Conn {
     }
 
     /// Reads, writes and waits until the connection ends.
-    async fn run(&mut self, link: &Link, stream: &mut TcpStream) -> End {
-        let (mut rd, mut wr) = stream.split();
+    async fn run<S: SipStream>(&mut self, link: &Link, stream: &mut S) -> End {
+        let (mut rd, mut wr) = tokio::io::split(stream);
         loop {
             self.buf.reserve(READ_CHUNK);
             let deadline = match self.message_by {
@@ -222,9 +260,13 @@ impl Conn {
                     Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
                     Err(_) => Err(End::Closed(Reason::ReadError)),
                 },
-                r = wr.write(front(&self.out, self.written)), if !self.out.is_empty() => match r {
+                r = write_or_flush(&mut wr, front(&self.out, self.written)), if !self.out.is_empty() || self.unflushed => match r {
                     Ok(n) if n > 0 => {
                         self.on_written(link, n);
+                        Ok(())
+                    }
+                    Ok(_) if self.out.is_empty() => {
+                        self.unflushed = false;
                         Ok(())
                     }
                     _ => Err(End::Closed(Reason::WriteError)),
@@ -247,6 +289,7 @@ impl Conn {
     /// `n` more bytes are on the socket.
     fn on_written(&mut self, link: &Link, n: usize) {
         self.idle_at = Instant::now() + link.cfg.idle_timeout;
+        self.unflushed = true;
         self.inbox.queued.fetch_sub(n, Ordering::Relaxed);
         self.written += n;
         if self.out.front().is_some_and(|b| self.written >= b.len()) {
@@ -341,7 +384,7 @@ impl Conn {
     /// Hands one framed message to the proxy loop (waiting while its queue is full).
     async fn deliver(&self, link: &Link, bytes: Vec<u8>) -> Result<(), End> {
         let m = Inbound::Message {
-            transport: Transport::Tcp,
+            transport: link.registry.transport,
             local: link.local,
             from: link.peer,
             bytes,

@@ -1,4 +1,4 @@
-//! The bounds of SIP over TCP: connections in all and per source address, shared by the
+//! The bounds of SIP over TCP (and TLS): connections in all and per source address, shared by the
 //! accept loops and the proxy loop, and the counters of every refusal and close.
 
 use std::collections::HashMap;
@@ -37,11 +37,14 @@ pub(crate) enum Reason {
     Framing,
     /// `tcp_buffer_bytes` of output queued that the peer did not read.
     WriteBacklog,
+    /// A TLS handshake failed (a certificate not trusted or naming another host, no common
+    /// protocol, not TLS at all).
+    Handshake,
 }
 
 impl Reason {
     /// Every reason, in counter order.
-    pub(crate) const ALL: [Reason; 13] = [
+    pub(crate) const ALL: [Reason; 14] = [
         Reason::RefusedTotal,
         Reason::RefusedSource,
         Reason::OutboundRefused,
@@ -55,6 +58,7 @@ impl Reason {
         Reason::TooLarge,
         Reason::Framing,
         Reason::WriteBacklog,
+        Reason::Handshake,
     ];
 
     /// The reason as a metric label.
@@ -73,6 +77,7 @@ impl Reason {
             Reason::TooLarge => "too_large",
             Reason::Framing => "framing",
             Reason::WriteBacklog => "write_backlog",
+            Reason::Handshake => "tls_handshake",
         }
     }
 }
@@ -112,6 +117,8 @@ pub struct TcpCounters {
     pub framing: u64,
     /// Closed: the peer left `tcp_buffer_bytes` of output unread.
     pub write_backlog: u64,
+    /// TLS handshakes that failed, accepted and outbound (always 0 for TCP).
+    pub tls_handshake: u64,
     /// `accept` failures (out of descriptors, mostly).
     pub accept_errors: u64,
 }
@@ -174,6 +181,7 @@ impl TcpStats {
             too_large: r(Reason::TooLarge),
             framing: r(Reason::Framing),
             write_backlog: r(Reason::WriteBacklog),
+            tls_handshake: r(Reason::Handshake),
             accept_errors: self.accept_errors.load(Ordering::Relaxed),
         }
     }
