@@ -84,51 +84,14 @@ WORK=$(mktemp -d /tmp/sip-vs-kamailio.XXXXXX)
 STARTED=()
 BENCH_START=$(date +%s)
 
-# Whether a process started here still runs (an exited child stays a zombie until reaped).
-alive() {
-    local state
-    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ $state != Z* ]]
-}
-# stop PID: SIGTERM, at most 5 s for it to exit, then SIGKILL; reaps it.
-stop() {
-    kill "$1" 2>/dev/null || true
-    for _ in $(seq 50); do
-        alive "$1" || break
-        sleep 0.1
-    done
-    if alive "$1"; then kill -9 "$1" 2>/dev/null || true; fi
-    wait "$1" 2>/dev/null || true
-    # Reaped: its pid may be reused, so the exit trap must not signal it any more.
-    local keep=() pid
-    for pid in "${STARTED[@]}"; do [[ $pid == "$1" ]] || keep+=("$pid"); done
-    STARTED=("${keep[@]}")
-}
-cleanup() {
-    local pid
-    for pid in "${STARTED[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${STARTED[@]}"; do
-        stop "$pid"
-    done
-    echo "logs and outputs: $WORK" >&2
-}
-trap cleanup EXIT
+# shellcheck source=benches/sip-common.sh
+source "$ROOT/benches/sip-common.sh"
+trap sip_cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { printf '%s\n' "$*" >&2; }
-
 # ---- tools ----
-[[ -x $SIPP ]] || { say "sipp not found at $SIPP: apt-get install sip-tester"; exit 1; }
-command -v taskset >/dev/null || { say "taskset not found: apt-get install util-linux"; exit 1; }
-if (( PROXY_CORE >= $(nproc) || PEER_CORE >= $(nproc) )); then
-    say "PROXY_CORE=$PROXY_CORE / PEER_CORE=$PEER_CORE: this box has $(nproc) cores"
-    exit 2
-fi
-busy=$(ss -Hlun 2>/dev/null | awk -v lo="$BASE_PORT" -v hi="$((BASE_PORT + 12))" -v m0="$MEDIA_BASE" -v m1="$((MEDIA_BASE + 40))" \
-    '{ n = split($4, a, ":"); p = a[n] + 0; if ((p >= lo && p <= hi) || (p >= m0 && p <= m1)) print p }' | sort -u | tr '\n' ' ')
-[[ -z $busy ]] || { say "ports in use on this box: $busy(choose another BASE_PORT)"; exit 1; }
+sip_check_tools sip-vs-kamailio
+sip_check_ports sip-vs-kamailio "$BASE_PORT" "$((BASE_PORT + 12))" "$MEDIA_BASE" "$((MEDIA_BASE + 40))"
 
 declare -A STATUS
 if [[ " $PROXIES " == *" ferrovox "* && $SKIP_BUILD != 1 ]]; then
@@ -139,142 +102,17 @@ if [[ " $PROXIES " == *" ferrovox "* && $SKIP_BUILD != 1 ]]; then
     fi
 fi
 
-BOOST=0
-NICE=()
-if [[ $(id -u) == 0 ]]; then
-    BOOST=1
-    NICE=(nice -n -20)
-fi
-# on_core CORE CMD...: runs CMD pinned to CORE, at nice -20 when root.
-on_core() {
-    local core=$1
-    shift
-    "${NICE[@]}" taskset -c "$core" "$@"
-}
-# spawn_on CORE CMD...: the same in the background; nice and taskset exec the command, so
-# $! afterwards is the command's own pid (the one to signal and to charge CPU time to).
-spawn_on() {
-    local core=$1
-    shift
-    "${NICE[@]}" taskset -c "$core" "$@" &
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-# CPU seconds (user + system, all threads) of the given processes, from /proc/<pid>/stat.
-cpu_secs() {
-    local pid rest total=0
-    for pid in "$@"; do
-        rest=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
-        total=$(awk -v t="$total" '{ print t + $12 + $13 }' <<<"$rest")
-    done
-    awk -v t="$total" -v h="$CLK_TCK" 'BEGIN { printf "%.2f", t / h }'
-}
-# A process and its direct children (Kamailio's workers), one pid per line.
-proc_tree() {
-    echo "$1"
-    ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true
-}
-# Datagrams dropped so far on full receive queues of the UDP sockets bound to the given
-# ports on 127.0.0.1 (last column of /proc/net/udp).
-udp_drops() {
-    local ports
-    ports=$(printf '%04X ' "$@")
-    awk -v ports="$ports" 'NR > 1 { split($2, a, ":"); if (a[1] == "0100007F" && index(ports, a[2] " ")) d += $NF }
-        END { print d + 0 }' /proc/net/udp
-}
-
-# Value of column NAME in the last line of sipp's statistics FILE ("na" when absent).
-stat_field() {
-    [[ -s $1 ]] || { echo na; return; }
-    awk -F';' -v k="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == k) c = i; next }
-        NF > 1 { last = $c } END { print (c && last != "") ? last : "na" }' "$1"
-}
-
-# ---- peers ----
-MEMBER_PIDS=()
-start_member() {
-    local port=$1 mp=$2 name=$3
-    spawn_on "$PEER_CORE" "$SIPP" -sf "$SIPDIR/uas.xml" -i 127.0.0.1 -ci 127.0.0.1 -nostdin -aa \
-        -p "$port" -mi 127.0.0.1 -mp "$mp" -buff_size 4194304 \
-        -trace_stat -stf "$WORK/$name.stats.csv" -fd 1 -trace_err -error_file "$WORK/$name.errors.log" \
-        >"$WORK/$name.out" 2>&1
-    MEMBER_PIDS+=($!)
-    STARTED+=($!)
-}
-start_members() {
-    MEMBER_PIDS=()
-    start_member "$UAS1_PORT" "$((MEDIA_BASE + 10))" member1
-    start_member "$UAS2_PORT" "$((MEDIA_BASE + 20))" member2
-    sleep 0.5
-    local pid
-    for pid in "${MEMBER_PIDS[@]}"; do
-        alive "$pid" || { say "a sipp member exited at start (see $WORK/member*.out)"; exit 1; }
-    done
-}
-stop_members() {
-    local pid
-    for pid in "${MEMBER_PIDS[@]}"; do stop "$pid"; done
-    MEMBER_PIDS=()
-}
-
-# ready PORT: the proxy on PORT answers OPTIONS with 200 within 15 s.
-ready() {
-    local i
-    for i in $(seq 15); do
-        if "$SIPP" -sf "$SIPDIR/options.xml" -i 127.0.0.1 -ci 127.0.0.1 -nostdin -p "$PROBE_PORT" \
-            -m 1 -timeout 1s -timeout_error "127.0.0.1:$1" >"$WORK/ready.out" 2>&1; then
-            return 0
-        fi
-        sleep 0.5
-    done
-    return 1
-}
-
 # ---- proxies ----
-PROXY_PID=
-start_kamailio() {
-    local modules=${KAMAILIO_MODULES:-}
-    if [[ -z $modules ]]; then
-        modules=$("$KAMAILIO" -h 2>&1 | sed -n 's/.*-L path.*(default: \(.*\))/\1/p' | head -n 1)
-    fi
-    if [[ ! -f $modules/dispatcher.so ]]; then
-        say "Kamailio's dispatcher module is not in '$modules' (Debian: package kamailio; or set KAMAILIO_MODULES)"
-        return 1
-    fi
-    mkdir -p "$WORK/kamailio"
-    sed -e "s|@@UAS1_PORT@@|$UAS1_PORT|g" -e "s|@@UAS2_PORT@@|$UAS2_PORT|g" \
-        "$SIPDIR/dispatcher.list" >"$WORK/kamailio/dispatcher.list"
-    sed -e "s|@@MPATH@@|$modules|g" -e "s|@@SIP_PORT@@|$KAMAILIO_PORT|g" \
-        -e "s|@@CHILDREN@@|$CHILDREN|g" -e "s|@@DISPATCHER_LIST@@|$WORK/kamailio/dispatcher.list|g" \
-        -e "s|@@PING_INTERVAL@@|$PING_INTERVAL|g" "$SIPDIR/kamailio.cfg" >"$WORK/kamailio/kamailio.cfg"
-    if grep -q '@@' "$WORK/kamailio/kamailio.cfg"; then
-        say "kamailio.cfg: a placeholder was left unrendered"
-        return 1
-    fi
-    # Foreground (-DD) with its workers, logging to stderr; its own pid file, runtime
-    # directory (-Y) and working directory (-w): nothing of the system service is used.
-    spawn_on "$PROXY_CORE" "$KAMAILIO" -DD -E -m "$SHM_MB" -M 16 -f "$WORK/kamailio/kamailio.cfg" \
-        -P "$WORK/kamailio/kamailio.pid" -Y "$WORK/kamailio" -w "$WORK/kamailio" \
-        >"$WORK/kamailio.log" 2>&1
-    PROXY_PID=$!
-    STARTED+=("$PROXY_PID")
-    PROXY_PORT=$KAMAILIO_PORT
-}
-
+start_kamailio() { kamailio_start "$SIPDIR/kamailio.cfg" ""; }
 start_ferrovox() {
-    if [[ ! -x $FERROVOX ]]; then
-        say "ferrovox: no binary at $FERROVOX"
-        return 1
-    fi
+    [[ -x $FERROVOX ]] || { say "ferrovox: no binary at $FERROVOX"; return 1; }
     sed -e "s|@@CORE@@|$PROXY_CORE|g" -e "s|@@NG_PORT@@|$NG_PORT|g" -e "s|@@SIP_PORT@@|$FERROVOX_PORT|g" \
         -e "s|@@RELAY_MIN@@|$RELAY_MIN|g" -e "s|@@RELAY_MAX@@|$RELAY_MAX|g" \
         -e "s|@@UAS1_PORT@@|$UAS1_PORT|g" -e "s|@@UAS2_PORT@@|$UAS2_PORT|g" \
         -e "s|@@PING_INTERVAL@@|$PING_INTERVAL|g" -e "s|@@FLOOD_GUARD@@|$FLOOD_GUARD|g" \
         "$SIPDIR/ferrovox.toml" >"$WORK/ferrovox.toml"
-    spawn_on "$PROXY_CORE" "$FERROVOX" --config "$WORK/ferrovox.toml" >"$WORK/ferrovox.log" 2>&1
-    PROXY_PID=$!
-    STARTED+=("$PROXY_PID")
-    PROXY_PORT=$FERROVOX_PORT
+    ferrovox_signalling_only "$WORK/ferrovox.toml"
+    ferrovox_start "$WORK/ferrovox.toml"
 }
 
 # ---- one step and the search ----
@@ -394,25 +232,12 @@ for proxy in $PROXIES; do
         continue
     fi
     sleep 0.5
-    if ! alive "$PROXY_PID"; then
-        tail -n 5 "$WORK/$proxy.log" >&2 || true
-        if [[ $proxy == ferrovox ]]; then
-            STATUS[$proxy]="the daemon exited at start, saying: $(tail -n 1 "$WORK/ferrovox.log" 2>/dev/null | cut -c1-160)"
-            if grep -q 'unknown field `\(sip\|set\)`' "$WORK/ferrovox.log" 2>/dev/null; then
-                STATUS[$proxy]="${STATUS[$proxy]} -- this build has no SIP proxy yet (it refuses the [sip] and [[set]] sections)"
-            fi
-        else
-            STATUS[$proxy]="exited at start (log: $WORK/$proxy.log)"
-        fi
-    elif ! ready "$PROXY_PORT"; then
-        if [[ $proxy == ferrovox ]]; then
-            STATUS[$proxy]="no 200 to OPTIONS on 127.0.0.1:$PROXY_PORT within 15 s: this build has no SIP proxy yet, or it does not answer OPTIONS (log: $WORK/ferrovox.log)"
-        else
-            STATUS[$proxy]="no 200 to OPTIONS on 127.0.0.1:$PROXY_PORT within 15 s (log: $WORK/$proxy.log)"
-        fi
+    why=$(proxy_start_failure "$proxy")
+    if [[ -n $why ]]; then
+        STATUS[$proxy]=$why
     else
         # Every process and thread on the proxy core (Kamailio's workers inherit it already).
-        for pid in $(proc_tree "$PROXY_PID"); do taskset -a -p -c "$PROXY_CORE" "$pid" >/dev/null 2>&1 || true; done
+        pin_tree "$PROXY_PID" "$PROXY_CORE"
         w0=$(date +%s.%N)
         c0=$(cpu_secs $(proc_tree "$PROXY_PID"))
         if search "$proxy" "$PROXY_PORT"; then
@@ -430,10 +255,10 @@ done
 
 # ---- report ----
 best() { [[ -f $WORK/$1.best ]] && awk -v f="$2" '{ print $f }' "$WORK/$1.best" || echo na; }
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-cpu_mhz=$(awk -F': ' '/^cpu MHz/ { printf "%.0f", $2; exit }' /proc/cpuinfo)
-kamailio_version=$("$KAMAILIO" -v 2>/dev/null | awk '/^version:/ { print $2, $3; exit }' || true)
-sipp_version=$("$SIPP" -v 2>/dev/null | awk '/SIPp v/ { print $2; exit }' || true)
+cpu_model=$(cpu_model)
+cpu_mhz=$(cpu_mhz)
+kamailio_version=$(kamailio_version)
+sipp_version=$(sipp_version)
 rev="rev $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 [[ -n $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null) ]] && rev="$rev + uncommitted changes"
 [[ $SKIP_BUILD == 1 ]] && rev="binary $FERROVOX, not rebuilt (tree: $rev)"
