@@ -26,6 +26,8 @@ if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
 pkgs=(build-essential pkg-config)
 if [ "$want_test" = 1 ]; then pkgs+=(sip-tester kamailio tcpdump iproute2 python3); fi
+# Kamailio's tls module: the TLS peer of the SIP-over-TLS test (edge_tls).
+if [ "$want_test" = 1 ]; then pkgs+=(kamailio-tls-modules); fi
 if [ "$want_bench" = 1 ]; then pkgs+=(rtpengine-daemon); fi
 
 missing=()
