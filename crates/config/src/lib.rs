@@ -28,6 +28,7 @@
 //! own module.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod check;
 mod dataplane;
 mod dispatcher;
@@ -52,6 +53,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 pub use crate::dataplane::{dpdk, Backend, DataplaneConfig, MAX_BURST, MAX_WORKERS};
+pub use admin::{AdminConfig, DEFAULT_ADMIN_SOCKET, MAX_ADMIN_LINE, MAX_SOCKET_PATH};
 pub use dns::DnsConfig;
 pub use error::ConfigError;
 pub use flood::{FloodConfig, DEFAULT_FLOOD_RATE, DEFAULT_FLOOD_SOURCES, MAX_FLOOD_RATE};
@@ -100,6 +102,8 @@ pub struct Config {
     /// `[[route]]`: which set a request goes to, in file order (first match wins). Empty
     /// means every request goes to the first set.
     pub routes: Vec<RouteConfig>,
+    /// `[admin]`: the local admin socket.
+    pub admin: AdminConfig,
 }
 
 impl Config {
@@ -158,6 +162,7 @@ struct RawConfig {
     dns: Option<dns::RawDns>,
     set: Option<Vec<dispatcher::RawSet>>,
     route: Option<Vec<dispatcher::RawRoute>>,
+    admin: Option<admin::RawAdmin>,
 }
 
 /// Parses and checks a configuration text: TOML syntax, key names, value types, ranges, and
@@ -181,6 +186,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
         dns,
         sets,
         routes,
+        admin: raw.admin.unwrap_or_default().build()?,
     };
     check_ng_ports(&cfg)?;
     check_sip_ports(&cfg)?;

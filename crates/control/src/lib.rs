@@ -4,19 +4,21 @@
 //!   workers' rings; the engine is a [`SharedEngine`], which the SIP proxy anchors its calls
 //!   through;
 //! - [`sip_driver`] runs the SIP proxy (`proxy::Proxy`) with the SIP sockets (UDP, TCP) and its
-//!   DNS client.
+//!   DNS client;
+//! - [`admin_driver`] answers the admin socket's member requests on the SIP driver's thread.
 //!
 //! The cores decide everything; a driver only moves bytes, events and timers.
 #![forbid(unsafe_code)]
 
+pub mod admin_driver;
 pub mod ng_driver;
+pub mod shared_media;
 pub mod sip_driver;
 
-pub mod shared_media;
-use dataplane::PortHandle;
-use media::PortBinder;
 pub use shared_media::SharedEngine;
 
+use dataplane::PortHandle;
+use media::PortBinder;
 use std::net::IpAddr;
 
 /// Opens relay ports for the socket data plane: each one a bound UDP socket, so a port another

@@ -11,7 +11,7 @@ use crate::settings::{AdminState, MemberConfig, MemberTarget, RouteConfig, SetCo
 use crate::error::AdminError;
 use crate::member::Member;
 use crate::types::{
-    DispatchEvent, Health, MemberId, Origin, Reason, RemoveReason, SetId, SourceId,
+    DispatchEvent, Health, MemberId, Origin, Reason, RemoveReason, SetId, SourceId, Transition,
 };
 
 /// Most events kept for `poll_event`; older ones are dropped (and counted) beyond this.
@@ -47,6 +47,8 @@ pub(crate) struct SetState {
     pub(crate) sources: Vec<Source>,
     /// Members that joined by REGISTER, in arrival order.
     pub(crate) registered: Vec<MemberId>,
+    /// Members added over the admin socket, in order.
+    pub(crate) added: Vec<MemberId>,
     /// Round-robin / tie-break cursor over [`SetState::order`].
     pub(crate) cursor: usize,
     /// Per-priority cursors of `algorithm = "priority"`.
@@ -62,6 +64,7 @@ impl SetState {
             .filter(|s| !s.is_last_resort())
             .flat_map(|s| s.members.iter().copied())
             .chain(self.registered.iter().copied())
+            .chain(self.added.iter().copied())
             .collect()
     }
 
@@ -165,6 +168,7 @@ impl Dispatcher {
                 .iter()
                 .flat_map(|s| s.members.iter().copied())
                 .chain(gone.registered.iter().copied())
+                .chain(gone.added.iter().copied())
                 .collect();
             for id in ids {
                 self.remove_member(id, RemoveReason::Reconfigured);
@@ -175,17 +179,19 @@ impl Dispatcher {
 
     /// The run-time state of one set from its new config and, on reload, its old state.
     fn rebuild_set(&mut self, prev: Option<SetState>, cfg: &SetConfig, now: Instant) -> SetState {
-        let (id, mut old_sources, registered, cursor, tier_cursors) = match prev {
-            Some(p) => (p.id, p.sources, p.registered, p.cursor, p.tier_cursors),
+        let (id, mut old_sources, registered, mut added, cursor, tier_cursors) = match prev {
+            Some(p) => (
+                p.id,
+                p.sources,
+                p.registered,
+                p.added,
+                p.cursor,
+                p.tier_cursors,
+            ),
             None => {
                 self.next_set += 1;
-                (
-                    SetId(self.next_set),
-                    Vec::new(),
-                    Vec::new(),
-                    0,
-                    BTreeMap::new(),
-                )
+                let id = SetId(self.next_set);
+                (id, Vec::new(), Vec::new(), Vec::new(), 0, BTreeMap::new())
             }
         };
         let entries: Vec<(SipUri, Transport, Option<MemberConfig>)> = cfg
@@ -236,9 +242,14 @@ impl Dispatcher {
                     .members
                     .first()
                     .copied()
-                    .filter(|m| self.members.contains_key(m));
+                    .filter(|m| self.members.contains_key(m))
+                    // A member added at run time that the file now names is taken over.
+                    .or_else(|| self.adopt(&mut added, &source.uri.text));
                 match existing {
-                    Some(m) => self.fit_member(m, &source, cfg, None, now),
+                    Some(m) => {
+                        source.members = vec![m];
+                        self.fit_member(m, &source, cfg, None, now);
+                    }
                     None => {
                         let text = source.uri.text.clone();
                         let m =
@@ -277,6 +288,7 @@ impl Dispatcher {
             cfg: cfg.clone(),
             sources,
             registered,
+            added,
             cursor,
             tier_cursors,
         }
@@ -363,6 +375,7 @@ impl Dispatcher {
         };
         if let Some(set) = self.sets.iter_mut().find(|s| s.id == m.set) {
             set.registered.retain(|&r| r != id);
+            set.added.retain(|&r| r != id);
             for source in &mut set.sources {
                 source.members.retain(|&r| r != id);
             }
@@ -384,9 +397,10 @@ impl Dispatcher {
         self.events.push_back(ev);
     }
 
-    /// Runs `f` on member `id` and, if its state changed, counts the transition and queues one
-    /// `StateChanged` event. Returns `false` for an unknown member.
-    pub(crate) fn update<F>(&mut self, id: MemberId, f: F) -> bool
+    /// Runs `f` on member `id` and, if its state changed, counts the transition, keeps it as
+    /// the member's last and queues one `StateChanged` event. Returns `false` for an unknown
+    /// member.
+    pub(crate) fn update<F>(&mut self, id: MemberId, now: Instant, f: F) -> bool
     where
         F: FnOnce(&mut Member) -> Reason,
     {
@@ -398,6 +412,12 @@ impl Dispatcher {
         let to = m.state();
         if from != to {
             m.counters.transitions_to[to.index()] += 1;
+            m.last_transition = Some(Transition {
+                from,
+                to,
+                reason,
+                at: now,
+            });
             let ev = DispatchEvent::StateChanged {
                 member: id,
                 set: m.set,
@@ -431,7 +451,7 @@ impl Dispatcher {
         state: AdminState,
         now: Instant,
     ) -> Result<(), AdminError> {
-        let found = self.update(id, |m| {
+        let found = self.update(id, now, |m| {
             let was = m.admin;
             m.admin = state;
             if state == AdminState::Disabled {

@@ -25,6 +25,19 @@ pub enum AdminError {
     /// No member has this id (it went away).
     #[error("no such member")]
     UnknownMember,
+    /// No set has this id (it went away in a reload).
+    #[error("no such set")]
+    UnknownSet,
+    /// A member added at run time must be an IP literal (a host name needs a config entry,
+    /// whose DNS answers the dispatcher follows).
+    #[error("the URI is not an IP literal; name host-name members in the config file")]
+    NeedsDns,
+    /// The set already has a member at this address and transport.
+    #[error("the set already has a member at {0}")]
+    Duplicate(std::net::SocketAddr),
+    /// The member has calls in progress: removing it needs `force`.
+    #[error("the member has {0} calls in progress")]
+    HasCalls(u32),
 }
 
 /// Why DNS results could not be applied.

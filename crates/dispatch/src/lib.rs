@@ -55,6 +55,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod admin;
 mod dispatcher;
 mod dynamic;
 mod error;
@@ -77,7 +78,7 @@ pub use settings::{
 pub use types::{
     DispatchEvent, HashKeys, Health, MemberCounters, MemberId, MemberState, Origin, PassiveEvent,
     ProbeId, ProbeOutcome, ProbeRequest, Reason, Registration, RemoveReason, ResolvedTarget,
-    Selection, SetId, SourceId,
+    Selection, SetId, SourceId, Transition,
 };
 
 /// Longest BUSY time a Retry-After can set, in seconds (one hour).

@@ -2,13 +2,14 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sip::Transport;
 
 use crate::settings::{AdminState, HealthConfig};
 use crate::types::{
     Health, MemberCounters, MemberId, MemberState, Origin, ProbeOutcome, Reason, SetId, SourceId,
+    Transition,
 };
 
 /// A member of a set, as the admin socket and metrics see it.
@@ -44,6 +45,12 @@ pub struct Member {
     pub(crate) hash_seed: u64,
     /// SRV priority and weight when DNS gave them (they override the config's).
     pub(crate) srv: Option<(u16, u16)>,
+    /// The last state change.
+    pub(crate) last_transition: Option<Transition>,
+    /// When the probe in flight was sent.
+    pub(crate) probe_sent: Option<Instant>,
+    /// Round-trip time of the last probe answered.
+    pub(crate) last_rtt: Option<Duration>,
 }
 
 impl Member {
@@ -114,6 +121,14 @@ impl Member {
     /// Consecutive successes so far.
     pub fn consecutive_successes(&self) -> u32 {
         self.oks
+    }
+    /// Its last state change (`None`: none since it was created).
+    pub fn last_transition(&self) -> Option<&Transition> {
+        self.last_transition.as_ref()
+    }
+    /// Round-trip time of the last probe that got a final reply.
+    pub fn probe_rtt(&self) -> Option<Duration> {
+        self.last_rtt
     }
 
     /// The state an operator sees: DISABLED and DRAINING first, then BUSY, then health.
@@ -263,6 +278,9 @@ impl Member {
             swrr: 0,
             hash_seed,
             srv: None,
+            last_transition: None,
+            probe_sent: None,
+            last_rtt: None,
         }
     }
 

@@ -38,6 +38,7 @@ impl Dispatcher {
         let m = self.members.get_mut(&id)?;
         let deadline = now + health.timeout;
         m.outstanding = Some((seq, deadline));
+        m.probe_sent = Some(now);
         m.next_probe = Some(now + health.interval);
         m.counters.probes_sent += 1;
         Some(ProbeRequest {
@@ -76,7 +77,13 @@ impl Dispatcher {
         let Some(health) = self.set(set).map(|s| s.cfg.health.clone()) else {
             return false;
         };
-        self.update(probe.member, |m| m.apply_probe(outcome, &health, now))
+        self.update(probe.member, now, |m| {
+            if let (ProbeOutcome::Reply { .. }, Some(sent)) = (outcome, m.probe_sent) {
+                m.last_rtt = Some(now.saturating_duration_since(sent));
+            }
+            m.probe_sent = None;
+            m.apply_probe(outcome, &health, now)
+        })
     }
 
     /// What a call told about member `id` (when the set's `health.passive` is on; otherwise,
@@ -91,7 +98,7 @@ impl Dispatcher {
         if !health.passive || m.last_resort {
             return true;
         }
-        self.update(id, |m| {
+        self.update(id, now, |m| {
             let busy = match ev {
                 PassiveEvent::ServiceUnavailable {
                     retry_after: Some(secs),
@@ -161,7 +168,7 @@ impl Dispatcher {
                 self.probe_result(ProbeId { member: id, seq }, ProbeOutcome::Timeout, now);
             }
             if busy_over {
-                self.update(id, |m| {
+                self.update(id, now, |m| {
                     m.busy_until = None;
                     Reason::BusyOver
                 });

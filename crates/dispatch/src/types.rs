@@ -128,6 +128,22 @@ pub enum Origin {
         /// When the registration lapses.
         expires_at: Instant,
     },
+    /// Added at run time over the admin socket ([`crate::Dispatcher::add_member`]); stays
+    /// until removed, across reloads while its set stays.
+    Admin,
+}
+
+/// A member's last state change, for the admin socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// State before.
+    pub from: MemberState,
+    /// State after.
+    pub to: MemberState,
+    /// Why.
+    pub reason: Reason,
+    /// When.
+    pub at: Instant,
 }
 
 /// Per-member counters; monotonic for the member's lifetime (a reload keeps them).
@@ -285,6 +301,8 @@ pub enum RemoveReason {
     Expired,
     /// It unregistered (REGISTER with expires 0).
     Unregistered,
+    /// An operator removed it over the admin socket.
+    Admin,
 }
 
 /// Something that happened to a member; one per state transition.

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod journal;
+mod admin;
 mod ng;
 mod notify;
 mod reload;

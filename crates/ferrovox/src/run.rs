@@ -115,6 +115,7 @@ fn sip_until_stopped(
         Err(e) => return (Err(e.into()), None),
     };
     let mut ng = None;
+    let mut admin = None;
     let result = rt.block_on(async {
         let sip = crate::sip::start(cfg, parts.engine.clone(), stopped.clone()).await?;
         ng = Some(crate::ng::spawn(cfg, parts, stop.clone())?);
@@ -123,7 +124,15 @@ fn sip_until_stopped(
             Some(s) => (Some(s.control), Some(s.task)),
             None => (None, None),
         };
-        tokio::spawn(crate::reload::on_sighup(file, control, ng_reload));
+        let (reload_tx, reload_rx) = mpsc::channel(4);
+        let (published, config_rx) = watch::channel(Arc::new(cfg.clone()));
+        admin = crate::admin::spawn(cfg, control.clone(), reload_tx, config_rx, stop)?;
+        let reloads = crate::reload::Reloads {
+            current: cfg.clone(),
+            admin: reload_rx,
+            published,
+        };
+        tokio::spawn(crate::reload::on_sighup(file, control, ng_reload, reloads));
         tracing::info!(ng = %cfg.ng.listen, "ferrovox ready");
         crate::notify::ready(&format!("ready; ng on {}", cfg.ng.listen));
         tokio::select! {
@@ -139,6 +148,11 @@ fn sip_until_stopped(
         }
         Ok(())
     });
+    // The admin thread serves until the stop flag turns; it removes its socket file.
+    let _ = stop.send(true);
+    if let Some(a) = admin.take() {
+        a.join();
+    }
     (result, ng)
 }
 

@@ -2,6 +2,7 @@
 //! live here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod algorithms;
 mod dynamic;
 mod health;

@@ -1,0 +1,240 @@
+//! The running settings by config key (`params.get`), and what a reload changes (`reload`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use config::Config;
+use serde_json::{json, Value};
+
+use crate::method::ConfigChange;
+
+/// The settings of `cfg` an operator tunes, by their config key (`section.key`), durations in
+/// the key's own unit. Lists are written as one comma-separated string.
+pub fn params(cfg: &Config) -> BTreeMap<String, Value> {
+    let mut p = BTreeMap::new();
+    general(cfg, &mut p);
+    sip(cfg, &mut p);
+    media(cfg, &mut p);
+    ng(cfg, &mut p);
+    places(cfg, &mut p);
+    p
+}
+
+fn ms(d: Duration) -> Value {
+    json!(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn secs(d: Duration) -> Value {
+    json!(d.as_secs())
+}
+
+fn list<T: ToString>(items: &[T]) -> Value {
+    json!(items.iter().map(T::to_string).collect::<Vec<_>>().join(","))
+}
+
+fn general(cfg: &Config, p: &mut BTreeMap<String, Value>) {
+    p.insert(
+        "general.log_level".into(),
+        json!(cfg.general.log_level.as_str()),
+    );
+    p.insert(
+        "general.log_format".into(),
+        json!(cfg.general.log_format.as_str()),
+    );
+}
+
+fn sip(cfg: &Config, p: &mut BTreeMap<String, Value>) {
+    let s = &cfg.sip;
+    let mut put = |k: &str, v: Value| p.insert(format!("sip.{k}"), v);
+    put("t1_ms", ms(s.t1));
+    put("t2_ms", ms(s.t2));
+    put("t4_ms", ms(s.t4));
+    put("fr_timeout_ms", ms(s.fr_timeout));
+    put("fr_inv_timeout_secs", secs(s.fr_inv_timeout));
+    put("max_forwards", json!(s.max_forwards));
+    put("max_message_bytes", json!(s.max_message_bytes));
+    put("dialog_expiry_secs", secs(s.dialog_expiry));
+    put("draining", json!(s.draining));
+    put("record_route", json!(s.record_route));
+    put("trusted", list(&s.trusted));
+    put("tcp_max_connections", json!(s.tcp.max_connections));
+    put(
+        "tcp_max_connections_per_source",
+        json!(s.tcp.max_connections_per_source),
+    );
+    put("tcp_buffer_bytes", json!(s.tcp.buffer_bytes));
+    put("tcp_idle_timeout_secs", secs(s.tcp.idle_timeout));
+    put("tcp_message_timeout_secs", secs(s.tcp.message_timeout));
+    put("tcp_connect_timeout_ms", ms(s.tcp.connect_timeout));
+    let l = &s.limits;
+    put("max_server_transactions", json!(l.server_transactions));
+    put("max_client_transactions", json!(l.client_transactions));
+    put("max_contexts", json!(l.contexts));
+    put("max_dialogs", json!(l.dialogs));
+    put("max_registrations", json!(l.registrations));
+    put("overload_retry_after_secs", secs(l.retry_after));
+    let f = &s.flood;
+    put("flood.enabled", json!(f.enabled));
+    put("flood.rate", json!(f.rate.get()));
+    put("flood.burst", json!(f.burst.get()));
+    put("flood.ban_after_secs", secs(f.ban_after));
+    put("flood.ban_secs", secs(f.ban));
+    put("flood.max_sources", json!(f.max_sources));
+}
+
+fn media(cfg: &Config, p: &mut BTreeMap<String, Value>) {
+    let m = &cfg.media;
+    let mut put = |k: &str, v: Value| p.insert(format!("media.{k}"), v);
+    put("timeout_secs", secs(m.timeout));
+    put("hold_timeout_secs", secs(m.hold_timeout));
+    put("offer_timeout_secs", secs(m.offer_timeout));
+    put(
+        "final_timeout_secs",
+        secs(m.final_timeout.unwrap_or_default()),
+    );
+    put("delete_delay_secs", secs(m.delete_delay));
+    put("max_sessions", json!(m.max_sessions.map_or(0, |n| n.get())));
+    put("strict_source", json!(m.strict_source));
+    put("learning_secs", secs(m.learning));
+}
+
+fn ng(cfg: &Config, p: &mut BTreeMap<String, Value>) {
+    let n = &cfg.ng;
+    p.insert("ng.allow".into(), list(&n.allow));
+    let (rate, burst) = n.rate.map_or((0, 0), |r| (r.per_sec.get(), r.burst.get()));
+    p.insert("ng.rate".into(), json!(rate));
+    p.insert("ng.burst".into(), json!(burst));
+    p.insert("ng.cookie_cache_secs".into(), secs(n.cookie_cache));
+}
+
+/// Addresses, cores and paths: what is bound or started once.
+fn places(cfg: &Config, p: &mut BTreeMap<String, Value>) {
+    p.insert("sip.listen".into(), list(&cfg.sip.listen));
+    p.insert("sip.transports".into(), list(&cfg.sip.transports));
+    p.insert("ng.listen".into(), json!(cfg.ng.listen.to_string()));
+    p.insert(
+        "dataplane.worker_cores".into(),
+        list(&cfg.dataplane.worker_cores),
+    );
+    p.insert("dns.servers".into(), list(&cfg.dns.servers));
+    p.insert(
+        "admin.socket".into(),
+        json!(cfg.admin.socket.display().to_string()),
+    );
+    for (i, iface) in cfg.interfaces.iter().enumerate() {
+        let v = format!(
+            "{} {} ports {}-{}",
+            iface.name, iface.address, iface.port_min, iface.port_max
+        );
+        p.insert(format!("interface[{i}]"), json!(v));
+    }
+}
+
+/// Whether a reload applies a change of `key` now (the SIGHUP path: the SIP proxy's settings,
+/// sets, routes and DNS, and the ng source checks); everything else needs a restart.
+pub fn is_live(key: &str) -> bool {
+    const RESTART: [&str; 3] = ["sip.listen", "sip.transports", "sip.tls"];
+    if RESTART.iter().any(|r| key.starts_with(r)) {
+        return false;
+    }
+    [
+        "sip.", "dns.", "set[", "route", "ng.allow", "ng.rate", "ng.burst",
+    ]
+    .iter()
+    .any(|p| key.starts_with(p))
+}
+
+/// The differences from `old` to `new`: settings by key, then sets and their members, then
+/// routes; each marked with whether a reload applies it now ([`is_live`]).
+pub fn diff(old: &Config, new: &Config) -> Vec<ConfigChange> {
+    let mut out = Vec::new();
+    let (a, b) = (params(old), params(new));
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for k in keys {
+        let change = match (a.get(k), b.get(k)) {
+            (Some(x), Some(y)) if x == y => continue,
+            (Some(x), Some(y)) => format!("{x} -> {y}"),
+            (None, Some(y)) => format!("added: {y}"),
+            (Some(x), None) => format!("removed: {x}"),
+            (None, None) => continue,
+        };
+        out.push(change_of(k.clone(), change));
+    }
+    sets(old, new, &mut out);
+    if old.routes != new.routes {
+        let n = |c: &Config| c.routes.len();
+        out.push(change_of(
+            "route".into(),
+            format!("{} routes -> {} routes", n(old), n(new)),
+        ));
+    }
+    if old.sip.tls != new.sip.tls {
+        out.push(change_of("sip.tls_*".into(), "changed".into()));
+    }
+    out
+}
+
+fn change_of(key: String, change: String) -> ConfigChange {
+    let applied = is_live(&key);
+    ConfigChange {
+        key,
+        change,
+        applied,
+    }
+}
+
+/// Sets added, removed or changed, and their members by URI.
+fn sets(old: &Config, new: &Config, out: &mut Vec<ConfigChange>) {
+    for s in &old.sets {
+        if !new.sets.iter().any(|n| n.name == s.name) {
+            out.push(change_of(format!("set[{}]", s.name), "removed".into()));
+        }
+    }
+    for s in &new.sets {
+        let key = format!("set[{}]", s.name);
+        let Some(o) = old.sets.iter().find(|o| o.name == s.name) else {
+            out.push(change_of(
+                key,
+                format!("added with {} members", s.members.len()),
+            ));
+            continue;
+        };
+        let (mut a, mut b) = (o.clone(), s.clone());
+        a.members.clear();
+        b.members.clear();
+        if a != b {
+            out.push(change_of(key.clone(), "settings changed".into()));
+        }
+        let describe = |m: &config::MemberConfig| {
+            format!(
+                "transport={} weight={} priority={} max_calls={} state={}",
+                m.transport,
+                m.weight,
+                m.priority,
+                m.max_calls.map_or("-".to_string(), |n| n.to_string()),
+                m.state.as_str()
+            )
+        };
+        let find = |list: &[config::MemberConfig], uri: &str| {
+            list.iter().find(|m| m.uri.text == uri).map(describe)
+        };
+        for m in &o.members {
+            if find(&s.members, &m.uri.text).is_none() {
+                out.push(change_of(
+                    format!("{key}.member[{}]", m.uri.text),
+                    "removed".into(),
+                ));
+            }
+        }
+        for m in &s.members {
+            let mk = format!("{key}.member[{}]", m.uri.text);
+            match find(&o.members, &m.uri.text) {
+                None => out.push(change_of(mk, format!("added: {}", describe(m)))),
+                Some(was) if was != describe(m) => {
+                    out.push(change_of(mk, format!("{was} -> {}", describe(m))))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}

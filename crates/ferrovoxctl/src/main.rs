@@ -1,0 +1,216 @@
+//! `ferrovoxctl`: the command-line client of the Ferrovox admin socket, in the spirit of
+//! `kamcmd` and `rtpengine-ctl`.
+//!
+//! ```text
+//! ferrovoxctl members list                       # a table of every member
+//! ferrovoxctl members set-state sip:10.0.0.5 draining
+//! ferrovoxctl members add --set pool sip:10.0.0.9:5060 --weight 2
+//! ferrovoxctl members remove 7 --force
+//! ferrovoxctl health | version | uptime | params | reload
+//! ferrovoxctl --json members list                # the same as JSON, for scripts
+//! ferrovoxctl completions bash > /etc/bash_completion.d/ferrovoxctl
+//! ```
+//!
+//! Exit status: 0 done; 1 the daemon answered with an error (printed on stderr with its
+//! code); 2 usage error; 3 the daemon cannot be reached (no socket, no permission, no answer
+//! in time, connection closed).
+#![forbid(unsafe_code)]
+
+mod cli;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use admin::{Client, ClientError, ErrorObject};
+use clap::{CommandFactory, Parser};
+use serde_json::{json, Value};
+
+use cli::{Cli, Command, MemberCmd};
+
+/// Exit status: the daemon answered with an error.
+const EXIT_DAEMON_ERROR: u8 = 1;
+/// Exit status: usage error (also what clap exits with).
+const EXIT_USAGE: u8 = 2;
+/// Exit status: the daemon cannot be reached.
+const EXIT_UNREACHABLE: u8 = 3;
+
+/// Why a command did not succeed.
+#[derive(Debug)]
+enum Failure {
+    /// The daemon said no.
+    Daemon(ErrorObject),
+    /// The command line was wrong in a way clap could not see.
+    Usage(String),
+    /// No answer.
+    Unreachable(ClientError),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure::Unreachable(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Completions { shell } = &cli.command {
+        let mut cmd = Cli::command();
+        clap_complete::generate(*shell, &mut cmd, "ferrovoxctl", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Daemon(e)) => {
+            eprintln!("ferrovoxctl: error {}: {}", e.code, e.message);
+            ExitCode::from(EXIT_DAEMON_ERROR)
+        }
+        Err(Failure::Usage(m)) => {
+            eprintln!("ferrovoxctl: {m}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Failure::Unreachable(e)) => {
+            eprintln!("ferrovoxctl: {e}");
+            ExitCode::from(EXIT_UNREACHABLE)
+        }
+    }
+}
+
+/// The socket to talk to: `--socket`, else `[admin] socket` of `--config`, else the default.
+fn socket_path(cli: &Cli) -> Result<PathBuf, Failure> {
+    if let Some(p) = &cli.socket {
+        return Ok(p.clone());
+    }
+    if let Some(file) = &cli.config {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+        let cfg =
+            config::parse(&text).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+        return Ok(admin::socket::resolve_path(&cfg.admin.socket));
+    }
+    Ok(PathBuf::from(config::DEFAULT_ADMIN_SOCKET))
+}
+
+/// One call; the daemon's error becomes [`Failure::Daemon`].
+fn call(client: &mut Client, method: &str, params: Value) -> Result<Value, Failure> {
+    client.call(method, params)?.map_err(Failure::Daemon)
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    let path = socket_path(cli)?;
+    let mut client = Client::connect(&path, Duration::from_secs(cli.timeout))?;
+    let c = &mut client;
+    let (value, kind) = match &cli.command {
+        Command::Version => (call(c, "version", Value::Null)?, show::Kind::Version),
+        Command::Uptime => (call(c, "uptime", Value::Null)?, show::Kind::Uptime),
+        Command::Health => (call(c, "health", Value::Null)?, show::Kind::Health),
+        Command::Params => (call(c, "params.get", Value::Null)?, show::Kind::Params),
+        Command::Reload => (call(c, "reload", Value::Null)?, show::Kind::Reload),
+        Command::Members { command } => members(c, command)?,
+        Command::Completions { .. } => return Ok(()),
+    };
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        print!("{}", show::render(kind, &value));
+    }
+    Ok(())
+}
+
+/// The `members` subcommands.
+fn members(c: &mut Client, cmd: &MemberCmd) -> Result<(Value, show::Kind), Failure> {
+    match cmd {
+        MemberCmd::List { set, page_size } => {
+            let all = list_all(c, set.as_deref(), *page_size)?;
+            Ok((Value::Array(all), show::Kind::Members))
+        }
+        MemberCmd::SetState { member, state, set } => {
+            let mut p = member_params(c, member, set.as_deref())?;
+            p["state"] = json!(state);
+            Ok((call(c, "members.set_state", p)?, show::Kind::Member))
+        }
+        MemberCmd::Add {
+            uri,
+            set,
+            weight,
+            priority,
+            max_calls,
+            state,
+        } => {
+            let mut p = json!({"set": set, "uri": uri});
+            let opt = |v: Option<Value>, p: &mut Value, k: &str| {
+                if let Some(v) = v {
+                    p[k] = v;
+                }
+            };
+            opt(weight.map(|w| json!(w)), &mut p, "weight");
+            opt(priority.map(|w| json!(w)), &mut p, "priority");
+            opt(max_calls.map(|w| json!(w)), &mut p, "max_calls");
+            opt(state.as_ref().map(|s| json!(s)), &mut p, "state");
+            Ok((call(c, "members.add", p)?, show::Kind::Member))
+        }
+        MemberCmd::Remove { member, set, force } => {
+            let mut p = member_params(c, member, set.as_deref())?;
+            p["force"] = json!(force);
+            Ok((call(c, "members.remove", p)?, show::Kind::Removed))
+        }
+    }
+}
+
+/// Every member (of `set`), following the cursor page by page.
+fn list_all(c: &mut Client, set: Option<&str>, page: u32) -> Result<Vec<Value>, Failure> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut p = json!({"limit": page});
+        if let Some(s) = set {
+            p["set"] = json!(s);
+        }
+        if let Some(cur) = &cursor {
+            p["cursor"] = json!(cur);
+        }
+        let v = call(c, "members.list", p)?;
+        if let Some(list) = v["items"].as_array() {
+            items.extend(list.iter().cloned());
+        }
+        match v["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(items),
+        }
+    }
+}
+
+/// The params that name `member`: a number is an id; a URI goes with `--set`, or without it
+/// is looked up among every set's members and must name exactly one.
+fn member_params(c: &mut Client, member: &str, set: Option<&str>) -> Result<Value, Failure> {
+    if let Ok(id) = member.parse::<u32>() {
+        if set.is_some() {
+            return Err(Failure::Usage(
+                "--set goes with a URI, not with an id".into(),
+            ));
+        }
+        return Ok(json!({ "id": id }));
+    }
+    if let Some(s) = set {
+        return Ok(json!({"set": s, "uri": member}));
+    }
+    let found: Vec<Value> = list_all(c, None, admin::method::MAX_PAGE)?
+        .into_iter()
+        .filter(|m| m["uri"].as_str() == Some(member))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(json!({ "id": one["id"] })),
+        [] => Err(Failure::Daemon(ErrorObject::new(
+            admin::ErrorCode::NotFound,
+            format!("no member {member}"),
+        ))),
+        many => Err(Failure::Usage(format!(
+            "{member} is a member of {} sets; say which with --set",
+            many.len()
+        ))),
+    }
+}
