@@ -48,7 +48,8 @@ impl Certs {
         let ca_key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, "e2e test authority");
+        p.distinguished_name
+            .push(DnType::CommonName, "e2e test authority");
         let ca = p.self_signed(&ca_key).unwrap();
         let ca_path = dir.join("ca.pem");
         std::fs::write(&ca_path, ca.pem()).unwrap();
@@ -58,7 +59,10 @@ impl Certs {
             p.distinguished_name.push(DnType::CommonName, name);
             p.subject_alt_names = vec![san];
             let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
-            let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+            let (c, k) = (
+                dir.join(format!("{name}.pem")),
+                dir.join(format!("{name}.key")),
+            );
             std::fs::write(&c, cert.pem()).unwrap();
             std::fs::write(&k, key.serialize_pem()).unwrap();
             (c, k)
@@ -211,11 +215,12 @@ impl Tap {
         thread::spawn(move || {
             for inbound in l.incoming().take(16) {
                 let Ok(a) = inbound else { continue };
-                let Ok(b) = TcpStream::connect(to) else { continue };
-                for (mut from, mut into) in [
-                    (a.try_clone().unwrap(), b.try_clone().unwrap()),
-                    (b, a),
-                ] {
+                let Ok(b) = TcpStream::connect(to) else {
+                    continue;
+                };
+                for (mut from, mut into) in
+                    [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)]
+                {
                     let kept = kept.clone();
                     thread::spawn(move || {
                         let mut buf = [0u8; 16384];
@@ -384,7 +389,10 @@ fn tls_calls_through_the_daemon_with_kamailio_on_both_sides_and_nothing_in_the_c
             return;
         }
     };
-    let dir = tempfile::Builder::new().prefix("e2e-tls-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("e2e-tls-")
+        .tempdir()
+        .unwrap();
     let ports = Ports {
         block: PortBlock::take().unwrap(),
     };
@@ -403,7 +411,11 @@ fn tls_calls_through_the_daemon_with_kamailio_on_both_sides_and_nothing_in_the_c
     let caller = Caller::new();
 
     // 1. UDP in, TLS out: set up, record-routed on both sides, ended along that route.
-    let inv = caller.invite("tls-udp-1", "svc", &format!("127.0.0.1:{}", ports.daemon_udp()));
+    let inv = caller.invite(
+        "tls-udp-1",
+        "svc",
+        &format!("127.0.0.1:{}", ports.daemon_udp()),
+    );
     let got = caller.ask(&inv, proxy);
     let log = || daemon.log_tail(40);
     assert_eq!(codes(&got).last(), Some(&200), "{got:?}\n{}", log());
@@ -422,12 +434,21 @@ fn tls_calls_through_the_daemon_with_kamailio_on_both_sides_and_nothing_in_the_c
         .send_to(caller.in_dialog("ACK", 1, &inv, ok).as_bytes(), proxy)
         .unwrap();
     let bye = caller.ask(&caller.in_dialog("BYE", 2, &inv, ok), proxy);
-    assert_eq!(codes(&bye).last(), Some(&200), "BYE along the route: {bye:?}\n{}", log());
+    assert_eq!(
+        codes(&bye).last(),
+        Some(&200),
+        "BYE along the route: {bye:?}\n{}",
+        log()
+    );
 
     // 2. Kamailio as a TLS client (it verifies the daemon's certificate) calls through the
     //    daemon's TLS listener to the TLS member.
     let front = SocketAddr::from((LOOPBACK, ports.kamailio_udp()));
-    let inv = caller.invite("tls-tls-1", "svc", &format!("127.0.0.1:{}", ports.daemon_udp()));
+    let inv = caller.invite(
+        "tls-tls-1",
+        "svc",
+        &format!("127.0.0.1:{}", ports.daemon_udp()),
+    );
     let got = caller.ask(&inv, front);
     assert_eq!(
         codes(&got).last(),
@@ -445,7 +466,11 @@ fn tls_calls_through_the_daemon_with_kamailio_on_both_sides_and_nothing_in_the_c
 
     // What crossed the tap: TLS records only (a handshake first), no SIP text either way.
     let seen = tap.seen();
-    assert!(seen.len() > 1000, "the calls went through the tap: {} bytes", seen.len());
+    assert!(
+        seen.len() > 1000,
+        "the calls went through the tap: {} bytes",
+        seen.len()
+    );
     assert_eq!(seen.first(), Some(&0x16), "a TLS handshake record first");
     for text in [&b"SIP/2.0"[..], b"INVITE ", b"Call-ID", b"tls-udp-1"] {
         assert!(
@@ -458,7 +483,11 @@ fn tls_calls_through_the_daemon_with_kamailio_on_both_sides_and_nothing_in_the_c
     // 3. A member whose certificate names another host: refused at the handshake, the call
     //    fails at once, and Kamailio hears nothing on that socket.
     let start = Instant::now();
-    let inv = caller.invite("tls-wrong-1", "wrong", &format!("127.0.0.1:{}", ports.daemon_udp()));
+    let inv = caller.invite(
+        "tls-wrong-1",
+        "wrong",
+        &format!("127.0.0.1:{}", ports.daemon_udp()),
+    );
     let got = caller.ask(&inv, proxy);
     let took = start.elapsed();
     let last = codes(&got).last().copied();
@@ -488,5 +517,128 @@ fn tls_calls_through_the_daemon_with_kamailio_on_both_sides_and_nothing_in_the_c
         "edge_tls: UDP-in call to the TLS member set up and ended, TLS-in call set up; the tap \
          saw {} bytes of TLS and no SIP text; wrong server name refused in {took:?} (code {last:?})",
         seen.len()
+    );
+}
+
+/// One certificate signed by `ca`, for 127.0.0.1 with common name `cn`: its DER and its PEM
+/// certificate and key.
+fn signed(ca: &rcgen::Certificate, ca_key: &KeyPair, cn: &str) -> (Vec<u8>, String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.subject_alt_names = vec![SanType::IpAddress(IpAddr::V4(LOOPBACK))];
+    let cert = p.signed_by(&key, ca, ca_key).unwrap();
+    (cert.der().to_vec(), cert.pem(), key.serialize_pem())
+}
+
+/// Opens a TLS connection to `addr` (trusting `ca_der`, checking the name 127.0.0.1), sends
+/// an OPTIONS over it and returns the answer's code and the certificate presented.
+#[allow(deprecated)] // ring's provider: no post-quantum key exchange, none needed here.
+fn options_over_tls(addr: SocketAddr, ca_der: &[u8]) -> (Option<u16>, Vec<u8>) {
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca_der.to_vec())).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::IpAddress(IpAddr::V4(LOOPBACK).into());
+    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(ANSWER)).unwrap();
+    let local = sock.local_addr().unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let msg = format!(
+        "OPTIONS sip:{addr} SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bK-o-{}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=o1\r\nTo: <sip:{addr}>\r\n\
+         Call-ID: tls-options-{}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        local.port(),
+        local.port()
+    );
+    tls.write_all(msg.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut buf) {
+            Ok(n @ 1..) => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let presented = conn.peer_certificates().unwrap()[0].to_vec();
+    (status(&String::from_utf8_lossy(&got)), presented)
+}
+
+#[test]
+fn a_reload_gives_new_connections_the_new_certificate_and_a_bad_file_keeps_the_old_one() {
+    let dir = tempfile::Builder::new()
+        .prefix("e2e-tls-")
+        .tempdir()
+        .unwrap();
+    let ports = Ports {
+        block: PortBlock::take().unwrap(),
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(DnType::CommonName, "e2e test authority");
+    let ca = p.self_signed(&ca_key).unwrap();
+    let (old_der, old_pem, old_key) = signed(&ca, &ca_key, "daemon");
+    let (new_der, new_pem, new_key) = signed(&ca, &ca_key, "daemon-renewed");
+    let (cert, key) = (dir.path().join("chain.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &old_pem).unwrap();
+    std::fs::write(&key, &old_key).unwrap();
+    let b = &ports.block;
+    let toml = format!(
+        "[sip]\nlisten = [\"127.0.0.1:{udp}\"]\ntransports = [\"udp\", \"tls\"]\n\
+         tls_listen = [\"127.0.0.1:{tls}\"]\ntls_certificate = \"{cert}\"\ntls_private_key = \"{key}\"\n\n\
+         [[set]]\nname = \"pool\"\n[set.health]\ninterval_secs = 3600\n\
+         [[set.member]]\nuri = \"sip:127.0.0.1:{uas}\"\n",
+        udp = ports.daemon_udp(),
+        tls = ports.daemon_tls(),
+        cert = cert.display(),
+        key = key.display(),
+        uas = b.uas_sip(),
+    );
+    let relay = b.relay_external();
+    let cfg = DaemonConfig::new(b.ng())
+        .interface("external", *relay.start(), *relay.end())
+        .raw(&toml);
+    let mut daemon = Daemon::start(&cfg).unwrap();
+    let listener = SocketAddr::from((LOOPBACK, ports.daemon_tls()));
+    let ca_der = ca.der().to_vec();
+
+    let (code, presented) = options_over_tls(listener, &ca_der);
+    assert_eq!(code, Some(200), "OPTIONS over TLS\n{}", daemon.log_tail(20));
+    assert!(presented == old_der, "the configured certificate");
+
+    // A file that is not a certificate: the old one stays, and the log says why.
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    daemon.reload().unwrap();
+    let log = daemon.log();
+    let logged = |needle: &str| std::fs::read_to_string(&log).unwrap().contains(needle);
+    wait_for("the refused reload to be logged", ANSWER, || {
+        Ok(logged("SIP TLS certificate not reloaded").then_some(()))
+    })
+    .unwrap();
+    let (code, presented) = options_over_tls(listener, &ca_der);
+    assert_eq!(code, Some(200));
+    assert!(presented == old_der, "a bad file keeps the old certificate");
+
+    // A renewed certificate: new connections get it.
+    std::fs::write(&cert, &new_pem).unwrap();
+    std::fs::write(&key, &new_key).unwrap();
+    daemon.reload().unwrap();
+    wait_for("the reload to be logged", ANSWER, || {
+        Ok(logged("SIP TLS certificate reloaded").then_some(()))
+    })
+    .unwrap();
+    let (code, presented) = options_over_tls(listener, &ca_der);
+    assert_eq!(code, Some(200));
+    assert!(
+        presented == new_der,
+        "new connections get the new certificate"
     );
 }

@@ -48,7 +48,9 @@ fn ok_from_member(req: &str) -> Vec<u8> {
         }
     }
     let to = values(req, "To")[0];
-    r.push_str(&format!("To: {to};tag=fs-1\r\nContact: <sips:fs@{TLS_MEMBER}>\r\nContent-Length: 0\r\n\r\n"));
+    r.push_str(&format!(
+        "To: {to};tag=fs-1\r\nContact: <sips:fs@{TLS_MEMBER}>\r\nContent-Length: 0\r\n\r\n"
+    ));
     r.into_bytes()
 }
 
@@ -57,18 +59,32 @@ fn udp_in_tls_out_is_record_routed_twice_and_both_routes_are_popped() {
     let mut now = Instant::now();
     let mut p = tls_proxy(now);
     sent(&mut p);
-    p.handle_message(now, Transport::Udp, addr(PROXY), addr(CALLER), &invite("dr1"));
+    p.handle_message(
+        now,
+        Transport::Udp,
+        addr(PROXY),
+        addr(CALLER),
+        &invite("dr1"),
+    );
     let out = sent(&mut p);
     let (_, _, inv) = out
         .iter()
-        .find(|(t, d, m)| *t == Transport::Tls && *d == addr(TLS_MEMBER) && m.starts_with("INVITE "))
+        .find(|(t, d, m)| {
+            *t == Transport::Tls && *d == addr(TLS_MEMBER) && m.starts_with("INVITE ")
+        })
         .expect("the INVITE goes to the sips: member over TLS");
     // The member's side on top (it routes by it, over TLS), the caller's below.
     assert_eq!(values(inv, "Record-Route"), vec![RR_TLS, RR_UDP], "{inv}");
     assert!(values(inv, "Via")[0].starts_with("SIP/2.0/TLS "), "{inv}");
 
     now += Duration::from_millis(10);
-    p.handle_message(now, Transport::Tls, addr(PROXY_TLS), addr(TLS_MEMBER), &ok_from_member(inv));
+    p.handle_message(
+        now,
+        Transport::Tls,
+        addr(PROXY_TLS),
+        addr(TLS_MEMBER),
+        &ok_from_member(inv),
+    );
     let out = sent(&mut p);
     let (t, d, ok) = out
         .iter()
@@ -89,7 +105,13 @@ fn udp_in_tls_out_is_record_routed_twice_and_both_routes_are_popped() {
          To: <sip:1000@127.0.0.1>;tag=fs-1\r\n\
          Call-ID: dr1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
     );
-    p.handle_message(now, Transport::Udp, addr(PROXY), addr(CALLER), bye.as_bytes());
+    p.handle_message(
+        now,
+        Transport::Udp,
+        addr(PROXY),
+        addr(CALLER),
+        bye.as_bytes(),
+    );
     let out = sent(&mut p);
     let (_, _, fwd) = out
         .iter()
@@ -106,7 +128,13 @@ fn a_call_that_stays_on_one_transport_is_record_routed_once() {
     let inv = String::from_utf8(invite("sr1"))
         .unwrap()
         .replacen("SIP/2.0/UDP", "SIP/2.0/TLS", 1);
-    p.handle_message(now, Transport::Tls, addr(PROXY_TLS), addr(CALLER), inv.as_bytes());
+    p.handle_message(
+        now,
+        Transport::Tls,
+        addr(PROXY_TLS),
+        addr(CALLER),
+        inv.as_bytes(),
+    );
     let out = sent(&mut p);
     let (_, _, fwd) = out
         .iter()
