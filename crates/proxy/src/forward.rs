@@ -145,7 +145,7 @@ impl Proxy {
             return self.no_client_room(now, id);
         }
         let src = self.local_for(dst);
-        let sent_by = self.our_hostport(src);
+        let sent_by = self.sent_by(transport, src);
         let timing = self.timing();
         let token = self.ids.token();
         // A call that changes transport here is record-routed on both sides (RFC 5658 §3.2):
@@ -215,7 +215,7 @@ impl Proxy {
             info.loop_hash(),
             self.ids.token()
         );
-        let bytes = util::insert_via(base, transport, &self.our_hostport(src), &branch)?;
+        let bytes = util::insert_via(base, transport, &self.sent_by(transport, src), &branch)?;
         Some((branch, bytes))
     }
 

@@ -537,11 +537,7 @@ impl Proxy {
     /// `transport` (RFC 3261 §16.6 item 4): the listen address of that side (a `tls_listen`
     /// one for TLS), with `;transport=` unless UDP.
     fn record_route_value(&self, transport: Transport, peer: SocketAddr) -> String {
-        let tls = &self.cfg.tls_listen;
-        let local = match tls.iter().find(|l| l.is_ipv4() == peer.is_ipv4()) {
-            Some(l) if transport == Transport::Tls => *l,
-            _ => self.local_for(peer),
-        };
+        let local = self.listen_for(transport, self.local_for(peer));
         let mut rr = format!("<sip:{};lr", self.our_hostport(local));
         if transport != Transport::Udp {
             rr.push_str(";transport=");
@@ -549,6 +545,21 @@ impl Proxy {
         }
         rr.push('>');
         rr
+    }
+
+    /// The listen address that stands for `local` on `transport`: for TLS, the `tls_listen`
+    /// address of its family (where a new connection must go, RFC 3261 §18.2.2), else `local`.
+    fn listen_for(&self, transport: Transport, local: SocketAddr) -> SocketAddr {
+        let tls = self.cfg.tls_listen.iter();
+        match tls.clone().find(|l| l.is_ipv4() == local.is_ipv4()) {
+            Some(l) if transport == Transport::Tls => *l,
+            _ => local,
+        }
+    }
+
+    /// The Via sent-by of a request leaving from `local` over `transport`.
+    fn sent_by(&self, transport: Transport, local: SocketAddr) -> String {
+        self.our_hostport(self.listen_for(transport, local))
     }
 
     /// How many of the top Route values name this element: two after a double

@@ -140,7 +140,7 @@ impl Proxy {
                  From: <{from}>;tag={tag}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\n",
                 uri = probe.request_uri,
                 t = transport.via_token(),
-                hp = self.our_hostport(src),
+                hp = self.sent_by(transport, src),
                 from = probe.from,
             );
             if !self.cfg.user_agent.is_empty() {
@@ -181,7 +181,7 @@ impl Proxy {
         let Some(ends) = LateAnswer::read(c.txn.request(), resp) else {
             return;
         };
-        let sent_by = self.our_hostport(hop.local);
+        let sent_by = self.sent_by(hop.transport, hop.local);
         for (method, cseq) in [
             (Method::Ack, ends.cseq),
             (Method::Bye, ends.cseq.saturating_add(1)),

@@ -75,7 +75,11 @@ fn udp_in_tls_out_is_record_routed_twice_and_both_routes_are_popped() {
         .expect("the INVITE goes to the sips: member over TLS");
     // The member's side on top (it routes by it, over TLS), the caller's below.
     assert_eq!(values(inv, "Record-Route"), vec![RR_TLS, RR_UDP], "{inv}");
-    assert!(values(inv, "Via")[0].starts_with("SIP/2.0/TLS "), "{inv}");
+    // Its Via names the TLS listener: where the member connects back (RFC 3261 §18.2.2).
+    assert!(
+        values(inv, "Via")[0].starts_with("SIP/2.0/TLS 127.0.0.1:5061;"),
+        "{inv}"
+    );
 
     now += Duration::from_millis(10);
     p.handle_message(
