@@ -73,7 +73,7 @@ pub use sip::{
 // user of `Config` can name every type it holds.
 pub use ::dataplane::LatchMode;
 pub use ::dispatch::{
-    AdminState, Algorithm, Cidr, HashKey, HealthConfig, LastResort, MemberConfig, MemberTarget,
+    AdminState, Algorithm, Cidr, HashKey, HealthConfig, LastResort, MediaPlan, MemberConfig, MemberTarget,
     OkCode, RouteConfig, SetConfig, DEFAULT_PROBE_FROM, MAX_ATTEMPTS, MAX_MEMBER_CALLS,
     MAX_SET_NAME_LEN, MAX_WEIGHT,
 };

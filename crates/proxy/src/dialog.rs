@@ -188,6 +188,14 @@ impl Dialogs {
         None
     }
 
+    /// Whether the Call-ID of initial INVITE `info` belongs to a call held that another
+    /// caller (another From tag) opened.
+    pub(crate) fn taken_by_other(&self, info: &ReqInfo) -> bool {
+        self.map
+            .get(&info.call_id)
+            .is_some_and(|d| d.caller_tag != info.from_tag)
+    }
+
     /// Whether a new dialog fits under `cap` (a Call-ID held already is replaced, not added).
     pub(crate) fn has_room(&self, call_id: &str, cap: usize) -> bool {
         self.map.len() < cap || self.map.contains_key(call_id)

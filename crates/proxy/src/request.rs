@@ -178,6 +178,12 @@ impl Proxy {
         if routing.remaining.is_none() && self.is_us(&routing.ruri) && is_local(info) {
             return self.answer_local(now, id, msg, info, arrival.from);
         }
+        if info.initial_invite() && self.dialogs.taken_by_other(info) {
+            // A Call-ID is the key of the call's pinning and media session (RFC 3261 §8.1.1.4
+            // makes it unique per call): a second caller presenting it would take them over.
+            self.refused(Refusal::CallIdInUse, arrival.from, &info.call_id);
+            return self.respond(now, id, msg, 400, "Bad Request (Call-ID in use)", &[]);
+        }
         let Some(target) = self.target(now, id, arrival, msg, info, &routing) else {
             return;
         };

@@ -204,6 +204,9 @@ pub struct ProxyCounters {
     /// REGISTERs refused (403: a set that does not take them, a source or Contact outside
     /// `register_networks`).
     pub register_refused: u64,
+    /// Initial INVITEs refused (400) because their Call-ID belongs to a call held with
+    /// another caller's From tag: taking it over would move that call's pinning and media.
+    pub call_id_in_use: u64,
     /// Requests refused at a table cap (503 with Retry-After), by table.
     pub over_capacity: CapCounters,
     /// In-dialog requests forwarded to the pinned member.
@@ -259,6 +262,7 @@ pub(crate) enum Refusal {
     Dialog,
     Ack,
     Register,
+    CallIdInUse,
     Cap(Table),
 }
 
@@ -282,6 +286,7 @@ impl Refusal {
             Refusal::Dialog => "dialog_refused",
             Refusal::Ack => "ack_unmatched",
             Refusal::Register => "register_refused",
+            Refusal::CallIdInUse => "call_id_in_use",
             Refusal::Cap(Table::Server) => "over_capacity.server_transactions",
             Refusal::Cap(Table::Client) => "over_capacity.client_transactions",
             Refusal::Cap(Table::Contexts) => "over_capacity.contexts",
@@ -301,6 +306,7 @@ impl ProxyCounters {
             Refusal::Dialog => &mut self.dialog_refused,
             Refusal::Ack => &mut self.ack_unmatched,
             Refusal::Register => &mut self.register_refused,
+            Refusal::CallIdInUse => &mut self.call_id_in_use,
             Refusal::Cap(Table::Server) => &mut self.over_capacity.server_transactions,
             Refusal::Cap(Table::Client) => &mut self.over_capacity.client_transactions,
             Refusal::Cap(Table::Contexts) => &mut self.over_capacity.contexts,

@@ -631,3 +631,35 @@ fn route_errors_name_their_key() {
         "no [[set]] is named",
     );
 }
+
+#[test]
+fn set_media_is_anchored_by_default_on_known_interfaces() {
+    use crate::MediaPlan;
+    let two = |extra: &str| {
+        format!(
+            "{}\n[[interface]]\nname = \"inside\"\naddress = \"127.0.0.1\"\nport_min = 32000\nport_max = 32099\n",
+            set(extra)
+        )
+    };
+    // Callers on the first interface's name, members on the first other name.
+    let anchored = |caller: &str, member: &str| MediaPlan::Anchor {
+        caller: caller.into(),
+        member: member.into(),
+    };
+    assert_eq!(ok(&two("")).sets[0].media, anchored("pub", "inside"));
+    assert_eq!(ok(&set("")).sets[0].media, anchored("pub", "pub"));
+    let flipped = "[set.media]\ncaller_interface = \"inside\"\nmember_interface = \"pub\"";
+    assert_eq!(ok(&two(flipped)).sets[0].media, anchored("inside", "pub"));
+    let off = ok(&set("[set.media]\nanchor = false"));
+    assert_eq!(off.sets[0].media, MediaPlan::Off);
+    assert_key_err(
+        &set("[set.media]\nmember_interface = \"nope\""),
+        "set[0].media.member_interface",
+        "is not the name of any [[interface]]",
+    );
+    assert_key_err(
+        &set("[set.media]\nanchors = true"),
+        "set[0].media.anchors",
+        "unknown field",
+    );
+}

@@ -2,6 +2,7 @@
 //! network, scripted members and a scripted caller.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod anchor;
 mod dns_members;
 mod edge;
 mod failover;
@@ -118,6 +119,8 @@ pub(crate) struct Member {
     out: VecDeque<Datagram>,
     /// Pending INVITEs (text) waiting for a CANCEL, by Call-ID.
     ringing: Vec<(String, Vec<u8>)>,
+    /// The SDP its 200s to INVITE carry (none by default).
+    pub sdp: Option<String>,
 }
 
 impl Member {
@@ -130,6 +133,7 @@ impl Member {
             invites: Vec::new(),
             out: VecDeque::new(),
             ringing: Vec::new(),
+            sdp: None,
         }
     }
 
@@ -183,7 +187,11 @@ impl Member {
             extra.push(("Retry-After", r));
         }
         let tag = format!("m{}", self.addr.ip());
-        let b = sip::response_with(req, code, "X", Some(&tag), &extra);
+        let mut b = sip::response_with(req, code, "X", Some(&tag), &extra);
+        let invite = req.request_method() == Some(Method::Invite);
+        if let (Some(sdp), 200, true) = (&self.sdp, code, invite) {
+            b = with_sdp(&b, sdp);
+        }
         self.reply(to, b);
     }
 }
@@ -349,6 +357,18 @@ impl Node for Caller {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
+}
+
+/// `msg` with `sdp` as its body (Content-Type application/sdp).
+pub(crate) fn with_sdp(msg: &[u8], sdp: &str) -> Vec<u8> {
+    let m = sip::parse(msg).unwrap();
+    sip::Editor::new(&m)
+        .remove_headers("Content-Type")
+        .append_header("Content-Type", "application/sdp")
+        .set_body(sdp.as_bytes())
+        .unwrap()
+        .finish()
+        .unwrap()
 }
 
 /// An INVITE from the caller through the proxy to extension 1000.

@@ -1,0 +1,316 @@
+//! Media anchoring in the SIP path (crate docs of `anchor`): the proxy runs each SDP offer and
+//! answer of calls routed to an anchored set through a real media engine (no workers: the
+//! flows it would install are not run here; the daemon's e2e test `anchored_call` relays
+//! real RTP).
+
+use super::*;
+use crate::MediaAnchor;
+use media::{AnchorError, Engine, EngineConfig, Interface, SdpExchange, VirtualBinder};
+use std::sync::{Arc, Mutex};
+
+/// The relay interfaces: external (callers) on 10.0.0.1, internal (members) on 10.0.0.2.
+const EXTERNAL: &str = "10.0.0.1";
+const INTERNAL: &str = "10.0.0.2";
+
+/// The engine, shared between the proxy and the test (which inspects it).
+#[derive(Debug, Clone)]
+struct Shared(Arc<Mutex<Engine>>);
+
+impl MediaAnchor for Shared {
+    fn offer(&mut self, now: Instant, x: &SdpExchange<'_>) -> Result<Vec<u8>, AnchorError> {
+        self.0.lock().unwrap().anchor_offer(now, x)
+    }
+    fn answer(&mut self, now: Instant, x: &SdpExchange<'_>) -> Result<Vec<u8>, AnchorError> {
+        self.0.lock().unwrap().anchor_answer(now, x)
+    }
+    fn delete(&mut self, now: Instant, call_id: &[u8]) -> bool {
+        self.0.lock().unwrap().anchor_delete(now, call_id)
+    }
+}
+
+/// An engine with `pairs` port pairs on each interface.
+fn engine(pairs: u16) -> Shared {
+    let iface = |name: &str, ip: &str| Interface {
+        name: name.into(),
+        address: ip.parse().unwrap(),
+        advertised: None,
+    };
+    let cfg = EngineConfig {
+        interfaces: vec![iface("external", EXTERNAL), iface("internal", INTERNAL)],
+        latching: dataplane::LatchMode::Heuristic,
+        strict_source: false,
+        offer_timeout: Duration::from_secs(60),
+        final_timeout: None,
+        delete_delay: Duration::ZERO,
+        max_sessions: 0,
+        cookie_ttl: Duration::from_secs(30),
+        guard: media::GuardConfig::loopback(),
+        fastpath: false,
+        epoch: Instant::now(),
+    };
+    let range = |min: u16| dataplane::AddrRange {
+        port_min: min,
+        port_max: min + 2 * pairs - 1,
+    };
+    let layout = Arc::new(dataplane::PortLayout::new(vec![range(30000), range(31000)], 1).unwrap());
+    Shared(Arc::new(Mutex::new(Engine::new(
+        cfg,
+        layout,
+        Box::new(VirtualBinder),
+        Vec::new(),
+    ))))
+}
+
+/// Two members answering as given (their 200s carry SDP), round robin, anchored on
+/// external/internal, and the engine.
+fn bed(answers: Vec<Answer>, pairs: u16) -> (Bed, Shared) {
+    let text = format!(
+        "[[interface]]\nname = \"external\"\naddress = \"127.0.0.1\"\nport_min = 30000\nport_max = 30999\n\
+         [[interface]]\nname = \"internal\"\naddress = \"127.0.0.1\"\nport_min = 31000\nport_max = 31999\n\
+         [sip]\nlisten = [\"127.0.0.1:5060\"]\ntransports = [\"udp\"]\nfr_timeout_ms = 2000\n\
+         [[set]]\nname = \"pool\"\n[set.media]\ncaller_interface = \"external\"\nmember_interface = \"internal\"\n\
+         [set.health]\ninterval_secs = 3600\n{}",
+        (0..answers.len())
+            .map(|i| format!("[[set.member]]\nuri = \"sip:{}\"\n", member_addr(i)))
+            .collect::<String>()
+    );
+    let mut bed = Bed::from_config(&text, answers);
+    for i in 0..bed.members {
+        bed.member_mut(i).sdp = Some(member_sdp(i));
+    }
+    let shared = engine(pairs);
+    bed.proxy_mut().set_media_anchor(Box::new(shared.clone()));
+    (bed, shared)
+}
+
+/// The SDP member `i` answers with.
+fn member_sdp(i: usize) -> String {
+    let ip = member_addr(i).ip();
+    format!("v=0\r\no=fs 7 7 IN IP4 {ip}\r\ns=fs\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 50000 RTP/AVP 0\r\na=ptime:20\r\n")
+}
+
+/// The connection address and audio port an SDP body in `text` names.
+fn media_of(text: &str) -> (String, u16) {
+    let c = text
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .unwrap_or_default()
+        .to_string();
+    let port = text
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    (c, port)
+}
+
+fn calls(e: &Shared) -> usize {
+    e.0.lock().unwrap().calls()
+}
+
+#[test]
+fn an_anchored_call_gets_relay_addresses_both_ways_and_bye_releases_it() {
+    let (mut bed, engine) = bed(vec![Answer::Ok], 10);
+    bed.call("a1");
+    bed.run_ms(100);
+    let inv = bed.member(0).first("INVITE");
+    let (ip, port) = media_of(&inv);
+    assert_eq!(
+        ip, INTERNAL,
+        "the member is offered the inside relay address:\n{inv}"
+    );
+    assert!((31000..31020).contains(&port), "{port}");
+    // Every SDP line the relay does not own stays as the caller wrote it.
+    assert!(inv.contains("m=audio") && inv.contains("RTP/AVP 0") && inv.contains("s=-"));
+    let ok = bed.caller().response("a1", 200).unwrap().to_string();
+    let (ip, port) = media_of(&ok);
+    assert_eq!(
+        ip, EXTERNAL,
+        "the caller is answered with the outside address:\n{ok}"
+    );
+    assert!((30000..30020).contains(&port), "{port}");
+    assert!(ok.contains("a=ptime:20") && ok.contains("s=fs"), "{ok}");
+    assert_eq!(calls(&engine), 1);
+    let c = bed.proxy().counters().media;
+    assert_eq!((c.offers, c.answers), (1, 1));
+    bed.send(in_dialog("BYE", "a1", 2, "m127.0.0.20", member_addr(0)));
+    bed.run_ms(100);
+    assert_eq!(bed.member(0).count("BYE"), 1);
+    assert_eq!(calls(&engine), 0, "BYE released the media session");
+    assert_eq!(bed.proxy().counters().media.released, 1);
+}
+
+#[test]
+fn failover_offers_the_second_member_the_same_relay_address() {
+    let (mut bed, engine) = bed(vec![Answer::Reject(503, None), Answer::Ok], 10);
+    // Round robin may start at either member: place calls until one hits member 0 first.
+    let mut n = 0;
+    while bed.member(0).count("INVITE") == 0 {
+        bed.call(&format!("f{n}"));
+        bed.run_ms(100);
+        n += 1;
+    }
+    let call = bed.member(0).invites[0].clone();
+    let first = media_of(&bed.member(0).first("INVITE"));
+    let second = bed
+        .member(1)
+        .got
+        .iter()
+        .find(|g| g.starts_with("INVITE ") && g.contains(&format!("Call-ID: {call}")))
+        .map(|g| media_of(g))
+        .expect("the call failed over to member 1");
+    assert_eq!(
+        first, second,
+        "both members are offered the same relay address"
+    );
+    assert_eq!(bed.caller().finals(&call), vec![200]);
+    assert_eq!(
+        calls(&engine),
+        n,
+        "one session per call, none left by the failover"
+    );
+}
+
+#[test]
+fn a_call_that_fails_releases_its_session() {
+    let (mut bed, engine) = bed(vec![Answer::Reject(486, None)], 10);
+    bed.call("busy");
+    bed.run_ms(100);
+    assert_eq!(bed.caller().finals("busy"), vec![486]);
+    assert_eq!(calls(&engine), 0);
+}
+
+#[test]
+fn no_relay_port_left_answers_503_before_anything_is_forwarded() {
+    let (mut bed, _engine) = bed(vec![Answer::Ring], 1);
+    bed.call("p1");
+    bed.run_ms(100);
+    bed.call("p2");
+    bed.run_ms(100);
+    assert_eq!(
+        bed.member(0).distinct("INVITE"),
+        1,
+        "the second call never left"
+    );
+    let resp = bed
+        .caller()
+        .response("p2", 503)
+        .expect("503 for the second call");
+    assert!(resp.contains("Retry-After:"), "{resp}");
+    assert_eq!(bed.proxy().counters().media.refused_overload, 1);
+}
+
+#[test]
+fn an_sdp_the_relay_cannot_read_is_refused_with_488_and_never_forwarded() {
+    let (mut bed, engine) = bed(vec![Answer::Ok], 10);
+    let inv = String::from_utf8(invite("bad")).unwrap();
+    let broken = inv.replace("m=audio 40000 RTP/AVP 0", "m=audio forty RTP/AVP 0");
+    bed.call_with("bad", broken.into_bytes());
+    bed.run_ms(100);
+    assert_eq!(bed.member(0).count("INVITE"), 0);
+    let resp = bed.caller().response("bad", 488).expect("488");
+    assert!(resp.contains("Warning: 305 ferrovox"), "{resp}");
+    assert_eq!(calls(&engine), 0);
+    // A body that is not application/sdp is not forwarded on an anchored call either.
+    let other = String::from_utf8(invite("mp"))
+        .unwrap()
+        .replace("application/sdp", "multipart/mixed;boundary=x");
+    bed.call_with("mp", other.into_bytes());
+    bed.run_ms(100);
+    assert_eq!(bed.member(0).count("INVITE"), 0);
+    assert!(bed.caller().response("mp", 488).is_some());
+}
+
+#[test]
+fn a_reinvite_to_hold_reuses_the_relay_ports() {
+    let (mut bed, engine) = bed(vec![Answer::Ok], 10);
+    bed.call("h1");
+    bed.run_ms(100);
+    let before = media_of(&bed.member(0).first("INVITE"));
+    let hold = "v=0\r\no=- 1 2 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendonly\r\n";
+    let reinvite = in_dialog("INVITE", "h1", 2, "m127.0.0.20", member_addr(0));
+    let reinvite = with_sdp(&reinvite, hold);
+    bed.send(reinvite);
+    bed.run_ms(100);
+    let got: Vec<&String> = bed
+        .member(0)
+        .got
+        .iter()
+        .filter(|g| g.starts_with("INVITE "))
+        .collect();
+    assert_eq!(got.len(), 2, "the re-INVITE reached the member");
+    assert_eq!(media_of(got[1]), before, "same relay address and port");
+    assert!(
+        got[1].contains("a=sendonly"),
+        "the direction passes: {}",
+        got[1]
+    );
+    assert_eq!(calls(&engine), 1);
+}
+
+#[test]
+fn a_late_offer_in_the_2xx_is_answered_in_the_ack() {
+    let (mut bed, engine) = bed(vec![Answer::Ok], 10);
+    let inv = invite("late");
+    let m = sip::parse(&inv).unwrap();
+    let bare = sip::Editor::new(&m)
+        .remove_headers("Content-Type")
+        .set_body(b"")
+        .unwrap()
+        .finish()
+        .unwrap();
+    bed.call_with("late", bare);
+    bed.run_ms(100);
+    // The member's 200 carries the offer: the caller sees the outside relay address.
+    let ok = bed.caller().response("late", 200).unwrap().to_string();
+    assert_eq!(media_of(&ok).0, EXTERNAL, "{ok}");
+    // The caller's ACK carries the answer: the member sees the inside relay address.
+    let answer = "v=0\r\no=- 1 1 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+    let ack = with_sdp(
+        &in_dialog("ACK", "late", 1, "m127.0.0.20", member_addr(0)),
+        answer,
+    );
+    bed.send(ack);
+    bed.run_ms(100);
+    let acked = bed.member(0).first("ACK");
+    assert_eq!(media_of(&acked).0, INTERNAL, "{acked}");
+    let c = bed.proxy().counters().media;
+    assert_eq!((c.offers, c.answers), (1, 1));
+    assert_eq!(calls(&engine), 1);
+}
+
+#[test]
+fn an_invite_with_the_call_id_of_another_callers_call_cannot_take_it_over() {
+    let (mut bed, engine) = bed(vec![Answer::Ok], 10);
+    bed.call("victim");
+    bed.run_ms(100);
+    let relay = media_of(&bed.member(0).first("INVITE"));
+    // Another caller (another From tag) re-uses the Call-ID, pointing the media elsewhere.
+    let attack = String::from_utf8(invite("victim"))
+        .unwrap()
+        .replace("tag=ctag-victim", "tag=attacker")
+        .replace("branch=z9hG4bK-victim", "branch=z9hG4bK-attack")
+        .replace("c=IN IP4 127.0.0.10", "c=IN IP4 127.0.0.66");
+    bed.send(attack.into_bytes());
+    bed.run_ms(100);
+    assert_eq!(
+        bed.member(0).count("INVITE"),
+        1,
+        "the attack never reached the member"
+    );
+    let refused = bed
+        .caller()
+        .responses
+        .iter()
+        .any(|r| r.0 == 400 && r.3.contains("tag=attacker"));
+    assert!(refused, "{:?}", bed.caller().responses);
+    assert_eq!(bed.proxy().counters().call_id_in_use, 1);
+    assert_eq!(calls(&engine), 1);
+    // The victim's call is untouched: its BYE still reaches the member and frees the relay.
+    bed.send(in_dialog("BYE", "victim", 2, "m127.0.0.20", member_addr(0)));
+    bed.run_ms(100);
+    assert_eq!(bed.member(0).count("BYE"), 1);
+    assert_eq!(calls(&engine), 0);
+    assert_eq!(relay.0, INTERNAL);
+}
