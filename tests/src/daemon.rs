@@ -148,7 +148,11 @@ impl Daemon {
             .tempdir()
             .map_err(|e| Error::io("create a daemon directory", e))?;
         let path = dir.path().join("ferrovox.toml");
-        std::fs::write(&path, config.render())
+        let mut text = config.render();
+        if !text.contains("\n[admin]") {
+            text.push_str(&crate::relay::admin_socket_in(dir.path()));
+        }
+        std::fs::write(&path, text)
             .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
         let mut cmd = Command::new(&bin);
         cmd.current_dir(dir.path()).arg("--config").arg(&path);
@@ -189,6 +193,11 @@ impl Daemon {
     /// The process guard.
     pub fn process(&mut self) -> &mut Process {
         &mut self.process
+    }
+
+    /// The daemon's admin socket (in its directory, unless the config names another).
+    pub fn admin_socket(&self) -> PathBuf {
+        self.path.join("admin.sock")
     }
 
     /// The daemon's log file.

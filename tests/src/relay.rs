@@ -113,6 +113,15 @@ pub fn ferrovox_config(ports: &PortBlock) -> String {
     )
 }
 
+/// An `[admin]` section putting the daemon's admin socket in `dir` (`admin.sock`), so that
+/// test daemons never share a socket nor need `/run`.
+pub fn admin_socket_in(dir: &Path) -> String {
+    format!(
+        "\n[admin]\nsocket = \"{}\"\n",
+        dir.join("admin.sock").display()
+    )
+}
+
 /// A running relay.
 /// Ferrovox's SIP proxy on the proxy port with the UAS as the one member of an anchored set
 /// (the default `[set.media]`: callers on `external`, members on `internal`).
@@ -175,7 +184,8 @@ impl Relay {
         let (external, internal) = match kind {
             RelayKind::Ferrovox => {
                 let config = dir.join("ferrovox.toml");
-                std::fs::write(&config, ferrovox_config(ports) + extra)
+                let text = ferrovox_config(ports) + extra + &admin_socket_in(dir);
+                std::fs::write(&config, text)
                     .map_err(|e| Error::io(format!("write {}", config.display()), e))?;
                 cmd.arg("--config").arg(&config);
                 (ext, int)

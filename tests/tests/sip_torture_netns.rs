@@ -107,7 +107,8 @@ fn torture_corpus_through_the_daemon_in_an_isolated_namespace() {
         .tempdir()
         .unwrap();
     let cfg = dir.path().join("ferrovox.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    let text = CONFIG.to_owned() + &e2e::relay::admin_socket_in(dir.path());
+    std::fs::write(&cfg, text).unwrap();
     let log = dir.path().join("ferrovox.log");
 
     let ns = Netns::create(&format!("fv-torture-{}", std::process::id())).unwrap();

@@ -171,7 +171,7 @@ impl DpdkRelay {
         let bin = ferrovox_binary()?;
         let path = dir.path().to_owned();
         let file = path.join("ferrovox.toml");
-        std::fs::write(&file, config.render())
+        std::fs::write(&file, config.render() + &crate::relay::admin_socket_in(&path))
             .map_err(|e| Error::io(format!("write {}", file.display()), e))?;
         let mut cmd = Command::new(&bin);
         cmd.current_dir(&path).arg("--config").arg(&file);
