@@ -223,7 +223,7 @@ mod tests {
         let (reload, reload_rx) = mpsc::channel(1);
         let (stop, stopped) = watch::channel(false);
         let driver = tokio::spawn(run(
-            engine("127.0.0.1/32"),
+            crate::SharedEngine::new(engine("127.0.0.1/32")),
             socket,
             Vec::new(),
             reload_rx,

@@ -58,4 +58,8 @@ impl proxy::MediaAnchor for SharedEngine {
     fn delete(&mut self, now: Instant, call_id: &[u8]) -> bool {
         self.with(|e| e.anchor_delete(now, call_id))
     }
+
+    fn poll_ended(&mut self) -> Option<(Vec<u8>, media::EndReason)> {
+        self.lock().poll_anchored_end()
+    }
 }

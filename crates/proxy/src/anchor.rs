@@ -19,11 +19,16 @@
 //! the SDP cannot be rewritten (RFC 3261 §21.4.26); an SDP is never forwarded unrewritten.
 
 use crate::ctx::Target;
-use crate::info::ReqInfo;
+use crate::dialog::Ends;
+use crate::info::{ReqInfo, BRANCH_PREFIX};
 use crate::slab::{CtxId, ServerId};
+use crate::tables::Role;
+use crate::txn::{ClientTxn, Expiry, Hop};
 use crate::Proxy;
 use media::{AnchorError, SdpExchange};
+use sip::Transport;
 use sip::{Message, Method};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 /// The relay the proxy anchors calls on, in the same process (the daemon's media engine
@@ -36,6 +41,9 @@ pub trait MediaAnchor: std::fmt::Debug + Send {
     /// The call is over: its media session is released (after the delete delay). Returns
     /// whether the relay held it.
     fn delete(&mut self, now: Instant, call_id: &[u8]) -> bool;
+    /// The next call the relay ended on its own (no RTP, on hold too long, length cap): its
+    /// SIP Call-ID and why. The proxy ends its dialog.
+    fn poll_ended(&mut self) -> Option<(Vec<u8>, media::EndReason)>;
 }
 
 impl MediaAnchor for media::Engine {
@@ -49,6 +57,10 @@ impl MediaAnchor for media::Engine {
 
     fn delete(&mut self, now: Instant, call_id: &[u8]) -> bool {
         self.anchor_delete(now, call_id)
+    }
+
+    fn poll_ended(&mut self) -> Option<(Vec<u8>, media::EndReason)> {
+        self.poll_anchored_end()
     }
 }
 
@@ -329,6 +341,135 @@ impl Proxy {
                 self.counters.media.released += 1;
             }
         }
+    }
+}
+
+impl Proxy {
+    /// An anchored call's 2xx confirmed its dialog: what ending it from here needs is kept
+    /// (the Contacts, From and To of both parties, from the INVITE of `ctx` and its 2xx).
+    pub(crate) fn keep_ends(&mut self, ctx: CtxId, resp: &Message<'_>) {
+        let Some(c) = self.ctxs.get(ctx).filter(|c| c.anchored.is_some()) else {
+            return;
+        };
+        let Ok(inv) = sip::parse(&c.base) else {
+            return;
+        };
+        let contact = |m: &Message<'_>| match m.contacts().ok().flatten() {
+            Some(sip::Contacts::List(l)) => l.into_iter().next().map(|n| n.uri),
+            _ => None,
+        };
+        let value = |m: &Message<'_>, h: &str| {
+            m.header(h)
+                .map(|h| String::from_utf8_lossy(h.value).into_owned())
+        };
+        let (Some(caller), Some(callee), Some(from), Some(to)) = (
+            contact(&inv),
+            contact(resp),
+            value(&inv, "From"),
+            value(resp, "To"),
+        ) else {
+            return;
+        };
+        let ends = Ends {
+            contact: [caller, callee],
+            party: [from, to],
+            cseq: [c.info.cseq, 0],
+        };
+        let call_id = c.info.call_id.clone();
+        self.dialogs.set_ends(&call_id, ends);
+    }
+
+    /// Takes the calls the relay ended on a timeout and ends their dialogs: a BYE to each
+    /// party with a Reason (RFC 3326: Q.850 cause 102, recovery on timer expiry), counted by
+    /// reason.
+    pub(crate) fn collect_media_ends(&mut self, now: Instant) {
+        while let Some((call_id, why)) = self.media.as_mut().and_then(|m| m.poll_ended()) {
+            let call_id = String::from_utf8_lossy(&call_id).into_owned();
+            let c = &mut self.counters.media;
+            *match why {
+                media::EndReason::NoRtp => &mut c.timeout_no_rtp,
+                media::EndReason::OnHold => &mut c.timeout_on_hold,
+                media::EndReason::OfferTimeout | media::EndReason::FinalTimeout => {
+                    &mut c.timeout_final
+                }
+            } += 1;
+            tracing::info!(
+                call_id,
+                reason = why.name(),
+                "anchored call ended by the relay: BYE to both parties"
+            );
+            let linger = now + self.cfg.t64();
+            let Some((ends, caller_hop, member_hop)) =
+                self.dialogs
+                    .end_by_us(&call_id, linger, &mut self.dispatcher)
+            else {
+                continue;
+            };
+            let reason = format!("Q.850;cause=102;text=\"{}\"", why.name());
+            // To the callee as the caller, and to the caller as the callee.
+            let [caller, callee] = &ends.contact;
+            let [from, to] = &ends.party;
+            let byes = [
+                (callee, from, to, ends.cseq[0], member_hop),
+                (caller, to, from, ends.cseq[1], caller_hop),
+            ];
+            for (target, from, to, cseq, hop) in byes {
+                let bye = Bye {
+                    target,
+                    from,
+                    to,
+                    call_id: &call_id,
+                    cseq: cseq.saturating_add(1),
+                    reason: &reason,
+                };
+                self.send_bye(now, &bye, hop);
+            }
+        }
+    }
+
+    /// Sends `bye` to `hop` on a client transaction of its own (its responses absorbed).
+    fn send_bye(&mut self, now: Instant, bye: &Bye<'_>, (dst, transport): (SocketAddr, Transport)) {
+        let local = self.local_for(dst);
+        let sent_by = self.sent_by(transport, local);
+        let branch = format!("{BRANCH_PREFIX}00000000{}", self.ids.token());
+        let bytes = bye.to_bytes(transport, &sent_by, &branch);
+        let hop = Hop {
+            transport,
+            local,
+            peer: dst,
+        };
+        let expiry = Expiry::Silent(now + self.cfg.t64());
+        let txn = ClientTxn::new(now, Method::Bye, hop, bytes, self.timing(), expiry);
+        let id = self.txns.add_client(branch, txn, Role::Cleanup, None);
+        self.flush_client(id);
+    }
+}
+
+/// A BYE this element sends to end a dialog (RFC 3261 §15.1.1).
+struct Bye<'a> {
+    target: &'a str,
+    from: &'a str,
+    to: &'a str,
+    call_id: &'a str,
+    cseq: u32,
+    reason: &'a str,
+}
+
+impl Bye<'_> {
+    fn to_bytes(&self, transport: Transport, sent_by: &str, branch: &str) -> Vec<u8> {
+        format!(
+            "BYE {target} SIP/2.0\r\nVia: SIP/2.0/{t} {sent_by};branch={branch}\r\nMax-Forwards: 70\r\n\
+             From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} BYE\r\nReason: {reason}\r\n\
+             Content-Length: 0\r\n\r\n",
+            target = self.target,
+            t = transport.via_token(),
+            from = self.from,
+            to = self.to,
+            call_id = self.call_id,
+            cseq = self.cseq,
+            reason = self.reason,
+        )
+        .into_bytes()
     }
 }
 

@@ -151,6 +151,7 @@ impl Proxy {
                     expires,
                     &mut self.dispatcher,
                 );
+                self.keep_ends(ctx, msg);
             }
             None => {
                 if let Some(m) = counted {

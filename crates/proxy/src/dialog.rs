@@ -34,6 +34,22 @@ pub(crate) struct Dialog {
     pub expires: Instant,
     /// The relay interfaces of an anchored call: toward the caller, toward the member.
     pub media: Option<[String; 2]>,
+    /// What the proxy needs to end an anchored call itself (BYE both ways).
+    pub ends: Option<Ends>,
+}
+
+/// A party's next hop: its address and transport.
+pub(crate) type Hop = (SocketAddr, Transport);
+
+/// The dialog's parties as a BYE from the proxy needs them (RFC 3261 §12.2.1.1, §15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ends {
+    /// The caller's Contact URI (the INVITE's) and the callee's (the 2xx's).
+    pub contact: [String; 2],
+    /// The caller's From (with its tag) and the callee's To (with its tag), as written.
+    pub party: [String; 2],
+    /// The highest CSeq seen from the caller and from the callee.
+    pub cseq: [u32; 2],
 }
 
 /// The dialog table, by Call-ID.
@@ -72,6 +88,7 @@ impl Dialogs {
                 counted: None,
                 expires,
                 media,
+                ends: None,
             },
         );
     }
@@ -186,6 +203,43 @@ impl Dialogs {
             return Some((d, false));
         }
         None
+    }
+
+    /// Keeps what ending anchored call `call_id` needs (its 2xx confirmed it).
+    pub(crate) fn set_ends(&mut self, call_id: &str, ends: Ends) {
+        if let Some(d) = self.map.get_mut(call_id) {
+            d.ends = Some(ends);
+        }
+    }
+
+    /// An in-dialog request passed: the highest CSeq of its side grows.
+    pub(crate) fn note_cseq(&mut self, info: &ReqInfo) {
+        let Some((_, from_caller)) = self.side(info) else {
+            return;
+        };
+        if let Some(e) = self
+            .map
+            .get_mut(&info.call_id)
+            .and_then(|d| d.ends.as_mut())
+        {
+            let side = usize::from(!from_caller);
+            e.cseq[side] = e.cseq[side].max(info.cseq);
+        }
+    }
+
+    /// Ends a confirmed call the relay ended (no BYE seen): its count is released, the entry
+    /// kept until `linger`; returns what the BYEs need (`None` when the call is not
+    /// confirmed or already ended): the parties, the caller's hop and the member's.
+    pub(crate) fn end_by_us(
+        &mut self,
+        call_id: &str,
+        linger: Instant,
+        dispatcher: &mut Dispatcher,
+    ) -> Option<(Ends, Hop, Hop)> {
+        let d = self.map.get(call_id).filter(|d| d.confirmed && !d.ended)?;
+        let out = (d.ends.clone()?, d.caller_hop, d.member_hop);
+        self.bye(call_id, linger, dispatcher);
+        Some(out)
     }
 
     /// Whether the Call-ID of initial INVITE `info` belongs to a call held that another

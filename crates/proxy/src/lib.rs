@@ -324,6 +324,7 @@ impl Proxy {
                     for call_id in self.dialogs.expire(now, &mut self.dispatcher) {
                         self.release_media(now, &call_id);
                     }
+                    self.collect_media_ends(now);
                     self.flood.expire(now, &mut self.events);
                     self.arm_housekeeping(now);
                 }

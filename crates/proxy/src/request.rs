@@ -285,6 +285,7 @@ impl Proxy {
         routing: &Routing,
     ) -> Option<Target> {
         if let Some((t, pinned)) = self.dialogs.target(info) {
+            self.dialogs.note_cseq(info);
             self.counters.pinned += u64::from(pinned);
             return Some(t);
         }

@@ -236,6 +236,12 @@ pub struct MediaCounters {
     pub sdp_removed: u64,
     /// Media sessions released (BYE, failure, expiry).
     pub released: u64,
+    /// Anchored calls the relay ended (BYE to both parties), by reason: no RTP,
+    pub timeout_no_rtp: u64,
+    /// on hold longer than the hold timeout,
+    pub timeout_on_hold: u64,
+    /// longer than the final timeout.
+    pub timeout_final: u64,
 }
 
 /// Requests refused because a table was full, by table (see `[sip] max_*`).

@@ -10,6 +10,7 @@ mod teardown;
 mod types;
 
 pub use anchor::{anchor_key, anchored_call_id, ANCHOR_PREFIX};
+
 pub use types::{
     AnchorError, EndReason, EngineConfig, EngineCounters, EngineEvent, Interface, PortBinder,
     SdpExchange, Transmit, VirtualBinder,
@@ -32,6 +33,8 @@ use std::time::{Duration, Instant};
 const STATS_WAIT: Duration = Duration::from_secs(1);
 /// The refusal text of an offer beyond `max_sessions`.
 const LOAD_LIMIT: &str = "load limit: too many sessions";
+/// Anchored calls ended and not yet taken by the SIP proxy, at most (the oldest go first).
+const MAX_ANCHORED_ENDED: usize = 65_536;
 /// How often calls are scanned for offer and final timeouts.
 const SCAN_PERIOD: Duration = Duration::from_secs(1);
 
@@ -74,6 +77,8 @@ pub struct Engine {
     counters: EngineCounters,
     shared: Vec<Arc<SharedCounters>>,
     next_scan: Option<Instant>,
+    /// Anchored calls the engine ended on a timeout, for the SIP proxy to end (BYE).
+    anchored_ended: VecDeque<(Vec<u8>, EndReason)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -172,6 +177,7 @@ impl Engine {
             counters: EngineCounters::default(),
             shared,
             next_scan: None,
+            anchored_ended: VecDeque::new(),
         }
     }
 
@@ -347,7 +353,10 @@ impl Engine {
             let mut ended = Vec::new();
             for (id, c) in &self.calls {
                 let age = now.saturating_duration_since(c.created);
+                // An anchored call's offer waits as long as the SIP transaction does (the proxy
+                // releases it when the INVITE fails or its early dialog expires).
                 if c.state == crate::call::CallState::Offered
+                    && anchored_call_id(id).is_none()
                     && now.saturating_duration_since(c.last_signal) >= self.cfg.offer_timeout
                 {
                     ended.push((id.clone(), EndReason::OfferTimeout));
@@ -439,10 +448,22 @@ impl Engine {
         for p in call.live_pairs() {
             self.remove_pair(p.worker, p.keys);
         }
+        if let Some(sip_call_id) = anchored_call_id(call_id) {
+            if self.anchored_ended.len() >= MAX_ANCHORED_ENDED {
+                self.anchored_ended.pop_front();
+            }
+            self.anchored_ended.push_back((sip_call_id.to_vec(), why));
+        }
         self.events.push_back(EngineEvent::CallEnded {
             call_id: String::from_utf8_lossy(call_id).into_owned(),
             reason: why,
         });
+    }
+
+    /// The next anchored call (its SIP Call-ID) the engine ended on a timeout: its ports are
+    /// gone, and the SIP proxy ends its dialog.
+    pub fn poll_anchored_end(&mut self) -> Option<(Vec<u8>, EndReason)> {
+        self.anchored_ended.pop_front()
     }
 
     /// Removes a call from the maps (its ports stay allocated until released).

@@ -26,6 +26,9 @@ impl MediaAnchor for Shared {
     fn delete(&mut self, now: Instant, call_id: &[u8]) -> bool {
         self.0.lock().unwrap().anchor_delete(now, call_id)
     }
+    fn poll_ended(&mut self) -> Option<(Vec<u8>, media::EndReason)> {
+        self.0.lock().unwrap().poll_anchored_end()
+    }
 }
 
 /// An engine with `pairs` port pairs on each interface.
@@ -313,4 +316,43 @@ fn an_invite_with_the_call_id_of_another_callers_call_cannot_take_it_over() {
     assert_eq!(bed.member(0).count("BYE"), 1);
     assert_eq!(calls(&engine), 0);
     assert_eq!(relay.0, INTERNAL);
+}
+
+#[test]
+fn a_call_the_relay_ends_for_lack_of_rtp_gets_a_bye_with_a_reason_on_both_sides() {
+    let (mut bed, engine) = bed(vec![Answer::Ok], 10);
+    bed.call("quiet");
+    bed.run_ms(100);
+    // The caller ACKs the 2xx and the call is up; then its worker reports no RTP.
+    let ok = bed.caller().response("quiet", 200).unwrap().to_string();
+    bed.send(in_dialog("ACK", "quiet", 1, "m127.0.0.20", member_addr(0)));
+    bed.run_ms(50);
+    let (_, port) = media_of(&ok);
+    {
+        let mut e = engine.0.lock().unwrap();
+        let key = dataplane::PortKey { addr: 0, port };
+        let idle = dataplane::FlowEvent::Idle {
+            key,
+            reason: dataplane::IdleReason::NoRtp,
+        };
+        e.handle_event(bed.sim.now(), 0, idle);
+        e.handle_timeout(bed.sim.now());
+    }
+    assert_eq!(calls(&engine), 0, "the relay ended the call");
+    bed.run_ms(1500);
+    let bye = bed.member(0).first("BYE");
+    assert!(bye.contains("Reason: Q.850;cause=102;text=\"timeout_no_rtp\""), "{bye}");
+    assert!(bye.contains("tag=ctag-quiet") && bye.contains("tag=m127.0.0.20"), "{bye}");
+    assert!(bye.starts_with("BYE sip:fs@127.0.0.20"), "to the member's Contact: {bye}");
+    let to_caller = bed
+        .caller()
+        .requests
+        .iter()
+        .find(|r| r.starts_with("BYE "))
+        .expect("a BYE to the caller");
+    assert!(to_caller.starts_with("BYE sip:caller@127.0.0.10:5060"), "{to_caller}");
+    assert!(to_caller.contains("From: <sip:1000@127.0.0.1>;tag=m127.0.0.20"), "{to_caller}");
+    assert_eq!(bed.proxy().counters().media.timeout_no_rtp, 1);
+    // The dialog is over: its count on the member is released.
+    assert_eq!(bed.proxy().sizes().3, 1, "kept for retransmissions until it lingers out");
 }
