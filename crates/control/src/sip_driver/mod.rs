@@ -5,6 +5,8 @@ mod dns;
 mod icmp;
 mod tcp;
 mod tls;
+#[cfg(test)]
+mod tls_tests;
 
 pub use icmp::{IcmpCounters, IcmpStats};
 pub use tcp::{TcpCounters, TcpStats};

@@ -213,6 +213,7 @@ fn name_of(host: &str) -> Option<ServerName<'static>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 mod tests {
     use super::*;
 
