@@ -19,6 +19,9 @@ pub enum Scenario {
     EarlyMedia,
     /// INVITE/180, CANCEL/200, 487/ACK: never answered.
     Cancel,
+    /// As `Basic`, with a hold (a=sendonly) and an unhold (a=sendrecv) re-INVITE from the
+    /// caller while the audio streams.
+    Hold,
 }
 
 impl Scenario {
@@ -36,6 +39,10 @@ impl Scenario {
             Scenario::Cancel => (
                 include_str!("../sipp/uac_cancel.xml"),
                 include_str!("../sipp/uas_cancel.xml"),
+            ),
+            Scenario::Hold => (
+                include_str!("../sipp/uac_hold.xml"),
+                include_str!("../sipp/uas_hold.xml"),
             ),
         }
     }

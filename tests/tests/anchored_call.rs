@@ -48,3 +48,17 @@ fn anchored_cancel_while_ringing_releases_the_session() {
     };
     assert_eq!(out.report.calls.len(), 1);
 }
+
+/// Hold and unhold re-INVITEs from the caller while audio streams: each side is told the same
+/// relay endpoint in every SDP (the relay ports are reused), and media keeps crossing it.
+#[test]
+fn anchored_hold_and_unhold_reuse_the_relay_ports() {
+    let Some(out) = pass(&Plan::anchored(Scenario::Hold)) else {
+        return;
+    };
+    assert_eq!(out.report.calls.len(), 1);
+    for (id, c) in &out.report.calls {
+        assert_eq!(c.uas_offer.len(), 1, "call {id}: the UAS was told {:?}", c.uas_offer);
+        assert_eq!(c.uac_answer.len(), 1, "call {id}: the UAC was told {:?}", c.uac_answer);
+    }
+}
