@@ -23,7 +23,7 @@
 # on 127.0.0.0/8), on ports from BASE_PORT. Every loop is bounded in count and time; every
 # process started here is killed on exit. Settings (environment):
 #   ONLY=kamailio|ferrovox  FLOOD_GUARD=true|false (the flood phase; false: both unguarded)
-#   FLOOD_RATE=<INVITEs/s>  FACTOR=10 FLOOD_SECS=8 FLOOD_MAX=3000000 FLOOD_DELAY=2
+#   FLOOD_RATE=<INVITEs/s>  FACTOR=10 FLOOD_SECS=8 FLOOD_MAX=5000000 FLOOD_DELAY=2
 #   CAPACITY_SECS=2 CAPACITY=1 (0: no capacity phase; FLOOD_RATE is then required)
 #   CALL_RATE=50 CALL_SECS=14 HOLD_MS=500 FLOODER=127.0.0.2 CALLER=127.0.0.3
 #   GUARD_RATE=200 GUARD_BURST=400 BAN_AFTER_SECS=2 BAN_SECS=300 (Ferrovox [sip.flood];
@@ -45,7 +45,7 @@ FLOOD_GUARD=${FLOOD_GUARD:-true}
 FLOOD_RATE=${FLOOD_RATE:-}
 FACTOR=${FACTOR:-10}
 FLOOD_SECS=${FLOOD_SECS:-8}
-FLOOD_MAX=${FLOOD_MAX:-3000000}
+FLOOD_MAX=${FLOOD_MAX:-5000000}
 FLOOD_DELAY=${FLOOD_DELAY:-2}
 CAPACITY_SECS=${CAPACITY_SECS:-2}
 CAPACITY=${CAPACITY:-1}
@@ -406,6 +406,7 @@ rev="rev $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 [[ $SKIP_BUILD == 1 ]] && rev="binary $FERROVOX, not rebuilt (tree: $rev)"
 {
     echo
+    if [[ $FLOOD_GUARD == true ]]; then guards="on"; else guards="OFF in the flood phase (ferrovox enabled = false, kamailio without WITH_GUARD); when on"; fi
     echo "================ SIP flood from one source: ferrovox vs kamailio ================"
     printf '  %-30s %s\n' "CPU" "$(cpu_model), $(cpu_mhz) MHz, $(nproc) cores online" \
         "kernel" "$(uname -r)" \
@@ -414,7 +415,7 @@ rev="rev $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
         "priority" "$(if [[ $BOOST == 1 ]]; then echo "nice -20 for proxy and sipp (own autogroup)"; else echo "default (not root)"; fi)" \
         "caller" "$CALL_RATE calls/s x $CALL_SECS s from $CALLER (INVITE..BYE, ${HOLD_MS} ms hold)" \
         "flood" "$FLOOD_RATE INVITEs/s for $FLOOD_SECS s (at most $FLOOD_MAX) from $FLOODER, ${FLOOD_DELAY} s after the caller starts, to a sink that never answers" \
-        "guards ($FLOOD_GUARD)" "ferrovox [sip.flood] rate $GUARD_RATE burst $GUARD_BURST ban after ${BAN_AFTER_SECS} s for ${BAN_SECS} s; kamailio pike $((2 * GUARD_RATE))/2 s + htable ban ${BAN_SECS} s + ratelimit INVITE ${RL_INVITES}/s" \
+        "guards" "$guards: ferrovox [sip.flood] rate $GUARD_RATE burst $GUARD_BURST ban after ${BAN_AFTER_SECS} s for ${BAN_SECS} s; kamailio pike $((2 * GUARD_RATE))/2 s + htable ban ${BAN_SECS} s + ratelimit INVITE ${RL_INVITES}/s" \
         "kamailio" "$(kamailio_version), $CHILDREN UDP workers, ${SHM_MB} MB shm" \
         "ferrovox" "$rev" \
         "sipp" "$(sipp_version)"
