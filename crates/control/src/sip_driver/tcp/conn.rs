@@ -171,7 +171,14 @@ pub(crate) async fn serve<S: SipStream>(link: Link, slot: Slot, mut stream: S, i
 pub(crate) async fn finish(link: &Link, reason: Option<Reason>, sent_request: bool) {
     if let Some(r) = reason {
         link.registry.stats().count(r);
-        tracing::debug!(peer = %link.peer, id = link.id, transport = link.registry.transport.as_str(), reason = r.as_str(), "SIP connection closed");
+        match link.registry.transport {
+            proxy::Transport::Tls => {
+                tracing::debug!(peer = %link.peer, id = link.id, reason = r.as_str(), "SIP TLS connection closed")
+            }
+            _ => {
+                tracing::debug!(peer = %link.peer, id = link.id, reason = r.as_str(), "SIP TCP connection closed")
+            }
+        }
     }
     link.registry.remove(link.peer, link.id);
     let lossy = !matches!(reason, None | Some(Reason::Idle));
