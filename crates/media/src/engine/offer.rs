@@ -142,6 +142,21 @@ impl Engine {
             .collect()
     }
 
+    /// The family of the relay address toward the answerer on interface `iface`: the offer's
+    /// own (`fam`) where the interface has one, else the other (the call bridges IPv4 and
+    /// IPv6, as an interface of one family on each side needs).
+    fn family_toward(&self, iface: usize, fam: Family) -> Family {
+        let other = match fam {
+            Family::V4 => Family::V6,
+            Family::V6 => Family::V4,
+        };
+        if self.addrs_of(iface, fam).is_empty() && !self.addrs_of(iface, other).is_empty() {
+            other
+        } else {
+            fam
+        }
+    }
+
     /// The address written into SDP for relay address `addr`.
     pub(super) fn sdp_addr(&self, addr: u16) -> Option<IpAddr> {
         let i = self.cfg.interfaces.get(usize::from(addr))?;
@@ -407,7 +422,7 @@ impl Engine {
                 let out_fam = match req.address_family {
                     Some(ng::AddressFamily::Ip4) => Family::V4,
                     Some(ng::AddressFamily::Ip6) => Family::V6,
-                    None => in_fam,
+                    None => self.family_toward(call.legs[y].iface, in_fam),
                 };
                 let mut fams = [in_fam, in_fam];
                 fams[y] = out_fam;

@@ -33,13 +33,18 @@ impl MediaAnchor for Shared {
 
 /// An engine with `pairs` port pairs on each interface.
 fn engine(pairs: u16) -> Shared {
-    let iface = |name: &str, ip: &str| Interface {
-        name: name.into(),
+    engine_on(&[("external", EXTERNAL), ("internal", INTERNAL)], pairs)
+}
+
+/// An engine over relay addresses `ifaces` (name, address), `pairs` port pairs on each.
+fn engine_on(ifaces: &[(&str, &str)], pairs: u16) -> Shared {
+    let iface = |(name, ip): &(&str, &str)| Interface {
+        name: (*name).into(),
         address: ip.parse().unwrap(),
         advertised: None,
     };
     let cfg = EngineConfig {
-        interfaces: vec![iface("external", EXTERNAL), iface("internal", INTERNAL)],
+        interfaces: ifaces.iter().map(iface).collect(),
         latching: dataplane::LatchMode::Heuristic,
         strict_source: false,
         offer_timeout: Duration::from_secs(60),
@@ -55,7 +60,10 @@ fn engine(pairs: u16) -> Shared {
         port_min: min,
         port_max: min + 2 * pairs - 1,
     };
-    let layout = Arc::new(dataplane::PortLayout::new(vec![range(30000), range(31000)], 1).unwrap());
+    let ranges = (0..ifaces.len())
+        .map(|i| range(30000 + 1000 * i as u16))
+        .collect();
+    let layout = Arc::new(dataplane::PortLayout::new(ranges, 1).unwrap());
     Shared(Arc::new(Mutex::new(Engine::new(
         cfg,
         layout,
@@ -341,18 +349,66 @@ fn a_call_the_relay_ends_for_lack_of_rtp_gets_a_bye_with_a_reason_on_both_sides(
     assert_eq!(calls(&engine), 0, "the relay ended the call");
     bed.run_ms(1500);
     let bye = bed.member(0).first("BYE");
-    assert!(bye.contains("Reason: Q.850;cause=102;text=\"timeout_no_rtp\""), "{bye}");
-    assert!(bye.contains("tag=ctag-quiet") && bye.contains("tag=m127.0.0.20"), "{bye}");
-    assert!(bye.starts_with("BYE sip:fs@127.0.0.20"), "to the member's Contact: {bye}");
+    assert!(
+        bye.contains("Reason: Q.850;cause=102;text=\"timeout_no_rtp\""),
+        "{bye}"
+    );
+    assert!(
+        bye.contains("tag=ctag-quiet") && bye.contains("tag=m127.0.0.20"),
+        "{bye}"
+    );
+    assert!(
+        bye.starts_with("BYE sip:fs@127.0.0.20"),
+        "to the member's Contact: {bye}"
+    );
     let to_caller = bed
         .caller()
         .requests
         .iter()
         .find(|r| r.starts_with("BYE "))
         .expect("a BYE to the caller");
-    assert!(to_caller.starts_with("BYE sip:caller@127.0.0.10:5060"), "{to_caller}");
-    assert!(to_caller.contains("From: <sip:1000@127.0.0.1>;tag=m127.0.0.20"), "{to_caller}");
+    assert!(
+        to_caller.starts_with("BYE sip:caller@127.0.0.10:5060"),
+        "{to_caller}"
+    );
+    assert!(
+        to_caller.contains("From: <sip:1000@127.0.0.1>;tag=m127.0.0.20"),
+        "{to_caller}"
+    );
     assert_eq!(bed.proxy().counters().media.timeout_no_rtp, 1);
     // The dialog is over: its count on the member is released.
-    assert_eq!(bed.proxy().sizes().3, 1, "kept for retransmissions until it lingers out");
+    assert_eq!(
+        bed.proxy().sizes().3,
+        1,
+        "kept for retransmissions until it lingers out"
+    );
+}
+
+#[test]
+fn a_caller_on_ipv6_reaches_an_ipv4_member_through_the_relay() {
+    let (mut bed, _) = bed(vec![Answer::Ok], 10);
+    // External has an IPv6 address too; internal (the pool's side) only IPv4.
+    let engine = engine_on(
+        &[
+            ("external", EXTERNAL),
+            ("external", "fd00::1"),
+            ("internal", INTERNAL),
+        ],
+        10,
+    );
+    bed.proxy_mut().set_media_anchor(Box::new(engine.clone()));
+    let sdp = "v=0\r\no=- 1 1 IN IP6 fd00::10\r\ns=-\r\nc=IN IP6 fd00::10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+    bed.call_with("v6", with_sdp(&invite("v6"), sdp));
+    bed.run_ms(100);
+    let to_member = bed.member(0).first("INVITE");
+    assert!(
+        to_member.contains(&format!("c=IN IP4 {INTERNAL}")),
+        "{to_member}"
+    );
+    let ok = bed.caller().response("v6", 200).unwrap().to_string();
+    assert!(
+        ok.contains("c=IN IP6 fd00::1"),
+        "the caller keeps IPv6: {ok}"
+    );
+    assert_eq!(calls(&engine), 1);
 }
