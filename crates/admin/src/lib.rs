@@ -24,5 +24,5 @@ pub mod socket;
 
 pub use client::{Client, ClientError};
 pub use method::Call;
-pub use proto::{ErrorCode, ErrorObject, Id, Request, Response, PROTOCOL_VERSION};
+pub use proto::{parse_request, ErrorCode, ErrorObject, Id, Request, Response, PROTOCOL_VERSION};
 pub use server::{serve, Backend, Limits};
