@@ -51,11 +51,12 @@ fn specs(ports: &PortBlock, n: usize, f: impl Fn(usize, u16) -> MemberSpec) -> V
 }
 
 /// A daemon whose SIP proxy listens on the block's proxy port, with `set` as the `[[set]]`
-/// body (algorithm, health...) and members on the given ports.
+/// body (algorithm, health...) and members on the given ports. Signalling only: these tests
+/// count calls by the thousand (anchored calls are `anchored_call`'s and `anchored_edges`').
 fn daemon(ports: &PortBlock, set: &str, members: &[String], extra: &str) -> Daemon {
     let mut toml = format!(
         "[sip]\nlisten = [\"127.0.0.1:{}\"]\ntransports = [\"udp\", \"tcp\"]\nfr_timeout_ms = 1000\n\n\
-         [[set]]\nname = \"pool\"\n{set}\n",
+         [[set]]\nname = \"pool\"\n{set}\n[set.media]\nanchor = false\n",
         ports.proxy_sip()
     );
     for m in members {

@@ -31,10 +31,10 @@ pub async fn start(
         tracing::info!("no [[set]] configured: SIP proxy off");
         return Ok(None);
     }
-    let sockets = Sockets::bind(&cfg.sip).await.with_context(|| {
-        let listen: Vec<String> = cfg.sip.listen.iter().map(|a| a.to_string()).collect();
-        format!("sip.listen: cannot bind {}", listen.join(", "))
-    })?;
+    // The error names the key at fault (sip.listen, sip.tls_listen, sip.tls_certificate...).
+    let sockets = Sockets::bind(&cfg.sip)
+        .await
+        .context("cannot start the SIP proxy")?;
     // Tags, branches, probe Call-IDs and DNS query ids must not be guessable (an attacker who
     // could would forge responses; RFC 3261 §19.3 asks for cryptographically random tags,
     // RFC 5452 §9.2 for unpredictable DNS ids): a CSPRNG keyed by the OS.

@@ -83,6 +83,11 @@ pub struct Sockets {
     icmp: Arc<IcmpStats>,
 }
 
+/// A bind failure that names the key and the address.
+fn cannot_bind(key: &str, what: &str, a: SocketAddr, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{key}: cannot bind {what} {a}: {e}"))
+}
+
 impl Sockets {
     /// Binds every listen address for the configured transports and reads the TLS files.
     pub async fn bind(cfg: &config::SipConfig) -> std::io::Result<Sockets> {
@@ -92,17 +97,20 @@ impl Sockets {
             let ctx = tls::TlsContext::load(&cfg.tls).map_err(std::io::Error::other)?;
             tls_context = Some(Arc::new(ctx));
             for a in &cfg.tls.listen {
-                tls.push(tokio::net::TcpListener::bind(a).await?);
+                let l = tokio::net::TcpListener::bind(a).await;
+                tls.push(l.map_err(|e| cannot_bind("sip.tls_listen", "TLS", *a, e))?);
             }
         }
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
         for a in &cfg.listen {
             if cfg.has_transport(config::Transport::Udp) {
-                udp.push(Arc::new(bind_udp(*a)?));
+                let s = bind_udp(*a).map_err(|e| cannot_bind("sip.listen", "UDP", *a, e))?;
+                udp.push(Arc::new(s));
             }
             if cfg.has_transport(config::Transport::Tcp) {
-                tcp.push(tokio::net::TcpListener::bind(a).await?);
+                let l = tokio::net::TcpListener::bind(a).await;
+                tcp.push(l.map_err(|e| cannot_bind("sip.listen", "TCP", *a, e))?);
             }
         }
         if !tcp.is_empty() || tls_context.is_some() {
