@@ -23,6 +23,10 @@
 #   PROXY_CORE=1 PEER_CORE=0 CEILING=1 BASE_PORT=25060 PING_INTERVAL=10
 #   CHILDREN=4 SHM_MB=512 (Kamailio UDP workers, shared memory)
 #   FLOOD_GUARD=true|false (Ferrovox's [sip.flood] guard; the caller is exempt either way)
+#   MEDIA=signalling|anchor (anchor: every call's media anchored too: Kamailio drives
+#     rtpengine over ng with rtpengine_offer/answer/delete, rtpengine pinned to the proxy
+#     core with it; Ferrovox anchors in-process; both delete at once, no delete delay)
+#   RTPENGINE=/usr/bin/rtpengine RELAY_MIN=2000 RELAY_MAX=21999 (MEDIA=anchor relay ports)
 #   SKIP_BUILD=0 KAMAILIO=/usr/sbin/kamailio KAMAILIO_MODULES=<from kamailio -h>
 #   SIPP=/usr/bin/sipp FERROVOX=<target>/release/ferrovox
 set -euo pipefail
@@ -54,6 +58,8 @@ PING_INTERVAL=${PING_INTERVAL:-10}
 CHILDREN=${CHILDREN:-4}
 SHM_MB=${SHM_MB:-512}
 FLOOD_GUARD=${FLOOD_GUARD:-true}
+MEDIA=${MEDIA:-signalling}
+RTPENGINE=${RTPENGINE:-/usr/bin/rtpengine}
 SKIP_BUILD=${SKIP_BUILD:-0}
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 SIPP=${SIPP:-/usr/bin/sipp}
@@ -68,8 +74,17 @@ NG_PORT=$((BASE_PORT + 8))
 FERROVOX_PORT=$((BASE_PORT + 10))
 PROBE_PORT=$((BASE_PORT + 12))
 MEDIA_BASE=$((BASE_PORT + 100))             # sipp -mp: caller, member 1, member 2
-RELAY_MIN=$(((BASE_PORT + 1000) / 2 * 2))   # Ferrovox relay ports: even ..
-RELAY_MAX=$((RELAY_MIN + 999))              # .. odd
+RTPENGINE_NG=$((BASE_PORT + 14))
+if [[ $MEDIA == anchor ]]; then
+    # Anchored calls hold 4 relay ports each (2 legs, RTP + RTCP) until their BYE: room for
+    # 5,000 at once, for each relay.
+    RELAY_MIN=${RELAY_MIN:-2000}
+    RELAY_MAX=${RELAY_MAX:-21999}
+else
+    RELAY_MIN=$(((BASE_PORT + 1000) / 2 * 2))   # Ferrovox relay ports: even ..
+    RELAY_MAX=$((RELAY_MIN + 999))              # .. odd
+fi
+[[ $MEDIA == signalling || $MEDIA == anchor ]] || { echo "sip-vs-kamailio: MEDIA=$MEDIA: use signalling or anchor" >&2; exit 2; }
 
 for v in DURATION HOLD_MS START_RATE MAX_RATE STEPS PRECISION SLACK SETTLE MAX_TOTAL \
     PROXY_CORE PEER_CORE BASE_PORT PING_INTERVAL CHILDREN SHM_MB; do
@@ -103,7 +118,27 @@ if [[ " $PROXIES " == *" ferrovox "* && $SKIP_BUILD != 1 ]]; then
 fi
 
 # ---- proxies ----
-start_kamailio() { kamailio_start "$SIPDIR/kamailio.cfg" ""; }
+MEDIA_PID=
+# The proxy's processes and, for Kamailio with MEDIA=anchor, rtpengine's.
+proxy_pids() {
+    proc_tree "$PROXY_PID"
+    [[ -z $MEDIA_PID ]] || proc_tree "$MEDIA_PID"
+}
+start_kamailio() {
+    if [[ $MEDIA != anchor ]]; then
+        kamailio_start "$SIPDIR/kamailio.cfg" ""
+        return
+    fi
+    [[ -x $RTPENGINE ]] || { say "MEDIA=anchor needs rtpengine at $RTPENGINE (Debian: rtpengine-daemon)"; return 1; }
+    # rtpengine in userspace (no kernel module), on the proxy core with Kamailio.
+    spawn_on "$PROXY_CORE" "$RTPENGINE" --foreground --log-stderr --table=-1 --interface=127.0.0.1 \
+        --listen-ng="127.0.0.1:$RTPENGINE_NG" --port-min="$RELAY_MIN" --port-max="$RELAY_MAX" \
+        --delete-delay=0 --pidfile="$WORK/rtpengine.pid" --log-level=4 >"$WORK/rtpengine.log" 2>&1
+    MEDIA_PID=$!
+    STARTED+=("$MEDIA_PID")
+    sleep 0.5
+    kamailio_start "$SIPDIR/kamailio.cfg" "s|@@NG_SOCK@@|udp:127.0.0.1:$RTPENGINE_NG|g" -A WITH_RTPENGINE
+}
 start_ferrovox() {
     [[ -x $FERROVOX ]] || { say "ferrovox: no binary at $FERROVOX"; return 1; }
     sed -e "s|@@CORE@@|$PROXY_CORE|g" -e "s|@@NG_PORT@@|$NG_PORT|g" -e "s|@@SIP_PORT@@|$FERROVOX_PORT|g" \
@@ -111,7 +146,12 @@ start_ferrovox() {
         -e "s|@@UAS1_PORT@@|$UAS1_PORT|g" -e "s|@@UAS2_PORT@@|$UAS2_PORT|g" \
         -e "s|@@PING_INTERVAL@@|$PING_INTERVAL|g" -e "s|@@FLOOD_GUARD@@|$FLOOD_GUARD|g" \
         "$SIPDIR/ferrovox.toml" >"$WORK/ferrovox.toml"
-    ferrovox_signalling_only "$WORK/ferrovox.toml"
+    if [[ $MEDIA == anchor ]]; then
+        # Anchored (the default), ports released at the BYE as rtpengine's --delete-delay=0.
+        printf '\n[media]\ndelete_delay_secs = 0\n' >>"$WORK/ferrovox.toml"
+    else
+        ferrovox_signalling_only "$WORK/ferrovox.toml"
+    fi
     ferrovox_start "$WORK/ferrovox.toml"
 }
 
@@ -126,7 +166,8 @@ step() {
     local stats="$WORK/$name.rate$rate.csv"
     rm -f "$stats"
     if [[ $name != ceiling ]]; then
-        mapfile -t pids < <(proc_tree "$PROXY_PID")
+        # The proxy and, for Kamailio with MEDIA=anchor, its rtpengine.
+        mapfile -t pids < <(proxy_pids)
         cpu0=$(cpu_secs "${pids[@]}")
     fi
     m0=$(cpu_secs "${MEMBER_PIDS[@]}")
@@ -238,11 +279,14 @@ for proxy in $PROXIES; do
     else
         # Every process and thread on the proxy core (Kamailio's workers inherit it already).
         pin_tree "$PROXY_PID" "$PROXY_CORE"
+        [[ -z $MEDIA_PID ]] || pin_tree "$MEDIA_PID" "$PROXY_CORE"
         w0=$(date +%s.%N)
-        c0=$(cpu_secs $(proc_tree "$PROXY_PID"))
+        mapfile -t run_pids < <(proxy_pids)
+        c0=$(cpu_secs "${run_pids[@]}")
         if search "$proxy" "$PROXY_PORT"; then
             STATUS[$proxy]=ok
-            awk -v a="$c0" -v b="$(cpu_secs $(proc_tree "$PROXY_PID"))" -v w0="$w0" -v w1="$(date +%s.%N)" \
+            mapfile -t run_pids < <(proxy_pids)
+            awk -v a="$c0" -v b="$(cpu_secs "${run_pids[@]}")" -v w0="$w0" -v w1="$(date +%s.%N)" \
                 'BEGIN { printf "%.1f s CPU over %.1f s wall", b - a, w1 - w0 }' >"$WORK/$proxy.cpu"
         else
             STATUS[$proxy]="exited during the run (log: $WORK/$proxy.log)"
@@ -250,6 +294,8 @@ for proxy in $PROXIES; do
     fi
     [[ ${STATUS[$proxy]} == ok ]] || say "$proxy: ${STATUS[$proxy]}"
     stop "$PROXY_PID"
+    [[ -z $MEDIA_PID ]] || stop "$MEDIA_PID"
+    MEDIA_PID=
     stop_members
 done
 
@@ -292,6 +338,7 @@ proxy_line() {
     [[ -f $WORK/$p.fail ]] && failed_at=" (lowest failing step: $(cat "$WORK/$p.fail") cps)"
     line "$p" "$(best "$p" 1) calls/s with no failed call$failed_at$(bound_note "$p")"
     line "" "at that rate: proxy CPU $(best "$p" 2) of one core, sipp peers $(best "$p" 3) of theirs, $(best "$p" 4) retransmissions, $(best "$p" 5) datagrams dropped (proxy/peers)"
+    line "" "CPU per call at that rate: $(awk -v c="$(best "$p" 2)" -v r="$(best "$p" 1)" 'BEGIN { sub("%", "", c); if (r + 0 == 0) print "na"; else printf "%.0f us", c / 100 / r * 1e6 }')"
     line "" "whole run: $(cat "$WORK/$p.cpu" 2>/dev/null || echo na)$(at_ceiling "$p" && echo '; AT THE PEERS CEILING: the proxy figure is a lower bound')"
 }
 
@@ -305,6 +352,11 @@ proxy_line() {
     line "priority" "$(if [[ $BOOST == 1 ]]; then echo "nice -20 for all ($(cat /proc/self/autogroup 2>/dev/null || echo 'no autogroup'))"; else echo "default (not root)"; fi)"
     line "call" "INVITE(SDP) 100 180 200(SDP) ACK, ${HOLD_MS} ms hold, BYE 200; UDP on 127.0.0.1; record-routed"
     line "dispatching" "2 members, round robin, OPTIONS probe every ${PING_INTERVAL} s"
+    if [[ $MEDIA == anchor ]]; then
+        line "media" "anchored: kamailio + rtpengine userspace over ng (rtpengine's CPU counted with the proxy's), ferrovox in-process; no RTP sent, delete delay 0"
+    else
+        line "media" "signalling only (SDP untouched)"
+    fi
     line "per step" "rate x ${DURATION} s of calls; pass: all successful, none failed, done within ${DURATION} s + hold + ${SLACK} s"
     line "search" "from $START_RATE cps doubling, then bisecting to ${PRECISION}%; at most $STEPS steps per proxy"
     [[ " $PROXIES " == *" kamailio "* ]] &&
