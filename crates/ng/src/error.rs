@@ -1,6 +1,7 @@
 //! The crate's error type and the `error-reason` texts sent back to the client.
 
 use crate::bencode::BencodeError;
+use crate::json::JsonError;
 
 /// Longest excerpt of client-supplied bytes quoted in an error.
 const EXCERPT_MAX: usize = 64;
@@ -26,12 +27,17 @@ pub enum NgError {
     /// Nothing follows the cookie and its space.
     #[error("malformed message: empty body")]
     EmptyBody,
-    /// The body is a JSON object; only bencode is spoken.
-    #[error("JSON message bodies are not supported, use bencode")]
+    /// The body is a JSON object where only bencode is taken ([`crate::decode_body`]; use
+    /// [`crate::decode_any`] for either encoding).
+    #[error("JSON message bodies are not supported here, use bencode")]
     JsonUnsupported,
     /// The body is not valid bencode (the error carries the byte offset in the body).
     #[error("invalid bencode: {0}")]
     Bencode(#[from] BencodeError),
+    /// The body is not valid JSON, or JSON with no ng meaning (the error carries the byte
+    /// offset in the body).
+    #[error("invalid JSON: {0}")]
+    Json(#[from] JsonError),
     /// The body decodes, but not to a dictionary.
     #[error("message is not a dictionary")]
     NotADict,

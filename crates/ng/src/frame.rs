@@ -4,6 +4,7 @@
 //! reply must carry the request's cookie unchanged (ng protocol documentation, introduction).
 
 use crate::bencode::{self, OwnedValue, Value};
+use crate::json::{self, Encoding};
 use crate::request::{parse_request, Request};
 use crate::NgError;
 
@@ -41,13 +42,32 @@ pub fn split_cookie(datagram: &[u8]) -> Result<(&[u8], &[u8]), NgError> {
     Ok((cookie, body))
 }
 
-/// Decodes a message body. rtpengine also accepts JSON bodies; this codec speaks bencode
-/// only and says so ([`NgError::JsonUnsupported`]) rather than reporting a bencode error.
+/// Decodes a bencode message body, borrowing from it. A JSON body is refused with
+/// [`NgError::JsonUnsupported`] rather than a bencode error; [`decode_any`] takes both.
 pub fn decode_body(body: &[u8]) -> Result<Value<'_>, NgError> {
     if body.first() == Some(&b'{') {
         return Err(NgError::JsonUnsupported);
     }
     Ok(bencode::decode(body)?)
+}
+
+/// Decodes a message body in either encoding, told by its first byte as rtpengine does (`{`
+/// is JSON, anything else bencode), into an owned tree: the same tree for the same message
+/// in either encoding. The encoding is returned so the reply can use it too.
+pub fn decode_any(body: &[u8]) -> Result<(Encoding, OwnedValue), NgError> {
+    match Encoding::of(body) {
+        Encoding::Json => Ok((Encoding::Json, json::decode(body)?)),
+        Encoding::Bencode => Ok((Encoding::Bencode, bencode::decode(body)?.to_owned())),
+    }
+}
+
+/// Frames a reply (or request) in `encoding`: `<cookie><space><body>`.
+pub fn frame_as(encoding: Encoding, cookie: &[u8], body: &OwnedValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cookie.len() + 64);
+    out.extend_from_slice(cookie);
+    out.push(b' ');
+    encoding.encode(body, &mut out);
+    out
 }
 
 /// Frames a reply (or request): `<cookie><space><bencoded body>`.
@@ -147,6 +167,23 @@ mod tests {
             decode_body(br#"{"command":"ping"}"#),
             Err(NgError::JsonUnsupported)
         );
+    }
+
+    #[test]
+    fn decode_any_takes_both_encodings_to_the_same_tree() {
+        let (e, j) = decode_any(br#"{"command":"ping","n":[1,"x"]}"#).expect("json");
+        assert_eq!(e, Encoding::Json);
+        let (e, b) = decode_any(b"d7:command4:ping1:nli1e1:xee").expect("bencode");
+        assert_eq!(e, Encoding::Bencode);
+        assert_eq!(j, b);
+        assert!(matches!(decode_any(b"{\"a\":1.5}"), Err(NgError::Json(_))));
+        assert!(matches!(decode_any(b"x"), Err(NgError::Bencode(_))));
+        let pong = DictBuilder::new().with("result", "pong").build();
+        assert_eq!(
+            frame_as(Encoding::Json, b"7", &pong),
+            br#"7 {"result":"pong"}"#.to_vec()
+        );
+        assert_eq!(frame_as(Encoding::Bencode, b"7", &pong), frame(b"7", &pong));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!
 //! * [`bencode`]: strict, bounded decoding and canonical encoding of the message bodies;
 //! * framing: [`split_cookie`], [`frame`], [`decode_body`], or all at once
-//!   [`parse_datagram`];
+//!   [`parse_datagram`]; bodies in either encoding rtpengine takes, bencode or [`json`]
+//!   ([`decode_any`], [`frame_as`]);
+//! * [`stream`]: ng over TCP, messages one after another on a byte stream;
 //! * requests: [`parse_request`] into a typed [`Request`] (server side), [`RequestBuilder`]
 //!   and [`build_request`] (client side: load tool, tests);
 //! * replies: [`error_reply`], [`sdp_reply`], [`pong_reply`], ... (server side) and
@@ -40,14 +42,20 @@ pub mod bencode;
 mod command;
 mod error;
 mod frame;
+pub mod json;
 mod names;
 pub mod reply;
 pub mod request;
+pub mod stream;
 
 pub use bencode::{OwnedValue, Value};
 pub use command::Command;
 pub use error::NgError;
-pub use frame::{decode_body, frame, parse_datagram, split_cookie, DatagramError, MAX_COOKIE_LEN};
+pub use frame::{
+    decode_any, decode_body, frame, frame_as, parse_datagram, split_cookie, DatagramError,
+    MAX_COOKIE_LEN,
+};
+pub use json::{Encoding, JsonError};
 pub use reply::{
     error_reply, list_reply, load_limit_reply, ok_reply, parse_reply, pong_reply, sdp_reply,
     warning_reply, Reply, ReplyResult,
@@ -56,3 +64,4 @@ pub use request::{
     build_request, parse_request, AddressFamily, AllMode, Codecs, Flag, Flags, IceMode, Replace,
     Request, RequestBuilder, RtcpMux, SipMessageType,
 };
+pub use stream::{StreamError, StreamFramer};
