@@ -52,6 +52,15 @@ fn sip(cfg: &Config, p: &mut BTreeMap<String, Value>) {
     put("fr_timeout_ms", ms(s.fr_timeout));
     put("fr_inv_timeout_secs", secs(s.fr_inv_timeout));
     put("max_forwards", json!(s.max_forwards));
+    let path = |p: &Option<std::path::PathBuf>| {
+        json!(p
+            .as_ref()
+            .map_or(String::new(), |p| p.display().to_string()))
+    };
+    put("tls_certificate", path(&s.tls.certificate));
+    put("tls_private_key", path(&s.tls.private_key));
+    put("tls_ca_file", path(&s.tls.ca_file));
+    put("tls_system_roots", json!(s.tls.system_roots));
     put("max_message_bytes", json!(s.max_message_bytes));
     put("dialog_expiry_secs", secs(s.dialog_expiry));
     put("draining", json!(s.draining));
@@ -111,6 +120,7 @@ fn ng(cfg: &Config, p: &mut BTreeMap<String, Value>) {
 fn places(cfg: &Config, p: &mut BTreeMap<String, Value>) {
     p.insert("sip.listen".into(), list(&cfg.sip.listen));
     p.insert("sip.transports".into(), list(&cfg.sip.transports));
+    p.insert("sip.tls_listen".into(), list(&cfg.sip.tls.listen));
     p.insert("ng.listen".into(), json!(cfg.ng.listen.to_string()));
     p.insert(
         "dataplane.worker_cores".into(),
@@ -131,9 +141,11 @@ fn places(cfg: &Config, p: &mut BTreeMap<String, Value>) {
 }
 
 /// Whether a reload applies a change of `key` now (the SIGHUP path: the SIP proxy's settings,
-/// sets, routes and DNS, and the ng source checks); everything else needs a restart.
+/// its TCP limits and TLS certificate and authorities, sets, routes and DNS, and the ng source
+/// checks); everything else (listen addresses, transports, cores, interfaces, media, logging,
+/// the admin socket) needs a restart.
 pub fn is_live(key: &str) -> bool {
-    const RESTART: [&str; 3] = ["sip.listen", "sip.transports", "sip.tls"];
+    const RESTART: [&str; 3] = ["sip.listen", "sip.transports", "sip.tls_listen"];
     if RESTART.iter().any(|r| key.starts_with(r)) {
         return false;
     }
@@ -167,9 +179,6 @@ pub fn diff(old: &Config, new: &Config) -> Vec<ConfigChange> {
             "route".into(),
             format!("{} routes -> {} routes", n(old), n(new)),
         ));
-    }
-    if old.sip.tls != new.sip.tls {
-        out.push(change_of("sip.tls_*".into(), "changed".into()));
     }
     out
 }
@@ -236,5 +245,57 @@ fn sets(old: &Config, new: &Config, out: &mut Vec<ConfigChange>) {
                 Some(_) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[[interface]]\nname = \"ext\"\naddress = \"127.0.0.1\"\n\
+        port_min = 30000\nport_max = 30099\n[sip]\nfr_timeout_ms = 1000\n\
+        [[set]]\nname = \"pool\"\n[[set.member]]\nuri = \"sip:127.0.0.1:5081\"\n";
+
+    fn cfg(text: &str) -> Config {
+        config::parse(text).unwrap()
+    }
+
+    #[test]
+    fn nothing_changed_is_an_empty_diff() {
+        assert!(diff(&cfg(BASE), &cfg(BASE)).is_empty());
+    }
+
+    #[test]
+    fn each_change_is_named_and_marked_live_or_not() {
+        let new = BASE.replace("fr_timeout_ms = 1000", "fr_timeout_ms = 2000\nlisten = [\"127.0.0.1:5070\"]")
+            .replace("5081\"\n", "5081\"\nweight = 2\n[[set.member]]\nuri = \"sip:127.0.0.1:5082\"\n")
+            + "[general]\nlog_level = \"debug\"\n[[set]]\nname = \"b\"\n[[set.member]]\nuri = \"sip:127.0.0.1:6000\"\n";
+        let d = diff(&cfg(BASE), &cfg(&new));
+        let find = |k: &str| {
+            d.iter()
+                .find(|c| c.key == k)
+                .unwrap_or_else(|| panic!("{k}: {d:?}"))
+        };
+        assert_eq!(find("sip.fr_timeout_ms").change, "1000 -> 2000");
+        assert!(find("sip.fr_timeout_ms").applied);
+        assert!(!find("sip.listen").applied);
+        assert!(!find("general.log_level").applied);
+        let m = find("set[pool].member[sip:127.0.0.1:5081]");
+        assert!(m.change.contains("weight=1") && m.change.contains("weight=2") && m.applied);
+        assert!(find("set[pool].member[sip:127.0.0.1:5082]")
+            .change
+            .starts_with("added"));
+        assert!(find("set[b]").change.starts_with("added"));
+        assert_eq!(d.len(), 6, "{d:?}");
+    }
+
+    #[test]
+    fn params_name_their_config_keys() {
+        let p = params(&cfg(BASE));
+        assert_eq!(p["sip.fr_timeout_ms"], 1000);
+        assert_eq!(p["sip.listen"], "127.0.0.1:5060");
+        assert_eq!(p["media.max_sessions"], 0);
+        assert_eq!(p["interface[0]"], "ext 127.0.0.1 ports 30000-30099");
     }
 }
