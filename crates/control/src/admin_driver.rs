@@ -68,7 +68,7 @@ fn list(d: &Dispatcher, p: &ListParams, now: Instant) -> Result<Value, ErrorObje
     let mut items: Vec<MemberInfo> = d
         .snapshot()
         .filter(|v| v.member.id().get() > after)
-        .filter(|v| p.set.as_deref().map_or(true, |s| s == v.set_name))
+        .filter(|v| p.set.as_deref().is_none_or(|s| s == v.set_name))
         .take(limit + 1)
         .map(|v| member_info(v, now))
         .collect();
