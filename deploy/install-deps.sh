@@ -5,6 +5,15 @@
 #   deploy/install-deps.sh --test     + the real peers the test suite drives: sipp, Kamailio, tcpdump,
 #                                       and DPDK 22.11 with its virtual PMDs (deploy/install-dpdk.sh)
 #   deploy/install-deps.sh --bench    + rtpengine (the comparison benchmark)
+#   deploy/install-deps.sh --deb      + cargo-deb, to build the Debian package (deploy/build-deb.sh;
+#                                       --test includes it)
+#
+# Runs as root (sudo is not needed, nor used) or as a user with sudo. When no cargo of at least
+# the lockfile's Rust version is on PATH or in ~/.cargo/bin, it installs the stable toolchain
+# with rustup (an installed rustup, else the rustup installer over HTTPS); a host that cannot
+# reach the Rust project's servers gets Debian 12's own recent toolchain instead, rustc-web and
+# cargo-web (bookworm-security; Debian's plain `cargo` 0.66 is too old for the lockfile).
+# FERROVOX_RUST=debian takes Debian's straight away, FERROVOX_RUST=rustup never falls back.
 #
 # Packaged daemons (kamailio, rtpengine) are installed but never started or enabled: the tests
 # and benchmarks start their own instances on loopback, and a packaged rtpengine would take the
@@ -13,22 +22,32 @@ set -euo pipefail
 
 want_test=0
 want_bench=0
+want_deb=0
 for a in "$@"; do
     case "$a" in
         --test) want_test=1 ;;
         --bench) want_test=1; want_bench=1 ;;
-        *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
+        --deb) want_deb=1 ;;
+        *) echo "usage: $0 [--test] [--bench] [--deb]" >&2; exit 2 ;;
     esac
 done
 
 sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "run $0 as root (sudo is not installed)" >&2; exit 1; }
+    sudo="sudo"
+fi
 
 pkgs=(build-essential pkg-config)
 if [ "$want_test" = 1 ]; then pkgs+=(sip-tester kamailio tcpdump iproute2 python3); fi
 # Kamailio's tls module: the TLS peer of the SIP-over-TLS test (edge_tls).
 if [ "$want_test" = 1 ]; then pkgs+=(kamailio-tls-modules); fi
 if [ "$want_bench" = 1 ]; then pkgs+=(rtpengine-daemon); fi
+# The deployment kit's test (tests/run-deb.sh): shellcheck, systemd-analyze, the package's
+# adduser, dpkg-dev for cargo-deb's dependency scan; curl and certificates for rustup.
+if [ "$want_test" = 1 ]; then pkgs+=(shellcheck systemd adduser); want_deb=1; fi
+if [ "$want_deb" = 1 ]; then pkgs+=(dpkg-dev); fi
+pkgs+=(curl ca-certificates)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -57,8 +76,13 @@ if [ "$want_test" = 1 ]; then
     "$(dirname "${BASH_SOURCE[0]}")/install-dpdk.sh"
 fi
 
-if ! command -v cargo >/dev/null 2>&1; then
-    echo "Rust is missing: install the stable toolchain with rustup (https://rustup.rs), then rerun." >&2
-    exit 1
+"$(dirname "${BASH_SOURCE[0]}")/install-rust.sh"
+export PATH="$PATH:$HOME/.cargo/bin"
+if [ "$want_deb" = 1 ]; then
+    # cargo-deb builds the Debian package (deploy/build-deb.sh, tests/run-deb.sh).
+    cargo_deb=3.8.0
+    if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb" ]; then
+        cargo install --locked "cargo-deb@$cargo_deb"
+    fi
 fi
 echo "dependencies ok: ${pkgs[*]}"

@@ -30,6 +30,9 @@ rm -f "$bad"
 echo "== DPDK data plane"
 tests/run-dpdk.sh
 
+echo "== Debian package, systemd unit, host kit (deploy/)"
+tests/run-deb.sh
+
 secs="${FUZZ_SECONDS:-15}"
 if [ "$secs" != 0 ]; then
     echo "== fuzz smoke (${secs}s per target)"
