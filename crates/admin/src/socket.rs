@@ -45,8 +45,9 @@ pub enum SocketError {
 
 /// The path a configured `admin.socket` names: an absolute path as is; a relative one under
 /// `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`; the first when it lists several),
-/// else `$XDG_RUNTIME_DIR`, else the working directory. `ferrovoxctl --config` resolves the
-/// same way, so both ends agree when they run in the same environment.
+/// else `$XDG_RUNTIME_DIR`, else the working directory. `ferrovoxctl --config` looks in these
+/// places and the packaged service's `/run/ferrovox` ([`find_path`]), so it finds the socket
+/// of a daemon that ran in another environment (under systemd, say).
 pub fn resolve_path(configured: &Path) -> PathBuf {
     if configured.is_absolute() {
         return configured.to_owned();
@@ -65,6 +66,27 @@ pub fn resolve_path(configured: &Path) -> PathBuf {
         Some(dir) => dir.join(configured),
         None => configured.to_owned(),
     }
+}
+
+/// Where a client looks for the socket a config names: an absolute path as is; a relative one
+/// under each runtime directory the daemon may have had (`$RUNTIME_DIRECTORY`, the packaged
+/// service's `/run/ferrovox`, `$XDG_RUNTIME_DIR`, the working directory), the first that
+/// holds a socket; the daemon's own choice ([`resolve_path`]) when none does.
+pub fn find_path(configured: &Path) -> PathBuf {
+    if configured.is_absolute() {
+        return configured.to_owned();
+    }
+    let dirs = [
+        std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from),
+        Some(PathBuf::from("/run/ferrovox")),
+        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
+        Some(PathBuf::new()),
+    ];
+    dirs.into_iter()
+        .flatten()
+        .map(|d| d.join(configured))
+        .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket()))
+        .unwrap_or_else(|| resolve_path(configured))
 }
 
 /// Binds the admin socket at `path` (already resolved) with `mode` and, if given, owned by
@@ -164,5 +186,12 @@ mod tests {
         );
         let rel = resolve_path(Path::new("ferrovox/admin.sock"));
         assert!(rel.ends_with("ferrovox/admin.sock"));
+        assert_eq!(
+            find_path(Path::new("/x/a.sock")),
+            PathBuf::from("/x/a.sock")
+        );
+        // Nothing there: the daemon's own choice.
+        let none = Path::new("surely-no-such-dir/admin.sock");
+        assert_eq!(find_path(none), resolve_path(none));
     }
 }

@@ -21,7 +21,8 @@ pub struct Cli {
         global = true
     )]
     pub socket: Option<PathBuf>,
-    /// Read the socket's path from this config file.
+    /// Read the socket's path from this config file (a relative path is looked for under
+    /// $RUNTIME_DIRECTORY, /run/ferrovox, $XDG_RUNTIME_DIR and here, in that order).
     #[arg(
         short,
         long,

@@ -87,7 +87,7 @@ fn socket_path(cli: &Cli) -> Result<PathBuf, Failure> {
             .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
         let cfg =
             config::parse(&text).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
-        return Ok(admin::socket::resolve_path(&cfg.admin.socket));
+        return Ok(admin::socket::find_path(&cfg.admin.socket));
     }
     Ok(PathBuf::from(config::DEFAULT_ADMIN_SOCKET))
 }
