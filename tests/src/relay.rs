@@ -122,7 +122,6 @@ pub fn admin_socket_in(dir: &Path) -> String {
     )
 }
 
-/// A running relay.
 /// Ferrovox's SIP proxy on the proxy port with the UAS as the one member of an anchored set
 /// (the default `[set.media]`: callers on `external`, members on `internal`).
 pub fn anchored_sip_config(ports: &PortBlock) -> String {
@@ -145,6 +144,7 @@ pub fn anchored_sip_config(ports: &PortBlock) -> String {
     )
 }
 
+/// A running relay.
 #[derive(Debug)]
 pub struct Relay {
     kind: RelayKind,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use e2e::need;
 use e2e::testbed::needs;
-use e2e::{run, Load, Plan, Scenario};
+use e2e::{run, CallPath, Load, Plan, Scenario};
 
 /// Ten calls, started at 10/s and each held 2 s, so all are up at once: every one completes,
 /// carries media on all four hops through its own relay ports, and is gone afterwards with
@@ -21,6 +21,7 @@ fn ten_concurrent_calls() {
             rate: 10,
             hold: Duration::from_secs(2),
         },
+        path: CallPath::Kamailio,
     };
     let out = run(&plan).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{}", out.summary());
