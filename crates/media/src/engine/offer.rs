@@ -314,7 +314,8 @@ impl Engine {
     pub(super) fn offer(&mut self, now: Instant, req: &Request<'_>) -> Result<OwnedValue, Refusal> {
         let r = SdpRequest::of(req)?;
         let call_id = r.call_id;
-        if !self.calls.contains_key(call_id)
+        let fresh = !self.calls.contains_key(call_id);
+        if fresh
             && self.cfg.max_sessions > 0
             && self.calls.len() >= self.cfg.max_sessions
         {
@@ -355,7 +356,11 @@ impl Engine {
             }
         };
         let result = self.offer_on(&mut call, now, req, &r);
-        self.keep_call(call);
+        // A new call whose first offer is refused leaves nothing behind (offer_on gave its
+        // pairs back): kept, it would hold a session with no port until it timed out.
+        if result.is_ok() || !fresh {
+            self.keep_call(call);
+        }
         result
     }
 
