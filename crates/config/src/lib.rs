@@ -131,6 +131,7 @@ impl Config {
             offer_timeout: self.media.offer_timeout,
             final_timeout: self.media.final_timeout,
             delete_delay: self.media.delete_delay,
+            rtp_check: self.media.rtp_check,
             max_sessions: self.media.max_sessions.map_or(0, |n| n.get() as usize),
             cookie_ttl: self.ng.cookie_cache,
             guard: self.ng.guard(),

@@ -39,6 +39,10 @@ pub struct MediaConfig {
     /// `max_sessions` (default 0): `None` when 0 (unlimited); otherwise offers beyond this many
     /// sessions are refused with "load limit".
     pub max_sessions: Option<NonZeroU32>,
+    /// `rtp_check_secs` (0..=3600, default 10): this long after an anchored call is answered,
+    /// a party that has sent no RTP yet is reported to the SIP proxy, which counts it against
+    /// the member (and may mark it SUSPECT, `[set.health] no_rtp_suspect`); `None` when 0.
+    pub rtp_check: Option<Duration>,
 }
 
 impl Default for MediaConfig {
@@ -53,6 +57,7 @@ impl Default for MediaConfig {
             final_timeout: None,
             delete_delay: Duration::from_secs(30),
             max_sessions: None,
+            rtp_check: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -69,6 +74,7 @@ pub(crate) struct RawMedia {
     offer_timeout_secs: Option<i64>,
     final_timeout_secs: Option<i64>,
     delete_delay_secs: Option<i64>,
+    rtp_check_secs: Option<i64>,
     max_sessions: Option<i64>,
 }
 
@@ -129,6 +135,14 @@ impl RawMedia {
                 d.delete_delay,
             )?,
             max_sessions: NonZeroU32::new(max_sessions),
+            rtp_check: Some(secs_in(
+                "media.rtp_check_secs",
+                self.rtp_check_secs,
+                0,
+                3600,
+                d.rtp_check.unwrap_or_default(),
+            )?)
+            .filter(|d| !d.is_zero()),
         })
     }
 }

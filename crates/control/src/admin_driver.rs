@@ -139,6 +139,9 @@ pub fn reason_text(r: Reason) -> String {
         Reason::PassiveFailure { consecutive } => {
             format!("call failed ({consecutive} in a row)")
         }
+        Reason::NoRtp { consecutive } => {
+            format!("answered call brought no RTP ({consecutive} failures in a row)")
+        }
         Reason::Busy { duration } => format!("503 with Retry-After {}s", duration.as_secs()),
         Reason::BusyOver => "Retry-After time over".to_owned(),
         Reason::Admin => "admin".to_owned(),

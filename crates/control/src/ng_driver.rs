@@ -220,6 +220,7 @@ mod tests {
     async fn the_driver_applies_a_reloaded_allow_list_and_stops_on_shutdown() {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
+            rtp_check: None,
         let (reload, reload_rx) = mpsc::channel(1);
         let (stop, stopped) = watch::channel(false);
         let driver = tokio::spawn(run(

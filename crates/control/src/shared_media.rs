@@ -62,4 +62,8 @@ impl proxy::MediaAnchor for SharedEngine {
     fn poll_ended(&mut self) -> Option<(Vec<u8>, media::EndReason)> {
         self.lock().poll_anchored_end()
     }
+
+    fn poll_silent(&mut self) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+        self.lock().poll_anchored_silent()
+    }
 }

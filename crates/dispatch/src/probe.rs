@@ -123,6 +123,27 @@ impl Dispatcher {
         })
     }
 
+    /// A call member `id` answered brought no RTP from it by the relay's RTP check: counted,
+    /// and a failure when its set's `no_rtp_suspect` says so. Returns false for an unknown
+    /// member.
+    pub fn no_rtp(&mut self, id: MemberId, now: Instant) -> bool {
+        let Some(m) = self.members.get_mut(&id) else {
+            return false;
+        };
+        m.counters.calls_without_rtp += 1;
+        let set = m.set;
+        let last_resort = m.last_resort;
+        let Some(health) = self.set(set).map(|s| s.cfg.health.clone()) else {
+            return false;
+        };
+        if !health.no_rtp_suspect || last_resort {
+            return true;
+        }
+        self.update(id, now, |m| Reason::NoRtp {
+            consecutive: m.record_failure(&health),
+        })
+    }
+
     /// When `handle_timeout` (or `poll_probe`) next has something to do: a probe due, a probe
     /// deadline, the end of a BUSY time, a registration expiring.
     pub fn poll_timeout(&self) -> Option<Instant> {

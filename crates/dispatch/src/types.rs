@@ -165,6 +165,8 @@ pub struct MemberCounters {
     pub passive_failures: u64,
     /// Passive 503s that made it BUSY.
     pub passive_busy: u64,
+    /// Calls it answered that had brought no RTP from it at the relay's RTP check.
+    pub calls_without_rtp: u64,
     /// Transitions into each state, indexed by [`MemberState::index`].
     pub transitions_to: [u64; 6],
 }
@@ -276,6 +278,11 @@ pub enum Reason {
     },
     /// A failure seen on a call.
     PassiveFailure {
+        /// Consecutive failures including this one.
+        consecutive: u32,
+    },
+    /// A call it answered brought no RTP from it (`no_rtp_suspect`).
+    NoRtp {
         /// Consecutive failures including this one.
         consecutive: u32,
     },

@@ -95,6 +95,19 @@ pub struct Call {
     pub strict: bool,
     /// Media handover for this call.
     pub handover: bool,
+    /// The check for RTP from each party after the answer (anchored calls).
+    pub rtp_check: RtpCheck,
+}
+
+/// Where an anchored call's check for RTP from each party stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtpCheck {
+    /// Not answered yet (or not anchored).
+    NotYet,
+    /// Due then.
+    Due(std::time::Instant),
+    /// Done (once per call).
+    Done,
 }
 
 impl Call {

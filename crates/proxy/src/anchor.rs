@@ -44,6 +44,9 @@ pub trait MediaAnchor: std::fmt::Debug + Send {
     /// The next call the relay ended on its own (no RTP, on hold too long, length cap): its
     /// SIP Call-ID and why. The proxy ends its dialog.
     fn poll_ended(&mut self) -> Option<(Vec<u8>, media::EndReason)>;
+    /// The next answered call whose RTP check found parties that had sent no RTP: its SIP
+    /// Call-ID and their tags.
+    fn poll_silent(&mut self) -> Option<(Vec<u8>, Vec<Vec<u8>>)>;
 }
 
 impl MediaAnchor for media::Engine {
@@ -61,6 +64,10 @@ impl MediaAnchor for media::Engine {
 
     fn poll_ended(&mut self) -> Option<(Vec<u8>, media::EndReason)> {
         self.poll_anchored_end()
+    }
+
+    fn poll_silent(&mut self) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+        self.poll_anchored_silent()
     }
 }
 
@@ -424,6 +431,29 @@ impl Proxy {
                 };
                 self.send_bye(now, &bye, hop);
             }
+        }
+    }
+
+    /// Takes the answered calls whose member had sent no RTP at the relay's check: counted
+    /// per member (and a failure where its set's `no_rtp_suspect` says so), logged once per
+    /// call.
+    pub(crate) fn collect_silent_members(&mut self, now: Instant) {
+        while let Some((call_id, tags)) = self.media.as_mut().and_then(|m| m.poll_silent()) {
+            let call_id = String::from_utf8_lossy(&call_id).into_owned();
+            let Some((member, callee_tag)) = self.dialogs.member_of(&call_id) else {
+                continue;
+            };
+            if !tags.iter().any(|t| t.as_slice() == callee_tag.as_bytes()) {
+                continue;
+            }
+            self.counters.media.member_no_rtp += 1;
+            let uri = self
+                .dispatcher
+                .member(member)
+                .map(|m| m.uri().to_string())
+                .unwrap_or_default();
+            tracing::info!(call_id, member = %uri, "answered call brought no RTP from the member");
+            self.dispatcher.no_rtp(member, now);
         }
     }
 

@@ -242,6 +242,12 @@ impl Dialogs {
         Some(out)
     }
 
+    /// The member that answered call `call_id` and its To tag (confirmed calls).
+    pub(crate) fn member_of(&self, call_id: &str) -> Option<(dispatch::MemberId, String)> {
+        let d = self.map.get(call_id).filter(|d| d.confirmed)?;
+        Some((d.member?, d.callee_tag.clone()?))
+    }
+
     /// Whether the Call-ID of initial INVITE `info` belongs to a call held that another
     /// caller (another From tag) opened.
     pub(crate) fn taken_by_other(&self, info: &ReqInfo) -> bool {

@@ -325,6 +325,7 @@ impl Proxy {
                         self.release_media(now, &call_id);
                     }
                     self.collect_media_ends(now);
+                    self.collect_silent_members(now);
                     self.flood.expire(now, &mut self.events);
                     self.arm_housekeeping(now);
                 }

@@ -242,6 +242,8 @@ pub struct MediaCounters {
     pub timeout_on_hold: u64,
     /// longer than the final timeout.
     pub timeout_final: u64,
+    /// Answered calls whose member had sent no RTP at the relay's RTP check.
+    pub member_no_rtp: u64,
 }
 
 /// Requests refused because a table was full, by table (see `[sip] max_*`).

@@ -23,6 +23,7 @@ pub(crate) struct RawHealth {
     probe_from: Option<String>,
     busy_default_secs: Option<i64>,
     passive: Option<bool>,
+    no_rtp_suspect: Option<bool>,
 }
 
 impl RawHealth {
@@ -64,6 +65,7 @@ impl RawHealth {
             probe_from,
             busy_default: (busy_secs > 0).then(|| Duration::from_secs(busy_secs)),
             passive: self.passive.unwrap_or(d.passive),
+            no_rtp_suspect: self.no_rtp_suspect.unwrap_or(d.no_rtp_suspect),
         })
     }
 }

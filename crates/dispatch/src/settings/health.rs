@@ -95,6 +95,11 @@ pub struct HealthConfig {
     /// `passive` (default true): INVITE branches that time out without a provisional reply,
     /// transport errors and 503s on calls count as well.
     pub passive: bool,
+    /// `no_rtp_suspect` (default false): a call the member answered whose media from it had
+    /// not started by the relay's RTP check (`[media] rtp_check_secs`) counts as a failure
+    /// too (toward `down_after`: the member turns SUSPECT, then DOWN). Such calls are counted
+    /// per member either way.
+    pub no_rtp_suspect: bool,
 }
 
 impl Default for HealthConfig {
@@ -108,6 +113,7 @@ impl Default for HealthConfig {
             probe_from: default_probe_from(),
             busy_default: None,
             passive: true,
+            no_rtp_suspect: false,
         }
     }
 }

@@ -275,7 +275,10 @@ fn register_stops_at_the_per_set_limit() {
 #[test]
 fn dns_found_members_are_named_by_scheme_and_transport() {
     let t0 = Instant::now();
-    let text = "[dns]\nservers = [\"127.0.0.1:53\"]\n[[set]]\nname = \"pool\"\n\
+    // A sips: member needs TLS among the transports and an authority to verify it.
+    let text = "[sip]\ntransports = [\"udp\", \"tcp\", \"tls\"]\ntls_listen = []\n\
+                tls_system_roots = true\n\
+                [dns]\nservers = [\"127.0.0.1:53\"]\n[[set]]\nname = \"pool\"\n\
                 [[set.member]]\nuri = \"sip:fs.example.net\"\n\
                 [[set.member]]\nuri = \"sips:tls.example.net\"\n";
     let mut d = dispatcher(text, t0);

@@ -5,8 +5,9 @@
 //! `callid`), so a SIP caller can never name, re-offer or delete a call an ng client drives,
 //! nor the other way round by accident.
 
-use super::{AnchorError, Engine, Refusal, SdpExchange, Zombie};
-use dataplane::PortKey;
+use super::{AnchorError, Engine, Purpose, Refusal, SdpExchange, Zombie};
+use crate::call::{Call, CallStats, RtpCheck};
+use dataplane::{PortKey, StreamStats};
 use ng::bencode::OwnedValue;
 use ng::{Command, Request};
 use std::time::Instant;
@@ -78,6 +79,9 @@ impl Engine {
             .map_err(|Refusal(e)| e)
             .and_then(sdp_of);
         self.counters.anchor_refused += u64::from(out.is_err());
+        if out.is_ok() {
+            self.arm_rtp_check(now, &key);
+        }
         out
     }
 
@@ -92,6 +96,68 @@ impl Engine {
             call.live_pairs().map(|p| (p.worker, p.keys)).collect();
         self.retire(now + self.cfg.delete_delay, pairs);
         true
+    }
+
+    /// The next anchored call whose RTP check found a silent party: its SIP Call-ID and the
+    /// tags of the parties that had sent no RTP on any stream by then.
+    pub fn poll_anchored_silent(&mut self) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+        self.anchored_silent.pop_front()
+    }
+
+    /// The first answer of anchored call `key` schedules its RTP check.
+    fn arm_rtp_check(&mut self, now: Instant, key: &[u8]) {
+        let Some(after) = self.cfg.rtp_check else {
+            return;
+        };
+        if let Some(c) = self.calls.get_mut(key) {
+            if c.rtp_check == RtpCheck::NotYet {
+                c.rtp_check = RtpCheck::Due(now + after);
+            }
+        }
+    }
+
+    /// Asks the workers for the stats of every anchored call whose RTP check is due.
+    pub(super) fn run_rtp_checks(&mut self, now: Instant) {
+        let due: Vec<Vec<u8>> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| matches!(c.rtp_check, RtpCheck::Due(t) if t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.rtp_check = RtpCheck::Done;
+                let call = c.clone();
+                self.gather(now, Purpose::RtpCheck, call);
+            }
+        }
+    }
+
+    /// The stats of an RTP check came in: the parties (legs) whose streams all received
+    /// nothing are reported, when the call is still held.
+    pub(super) fn rtp_checked(&mut self, call: &Call, stats: &CallStats) {
+        let Some(call_id) = anchored_call_id(&call.call_id) else {
+            return;
+        };
+        if !self.calls.contains_key(&call.call_id) {
+            return;
+        }
+        let seen: Vec<&[StreamStats; 2]> = stats.pairs.iter().flatten().collect();
+        if seen.is_empty() {
+            return;
+        }
+        let silent: Vec<Vec<u8>> = (0..2)
+            .filter(|&leg| seen.iter().all(|s| s[leg].rtp_packets == 0))
+            .filter_map(|leg| call.legs[leg].tag.clone())
+            .collect();
+        if silent.is_empty() {
+            return;
+        }
+        self.counters.anchor_silent += 1;
+        if self.anchored_silent.len() >= super::MAX_ANCHORED_ENDED {
+            self.anchored_silent.pop_front();
+        }
+        self.anchored_silent.push_back((call_id.to_vec(), silent));
     }
 
     /// Whether anchored call `call_id` is held.

@@ -41,13 +41,21 @@ const SCAN_PERIOD: Duration = Duration::from_secs(1);
 /// What a pending `query`/`delete` reply waits for.
 #[derive(Debug)]
 struct Pending {
-    cookie: Vec<u8>,
-    to: SocketAddr,
+    purpose: Purpose,
     call: Call,
     stats: CallStats,
     waiting: usize,
     due: Instant,
     now: Instant,
+}
+
+/// What the stats a [`Pending`] gathers are for.
+#[derive(Debug)]
+enum Purpose {
+    /// An ng `query` or `delete`: the reply to `cookie` from `to`.
+    Reply { cookie: Vec<u8>, to: SocketAddr },
+    /// An anchored call's check for RTP from each party.
+    RtpCheck,
 }
 
 /// A deleted call still relaying until `due`.
@@ -79,6 +87,8 @@ pub struct Engine {
     next_scan: Option<Instant>,
     /// Anchored calls the engine ended on a timeout, for the SIP proxy to end (BYE).
     anchored_ended: VecDeque<(Vec<u8>, EndReason)>,
+    /// Anchored calls with a party silent at their RTP check, for the SIP proxy to count.
+    anchored_silent: VecDeque<(Vec<u8>, Vec<Vec<u8>>)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -178,6 +188,7 @@ impl Engine {
             shared,
             next_scan: None,
             anchored_ended: VecDeque::new(),
+            anchored_silent: VecDeque::new(),
         }
     }
 
@@ -381,6 +392,7 @@ impl Engine {
             for (id, why) in ended {
                 self.end_call(now, &id, why);
             }
+            self.run_rtp_checks(now);
         }
     }
 
@@ -507,7 +519,7 @@ impl Engine {
 
     /// Asks the workers for the stats of every pair of `call`; the reply goes out when all
     /// have answered (or after [`STATS_WAIT`]).
-    fn gather(&mut self, now: Instant, cookie: &[u8], to: SocketAddr, call: Call) {
+    fn gather(&mut self, now: Instant, purpose: Purpose, call: Call) {
         let id = self.token();
         let n = call.pairs.len().min(0xffff);
         let mut waiting = 0;
@@ -542,12 +554,17 @@ impl Engine {
     }
 
     fn finish_pending(&mut self, now: Instant, p: Pending) {
-        let reply = report::call_reply(
-            &p.call,
-            &p.stats,
-            (self.cfg.epoch, p.now),
-            &self.cfg.interfaces,
-        );
-        self.reply(now, &p.cookie, p.to, &reply);
+        match &p.purpose {
+            Purpose::Reply { cookie, to } => {
+                let reply = report::call_reply(
+                    &p.call,
+                    &p.stats,
+                    (self.cfg.epoch, p.now),
+                    &self.cfg.interfaces,
+                );
+                self.reply(now, cookie, *to, &reply);
+            }
+            Purpose::RtpCheck => self.rtp_checked(&p.call, &p.stats),
+        }
     }
 }

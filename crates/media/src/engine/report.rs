@@ -254,6 +254,7 @@ mod tests {
             offer_timeout: Duration::from_secs(60),
             final_timeout: None,
             delete_delay: Duration::ZERO,
+            rtp_check: None,
             max_sessions: 0,
             cookie_ttl: Duration::from_secs(30),
             guard: crate::GuardConfig::loopback(),

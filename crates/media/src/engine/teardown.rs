@@ -1,7 +1,7 @@
 //! `delete` and `query`: stats gathered from the workers, and the ports released (after the
 //! delete-delay).
 
-use super::{Engine, Refusal};
+use super::{Engine, Purpose, Refusal};
 use dataplane::PortKey;
 use ng::bencode::OwnedValue;
 use ng::Request;
@@ -28,7 +28,11 @@ impl Engine {
             .map_or(self.cfg.delete_delay, |s| Duration::from_secs(u64::from(s)));
         let pairs: Vec<(usize, [PortKey; 2])> =
             call.live_pairs().map(|p| (p.worker, p.keys)).collect();
-        self.gather(now, cookie, from, call);
+        let purpose = Purpose::Reply {
+            cookie: cookie.to_vec(),
+            to: from,
+        };
+        self.gather(now, purpose, call);
         if delay.is_zero() {
             for (w, keys) in pairs {
                 self.remove_pair(w, keys);
@@ -49,7 +53,11 @@ impl Engine {
     ) -> Result<Option<OwnedValue>, Refusal> {
         let call_id = Self::require(req.call_id, "call-id")?;
         let call = self.calls.get(call_id).cloned().ok_or("Unknown call-id")?;
-        self.gather(now, cookie, from, call);
+        let purpose = Purpose::Reply {
+            cookie: cookie.to_vec(),
+            to: from,
+        };
+        self.gather(now, purpose, call);
         Ok(None)
     }
 }

@@ -44,6 +44,10 @@ pub struct EngineConfig {
     pub epoch: std::time::Instant,
     /// The workers run on the DPDK fast path (ng `statistics` reports `"fastpath": 1`).
     pub fastpath: bool,
+    /// How long after its answer an anchored call's streams are checked for RTP from each
+    /// party ([`Engine::poll_anchored_silent`](crate::Engine::poll_anchored_silent)); `None`:
+    /// never.
+    pub rtp_check: Option<Duration>,
 }
 
 /// Opens relay ports (the socket backend binds a UDP socket: `pktio::SocketBinder`; frame
@@ -155,6 +159,8 @@ pub struct EngineCounters {
     pub anchor_answers: u64,
     /// Anchored offers and answers refused.
     pub anchor_refused: u64,
+    /// Anchored calls with a party that had sent no RTP at the RTP check.
+    pub anchor_silent: u64,
 }
 
 /// Why the engine refused an offer or answer, by what the SIP side does about it.

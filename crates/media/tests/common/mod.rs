@@ -56,6 +56,7 @@ pub fn config(delete_delay: Duration) -> EngineConfig {
         offer_timeout: Duration::from_secs(60),
         final_timeout: Some(Duration::from_secs(7200)),
         delete_delay,
+        rtp_check: None,
         max_sessions: 0,
         cookie_ttl: Duration::from_secs(30),
         guard: GuardConfig::loopback(),

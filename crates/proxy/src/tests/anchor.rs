@@ -29,6 +29,9 @@ impl MediaAnchor for Shared {
     fn poll_ended(&mut self) -> Option<(Vec<u8>, media::EndReason)> {
         self.0.lock().unwrap().poll_anchored_end()
     }
+    fn poll_silent(&mut self) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+        self.0.lock().unwrap().poll_anchored_silent()
+    }
 }
 
 /// An engine with `pairs` port pairs on each interface.
@@ -38,6 +41,11 @@ fn engine(pairs: u16) -> Shared {
 
 /// An engine over relay addresses `ifaces` (name, address), `pairs` port pairs on each.
 fn engine_on(ifaces: &[(&str, &str)], pairs: u16) -> Shared {
+    engine_checking(ifaces, pairs, None)
+}
+
+/// As [`engine_on`], checking answered calls for RTP after `rtp_check`.
+fn engine_checking(ifaces: &[(&str, &str)], pairs: u16, rtp_check: Option<Duration>) -> Shared {
     let iface = |(name, ip): &(&str, &str)| Interface {
         name: (*name).into(),
         address: ip.parse().unwrap(),
@@ -50,6 +58,7 @@ fn engine_on(ifaces: &[(&str, &str)], pairs: u16) -> Shared {
         offer_timeout: Duration::from_secs(60),
         final_timeout: None,
         delete_delay: Duration::ZERO,
+        rtp_check,
         max_sessions: 0,
         cookie_ttl: Duration::from_secs(30),
         guard: media::GuardConfig::loopback(),
@@ -411,4 +420,50 @@ fn a_caller_on_ipv6_reaches_an_ipv4_member_through_the_relay() {
         "the caller keeps IPv6: {ok}"
     );
     assert_eq!(calls(&engine), 1);
+}
+
+#[test]
+fn a_member_whose_answered_call_brings_no_rtp_is_counted_and_made_suspect() {
+    let text = format!(
+        "[[interface]]\nname = \"external\"\naddress = \"127.0.0.1\"\nport_min = 30000\nport_max = 30999\n\
+         [[interface]]\nname = \"internal\"\naddress = \"127.0.0.1\"\nport_min = 31000\nport_max = 31999\n\
+         [sip]\nlisten = [\"127.0.0.1:5060\"]\ntransports = [\"udp\"]\n\
+         [[set]]\nname = \"pool\"\n[set.media]\ncaller_interface = \"external\"\nmember_interface = \"internal\"\n\
+         [set.health]\ninterval_secs = 3600\ndown_after = 3\nno_rtp_suspect = true\n\
+         [[set.member]]\nuri = \"sip:{}\"\n",
+        member_addr(0)
+    );
+    let mut bed = Bed::from_config(&text, vec![Answer::Ok]);
+    bed.member_mut(0).sdp = Some(member_sdp(0));
+    let ifaces = [("external", EXTERNAL), ("internal", INTERNAL)];
+    let engine = engine_checking(&ifaces, 10, Some(Duration::from_secs(5)));
+    bed.proxy_mut().set_media_anchor(Box::new(engine.clone()));
+    bed.call("mute");
+    bed.run_ms(100);
+    bed.send(in_dialog("ACK", "mute", 1, "m127.0.0.20", member_addr(0)));
+    bed.run_ms(6000);
+    {
+        // The check is due: the worker reports RTP from the caller (leg 0), none from the member.
+        let mut e = engine.0.lock().unwrap();
+        let now = bed.sim.now();
+        e.handle_timeout(now);
+        let mut queries = 0;
+        while let Some((w, cmd)) = e.poll_command() {
+            if let dataplane::FlowCommand::Query { token, .. } = cmd {
+                let heard = dataplane::StreamStats {
+                    rtp_packets: 250,
+                    ..Default::default()
+                };
+                let pair = Some([heard, dataplane::StreamStats::default()]);
+                e.handle_event(now, w, dataplane::FlowEvent::Stats { token, pair });
+                queries += 1;
+            }
+        }
+        assert_eq!(queries, 1, "one stream pair queried");
+    }
+    bed.run_ms(1500);
+    assert_eq!(bed.proxy().counters().media.member_no_rtp, 1);
+    let view = bed.proxy().dispatcher().snapshot().next().unwrap();
+    assert_eq!(view.member.counters().calls_without_rtp, 1);
+    assert_eq!(bed.state(0), dispatch::MemberState::Suspect);
 }
