@@ -62,7 +62,7 @@ pub use host::{validate_host, HostFacts};
 pub use interface::{Interface, MAX_NAME_LEN, MIN_RELAY_PORT};
 pub use limits::{LimitsConfig, MAX_TABLE_CAP};
 pub use media::{MediaConfig, MAX_FINAL_TIMEOUT_SECS};
-pub use ng::{NgConfig, DEFAULT_NG_LISTEN, DEFAULT_NG_RATE, MAX_NG_RATE};
+pub use ng::{NgConfig, NgTcpConfig, DEFAULT_NG_LISTEN, DEFAULT_NG_RATE, MAX_NG_RATE};
 pub use sip::{
     SipConfig, TcpConfig, TlsConfig, DEFAULT_SIP_LISTEN, DEFAULT_TLS_PORT, MAX_USER_AGENT_LEN,
     SPOKEN_TRANSPORTS,
@@ -73,9 +73,9 @@ pub use sip::{
 // user of `Config` can name every type it holds.
 pub use ::dataplane::LatchMode;
 pub use ::dispatch::{
-    AdminState, Algorithm, Cidr, HashKey, HealthConfig, LastResort, MediaPlan, MemberConfig, MemberTarget,
-    OkCode, RouteConfig, SetConfig, DEFAULT_PROBE_FROM, MAX_ATTEMPTS, MAX_MEMBER_CALLS,
-    MAX_SET_NAME_LEN, MAX_WEIGHT,
+    AdminState, Algorithm, Cidr, HashKey, HealthConfig, LastResort, MediaPlan, MemberConfig,
+    MemberTarget, OkCode, RouteConfig, SetConfig, DEFAULT_PROBE_FROM, MAX_ATTEMPTS,
+    MAX_MEMBER_CALLS, MAX_SET_NAME_LEN, MAX_WEIGHT,
 };
 pub use ::sip::{HostPort, SipUri, Transport, UriHost};
 

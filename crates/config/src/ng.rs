@@ -1,4 +1,4 @@
-//! `[ng]`: the rtpengine ng control protocol listener (UDP).
+//! `[ng]`: the rtpengine ng control protocol listeners (UDP, and TCP when `listen_tcp` is set).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -42,6 +42,8 @@ pub struct NgConfig {
     /// requests per second each source IP address may send on average, and at once; beyond
     /// that its datagrams are dropped and counted. `None` when `rate = 0` (no limit).
     pub rate: Option<RateLimit>,
+    /// `listen_tcp` and the `tcp_*` keys: ng over TCP (off by default).
+    pub tcp: NgTcpConfig,
 }
 
 impl Default for NgConfig {
@@ -51,6 +53,47 @@ impl Default for NgConfig {
             cookie_cache: Duration::from_secs(30),
             allow: ::media::guard::loopback_networks(),
             rate: rate_limit(DEFAULT_NG_RATE, 2 * DEFAULT_NG_RATE),
+            tcp: NgTcpConfig::default(),
+        }
+    }
+}
+
+/// ng over TCP, as rtpengine's `listen-tcp-ng`: `listen_tcp` and its bounds. Messages on a
+/// connection pass the same `allow` list and `rate` limit as datagrams; beyond a bound a
+/// connection is refused or closed, and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NgTcpConfig {
+    /// `listen_tcp`: TCP socket address of the ng listener, e.g. `"127.0.0.1:2223"` (it may
+    /// share the UDP listener's address and port); absent (the default): no TCP listener.
+    pub listen: Option<SocketAddr>,
+    /// `tcp_max_connections` (1..=100000, default 256): open connections in all; beyond it a
+    /// new one is closed at once.
+    pub max_connections: u32,
+    /// `tcp_max_connections_per_source` (1..=100000, default 32): open connections from one
+    /// source address; beyond it a new one is closed at once.
+    pub max_connections_per_source: u32,
+    /// `tcp_max_message_bytes` (1024..=1048576, default 65536): the longest message (cookie,
+    /// space and body) a connection may send; a longer one closes the connection. Replies
+    /// waiting to be written are bounded by the same number of bytes times four.
+    pub max_message_bytes: u32,
+    /// `tcp_idle_timeout_secs` (1..=86400, default 3600): a connection with no byte received
+    /// for this long is closed.
+    pub idle_timeout: Duration,
+    /// `tcp_message_timeout_secs` (1..=3600, default 10): a message that has begun must be
+    /// whole within this of its first byte, and a reply must be taken by the client within
+    /// this; otherwise the connection is closed (slow or stuck clients).
+    pub message_timeout: Duration,
+}
+
+impl Default for NgTcpConfig {
+    fn default() -> Self {
+        NgTcpConfig {
+            listen: None,
+            max_connections: 256,
+            max_connections_per_source: 32,
+            max_message_bytes: 65_536,
+            idle_timeout: Duration::from_secs(3600),
+            message_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -82,12 +125,19 @@ pub(crate) struct RawNg {
     allow: Option<Vec<String>>,
     rate: Option<i64>,
     burst: Option<i64>,
+    listen_tcp: Option<String>,
+    tcp_max_connections: Option<i64>,
+    tcp_max_connections_per_source: Option<i64>,
+    tcp_max_message_bytes: Option<i64>,
+    tcp_idle_timeout_secs: Option<i64>,
+    tcp_message_timeout_secs: Option<i64>,
 }
 
 impl RawNg {
     /// Checks every key and fills in the defaults.
     pub(crate) fn build(self) -> Result<NgConfig, ConfigError> {
         let d = NgConfig::default();
+        let tcp = self.build_tcp()?;
         let listen = match self.listen {
             Some(text) => parse_listen("ng.listen", &text)?,
             None => d.listen,
@@ -114,6 +164,54 @@ impl RawNg {
             )?,
             allow,
             rate: build_rate(self.rate, self.burst)?,
+            tcp,
+        })
+    }
+
+    /// `listen_tcp` and the `tcp_*` keys.
+    fn build_tcp(&self) -> Result<NgTcpConfig, ConfigError> {
+        let d = NgTcpConfig::default();
+        let listen = match &self.listen_tcp {
+            Some(text) => Some(parse_listen("ng.listen_tcp", text)?),
+            None => None,
+        };
+        Ok(NgTcpConfig {
+            listen,
+            max_connections: opt_int_in(
+                "ng.tcp_max_connections",
+                self.tcp_max_connections,
+                1,
+                100_000,
+                d.max_connections,
+            )?,
+            max_connections_per_source: opt_int_in(
+                "ng.tcp_max_connections_per_source",
+                self.tcp_max_connections_per_source,
+                1,
+                100_000,
+                d.max_connections_per_source,
+            )?,
+            max_message_bytes: opt_int_in(
+                "ng.tcp_max_message_bytes",
+                self.tcp_max_message_bytes,
+                1024,
+                1_048_576,
+                d.max_message_bytes,
+            )?,
+            idle_timeout: secs_in(
+                "ng.tcp_idle_timeout_secs",
+                self.tcp_idle_timeout_secs,
+                1,
+                86_400,
+                d.idle_timeout,
+            )?,
+            message_timeout: secs_in(
+                "ng.tcp_message_timeout_secs",
+                self.tcp_message_timeout_secs,
+                1,
+                3600,
+                d.message_timeout,
+            )?,
         })
     }
 }

@@ -1,8 +1,8 @@
 //! The Ferrovox drivers: the tokio code that feeds the sans-IO cores with sockets and time.
 //!
-//! - [`ng_driver`] runs the media engine (`media::Engine`) with the ng UDP socket and the
-//!   workers' rings; the engine is a [`SharedEngine`], which the SIP proxy anchors its calls
-//!   through;
+//! - [`ng_driver`] runs the media engine (`media::Engine`) with the ng UDP socket (and the
+//!   ng TCP listener, [`ng_tcp`]; replies routed by [`ng_route`]) and the workers' rings;
+//!   the engine is a [`SharedEngine`], which the SIP proxy anchors its calls through;
 //! - [`sip_driver`] runs the SIP proxy (`proxy::Proxy`) with the SIP sockets (UDP, TCP) and its
 //!   DNS client;
 //! - [`admin_driver`] answers the admin socket's member requests on the SIP driver's thread.
@@ -12,6 +12,8 @@
 
 pub mod admin_driver;
 pub mod ng_driver;
+pub mod ng_route;
+pub mod ng_tcp;
 pub mod shared_media;
 pub mod sip_driver;
 

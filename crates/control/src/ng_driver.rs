@@ -5,11 +5,17 @@
 //!
 //! The driver runs on a runtime (and thread) of its own, so SIP traffic never delays an ng
 //! reply; the daemon hands it new source settings on SIGHUP through `reload`.
+//!
+//! Besides bencode datagrams it takes what rtpengine takes: JSON bodies, and with `[ng]
+//! listen_tcp` messages over TCP ([`crate::ng_tcp`]); [`crate::ng_route`] sends every reply
+//! back the way and in the encoding its request came.
 
+use crate::ng_route::{tcp_key, Out, Routes};
+use crate::ng_tcp::{NgTcp, TcpRequest};
 use crate::SharedEngine;
 use media::{Engine, EngineEvent, GuardConfig, GuardCounters};
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
 /// The control plane's end of one worker's rings, as `pktio::plane::DataPlane` hands them out.
@@ -21,14 +27,18 @@ const TICK: Duration = Duration::from_millis(2);
 const REFUSAL_LOG: Duration = Duration::from_secs(1);
 
 /// Runs the ng listener until `shutdown` turns true. `reload` brings new source allow-lists
-/// and rate limits.
+/// and rate limits; `tcp` is the `[ng] listen_tcp` listener and its bounds, if configured.
 pub async fn run(
     shared: SharedEngine,
     socket: UdpSocket,
     mut workers: Vec<WorkerLink>,
     mut reload: mpsc::Receiver<GuardConfig>,
     mut shutdown: watch::Receiver<bool>,
+    tcp: Option<(TcpListener, config::NgTcpConfig)>,
 ) -> std::io::Result<()> {
+    let mut tcp =
+        tcp.map(|(l, limits)| crate::ng_tcp::start(l, limits, shared.clone(), shutdown.clone()));
+    let mut routes = Routes::new();
     let mut buf = vec![0u8; 65_536];
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -36,9 +46,18 @@ pub async fn run(
     loop {
         tokio::select! {
             r = socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => shared.lock().handle_datagram(Instant::now(), from, &buf[..n]),
+                Ok((n, from)) => {
+                    let now = Instant::now();
+                    let data = routes.admit(now, from, None, &buf[..n]);
+                    shared.lock().handle_datagram(now, from, &data);
+                }
                 Err(e) => tracing::warn!(error = %e, "ng socket receive failed"),
             },
+            Some(TcpRequest { peer, bytes, conn }) = next_tcp(&mut tcp) => {
+                let (now, from) = (Instant::now(), tcp_key(peer));
+                let data = routes.admit(now, from, Some(conn), &bytes);
+                shared.lock().handle_datagram(now, from, &data);
+            }
             Some(guard) = reload.recv() => {
                 tracing::info!(sources = %guard, "ng sources reloaded");
                 shared.lock().reconfigure_guard(guard);
@@ -49,12 +68,27 @@ pub async fn run(
         }
         let transmits = round(&mut shared.lock(), &mut workers, &mut refusals);
         for t in transmits {
-            if let Err(e) = socket.send_to(&t.bytes, t.dst).await {
-                tracing::warn!(to = %t.dst, error = %e, "ng reply not sent");
+            match routes.route(t) {
+                Some(Out::Udp(dst, bytes)) => {
+                    if let Err(e) = socket.send_to(&bytes, dst).await {
+                        tracing::warn!(to = %dst, error = %e, "ng reply not sent");
+                    }
+                }
+                // A connection that cannot take it is closed by its own task.
+                Some(Out::Tcp(conn, bytes)) => drop(conn.send(bytes)),
+                None => {}
             }
         }
     }
     Ok(())
+}
+
+/// The next message from an ng TCP connection; never, without a TCP listener.
+async fn next_tcp(tcp: &mut Option<NgTcp>) -> Option<TcpRequest> {
+    match tcp {
+        Some(t) => t.requests.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// One round of the loop under the engine's lock: worker events in, timers, commands out;
@@ -168,13 +202,13 @@ fn log_event(e: &EngineEvent) {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use dataplane::{AddrRange, LatchMode, PortLayout};
     use media::{Interface, VirtualBinder};
     use std::sync::Arc;
 
-    fn engine(allow: &str) -> Engine {
+    pub(crate) fn engine(allow: &str) -> Engine {
         let cfg = media::EngineConfig {
             interfaces: vec![Interface {
                 name: "external".into(),
@@ -229,6 +263,7 @@ mod tests {
             Vec::new(),
             reload_rx,
             stopped,
+            None,
         ));
         let inside = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let outside = UdpSocket::bind("127.0.0.2:0").await.unwrap();

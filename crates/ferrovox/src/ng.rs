@@ -43,6 +43,7 @@ pub fn spawn(
     socket
         .set_nonblocking(true)
         .context("ng.listen: cannot make the socket non-blocking")?;
+    let tcp = bind_tcp(&cfg.ng.tcp)?;
     let sources = parts.engine.lock().guard().to_string();
     tracing::info!(%listen, %sources, "ng listening");
     // Subscribed here, while `stop` is still false, so a stop sent before the thread runs is
@@ -51,7 +52,7 @@ pub fn spawn(
     let handle = std::thread::Builder::new()
         .name("ferrovox-ng".into())
         .spawn(move || {
-            let result = serve(socket, parts, shutdown);
+            let result = serve(socket, tcp, parts, shutdown);
             let _ = stop.send(true);
             result
         })
@@ -74,9 +75,26 @@ fn raise_priority() {
     }
 }
 
+/// Binds `[ng] listen_tcp` if it is set: ng over TCP, as rtpengine's `listen-tcp-ng`.
+fn bind_tcp(
+    tcp: &config::NgTcpConfig,
+) -> anyhow::Result<Option<(std::net::TcpListener, config::NgTcpConfig)>> {
+    let Some(listen) = tcp.listen else {
+        return Ok(None);
+    };
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("ng.listen_tcp: cannot bind {listen}"))?;
+    listener
+        .set_nonblocking(true)
+        .context("ng.listen_tcp: cannot make the socket non-blocking")?;
+    tracing::info!(%listen, "ng listening on TCP");
+    Ok(Some((listener, *tcp)))
+}
+
 /// The ng thread's body: its own current-thread runtime around the driver.
 fn serve(
     socket: std::net::UdpSocket,
+    tcp: Option<(std::net::TcpListener, config::NgTcpConfig)>,
     parts: NgParts,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -87,7 +105,15 @@ fn serve(
         .context("cannot build the ng runtime")?;
     rt.block_on(async {
         let socket = tokio::net::UdpSocket::from_std(socket).context("ng socket")?;
-        control::ng_driver::run(parts.engine, socket, parts.links, parts.reload, shutdown)
+        let tcp = match tcp {
+            Some((l, limits)) => Some((
+                tokio::net::TcpListener::from_std(l).context("ng TCP socket")?,
+                limits,
+            )),
+            None => None,
+        };
+        let (engine, links, reload) = (parts.engine, parts.links, parts.reload);
+        control::ng_driver::run(engine, socket, links, reload, shutdown, tcp)
             .await
             .context("ng listener failed")
     })

@@ -121,3 +121,55 @@ fn refusals_name_the_key() {
         "ng.rate = 0 turns the rate limit off",
     );
 }
+
+#[test]
+fn ng_over_tcp_is_off_by_default_and_bounded_when_on() {
+    let cfg = ok(IFACE).ng;
+    assert_eq!(cfg.tcp, crate::NgTcpConfig::default());
+    assert_eq!(cfg.tcp.listen, None);
+    let on = ng(
+        "listen_tcp = \"127.0.0.1:2223\"\ntcp_max_connections = 10\n\
+                 tcp_max_connections_per_source = 2\ntcp_max_message_bytes = 4096\n\
+                 tcp_idle_timeout_secs = 60\ntcp_message_timeout_secs = 2",
+    );
+    let t = on.tcp;
+    assert_eq!(t.listen, Some("127.0.0.1:2223".parse().expect("address")));
+    assert_eq!(
+        (
+            t.max_connections,
+            t.max_connections_per_source,
+            t.max_message_bytes
+        ),
+        (10, 2, 4096)
+    );
+    assert_eq!(t.idle_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(t.message_timeout, std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn ng_tcp_refusals_name_the_key() {
+    let section = |body: &str| with_iface(&format!("[ng]\n{body}"));
+    assert_key_err(
+        &section("listen_tcp = \"127.0.0.1:0\""),
+        "ng.listen_tcp",
+        "port 0",
+    );
+    assert_key_err(
+        &section("listen_tcp = \"localhost:2223\""),
+        "ng.listen_tcp",
+        "is not a socket address",
+    );
+    for (k, bad, range) in [
+        ("tcp_max_connections", 0, "1 and 100000"),
+        ("tcp_max_connections_per_source", 100_001, "1 and 100000"),
+        ("tcp_max_message_bytes", 1023, "1024 and 1048576"),
+        ("tcp_idle_timeout_secs", 0, "1 and 86400"),
+        ("tcp_message_timeout_secs", 3601, "1 and 3600"),
+    ] {
+        assert_key_err(
+            &section(&format!("{k} = {bad}")),
+            &format!("ng.{k}"),
+            &format!("must be between {range}, got {bad}"),
+        );
+    }
+}
