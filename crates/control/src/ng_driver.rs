@@ -220,6 +220,7 @@ pub(crate) mod tests {
             offer_timeout: Duration::from_secs(60),
             final_timeout: None,
             delete_delay: Duration::ZERO,
+            rtp_check: None,
             max_sessions: 0,
             cookie_ttl: Duration::from_secs(30),
             guard: guard(allow),
@@ -254,7 +255,6 @@ pub(crate) mod tests {
     async fn the_driver_applies_a_reloaded_allow_list_and_stops_on_shutdown() {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
-            rtp_check: None,
         let (reload, reload_rx) = mpsc::channel(1);
         let (stop, stopped) = watch::channel(false);
         let driver = tokio::spawn(run(
