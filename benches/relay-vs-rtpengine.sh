@@ -182,6 +182,10 @@ io_uring = $IO_URING
 [media]
 delete_delay_secs = 0
 
+# The admin socket in the run directory, not the system's /run/ferrovox.
+[admin]
+socket = "$WORK/admin.sock"
+
 [[interface]]
 name = "external"
 address = "127.0.0.1"

@@ -214,7 +214,8 @@ ferrovox_start() {
         say "ferrovox: no binary at $FERROVOX"
         return 1
     fi
-    spawn_on "$PROXY_CORE" "$FERROVOX" --config "$1" >"$WORK/ferrovox.log" 2>&1
+    # A relative [admin] socket goes under RUNTIME_DIRECTORY: the run directory here.
+    RUNTIME_DIRECTORY=$WORK spawn_on "$PROXY_CORE" "$FERROVOX" --config "$1" >"$WORK/ferrovox.log" 2>&1
     PROXY_PID=$!
     STARTED+=("$PROXY_PID")
     PROXY_PORT=$FERROVOX_PORT

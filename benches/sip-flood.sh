@@ -154,6 +154,10 @@ backend = "socket"
 worker_cores = [$PROXY_CORE]
 control_core = $PROXY_CORE
 
+# The admin socket in the run directory (ferrovox_start sets RUNTIME_DIRECTORY).
+[admin]
+socket = "admin.sock"
+
 [[interface]]
 name = "external"
 address = "127.0.0.1"
