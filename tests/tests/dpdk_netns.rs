@@ -7,9 +7,14 @@
 //! (`internal`) itself: it answers ARP for them and resolves the hosts' MACs with its own ARP
 //! requests (no static neighbour entry exists anywhere). Its ng socket stays on 127.0.0.1.
 //!
-//! Four calls are anchored with ng offer/answer; RTP endpoints inside the namespaces send
-//! numbered packets both ways and check every packet that comes back (source, SSRC, payload,
-//! count). The per-worker counters of ng `statistics` must show every packet received and
+//! Four calls are anchored with ng offer/answer, as an outside SIP proxy would drive them, or
+//! by the daemon's own SIP proxy (on 127.0.0.1, a kernel socket in the root namespace): the
+//! test is then the caller, sending each INVITE with the caller namespace's endpoint in its
+//! SDP, and the one member of an anchored `[[set]]`, answering with the member namespace's
+//! endpoint; each side must be told the relay address of its own side, and after the media a
+//! BYE releases the call (ng `query` of `sip <Call-ID>`, the key anchored calls are kept
+//! under, then finds nothing). RTP endpoints inside the namespaces send numbered packets both
+//! ways and check every packet that comes back (source, SSRC, payload, count). The per-worker counters of ng `statistics` must show every packet received and
 //! relayed by the worker that owns the call's ports, with nothing dropped; with two workers
 //! the ports use two queue pairs (`qpairs=2`), so frames landing on the other worker's queue
 //! are handed to their owner, and the daemon's exit log must account for each hand-off.
@@ -24,7 +29,7 @@
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::Path;
 use std::sync::Mutex;
 use std::thread;
@@ -34,12 +39,14 @@ use dataplane::{AddrRange, PortLayout};
 use e2e::daemon::{int_at, str_at};
 use e2e::need::{self, Need};
 use e2e::netns::dpdk::{
-    announced_v4, worker_stats, worker_stop_lines, DpdkRelay, DpdkRelayConfig, Started, WorkerStats,
+    announced_v4, worker_stats, worker_stop_lines, AnchoredSip, DpdkRelay, DpdkRelayConfig,
+    Started, WorkerStats,
 };
 use e2e::netns::endpoint::{write_endpoint_script, Endpoint, Flow, FlowReport, Pace};
 use e2e::netns::Side;
-use e2e::ng::NgClient;
-use e2e::ports::PortBlock;
+use e2e::ng::{CallState, NgClient};
+use e2e::ports::{PortBlock, LOOPBACK};
+use e2e::sip::audio_endpoints;
 use ng::{Command as Ng, RequestBuilder};
 use pktio::PortKey;
 
@@ -68,10 +75,21 @@ const HOST_PORT: u16 = 20000;
 /// The daemon's workers busy-poll their cores: one scenario at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// One run: how many workers, and a letter that keeps its names apart from other runs.
+/// One run: how many workers, how its calls are anchored, and a letter that keeps its names
+/// apart from other runs.
 struct Scenario {
     tag: char,
     workers: usize,
+    signalling: Signalling,
+}
+
+/// Who sets the calls up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signalling {
+    /// ng offer and answer from the test.
+    Ng,
+    /// The daemon's SIP proxy, between the test as the caller and as the member.
+    Sip,
 }
 
 #[test]
@@ -79,6 +97,7 @@ fn dpdk_af_packet_relays_four_calls_both_ways_on_one_worker() {
     run(&Scenario {
         tag: 'a',
         workers: 1,
+        signalling: Signalling::Ng,
     });
 }
 
@@ -87,6 +106,16 @@ fn dpdk_af_packet_two_workers_relay_each_packet_on_its_owner() {
     run(&Scenario {
         tag: 'b',
         workers: 2,
+        signalling: Signalling::Ng,
+    });
+}
+
+#[test]
+fn dpdk_af_packet_relays_calls_the_sip_proxy_anchored() {
+    run(&Scenario {
+        tag: 'c',
+        workers: 1,
+        signalling: Signalling::Sip,
     });
 }
 
@@ -144,33 +173,44 @@ fn sdp(ip: Ipv4Addr, port: u16, session: u32) -> String {
     )
 }
 
-/// Offer from the caller (external) toward the member (internal), answer, and wait until
-/// the worker has applied both.
-fn anchor(ng: &NgClient, i: u16, block: &PortBlock, layout: &PortLayout) -> Call {
-    let id = format!("netns-{i}@e2e");
-    let (from_tag, to_tag) = (format!("{id}-caller"), format!("{id}-member"));
+/// How the calls are set up.
+enum Anchoring {
+    /// ng `offer` and `answer` from the test.
+    Ng,
+    /// INVITE, 180, 200 and ACK through the daemon's SIP proxy.
+    Sip(SipPeers),
+}
+
+/// What one call's set-up told each side: the relay endpoint to send to, and the relay's
+/// key of the call.
+struct Told {
+    key: String,
+    relay_for_caller: SocketAddrV4,
+    relay_for_member: SocketAddrV4,
+}
+
+/// Offer from the caller (external) toward the member (internal) and the answer, over ng or
+/// through the SIP proxy; then the relay holds the call, both legs on one worker.
+fn anchor(
+    how: &mut Anchoring,
+    ng: &NgClient,
+    i: u16,
+    block: &PortBlock,
+    layout: &PortLayout,
+) -> Call {
     let caller_port = HOST_PORT + 2 * i;
     let member_port = HOST_PORT + 1000 + 2 * i;
-    let offer = ng
-        .request(
-            &RequestBuilder::new(Ng::Offer)
-                .call_id(id.as_str())
-                .from_tag(from_tag.as_str())
-                .direction("external", "internal")
-                .sdp(sdp(CALLER_HOST, caller_port, u32::from(i) + 1)),
-        )
-        .unwrap_or_else(|e| panic!("offer {id}: {e}"));
-    let relay_for_member = announced_v4(&offer, "offer").unwrap();
-    let answer = ng
-        .request(
-            &RequestBuilder::new(Ng::Answer)
-                .call_id(id.as_str())
-                .from_tag(from_tag.as_str())
-                .to_tag(to_tag.as_str())
-                .sdp(sdp(MEMBER_HOST, member_port, u32::from(i) + 100)),
-        )
-        .unwrap_or_else(|e| panic!("answer {id}: {e}"));
-    let relay_for_caller = announced_v4(&answer, "answer").unwrap();
+    let offer = sdp(CALLER_HOST, caller_port, u32::from(i) + 1);
+    let answer = sdp(MEMBER_HOST, member_port, u32::from(i) + 100);
+    let told = match how {
+        Anchoring::Ng => ng_offer_answer(ng, i, offer, answer),
+        Anchoring::Sip(peers) => peers.call(i, &offer, &answer),
+    };
+    let Told {
+        key: id,
+        relay_for_caller,
+        relay_for_member,
+    } = told;
     assert_eq!(*relay_for_caller.ip(), CALLER_RELAY, "{id}: caller side");
     assert_eq!(*relay_for_member.ip(), MEMBER_RELAY, "{id}: member side");
     assert!(block.relay_external().contains(&relay_for_caller.port()));
@@ -199,6 +239,36 @@ fn anchor(ng: &NgClient, i: u16, block: &PortBlock, layout: &PortLayout) -> Call
         relay_for_caller,
         relay_for_member,
         owner,
+    }
+}
+
+/// ng `offer` from the caller's tag, `answer` from the member's: the SDPs they return.
+fn ng_offer_answer(ng: &NgClient, i: u16, offer: String, answer: String) -> Told {
+    let id = format!("netns-{i}@e2e");
+    let (from_tag, to_tag) = (format!("{id}-caller"), format!("{id}-member"));
+    let reply = ng
+        .request(
+            &RequestBuilder::new(Ng::Offer)
+                .call_id(id.as_str())
+                .from_tag(from_tag.as_str())
+                .direction("external", "internal")
+                .sdp(offer),
+        )
+        .unwrap_or_else(|e| panic!("offer {id}: {e}"));
+    let relay_for_member = announced_v4(&reply, "offer").unwrap();
+    let reply = ng
+        .request(
+            &RequestBuilder::new(Ng::Answer)
+                .call_id(id.as_str())
+                .from_tag(from_tag.as_str())
+                .to_tag(to_tag.as_str())
+                .sdp(answer),
+        )
+        .unwrap_or_else(|e| panic!("answer {id}: {e}"));
+    Told {
+        relay_for_caller: announced_v4(&reply, "answer").unwrap(),
+        relay_for_member,
+        key: id,
     }
 }
 
@@ -337,7 +407,7 @@ fn run(s: &Scenario) {
         .unwrap();
     let run_dir = dir.path().to_owned();
     let script = write_endpoint_script(&run_dir).unwrap();
-    let config = DpdkRelayConfig::between(
+    let mut config = DpdkRelayConfig::between(
         &topo.caller,
         &topo.member,
         PREFIX_LEN,
@@ -346,7 +416,44 @@ fn run(s: &Scenario) {
         &format!("fv-e2e-{}{}", std::process::id() % 100_000, s.tag),
         (block.relay_external(), block.relay_internal()),
     );
-    let relay = match DpdkRelay::start(dir, &config, START_LIMIT).unwrap() {
+    let mut how = match s.signalling {
+        Signalling::Ng => Anchoring::Ng,
+        Signalling::Sip => {
+            let peers = SipPeers::bind(&block);
+            config = config.with_sip(peers.config());
+            Anchoring::Sip(peers)
+        }
+    };
+    let Some(relay) = start_relay(s, dir, &config, &topo) else {
+        return;
+    };
+    let (calls, per_worker) = place_calls(s, &mut how, &relay, &block);
+    let mut r = Run {
+        workers: s.workers,
+        topo,
+        relay,
+        calls,
+        per_worker,
+        dir: run_dir,
+        script,
+    };
+    warm_up(&mut r);
+    measure(&r);
+    if let Anchoring::Sip(peers) = &mut how {
+        peers.hang_up(r.relay.ng());
+    }
+    check_exit(r);
+}
+
+/// Starts the daemon and checks it runs the fast path with the workers asked for, and that
+/// no neighbour entry exists yet; `None` when the binary has no DPDK and that is opted out.
+fn start_relay(
+    s: &Scenario,
+    dir: tempfile::TempDir,
+    config: &DpdkRelayConfig,
+    topo: &Topology,
+) -> Option<DpdkRelay> {
+    let relay = match DpdkRelay::start(dir, config, START_LIMIT).unwrap() {
         Started::Running(r) => r,
         Started::NoDpdk(line) => {
             let why = format!(
@@ -355,11 +462,9 @@ fn run(s: &Scenario) {
                  deploy/install-dpdk.sh), or set FERROVOX_BIN"
             );
             need::unmet(TEST, Need::Dpdk, &why);
-            return;
+            return None;
         }
     };
-
-    // The fast path runs, with the workers asked for.
     assert!(
         relay.log().contains("DPDK fast path active"),
         "no fast-path line in the log"
@@ -374,14 +479,22 @@ fn run(s: &Scenario) {
     let st = relay.statistics().unwrap();
     assert_eq!(int_at(&st, &["fastpath"]), Some(1), "{st:?}");
     assert_eq!(worker_stats(&st).unwrap().len(), s.workers, "{st:?}");
-
     // Nothing static: every neighbour entry below comes from ARP on the wire.
     for side in [&topo.caller, &topo.member] {
         assert_eq!(side.permanent_neighbours().unwrap(), "");
         assert_eq!(side.neighbour(side.relay).unwrap(), None);
     }
+    Some(relay)
+}
 
-    // Four concurrent calls through the normal control path.
+/// The concurrent calls through the control path `how`, and how many each worker owns
+/// (every worker owns some).
+fn place_calls(
+    s: &Scenario,
+    how: &mut Anchoring,
+    relay: &DpdkRelay,
+    block: &PortBlock,
+) -> (Vec<Call>, Vec<usize>) {
     let ranges = vec![
         AddrRange {
             port_min: *block.relay_external().start(),
@@ -394,32 +507,20 @@ fn run(s: &Scenario) {
     ];
     let layout = PortLayout::new(ranges, s.workers).unwrap();
     let calls: Vec<Call> = (0..CALLS)
-        .map(|i| anchor(relay.ng(), i, &block, &layout))
+        .map(|i| anchor(how, relay.ng(), i, block, &layout))
         .collect();
     let per_worker: Vec<usize> = (0..s.workers)
         .map(|w| calls.iter().filter(|c| c.owner == w).count())
         .collect();
     eprintln!(
-        "dpdk_netns[{} worker(s)]: calls per owning worker {per_worker:?}",
-        s.workers
+        "dpdk_netns[{} worker(s), {:?}]: calls per owning worker {per_worker:?}",
+        s.workers, s.signalling
     );
     assert!(
         per_worker.iter().all(|&n| n > 0),
         "the control plane placed calls on every worker: {per_worker:?}"
     );
-
-    let mut r = Run {
-        workers: s.workers,
-        topo,
-        relay,
-        calls,
-        per_worker,
-        dir: run_dir,
-        script,
-    };
-    warm_up(&mut r);
-    measure(&r);
-    check_exit(r);
+    (calls, per_worker)
 }
 
 /// What the phases of one run share.
@@ -620,5 +721,473 @@ fn check_exit(mut ctx: Run) {
     assert_eq!(sum("handed_off"), sum("handoff_received"));
     if ctx.workers == 1 {
         assert_eq!(sum("handed_off"), 0);
+    }
+}
+
+/// How long one SIP message may take to arrive.
+const SIP_WAIT: Duration = Duration::from_secs(5);
+
+/// The test's two SIP user agents, UDP on 127.0.0.1 (kernel sockets in the root namespace):
+/// the caller, which sends to the daemon's SIP proxy, and the one member of the proxy's
+/// anchored set. Their SDPs name the endpoints inside the namespaces, whose media crosses the
+/// DPDK ports.
+struct SipPeers {
+    caller: UdpSocket,
+    member: UdpSocket,
+    proxy: SocketAddr,
+    /// The dialogs set up so far, in call order.
+    dialogs: Vec<Dialog>,
+}
+
+/// A confirmed dialog as the caller holds it (RFC 3261 §12.1.2).
+struct Dialog {
+    /// The call's number (its branches are made of it).
+    n: u16,
+    call_id: String,
+    /// The From header value, with the caller's tag.
+    from: String,
+    /// The To header value of the 200, with the member's tag.
+    to: String,
+    /// The member's Contact URI: the Request-URI of requests within the dialog.
+    target: String,
+    /// The 200's Record-Route values, reversed: the Route of requests within the dialog.
+    route: Vec<String>,
+}
+
+impl SipPeers {
+    /// The caller and the member on the block's UAC and UAS ports, toward the proxy on its
+    /// SIP port.
+    fn bind(block: &PortBlock) -> SipPeers {
+        let bind = |port: u16| {
+            UdpSocket::bind((LOOPBACK, port))
+                .unwrap_or_else(|e| panic!("bind {LOOPBACK}:{port}: {e}"))
+        };
+        SipPeers {
+            caller: bind(block.uac_sip()),
+            member: bind(block.uas_sip()),
+            proxy: SocketAddr::from((LOOPBACK, block.proxy_sip())),
+            dialogs: Vec::new(),
+        }
+    }
+
+    /// The daemon's SIP side for these peers.
+    fn config(&self) -> AnchoredSip {
+        AnchoredSip {
+            proxy_port: self.proxy.port(),
+            member_port: local(&self.member).port(),
+        }
+    }
+
+    /// Call `n`: the caller's INVITE with `offer` reaches the member with the SDP naming the
+    /// relay's internal side; the member's 180 and its 200 with `answer` reach the caller with
+    /// the external side; the caller's ACK follows the Record-Route to the member.
+    fn call(&mut self, n: u16, offer: &str, answer: &str) -> Told {
+        let call_id = format!("netns-{n}@e2e");
+        let caller = local(&self.caller);
+        let invite = format!(
+            "INVITE sip:pool-{n}@{proxy} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {caller};branch=z9hG4bK-netns-{n}-invite\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:caller@{ip}>;tag=caller-{n}\r\n\
+             To: <sip:pool-{n}@{ip}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:caller@{caller}>\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {len}\r\n\r\n{offer}",
+            proxy = self.proxy,
+            ip = caller.ip(),
+            len = offer.len(),
+        );
+        send(&self.caller, &invite, self.proxy);
+        let inv = self.member_receives("INVITE", &call_id);
+        assert_eq!(
+            inv.one("max-forwards"),
+            "69",
+            "{call_id}: RFC 3261 §16.6 step 3"
+        );
+        let relay_for_member = only_audio(&inv, "the INVITE the member got");
+        let contact = format!("<sip:member@{}>", local(&self.member));
+        let us = Some((contact.as_str(), format!("member-{n}")));
+        self.member_answers(&inv, "180 Ringing", us.clone(), None);
+        self.member_answers(&inv, "200 OK", us, Some(answer));
+        let (ok, provisional) = self.caller_receives(200, "INVITE", &call_id);
+        assert!(
+            provisional.contains(&180),
+            "{call_id}: the caller got the 180 (it got {provisional:?})"
+        );
+        let relay_for_caller = only_audio(&ok, "the 200 the caller got");
+        let mut route = ok.all("record-route");
+        route.reverse();
+        assert!(
+            !route.is_empty(),
+            "{call_id}: the proxy record-routes:\n{}",
+            ok.text
+        );
+        let dialog = Dialog {
+            n,
+            from: ok.one("from").to_owned(),
+            to: ok.one("to").to_owned(),
+            target: uri_of(ok.one("contact")).to_owned(),
+            route,
+            call_id,
+        };
+        self.send_in_dialog(&dialog, 1, "ACK");
+        let ack = self.member_receives("ACK", &dialog.call_id);
+        assert_eq!(ack.body, "", "{}: the ACK carries no SDP", dialog.call_id);
+        let key = format!("sip {}", dialog.call_id);
+        self.dialogs.push(dialog);
+        Told {
+            key,
+            relay_for_caller,
+            relay_for_member,
+        }
+    }
+
+    /// A BYE from the caller on every call: the member gets it and answers, the caller gets
+    /// the 200, and the relay no longer knows the call (`delete_delay_secs = 0`).
+    fn hang_up(&mut self, ng: &NgClient) {
+        for d in std::mem::take(&mut self.dialogs) {
+            let key = format!("sip {}", d.call_id);
+            assert_eq!(
+                ng.query(&key).unwrap(),
+                CallState::Present,
+                "{key} before the BYE"
+            );
+            self.send_in_dialog(&d, 2, "BYE");
+            let bye = self.member_receives("BYE", &d.call_id);
+            assert_eq!(uri_of(bye.start.split(' ').nth(1).unwrap_or("")), d.target);
+            self.member_answers(&bye, "200 OK", None, None);
+            self.caller_receives(200, "BYE", &d.call_id);
+            let start = Instant::now();
+            let mut state = ng.query(&key).unwrap();
+            while state == CallState::Present && start.elapsed() < PUBLISH {
+                thread::sleep(Duration::from_millis(50));
+                state = ng.query(&key).unwrap();
+            }
+            assert!(
+                matches!(state, CallState::Unknown(_)),
+                "{key}: the relay still holds the call after the BYE"
+            );
+        }
+        let left = ng.list(100).unwrap();
+        assert!(left.is_empty(), "calls left after the BYEs: {left:?}");
+        eprintln!("dpdk_netns[SIP]: {CALLS} calls ended by BYE; the relay holds none");
+    }
+
+    /// A request of the caller within `d` (RFC 3261 §12.2.1.1): to the member's Contact, along
+    /// the route set, to the first route's address (a loose router, `;lr`).
+    fn send_in_dialog(&self, d: &Dialog, cseq: u32, method: &str) {
+        let first = d.route.first().map_or(d.target.as_str(), |r| uri_of(r));
+        assert!(
+            first.contains(";lr"),
+            "{}: a loose route: {first}",
+            d.call_id
+        );
+        let caller = local(&self.caller);
+        let request = format!(
+            "{method} {target} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {caller};branch=z9hG4bK-netns-{n}-{lower}\r\n\
+             Max-Forwards: 70\r\nRoute: {route}\r\nFrom: {from}\r\nTo: {to}\r\n\
+             Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            target = d.target,
+            n = d.n,
+            lower = method.to_ascii_lowercase(),
+            route = d.route.join(", "),
+            from = d.from,
+            to = d.to,
+            call_id = d.call_id,
+        );
+        send(&self.caller, &request, uri_addr(first));
+    }
+
+    /// The next request `method` of `call_id` the member receives; OPTIONS probes on the way
+    /// are answered 200, anything else fails the test.
+    fn member_receives(&self, method: &str, call_id: &str) -> Msg {
+        let deadline = Instant::now() + SIP_WAIT;
+        loop {
+            let m = receive(&self.member, deadline, &format!("{method} of {call_id}"));
+            match m.method() {
+                Some("OPTIONS") => self.member_answers(&m, "200 OK", None, None),
+                Some(got) if got == method && m.one("call-id") == call_id => return m,
+                _ => panic!(
+                    "the member waited for {method} of {call_id}, got:\n{}",
+                    m.text
+                ),
+            }
+        }
+    }
+
+    /// The member's response to `request` (RFC 3261 §8.2.6.2): its Via, From, To, Call-ID and
+    /// CSeq copied, a To tag added; with `dialog` (Contact, tag), its Record-Route too
+    /// (§12.1.1); with `sdp`, that body. Sent where the top Via says (§18.2.2).
+    fn member_answers(
+        &self,
+        request: &Msg,
+        status: &str,
+        dialog: Option<(&str, String)>,
+        sdp: Option<&str>,
+    ) {
+        let mut out = format!("SIP/2.0 {status}\r\n");
+        let mut copy = |name: &str| {
+            for (k, v) in request.headers.iter().filter(|(k, _)| k == name) {
+                out.push_str(&format!("{}: {v}\r\n", display(k)));
+            }
+        };
+        copy("via");
+        if dialog.is_some() {
+            copy("record-route");
+        }
+        copy("from");
+        let to = request.one("to");
+        match &dialog {
+            Some((_, tag)) if !to.contains(";tag=") => {
+                out.push_str(&format!("To: {to};tag={tag}\r\n"))
+            }
+            _ => out.push_str(&format!("To: {to}\r\n")),
+        }
+        out.push_str(&format!(
+            "Call-ID: {}\r\nCSeq: {}\r\n",
+            request.one("call-id"),
+            request.one("cseq")
+        ));
+        if let Some((contact, _)) = &dialog {
+            out.push_str(&format!("Contact: {contact}\r\n"));
+        }
+        let body = sdp.unwrap_or("");
+        if sdp.is_some() {
+            out.push_str("Content-Type: application/sdp\r\n");
+        }
+        out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        send(&self.member, &out, via_destination(request.one("via")));
+    }
+
+    /// The caller's final response `code` to its `method` of `call_id`, and the provisional
+    /// ones before it; any other response fails the test.
+    fn caller_receives(&self, code: u16, method: &str, call_id: &str) -> (Msg, Vec<u16>) {
+        let deadline = Instant::now() + SIP_WAIT;
+        let mut provisional = Vec::new();
+        loop {
+            let m = receive(
+                &self.caller,
+                deadline,
+                &format!("{code} to {method} of {call_id}"),
+            );
+            let ours = m.one("call-id") == call_id
+                && m.one("cseq").split_whitespace().nth(1) == Some(method);
+            match m.status() {
+                Some(c) if ours && c < 200 => provisional.push(c),
+                Some(c) if ours && c == code => return (m, provisional),
+                _ => panic!(
+                    "the caller waited for {code} to {method} of {call_id}, got:\n{}",
+                    m.text
+                ),
+            }
+        }
+    }
+}
+
+/// One SIP message as the peers read it: start line, headers (names in lower case and long
+/// form, values trimmed, in order) and body.
+struct Msg {
+    text: String,
+    start: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Msg {
+    /// Parses a datagram; a message that is not well-formed SIP fails the test, and so does
+    /// a Content-Length other than the body's (the proxy rewrote the SDP and must say so).
+    fn parse(datagram: &[u8]) -> Msg {
+        let text = String::from_utf8_lossy(datagram).into_owned();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no empty line ending the header:\n{text}"));
+        let mut lines = head.split("\r\n");
+        let start = lines.next().unwrap_or("").to_owned();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in lines {
+            match (line.starts_with([' ', '\t']), headers.last_mut()) {
+                // A folded line continues the header before it (RFC 3261 §7.3.1).
+                (true, Some((_, v))) => {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                }
+                _ => {
+                    let (k, v) = line
+                        .split_once(':')
+                        .unwrap_or_else(|| panic!("not a header line {line:?} in:\n{text}"));
+                    headers.push((long_name(k.trim()), v.trim().to_owned()));
+                }
+            }
+        }
+        let m = Msg {
+            start,
+            body: body.to_owned(),
+            headers,
+            text: text.clone(),
+        };
+        let len: usize = m.one("content-length").parse().unwrap_or(usize::MAX);
+        assert_eq!(len, m.body.len(), "Content-Length of:\n{text}");
+        m
+    }
+
+    /// The value of header `name`, which must be there.
+    fn one(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} in:\n{}", self.text))
+    }
+
+    /// Every value of header `name`, comma-separated lists split (RFC 3261 §7.3.1).
+    fn all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .flat_map(|(_, v)| split_list(v))
+            .collect()
+    }
+
+    /// A request's method.
+    fn method(&self) -> Option<&str> {
+        (!self.start.starts_with("SIP/2.0 ")).then(|| self.start.split(' ').next().unwrap_or(""))
+    }
+
+    /// A response's status code.
+    fn status(&self) -> Option<u16> {
+        self.start.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
+    }
+}
+
+/// The long form of a header name, in lower case (RFC 3261 §7.3.3 compact forms).
+fn long_name(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let long = match lower.as_str() {
+        "v" => "via",
+        "f" => "from",
+        "t" => "to",
+        "i" => "call-id",
+        "m" => "contact",
+        "l" => "content-length",
+        "c" => "content-type",
+        other => other,
+    };
+    long.to_owned()
+}
+
+/// A header name as written in the messages the member sends.
+fn display(name: &str) -> &str {
+    match name {
+        "via" => "Via",
+        "record-route" => "Record-Route",
+        "from" => "From",
+        _ => name,
+    }
+}
+
+/// The values of a comma-separated header (commas inside `<>` or quotes belong to a value).
+fn split_list(value: &str) -> Vec<String> {
+    let (mut out, mut cur) = (Vec::new(), String::new());
+    let (mut angle, mut quoted) = (false, false);
+    for c in value.chars() {
+        match c {
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            '"' => quoted = !quoted,
+            ',' if !angle && !quoted => {
+                out.push(cur.trim().to_owned());
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur.trim().to_owned());
+    out
+}
+
+/// The URI of a name-addr (`"x" <sip:...>;params` gives `sip:...`), or the addr-spec itself.
+fn uri_of(value: &str) -> &str {
+    match (value.find('<'), value.find('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value,
+    }
+}
+
+/// The IPv4 socket address of a `sip:` URI with an IP literal host (port 5060 if absent).
+fn uri_addr(uri: &str) -> SocketAddr {
+    let rest = uri
+        .strip_prefix("sip:")
+        .unwrap_or_else(|| panic!("not a sip: URI: {uri}"));
+    let hostport = rest.rsplit('@').next().unwrap_or(rest);
+    let hostport = hostport.split([';', '?']).next().unwrap_or(hostport);
+    host_port(hostport).unwrap_or_else(|| panic!("no IPv4 host in {uri}"))
+}
+
+/// `a.b.c.d[:port]`, port 5060 if absent (RFC 3261 §19.1.2).
+fn host_port(s: &str) -> Option<SocketAddr> {
+    let (host, port) = match s.split_once(':') {
+        Some((h, p)) => (h, p.parse().ok()?),
+        None => (s, 5060),
+    };
+    Some(SocketAddr::from((host.parse::<Ipv4Addr>().ok()?, port)))
+}
+
+/// Where a response goes over UDP (RFC 3261 §18.2.2, RFC 3581 §4): the top Via's sent-by,
+/// its `received` host and `rport` port when it has them.
+fn via_destination(via: &str) -> SocketAddr {
+    let top = split_list(via).into_iter().next().unwrap_or_default();
+    let mut parts = top.split(';');
+    let sent_by = parts.next().and_then(|p| p.split_whitespace().nth(1));
+    let mut to = sent_by
+        .and_then(host_port)
+        .unwrap_or_else(|| panic!("no IPv4 sent-by in Via {top}"));
+    for param in parts {
+        match param.trim().split_once('=') {
+            Some(("received", ip)) => to.set_ip(ip.parse().unwrap_or_else(|_| panic!("{top}"))),
+            Some(("rport", p)) => to.set_port(p.parse().unwrap_or_else(|_| panic!("{top}"))),
+            _ => {}
+        }
+    }
+    to
+}
+
+/// The one audio endpoint (IPv4) of a message's SDP.
+fn only_audio(m: &Msg, what: &str) -> SocketAddrV4 {
+    assert_eq!(
+        m.one("content-type"),
+        "application/sdp",
+        "{what}:\n{}",
+        m.text
+    );
+    match audio_endpoints(&m.body).as_slice() {
+        [SocketAddr::V4(a)] => *a,
+        other => panic!(
+            "{what}: one IPv4 audio endpoint expected, found {other:?}:\n{}",
+            m.text
+        ),
+    }
+}
+
+fn local(socket: &UdpSocket) -> SocketAddr {
+    socket.local_addr().unwrap()
+}
+
+fn send(socket: &UdpSocket, message: &str, to: SocketAddr) {
+    socket
+        .send_to(message.as_bytes(), to)
+        .unwrap_or_else(|e| panic!("send to {to}: {e}"));
+}
+
+/// The next message on `socket` before `deadline`; none fails the test, naming `what`.
+fn receive(socket: &UdpSocket, deadline: Instant, what: &str) -> Msg {
+    let left = deadline.saturating_duration_since(Instant::now());
+    socket
+        .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+        .unwrap();
+    let mut buf = vec![0u8; 65_535];
+    match socket.recv(&mut buf) {
+        Ok(n) => Msg::parse(&buf[..n]),
+        Err(e) => panic!("no {what} within {SIP_WAIT:?}: {e}"),
     }
 }

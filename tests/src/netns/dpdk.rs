@@ -1,8 +1,9 @@
 //! The daemon with its DPDK data plane between two [`Side`]s: a config that opens the root
 //! ends of both veth pairs as `net_af_packet` ports (relay interface `external` on the
-//! caller side, `internal` on the member side) with ng on 127.0.0.1, a guard that starts it
-//! and always kills it, and readers for what it reports: the per-worker counters of ng
-//! `statistics` and the `DPDK worker stopped` lines it logs at exit.
+//! caller side, `internal` on the member side) with ng on 127.0.0.1 and, when asked, its SIP
+//! proxy on 127.0.0.1 in front of one member that anchors calls between those two interfaces,
+//! a guard that starts it and always kills it, and readers for what it reports: the
+//! per-worker counters of ng `statistics` and the `DPDK worker stopped` lines it logs at exit.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -51,6 +52,18 @@ pub struct DpdkRelayConfig {
     pub external_ports: RangeInclusive<u16>,
     /// Relay ports of `internal` (even start, odd end).
     pub internal_ports: RangeInclusive<u16>,
+    /// The SIP proxy, when its calls are to be anchored (`None`: ng only).
+    pub sip: Option<AnchoredSip>,
+}
+
+/// The daemon's SIP proxy on UDP 127.0.0.1 with one `[[set]]` whose one member is on
+/// 127.0.0.1 too: its calls are anchored from `external` (callers) to `internal` (member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnchoredSip {
+    /// The proxy's SIP port (`[sip] listen`).
+    pub proxy_port: u16,
+    /// The member's SIP port.
+    pub member_port: u16,
 }
 
 impl DpdkRelayConfig {
@@ -75,6 +88,15 @@ impl DpdkRelayConfig {
             internal: (member.relay, prefix_len),
             external_ports: ports.0,
             internal_ports: ports.1,
+            sip: None,
+        }
+    }
+
+    /// The same, with the SIP proxy anchoring the calls it routes to the member.
+    pub fn with_sip(self, sip: AnchoredSip) -> DpdkRelayConfig {
+        DpdkRelayConfig {
+            sip: Some(sip),
+            ..self
         }
     }
 
@@ -84,7 +106,8 @@ impl DpdkRelayConfig {
     }
 
     /// The config file's text: `--no-huge` EAL, one `net_af_packet` vdev per side (with
-    /// `qpairs` when there are several workers), `[media] delete_delay_secs = 0`. Steering is
+    /// `qpairs` when there are several workers), `[media] delete_delay_secs = 0`, and the SIP
+    /// proxy's `[sip]` and `[[set]]` when it has one. Steering is
     /// `auto`: `net_af_packet` takes no `rte_flow` rules, so with several workers the daemon
     /// runs (and logs) the RSS + hand-off-ring mode the operator allowed.
     pub fn render(&self) -> String {
@@ -134,6 +157,16 @@ impl DpdkRelayConfig {
                 ports.end()
             );
         }
+        if let Some(sip) = self.sip {
+            let _ = write!(
+                out,
+                "\n[sip]\nlisten = [\"{LOOPBACK}:{}\"]\ntransports = [\"udp\"]\n\n\
+                 [[set]]\nname = \"pool\"\n\n\
+                 [set.media]\ncaller_interface = \"external\"\nmember_interface = \"internal\"\n\n\
+                 [[set.member]]\nuri = \"sip:{LOOPBACK}:{}\"\n",
+                sip.proxy_port, sip.member_port
+            );
+        }
         out
     }
 }
@@ -171,8 +204,11 @@ impl DpdkRelay {
         let bin = ferrovox_binary()?;
         let path = dir.path().to_owned();
         let file = path.join("ferrovox.toml");
-        std::fs::write(&file, config.render() + &crate::relay::admin_socket_in(&path))
-            .map_err(|e| Error::io(format!("write {}", file.display()), e))?;
+        std::fs::write(
+            &file,
+            config.render() + &crate::relay::admin_socket_in(&path),
+        )
+        .map_err(|e| Error::io(format!("write {}", file.display()), e))?;
         let mut cmd = Command::new(&bin);
         cmd.current_dir(&path).arg("--config").arg(&file);
         // The config's log level applies, whatever the environment says.
@@ -348,6 +384,7 @@ mod tests {
             internal: (Ipv4Addr::new(10, 77, 2, 1), 24),
             external_ports: 20300..=20399,
             internal_ports: 20400..=20499,
+            sip: None,
         }
     }
 
@@ -374,7 +411,29 @@ mod tests {
             assert_eq!(c.interfaces[1].address, Ipv4Addr::new(10, 77, 2, 1));
             assert_eq!(c.interfaces[0].port_min, 20300);
             assert_eq!(c.ng.listen.port(), 20006);
+            assert!(c.sets.is_empty());
         }
+    }
+
+    #[test]
+    fn the_sip_proxy_anchors_its_set_from_external_to_internal() {
+        let sip = AnchoredSip {
+            proxy_port: 20000,
+            member_port: 20004,
+        };
+        let text = config(1).with_sip(sip).render();
+        let c = config::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(c.sip.listen, vec![SocketAddr::from((LOOPBACK, 20000))]);
+        assert_eq!(c.sets.len(), 1);
+        assert_eq!(c.sets[0].members.len(), 1);
+        assert_eq!(
+            c.sets[0].media,
+            config::MediaPlan::Anchor {
+                caller: "external".into(),
+                member: "internal".into(),
+            }
+        );
+        assert_eq!(c.dataplane.backend, config::Backend::Dpdk);
     }
 
     #[test]
