@@ -14,8 +14,9 @@
 //! endpoint; each side must be told the relay address of its own side, and after the media a
 //! BYE releases the call (ng `query` of `sip <Call-ID>`, the key anchored calls are kept
 //! under, then finds nothing). RTP endpoints inside the namespaces send numbered packets both
-//! ways and check every packet that comes back (source, SSRC, payload, count). The per-worker counters of ng `statistics` must show every packet received and
-//! relayed by the worker that owns the call's ports, with nothing dropped; with two workers
+//! ways and check every packet that comes back (source, SSRC, payload, count). The
+//! per-worker counters of ng `statistics` must show every packet received and relayed by the
+//! worker that owns the call's ports, with nothing dropped; with two workers
 //! the ports use two queue pairs (`qpairs=2`), so frames landing on the other worker's queue
 //! are handed to their owner, and the daemon's exit log must account for each hand-off.
 //!
