@@ -106,6 +106,10 @@ verify() {
 }
 verify "$unit"
 echo "$unit: ok"
+# The hardening, scored offline (0 = locked down, 10 = none): the unit must stay below 3.
+exposure=$(systemd-analyze security --offline=true --threshold=30 "$unit" 2>&1 | tail -n 1) ||
+    { echo "$exposure"; fail "systemd-analyze security: the unit's exposure rose above 3.0"; }
+echo "${exposure#→ }"
 for dropin in dpdk af-xdp; do
     mkdir -p "$work/units/$dropin/ferrovox.service.d"
     cp "$unit" "$work/units/$dropin/"
