@@ -2,7 +2,7 @@
 # Smoke-fuzz the Ferrovox parsers: run each cargo-fuzz target for SECONDS (default 20) on the
 # machine's stable toolchain and fail if any target finds a crash.
 #
-#   fuzz/smoke.sh [SECONDS] [TARGET...]     targets: rtp_rtcp wire_frame sdp ng sip sip_stream proxy dns
+#   fuzz/smoke.sh [SECONDS] [TARGET...]     targets: rtp_rtcp wire_frame sdp ng ng_json sip sip_stream proxy dns
 #                                           ng_engine config l2_responder admin
 #                                           (default: all)
 #
@@ -19,7 +19,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [[ "$secs" -lt 1 ]]; then
     echo "usage: $0 [SECONDS] [TARGET...]" >&2
     exit 2
 fi
-all=(rtp_rtcp wire_frame sdp ng sip sip_stream proxy dns ng_engine config l2_responder admin)
+all=(rtp_rtcp wire_frame sdp ng ng_json sip sip_stream proxy dns ng_engine config l2_responder admin)
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then targets=("${all[@]}"); fi
 
@@ -39,6 +39,7 @@ for t in "${targets[@]}"; do
         rtp_rtcp|wire_frame) ;;
         sdp|ng|sip|proxy|dns|ng_engine|config|l2_responder|admin) features+=("$t") ;;
         sip_stream) features+=(sip) ;;
+        ng_json) features+=(ng) ;;
         *) echo "unknown target: $t (known: ${all[*]})" >&2; exit 2 ;;
     esac
 done
