@@ -29,6 +29,8 @@ pub enum Need {
     Tcpdump,
     /// rtpengine, the reference relay (`E2E_RELAY=rtpengine`).
     Rtpengine,
+    /// baresip, a real SIP user agent (Debian `baresip-core`).
+    Baresip,
 }
 
 impl Need {
@@ -42,6 +44,7 @@ impl Need {
             Need::Kamailio => "kamailio",
             Need::Tcpdump => "tcpdump",
             Need::Rtpengine => "rtpengine",
+            Need::Baresip => "baresip",
         }
     }
 
@@ -59,6 +62,7 @@ impl Need {
             Need::Kamailio => tool(tools::KAMAILIO),
             Need::Tcpdump => tool(tools::TCPDUMP),
             Need::Rtpengine => tool(tools::RTPENGINE),
+            Need::Baresip => tool(tools::BARESIP),
         }
     }
 }

@@ -15,6 +15,15 @@ pub struct Tool {
     pub hint: &'static str,
 }
 
+/// baresip, a real SIP user agent (its modules in [`BARESIP_MODULES`]).
+pub const BARESIP: Tool = Tool {
+    name: "baresip",
+    hint: "install it: apt-get install baresip-core",
+};
+
+/// Where Debian's baresip keeps its modules.
+pub const BARESIP_MODULES: &str = "/usr/lib/baresip/modules";
+
 /// Kamailio, the SIP proxy in front of the relay.
 pub const KAMAILIO: Tool = Tool {
     name: "kamailio",

@@ -19,6 +19,7 @@ use e2e::analysis::{self, Expect, Report, Roles};
 use e2e::capture::Capture;
 use e2e::daemon::{int_at, Daemon, DaemonConfig};
 use e2e::need::{self, Need};
+use e2e::netns::Netns;
 use e2e::ng::CallState;
 use e2e::pcap::Datagram;
 use e2e::peer::{self, Anchored, Peer};
@@ -870,4 +871,262 @@ fn ng_calls_share_the_daemon_with_anchored_calls_but_no_port_and_no_key() {
     let reply = ng_call.delete(d.ng()).unwrap();
     assert_eq!(reply.get("result").and_then(OwnedValue::as_str), Some("ok"));
     assert_released(&d, &[&plain], &[ext, int]);
+}
+
+/// A RIFF/WAVE file (PCM, 16-bit, mono, 8 kHz) of `seconds` of the very samples that
+/// `ulaw_tone(freq, amp)` encodes, so that a standard G.711 encoder sends its frames.
+fn tone_wav(freq: f64, amp: f64, seconds: u32) -> Vec<u8> {
+    let samples = 8000 * seconds;
+    let data_len = samples * 2;
+    let mut w = Vec::with_capacity(44 + data_len as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data_len).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    w.extend_from_slice(&1u16.to_le_bytes()); // mono
+    w.extend_from_slice(&8000u32.to_le_bytes());
+    w.extend_from_slice(&16_000u32.to_le_bytes()); // bytes per second
+    w.extend_from_slice(&2u16.to_le_bytes()); // bytes per frame
+    w.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data_len.to_le_bytes());
+    for n in 0..samples {
+        let t = f64::from(n % 8000) / 8000.0;
+        let s = (amp * (2.0 * std::f64::consts::PI * freq * t).sin()).round();
+        #[allow(clippy::cast_possible_truncation)] // clamped to the i16 range
+        let s = s.clamp(-32768.0, 32767.0) as i16;
+        w.extend_from_slice(&s.to_le_bytes());
+    }
+    w
+}
+
+/// Starts baresip in `root/<name>` as `edges@127.0.0.1` (the Request-URI user of every call
+/// here, which baresip matches to its account when called) on `sip`, its RTP on ports from
+/// `rtp`, sending the `tone` Hz tone from a WAV file (module aufile), G.711 μ-law only, no
+/// registration; `account` adds account parameters, `args` command-line options.
+fn baresip(
+    root: &Path,
+    name: &str,
+    (sip, rtp): (SocketAddr, u16),
+    tone: f64,
+    account: &str,
+    args: &[&str],
+) -> Process {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = dir.join("tone.wav");
+    std::fs::write(&wav, tone_wav(tone, 8000.0, 30)).unwrap();
+    let config = format!(
+        "poll_method\tepoll\nsip_listen\t{sip}\naudio_source\taufile,{wav}\n\
+         rtp_ports\t{rtp}-{}\nmodule_path\t{}\nmodule\tg711.so\nmodule\taufile.so\n\
+         module_app\taccount.so\nmodule_app\tmenu.so\n",
+        rtp + 9,
+        tools::BARESIP_MODULES,
+        wav = wav.display(),
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    let accounts = format!("<sip:edges@127.0.0.1>;regint=0;audio_codecs=PCMU{account}\n");
+    std::fs::write(dir.join("accounts"), accounts).unwrap();
+    let bin = tools::find(tools::BARESIP).unwrap_or_else(|e| panic!("{e}"));
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(&dir).arg("-f").arg(&dir).args(args);
+    let mut process =
+        Process::spawn(&format!("baresip {name}"), cmd, &dir.join("out.log")).unwrap();
+    wait_for(
+        &format!("baresip {name} to listen on {sip}"),
+        secs(5),
+        || {
+            process.ensure_running()?;
+            Ok(UdpSocket::bind(sip).is_err().then_some(()))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail(&dir.join("out.log"), 20)));
+    process
+}
+
+/// Runs `body` on a thread inside a network namespace of its own holding only loopback, with
+/// the default route on it: baresip writes the address of the default route's interface
+/// into its SDP, and there that is 127.0.0.1 (in the root namespace it would be a real
+/// interface's). Everything `body` starts (daemon, sipp, baresip, tcpdump) lives there too.
+fn in_netns(name: &str, body: impl FnOnce() + Send + 'static) {
+    let ns = Netns::create(&format!("fvx-{name}-{}", std::process::id())).unwrap();
+    ns.exec(&["ip", "route", "add", "default", "dev", "lo"])
+        .unwrap();
+    let inside = ns.spawn_inside(move || {
+        body();
+        Ok(())
+    });
+    match inside.join() {
+        Ok(result) => result.unwrap(),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// The RTP payloads sent from `from` to `to`, and how many of them are frames of `tone`.
+fn payloads(
+    datagrams: &[Datagram],
+    from: &BTreeSet<SocketAddr>,
+    to: &BTreeSet<SocketAddr>,
+    tone: f64,
+) -> (std::collections::HashSet<Vec<u8>>, usize, usize) {
+    let known = frames(&ulaw_tone(tone, 8000.0));
+    let sent: Vec<Vec<u8>> = datagrams
+        .iter()
+        .filter(|d| from.contains(&d.src) && to.contains(&d.dst))
+        .filter_map(|d| RtpView::parse(&d.payload).map(|r| r.payload.to_vec()))
+        .collect();
+    let of_tone = sent.iter().filter(|p| known.contains(*p)).count();
+    let total = sent.len();
+    (sent.into_iter().collect(), of_tone, total)
+}
+
+/// The capture checks of [`check_media`] for a call with baresip on one side: its frames are
+/// what it was seen sending (the relay must deliver exactly those), and most of them must be
+/// the tone of its WAV file, encoded.
+fn check_with_baresip(
+    datagrams: &[Datagram],
+    roles: Roles,
+    (ext, int): (RangeInclusive<u16>, RangeInclusive<u16>),
+    baresip_is_caller: bool,
+) -> Report {
+    let calls = analysis::calls(datagrams, &roles);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let c = calls.values().next().unwrap();
+    let (from, to, tone) = if baresip_is_caller {
+        (&c.uac_offer, &c.uac_answer, UAC_TONE)
+    } else {
+        (&c.uas_answer, &c.uas_offer, UAS_TONE)
+    };
+    let (sent, of_tone, total) = payloads(datagrams, from, to, tone);
+    eprintln!("baresip sent {total} RTP packets, {of_tone} of them frames of its {tone} Hz file");
+    assert!(
+        total > 0 && of_tone * 10 >= total * 8,
+        "baresip's audio is not its file's tone: {of_tone} of {total} packets"
+    );
+    let hold = secs(2);
+    let expect = Expect {
+        calls: 1,
+        answered: true,
+        early_media: false,
+        min_packets: usize::try_from(hold.as_millis() / 80).unwrap(),
+        external: ext,
+        internal: int,
+        uac_frames: if baresip_is_caller {
+            sent.clone()
+        } else {
+            frames(&ulaw_tone(UAC_TONE, 8000.0))
+        },
+        uas_frames: if baresip_is_caller {
+            frames(&ulaw_tone(UAS_TONE, 8000.0))
+        } else {
+            sent
+        },
+    };
+    let report = analysis::check(datagrams, &roles, &expect);
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    for (id, h) in &report.hops {
+        eprintln!("call {id}: {h:?}");
+    }
+    report
+}
+
+/// baresip, a real SIP user agent sending audio from a WAV file, calls through Ferrovox to a
+/// sipp member streaming G.711: the call is anchored (baresip told an `external` relay port,
+/// the member an `internal` one), RTP crosses the relay both ways unchanged, baresip's
+/// packets carry its file's tone, and baresip's BYE releases the session and its ports.
+#[test]
+fn baresip_calls_a_sipp_member_through_the_relay_with_audio_from_a_file() {
+    if !need::met(TEST, &[Need::Netns, Need::Baresip]) {
+        return;
+    }
+    in_netns("bsc", || {
+        let Some(mut bed) = Bed::new("baresip-caller") else {
+            return;
+        };
+        let p = &bed.ports;
+        let (ua, uas) = (bed.sip(2), bed.sip(4));
+        let (ext, int) = (p.relay_external(), p.relay_internal());
+        let sip = pool_config(&bed, "", &[format!("uri = \"sip:{uas}\"")]);
+        let d = bed.daemon(ext.clone(), int.clone(), &[], &sip);
+        let mut member = bed.side(SideSpec::member(
+            "member",
+            UAS_RTP,
+            uas.port(),
+            *p.uas_media().start(),
+        ));
+        let dial = format!("/dial sip:edges@{}", bed.proxy());
+        // baresip quits after 4 s, hanging up (BYE) first.
+        let mut caller = baresip(
+            bed.dir(),
+            "caller",
+            (ua, *p.uac_media().start()),
+            UAC_TONE,
+            "",
+            &["-e", &dial, "-t", "4"],
+        );
+        let status = caller.wait_timeout(SIDE_LIMIT).unwrap();
+        assert!(
+            status.success(),
+            "baresip: {status}\n{}",
+            tail(caller.log(), 30)
+        );
+        finish_all(&mut [&mut member], &d);
+        let datagrams = bed.datagrams();
+        let roles = Roles {
+            proxy: bed.proxy(),
+            uac: ua,
+            uas,
+        };
+        let report = check_with_baresip(&datagrams, roles, (ext.clone(), int.clone()), true);
+        let id = report.calls.keys().next().unwrap();
+        assert_released(&d, &[id], &[ext, int]);
+    });
+}
+
+/// A sipp caller streaming G.711 calls through Ferrovox to baresip as the pool member
+/// (answering by itself, audio from a WAV file): anchored both ways, RTP through the relay
+/// unchanged, baresip's packets carry its file's tone, and the caller's BYE releases all.
+#[test]
+fn a_sipp_caller_reaches_baresip_as_the_member_through_the_relay() {
+    if !need::met(TEST, &[Need::Netns, Need::Baresip]) {
+        return;
+    }
+    in_netns("bsm", || {
+        let Some(mut bed) = Bed::new("baresip-member") else {
+            return;
+        };
+        let p = &bed.ports;
+        let (uac, ua) = (bed.sip(2), bed.sip(4));
+        let (ext, int) = (p.relay_external(), p.relay_internal());
+        let sip = pool_config(&bed, "", &[format!("uri = \"sip:{ua}\"")]);
+        let d = bed.daemon(ext.clone(), int.clone(), &[], &sip);
+        let member = baresip(
+            bed.dir(),
+            "member",
+            (ua, *p.uas_media().start()),
+            UAS_TONE,
+            ";answermode=auto",
+            &["-t", "60"],
+        );
+        let hold = secs(3);
+        let mut caller = bed.side(SideSpec::caller(
+            "caller",
+            UAC_RTP,
+            (uac.port(), *p.uac_media().start()),
+            bed.proxy(),
+            hold,
+        ));
+        finish_all(&mut [&mut caller], &d);
+        drop(member);
+        let datagrams = bed.datagrams();
+        let roles = Roles {
+            proxy: bed.proxy(),
+            uac,
+            uas: ua,
+        };
+        let report = check_with_baresip(&datagrams, roles, (ext.clone(), int.clone()), false);
+        let id = report.calls.keys().next().unwrap();
+        assert_released(&d, &[id], &[ext, int]);
+    });
 }
