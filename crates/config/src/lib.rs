@@ -40,6 +40,7 @@ mod host;
 mod interface;
 mod limits;
 mod media;
+mod metrics;
 mod ng;
 mod sip;
 
@@ -62,6 +63,7 @@ pub use host::{validate_host, HostFacts};
 pub use interface::{Interface, MAX_NAME_LEN, MIN_RELAY_PORT};
 pub use limits::{LimitsConfig, MAX_TABLE_CAP};
 pub use media::{MediaConfig, MAX_FINAL_TIMEOUT_SECS};
+pub use metrics::{MetricsConfig, DEFAULT_METRICS_LISTEN};
 pub use ng::{NgConfig, NgTcpConfig, DEFAULT_NG_LISTEN, DEFAULT_NG_RATE, MAX_NG_RATE};
 pub use sip::{
     SipConfig, TcpConfig, TlsConfig, DEFAULT_SIP_LISTEN, DEFAULT_TLS_PORT, MAX_USER_AGENT_LEN,
@@ -104,6 +106,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[admin]`: the local admin socket.
     pub admin: AdminConfig,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -164,6 +168,7 @@ struct RawConfig {
     set: Option<Vec<dispatcher::RawSet>>,
     route: Option<Vec<dispatcher::RawRoute>>,
     admin: Option<admin::RawAdmin>,
+    metrics: Option<metrics::RawMetrics>,
 }
 
 /// Parses and checks a configuration text: TOML syntax, key names, value types, ranges, and
@@ -188,6 +193,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
         sets,
         routes,
         admin: raw.admin.unwrap_or_default().build()?,
+        metrics: raw.metrics.unwrap_or_default().build()?,
     };
     check_ng_ports(&cfg)?;
     check_sip_ports(&cfg)?;
