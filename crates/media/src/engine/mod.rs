@@ -536,8 +536,7 @@ impl Engine {
             }
         }
         let pending = Pending {
-            cookie: cookie.to_vec(),
-            to,
+            purpose,
             stats: CallStats {
                 pairs: vec![None; call.pairs.len()],
             },
