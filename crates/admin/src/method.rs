@@ -12,6 +12,8 @@
 //! | `params.get` | — | [`Params`] |
 //! | `reload` | — | [`ReloadReport`] |
 //!
+//! The calls, workers and params.set/diff/revert methods are in [`crate::calls`].
+//!
 //! Lists are paged: a page holds at most `limit` items (default [`DEFAULT_PAGE`], at most
 //! [`MAX_PAGE`]) and a `next_cursor` while more follow; the next request passes it as
 //! `cursor`. A cursor is opaque to the client. Items are in a stable order (members by id,
@@ -24,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::calls::{CallListParams, CallRef, RevertParams, SetParam, TerminateParams};
 use crate::proto::{ErrorCode, ErrorObject};
 
 /// Items per page when `limit` is not given.
@@ -52,10 +55,24 @@ pub enum Call {
     ParamsGet,
     /// `reload`.
     Reload,
+    /// `calls.list`.
+    CallsList(CallListParams),
+    /// `calls.show`.
+    CallsShow(CallRef),
+    /// `calls.terminate`.
+    CallsTerminate(TerminateParams),
+    /// `workers`.
+    Workers,
+    /// `params.set`.
+    ParamsSet(SetParam),
+    /// `params.diff`.
+    ParamsDiff,
+    /// `params.revert`.
+    ParamsRevert(RevertParams),
 }
 
 /// Every method name, as clients spell them.
-pub const METHODS: [&str; 9] = [
+pub const METHODS: [&str; 16] = [
     "version",
     "uptime",
     "health",
@@ -65,6 +82,13 @@ pub const METHODS: [&str; 9] = [
     "members.remove",
     "params.get",
     "reload",
+    "calls.list",
+    "calls.show",
+    "calls.terminate",
+    "workers",
+    "params.set",
+    "params.diff",
+    "params.revert",
 ];
 
 impl Call {
@@ -85,6 +109,13 @@ impl Call {
             "members.remove" => Call::MembersRemove(typed(params)?),
             "params.get" => none(params, Call::ParamsGet)?,
             "reload" => none(params, Call::Reload)?,
+            "calls.list" => Call::CallsList(typed(params)?),
+            "calls.show" => Call::CallsShow(typed(params)?),
+            "calls.terminate" => Call::CallsTerminate(typed(params)?),
+            "workers" => none(params, Call::Workers)?,
+            "params.set" => Call::ParamsSet(typed(params)?),
+            "params.diff" => none(params, Call::ParamsDiff)?,
+            "params.revert" => Call::ParamsRevert(typed(params)?),
             other => {
                 return Err(ErrorObject::new(
                     ErrorCode::MethodNotFound,

@@ -102,7 +102,12 @@ fn media(cfg: &Config, p: &mut BTreeMap<String, Value>) {
         secs(m.final_timeout.unwrap_or_default()),
     );
     put("delete_delay_secs", secs(m.delete_delay));
-    put("max_sessions", json!(m.max_sessions.map_or(0, |n| n.get())));
+    // The file's 0 is no cap; at run time 0 drains (`crate::tune`), so no cap reads as such.
+    put(
+        "max_sessions",
+        m.max_sessions
+            .map_or(json!("unlimited"), |n| json!(n.get())),
+    );
     put("strict_source", json!(m.strict_source));
     put("learning_secs", secs(m.learning));
 }
@@ -295,7 +300,7 @@ mod tests {
         let p = params(&cfg(BASE));
         assert_eq!(p["sip.fr_timeout_ms"], 1000);
         assert_eq!(p["sip.listen"], "127.0.0.1:5060");
-        assert_eq!(p["media.max_sessions"], 0);
+        assert_eq!(p["media.max_sessions"], "unlimited");
         assert_eq!(p["interface[0]"], "ext 127.0.0.1 ports 30000-30099");
     }
 }

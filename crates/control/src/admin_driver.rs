@@ -1,5 +1,5 @@
 //! The admin socket's requests that the SIP proxy answers: members (list, set state, add,
-//! remove) and the SIP part of `health`. The admin thread sends each over the SIP driver's
+//! remove), the SIP half of `calls.*` (`crate::admin_calls`) and the SIP part of `health`. The admin thread sends each over the SIP driver's
 //! bounded control channel with a oneshot for the reply; the driver answers it between
 //! messages, on the thread that owns the proxy, so no state is shared.
 
@@ -33,6 +33,9 @@ pub fn answer(proxy: &mut Proxy, req: AdminRequest, now: Instant) {
         Call::MembersAdd(p) => add(proxy.dispatcher_mut(), &p, now),
         Call::MembersRemove(p) => remove(proxy.dispatcher_mut(), &p),
         Call::Health => Ok(health(proxy)),
+        Call::CallsList(p) => crate::admin_calls::list(proxy, &p, now),
+        Call::CallsShow(p) => crate::admin_calls::show(proxy, &p.call_id, now),
+        Call::CallsTerminate(p) => crate::admin_calls::terminate(proxy, &p, now),
         other => Err(ErrorObject::new(
             ErrorCode::Internal,
             format!("{other:?} is not for the SIP proxy"),
@@ -149,7 +152,7 @@ pub fn reason_text(r: Reason) -> String {
 }
 
 /// The member `r` names.
-fn find(d: &Dispatcher, r: &MemberRef) -> Result<MemberId, ErrorObject> {
+pub fn find_member(d: &Dispatcher, r: &MemberRef) -> Result<MemberId, ErrorObject> {
     let not_found = |what: String| ErrorObject::new(ErrorCode::NotFound, what);
     match r {
         MemberRef::Id(id) => d
@@ -207,7 +210,7 @@ fn shown(d: &Dispatcher, id: MemberId, now: Instant) -> Result<Value, ErrorObjec
 
 /// `members.set_state`.
 fn set_state(d: &mut Dispatcher, p: &SetStateParams, now: Instant) -> Result<Value, ErrorObject> {
-    let id = find(d, &p.member()?)?;
+    let id = find_member(d, &p.member()?)?;
     d.set_admin_state(id, admin_state(p.state), now)
         .map_err(refused)?;
     shown(d, id, now)
@@ -260,7 +263,7 @@ fn dispatch_uri(text: &str) -> Result<sip::SipUri, String> {
 
 /// `members.remove`.
 fn remove(d: &mut Dispatcher, p: &RemoveParams) -> Result<Value, ErrorObject> {
-    let id = find(d, &p.member()?)?;
+    let id = find_member(d, &p.member()?)?;
     let (set, uri) = d
         .snapshot()
         .find(|v| v.member.id() == id)

@@ -5,11 +5,13 @@
 //!   the engine is a [`SharedEngine`], which the SIP proxy anchors its calls through;
 //! - [`sip_driver`] runs the SIP proxy (`proxy::Proxy`) with the SIP sockets (UDP, TCP) and its
 //!   DNS client;
-//! - [`admin_driver`] answers the admin socket's member requests on the SIP driver's thread.
+//! - [`admin_driver`] answers the admin socket's member requests on the SIP driver's thread;
+//!   [`admin_calls`] its calls (the SIP half there, the media half through [`SharedEngine`]).
 //!
 //! The cores decide everything; a driver only moves bytes, events and timers.
 #![forbid(unsafe_code)]
 
+pub mod admin_calls;
 pub mod admin_driver;
 pub mod ng_driver;
 pub mod ng_route;

@@ -38,6 +38,12 @@ impl SharedEngine {
         self.changed.notified().await;
     }
 
+    /// Runs `f` on the locked engine and wakes the ng driver, which sends the worker commands
+    /// `f` queued (the admin socket's inspections and run-time settings).
+    pub fn change<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
+        self.with(f)
+    }
+
     /// Runs `f` on the locked engine and tells the ng driver.
     fn with<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
         let out = f(&mut self.lock());

@@ -88,6 +88,14 @@ pub enum FlowCommand {
         /// Either stream of the pair.
         key: PortKey,
     },
+    /// New no-RTP timeouts (the admin socket's `params.set`): every installed pair is
+    /// judged by them from the next idle sweep on.
+    Timeouts {
+        /// No-RTP timeout.
+        timeout: std::time::Duration,
+        /// No-RTP timeout while on hold.
+        hold_timeout: std::time::Duration,
+    },
 }
 
 /// Why a pair went idle.

@@ -223,6 +223,13 @@ impl<Io: PacketIo> Worker<Io> {
                 let pair = self.remove(key);
                 self.emit(FlowEvent::Removed { token, pair });
             }
+            FlowCommand::Timeouts {
+                timeout,
+                hold_timeout,
+            } => {
+                self.p.timeout = timeout;
+                self.p.hold_timeout = hold_timeout;
+            }
         }
         self.counters.streams = self.table.installed() as u64;
     }

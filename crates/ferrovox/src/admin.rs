@@ -29,10 +29,25 @@ pub struct AdminThread {
     handle: JoinHandle<()>,
 }
 
+/// The parts of the daemon the admin thread talks to.
+#[derive(Debug)]
+pub struct Parts {
+    /// The SIP driver's control channel (`None`: the proxy is off).
+    pub sip: Option<mpsc::Sender<Control>>,
+    /// The media engine (calls' media, workers' counters, run-time media settings).
+    pub engine: control::SharedEngine,
+    /// The reload task.
+    pub reload: mpsc::Sender<ReloadReply>,
+    /// The configuration in force.
+    pub config: watch::Receiver<Arc<config::Config>>,
+}
+
 /// What the admin thread talks to.
 #[derive(Debug, Clone)]
 struct Daemon {
     sip: Option<mpsc::Sender<Control>>,
+    engine: control::SharedEngine,
+    tuner: crate::tune::Tuner,
     reload: mpsc::Sender<ReloadReply>,
     config: watch::Receiver<Arc<config::Config>>,
     started: Instant,
@@ -43,9 +58,7 @@ struct Daemon {
 /// and removes the socket file when it ends. `None` when `[admin] enabled = false`.
 pub fn spawn(
     cfg: &config::Config,
-    sip: Option<mpsc::Sender<Control>>,
-    reload: mpsc::Sender<ReloadReply>,
-    config: watch::Receiver<Arc<config::Config>>,
+    parts: Parts,
     stop: &watch::Sender<bool>,
 ) -> anyhow::Result<Option<AdminThread>> {
     let a = &cfg.admin;
@@ -65,9 +78,11 @@ pub fn spawn(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let daemon = Daemon {
-        sip,
-        reload,
-        config,
+        sip: parts.sip,
+        tuner: crate::tune::Tuner::new(parts.engine.clone()),
+        engine: parts.engine,
+        reload: parts.reload,
+        config: parts.config,
         started: Instant::now(),
         started_unix,
     };
@@ -119,11 +134,33 @@ impl admin::Backend for Daemon {
                 started_unix: self.started_unix,
             }),
             Call::ParamsGet => to_value(&Params {
-                params: admin::params::params(&self.config.borrow()),
+                params: self.tuner.running(&self.config.borrow()),
             }),
+            Call::ParamsSet(p) => {
+                let cfg = self.config.borrow().clone();
+                to_value(&self.tuner.set(&cfg, &p.key, &p.value)?)
+            }
+            Call::ParamsDiff => to_value(&self.tuner.diff(&self.config.borrow())),
+            Call::ParamsRevert(p) => {
+                let cfg = self.config.borrow().clone();
+                to_value(&self.tuner.revert(&cfg, p.key.as_deref())?)
+            }
             Call::Reload => self.reload().await,
             Call::Health => self.health().await,
-            members => self.ask_sip(members).await,
+            Call::Workers => control::admin_calls::workers(&self.engine),
+            Call::CallsList(p) => {
+                let mut page = self.ask_sip(Call::CallsList(p)).await?;
+                control::admin_calls::fill_relay_ports(&self.engine, &mut page);
+                Ok(page)
+            }
+            Call::CallsShow(p) => {
+                let mut call = self.ask_sip(Call::CallsShow(p.clone())).await?;
+                if let Some(m) = control::admin_calls::media_of(&self.engine, &p.call_id).await {
+                    call["media"] = to_value(&m)?;
+                }
+                Ok(call)
+            }
+            members_or_calls => self.ask_sip(members_or_calls).await,
         }
     }
 }

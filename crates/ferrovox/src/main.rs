@@ -8,13 +8,15 @@
 //! Exit status: 0 done, 1 failure (the reason on one line), 2 usage.
 #![forbid(unsafe_code)]
 
-mod journal;
 mod admin;
+mod journal;
+mod logging;
 mod ng;
 mod notify;
 mod reload;
 mod run;
 mod sip;
+mod tune;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};

@@ -30,12 +30,22 @@ fn init_logging(cfg: &Config) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
+    // Each format has its own subscriber type; each keeps its filter's reload handle for
+    // `params.set general.log_level` (crate::logging).
+    macro_rules! init_reloadable {
+        ($b:expr) => {{
+            let b = $b.with_filter_reloading();
+            let handle = b.reload_handle();
+            crate::logging::keep(move |f| handle.reload(f).map_err(|e| e.to_string()));
+            b.init()
+        }};
+    }
     match cfg.general.log_format {
-        config::LogFormat::Json => builder.json().init(),
-        config::LogFormat::Text if crate::journal::stderr_is_journal() => builder
-            .event_format(crate::journal::JournalFormat::default())
-            .init(),
-        config::LogFormat::Text => builder.init(),
+        config::LogFormat::Json => init_reloadable!(builder.json()),
+        config::LogFormat::Text if crate::journal::stderr_is_journal() => {
+            init_reloadable!(builder.event_format(crate::journal::JournalFormat::default()))
+        }
+        config::LogFormat::Text => init_reloadable!(builder),
     }
 }
 
@@ -118,6 +128,7 @@ fn sip_until_stopped(
     let mut admin = None;
     let result = rt.block_on(async {
         let sip = crate::sip::start(cfg, parts.engine.clone(), stopped.clone()).await?;
+        let engine = parts.engine.clone();
         ng = Some(crate::ng::spawn(cfg, parts, stop.clone())?);
         let file = path.to_string_lossy().into_owned();
         let (control, task) = match sip {
@@ -126,7 +137,13 @@ fn sip_until_stopped(
         };
         let (reload_tx, reload_rx) = mpsc::channel(4);
         let (published, config_rx) = watch::channel(Arc::new(cfg.clone()));
-        admin = crate::admin::spawn(cfg, control.clone(), reload_tx, config_rx, stop)?;
+        let to = crate::admin::Parts {
+            sip: control.clone(),
+            engine,
+            reload: reload_tx,
+            config: config_rx,
+        };
+        admin = crate::admin::spawn(cfg, to, stop)?;
         let reloads = crate::reload::Reloads {
             current: cfg.clone(),
             admin: reload_rx,

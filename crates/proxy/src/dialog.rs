@@ -36,6 +36,8 @@ pub(crate) struct Dialog {
     pub media: Option<[String; 2]>,
     /// What the proxy needs to end an anchored call itself (BYE both ways).
     pub ends: Option<Ends>,
+    /// When its first INVITE was sent (kept across failover).
+    pub created: Instant,
 }
 
 /// A party's next hop: its address and transport.
@@ -64,10 +66,21 @@ impl Dialogs {
         self.map.len()
     }
 
+    /// Every dialog held, by Call-ID, in no order (the admin socket's listing).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Dialog)> {
+        self.map.iter()
+    }
+
+    /// The dialog of `call_id`.
+    pub(crate) fn get(&self, call_id: &str) -> Option<&Dialog> {
+        self.map.get(call_id)
+    }
+
     /// A new INVITE was sent to a member: remember the early dialog (replaced on failover)
     /// until `expires`.
     pub(crate) fn early(
         &mut self,
+        now: Instant,
         info: &ReqInfo,
         member: Option<dispatch::MemberId>,
         member_hop: (SocketAddr, Transport),
@@ -75,6 +88,7 @@ impl Dialogs {
         expires: Instant,
         media: Option<[String; 2]>,
     ) {
+        let created = self.map.get(&info.call_id).map_or(now, |d| d.created);
         self.map.insert(
             info.call_id.clone(),
             Dialog {
@@ -89,6 +103,7 @@ impl Dialogs {
                 expires,
                 media,
                 ends: None,
+                created,
             },
         );
     }

@@ -183,8 +183,15 @@ impl Proxy {
         if c.initial_invite() {
             let expires = now + self.cfg.fr_timeout + self.cfg.fr_inv_timeout + self.cfg.t64();
             let media = c.anchored.as_ref().map(|a| a.sides.clone());
-            self.dialogs
-                .early(&c.info, member, (dst, transport), c.caller, expires, media);
+            self.dialogs.early(
+                now,
+                &c.info,
+                member,
+                (dst, transport),
+                c.caller,
+                expires,
+                media,
+            );
         }
         self.flush_client(cid);
     }
@@ -275,6 +282,7 @@ impl Proxy {
             return;
         };
         let call_id = c.info.call_id.clone();
+        self.counters.traffic.call_failed(code);
         if c.anchored.is_some() {
             self.release_media(now, &call_id);
         }

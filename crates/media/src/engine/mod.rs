@@ -4,12 +4,16 @@
 
 mod anchor;
 mod answer;
+mod inspect;
 mod offer;
 mod report;
 mod teardown;
+mod tune;
 mod types;
 
 pub use anchor::{anchor_key, anchored_call_id, ANCHOR_PREFIX};
+pub use inspect::{InspectSink, MediaLeg, MediaStream, MediaView};
+pub use tune::{SessionCap, Tunables};
 
 pub use types::{
     AnchorError, EndReason, EngineConfig, EngineCounters, EngineEvent, Interface, PortBinder,
@@ -56,6 +60,8 @@ enum Purpose {
     Reply { cookie: Vec<u8>, to: SocketAddr },
     /// An anchored call's check for RTP from each party.
     RtpCheck,
+    /// The admin socket's look at an anchored call.
+    Inspect(inspect::Sink),
 }
 
 /// A deleted call still relaying until `due`.
@@ -89,6 +95,8 @@ pub struct Engine {
     anchored_ended: VecDeque<(Vec<u8>, EndReason)>,
     /// Anchored calls with a party silent at their RTP check, for the SIP proxy to count.
     anchored_silent: VecDeque<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// New sessions refused whatever `max_sessions` says (`params.set media.max_sessions 0`).
+    drained: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -189,6 +197,7 @@ impl Engine {
             next_scan: None,
             anchored_ended: VecDeque::new(),
             anchored_silent: VecDeque::new(),
+            drained: false,
         }
     }
 
@@ -553,7 +562,7 @@ impl Engine {
     }
 
     fn finish_pending(&mut self, now: Instant, p: Pending) {
-        match &p.purpose {
+        match p.purpose {
             Purpose::Reply { cookie, to } => {
                 let reply = report::call_reply(
                     &p.call,
@@ -561,9 +570,10 @@ impl Engine {
                     (self.cfg.epoch, p.now),
                     &self.cfg.interfaces,
                 );
-                self.reply(now, cookie, *to, &reply);
+                self.reply(now, &cookie, to, &reply);
             }
             Purpose::RtpCheck => self.rtp_checked(&p.call, &p.stats),
+            Purpose::Inspect(sink) => self.inspected(now, &p.call, &p.stats, sink),
         }
     }
 }

@@ -315,7 +315,7 @@ impl Engine {
         let r = SdpRequest::of(req)?;
         let call_id = r.call_id;
         let fresh = !self.calls.contains_key(call_id);
-        if fresh && self.cfg.max_sessions > 0 && self.calls.len() >= self.cfg.max_sessions {
+        if fresh && self.at_session_cap() {
             return Err(Refusal::overloaded(super::LOAD_LIMIT));
         }
         let mut call = match self.calls.remove(call_id) {

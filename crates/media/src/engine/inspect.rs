@@ -1,0 +1,156 @@
+//! What the admin socket sees of an anchored call's media: its legs, and per stream the
+//! owning worker, the relay ports and (gathered from the workers, asynchronously) the latched
+//! sources and packet counts. The stats arrive as worker events on the ng thread; the view
+//! goes to a callback, so whoever asked never holds the engine while the workers answer.
+
+use super::{anchor_key, Engine, Purpose};
+use crate::call::{Call, CallState, CallStats};
+use dataplane::{IdleReason, StreamStats};
+use std::time::{Duration, Instant};
+
+/// Where the view of an inspected call goes once the workers answered (or after the stats
+/// wait): called once, on the thread that runs the engine's events.
+pub type InspectSink = Box<dyn FnOnce(MediaView) + Send>;
+
+/// A sink in a pending request (it has no `Debug` of its own).
+pub(super) struct Sink(pub(super) InspectSink);
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink")
+    }
+}
+
+/// An anchored call's media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaView {
+    /// `offered` (no answer yet) or `answered`.
+    pub state: &'static str,
+    /// Time since its first offer.
+    pub age: Duration,
+    /// The offerer's leg first.
+    pub legs: [MediaLeg; 2],
+    /// One per m-line with relay ports, in m-line order.
+    pub streams: Vec<MediaStream>,
+    /// The workers run on the DPDK fast path.
+    pub fastpath: bool,
+}
+
+/// One leg of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaLeg {
+    /// Its SIP tag, once known.
+    pub tag: Option<String>,
+    /// The relay interface its ports are on.
+    pub interface: String,
+}
+
+/// One m-line's relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaStream {
+    /// The m-line's index (from 0).
+    pub index: usize,
+    /// Its media type (audio, video...).
+    pub media: String,
+    /// The worker that owns its ports.
+    pub worker: usize,
+    /// The RTP relay port facing each leg (RTCP on the next one unless `mux`).
+    pub ports: [u16; 2],
+    /// rtcp-mux toward each leg.
+    pub mux: [bool; 2],
+    /// Why its worker reports it idle, if it does.
+    pub idle: Option<&'static str>,
+    /// What each leg's port received, from the worker (`None`: not asked, or no answer in
+    /// time).
+    pub stats: Option<[StreamStats; 2]>,
+}
+
+fn idle_name(r: IdleReason) -> &'static str {
+    match r {
+        IdleReason::NoRtp => "no_rtp",
+        IdleReason::OnHold => "on_hold",
+    }
+}
+
+impl Engine {
+    /// The media of anchored call `call_id` as held now, without worker stats.
+    pub fn anchored_view(&self, now: Instant, call_id: &[u8]) -> Option<MediaView> {
+        let call = self.calls.get(&anchor_key(call_id))?;
+        Some(self.view_of(now, call, &CallStats::default()))
+    }
+
+    /// Asks the workers for the stats of anchored call `call_id`'s streams; `sink` gets the
+    /// view once they answered (at most the stats wait later). `false` (and `sink` dropped,
+    /// never called) when the call is not held.
+    pub fn inspect_anchored(&mut self, now: Instant, call_id: &[u8], sink: InspectSink) -> bool {
+        let Some(call) = self.calls.get(&anchor_key(call_id)).cloned() else {
+            return false;
+        };
+        self.gather(now, Purpose::Inspect(Sink(sink)), call);
+        true
+    }
+
+    /// Every worker's counters as last published, by worker index.
+    pub fn worker_counters(&self) -> Vec<dataplane::WorkerCounters> {
+        self.shared.iter().map(|s| s.read()).collect()
+    }
+
+    /// Whether the workers run on the DPDK fast path.
+    pub fn fastpath(&self) -> bool {
+        self.cfg.fastpath
+    }
+
+    /// The gathered stats of an inspected call, to its sink.
+    pub(super) fn inspected(&self, now: Instant, call: &Call, stats: &CallStats, sink: Sink) {
+        (sink.0)(self.view_of(now, call, stats));
+    }
+
+    fn view_of(&self, now: Instant, call: &Call, stats: &CallStats) -> MediaView {
+        // A leg's interface: where its ports are (its configured name before it has any).
+        let first = call.live_pairs().next();
+        let interface = |l: usize| match first {
+            Some(p) => self
+                .cfg
+                .interfaces
+                .get(usize::from(p.keys[l].addr))
+                .map_or(String::new(), |i| i.name.clone()),
+            None => self
+                .names
+                .get(call.legs[l].iface)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let legs = [0, 1].map(|l| MediaLeg {
+            tag: call.legs[l]
+                .tag
+                .as_ref()
+                .map(|t| String::from_utf8_lossy(t).into_owned()),
+            interface: interface(l),
+        });
+        let streams = call
+            .pairs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, p.as_ref()?)))
+            .map(|(i, p)| MediaStream {
+                index: i,
+                media: p.media.clone(),
+                worker: p.worker,
+                ports: [p.keys[0].port, p.keys[1].port],
+                mux: p.mux,
+                idle: p.idle.map(idle_name),
+                stats: stats.pairs.get(i).copied().flatten(),
+            })
+            .collect::<Vec<_>>();
+        MediaView {
+            state: match call.state {
+                CallState::Offered => "offered",
+                CallState::Answered => "answered",
+            },
+            age: now.saturating_duration_since(call.created),
+            legs,
+            streams,
+            fastpath: self.cfg.fastpath,
+        }
+    }
+}
