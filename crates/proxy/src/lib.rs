@@ -29,7 +29,7 @@
 //! | `ctx` | a proxy context (one per forwarded request): its `Phase` (Trying, TimerC, Cancelled, Done), the best outcome so far and the §16.7 verdict |
 //! | `tables` | the transaction records (state machine + what it is for: branch, CANCEL, probe...) in slabs, and the wire-key → id maps consulted once per message |
 //! | `slab`, `timers` | `Copy` ids with generation checks (`ServerId`, `ClientId`, `CtxId`); the wake-up queue |
-//! | `dialog` | Call-ID → member pinning and the call's active-call count |
+//! | `dialog` | Call-ID → member pinning, the call's active-call count and its relay interfaces |
 //! | `flood` | the per-source rate limit and ban list, checked before a message is read |
 //! | `info` | what is read from a request once (`ReqInfo`, the §17.2.3 key, the loop hash) |
 //! | `resolver` | DNS (RFC 3263) for members named by host name, feeding the dispatcher |
@@ -62,12 +62,14 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod admin_calls;
 mod anchor;
 mod branch;
 mod ctx;
 mod dialog;
 mod flood;
 mod forward;
+mod hangup;
 mod info;
 mod local;
 mod request;
@@ -76,6 +78,7 @@ mod response;
 mod slab;
 mod tables;
 mod timers;
+mod traffic;
 mod txn;
 mod types;
 mod util;
@@ -83,10 +86,12 @@ mod util;
 #[cfg(test)]
 mod tests;
 
+pub use admin_calls::{CallView, DialogState, TerminateError};
 pub use anchor::MediaAnchor;
 pub use flood::{FloodCounters, FloodEvent, FloodGuard, Verdict as FloodVerdict};
 pub use resolver::DnsSettings;
 pub use sip::Transport;
+pub use traffic::{TrafficCounters, CLASSES, METHODS};
 pub use types::{
     CapCounters, FailReason, MediaCounters, ProxyConfig, ProxyCounters, ProxyEvent, Transmit,
 };
@@ -212,6 +217,12 @@ impl Proxy {
             Ok(m) => m,
             Err(e) => return self.malformed(transport, local, from, bytes, &e),
         };
+        if let Some(m) = msg.method() {
+            self.counters.traffic.request(m);
+        }
+        if let Some(code) = msg.status() {
+            self.counters.traffic.response(code);
+        }
         if msg.is_request() {
             self.counters.requests += 1;
             self.on_request(now, transport, local, from, &msg);
