@@ -140,6 +140,7 @@ impl Proxy {
         self.send_response(now, server, code, fwd);
         match confirm {
             Some(call_id) => {
+                self.counters.traffic.calls_answered += 1;
                 let to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_string));
                 let expires = now + self.cfg.dialog_expiry;
                 let member_hop = (hop.peer, hop.transport);

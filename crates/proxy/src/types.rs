@@ -219,6 +219,8 @@ pub struct ProxyCounters {
     pub late_answers_ended: u64,
     /// Media anchoring: what happened to the SDP of anchored calls.
     pub media: MediaCounters,
+    /// Requests by method, responses by class, calls by how they ended.
+    pub traffic: crate::TrafficCounters,
 }
 
 /// What the proxy did with the SDP of anchored calls.
