@@ -43,6 +43,15 @@ impl PortAllocator {
             .map_or(0, VecDeque::len)
     }
 
+    /// Free pairs on address `addr`, all workers together.
+    pub fn free_on(&self, addr: u16) -> usize {
+        self.free
+            .iter()
+            .filter_map(|f| f.get(usize::from(addr)))
+            .map(VecDeque::len)
+            .sum()
+    }
+
     /// Pairs in use on worker `w`.
     pub fn used(&self, w: usize) -> usize {
         self.used.get(w).copied().unwrap_or(0)
@@ -110,8 +119,11 @@ mod tests {
         .expect("layout");
         let mut a = PortAllocator::new(&l);
         assert_eq!(a.free(0, 0) + a.free(1, 0), 4);
+        assert_eq!(a.free_on(0), 4);
+        assert_eq!(a.free_on(1), 0, "no such address");
         let w = a.pick_worker(0, 0).expect("worker");
         let k1 = a.take(w, 0).expect("port");
+        assert_eq!(a.free_on(0), 3);
         let w2 = a.pick_worker(0, 0).expect("worker");
         assert_ne!(w, w2, "second pick goes to the other worker");
         a.give_back(w, k1);

@@ -450,6 +450,12 @@ impl Engine {
         self.calls.len()
     }
 
+    /// Free relay port pairs on relay address `addr` (the index of its `[[interface]]`
+    /// entry: the layout's address order), all workers together.
+    pub fn free_pairs(&self, addr: u16) -> usize {
+        self.alloc.free_on(addr)
+    }
+
     /// Relay port pairs in use (including those in delete-delay or being released).
     pub fn pairs_in_use(&self) -> usize {
         self.alloc.used_total()
