@@ -7,12 +7,17 @@
 //!   DNS client;
 //! - [`admin_driver`] answers the admin socket's member requests on the SIP driver's thread;
 //!   [`admin_calls`] its calls (the SIP half there, the media half through [`SharedEngine`]).
+//! - [`metrics_driver`] takes the SIP side of a Prometheus scrape on the SIP driver's thread;
+//!   [`metrics_media`] reads the media side (engine counters, port pools, worker counters).
 //!
 //! The cores decide everything; a driver only moves bytes, events and timers.
 #![forbid(unsafe_code)]
 
 pub mod admin_calls;
 pub mod admin_driver;
+pub mod metrics_driver;
+pub mod metrics_media;
+mod metrics_members;
 pub mod ng_driver;
 pub mod ng_route;
 pub mod ng_tcp;

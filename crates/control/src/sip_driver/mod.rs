@@ -62,6 +62,8 @@ pub enum Control {
     Drain(bool),
     /// An admin socket request for the proxy (members, health), answered between messages.
     Admin(crate::admin_driver::AdminRequest),
+    /// A scrape's request for the proxy's counters and members, answered between messages.
+    Metrics(crate::metrics_driver::MetricsRequest),
 }
 
 /// The bound sockets of the proxy.
@@ -169,6 +171,7 @@ pub async fn run(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
+    let stats = crate::metrics_driver::DriverStats::of(&sockets);
     let mut udp_by_local = HashMap::new();
     for s in &sockets.udp {
         let local = s.local_addr()?;
@@ -235,6 +238,7 @@ pub async fn run(
                 Some(Control::Admin(req)) => {
                     crate::admin_driver::answer(&mut proxy, req, Instant::now())
                 }
+                Some(Control::Metrics(req)) => crate::metrics_driver::answer(&proxy, &stats, req),
                 None => {}
             },
             _ = shutdown.changed() => break,

@@ -1,0 +1,305 @@
+//! The media side of a scrape: the engine's counters and port pools (read under its lock,
+//! copies only: no session is visited, so the cost does not grow with the sessions held) and
+//! the workers' published counters (plain loads of their atomics: the workers never see a
+//! scrape), as metric families.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use dataplane::{DropReason, PortLayout, SharedCounters, WorkerCounters};
+use media::EngineCounters;
+use metrics::{num, Exposition};
+
+use crate::SharedEngine;
+
+/// A counter family read from a value: its name, its HELP text, and how to read it.
+pub(crate) type Counter<T> = (&'static str, &'static str, fn(&T) -> u64);
+
+/// The relay ports of one `[[interface]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortPool {
+    /// The interface's name.
+    pub name: String,
+    /// Its relay address.
+    pub address: IpAddr,
+    /// Relay port pairs it has, all workers together.
+    pub pairs: usize,
+}
+
+/// What a scrape reads on the media side.
+#[derive(Debug, Clone)]
+pub struct MediaView {
+    engine: SharedEngine,
+    workers: Vec<Arc<SharedCounters>>,
+    pools: Vec<PortPool>,
+}
+
+/// The media side at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct MediaSnapshot {
+    /// The engine's counters.
+    pub engine: EngineCounters,
+    /// Sessions (calls) held.
+    pub sessions: usize,
+    /// Port pairs free, per pool (in [`MediaView`]'s pool order).
+    pub free: Vec<usize>,
+    /// Each worker's last published counters.
+    pub workers: Vec<WorkerCounters>,
+}
+
+impl MediaView {
+    /// The view of `engine` and `workers` (worker `w` at index `w`); `interfaces` are the
+    /// `[[interface]]` entries (name, address) in the order of `layout`'s addresses.
+    pub fn new(
+        engine: SharedEngine,
+        workers: Vec<Arc<SharedCounters>>,
+        interfaces: &[(String, IpAddr)],
+        layout: &PortLayout,
+    ) -> MediaView {
+        let pools = interfaces
+            .iter()
+            .enumerate()
+            .map(|(a, (name, address))| {
+                let a = u16::try_from(a).unwrap_or(u16::MAX);
+                let pairs = (0..layout.workers())
+                    .map(|w| layout.owned_rtp_ports(w, a).count())
+                    .sum();
+                PortPool {
+                    name: name.clone(),
+                    address: *address,
+                    pairs,
+                }
+            })
+            .collect();
+        MediaView {
+            engine,
+            workers,
+            pools,
+        }
+    }
+
+    /// The port pools.
+    pub fn pools(&self) -> &[PortPool] {
+        &self.pools
+    }
+
+    /// Reads the engine (its lock held for the copies only) and the workers.
+    pub fn snapshot(&self) -> MediaSnapshot {
+        let (engine, sessions, free) = {
+            let e = self.engine.lock();
+            let free = (0..self.pools.len())
+                .map(|a| e.free_pairs(u16::try_from(a).unwrap_or(u16::MAX)))
+                .collect();
+            (e.counters().clone(), e.calls(), free)
+        };
+        MediaSnapshot {
+            engine,
+            sessions,
+            free,
+            workers: self.workers.iter().map(|w| w.read()).collect(),
+        }
+    }
+}
+
+/// Adds a counter family with one sample per `(label value, count)`.
+fn by_label(e: &mut Exposition, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
+    let mut f = e.counter(name, help);
+    for (v, n) in values {
+        f.sample(&[(label, v)], num(*n));
+    }
+}
+
+/// Every media family of `s`, the pools being `pools`.
+pub fn media_families(pools: &[PortPool], s: &MediaSnapshot, e: &mut Exposition) {
+    e.gauge(
+        "ferrovox_media_sessions",
+        "Media sessions (calls) held now, anchored and ng.",
+    )
+    .value(num(s.sessions as u64));
+    let mut f = e.gauge(
+        "ferrovox_media_port_pairs",
+        "Relay port pairs (RTP and RTCP) per interface, used and free (used counts pairs \
+         still in delete-delay).",
+    );
+    for (p, free) in pools.iter().zip(&s.free) {
+        let address = p.address.to_string();
+        let used = p.pairs.saturating_sub(*free);
+        for (state, n) in [("used", used), ("free", *free)] {
+            f.sample(
+                &[
+                    ("interface", &p.name),
+                    ("address", &address),
+                    ("state", state),
+                ],
+                num(n as u64),
+            );
+        }
+    }
+    engine_families(&s.engine, e);
+    worker_families(&s.workers, e);
+}
+
+/// The engine's control-plane counters.
+fn engine_families(c: &EngineCounters, e: &mut Exposition) {
+    e.counter(
+        "ferrovox_media_sessions_created_total",
+        "Media sessions created.",
+    )
+    .value(num(c.created));
+    let mut ended: Vec<(&str, u64)> = vec![("deleted", c.deleted)];
+    for r in [
+        media::EndReason::NoRtp,
+        media::EndReason::OnHold,
+        media::EndReason::OfferTimeout,
+        media::EndReason::FinalTimeout,
+    ] {
+        ended.push((r.name(), c.ended.get(r.name()).copied().unwrap_or(0)));
+    }
+    by_label(
+        e,
+        "ferrovox_media_sessions_ended_total",
+        "Media sessions ended, by reason: deleted (BYE, failure, ng delete) or a timeout.",
+        "reason",
+        &ended,
+    );
+    let mut commands: Vec<(&str, u64)> = c.requests.iter().map(|(k, v)| (*k, *v)).collect();
+    commands.sort_unstable();
+    by_label(
+        e,
+        "ferrovox_ng_requests_total",
+        "ng requests handled, by command.",
+        "command",
+        &commands,
+    );
+    by_label(
+        e,
+        "ferrovox_ng_datagrams_total",
+        "ng messages by the source check: passed, source outside allow, over its rate.",
+        "verdict",
+        &[
+            ("allowed", c.guard.allowed),
+            ("not_allowed", c.guard.not_allowed),
+            ("rate_limited", c.guard.rate_limited),
+        ],
+    );
+    by_label(
+        e,
+        "ferrovox_ng_errors_total",
+        "ng requests answered with an error, repeated cookies answered from the cache, and \
+         messages that were no ng request at all.",
+        "kind",
+        &[
+            ("error_reply", c.errors),
+            ("cookie_hit", c.cookie_hits),
+            ("malformed", c.malformed),
+        ],
+    );
+    by_label(
+        e,
+        "ferrovox_media_refused_total",
+        "Offers refused for lack of a free port pair, and relay ports skipped because they \
+         could not be bound.",
+        "reason",
+        &[
+            ("port_exhausted", c.port_exhausted),
+            ("bind_failed", c.bind_failures),
+        ],
+    );
+    by_label(
+        e,
+        "ferrovox_media_anchor_total",
+        "SDP of calls the SIP proxy anchors, handled by the engine: offers, answers, refused, \
+         and calls with a silent party at the RTP check.",
+        "kind",
+        &[
+            ("offer", c.anchor_offers),
+            ("answer", c.anchor_answers),
+            ("refused", c.anchor_refused),
+            ("silent", c.anchor_silent),
+        ],
+    );
+}
+
+/// Per worker, and summed over the workers.
+fn worker_families(workers: &[WorkerCounters], e: &mut Exposition) {
+    let mut total = WorkerCounters::default();
+    for w in workers {
+        total.add(w);
+    }
+    e.counter(
+        "ferrovox_media_packets_relayed_total",
+        "Media packets relayed, all workers together.",
+    )
+    .value(num(total.forwarded));
+    let reasons: Vec<(&str, u64)> = DropReason::ALL
+        .iter()
+        .map(|r| (r.name(), total.drops_of(*r)))
+        .collect();
+    by_label(
+        e,
+        "ferrovox_media_drops_total",
+        "Media packets dropped, all workers together, by reason.",
+        "reason",
+        &reasons,
+    );
+    let names: Vec<String> = (0..workers.len()).map(|w| w.to_string()).collect();
+    let per: [Counter<WorkerCounters>; 7] = [
+        (
+            "ferrovox_worker_rx_packets_total",
+            "Packets received by the worker.",
+            |c| c.rx,
+        ),
+        (
+            "ferrovox_worker_forwarded_packets_total",
+            "Packets the worker relayed.",
+            |c| c.forwarded,
+        ),
+        (
+            "ferrovox_worker_tx_packets_total",
+            "Packets the worker's backend sent.",
+            |c| c.tx,
+        ),
+        (
+            "ferrovox_worker_tx_failed_total",
+            "Packets the worker's backend failed to send.",
+            |c| c.tx_failed,
+        ),
+        (
+            "ferrovox_worker_rx_errors_total",
+            "Receive errors on the worker (truncated datagrams, socket errors).",
+            |c| c.rx_errors,
+        ),
+        (
+            "ferrovox_worker_commands_total",
+            "Flow commands the worker processed.",
+            |c| c.commands,
+        ),
+        (
+            "ferrovox_worker_events_lost_total",
+            "Worker events lost because the event ring was full.",
+            |c| c.events_lost,
+        ),
+    ];
+    for (name, help, value) in per {
+        let mut f = e.counter(name, help);
+        for (w, c) in names.iter().zip(workers) {
+            f.sample(&[("worker", w)], num(value(c)));
+        }
+    }
+    let mut f = e.gauge(
+        "ferrovox_worker_streams",
+        "Streams installed on the worker now.",
+    );
+    for (w, c) in names.iter().zip(workers) {
+        f.sample(&[("worker", w)], num(c.streams));
+    }
+    let mut f = e.counter(
+        "ferrovox_worker_drops_total",
+        "Packets the worker dropped, by reason.",
+    );
+    for (w, c) in names.iter().zip(workers) {
+        for r in DropReason::ALL {
+            f.sample(&[("worker", w), ("reason", r.name())], num(c.drops_of(r)));
+        }
+    }
+}
