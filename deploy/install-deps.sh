@@ -42,7 +42,8 @@ pkgs=(build-essential pkg-config)
 if [ "$want_test" = 1 ]; then pkgs+=(sip-tester kamailio tcpdump iproute2 python3); fi
 # Kamailio's tls module: the TLS peer of the SIP-over-TLS test (edge_tls).
 if [ "$want_test" = 1 ]; then pkgs+=(kamailio-tls-modules); fi
-if [ "$want_test" = 1 ]; then pkgs+=(baresip-core); fi  # a real SIP UA with audio from a file (anchored_edges)
+if [ "$want_test" = 1 ]; then pkgs+=(baresip-core); fi
+if [ "$want_test" = 1 ]; then pkgs+=(tmux); fi  # a terminal to drive ferrovoxctl top in (admin_calls)  # a real SIP UA with audio from a file (anchored_edges)
 # rtpengine-ng-client, Debian's ng client (bencode and --json), drives the relay in ng_clients.
 if [ "$want_test" = 1 ]; then pkgs+=(rtpengine-utils); fi
 if [ "$want_bench" = 1 ]; then pkgs+=(rtpengine-daemon); fi

@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod capture;
+pub mod ctl;
 pub mod daemon;
 pub mod error;
 pub mod kamailio;

@@ -31,6 +31,8 @@ pub enum Need {
     Rtpengine,
     /// baresip, a real SIP user agent (Debian `baresip-core`).
     Baresip,
+    /// tmux (a terminal for `ferrovoxctl top`).
+    Tmux,
 }
 
 impl Need {
@@ -45,6 +47,7 @@ impl Need {
             Need::Tcpdump => "tcpdump",
             Need::Rtpengine => "rtpengine",
             Need::Baresip => "baresip",
+            Need::Tmux => "tmux",
         }
     }
 
@@ -63,6 +66,7 @@ impl Need {
             Need::Tcpdump => tool(tools::TCPDUMP),
             Need::Rtpengine => tool(tools::RTPENGINE),
             Need::Baresip => tool(tools::BARESIP),
+            Need::Tmux => tool(tools::TMUX),
         }
     }
 }

@@ -21,6 +21,12 @@ pub const BARESIP: Tool = Tool {
     hint: "install it: apt-get install baresip-core",
 };
 
+/// tmux, the terminal multiplexer a test drives `ferrovoxctl top` in.
+pub const TMUX: Tool = Tool {
+    name: "tmux",
+    hint: "install it: apt-get install tmux",
+};
+
 /// Where Debian's baresip keeps its modules.
 pub const BARESIP_MODULES: &str = "/usr/lib/baresip/modules";
 

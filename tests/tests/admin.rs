@@ -10,10 +10,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use e2e::ctl::Ctl;
 use e2e::daemon::{Daemon, DaemonConfig};
 use e2e::need::{self, Need};
 use e2e::ports::{PortBlock, LOOPBACK};
@@ -24,84 +24,6 @@ use serde_json::{json, Value};
 const TEST: &str = "admin";
 /// How long any one SIP or admin answer may take.
 const ANSWER: Duration = Duration::from_secs(3);
-
-/// `ferrovoxctl`: `FERROVOXCTL_BIN`, else next to the daemon binary the harness runs.
-fn ctl_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("FERROVOXCTL_BIN").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let bin = e2e::relay::ferrovox_binary()
-        .unwrap()
-        .with_file_name("ferrovoxctl");
-    assert!(
-        tools::is_executable(&bin),
-        "{} is missing: build it with `cargo build -p ferrovoxctl`, or set FERROVOXCTL_BIN",
-        bin.display()
-    );
-    bin
-}
-
-/// What one `ferrovoxctl` run did.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// `ferrovoxctl` on one socket.
-struct Ctl {
-    bin: PathBuf,
-    socket: PathBuf,
-}
-
-impl Ctl {
-    fn new(socket: &Path) -> Ctl {
-        Ctl {
-            bin: ctl_binary(),
-            socket: socket.to_owned(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        let o = Command::new(&self.bin)
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(["--timeout", "5"])
-            .args(args)
-            .output()
-            .unwrap();
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    /// Runs with `--json`; it must exit 0; the parsed answer.
-    fn json(&self, args: &[&str]) -> Value {
-        let o = self.run(&[&["--json"], args].concat());
-        assert_eq!(o.code, 0, "ferrovoxctl {args:?}: {}{}", o.stdout, o.stderr);
-        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", o.stdout))
-    }
-
-    /// Runs; it must exit 0; the table or lines it printed.
-    fn text(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert_eq!(o.code, 0, "ferrovoxctl {args:?}: {}{}", o.stdout, o.stderr);
-        o.stdout
-    }
-
-    /// Runs; the daemon must refuse with `error` (exit 1, the code on stderr).
-    fn refused(&self, args: &[&str], error: i32) {
-        let o = self.run(args);
-        assert_eq!(o.code, 1, "ferrovoxctl {args:?}: {}{}", o.stdout, o.stderr);
-        assert!(
-            o.stderr.contains(&format!("error {error}:")),
-            "ferrovoxctl {args:?}: {}",
-            o.stderr
-        );
-    }
-}
 
 fn sipp() -> PathBuf {
     tools::find(SIPP).unwrap_or_else(|e| panic!("{e}"))

@@ -56,8 +56,29 @@ pub enum Command {
     Uptime,
     /// Whether the daemon's parts answer and every set has a member that takes calls.
     Health,
-    /// The running settings, by config key.
-    Params,
+    /// The running settings, by config key; `set`, `diff` and `revert` change them at run
+    /// time.
+    Params {
+        #[command(subcommand)]
+        command: Option<ParamCmd>,
+    },
+    /// Calls in progress: list, show one, terminate.
+    Calls {
+        #[command(subcommand)]
+        command: CallCmd,
+    },
+    /// The data-plane workers' counters: packets, relayed, drops by reason, streams.
+    Workers,
+    /// A live view, refreshed every second: members with state and calls, calls/s, and per
+    /// worker packets/s and drops (Ctrl-C quits).
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        interval: u64,
+        /// Stop after this many refreshes (default: run until Ctrl-C).
+        #[arg(long)]
+        count: Option<u64>,
+    },
     /// Re-reads the config file (as SIGHUP does) and prints what changed.
     Reload,
     /// Prints a shell completion script.
@@ -134,5 +155,58 @@ pub enum MemberCmd {
         /// Remove it even with calls in progress.
         #[arg(long)]
         force: bool,
+    },
+}
+
+/// `params` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ParamCmd {
+    /// Sets one setting now (media.timeout_secs, media.hold_timeout_secs,
+    /// media.offer_timeout_secs, media.final_timeout_secs, media.delete_delay_secs,
+    /// media.max_sessions: a number, 0 drains, or "unlimited"; general.log_level).
+    Set {
+        /// The key, as `ferrovoxctl params` names it.
+        key: String,
+        /// The value: a number, or a word.
+        value: String,
+    },
+    /// The settings whose running value differs from the config file's.
+    Diff,
+    /// Puts the config file's value back (for KEY, or for every setting changed).
+    Revert {
+        /// Only this key.
+        key: Option<String>,
+    },
+}
+
+/// `calls` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CallCmd {
+    /// Lists every call (all pages): Call-ID, state, age, member, relay ports.
+    List {
+        /// Calls fetched per request.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        page_size: u32,
+    },
+    /// One call: both parties with tags and hops, the member, and per stream the relay ports,
+    /// owning worker, latched sources and packet counts.
+    Show {
+        /// Its Call-ID.
+        call_id: String,
+    },
+    /// Ends a call (BYE to both parties, media released), or every call of a member.
+    Terminate {
+        /// The Call-ID (or leave out and give --member).
+        #[arg(required_unless_present = "member", conflicts_with = "member")]
+        call_id: Option<String>,
+        /// Every call of this member: id or URI.
+        #[arg(long)]
+        member: Option<String>,
+        /// The member's set (with a URI).
+        #[arg(long, requires = "member")]
+        set: Option<String>,
+        /// The text of the BYEs' Reason header.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }

@@ -6,7 +6,11 @@
 //! ferrovoxctl members set-state sip:10.0.0.5 draining
 //! ferrovoxctl members add --set pool sip:10.0.0.9:5060 --weight 2
 //! ferrovoxctl members remove 7 --force
-//! ferrovoxctl health | version | uptime | params | reload
+//! ferrovoxctl health | version | uptime | params | reload | workers
+//! ferrovoxctl calls list | show CALL-ID | terminate CALL-ID | terminate --member sip:10.0.0.5
+//! ferrovoxctl params set media.max_sessions 0   # drain: no new session
+//! ferrovoxctl params diff | revert [KEY]
+//! ferrovoxctl top                                # live view, refreshed every second
 //! ferrovoxctl --json members list                # the same as JSON, for scripts
 //! ferrovoxctl completions bash > /etc/bash_completion.d/ferrovoxctl
 //! ```
@@ -18,6 +22,8 @@
 
 mod cli;
 mod show;
+mod show_calls;
+mod top;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,7 +33,7 @@ use admin::{Client, ClientError, ErrorObject};
 use clap::{CommandFactory, Parser};
 use serde_json::{json, Value};
 
-use cli::{Cli, Command, MemberCmd};
+use cli::{CallCmd, Cli, Command, MemberCmd, ParamCmd};
 
 /// Exit status: the daemon answered with an error.
 const EXIT_DAEMON_ERROR: u8 = 1;
@@ -38,7 +44,7 @@ const EXIT_UNREACHABLE: u8 = 3;
 
 /// Why a command did not succeed.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     /// The daemon said no.
     Daemon(ErrorObject),
     /// The command line was wrong in a way clap could not see.
@@ -93,7 +99,7 @@ fn socket_path(cli: &Cli) -> Result<PathBuf, Failure> {
 }
 
 /// One call; the daemon's error becomes [`Failure::Daemon`].
-fn call(client: &mut Client, method: &str, params: Value) -> Result<Value, Failure> {
+pub(crate) fn call(client: &mut Client, method: &str, params: Value) -> Result<Value, Failure> {
     client.call(method, params)?.map_err(Failure::Daemon)
 }
 
@@ -105,7 +111,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Version => (call(c, "version", Value::Null)?, show::Kind::Version),
         Command::Uptime => (call(c, "uptime", Value::Null)?, show::Kind::Uptime),
         Command::Health => (call(c, "health", Value::Null)?, show::Kind::Health),
-        Command::Params => (call(c, "params.get", Value::Null)?, show::Kind::Params),
+        Command::Params { command } => params(c, command.as_ref())?,
+        Command::Calls { command } => calls(c, command)?,
+        Command::Workers => (call(c, "workers", Value::Null)?, show::Kind::Workers),
+        Command::Top { interval, count } => {
+            return top::run(c, Duration::from_secs(*interval), *count)
+        }
         Command::Reload => (call(c, "reload", Value::Null)?, show::Kind::Reload),
         Command::Members { command } => members(c, command)?,
         Command::Completions { .. } => return Ok(()),
@@ -161,19 +172,73 @@ fn members(c: &mut Client, cmd: &MemberCmd) -> Result<(Value, show::Kind), Failu
     }
 }
 
-/// Every member (of `set`), following the cursor page by page.
-fn list_all(c: &mut Client, set: Option<&str>, page: u32) -> Result<Vec<Value>, Failure> {
+/// The `params` subcommands (none: `params.get`).
+fn params(c: &mut Client, cmd: Option<&ParamCmd>) -> Result<(Value, show::Kind), Failure> {
+    match cmd {
+        None => Ok((call(c, "params.get", Value::Null)?, show::Kind::Params)),
+        Some(ParamCmd::Set { key, value }) => {
+            // A number is sent as one; anything else as a string.
+            let v = value
+                .parse::<u64>()
+                .map_or_else(|_| json!(value), |n| json!(n));
+            let p = json!({"key": key, "value": v});
+            Ok((call(c, "params.set", p)?, show::Kind::ParamSet))
+        }
+        Some(ParamCmd::Diff) => Ok((call(c, "params.diff", Value::Null)?, show::Kind::ParamDiff)),
+        Some(ParamCmd::Revert { key }) => {
+            let p = key.as_ref().map_or(json!({}), |k| json!({ "key": k }));
+            Ok((call(c, "params.revert", p)?, show::Kind::ParamDiff))
+        }
+    }
+}
+
+/// The `calls` subcommands.
+fn calls(c: &mut Client, cmd: &CallCmd) -> Result<(Value, show::Kind), Failure> {
+    match cmd {
+        CallCmd::List { page_size } => {
+            let all = pages(c, "calls.list", json!({}), *page_size)?;
+            Ok((Value::Array(all), show::Kind::Calls))
+        }
+        CallCmd::Show { call_id } => {
+            let v = call(c, "calls.show", json!({ "call_id": call_id }))?;
+            Ok((v, show::Kind::Call))
+        }
+        CallCmd::Terminate {
+            call_id,
+            member,
+            set,
+            reason,
+        } => {
+            let mut p = match (call_id, member) {
+                (Some(id), _) => json!({ "call_id": id }),
+                (None, Some(m)) => {
+                    let named = member_params(c, m, set.as_deref())?;
+                    match named.get("id") {
+                        Some(id) => json!({ "member": id }),
+                        None => named,
+                    }
+                }
+                (None, None) => return Err(Failure::Usage("give a Call-ID or --member".into())),
+            };
+            if let Some(r) = reason {
+                p["reason"] = json!(r);
+            }
+            Ok((call(c, "calls.terminate", p)?, show::Kind::Terminated))
+        }
+    }
+}
+
+/// Every item of a paged list, following the cursor page by page.
+fn pages(c: &mut Client, method: &str, base: Value, page: u32) -> Result<Vec<Value>, Failure> {
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut p = json!({"limit": page});
-        if let Some(s) = set {
-            p["set"] = json!(s);
-        }
+        let mut p = base.clone();
+        p["limit"] = json!(page);
         if let Some(cur) = &cursor {
             p["cursor"] = json!(cur);
         }
-        let v = call(c, "members.list", p)?;
+        let v = call(c, method, p)?;
         if let Some(list) = v["items"].as_array() {
             items.extend(list.iter().cloned());
         }
@@ -182,6 +247,16 @@ fn list_all(c: &mut Client, set: Option<&str>, page: u32) -> Result<Vec<Value>, 
             None => return Ok(items),
         }
     }
+}
+
+/// Every member (of `set`), following the cursor page by page.
+pub(crate) fn list_all(
+    c: &mut Client,
+    set: Option<&str>,
+    page: u32,
+) -> Result<Vec<Value>, Failure> {
+    let base = set.map_or(json!({}), |s| json!({ "set": s }));
+    pages(c, "members.list", base, page)
 }
 
 /// The params that name `member`: a number is an id; a URI goes with `--set`, or without it

@@ -21,6 +21,18 @@ pub enum Kind {
     Member,
     /// `members.remove`.
     Removed,
+    /// `calls.list` (every page, as one array).
+    Calls,
+    /// `calls.show`.
+    Call,
+    /// `calls.terminate`.
+    Terminated,
+    /// `workers`.
+    Workers,
+    /// `params.set`.
+    ParamSet,
+    /// `params.diff` and `params.revert`.
+    ParamDiff,
 }
 
 /// The text for `value`, ending with a newline.
@@ -38,6 +50,19 @@ pub fn render(kind: Kind, v: &Value) -> String {
         Kind::Reload => reload(v),
         Kind::Members => members(v.as_array().map(Vec::as_slice).unwrap_or_default()),
         Kind::Member => members(std::slice::from_ref(v)),
+        Kind::Calls => {
+            crate::show_calls::calls(v.as_array().map(Vec::as_slice).unwrap_or_default())
+        }
+        Kind::Call => crate::show_calls::call(v),
+        Kind::Terminated => crate::show_calls::terminated(v),
+        Kind::Workers => crate::show_calls::workers(v),
+        Kind::ParamSet => format!(
+            "{}: {} -> {}\n",
+            text(&v["key"]),
+            text(&v["old"]),
+            text(&v["new"])
+        ),
+        Kind::ParamDiff => crate::show_calls::param_diff(v),
         Kind::Removed => format!(
             "removed member {} {} from {} ({} calls in progress)\n",
             text(&v["id"]),
@@ -49,7 +74,7 @@ pub fn render(kind: Kind, v: &Value) -> String {
 }
 
 /// A JSON value as plain text: strings without quotes, null as `-`.
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
@@ -58,7 +83,7 @@ fn text(v: &Value) -> String {
 }
 
 /// Seconds as `3d 4h`, `5h 2m`, `7m 3s` or `12s`.
-fn duration(secs: f64) -> String {
+pub(crate) fn duration(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
     let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
     match (d, h, m) {
@@ -182,7 +207,7 @@ fn member_row(m: &Value) -> Vec<String> {
 }
 
 /// Rows under a header, each column as wide as its widest cell.
-fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
