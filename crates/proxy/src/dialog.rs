@@ -76,16 +76,15 @@ impl Dialogs {
         self.map.get(call_id)
     }
 
-    /// A new INVITE was sent to a member: remember the early dialog (replaced on failover)
-    /// until `expires`.
+    /// A new INVITE was sent to a member at `now`: remember the early dialog (replaced on
+    /// failover, keeping its creation time) until `expires`.
     pub(crate) fn early(
         &mut self,
-        now: Instant,
+        (now, expires): (Instant, Instant),
         info: &ReqInfo,
         member: Option<dispatch::MemberId>,
         member_hop: (SocketAddr, Transport),
         caller_hop: (SocketAddr, Transport),
-        expires: Instant,
         media: Option<[String; 2]>,
     ) {
         let created = self.map.get(&info.call_id).map_or(now, |d| d.created);

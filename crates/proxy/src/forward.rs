@@ -184,12 +184,11 @@ impl Proxy {
             let expires = now + self.cfg.fr_timeout + self.cfg.fr_inv_timeout + self.cfg.t64();
             let media = c.anchored.as_ref().map(|a| a.sides.clone());
             self.dialogs.early(
-                now,
+                (now, expires),
                 &c.info,
                 member,
                 (dst, transport),
                 c.caller,
-                expires,
                 media,
             );
         }
