@@ -14,7 +14,7 @@ const INTERNAL: &str = "10.0.0.2";
 
 /// The engine, shared between the proxy and the test (which inspects it).
 #[derive(Debug, Clone)]
-struct Shared(Arc<Mutex<Engine>>);
+pub(super) struct Shared(Arc<Mutex<Engine>>);
 
 impl MediaAnchor for Shared {
     fn offer(&mut self, now: Instant, x: &SdpExchange<'_>) -> Result<Vec<u8>, AnchorError> {
@@ -83,7 +83,7 @@ fn engine_checking(ifaces: &[(&str, &str)], pairs: u16, rtp_check: Option<Durati
 
 /// Two members answering as given (their 200s carry SDP), round robin, anchored on
 /// external/internal, and the engine.
-fn bed(answers: Vec<Answer>, pairs: u16) -> (Bed, Shared) {
+pub(super) fn bed(answers: Vec<Answer>, pairs: u16) -> (Bed, Shared) {
     let text = format!(
         "[[interface]]\nname = \"external\"\naddress = \"127.0.0.1\"\nport_min = 30000\nport_max = 30999\n\
          [[interface]]\nname = \"internal\"\naddress = \"127.0.0.1\"\nport_min = 31000\nport_max = 31999\n\
@@ -125,7 +125,7 @@ fn media_of(text: &str) -> (String, u16) {
     (c, port)
 }
 
-fn calls(e: &Shared) -> usize {
+pub(super) fn calls(e: &Shared) -> usize {
     e.0.lock().unwrap().calls()
 }
 

@@ -2,6 +2,7 @@
 //! network, scripted members and a scripted caller.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_calls;
 mod anchor;
 mod dns_members;
 mod edge;
