@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::method::{MemberRef, DEFAULT_PAGE, MAX_PAGE};
+use crate::method::MemberRef;
 use crate::proto::{ErrorCode, ErrorObject};
 
 /// `calls.list`.
@@ -29,7 +29,8 @@ pub struct CallListParams {
     /// The previous page's `next_cursor`; absent for the first page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
-    /// Items per page (1..=[`MAX_PAGE`], default [`DEFAULT_PAGE`]).
+    /// Items per page (1..=[`MAX_PAGE`](crate::method::MAX_PAGE), default
+    /// [`DEFAULT_PAGE`](crate::method::DEFAULT_PAGE)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
 }
@@ -37,13 +38,7 @@ pub struct CallListParams {
 impl CallListParams {
     /// The page size asked for, checked.
     pub fn page_size(&self) -> Result<usize, ErrorObject> {
-        match self.limit.unwrap_or(DEFAULT_PAGE) {
-            n @ 1..=MAX_PAGE => Ok(n as usize),
-            n => Err(ErrorObject::new(
-                ErrorCode::InvalidParams,
-                format!("limit {n} is outside 1..={MAX_PAGE}"),
-            )),
-        }
+        crate::method::page_size(self.limit)
     }
 }
 

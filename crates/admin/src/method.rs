@@ -161,13 +161,19 @@ pub struct ListParams {
 impl ListParams {
     /// The page size asked for, checked.
     pub fn page_size(&self) -> Result<usize, ErrorObject> {
-        match self.limit.unwrap_or(DEFAULT_PAGE) {
-            n @ 1..=MAX_PAGE => Ok(n as usize),
-            n => Err(ErrorObject::new(
-                ErrorCode::InvalidParams,
-                format!("limit {n} is outside 1..={MAX_PAGE}"),
-            )),
-        }
+        page_size(self.limit)
+    }
+}
+
+/// The page size of a list request's `limit`: [`DEFAULT_PAGE`] when absent, else within
+/// 1..=[`MAX_PAGE`].
+pub fn page_size(limit: Option<u32>) -> Result<usize, ErrorObject> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n as usize),
+        n => Err(ErrorObject::new(
+            ErrorCode::InvalidParams,
+            format!("limit {n} is outside 1..={MAX_PAGE}"),
+        )),
     }
 }
 

@@ -158,7 +158,10 @@ impl Proxy {
         if d.ends.is_none() {
             return Err(TerminateError::NotKept(call_id.into()));
         }
-        let reason = format!("Q.850;cause=16;text=\"{}\"", quoted_text(why));
+        let reason = format!(
+            "Q.850;cause=16;text=\"{}\"",
+            crate::anchor::warning_text(why)
+        );
         if !self.hang_up(now, call_id, &reason) {
             return Err(TerminateError::NotKept(call_id.into()));
         }
@@ -170,14 +173,4 @@ impl Proxy {
         self.release_media(now, call_id);
         Ok(())
     }
-}
-
-/// `s` as the inside of a quoted-string (RFC 3261 §25.1): printable ASCII without quotes or
-/// backslashes, at most 100 characters.
-fn quoted_text(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_graphic() || *c == ' ')
-        .filter(|c| !matches!(c, '"' | '\\'))
-        .take(100)
-        .collect()
 }

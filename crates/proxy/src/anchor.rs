@@ -448,8 +448,8 @@ fn exchange<'a>(
 }
 
 /// A Warning text (RFC 3261 §20.43 quoted-string): printable ASCII without quotes or
-/// backslashes, at most 100 characters.
-fn warning_text(s: &str) -> String {
+/// backslashes, at most 100 characters (also a Reason header's `text`, RFC 3326).
+pub(crate) fn warning_text(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_graphic() || *c == ' ')
         .filter(|c| !matches!(c, '"' | '\\'))

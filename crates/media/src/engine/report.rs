@@ -235,14 +235,16 @@ fn worker_stats(w: usize, c: &WorkerCounters) -> OwnedValue {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::{EngineConfig, VirtualBinder};
     use dataplane::{AddrRange, LatchMode, PortLayout, SharedCounters};
     use std::sync::Arc;
     use std::time::Duration;
 
-    fn engine(fastpath: bool, shared: Vec<Arc<SharedCounters>>) -> Engine {
+    /// An engine on one interface (10.0.0.1, ports 30000-30009) over the workers' `shared`
+    /// counters (the `tune` tests use it too).
+    pub(in crate::engine) fn engine(fastpath: bool, shared: Vec<Arc<SharedCounters>>) -> Engine {
         let cfg = EngineConfig {
             interfaces: vec![Interface {
                 name: "external".into(),

@@ -80,39 +80,14 @@ impl Engine {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{EngineConfig, Interface, VirtualBinder};
-    use dataplane::{AddrRange, LatchMode, PortLayout, SharedCounters};
+    use dataplane::SharedCounters;
     use std::sync::Arc;
-    use std::time::Instant;
 
     fn engine(workers: usize) -> Engine {
-        let cfg = EngineConfig {
-            interfaces: vec![Interface {
-                name: "external".into(),
-                address: [10, 0, 0, 1].into(),
-                advertised: None,
-            }],
-            latching: LatchMode::Heuristic,
-            strict_source: false,
-            offer_timeout: Duration::from_secs(60),
-            final_timeout: None,
-            delete_delay: Duration::ZERO,
-            rtp_check: None,
-            max_sessions: 0,
-            cookie_ttl: Duration::from_secs(30),
-            guard: crate::GuardConfig::loopback(),
-            fastpath: false,
-            epoch: Instant::now(),
-        };
-        let ranges = vec![AddrRange {
-            port_min: 30000,
-            port_max: 30009,
-        }];
-        let layout = Arc::new(PortLayout::new(ranges, workers).unwrap());
         let shared = (0..workers)
             .map(|_| Arc::new(SharedCounters::default()))
             .collect();
-        Engine::new(cfg, layout, Box::new(VirtualBinder), shared)
+        crate::engine::report::tests::engine(false, shared)
     }
 
     #[test]
