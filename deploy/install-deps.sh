@@ -47,6 +47,9 @@ if [ "$want_test" = 1 ]; then pkgs+=(tmux); fi  # a terminal to drive ferrovoxct
 # rtpengine-ng-client, Debian's ng client (bencode and --json), drives the relay in ng_clients.
 if [ "$want_test" = 1 ]; then pkgs+=(rtpengine-utils); fi
 if [ "$want_bench" = 1 ]; then pkgs+=(rtpengine-daemon); fi
+# promtool (from Debian's prometheus; the server itself is never started) checks the
+# daemon's /metrics exposition in the metrics test.
+if [ "$want_test" = 1 ]; then pkgs+=(prometheus); fi
 # The deployment kit's test (tests/run-deb.sh): shellcheck, systemd-analyze, the package's
 # adduser, dpkg-dev for cargo-deb's dependency scan; curl and certificates for rustup.
 if [ "$want_test" = 1 ]; then pkgs+=(shellcheck systemd adduser); want_deb=1; fi
@@ -71,7 +74,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    for svc in kamailio rtpengine-daemon; do
+    for svc in kamailio rtpengine-daemon prometheus; do
         $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
     done
 fi

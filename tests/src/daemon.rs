@@ -31,9 +31,10 @@ struct InterfaceSpec {
     port_max: u16,
 }
 
-/// A Ferrovox config for one test: ng on 127.0.0.1, the socket backend with one worker on
-/// core 0, debug logging, `[media] delete_delay_secs = 0` unless set otherwise, plus the
-/// `[media]` keys and the interfaces (all on 127.0.0.1) the test adds.
+/// A Ferrovox config for one test: ng on 127.0.0.1, `/metrics` on the port after ng's (unless
+/// the test adds its own `[metrics]`), the socket backend with one worker on core 0, debug
+/// logging, `[media] delete_delay_secs = 0` unless set otherwise, plus the `[media]` keys and
+/// the interfaces (all on 127.0.0.1) the test adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonConfig {
     ng_port: u16,
@@ -93,6 +94,12 @@ impl DaemonConfig {
         SocketAddr::from((LOOPBACK, self.ng_port))
     }
 
+    /// The Prometheus address the config names: 127.0.0.1, the ng port + 1 (the block's
+    /// [`crate::ports::PortBlock::metrics`] when the ng port is the block's).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        SocketAddr::from((LOOPBACK, self.ng_port + 1))
+    }
+
     /// The config file's text.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -111,6 +118,9 @@ impl DaemonConfig {
         }
         for (k, v) in &self.media {
             let _ = writeln!(out, "{k} = {v}");
+        }
+        if !self.extra.contains("[metrics]") {
+            let _ = write!(out, "\n[metrics]\nlisten = \"{}\"\n", self.metrics_addr());
         }
         for i in &self.interfaces {
             let _ = write!(

@@ -33,6 +33,8 @@ pub enum Need {
     Baresip,
     /// tmux (a terminal for `ferrovoxctl top`).
     Tmux,
+    /// promtool (Debian `prometheus`), to check the `/metrics` exposition.
+    Promtool,
 }
 
 impl Need {
@@ -48,6 +50,7 @@ impl Need {
             Need::Rtpengine => "rtpengine",
             Need::Baresip => "baresip",
             Need::Tmux => "tmux",
+            Need::Promtool => "promtool",
         }
     }
 
@@ -67,6 +70,7 @@ impl Need {
             Need::Rtpengine => tool(tools::RTPENGINE),
             Need::Baresip => tool(tools::BARESIP),
             Need::Tmux => tool(tools::TMUX),
+            Need::Promtool => tool(tools::PROMTOOL),
         }
     }
 }

@@ -24,7 +24,7 @@ pub const MEDIA_SPAN: u16 = 100;
 /// The loopback address every test endpoint uses.
 pub const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
-/// One run's ports. Offsets from `base`: 0 Kamailio SIP, 2 UAC SIP, 4 UAS SIP, 6 ng;
+/// One run's ports. Offsets from `base`: 0 Kamailio SIP, 2 UAC SIP, 4 UAS SIP, 6 ng, 7 metrics;
 /// 100..=199 UAC media, 200..=299 UAS media, 300..=399 relay external, 400..=499 relay
 /// internal; the last port is the claim token. Released on drop.
 #[derive(Debug)]
@@ -91,6 +91,10 @@ impl PortBlock {
     /// The relay's ng control port.
     pub fn ng(&self) -> u16 {
         self.base + 6
+    }
+    /// The daemon's Prometheus endpoint (TCP; the ng port + 1).
+    pub fn metrics(&self) -> u16 {
+        self.base + 7
     }
     /// The UAC's media ports (sipp `-mp` is the first).
     pub fn uac_media(&self) -> RangeInclusive<u16> {

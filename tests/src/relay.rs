@@ -79,8 +79,9 @@ pub fn ferrovox_binary() -> Result<PathBuf> {
     }
 }
 
-/// The Ferrovox config for a run: ng on the block's ng port, the socket backend on core 0,
-/// no delete delay, and two interfaces on 127.0.0.1 with the block's relay ranges.
+/// The Ferrovox config for a run: ng on the block's ng port, `/metrics` on its metrics port,
+/// the socket backend on core 0, no delete delay, and two interfaces on 127.0.0.1 with the
+/// block's relay ranges.
 pub fn ferrovox_config(ports: &PortBlock) -> String {
     let (ext, int) = (ports.relay_external(), ports.relay_internal());
     format!(
@@ -94,6 +95,9 @@ pub fn ferrovox_config(ports: &PortBlock) -> String {
          [media]\n\
          delete_delay_secs = 0\n\
          \n\
+         [metrics]\n\
+         listen = \"127.0.0.1:{metrics}\"\n\
+         \n\
          [[interface]]\n\
          name = \"external\"\n\
          address = \"127.0.0.1\"\n\
@@ -106,6 +110,7 @@ pub fn ferrovox_config(ports: &PortBlock) -> String {
          port_min = {int_min}\n\
          port_max = {int_max}\n",
         ng = ports.ng(),
+        metrics = ports.metrics(),
         ext_min = ext.start(),
         ext_max = ext.end(),
         int_min = int.start(),

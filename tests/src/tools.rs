@@ -27,6 +27,12 @@ pub const TMUX: Tool = Tool {
     hint: "install it: apt-get install tmux",
 };
 
+/// promtool, Prometheus's checker (`promtool check metrics` reads an exposition).
+pub const PROMTOOL: Tool = Tool {
+    name: "promtool",
+    hint: "install it: apt-get install prometheus (deploy/install-deps.sh --test)",
+};
+
 /// Where Debian's baresip keeps its modules.
 pub const BARESIP_MODULES: &str = "/usr/lib/baresip/modules";
 

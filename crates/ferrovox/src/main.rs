@@ -11,6 +11,7 @@
 mod admin;
 mod journal;
 mod logging;
+mod metrics;
 mod ng;
 mod notify;
 mod reload;

@@ -56,7 +56,8 @@ pub fn run(cfg: Config, path: &Path) -> anyhow::Result<()> {
     let mut plane = DataPlane::start(&cfg, epoch)?;
     let engine = engine(&cfg, &plane, epoch);
     let links = plane.take_links();
-    let result = control_thread(&cfg, path, engine, links);
+    let facts = crate::metrics::PlaneFacts::of(&cfg, &plane);
+    let result = control_thread(&cfg, path, engine, links, facts);
     let joined = plane.join();
     tracing::info!("ferrovox stopped");
     result?;
@@ -88,6 +89,7 @@ fn control_thread(
     path: &Path,
     engine: Engine,
     links: Vec<WorkerLink>,
+    facts: crate::metrics::PlaneFacts,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);
@@ -98,7 +100,7 @@ fn control_thread(
         links,
         reload,
     };
-    let (sip, ng) = sip_until_stopped(cfg, path, parts, ng_reload, &stop, stopped);
+    let (sip, ng) = sip_until_stopped(cfg, path, parts, ng_reload, facts, &stop, stopped);
     // Whatever ended the SIP side, the ng thread stops too.
     let _ = stop.send(true);
     let ng = ng.map_or(Ok(()), crate::ng::NgThread::join);
@@ -114,6 +116,7 @@ fn sip_until_stopped(
     path: &Path,
     parts: NgParts,
     ng_reload: mpsc::Sender<media::GuardConfig>,
+    facts: crate::metrics::PlaneFacts,
     stop: &Arc<watch::Sender<bool>>,
     mut stopped: watch::Receiver<bool>,
 ) -> (anyhow::Result<()>, Option<crate::ng::NgThread>) {
@@ -126,6 +129,7 @@ fn sip_until_stopped(
     };
     let mut ng = None;
     let mut admin = None;
+    let mut metrics = None;
     let result = rt.block_on(async {
         let sip = crate::sip::start(cfg, parts.engine.clone(), stopped.clone()).await?;
         let engine = parts.engine.clone();
@@ -135,6 +139,12 @@ fn sip_until_stopped(
             Some(s) => (Some(s.control), Some(s.task)),
             None => (None, None),
         };
+        let scrape = crate::metrics::Parts {
+            sip: control.clone(),
+            engine: engine.clone(),
+            plane: facts,
+        };
+        metrics = crate::metrics::spawn(cfg, scrape, stop)?;
         let (reload_tx, reload_rx) = mpsc::channel(4);
         let (published, config_rx) = watch::channel(Arc::new(cfg.clone()));
         let to = crate::admin::Parts {
@@ -169,6 +179,9 @@ fn sip_until_stopped(
     let _ = stop.send(true);
     if let Some(a) = admin.take() {
         a.join();
+    }
+    if let Some(m) = metrics.take() {
+        m.join();
     }
     (result, ng)
 }
