@@ -154,3 +154,71 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
+mod tests {
+    use super::*;
+    use crate::SdpExchange;
+    use dataplane::{FlowCommand, FlowEvent, SharedCounters};
+    use std::sync::{Arc, Mutex};
+
+    const SDP: &[u8] = b"v=0\r\no=a 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\n\
+        t=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+
+    fn exchange<'a>(offerer: &'a [u8], answerer: Option<&'a [u8]>) -> SdpExchange<'a> {
+        SdpExchange {
+            call_id: b"c1@host",
+            offerer_tag: offerer,
+            answerer_tag: answerer,
+            sdp: SDP,
+            interfaces: ["external", "external"],
+        }
+    }
+
+    #[test]
+    fn an_inspection_reports_the_workers_stats_to_its_sink() {
+        let shared = vec![Arc::new(SharedCounters::default())];
+        let mut e = crate::engine::report::tests::engine(true, shared);
+        let now = Instant::now();
+        e.anchor_offer(now, &exchange(b"a", None)).unwrap();
+        e.anchor_answer(now, &exchange(b"a", Some(b"b"))).unwrap();
+        while e.poll_command().is_some() {}
+        let view = e.anchored_view(now, b"c1@host").unwrap();
+        assert_eq!(view.state, "answered");
+        assert_eq!(view.legs[1].tag.as_deref(), Some("b"));
+        assert_eq!(view.legs[0].interface, "external");
+        assert_eq!((view.streams.len(), view.streams[0].stats), (1, None));
+
+        let got: Arc<Mutex<Option<MediaView>>> = Arc::default();
+        let into = got.clone();
+        let sink = Box::new(move |v| *into.lock().unwrap() = Some(v));
+        assert!(!e.inspect_anchored(now, b"nope", Box::new(|_| panic!("called"))));
+        assert!(e.inspect_anchored(now, b"c1@host", sink));
+        let Some((w, FlowCommand::Query { token, .. })) = e.poll_command() else {
+            panic!("a query to the owning worker")
+        };
+        assert!(
+            got.lock().unwrap().is_none(),
+            "not before the worker answers"
+        );
+        let stats = StreamStats {
+            rtp_packets: 50,
+            latched: true,
+            ..StreamStats::default()
+        };
+        e.handle_event(
+            now,
+            w,
+            FlowEvent::Stats {
+                token,
+                pair: Some([stats; 2]),
+            },
+        );
+        let v = got.lock().unwrap().take().expect("the sink got the view");
+        let s = &v.streams[0];
+        assert_eq!((s.worker, v.fastpath), (w, true));
+        assert_eq!(s.stats.unwrap()[1].rtp_packets, 50);
+        assert_eq!(s.ports, view.streams[0].ports);
+    }
+}
