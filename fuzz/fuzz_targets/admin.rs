@@ -37,6 +37,11 @@ fn answer(line: &[u8]) {
         Ok(Call::MembersList(p)) => drop(p.page_size().map_err(|e| documented(&e))),
         Ok(Call::MembersSetState(p)) => drop(p.member().map_err(|e| documented(&e))),
         Ok(Call::MembersRemove(p)) => drop(p.member().map_err(|e| documented(&e))),
+        Ok(Call::CallsList(p)) => drop(p.page_size().map_err(|e| documented(&e))),
+        Ok(Call::CallsTerminate(p)) => drop(p.target().map_err(|e| documented(&e))),
+        Ok(Call::ParamsSet(p)) => {
+            drop(admin::tune::check(&p.key, &p.value).map_err(|e| documented(&e)))
+        }
         Ok(_) => {}
         Err(e) => {
             documented(&e);
