@@ -397,3 +397,26 @@ fn an_install_outside_the_worker_fails_cleanly() {
 }
 
 use pktio::PortKey;
+
+#[test]
+fn new_timeouts_by_command_judge_the_pairs_already_installed() {
+    let mut r = Rig::standard(LatchMode::Heuristic);
+    r.send(A_SDP, PA.port, &rtp(1, 0, 0xa));
+    let timeouts = FlowCommand::Timeouts {
+        timeout: std::time::Duration::from_secs(5),
+        hold_timeout: std::time::Duration::from_secs(50),
+    };
+    r.w.command(timeouts, r.now_ms as u32);
+    r.advance(4_000);
+    r.w.housekeeping(r.now_ms as u32);
+    assert!(r.events().is_empty(), "not idle before the new 5 s");
+    r.advance(1_500);
+    r.w.housekeeping(r.now_ms as u32);
+    assert_eq!(
+        r.events(),
+        vec![FlowEvent::Idle {
+            key: PA,
+            reason: IdleReason::NoRtp
+        }]
+    );
+}
