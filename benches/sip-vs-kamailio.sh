@@ -325,7 +325,8 @@ at_ceiling() {
     [[ $c != na && $p != na ]] && awk -v c="$c" -v p="$p" 'BEGIN { exit !(p >= 0.9 * c) }'
 }
 proxy_line() {
-    local p=$1
+    local p=$1 label=$1
+    [[ $p == kamailio && $MEDIA == anchor ]] && label="kamailio+rtpengine"
     if [[ ${STATUS[$p]:-} != ok ]]; then
         line "$p" "not measured: ${STATUS[$p]:-not requested}"
         return
@@ -336,7 +337,7 @@ proxy_line() {
     fi
     local failed_at=""
     [[ -f $WORK/$p.fail ]] && failed_at=" (lowest failing step: $(cat "$WORK/$p.fail") cps)"
-    line "$p" "$(best "$p" 1) calls/s with no failed call$failed_at$(bound_note "$p")"
+    line "$label" "$(best "$p" 1) calls/s with no failed call$failed_at$(bound_note "$p")"
     line "" "at that rate: proxy CPU $(best "$p" 2) of one core, sipp peers $(best "$p" 3) of theirs, $(best "$p" 4) retransmissions, $(best "$p" 5) datagrams dropped (proxy/peers)"
     line "" "CPU per call at that rate: $(awk -v c="$(best "$p" 2)" -v r="$(best "$p" 1)" 'BEGIN { sub("%", "", c); if (r + 0 == 0) print "na"; else printf "%.0f us", c / 100 / r * 1e6 }')"
     line "" "whole run: $(cat "$WORK/$p.cpu" 2>/dev/null || echo na)$(at_ceiling "$p" && echo '; AT THE PEERS CEILING: the proxy figure is a lower bound')"
