@@ -58,7 +58,17 @@ fn anchored_hold_and_unhold_reuse_the_relay_ports() {
     };
     assert_eq!(out.report.calls.len(), 1);
     for (id, c) in &out.report.calls {
-        assert_eq!(c.uas_offer.len(), 1, "call {id}: the UAS was told {:?}", c.uas_offer);
-        assert_eq!(c.uac_answer.len(), 1, "call {id}: the UAC was told {:?}", c.uac_answer);
+        assert_eq!(
+            c.uas_offer.len(),
+            1,
+            "call {id}: the UAS was told {:?}",
+            c.uas_offer
+        );
+        assert_eq!(
+            c.uac_answer.len(),
+            1,
+            "call {id}: the UAC was told {:?}",
+            c.uac_answer
+        );
     }
 }
