@@ -25,21 +25,41 @@ impl Capture {
         dir: &Path,
         limit: Duration,
     ) -> Result<Capture> {
+        let filter = format!("udp and portrange {}-{}", ports.start(), ports.end());
+        Capture::start_filter(tcpdump, &filter, None, dir, limit)
+    }
+
+    /// Starts `tcpdump -i lo` with the capture filter `filter`, keeping the first `snaplen`
+    /// bytes of each frame (`None`: all of it), writing `dir/capture.pcap`, and waits at most
+    /// `limit` until it reports that it is listening.
+    pub fn start_filter(
+        tcpdump: &Path,
+        filter: &str,
+        snaplen: Option<u32>,
+        dir: &Path,
+        limit: Duration,
+    ) -> Result<Capture> {
         let file = dir.join("capture.pcap");
         let log = dir.join("tcpdump.log");
+        let snaplen = snaplen.unwrap_or(0).to_string();
         let mut cmd = Command::new(tcpdump);
-        cmd.args(["-i", "lo", "-n", "-U", "--immediate-mode", "-s", "0", "-w"])
-            .arg(&file);
+        cmd.args([
+            "-i",
+            "lo",
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-s",
+            &snaplen,
+            "-w",
+        ])
+        .arg(&file);
         if rustix::process::geteuid().is_root() {
             // Keep root: the default drop to an unprivileged user could not write into the
             // run's private directory.
             cmd.args(["-Z", "root"]);
         }
-        cmd.arg(format!(
-            "udp and portrange {}-{}",
-            ports.start(),
-            ports.end()
-        ));
+        cmd.arg(filter);
         let mut process = Process::spawn("tcpdump", cmd, &log)?;
         wait_for("tcpdump to start listening on lo", limit, || {
             process.ensure_running()?;

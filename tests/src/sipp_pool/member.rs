@@ -26,6 +26,15 @@ pub enum MemberScenario {
         /// Seconds for a Retry-After header field.
         retry_after: Option<u32>,
     },
+    /// A scenario of the test's own, with more sipp arguments (e.g. `-rtp_echo`); it logs
+    /// `INVITE <Call-ID>` and `BYE <Call-ID>` lines (and `ACK <Call-ID>`, optionally) as
+    /// `uas_answer.xml` does, for [`Member::calls`].
+    Script {
+        /// The scenario text.
+        xml: &'static str,
+        /// More sipp arguments.
+        args: &'static [&'static str],
+    },
 }
 
 impl MemberScenario {
@@ -33,6 +42,9 @@ impl MemberScenario {
     pub(super) fn prepare(self) -> PoolResult<(&'static str, Vec<String>)> {
         match self {
             MemberScenario::Answer => Ok((UAS_ANSWER, Vec::new())),
+            MemberScenario::Script { xml, args } => {
+                Ok((xml, args.iter().map(|a| (*a).to_owned()).collect()))
+            }
             MemberScenario::Reject { code, retry_after } => {
                 if !REJECT_CODES.contains(&code) {
                     return Err(PoolError::UnsupportedRejectCode(code));

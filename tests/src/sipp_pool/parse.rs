@@ -107,6 +107,8 @@ pub struct MemberCalls {
     pub invites: Vec<String>,
     /// Call-IDs of the BYEs it took.
     pub byes: Vec<String>,
+    /// Call-IDs of the calls it answered and got the ACK for (scenarios that log `ACK`).
+    pub acks: Vec<String>,
 }
 
 impl MemberCalls {
@@ -114,12 +116,13 @@ impl MemberCalls {
     pub fn extend(&mut self, other: MemberCalls) {
         self.invites.extend(other.invites);
         self.byes.extend(other.byes);
+        self.acks.extend(other.acks);
     }
 }
 
-/// Parses a member's call log: `INVITE <Call-ID>` and `BYE <Call-ID>` lines; every other line
-/// (sipp writes nothing else there, but an `UNSUPPORTED ...` note from `uas_reject.xml`) is
-/// ignored. A last line without its newline (a member killed mid-write) still counts when it
+/// Parses a member's call log: `INVITE <Call-ID>`, `ACK <Call-ID>` and `BYE <Call-ID>` lines;
+/// every other line (sipp writes nothing else there, but an `UNSUPPORTED ...` note from
+/// `uas_reject.xml`) is ignored. A last line without its newline (a member killed mid-write) still counts when it
 /// holds a Call-ID.
 pub fn parse_member_log(text: &str) -> MemberCalls {
     let mut calls = MemberCalls::default();
@@ -131,6 +134,7 @@ pub fn parse_member_log(text: &str) -> MemberCalls {
         match method {
             "INVITE" => calls.invites.push(call_id.to_owned()),
             "BYE" => calls.byes.push(call_id.to_owned()),
+            "ACK" => calls.acks.push(call_id.to_owned()),
             _ => {}
         }
     }

@@ -113,13 +113,15 @@ fn stat_csv_errors_name_what_is_missing() {
 
 #[test]
 fn member_log_lists_invites_and_byes_in_order() {
-    let log = "INVITE 1-77@127.0.0.1\nINVITE 2-77@127.0.0.1\nBYE 1-77@127.0.0.1\n\
+    let log =
+        "INVITE 1-77@127.0.0.1\nACK 1-77@127.0.0.1\nINVITE 2-77@127.0.0.1\nBYE 1-77@127.0.0.1\n\
                UNSUPPORTED code 999: -set code 404|480|486|500|503|603\n\
                \nINVITE\nBYE 2-77@127.0.0.1";
     let calls = parse_member_log(log);
     assert_eq!(calls.invites, ["1-77@127.0.0.1", "2-77@127.0.0.1"]);
     // The last line has no newline (a member killed mid-write) and still counts.
     assert_eq!(calls.byes, ["1-77@127.0.0.1", "2-77@127.0.0.1"]);
+    assert_eq!(calls.acks, ["1-77@127.0.0.1"]);
     assert_eq!(parse_member_log(""), MemberCalls::default());
 }
 
@@ -127,6 +129,7 @@ fn member(invites: &[&str], byes: &[&str]) -> MemberCalls {
     MemberCalls {
         invites: invites.iter().map(|s| s.to_string()).collect(),
         byes: byes.iter().map(|s| s.to_string()).collect(),
+        acks: Vec::new(),
     }
 }
 

@@ -16,6 +16,13 @@ pub enum CallScenario {
     Answered,
     /// `uac_expect_<code>.xml`: refused with exactly this code (one of [`super::EXPECT_CODES`]).
     Refused(u16),
+    /// A scenario of the test's own, its files named after `name`.
+    Script {
+        /// A file-name-friendly name.
+        name: &'static str,
+        /// The scenario text.
+        xml: &'static str,
+    },
 }
 
 impl CallScenario {
@@ -28,6 +35,7 @@ impl CallScenario {
             CallScenario::Refused(500) => Ok(include_str!("../../sipp/uac_expect_500.xml")),
             CallScenario::Refused(503) => Ok(include_str!("../../sipp/uac_expect_503.xml")),
             CallScenario::Refused(code) => Err(PoolError::UnsupportedExpectCode(code)),
+            CallScenario::Script { xml, .. } => Ok(xml),
         }
     }
 
@@ -36,6 +44,7 @@ impl CallScenario {
         match self {
             CallScenario::Answered => "uac_call".to_owned(),
             CallScenario::Refused(code) => format!("uac_expect_{code}"),
+            CallScenario::Script { name, .. } => name.to_owned(),
         }
     }
 }
@@ -73,6 +82,8 @@ pub struct UacSpec {
     /// Also write one line per message sent or received (time, Call-ID, CSeq, first line) to
     /// `<name>.short.log` ([`Uac::short_messages`]; cheap enough for hundreds of calls/s).
     pub trace_short_messages: bool,
+    /// Also write the scenario's `<log>` lines to `<name>.calls.log` ([`Uac::calls_log`]).
+    pub trace_calls: bool,
 }
 
 impl UacSpec {
@@ -94,6 +105,7 @@ impl UacSpec {
             service: "pool".to_owned(),
             trace_messages: false,
             trace_short_messages: false,
+            trace_calls: false,
         }
     }
 }
@@ -104,6 +116,7 @@ pub struct Uac {
     process: Process,
     stats: PathBuf,
     short: Option<PathBuf>,
+    calls: Option<PathBuf>,
     expected: u32,
 }
 
@@ -215,6 +228,12 @@ impl Uac {
                 .arg("-shortmessage_file")
                 .arg(path);
         }
+        let calls = spec
+            .trace_calls
+            .then(|| dir.join(format!("{stem}.calls.log")));
+        if let Some(path) = &calls {
+            cmd.arg("-trace_logs").arg("-log_file").arg(path);
+        }
         if let Some(mp) = spec.media_port {
             cmd.args(["-mi", "127.0.0.1", "-mp", &mp.to_string()]);
         }
@@ -228,6 +247,7 @@ impl Uac {
             process,
             stats,
             short,
+            calls,
             expected: spec.calls,
         })
     }
@@ -237,6 +257,11 @@ impl Uac {
     /// the first line of the message.
     pub fn short_messages(&self) -> Option<&Path> {
         self.short.as_deref()
+    }
+
+    /// The scenario's `<log>` lines (`UacSpec::trace_calls`), one per line.
+    pub fn calls_log(&self) -> Option<&Path> {
+        self.calls.as_deref()
     }
 
     /// Waits at most `limit` for the caller to finish (killing it if it does not) and reads
