@@ -439,8 +439,11 @@ pub struct ConfigChange {
     pub key: String,
     /// What happened: `added`, `removed`, or `old -> new`.
     pub change: String,
-    /// Whether it took effect now; `false`: it needs a restart.
+    /// Whether it took effect now; `false`: it needs a restart, or applying it failed.
     pub applied: bool,
+    /// Why it was not applied (absent when it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[cfg(test)]

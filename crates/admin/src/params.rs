@@ -131,7 +131,15 @@ fn places(cfg: &Config, p: &mut BTreeMap<String, Value>) {
         "dataplane.worker_cores".into(),
         list(&cfg.dataplane.worker_cores),
     );
+    p.insert(
+        "dataplane.backend".into(),
+        json!(cfg.dataplane.backend.as_str()),
+    );
     p.insert("dns.servers".into(), list(&cfg.dns.servers));
+    p.insert(
+        "metrics.listen".into(),
+        json!(cfg.metrics.listen.to_string()),
+    );
     p.insert(
         "admin.socket".into(),
         json!(cfg.admin.socket.display().to_string()),
@@ -145,20 +153,59 @@ fn places(cfg: &Config, p: &mut BTreeMap<String, Value>) {
     }
 }
 
-/// Whether a reload applies a change of `key` now (the SIGHUP path: the SIP proxy's settings,
-/// its TCP limits and TLS certificate and authorities, sets, routes and DNS, and the ng source
-/// checks); everything else (listen addresses, transports, cores, interfaces, media, logging,
-/// the admin socket) needs a restart.
-pub fn is_live(key: &str) -> bool {
-    const RESTART: [&str; 3] = ["sip.listen", "sip.transports", "sip.tls_listen"];
-    if RESTART.iter().any(|r| key.starts_with(r)) {
-        return false;
+/// Why a reload cannot apply a change of `key` now (`None`: it is applied live). Live: the
+/// SIP proxy's settings, timers, limits, flood guard, TCP bounds, TLS files, trusted sources,
+/// sets, members, routes and DNS; `sip.listen` (rebound: the new sockets are bound before the
+/// old ones close); the ng source checks; the media timeouts and session cap; the log level.
+pub fn restart_reason(key: &str) -> Option<&'static str> {
+    const RESTART: [(&str, &str); 14] = [
+        ("sip.transports", "the SIP transports are opened at start"),
+        ("sip.tls_listen", "the TLS listeners are bound at start"),
+        ("ng.listen", "the ng socket is bound once, at start"),
+        ("ng.tcp", "the ng TCP listener is bound once, at start"),
+        (
+            "ng.cookie_cache_secs",
+            "the ng reply cache is sized at start",
+        ),
+        (
+            "dataplane",
+            "the workers, their cores and the packet I/O backend (and its DPDK ports) are set up at start",
+        ),
+        (
+            "interface",
+            "the relay addresses and port ranges are laid out over the workers at start; the data plane cannot take new ones while it runs",
+        ),
+        (
+            "media.strict_source",
+            "the source checks are fixed when the engine starts",
+        ),
+        (
+            "media.learning_secs",
+            "the latching settings are fixed when the engine starts",
+        ),
+        ("media", "this [media] setting is fixed when the engine starts"),
+        ("general.log_format", "the log format is chosen when logging starts"),
+        ("general", "logging is set up at start"),
+        ("admin", "the admin socket is bound at start"),
+        ("metrics", "the metrics endpoint is bound at start"),
+    ];
+    if media_live(key) {
+        return None;
     }
-    [
-        "sip.", "dns.", "set[", "route", "ng.allow", "ng.rate", "ng.burst",
-    ]
-    .iter()
-    .any(|p| key.starts_with(p))
+    RESTART
+        .iter()
+        .find(|(prefix, _)| key.starts_with(prefix))
+        .map(|(_, why)| *why)
+}
+
+/// The `[media]` keys a reload applies (the ones `params.set` changes).
+fn media_live(key: &str) -> bool {
+    crate::tune::SETTABLE.contains(&key)
+}
+
+/// Whether a reload applies a change of `key` now ([`restart_reason`] gives none).
+pub fn is_live(key: &str) -> bool {
+    restart_reason(key).is_none()
 }
 
 /// The differences from `old` to `new`: settings by key, then sets and their members, then
@@ -177,6 +224,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<ConfigChange> {
         };
         out.push(change_of(k.clone(), change));
     }
+    unlisted(old, new, &mut out);
     sets(old, new, &mut out);
     if old.routes != new.routes {
         let n = |c: &Config| c.routes.len();
@@ -189,12 +237,56 @@ pub fn diff(old: &Config, new: &Config) -> Vec<ConfigChange> {
 }
 
 fn change_of(key: String, change: String) -> ConfigChange {
-    let applied = is_live(&key);
+    let reason = restart_reason(&key).map(|r| format!("needs a restart: {r}"));
     ConfigChange {
         key,
         change,
-        applied,
+        applied: reason.is_none(),
+        reason,
     }
+}
+
+/// The changes of settings that have no key in [`params`]: one entry per section, so no
+/// change goes unreported (`dataplane.other`: burst, control core, io_uring, DPDK ports...).
+fn unlisted(old: &Config, new: &Config, out: &mut Vec<ConfigChange>) {
+    let (o, n) = (old, new);
+    let mut media = o.media.clone();
+    media.timeout = n.media.timeout;
+    media.hold_timeout = n.media.hold_timeout;
+    media.offer_timeout = n.media.offer_timeout;
+    media.final_timeout = n.media.final_timeout;
+    media.delete_delay = n.media.delete_delay;
+    media.max_sessions = n.media.max_sessions;
+    media.strict_source = n.media.strict_source;
+    media.learning = n.media.learning;
+    let mut dataplane = o.dataplane.clone();
+    dataplane.worker_cores.clone_from(&n.dataplane.worker_cores);
+    dataplane.backend = n.dataplane.backend;
+    let mut admin = o.admin.clone();
+    admin.socket.clone_from(&n.admin.socket);
+    let mut metrics = o.metrics.clone();
+    metrics.listen = n.metrics.listen;
+    let sections = [
+        ("media.other", media != n.media),
+        ("dataplane.other", dataplane != n.dataplane),
+        ("admin.other", admin != n.admin),
+        ("metrics.other", metrics != n.metrics),
+        ("ng.tcp", o.ng.tcp != n.ng.tcp),
+        ("interface.advertised", advertised(o) != advertised(n)),
+    ];
+    for (key, differs) in sections {
+        if differs {
+            out.push(change_of(key.into(), "changed".into()));
+        }
+    }
+    // The proxy takes the whole new [sip] (the keys listed are reported one by one).
+    if o.sip != n.sip && !out.iter().any(|c| c.key.starts_with("sip.")) {
+        out.push(change_of("sip.other".into(), "changed".into()));
+    }
+}
+
+fn advertised(cfg: &Config) -> Vec<Option<std::net::IpAddr>> {
+    cfg.interfaces.iter().map(|i| i.advertised).collect()
 }
 
 /// Sets added, removed or changed, and their members by URI.
@@ -284,8 +376,8 @@ mod tests {
         };
         assert_eq!(find("sip.fr_timeout_ms").change, "1000 -> 2000");
         assert!(find("sip.fr_timeout_ms").applied);
-        assert!(!find("sip.listen").applied);
-        assert!(!find("general.log_level").applied);
+        assert!(find("general.log_level").applied);
+        assert!(find("sip.listen").applied);
         let m = find("set[pool].member[sip:127.0.0.1:5081]");
         assert!(m.change.contains("weight=1") && m.change.contains("weight=2") && m.applied);
         assert!(find("set[pool].member[sip:127.0.0.1:5082]")

@@ -38,6 +38,8 @@ pub struct Parts {
     pub engine: control::SharedEngine,
     /// The reload task.
     pub reload: mpsc::Sender<ReloadReply>,
+    /// The run-time settings (shared with the reload task).
+    pub tuner: crate::tune::Tuner,
     /// The configuration in force.
     pub config: watch::Receiver<Arc<config::Config>>,
 }
@@ -79,7 +81,7 @@ pub fn spawn(
         .map_or(0, |d| d.as_secs());
     let daemon = Daemon {
         sip: parts.sip,
-        tuner: crate::tune::Tuner::new(parts.engine.clone()),
+        tuner: parts.tuner,
         engine: parts.engine,
         reload: parts.reload,
         config: parts.config,

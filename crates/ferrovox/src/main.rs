@@ -37,8 +37,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the appliance until SIGTERM or SIGINT; SIGHUP reloads the SIP configuration and
-    /// the ng source allow-list and rate limit.
+    /// Runs the appliance until SIGTERM or SIGINT; SIGHUP re-reads the file and applies what
+    /// can change live (what needs a restart is logged as such).
     Run {
         /// The config file.
         #[arg(short, long, value_name = "FILE")]

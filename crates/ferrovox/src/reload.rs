@@ -1,11 +1,16 @@
 //! Reload: on SIGHUP, and on the admin socket's `reload`, the config file is read again and
-//! handed to the SIP proxy (its settings, sets, members and routes) and to the ng thread (its
-//! source allow-list and rate limit). What else changed needs a restart: each change is logged
-//! and reported with whether it was applied ([`admin::params::diff`]).
+//! every change that can be applied while the daemon runs is applied: the SIP proxy's
+//! settings, sets, members and routes, and `sip.listen` rebound (new sockets first, the old
+//! ones closed after; a bind that fails keeps the old ones); the ng source allow-list and rate
+//! limit; the media timeouts and session cap (the engine and, by command, the workers); the
+//! log level. What needs a restart (worker cores, the backend and its DPDK ports, interfaces,
+//! the ng, admin and metrics listeners, transports, the log format) is refused with its
+//! reason, in the log and in the admin reply; the rest of the file is applied all the same.
+//! A file that does not parse is refused whole.
 
 use std::sync::Arc;
 
-use admin::method::ReloadReport;
+use admin::method::{ConfigChange, ReloadReport};
 use control::sip_driver::Control;
 use media::GuardConfig;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -21,6 +26,8 @@ pub struct Reloads {
     pub admin: mpsc::Receiver<ReloadReply>,
     /// Where the running configuration is published (the admin socket's `params.get`).
     pub published: watch::Sender<Arc<config::Config>>,
+    /// The run-time settings (`params.set`) a reload applies the file's new values to.
+    pub tuner: crate::tune::Tuner,
 }
 
 /// Re-reads `path` on every SIGHUP and admin `reload` and hands it to the running parts. A
@@ -68,43 +75,213 @@ async fn reload(
     ng: &mpsc::Sender<GuardConfig>,
     state: &mut Reloads,
 ) -> Result<ReloadReport, String> {
-    let cfg = std::fs::read_to_string(path)
+    let new = std::fs::read_to_string(path)
         .map_err(|e| e.to_string())
         .and_then(|t| config::parse(&t).map_err(|e| e.to_string()));
-    let cfg = match cfg {
+    let new = match new {
         Ok(cfg) => cfg,
         Err(e) => {
-            tracing::error!(file = %path, error = %e, "reload refused");
+            tracing::error!(file = %path, error = %e, "reload refused: the file is not valid; nothing changed");
             return Err(format!("{path}: {e}"));
         }
     };
-    let changes = admin::params::diff(&state.current, &cfg);
-    for c in &changes {
-        if c.applied {
-            tracing::info!(key = %c.key, change = %c.change, "reload: applied");
-        } else {
-            tracing::warn!(key = %c.key, change = %c.change, "reload: needs a restart; not applied");
+    let mut changes = admin::params::diff(&state.current, &new);
+    let mut running = held_back(&state.current, &new);
+    // The log level first: what the reload logs next is at the new level.
+    for (key, applied) in state.tuner.reload(&state.current, &running) {
+        if let Err(why) = applied {
+            refuse(&mut changes, &[key.as_str()], &why);
         }
     }
-    if ng.send(cfg.ng.guard()).await.is_err() {
-        tracing::error!("reload: the ng thread is gone");
+    to_sip(proxy, &mut running, &state.current, &mut changes).await;
+    if ng.send(running.ng.guard()).await.is_err() {
+        refuse(&mut changes, &["ng."], "the ng thread is gone");
     }
-    match proxy {
-        None => tracing::warn!("reload: the SIP proxy was off at start; restart to turn it on"),
-        Some(tx) => {
-            if tx
-                .send(Control::Reload(Box::new(cfg.clone())))
-                .await
-                .is_err()
-            {
-                tracing::error!("reload: the SIP proxy is gone");
-            }
-        }
-    }
-    state.current = cfg.clone();
-    state.published.send_replace(Arc::new(cfg));
+    log(&changes);
+    state.current = running.clone();
+    state.published.send_replace(Arc::new(running));
     Ok(ReloadReport {
         file: path.to_owned(),
         changes,
     })
+}
+
+/// Hands `running` to the SIP proxy and waits for its listen addresses: a rebind that failed
+/// keeps the running ones (and is refused, with the bind error); without a proxy, every
+/// change of the SIP sections is refused.
+async fn to_sip(
+    proxy: &Option<mpsc::Sender<Control>>,
+    running: &mut config::Config,
+    current: &config::Config,
+    changes: &mut [ConfigChange],
+) {
+    const SIP: [&str; 4] = ["sip.", "set[", "route", "dns."];
+    let keep_sip = |running: &mut config::Config| {
+        running.sip = current.sip.clone();
+        running.sets.clone_from(&current.sets);
+        running.routes.clone_from(&current.routes);
+        running.dns = current.dns.clone();
+    };
+    let Some(tx) = proxy else {
+        refuse(
+            changes,
+            &SIP,
+            "needs a restart: the SIP proxy was off at start (no [[set]])",
+        );
+        keep_sip(running);
+        return;
+    };
+    let (done, answer) = oneshot::channel();
+    let sent = tx
+        .send(Control::Reload(Box::new(running.clone()), done))
+        .await;
+    match (sent, answer.await) {
+        (Ok(()), Ok(Ok(_))) => {}
+        (Ok(()), Ok(Err(why))) => {
+            refuse(
+                changes,
+                &["sip.listen"],
+                &format!("{why}; the running sockets stay"),
+            );
+            running.sip.listen.clone_from(&current.sip.listen);
+        }
+        _ => {
+            refuse(changes, &SIP, "the SIP proxy is gone");
+            keep_sip(running);
+        }
+    }
+}
+
+/// Marks the changes of keys starting with one of `prefixes` as not applied, for `why`.
+fn refuse(changes: &mut [ConfigChange], prefixes: &[&str], why: &str) {
+    for c in changes
+        .iter_mut()
+        .filter(|c| c.applied && prefixes.iter().any(|p| c.key.starts_with(p)))
+    {
+        c.applied = false;
+        c.reason = Some(why.to_owned());
+    }
+}
+
+/// One log line per change: applied, or not and why.
+fn log(changes: &[ConfigChange]) {
+    for c in changes {
+        match &c.reason {
+            None => tracing::info!(key = %c.key, change = %c.change, "reload: applied"),
+            Some(why) => {
+                tracing::warn!(key = %c.key, change = %c.change, reason = %why, "reload: not applied")
+            }
+        }
+    }
+    let refused = changes.iter().filter(|c| !c.applied).count();
+    tracing::info!(applied = changes.len() - refused, refused, "reload done");
+}
+
+/// `new` with what a reload cannot change taken from `current` (what
+/// [`admin::params::restart_reason`] names): the configuration that runs after the reload.
+fn held_back(current: &config::Config, new: &config::Config) -> config::Config {
+    let (c, mut r) = (current, new.clone());
+    r.sip.transports.clone_from(&c.sip.transports);
+    r.sip.tls.listen.clone_from(&c.sip.tls.listen);
+    r.ng.listen = c.ng.listen;
+    r.ng.tcp = c.ng.tcp.clone();
+    r.ng.cookie_cache = c.ng.cookie_cache;
+    r.dataplane = c.dataplane.clone();
+    r.interfaces.clone_from(&c.interfaces);
+    r.admin = c.admin.clone();
+    r.metrics = c.metrics.clone();
+    r.general.log_format = c.general.log_format;
+    let mut media = c.media.clone();
+    media.timeout = new.media.timeout;
+    media.hold_timeout = new.media.hold_timeout;
+    media.offer_timeout = new.media.offer_timeout;
+    media.final_timeout = new.media.final_timeout;
+    media.delete_delay = new.media.delete_delay;
+    media.max_sessions = new.media.max_sessions;
+    r.media = media;
+    r
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "[general]\nlog_level = \"info\"\n[ng]\nlisten = \"127.0.0.1:2223\"\n\
+        [dataplane]\nworker_cores = [0]\n[media]\ntimeout_secs = 60\n\
+        [[interface]]\nname = \"ext\"\naddress = \"127.0.0.1\"\nport_min = 30000\nport_max = 30099\n\
+        [sip]\nlisten = [\"127.0.0.1:5060\"]\n[[set]]\nname = \"pool\"\n\
+        [[set.member]]\nuri = \"sip:127.0.0.1:5081\"\n";
+
+    fn new_file() -> String {
+        OLD.replace("\"info\"", "\"debug\"\nlog_format = \"json\"")
+            .replace("2223", "2224")
+            .replace("worker_cores = [0]", "worker_cores = [0]\nburst = 16")
+            .replace(
+                "timeout_secs = 60",
+                "timeout_secs = 5\nlearning_secs = 1\nstrict_source = true",
+            )
+            .replace("port_max = 30099", "port_max = 30199")
+            .replace("5060\"]", "5070\"]\nfr_timeout_ms = 900")
+            .replace("5081", "5082")
+            + "[metrics]\nlisten = \"127.0.0.1:9999\"\n"
+    }
+
+    /// What runs after a reload differs from before only in live keys, and from the file only
+    /// in the keys refused: the report and what is applied agree.
+    #[test]
+    fn what_is_held_back_is_what_is_reported_as_needing_a_restart() {
+        let (old, new) = (
+            config::parse(OLD).unwrap(),
+            config::parse(&new_file()).unwrap(),
+        );
+        let running = held_back(&old, &new);
+        let applied = admin::params::diff(&old, &running);
+        assert!(applied.iter().all(|c| c.applied), "{applied:?}");
+        let keys = |d: &[ConfigChange]| d.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
+        for k in [
+            "general.log_level",
+            "media.timeout_secs",
+            "sip.listen",
+            "sip.fr_timeout_ms",
+        ] {
+            assert!(keys(&applied).contains(&k.to_owned()), "{k}: {applied:?}");
+        }
+        let left = admin::params::diff(&running, &new);
+        assert!(
+            left.iter().all(|c| !c.applied && c.reason.is_some()),
+            "{left:?}"
+        );
+        let all = admin::params::diff(&old, &new);
+        assert_eq!(all.len(), applied.len() + left.len(), "{all:?}");
+        for k in [
+            "general.log_format",
+            "ng.listen",
+            "dataplane.other",
+            "media.learning_secs",
+            "media.strict_source",
+            "interface[0]",
+            "metrics.listen",
+        ] {
+            assert!(keys(&left).contains(&k.to_owned()), "{k}: {left:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_its_reason_and_leaves_other_changes_applied() {
+        let (old, new) = (
+            config::parse(OLD).unwrap(),
+            config::parse(&new_file()).unwrap(),
+        );
+        let mut changes = admin::params::diff(&old, &new);
+        refuse(&mut changes, &["sip.listen"], "cannot bind");
+        let c = changes.iter().find(|c| c.key == "sip.listen").unwrap();
+        assert_eq!(
+            (c.applied, c.reason.as_deref()),
+            (false, Some("cannot bind"))
+        );
+        assert!(changes
+            .iter()
+            .any(|c| c.key == "sip.fr_timeout_ms" && c.applied));
+    }
 }

@@ -147,8 +147,10 @@ fn sip_until_stopped(
         metrics = crate::metrics::spawn(cfg, scrape, stop)?;
         let (reload_tx, reload_rx) = mpsc::channel(4);
         let (published, config_rx) = watch::channel(Arc::new(cfg.clone()));
+        let tuner = crate::tune::Tuner::new(engine.clone());
         let to = crate::admin::Parts {
             sip: control.clone(),
+            tuner: tuner.clone(),
             engine,
             reload: reload_tx,
             config: config_rx,
@@ -158,6 +160,7 @@ fn sip_until_stopped(
             current: cfg.clone(),
             admin: reload_rx,
             published,
+            tuner,
         };
         tokio::spawn(crate::reload::on_sighup(file, control, ng_reload, reloads));
         tracing::info!(ng = %cfg.ng.listen, "ferrovox ready");

@@ -3,8 +3,9 @@
 //! values and applied to their owners at once: the media engine (offer and final timeouts,
 //! delete delay, session cap), the workers (no-RTP timeouts, by command) and the log filter.
 //! `params.get` shows the running values; `diff` what differs from the file as last loaded
-//! (at start or by the last reload); `revert` puts the file's values back. A reload leaves
-//! the overrides in force (it does not apply these keys).
+//! (at start or by the last reload); `revert` puts the file's values back. A reload applies
+//! the keys whose value in the file changed (`Tuner::reload`); the overrides of the others
+//! stay in force.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -116,6 +117,29 @@ impl Tuner {
             tracing::info!(key = %d.key, value = %d.file, "params.revert: the file's value");
         }
         Ok(ParamDiff { changes: reverted })
+    }
+
+    /// A reload from `old` to `new`: each key `params.set` changes whose value in the file
+    /// changed is applied from `new` (an override of it gives way to the file's new value).
+    /// Returns, per such key, whether applying it failed and why.
+    pub fn reload(
+        &self,
+        old: &config::Config,
+        new: &config::Config,
+    ) -> Vec<(String, Result<(), String>)> {
+        let (was, now) = (admin::params::params(old), admin::params::params(new));
+        let mut out = Vec::new();
+        for key in admin::tune::SETTABLE {
+            if was.get(key) == now.get(key) {
+                continue;
+            }
+            if let Some(v) = self.overrides().remove(key) {
+                tracing::info!(key, dropped = %v, "reload: the file's new value replaces params.set's");
+            }
+            let applied = self.apply(new, key).map_err(|e| e.message);
+            out.push((key.to_owned(), applied));
+        }
+        out
     }
 
     /// Applies the running value of `key` to its owner.

@@ -141,11 +141,13 @@ fn reload(v: &Value) -> String {
         .iter()
         .map(|c| {
             let applied = if c["applied"].as_bool() == Some(true) {
-                "applied"
+                "applied".to_owned()
+            } else if c["reason"].is_string() {
+                text(&c["reason"])
             } else {
-                "needs restart"
+                "needs restart".to_owned()
             };
-            vec![text(&c["key"]), text(&c["change"]), applied.into()]
+            vec![text(&c["key"]), text(&c["change"]), applied]
         })
         .collect();
     format!(

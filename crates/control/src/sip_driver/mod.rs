@@ -3,6 +3,7 @@
 
 mod dns;
 mod icmp;
+mod rebind;
 mod tcp;
 mod tls;
 #[cfg(test)]
@@ -56,8 +57,13 @@ pub(crate) enum Inbound {
 /// Control requests from the rest of the daemon.
 #[derive(Debug)]
 pub enum Control {
-    /// Apply a new configuration (SIGHUP): members that remain keep their state.
-    Reload(Box<config::Config>),
+    /// Apply a new configuration (SIGHUP): members that remain keep their state; a changed
+    /// `sip.listen` is rebound. The answer: whether the listen addresses changed, or why they
+    /// could not (the running ones then stay, and the rest is applied).
+    Reload(
+        Box<config::Config>,
+        tokio::sync::oneshot::Sender<Result<bool, String>>,
+    ),
     /// Drain (OPTIONS to us answered 503) or stop draining.
     Drain(bool),
     /// An admin socket request for the proxy (members, health), answered between messages.
@@ -83,6 +89,8 @@ pub struct Sockets {
     tls_limits: Arc<tcp::Limits>,
     /// The counters of the ICMP errors read on the UDP sockets.
     icmp: Arc<IcmpStats>,
+    /// `sip.listen` as bound (`udp` and `tcp` follow its order).
+    listen: Vec<SocketAddr>,
 }
 
 /// A bind failure that names the key and the address.
@@ -126,6 +134,7 @@ impl Sockets {
             tls_context,
             tls_limits: tcp::Limits::new(cfg.tcp),
             icmp: Arc::default(),
+            listen: cfg.listen.clone(),
         })
     }
 
@@ -173,11 +182,14 @@ pub async fn run(
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let stats = crate::metrics_driver::DriverStats::of(&sockets);
     let mut udp_by_local = HashMap::new();
-    for s in &sockets.udp {
-        let local = s.local_addr()?;
-        udp_by_local.insert(local, s.clone());
-        let errors = icmp::ErrorQueue::new(local, sockets.icmp.clone());
-        tokio::spawn(udp_reader(s.clone(), local, tx.clone(), errors));
+    let mut listeners = rebind::Listeners::new(sockets.listen.clone());
+    for (a, s) in sockets.listen.iter().zip(&sockets.udp) {
+        let mut to = rebind::UdpServing {
+            by_local: &mut udp_by_local,
+            inbound: &tx,
+            icmp: &sockets.icmp,
+        };
+        listeners.serve_udp(*a, s.clone(), &mut to)?;
     }
     let icmp = sockets.icmp.clone();
     let mut conns = Conns {
@@ -188,8 +200,8 @@ pub async fn run(
             .map(|c| tcp::Connections::new_tls(tx.clone(), sockets.tls_limits.clone(), c)),
     };
     let mut dns = dns::DnsClient::default();
-    for l in sockets.tcp {
-        tokio::spawn(tcp::accept_loop(l, conns.tcp.registrar()));
+    for (a, l) in sockets.listen.iter().zip(sockets.tcp) {
+        listeners.serve_tcp(*a, l, conns.tcp.registrar());
     }
     if let Some(t) = &conns.tls {
         for l in sockets.tls {
@@ -228,7 +240,17 @@ pub async fn run(
             }
             () = sleep => proxy.handle_timeout(Instant::now()),
             c = control.recv() => match c {
-                Some(Control::Reload(cfg)) => {
+                Some(Control::Reload(mut cfg, done)) => {
+                    let mut to = rebind::UdpServing {
+                        by_local: &mut udp_by_local,
+                        inbound: &tx,
+                        icmp: &icmp,
+                    };
+                    let rebound = listeners.rebind(&cfg.sip, &mut to, &conns.tcp.registrar());
+                    if rebound.is_err() {
+                        cfg.sip.listen = listeners.listen().to_vec();
+                    }
+                    let _ = done.send(rebound);
                     let pc = proxy::ProxyConfig::from_config(&cfg);
                     proxy.reconfigure(pc, &cfg.sets, &cfg.routes, Instant::now());
                     conns.reconfigure(&cfg.sip, sockets.tls_context.as_deref());
