@@ -127,14 +127,6 @@ pub fn snapshot(proxy: &Proxy, stats: &DriverStats) -> SipSnapshot {
     }
 }
 
-/// Adds a counter family with one sample per `(label value, count)`.
-fn by_label(e: &mut Exposition, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
-    let mut f = e.counter(name, help);
-    for (v, n) in values {
-        f.sample(&[(label, v)], num(*n));
-    }
-}
-
 /// Every SIP family of `s`.
 pub fn sip_families(s: &SipSnapshot, e: &mut Exposition) {
     traffic(&s.proxy, e);
@@ -182,16 +174,14 @@ pub fn sip_families(s: &SipSnapshot, e: &mut Exposition) {
 fn traffic(c: &ProxyCounters, e: &mut Exposition) {
     let t = &c.traffic;
     let methods: Vec<_> = t.requests_by_method().collect();
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_requests_received_total",
         "SIP requests received and parsed, by method (unlisted methods as other).",
         "method",
         &methods,
     );
     let classes: Vec<_> = t.responses_by_class().collect();
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_responses_received_total",
         "SIP responses received and parsed, by class.",
         "class",
@@ -216,8 +206,7 @@ fn traffic(c: &ProxyCounters, e: &mut Exposition) {
         "Calls retried on another member after a branch failed.",
     )
     .value(num(c.failovers));
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_retransmissions_total",
         "Request retransmissions absorbed by a server transaction, and sent by a client one.",
         "kind",
@@ -240,8 +229,7 @@ fn traffic(c: &ProxyCounters, e: &mut Exposition) {
 
 /// What the proxy dropped unanswered, and what it refused with an error response.
 fn refusals(c: &ProxyCounters, e: &mut Exposition) {
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_dropped_total",
         "SIP messages dropped without an answer, by reason.",
         "reason",
@@ -253,8 +241,7 @@ fn refusals(c: &ProxyCounters, e: &mut Exposition) {
             ("ack_unmatched", c.ack_unmatched),
         ],
     );
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_refused_total",
         "SIP requests answered with an error by the proxy itself, by reason.",
         "reason",
@@ -273,8 +260,7 @@ fn refusals(c: &ProxyCounters, e: &mut Exposition) {
         ],
     );
     let o = &c.over_capacity;
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_over_capacity_total",
         "SIP requests refused with 503 because a capped table was full, by table.",
         "table",
@@ -291,15 +277,13 @@ fn refusals(c: &ProxyCounters, e: &mut Exposition) {
 /// The SDP of anchored calls.
 fn anchoring(c: &ProxyCounters, e: &mut Exposition) {
     let m = &c.media;
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_anchor_sdp_total",
         "SDP bodies of anchored calls rewritten by the relay, by kind.",
         "kind",
         &[("offer", m.offers), ("answer", m.answers)],
     );
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_anchor_refused_total",
         "Requests of anchored calls refused: 503 with no relay port or session left \
          (overload), 488 for an SDP the relay cannot rewrite (sdp).",
@@ -316,8 +300,7 @@ fn anchoring(c: &ProxyCounters, e: &mut Exposition) {
         "Media sessions of anchored calls released (BYE, failure, expiry).",
     )
     .value(num(m.released));
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_anchor_calls_ended_total",
         "Anchored calls the relay ended with BYE to both parties, by media timeout.",
         "reason",
@@ -336,15 +319,13 @@ fn anchoring(c: &ProxyCounters, e: &mut Exposition) {
 
 /// The flood guard.
 fn flood(f: &FloodCounters, e: &mut Exposition) {
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_flood_dropped_total",
         "SIP messages dropped unread by the flood guard, by reason.",
         "reason",
         &[("rate_limited", f.limited), ("banned", f.banned)],
     );
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_flood_bans_total",
         "Flood guard bans started, expired, and lifted early.",
         "event",
@@ -438,8 +419,7 @@ fn connections(list: &[(&str, &TcpCounters)], e: &mut Exposition) {
 
 /// ICMP errors on the SIP UDP sockets.
 fn icmp(c: &IcmpCounters, e: &mut Exposition) {
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_icmp_errors_total",
         "ICMP errors read on the SIP UDP sockets, by kind.",
         "kind",
@@ -449,8 +429,7 @@ fn icmp(c: &IcmpCounters, e: &mut Exposition) {
             ("other", c.other),
         ],
     );
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_sip_icmp_unreachable_total",
         "Destination-unreachable errors taken as a transport error for a request in flight \
          (taken), or not matching one (ignored).",

@@ -101,14 +101,6 @@ impl MediaView {
     }
 }
 
-/// Adds a counter family with one sample per `(label value, count)`.
-fn by_label(e: &mut Exposition, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
-    let mut f = e.counter(name, help);
-    for (v, n) in values {
-        f.sample(&[(label, v)], num(*n));
-    }
-}
-
 /// Every media family of `s`, the pools being `pools`.
 pub fn media_families(pools: &[PortPool], s: &MediaSnapshot, e: &mut Exposition) {
     e.gauge(
@@ -155,8 +147,7 @@ fn engine_families(c: &EngineCounters, e: &mut Exposition) {
     ] {
         ended.push((r.name(), c.ended.get(r.name()).copied().unwrap_or(0)));
     }
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_media_sessions_ended_total",
         "Media sessions ended, by reason: deleted (BYE, failure, ng delete) or a timeout.",
         "reason",
@@ -164,15 +155,13 @@ fn engine_families(c: &EngineCounters, e: &mut Exposition) {
     );
     let mut commands: Vec<(&str, u64)> = c.requests.iter().map(|(k, v)| (*k, *v)).collect();
     commands.sort_unstable();
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_ng_requests_total",
         "ng requests handled, by command.",
         "command",
         &commands,
     );
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_ng_datagrams_total",
         "ng messages by the source check: passed, source outside allow, over its rate.",
         "verdict",
@@ -182,8 +171,7 @@ fn engine_families(c: &EngineCounters, e: &mut Exposition) {
             ("rate_limited", c.guard.rate_limited),
         ],
     );
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_ng_errors_total",
         "ng requests answered with an error, repeated cookies answered from the cache, and \
          messages that were no ng request at all.",
@@ -194,8 +182,7 @@ fn engine_families(c: &EngineCounters, e: &mut Exposition) {
             ("malformed", c.malformed),
         ],
     );
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_media_refused_total",
         "Offers refused for lack of a free port pair, and relay ports skipped because they \
          could not be bound.",
@@ -205,8 +192,7 @@ fn engine_families(c: &EngineCounters, e: &mut Exposition) {
             ("bind_failed", c.bind_failures),
         ],
     );
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_media_anchor_total",
         "SDP of calls the SIP proxy anchors, handled by the engine: offers, answers, refused, \
          and calls with a silent party at the RTP check.",
@@ -235,8 +221,7 @@ fn worker_families(workers: &[WorkerCounters], e: &mut Exposition) {
         .iter()
         .map(|r| (r.name(), total.drops_of(*r)))
         .collect();
-    by_label(
-        e,
+    e.counter_by(
         "ferrovox_media_drops_total",
         "Media packets dropped, all workers together, by reason.",
         "reason",

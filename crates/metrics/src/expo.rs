@@ -95,6 +95,14 @@ impl Exposition {
         self.family(name, help, MetricType::GAUGE)
     }
 
+    /// Declares a counter with one sample per `(value of label, count)`.
+    pub fn counter_by(&mut self, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
+        let mut f = self.counter(name, help);
+        for (v, n) in values {
+            f.sample(&[(label, v)], num(*n));
+        }
+    }
+
     fn fail(&mut self, e: ExpoError) {
         self.error.get_or_insert(e);
     }
