@@ -261,8 +261,11 @@ impl Proxy {
         if had_provisional && invite {
             self.cancel_branch(now, id);
         }
+        // Only a new call's INVITE timing out says something of the member's health; an
+        // in-dialog request (a re-INVITE to a UA that dropped the call) does not.
+        let new_call = self.ctxs.get(ctx).is_some_and(Ctx::initial_invite);
         let told = match member {
-            Some(m) if tell && (invite || reason == FailReason::Transport) => {
+            Some(m) if tell && (new_call || reason == FailReason::Transport) => {
                 let ev = match reason {
                     FailReason::Transport => dispatch::PassiveEvent::TransportError,
                     _ => dispatch::PassiveEvent::InviteTimeout,
@@ -278,7 +281,11 @@ impl Proxy {
         if !c.is_live(id) {
             return told;
         }
-        c.timed_out();
+        if reason == FailReason::Transport {
+            c.unreachable();
+        } else {
+            c.timed_out();
+        }
         let failover = c.may_fail_over();
         self.release(ctx);
         if failover {

@@ -49,8 +49,11 @@ pub(crate) enum Phase {
 pub(crate) enum Best {
     /// No branch has ended yet.
     Nothing,
-    /// A branch timed out or could not be sent; no final response came.
+    /// A branch timed out; no final response came (taken as a 408, §16.7 item 6).
     TimedOut,
+    /// A branch could not be sent (a transport error, §16.9: taken as a 503, which goes
+    /// upstream as 500); no final response came.
+    Unreachable,
     /// The best final response: its code and the bytes ready to go upstream.
     Response(u16, Vec<u8>),
 }
@@ -181,8 +184,16 @@ impl Ctx {
 
     /// A branch timed out or failed to send.
     pub(crate) fn timed_out(&mut self) {
-        if self.best == Best::Nothing {
+        // A 408 ranks before a 503 (§16.7 item 6: the lowest class).
+        if matches!(self.best, Best::Nothing | Best::Unreachable) {
             self.best = Best::TimedOut;
+        }
+    }
+
+    /// A branch failed on a transport error (RFC 3261 §16.9: as if it had answered 503).
+    pub(crate) fn unreachable(&mut self) {
+        if self.best == Best::Nothing {
+            self.best = Best::Unreachable;
         }
     }
 
@@ -191,7 +202,7 @@ impl Ctx {
     pub(crate) fn remember(&mut self, code: u16, bytes: Vec<u8>) {
         let better = match &self.best {
             Best::Response(b, _) => rank(code) < rank(*b),
-            Best::Nothing | Best::TimedOut => true,
+            Best::Nothing | Best::TimedOut | Best::Unreachable => true,
         };
         if better {
             self.best = Best::Response(code, bytes);
@@ -216,6 +227,7 @@ impl Ctx {
             Best::Response(code, bytes) => Verdict::Forward(code, bytes),
             _ if was == Phase::Cancelled => Verdict::Local(487, "Request Terminated"),
             Best::TimedOut => Verdict::Local(408, "Request Timeout"),
+            Best::Unreachable => Verdict::Local(500, "Server Internal Error"),
             Best::Nothing => Verdict::Local(503, "Service Unavailable"),
         })
     }

@@ -92,8 +92,9 @@ pub struct HealthConfig {
     /// passive failure. Probes never use it: a 503 to a probe without Retry-After is an
     /// ordinary failure unless `ok_codes` accepts 503.
     pub busy_default: Option<Duration>,
-    /// `passive` (default true): INVITE branches that time out without a provisional reply,
-    /// transport errors and 503s on calls count as well.
+    /// `passive` (default true): a new call's INVITE that times out without a provisional
+    /// reply, transport errors and 503s on calls count as well (an in-dialog request timing
+    /// out does not).
     pub passive: bool,
     /// `no_rtp_suspect` (default false): a call the member answered whose media from it had
     /// not started by the relay's RTP check (`[media] rtp_check_secs`) counts as a failure

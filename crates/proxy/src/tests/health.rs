@@ -192,3 +192,35 @@ fn register_from_an_allowed_network_joins_the_set() {
     bed.run_ms(20);
     assert_eq!(bed.caller().finals("afterexp"), vec![503]);
 }
+
+#[test]
+fn an_in_dialog_reinvite_that_times_out_does_not_count_against_the_member() {
+    let text = config_text(
+        "[set.health]\ninterval_secs = 3600\ndown_after = 1",
+        &["uri = \"sip:127.0.0.20:5060\""],
+    );
+    let mut bed = Bed::from_config(&text, vec![Answer::Ok]);
+    bed.call("quiet");
+    bed.run_ms(100);
+    assert_eq!(bed.caller().finals("quiet"), vec![200]);
+    // The member no longer answers INVITEs (its UA dropped the call): the re-INVITE times out.
+    bed.member_mut(0).answer = Answer::Silent;
+    bed.send(in_dialog(
+        "INVITE",
+        "quiet",
+        2,
+        "m127.0.0.20",
+        member_addr(0),
+    ));
+    bed.run_ms(5_000);
+    assert_eq!(bed.caller().codes("quiet", "INVITE").last(), Some(&408));
+    assert_eq!(
+        bed.state(0),
+        MemberState::Active,
+        "one timeout with down_after = 1"
+    );
+    // A new call's INVITE timing out still counts.
+    bed.call("new");
+    bed.run_ms(5_000);
+    assert_eq!(bed.state(0), MemberState::Down);
+}

@@ -161,8 +161,9 @@ fn a_sips_next_hop_is_a_transport_error_and_nothing_goes_in_the_clear() {
     bed.run_ms(50);
     let refused = &bed.sim.node::<ProxyNode>(0).unwrap().tls_refused;
     assert_eq!(refused, &vec![addr("127.0.0.30:5061")]);
-    // The one next hop failed: the caller hears 408, the pool nothing.
-    assert_eq!(bed.caller().codes("tls1", "INVITE"), vec![100, 408]);
+    // The one next hop could not be reached: as a 503 (RFC 3261 §16.9), which goes upstream
+    // as 500 (§16.7 item 6); the pool hears nothing.
+    assert_eq!(bed.caller().codes("tls1", "INVITE"), vec![100, 500]);
     assert_eq!(bed.member(0).count("INVITE"), 0);
     let (server, client, ctxs, _) = bed.proxy().sizes();
     assert_eq!(
