@@ -1,6 +1,6 @@
 //! Reload against the real daemon on 127.0.0.1: every key a reload applies live takes effect
 //! (`sip.listen` rebound over UDP and TCP, the old port closed; the no-RTP timeout ends a call
-//! set up before the reload; the log level both ways; SIP timers), every restart-only key
+//! set up before the reload; the log level both ways and the log format; SIP timers), every restart-only key
 //! (ng and metrics listeners, worker settings, interface port ranges) is refused with its
 //! reason in the `ferrovoxctl reload` reply and the log while the rest is applied, a
 //! `sip.listen` that cannot be bound keeps the old sockets, and a broken file changes nothing.
@@ -201,19 +201,26 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
     assert!(gone, "the silent call outlived the new timeout");
     assert!(reloaded.elapsed() < Duration::from_secs(8));
 
-    // At info the rebind's debug line was not written; back at debug it is.
-    let bound = |port: u16| log_lines(&d, &["SIP UDP socket", &format!(":{port}")]).len();
-    assert_eq!(bound(p1), 0, "a debug line at info");
+    // At info the rebind's debug line was not written; back at debug (and in JSON) it is.
+    let bound = |port: u16| log_lines(&d, &["SIP UDP socket", &format!(":{port}")]);
+    assert!(bound(p1).is_empty(), "a debug line at info");
     edit(
         &d,
         &[
             (&format!("127.0.0.1:{p1}\"]"), &format!("127.0.0.1:{p2}\"]")),
-            ("log_level = \"info\"", "log_level = \"debug\""),
+            (
+                "log_level = \"info\"",
+                "log_level = \"debug\"\nlog_format = \"json\"",
+            ),
         ],
     );
     let r = ctl.json(&["reload"]);
     assert_eq!(change(&r, "general.log_level")["applied"], true);
-    assert_eq!(bound(p2), 1, "no debug line at debug");
+    assert_eq!(change(&r, "general.log_format")["applied"], true);
+    let line = bound(p2);
+    assert_eq!(line.len(), 1, "no debug line at debug");
+    let json: Value = serde_json::from_str(&line[0]).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    assert_eq!(json["level"], "DEBUG", "{json}");
     options(addr(p2)).unwrap();
     assert!(
         options(addr(p1)).is_err(),

@@ -156,9 +156,10 @@ fn places(cfg: &Config, p: &mut BTreeMap<String, Value>) {
 /// Why a reload cannot apply a change of `key` now (`None`: it is applied live). Live: the
 /// SIP proxy's settings, timers, limits, flood guard, TCP bounds, TLS files, trusted sources,
 /// sets, members, routes and DNS; `sip.listen` (rebound: the new sockets are bound before the
-/// old ones close); the ng source checks; the media timeouts and session cap; the log level.
+/// old ones close); the ng source checks; the media timeouts and session cap; the log level
+/// and format.
 pub fn restart_reason(key: &str) -> Option<&'static str> {
-    const RESTART: [(&str, &str); 14] = [
+    const RESTART: [(&str, &str); 12] = [
         ("sip.transports", "the SIP transports are opened at start"),
         ("sip.tls_listen", "the TLS listeners are bound at start"),
         ("ng.listen", "the ng socket is bound once, at start"),
@@ -173,7 +174,7 @@ pub fn restart_reason(key: &str) -> Option<&'static str> {
         ),
         (
             "interface",
-            "the relay addresses and port ranges are laid out over the workers at start; the data plane cannot take new ones while it runs",
+            "the relay port ranges are split over the workers at start; the data plane's port layout is fixed while it runs",
         ),
         (
             "media.strict_source",
@@ -184,8 +185,6 @@ pub fn restart_reason(key: &str) -> Option<&'static str> {
             "the latching settings are fixed when the engine starts",
         ),
         ("media", "this [media] setting is fixed when the engine starts"),
-        ("general.log_format", "the log format is chosen when logging starts"),
-        ("general", "logging is set up at start"),
         ("admin", "the admin socket is bound at start"),
         ("metrics", "the metrics endpoint is bound at start"),
     ];

@@ -3,8 +3,8 @@
 //! settings, sets, members and routes, and `sip.listen` rebound (new sockets first, the old
 //! ones closed after; a bind that fails keeps the old ones); the ng source allow-list and rate
 //! limit; the media timeouts and session cap (the engine and, by command, the workers); the
-//! log level. What needs a restart (worker cores, the backend and its DPDK ports, interfaces,
-//! the ng, admin and metrics listeners, transports, the log format) is refused with its
+//! log level and format. What needs a restart (worker cores, the backend and its DPDK ports,
+//! interfaces, the ng, admin and metrics listeners, transports) is refused with its
 //! reason, in the log and in the admin reply; the rest of the file is applied all the same.
 //! A file that does not parse is refused whole.
 
@@ -87,7 +87,14 @@ async fn reload(
     };
     let mut changes = admin::params::diff(&state.current, &new);
     let mut running = held_back(&state.current, &new);
-    // The log level first: what the reload logs next is at the new level.
+    keep_sets_on_running_interfaces(&mut running, &state.current, &mut changes);
+    // Logging first: what the reload logs next is in the new format, at the new level.
+    if running.general.log_format != state.current.general.log_format {
+        if let Err(why) = crate::logging::set_format(running.general.log_format) {
+            refuse(&mut changes, &["general.log_format"], &why);
+            running.general.log_format = state.current.general.log_format;
+        }
+    }
     for (key, applied) in state.tuner.reload(&state.current, &running) {
         if let Err(why) = applied {
             refuse(&mut changes, &[key.as_str()], &why);
@@ -152,6 +159,32 @@ async fn to_sip(
     }
 }
 
+/// Sets must anchor their media on interfaces that run: when a new or changed set names an
+/// `[[interface]]` the reload could not add, the sets and routes stay as they were (refused
+/// with the interface named).
+fn keep_sets_on_running_interfaces(
+    running: &mut config::Config,
+    current: &config::Config,
+    changes: &mut [ConfigChange],
+) {
+    let missing = running.sets.iter().find_map(|s| match &s.media {
+        config::MediaPlan::Anchor { caller, member } => [caller, member]
+            .into_iter()
+            .find(|n| running.interfaces_named(n).next().is_none())
+            .map(|n| (s.name.clone(), n.clone())),
+        config::MediaPlan::Off => None,
+    });
+    if let Some((set, iface)) = missing {
+        let why = format!(
+            "needs a restart: set {set:?} anchors media on interface {iface:?}, which is not \
+             running (interfaces are added at start); the sets and routes stay as they were"
+        );
+        refuse(changes, &["set[", "route"], &why);
+        running.sets.clone_from(&current.sets);
+        running.routes.clone_from(&current.routes);
+    }
+}
+
 /// Marks the changes of keys starting with one of `prefixes` as not applied, for `why`.
 fn refuse(changes: &mut [ConfigChange], prefixes: &[&str], why: &str) {
     for c in changes
@@ -190,7 +223,6 @@ fn held_back(current: &config::Config, new: &config::Config) -> config::Config {
     r.interfaces.clone_from(&c.interfaces);
     r.admin = c.admin.clone();
     r.metrics = c.metrics.clone();
-    r.general.log_format = c.general.log_format;
     let mut media = c.media.clone();
     media.timeout = new.media.timeout;
     media.hold_timeout = new.media.hold_timeout;
@@ -241,6 +273,7 @@ mod tests {
         let keys = |d: &[ConfigChange]| d.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
         for k in [
             "general.log_level",
+            "general.log_format",
             "media.timeout_secs",
             "sip.listen",
             "sip.fr_timeout_ms",
@@ -255,7 +288,6 @@ mod tests {
         let all = admin::params::diff(&old, &new);
         assert_eq!(all.len(), applied.len() + left.len(), "{all:?}");
         for k in [
-            "general.log_format",
             "ng.listen",
             "dataplane.other",
             "media.learning_secs",
@@ -265,6 +297,23 @@ mod tests {
         ] {
             assert!(keys(&left).contains(&k.to_owned()), "{k}: {left:?}");
         }
+    }
+
+    #[test]
+    fn a_set_on_an_interface_that_does_not_run_keeps_the_sets_as_they_were() {
+        let old = config::parse(OLD).unwrap();
+        let text = OLD.replace(
+            "[sip]",
+            "[[interface]]\nname = \"int\"\naddress = \"127.0.0.2\"\nport_min = 31000\nport_max = 31099\n[sip]",
+        ) + "[[set]]\nname = \"b\"\n[set.media]\nmember_interface = \"int\"\n\
+               [[set.member]]\nuri = \"sip:127.0.0.1:6000\"\n";
+        let new = config::parse(&text).unwrap();
+        let mut changes = admin::params::diff(&old, &new);
+        let mut running = held_back(&old, &new);
+        keep_sets_on_running_interfaces(&mut running, &old, &mut changes);
+        assert_eq!(running.sets, old.sets);
+        let set = changes.iter().find(|c| c.key == "set[b]").unwrap();
+        assert!(!set.applied && set.reason.as_deref().unwrap().contains("\"int\""));
     }
 
     #[test]

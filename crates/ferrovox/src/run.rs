@@ -21,37 +21,9 @@ use tokio::sync::{mpsc, watch};
 /// How long the SIP driver may take to stop after SIGTERM/SIGINT.
 const SIP_STOP: Duration = Duration::from_secs(2);
 
-fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cfg.general.log_level.as_str()));
-    // Colours only for a person at a terminal, not in files or the journal.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    // Each format has its own subscriber type; each keeps its filter's reload handle for
-    // `params.set general.log_level` (crate::logging).
-    macro_rules! init_reloadable {
-        ($b:expr) => {{
-            let b = $b.with_filter_reloading();
-            let handle = b.reload_handle();
-            crate::logging::keep(move |f| handle.reload(f).map_err(|e| e.to_string()));
-            b.init()
-        }};
-    }
-    match cfg.general.log_format {
-        config::LogFormat::Json => init_reloadable!(builder.json()),
-        config::LogFormat::Text if crate::journal::stderr_is_journal() => {
-            init_reloadable!(builder.event_format(crate::journal::JournalFormat::default()))
-        }
-        config::LogFormat::Text => init_reloadable!(builder),
-    }
-}
-
 /// Runs the appliance until SIGTERM or SIGINT; `path` is re-read on SIGHUP.
 pub fn run(cfg: Config, path: &Path) -> anyhow::Result<()> {
-    init_logging(&cfg);
+    crate::logging::init(&cfg);
     let epoch = Instant::now();
     let mut plane = DataPlane::start(&cfg, epoch)?;
     let engine = engine(&cfg, &plane, epoch);
