@@ -358,7 +358,7 @@ impl Proxy {
             return;
         };
         let contact = |m: &Message<'_>| match m.contacts().ok().flatten() {
-            Some(sip::Contacts::List(l)) => l.into_iter().next().map(|n| n.uri),
+            Some(sip::Contacts::List(l)) => l.into_iter().next().map(|n| n.uri.into_owned()),
             _ => None,
         };
         let value = |m: &Message<'_>, h: &str| {

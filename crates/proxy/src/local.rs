@@ -223,7 +223,7 @@ impl LateAnswer {
             .ok()
             .flatten()
             .and_then(|c| match c {
-                sip::Contacts::List(l) => l.into_iter().next().map(|n| n.uri),
+                sip::Contacts::List(l) => l.into_iter().next().map(|n| n.uri.into_owned()),
                 sip::Contacts::Star => None,
             })
             .or_else(|| req.request_uri().map(str::to_string))

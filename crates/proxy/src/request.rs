@@ -311,7 +311,7 @@ impl Proxy {
         if self.is_us(&ruri) && !has_user(&ruri) {
             if let Some(last) = routes.last() {
                 // The previous hop was a strict router: the last Route value is the target.
-                ruri = last.uri.clone();
+                ruri = last.uri.to_string();
                 strict = true;
             }
         }
@@ -328,7 +328,7 @@ impl Proxy {
             .iter()
             .skip(popped)
             .take(kept)
-            .map(|r| r.uri.clone())
+            .map(|r| r.uri.to_string())
             .next();
         Routing {
             ruri,
@@ -454,7 +454,7 @@ impl Proxy {
             None if self.is_trusted(arrival.from.ip()) => util::uri_target(
                 routes
                     .get(usize::from(pop))
-                    .map_or(info.ruri.as_str(), |r| r.uri.as_str()),
+                    .map_or(info.ruri.as_str(), |r| &r.uri),
             ),
             None => None,
         };

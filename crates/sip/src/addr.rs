@@ -1,24 +1,27 @@
 //! name-addr / addr-spec headers: From, To, Contact, Route, Record-Route, Path
 //! (RFC 3261 §20.10, §20.20, §20.39, §20.30, §20.34; RFC 3327).
 
-use crate::lex::{find_param, is_lws, is_token_char, parse_params, quoted_len, trim_lws, Param};
-use crate::uri::{check_any_uri, parse_uri, Uri};
-use crate::{Message, SipError};
+use std::borrow::Cow;
 
-/// A name-addr or addr-spec with its header parameters.
+use crate::lex::{is_lws, is_token_char, quoted_len, trim_lws, CommaSplit, Params};
+use crate::uri::{check_any_uri, parse_uri, Uri};
+use crate::{Header, Message, SipError};
+
+/// A name-addr or addr-spec with its header parameters, borrowing the message text (a folded
+/// value is copied once).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NameAddr {
+pub struct NameAddr<'a> {
     /// The display name as written (quotes kept), if any.
-    pub display_name: Option<String>,
+    pub display_name: Option<Cow<'a, str>>,
     /// The URI text (without `<>`).
-    pub uri: String,
+    pub uri: Cow<'a, str>,
     /// True when the URI was enclosed in `<>`.
     pub bracketed: bool,
     /// Header parameters after the address, in order.
-    pub params: Vec<Param>,
+    pub params: Params<'a>,
 }
 
-impl NameAddr {
+impl NameAddr<'_> {
     /// The `tag` parameter (From/To, RFC 3261 §19.3).
     pub fn tag(&self) -> Option<&str> {
         self.param("tag").flatten()
@@ -26,7 +29,17 @@ impl NameAddr {
 
     /// Looks up a header parameter by case-insensitive name.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        find_param(&self.params, name).map(|v| v.as_deref())
+        self.params.get(name)
+    }
+
+    /// The same value holding its own copy of the text.
+    pub fn into_owned(self) -> NameAddr<'static> {
+        NameAddr {
+            display_name: self.display_name.map(|d| Cow::Owned(d.into_owned())),
+            uri: Cow::Owned(self.uri.into_owned()),
+            bracketed: self.bracketed,
+            params: self.params.into_owned(),
+        }
     }
 
     /// Parses the URI as SIP/SIPS/TEL.
@@ -58,7 +71,7 @@ fn is_token_display(s: &str) -> bool {
 }
 
 /// Parses one name-addr / addr-spec value with its parameters.
-pub fn parse_name_addr(value: &str) -> Result<NameAddr, SipError> {
+pub fn parse_name_addr(value: &str) -> Result<NameAddr<'_>, SipError> {
     let s = trim_lws(value);
     if s.is_empty() {
         return Err(SipError::BadNameAddr("empty"));
@@ -70,14 +83,14 @@ pub fn parse_name_addr(value: &str) -> Result<NameAddr, SipError> {
         if !rest.starts_with('<') {
             return Err(SipError::BadNameAddr("quoted display name without <URI>"));
         }
-        (Some(d.to_string()), rest)
+        (Some(Cow::Borrowed(d)), rest)
     } else if let Some(lt) = s.find('<') {
         let d = trim_lws(s.get(..lt).unwrap_or_default());
         // RFC 4475 §3.1.1.6: no LWS is needed between a token display name and '<'.
         if !is_token_display(d) {
             return Err(SipError::BadNameAddr("display name is not tokens"));
         }
-        let d = (!d.is_empty()).then(|| d.to_string());
+        let d = (!d.is_empty()).then_some(Cow::Borrowed(d));
         (d, s.get(lt..).unwrap_or_default())
     } else {
         (None, s)
@@ -86,11 +99,11 @@ pub fn parse_name_addr(value: &str) -> Result<NameAddr, SipError> {
         let gt = inner.find('>').ok_or(SipError::BadNameAddr("missing >"))?;
         let uri = inner.get(..gt).unwrap_or_default();
         check_addr_uri(uri)?;
-        let params = parse_params(inner.get(gt + 1..).unwrap_or_default())
+        let params = Params::parse(inner.get(gt + 1..).unwrap_or_default())
             .map_err(|_| SipError::BadNameAddr("parameter"))?;
         return Ok(NameAddr {
             display_name,
-            uri: uri.to_string(),
+            uri: Cow::Borrowed(uri),
             bracketed: true,
             params,
         });
@@ -105,10 +118,10 @@ pub fn parse_name_addr(value: &str) -> Result<NameAddr, SipError> {
         return Err(SipError::BadNameAddr("addr-spec with ',' or '?' needs <>"));
     }
     check_addr_uri(uri)?;
-    let params = parse_params(rest).map_err(|_| SipError::BadNameAddr("parameter"))?;
+    let params = Params::parse(rest).map_err(|_| SipError::BadNameAddr("parameter"))?;
     Ok(NameAddr {
         display_name: None,
-        uri: uri.to_string(),
+        uri: Cow::Borrowed(uri),
         bracketed: false,
         params,
     })
@@ -121,87 +134,122 @@ fn check_addr_uri(uri: &str) -> Result<(), SipError> {
     check_any_uri(uri).map_err(|_| SipError::BadNameAddr("URI"))
 }
 
+/// Parses one name-addr value that is either a slice of the message or a copy (a folded
+/// field).
+fn parse_name_addr_cow(value: Cow<'_, str>) -> Result<NameAddr<'_>, SipError> {
+    match value {
+        Cow::Borrowed(s) => parse_name_addr(s),
+        Cow::Owned(s) => parse_name_addr(&s).map(NameAddr::into_owned),
+    }
+}
+
+/// Calls `f` with each comma-separated value of the field `h` (a list header), in order:
+/// slices of the message, or copies when the field is folded.
+pub(crate) fn each_list_value<'a>(
+    h: &Header<'a>,
+    f: &mut impl FnMut(Cow<'a, str>) -> Result<(), SipError>,
+) -> Result<(), SipError> {
+    match h.unfolded()? {
+        Cow::Borrowed(text) => CommaSplit::new(text).try_for_each(|v| f(Cow::Borrowed(v))),
+        Cow::Owned(text) => CommaSplit::new(&text).try_for_each(|v| f(Cow::Owned(v.to_string()))),
+    }
+}
+
 /// A Contact header's content (RFC 3261 §20.10).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Contacts {
+pub enum Contacts<'a> {
     /// `Contact: *` (REGISTER removing all bindings).
     Star,
     /// A list of addresses.
-    List(Vec<NameAddr>),
+    List(Vec<NameAddr<'a>>),
 }
 
-impl Message<'_> {
-    fn single_name_addr(&self, name: &'static str) -> Result<NameAddr, SipError> {
+impl<'a> Message<'a> {
+    fn single_name_addr(&self, name: &'static str) -> Result<NameAddr<'a>, SipError> {
         let h = self
             .single_header(name)?
             .ok_or(SipError::MissingHeader(name))?;
-        parse_name_addr(&h.unfolded()?)
+        parse_name_addr_cow(h.unfolded()?)
     }
 
     /// The From header (exactly one required).
-    pub fn from(&self) -> Result<NameAddr, SipError> {
+    pub fn from(&self) -> Result<NameAddr<'a>, SipError> {
         self.single_name_addr("From")
     }
 
     /// The To header (exactly one required).
-    pub fn to(&self) -> Result<NameAddr, SipError> {
+    pub fn to(&self) -> Result<NameAddr<'a>, SipError> {
         self.single_name_addr("To")
     }
 
-    /// All values of a name-addr list header (Route, Record-Route, Path, Contact), in order.
-    pub fn name_addrs(&self, name: &'static str) -> Result<Vec<NameAddr>, SipError> {
-        let mut out = Vec::new();
-        for h in self.headers_named(name) {
-            for v in h.values()? {
+    /// Calls `f` with every value of a name-addr list header (Route, Record-Route, Path,
+    /// Contact), in order, without collecting them.
+    pub fn each_name_addr(
+        &self,
+        name: &'static str,
+        mut f: impl FnMut(NameAddr<'a>) -> Result<(), SipError>,
+    ) -> Result<(), SipError> {
+        self.headers_named(name).try_for_each(|h| {
+            each_list_value(h, &mut |v| {
                 if v.is_empty() {
                     return Err(SipError::EmptyListElement(name));
                 }
-                out.push(parse_name_addr(&v)?);
-            }
-        }
+                f(parse_name_addr_cow(v)?)
+            })
+        })
+    }
+
+    /// All values of a name-addr list header (Route, Record-Route, Path, Contact), in order.
+    pub fn name_addrs(&self, name: &'static str) -> Result<Vec<NameAddr<'a>>, SipError> {
+        let mut out = Vec::new();
+        self.each_name_addr(name, |na| {
+            out.push(na);
+            Ok(())
+        })?;
         Ok(out)
     }
 
     /// The Route set, top first.
-    pub fn routes(&self) -> Result<Vec<NameAddr>, SipError> {
+    pub fn routes(&self) -> Result<Vec<NameAddr<'a>>, SipError> {
         self.name_addrs("Route")
     }
 
     /// The Record-Route set, top first.
-    pub fn record_routes(&self) -> Result<Vec<NameAddr>, SipError> {
+    pub fn record_routes(&self) -> Result<Vec<NameAddr<'a>>, SipError> {
         self.name_addrs("Record-Route")
     }
 
     /// The Path set (RFC 3327), top first.
-    pub fn paths(&self) -> Result<Vec<NameAddr>, SipError> {
+    pub fn paths(&self) -> Result<Vec<NameAddr<'a>>, SipError> {
         self.name_addrs("Path")
     }
 
     /// The Contact header(s): `None` when absent. `*` must be the only value.
-    pub fn contacts(&self) -> Result<Option<Contacts>, SipError> {
-        let mut values = Vec::new();
+    pub fn contacts(&self) -> Result<Option<Contacts<'a>>, SipError> {
+        let (mut count, mut star) = (0usize, false);
         for h in self.headers_named("Contact") {
-            values.extend(h.values()?);
+            each_list_value(h, &mut |v| {
+                count += 1;
+                star |= v.as_ref() == "*";
+                Ok(())
+            })?;
         }
-        if values.is_empty() {
+        if count == 0 {
             return Ok(None);
         }
-        if values.iter().any(|v| v.as_ref() == "*") {
-            return if values.len() == 1 {
+        if star {
+            return if count == 1 {
                 Ok(Some(Contacts::Star))
             } else {
                 Err(SipError::BadNameAddr("'*' mixed with other contacts"))
             };
         }
-        let mut list = Vec::with_capacity(values.len());
-        for v in values {
-            if v.is_empty() {
-                return Err(SipError::EmptyListElement("Contact"));
-            }
-            let na = parse_name_addr(&v)?;
+        let mut list = Vec::with_capacity(count);
+        self.each_name_addr("Contact", |na| {
             na.expires()?;
             list.push(na);
-        }
+            Ok(())
+        })?;
         Ok(Some(Contacts::List(list)))
     }
 }

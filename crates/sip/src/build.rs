@@ -1,6 +1,6 @@
 //! Building responses and forwarded copies (RFC 3261 §8.2.6, §16.6, §16.7).
 
-use crate::lex::{find_param, parse_params, split_commas};
+use crate::lex::{split_commas, Params};
 use crate::{Message, SipError};
 
 /// Builds a response to `req` (RFC 3261 §8.2.6.2): Via fields, From, Call-ID and CSeq are
@@ -45,7 +45,7 @@ pub fn response_with(
             let params = params
                 .find(';')
                 .map_or("", |i| params.get(i..).unwrap_or_default());
-            parse_params(params).is_ok_and(|p| find_param(&p, "tag").is_some())
+            Params::parse(params).is_ok_and(|p| p.get("tag").is_some())
         });
         if let (Some(tag), false) = (to_tag, has_tag) {
             out.extend_from_slice(b";tag=");
@@ -191,23 +191,11 @@ impl<'m, 'a> Editor<'m, 'a> {
         let values = split_commas(text);
         let first = values.first().ok_or(SipError::MissingHeader("Via"))?;
         let at = (first.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-        let mut via = crate::parse_via(&crate::unfold(first.as_bytes())?)?;
-        if let Some(r) = received {
-            via.params
-                .retain(|(n, _)| !n.eq_ignore_ascii_case("received"));
-            via.params
-                .push(("received".to_string(), Some(r.to_string())));
-        }
-        if let (Some(port), Some(p)) = (
-            rport,
-            via.params
-                .iter_mut()
-                .find(|(n, _)| n.eq_ignore_ascii_case("rport")),
-        ) {
-            p.1 = Some(port.to_string());
-        }
+        let unfolded = crate::unfold(first.as_bytes())?;
+        let via = crate::parse_via(&unfolded)?;
+        let value = via_with_source(&via, received, rport);
         let start = h.value_span.start + at;
-        self.push(start..start + first.len(), via.to_string().into_bytes());
+        self.push(start..start + first.len(), value.into_bytes());
         Ok(self)
     }
 
@@ -280,4 +268,28 @@ impl<'m, 'a> Editor<'m, 'a> {
         out.extend_from_slice(raw.get(pos..end).unwrap_or_default());
         Ok(out)
     }
+}
+
+/// The Via value in canonical form with `received` dropped where it was and added last, and
+/// `rport` given its value in place (RFC 3261 §18.2.1, RFC 3581 §4).
+fn via_with_source(via: &crate::Via<'_>, received: Option<&str>, rport: Option<u16>) -> String {
+    use std::fmt::Write;
+    let mut value = String::with_capacity(96);
+    // Writing into a String cannot fail.
+    let _ = via.fmt_head(&mut value);
+    for (n, v) in via.params.iter() {
+        let is = |name: &str| n.eq_ignore_ascii_case(name);
+        if received.is_some() && is("received") {
+            continue;
+        }
+        let _ = match (v, rport.filter(|_| is("rport"))) {
+            (_, Some(port)) => write!(value, ";{n}={port}"),
+            (Some(v), None) => write!(value, ";{n}={v}"),
+            (None, None) => write!(value, ";{n}"),
+        };
+    }
+    if let Some(r) = received {
+        let _ = write!(value, ";received={r}");
+    }
+    value
 }

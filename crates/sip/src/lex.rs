@@ -69,33 +69,58 @@ pub fn unfold(value: &[u8]) -> Result<Cow<'_, str>, SipError> {
 /// Splits a header value on commas that are outside quoted strings and `<>` (RFC 3261 §7.3.1).
 /// Elements are trimmed; empty elements are kept so callers can reject them.
 pub fn split_commas(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let bytes = value.as_bytes();
-    let (mut start, mut in_quote, mut in_angle, mut escaped) = (0usize, false, false, false);
-    for (i, &c) in bytes.iter().enumerate() {
-        if in_quote {
-            if escaped {
-                escaped = false;
-            } else if c == b'\\' {
-                escaped = true;
-            } else if c == b'"' {
-                in_quote = false;
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_quote = true,
-            b'<' => in_angle = true,
-            b'>' => in_angle = false,
-            b',' if !in_angle => {
-                out.push(trim_lws(value.get(start..i).unwrap_or_default()));
-                start = i + 1;
-            }
-            _ => {}
+    CommaSplit::new(value).collect()
+}
+
+/// The elements of a comma list (see [`split_commas`]), without collecting them.
+#[derive(Debug, Clone)]
+pub(crate) struct CommaSplit<'a> {
+    value: &'a str,
+    /// Where the next element starts; `None` once the last one was returned.
+    start: Option<usize>,
+}
+
+impl<'a> CommaSplit<'a> {
+    pub(crate) fn new(value: &'a str) -> Self {
+        CommaSplit {
+            value,
+            start: Some(0),
         }
     }
-    out.push(trim_lws(value.get(start..).unwrap_or_default()));
-    out
+}
+
+impl<'a> Iterator for CommaSplit<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let start = self.start?;
+        let bytes = self.value.as_bytes();
+        let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
+        for (i, &c) in bytes.iter().enumerate().skip(start) {
+            if in_quote {
+                if escaped {
+                    escaped = false;
+                } else if c == b'\\' {
+                    escaped = true;
+                } else if c == b'"' {
+                    in_quote = false;
+                }
+                continue;
+            }
+            match c {
+                b'"' => in_quote = true,
+                b'<' => in_angle = true,
+                b'>' => in_angle = false,
+                b',' if !in_angle => {
+                    self.start = Some(i + 1);
+                    return Some(trim_lws(self.value.get(start..i).unwrap_or_default()));
+                }
+                _ => {}
+            }
+        }
+        self.start = None;
+        Some(trim_lws(self.value.get(start..).unwrap_or_default()))
+    }
 }
 
 /// Length in bytes of the quoted string at the front of `s` (which starts with `"`), including
@@ -125,43 +150,103 @@ fn is_value_char(c: u8) -> bool {
     is_token_char(c) || matches!(c, b':' | b'[' | b']')
 }
 
+/// A parameter read in place: name and optional value as written.
+type ParamRef<'s> = (&'s str, Option<&'s str>);
+
+/// Reads the next `SEMI generic-param` from the front of `s` (RFC 3261 §25.1, SEMI and EQUAL
+/// allow white space around them): the parameter and the rest, `None` at the end of `s`.
+fn next_param(s: &str) -> Result<Option<(ParamRef<'_>, &str)>, SipError> {
+    let rest = trim_lws(s);
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    let rest = trim_lws(rest.strip_prefix(';').ok_or(SipError::BadParam)?);
+    let name_len = rest.bytes().take_while(|&c| is_token_char(c)).count();
+    if name_len == 0 {
+        return Err(SipError::BadParam);
+    }
+    let (name, rest) = rest.split_at(name_len);
+    let rest = trim_lws(rest);
+    let Some(after_eq) = rest.strip_prefix('=') else {
+        return Ok(Some(((name, None), rest)));
+    };
+    let v = trim_lws(after_eq);
+    let vlen = if v.starts_with('"') {
+        quoted_len(v).ok_or(SipError::BadParam)?
+    } else {
+        v.bytes().take_while(|&c| is_value_char(c)).count()
+    };
+    if vlen == 0 {
+        return Err(SipError::BadParam);
+    }
+    let (value, rest) = v.split_at(vlen);
+    Ok(Some(((name, Some(value)), rest)))
+}
+
 /// Parses `*( SEMI generic-param )` from the front of `s` (RFC 3261 §25.1, SEMI and EQUAL allow
 /// white space around them). Stops at the end of `s`; anything else is an error.
 pub fn parse_params(s: &str) -> Result<Vec<Param>, SipError> {
     let mut out = Vec::new();
-    let mut rest = trim_lws(s);
-    while !rest.is_empty() {
-        rest = rest.strip_prefix(';').ok_or(SipError::BadParam)?;
-        rest = trim_lws(rest);
-        let name_len = rest.bytes().take_while(|&c| is_token_char(c)).count();
-        if name_len == 0 {
-            return Err(SipError::BadParam);
-        }
-        let name = rest.get(..name_len).unwrap_or_default().to_string();
-        rest = trim_lws(rest.get(name_len..).unwrap_or_default());
-        let mut value = None;
-        if let Some(after_eq) = rest.strip_prefix('=') {
-            let v = trim_lws(after_eq);
-            let vlen = if v.starts_with('"') {
-                quoted_len(v).ok_or(SipError::BadParam)?
-            } else {
-                v.bytes().take_while(|&c| is_value_char(c)).count()
-            };
-            if vlen == 0 {
-                return Err(SipError::BadParam);
-            }
-            value = Some(v.get(..vlen).unwrap_or_default().to_string());
-            rest = trim_lws(v.get(vlen..).unwrap_or_default());
-        }
-        out.push((name, value));
+    let mut rest = s;
+    while let Some(((name, value), r)) = next_param(rest)? {
+        out.push((name.to_string(), value.map(str::to_string)));
+        rest = r;
     }
     Ok(out)
 }
 
-/// Finds a parameter by case-insensitive name.
-pub fn find_param<'p>(params: &'p [Param], name: &str) -> Option<&'p Option<String>> {
-    params
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+/// Checked `*( SEMI generic-param )` text, read in place: the parameters are found by
+/// scanning the text again, which for the few parameters of a header value costs less than
+/// copying them out.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Params<'a> {
+    text: Cow<'a, str>,
+}
+
+impl<'a> Params<'a> {
+    /// Checks `s` as `*( SEMI generic-param )` (see [`parse_params`]) and keeps it.
+    pub fn parse(s: &'a str) -> Result<Self, SipError> {
+        let mut rest = s;
+        while let Some((_, r)) = next_param(rest)? {
+            rest = r;
+        }
+        Ok(Params {
+            text: Cow::Borrowed(s),
+        })
+    }
+
+    /// The parameters in order as (name, value as written, quotes included).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        let mut rest: &str = &self.text;
+        std::iter::from_fn(move || {
+            // The text was checked by `parse`, so an error cannot happen here.
+            let (param, r) = next_param(rest).ok().flatten()?;
+            rest = r;
+            Some(param)
+        })
+    }
+
+    /// Looks up a parameter by case-insensitive name: `Some(None)` when present without value.
+    pub fn get(&self, name: &str) -> Option<Option<&str>> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The number of parameters.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// True when there is no parameter.
+    pub fn is_empty(&self) -> bool {
+        trim_lws(&self.text).is_empty()
+    }
+
+    /// The same parameters holding their own copy of the text.
+    pub fn into_owned(self) -> Params<'static> {
+        Params {
+            text: Cow::Owned(self.text.into_owned()),
+        }
+    }
 }

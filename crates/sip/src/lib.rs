@@ -24,7 +24,7 @@ pub use build::{response_for, response_with, Editor};
 pub use derive::{build_ack, build_cancel};
 pub use error::SipError;
 pub use frame::{frame_stream, keepalive_len, Frame, StreamFramer};
-pub use lex::{split_commas, unfold, Param};
+pub use lex::{split_commas, unfold, Param, Params};
 pub use message::{parse, parse_head, Header, Message, StartLine, MAX_HEADERS, MAX_MESSAGE_LEN};
 pub use method::Method;
 pub use names::{is_list_header, long_name};

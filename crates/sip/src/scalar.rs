@@ -5,13 +5,23 @@ use std::borrow::Cow;
 use crate::lex::{is_lws, is_token, parse_params, trim_lws, Param};
 use crate::{Message, SipError};
 
-/// A CSeq value (RFC 3261 §20.16).
+/// A CSeq value (RFC 3261 §20.16), borrowing the message text (a folded value is copied).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CSeq {
+pub struct CSeq<'a> {
     /// The sequence number (leading zeros allowed; must fit in 32 bits).
     pub number: u32,
     /// The method.
-    pub method: String,
+    pub method: Cow<'a, str>,
+}
+
+impl CSeq<'_> {
+    /// The same value holding its own copy of the method.
+    pub fn into_owned(self) -> CSeq<'static> {
+        CSeq {
+            number: self.number,
+            method: Cow::Owned(self.method.into_owned()),
+        }
+    }
 }
 
 /// A Retry-After value (RFC 3261 §20.33).
@@ -36,7 +46,7 @@ fn decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
 }
 
 /// Parses a CSeq value: `1*DIGIT LWS Method`.
-pub fn parse_cseq(value: &str) -> Result<CSeq, SipError> {
+pub fn parse_cseq(value: &str) -> Result<CSeq<'_>, SipError> {
     let s = trim_lws(value);
     let split = s.find(|c: char| c.is_ascii() && is_lws(c as u8));
     let (num, method) = split.map_or((s, ""), |i| s.split_at(i));
@@ -47,7 +57,7 @@ pub fn parse_cseq(value: &str) -> Result<CSeq, SipError> {
     }
     Ok(CSeq {
         number,
-        method: method.to_string(),
+        method: Cow::Borrowed(method),
     })
 }
 
@@ -130,8 +140,8 @@ pub fn check_date(value: &str) -> Result<(), SipError> {
     }
 }
 
-impl Message<'_> {
-    fn single_value(&self, name: &'static str) -> Result<Option<Cow<'_, str>>, SipError> {
+impl<'a> Message<'a> {
+    fn single_value(&self, name: &'static str) -> Result<Option<Cow<'a, str>>, SipError> {
         match self.single_header(name)? {
             None => Ok(None),
             Some(h) => Ok(Some(h.unfolded()?)),
@@ -139,7 +149,7 @@ impl Message<'_> {
     }
 
     /// The Call-ID (exactly one required; no white space, RFC 3261 §20.8).
-    pub fn call_id(&self) -> Result<Cow<'_, str>, SipError> {
+    pub fn call_id(&self) -> Result<Cow<'a, str>, SipError> {
         let v = self
             .single_value("Call-ID")?
             .ok_or(SipError::MissingHeader("Call-ID"))?;
@@ -150,11 +160,14 @@ impl Message<'_> {
     }
 
     /// The CSeq (exactly one required).
-    pub fn cseq(&self) -> Result<CSeq, SipError> {
-        let v = self
+    pub fn cseq(&self) -> Result<CSeq<'a>, SipError> {
+        match self
             .single_value("CSeq")?
-            .ok_or(SipError::MissingHeader("CSeq"))?;
-        parse_cseq(&v)
+            .ok_or(SipError::MissingHeader("CSeq"))?
+        {
+            Cow::Borrowed(v) => parse_cseq(v),
+            Cow::Owned(v) => parse_cseq(&v).map(CSeq::into_owned),
+        }
     }
 
     /// Max-Forwards, `None` when absent (RFC 3261 §20.22: 0..=255, leading zeros allowed).
@@ -195,8 +208,12 @@ impl Message<'_> {
     /// §8.1.1.5), From, To, Max-Forwards, Contact, Route, Record-Route, Path, Expires, Date and
     /// Retry-After. A request failing here deserves a 400 (RFC 3261 §16.3 item 1).
     pub fn check_proxy_headers(&self) -> Result<(), SipError> {
-        let vias = self.vias()?;
-        if vias.is_empty() {
+        let mut vias = 0usize;
+        self.each_via(|_| {
+            vias += 1;
+            Ok(())
+        })?;
+        if vias == 0 {
             return Err(SipError::MissingHeader("Via"));
         }
         self.call_id()?;
@@ -210,9 +227,9 @@ impl Message<'_> {
         self.to()?;
         self.max_forwards()?;
         self.contacts()?;
-        self.routes()?;
-        self.record_routes()?;
-        self.paths()?;
+        for name in ["Route", "Record-Route", "Path"] {
+            self.each_name_addr(name, |_| Ok(()))?;
+        }
         self.expires()?;
         self.check_date()?;
         self.retry_after()?;

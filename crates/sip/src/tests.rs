@@ -342,3 +342,82 @@ Content-Length: 0\r\n\r\n";
     assert_eq!(r.retry_after()?.map(|r| r.seconds), Some(30));
     Ok(())
 }
+
+#[test]
+fn set_top_via_source_keeps_the_parameter_order() -> Result<(), SipError> {
+    let req = b"OPTIONS sip:x SIP/2.0\r\n\
+Via: SIP/2.0/UDP h:5070 ;received=10.0.0.1;rport;branch=z9hG4bK1\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n";
+    let req = crate::parse(req)?;
+    let out = Editor::new(&req)
+        .set_top_via_source(Some("192.0.2.1"), Some(5099))?
+        .finish()?;
+    let m = crate::parse(&out)?;
+    let via = m.header("Via").map(|h| h.value);
+    let want = &b"SIP/2.0/UDP h:5070;rport=5099;branch=z9hG4bK1;received=192.0.2.1"[..];
+    assert_eq!(via, Some(want));
+    Ok(())
+}
+
+/// The typed reads borrow the message bytes; a folded field is read from its unfolded copy
+/// and gives the same values (RFC 3261 §7.3.1).
+#[test]
+fn typed_reads_borrow_and_folded_fields_read_the_same() -> Result<(), SipError> {
+    use std::borrow::Cow;
+    let plain = parse(INVITE)?;
+    let via = plain.top_via()?;
+    assert!(matches!(via.host, Cow::Borrowed("pc33.example.com")));
+    assert!(matches!(plain.call_id()?, Cow::Borrowed(_)));
+    assert!(matches!(plain.cseq()?.method, Cow::Borrowed("INVITE")));
+    assert!(matches!(
+        plain.from()?.uri,
+        Cow::Borrowed("sip:alice@example.com")
+    ));
+    let folded = parse(
+        b"INVITE sip:b@h SIP/2.0\r\n\
+Via: SIP/2.0/UDP\r\n a.example : 5062\r\n ;branch=z9hG4bKf;rport, SIP/2.0/UDP b\r\n\
+From: A\r\n <sip:a@h>;tag=\r\n x1\r\nTo: <sip:b@h>\r\nCall-ID: f1\r\n\
+CSeq: 7\r\n INVITE\r\nRoute: <sip:r1;lr>,\r\n <sip:r2;lr>\r\n\
+Contact: <sip:a@h>\r\n ;expires=30\r\nContent-Length: 0\r\n\r\n",
+    )?;
+    let via = folded.top_via()?;
+    assert_eq!((via.host.as_ref(), via.port), ("a.example", Some(5062)));
+    assert_eq!((via.branch(), via.rport()?), (Some("z9hG4bKf"), Some(None)));
+    assert_eq!(folded.vias()?.len(), 2);
+    let from = folded.from()?;
+    assert_eq!((from.uri.as_ref(), from.tag()), ("sip:a@h", Some("x1")));
+    assert_eq!(from.display_name.as_deref(), Some("A"));
+    assert_eq!(
+        folded.cseq()?,
+        CSeq {
+            number: 7,
+            method: "INVITE".into()
+        }
+    );
+    let routes: Vec<String> = folded
+        .routes()?
+        .into_iter()
+        .map(|r| r.uri.into_owned())
+        .collect();
+    assert_eq!(routes, ["sip:r1;lr", "sip:r2;lr"]);
+    let Some(Contacts::List(c)) = folded.contacts()? else {
+        return Err(SipError::MissingHeader("Contact"));
+    };
+    assert_eq!(
+        c.first().map(NameAddr::expires).transpose()?,
+        Some(Some(30))
+    );
+    folded.check_proxy_headers()
+}
+
+#[test]
+fn params_read_in_place() -> Result<(), SipError> {
+    let p = Params::parse(" ; a = 1 ;b; c=\"x;y\"")?;
+    let all: Vec<_> = p.iter().collect();
+    assert_eq!(all, [("a", Some("1")), ("b", None), ("c", Some("\"x;y\""))]);
+    assert_eq!((p.get("B"), p.get("d"), p.len()), (Some(None), None, 3));
+    assert!(Params::parse("").is_ok_and(|p| p.is_empty()));
+    assert!(Params::parse(";a=").is_err() && Params::parse("a").is_err());
+    Ok(())
+}

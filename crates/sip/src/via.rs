@@ -1,29 +1,31 @@
 //! The Via header (RFC 3261 §20.42, §18.2.1; RFC 3581 rport).
 
-use crate::lex::{find_param, is_token_char, parse_params, trim_lws, Param};
-use crate::uri::{split_hostport, HostKind};
-use crate::{Message, SipError};
+use std::borrow::Cow;
 
-/// One Via value.
+use crate::lex::{is_token_char, trim_lws, CommaSplit, Params};
+use crate::uri::{split_hostport, HostKind};
+use crate::{Header, Message, SipError};
+
+/// One Via value, borrowing the message text (a folded value is copied once).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Via {
+pub struct Via<'a> {
     /// Protocol name, normally `SIP`.
-    pub protocol: String,
+    pub protocol: Cow<'a, str>,
     /// Protocol version, normally `2.0`.
-    pub version: String,
+    pub version: Cow<'a, str>,
     /// Transport (`UDP`, `TCP`, `TLS`, `SCTP`, `WS`, or an extension token).
-    pub transport: String,
+    pub transport: Cow<'a, str>,
     /// sent-by host as written (IPv6 references keep their brackets).
-    pub host: String,
+    pub host: Cow<'a, str>,
     /// The kind of the sent-by host.
     pub host_kind: HostKind,
     /// sent-by port, if written.
     pub port: Option<u16>,
     /// All via-params in order, values as written.
-    pub params: Vec<Param>,
+    pub params: Params<'a>,
 }
 
-impl Via {
+impl Via<'_> {
     /// The `branch` parameter (RFC 3261 §8.1.1.7).
     pub fn branch(&self) -> Option<&str> {
         self.param("branch").flatten()
@@ -48,13 +50,24 @@ impl Via {
 
     /// Looks up a parameter by case-insensitive name: `Some(None)` when present without value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        find_param(&self.params, name).map(|v| v.as_deref())
+        self.params.get(name)
     }
-}
 
-impl std::fmt::Display for Via {
-    /// Writes the value in canonical form: `SIP/2.0/UDP host:port;name=value...`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    /// The same value holding its own copy of the text.
+    pub fn into_owned(self) -> Via<'static> {
+        Via {
+            protocol: Cow::Owned(self.protocol.into_owned()),
+            version: Cow::Owned(self.version.into_owned()),
+            transport: Cow::Owned(self.transport.into_owned()),
+            host: Cow::Owned(self.host.into_owned()),
+            host_kind: self.host_kind,
+            port: self.port,
+            params: self.params.into_owned(),
+        }
+    }
+
+    /// Writes `sent-protocol SP sent-by` in canonical form: `SIP/2.0/UDP host:port`.
+    pub(crate) fn fmt_head(&self, f: &mut impl std::fmt::Write) -> std::fmt::Result {
         write!(
             f,
             "{}/{}/{} {}",
@@ -63,7 +76,15 @@ impl std::fmt::Display for Via {
         if let Some(p) = self.port {
             write!(f, ":{p}")?;
         }
-        for (n, v) in &self.params {
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Via<'_> {
+    /// Writes the value in canonical form: `SIP/2.0/UDP host:port;name=value...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.fmt_head(f)?;
+        for (n, v) in self.params.iter() {
             match v {
                 Some(v) => write!(f, ";{n}={v}")?,
                 None => write!(f, ";{n}")?,
@@ -89,7 +110,7 @@ fn take_slash(s: &str) -> Result<&str, SipError> {
 
 /// Parses one Via value (already unfolded and comma-split):
 /// `sent-protocol LWS sent-by *( SEMI via-params )`.
-pub fn parse_via(value: &str) -> Result<Via, SipError> {
+pub fn parse_via(value: &str) -> Result<Via<'_>, SipError> {
     let s = trim_lws(value);
     if s.is_empty() {
         return Err(SipError::EmptyListElement("Via"));
@@ -107,18 +128,24 @@ pub fn parse_via(value: &str) -> Result<Via, SipError> {
     let end = rest.find(';').unwrap_or(rest.len());
     let (sent_by, params) = rest.split_at(end);
     // sent-by = host [ COLON port ]; COLON allows white space around it.
-    let sent_by: String = sent_by
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    let (host, host_kind, port) =
-        split_hostport(&sent_by).map_err(|_| SipError::BadVia("sent-by"))?;
-    let params = parse_params(params).map_err(|_| SipError::BadVia("parameter"))?;
+    let bad = |_| SipError::BadVia("sent-by");
+    let (host, host_kind, port) = if sent_by.bytes().any(|c| c.is_ascii_whitespace()) {
+        let packed: String = sent_by
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        let (host, kind, port) = split_hostport(&packed).map_err(bad)?;
+        (Cow::Owned(host.to_string()), kind, port)
+    } else {
+        let (host, kind, port) = split_hostport(sent_by).map_err(bad)?;
+        (Cow::Borrowed(host), kind, port)
+    };
+    let params = Params::parse(params).map_err(|_| SipError::BadVia("parameter"))?;
     let via = Via {
-        protocol: protocol.to_string(),
-        version: version.to_string(),
-        transport: transport.to_string(),
-        host: host.to_string(),
+        protocol: Cow::Borrowed(protocol),
+        version: Cow::Borrowed(version),
+        transport: Cow::Borrowed(transport),
+        host,
         host_kind,
         port,
         params,
@@ -127,23 +154,54 @@ pub fn parse_via(value: &str) -> Result<Via, SipError> {
     Ok(via)
 }
 
-impl Message<'_> {
+/// Parses one Via value that is either a slice of the message or a copy (a folded field).
+fn parse_via_cow(value: Cow<'_, str>) -> Result<Via<'_>, SipError> {
+    match value {
+        Cow::Borrowed(s) => parse_via(s),
+        Cow::Owned(s) => parse_via(&s).map(Via::into_owned),
+    }
+}
+
+/// Calls `f` with each Via value of the field `h`, in order.
+fn each_via_of<'a>(
+    h: &Header<'a>,
+    f: &mut impl FnMut(Via<'a>) -> Result<(), SipError>,
+) -> Result<(), SipError> {
+    match h.unfolded()? {
+        Cow::Borrowed(text) => CommaSplit::new(text).try_for_each(|v| f(parse_via(v)?)),
+        Cow::Owned(text) => CommaSplit::new(&text).try_for_each(|v| f(parse_via(v)?.into_owned())),
+    }
+}
+
+impl<'a> Message<'a> {
     /// Every Via value in order, top first (all Via fields, comma lists split).
-    pub fn vias(&self) -> Result<Vec<Via>, SipError> {
+    pub fn vias(&self) -> Result<Vec<Via<'a>>, SipError> {
         let mut out = Vec::new();
-        for h in self.headers_named("Via") {
-            for v in h.values()? {
-                out.push(parse_via(&v)?);
-            }
-        }
+        self.each_via(|v| {
+            out.push(v);
+            Ok(())
+        })?;
         Ok(out)
     }
 
+    /// Calls `f` with every Via value in order, top first, without collecting them.
+    pub fn each_via(
+        &self,
+        mut f: impl FnMut(Via<'a>) -> Result<(), SipError>,
+    ) -> Result<(), SipError> {
+        self.headers_named("Via")
+            .try_for_each(|h| each_via_of(h, &mut f))
+    }
+
     /// The topmost Via value; an error if there is none.
-    pub fn top_via(&self) -> Result<Via, SipError> {
+    pub fn top_via(&self) -> Result<Via<'a>, SipError> {
         let h = self.header("Via").ok_or(SipError::MissingHeader("Via"))?;
-        let values = h.values()?;
-        let first = values.first().ok_or(SipError::MissingHeader("Via"))?;
-        parse_via(first)
+        let first = match h.unfolded()? {
+            Cow::Borrowed(text) => CommaSplit::new(text).next().map(Cow::Borrowed),
+            Cow::Owned(text) => CommaSplit::new(&text)
+                .next()
+                .map(|v| Cow::Owned(v.to_string())),
+        };
+        parse_via_cow(first.ok_or(SipError::MissingHeader("Via"))?)
     }
 }
