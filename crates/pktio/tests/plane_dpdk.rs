@@ -101,6 +101,7 @@ fn dpdk_plane_starts_its_workers_reports_steering_and_joins() {
         let key = layout.owned_rtp_ports(w, 0).next().unwrap();
         answers(link, w, key);
     }
+    nic_counters_are_read(&plane);
     let t = Instant::now();
     plane.join().unwrap();
     assert!(
@@ -109,6 +110,23 @@ fn dpdk_plane_starts_its_workers_reports_steering_and_joins() {
         t.elapsed()
     );
     let _ = std::fs::remove_dir_all(std::path::Path::new("/var/run/dpdk").join(&prefix));
+}
+
+/// The ports' NIC counters, read from this thread while the workers poll: net_null makes a
+/// frame for every receive slot, so its counters move (one queue per worker).
+fn nic_counters_are_read(plane: &DataPlane) {
+    let nics = plane.nic_ports();
+    let names: Vec<&str> = nics.iter().map(|n| n.name()).collect();
+    assert_eq!(names, ["net_ring0", "net_null0"]);
+    let first = nics[1].stats();
+    assert_eq!(first.rx_queue_packets.len(), 2, "{first:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    let later = nics[1].stats();
+    assert!(
+        later.rx_packets > first.rx_packets,
+        "{first:?} then {later:?}"
+    );
+    assert!(later.rx_queue_packets.iter().sum::<u64>() > 0, "{later:?}");
 }
 
 /// Refused before the EAL starts (so this test may run beside the one above).

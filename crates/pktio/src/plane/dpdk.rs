@@ -55,6 +55,14 @@ impl DpdkWorkers {
             .collect()
     }
 
+    /// A counter handle on each port.
+    pub(super) fn nic_ports(&self) -> Vec<super::NicPort> {
+        self.ports
+            .iter()
+            .map(|p| super::NicPort::new(p.clone()))
+            .collect()
+    }
+
     /// Waits for every worker lcore to return (after the stop flag was set); returns the
     /// workers that panicked.
     pub(super) fn join(&mut self) -> Vec<usize> {

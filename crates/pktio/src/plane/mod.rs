@@ -19,9 +19,11 @@
 #[cfg(feature = "dpdk")]
 mod dpdk;
 mod error;
+mod nic;
 mod socket;
 
 pub use error::PlaneError;
+pub use nic::{NicPort, NicStats};
 
 use crate::socket::Waker;
 use crate::PacketIo;
@@ -165,6 +167,16 @@ impl DataPlane {
             Backend::Socket(_) => Vec::new(),
             #[cfg(feature = "dpdk")]
             Backend::Dpdk(d) => d.steering(),
+        }
+    }
+
+    /// The DPDK ports, in `[[dataplane.dpdk.port]]` order, whose NIC counters can be read
+    /// from any thread; empty for the socket backend.
+    pub fn nic_ports(&self) -> Vec<NicPort> {
+        match &self.backend {
+            Backend::Socket(_) => Vec::new(),
+            #[cfg(feature = "dpdk")]
+            Backend::Dpdk(d) => d.nic_ports(),
         }
     }
 
