@@ -61,6 +61,16 @@ fn snapshot_text() -> String {
     m.workers[1].drops[0] = 4;
     m.engine.ended.insert("timeout_no_rtp", 2);
     m.engine.requests.insert("offer", 8);
+    m.nics.push((
+        "net_af_packet0".into(),
+        pktio::plane::NicStats {
+            rx_packets: 11,
+            rx_missed: 2,
+            rx_queue_packets: vec![6, 5],
+            tx_queue_packets: vec![0, 0],
+            ..Default::default()
+        },
+    ));
     let pools = [
         PortPool {
             name: "external".into(),
@@ -122,6 +132,9 @@ fn values_are_the_snapshots() {
         "ferrovox_media_sessions_ended_total{reason=\"timeout_no_rtp\"} 2",
         "ferrovox_media_sessions_ended_total{reason=\"timeout_offer\"} 0",
         "ferrovox_ng_requests_total{command=\"offer\"} 8",
+        "ferrovox_nic_packets_total{port=\"net_af_packet0\",direction=\"rx\"} 11",
+        "ferrovox_nic_drops_total{port=\"net_af_packet0\",reason=\"rx_missed\"} 2",
+        "ferrovox_nic_queue_packets_total{port=\"net_af_packet0\",queue=\"1\",direction=\"rx\"} 5",
     ] {
         assert!(text.contains(want), "missing {want}\n{text}");
     }

@@ -9,11 +9,15 @@ use std::sync::Arc;
 use dataplane::{DropReason, PortLayout, SharedCounters, WorkerCounters};
 use media::EngineCounters;
 use metrics::{num, Exposition};
+use pktio::plane::{NicPort, NicStats};
 
 use crate::SharedEngine;
 
 /// A counter family read from a value: its name, its HELP text, and how to read it.
-pub(crate) type Counter<T> = (&'static str, &'static str, fn(&T) -> u64);
+pub(crate) type Counter<T> = (&'static str, &'static str, Read<T>);
+
+/// How a value is read from a snapshot.
+pub(crate) type Read<T> = fn(&T) -> u64;
 
 /// The relay ports of one `[[interface]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +36,7 @@ pub struct MediaView {
     engine: SharedEngine,
     workers: Vec<Arc<SharedCounters>>,
     pools: Vec<PortPool>,
+    nics: Vec<NicPort>,
 }
 
 /// The media side at one instant.
@@ -45,14 +50,18 @@ pub struct MediaSnapshot {
     pub free: Vec<usize>,
     /// Each worker's last published counters.
     pub workers: Vec<WorkerCounters>,
+    /// Each DPDK port's name and driver statistics (none with the socket backend).
+    pub nics: Vec<(String, NicStats)>,
 }
 
 impl MediaView {
-    /// The view of `engine` and `workers` (worker `w` at index `w`); `interfaces` are the
-    /// `[[interface]]` entries (name, address) in the order of `layout`'s addresses.
+    /// The view of `engine`, `workers` (worker `w` at index `w`) and the DPDK ports `nics`;
+    /// `interfaces` are the `[[interface]]` entries (name, address) in the order of
+    /// `layout`'s addresses.
     pub fn new(
         engine: SharedEngine,
         workers: Vec<Arc<SharedCounters>>,
+        nics: Vec<NicPort>,
         interfaces: &[(String, IpAddr)],
         layout: &PortLayout,
     ) -> MediaView {
@@ -75,6 +84,7 @@ impl MediaView {
             engine,
             workers,
             pools,
+            nics,
         }
     }
 
@@ -97,6 +107,11 @@ impl MediaView {
             sessions,
             free,
             workers: self.workers.iter().map(|w| w.read()).collect(),
+            nics: self
+                .nics
+                .iter()
+                .map(|n| (n.name().to_owned(), n.stats()))
+                .collect(),
         }
     }
 }
@@ -129,6 +144,7 @@ pub fn media_families(pools: &[PortPool], s: &MediaSnapshot, e: &mut Exposition)
     }
     engine_families(&s.engine, e);
     worker_families(&s.workers, e);
+    nic_families(&s.nics, e);
 }
 
 /// The engine's control-plane counters.
@@ -285,6 +301,61 @@ fn worker_families(workers: &[WorkerCounters], e: &mut Exposition) {
     for (w, c) in names.iter().zip(workers) {
         for r in DropReason::ALL {
             f.sample(&[("worker", w), ("reason", r.name())], num(c.drops_of(r)));
+        }
+    }
+}
+
+/// The DPDK ports' driver statistics.
+fn nic_families(nics: &[(String, NicStats)], e: &mut Exposition) {
+    let both: [(&str, &str, Read<NicStats>, Read<NicStats>); 2] = [
+        (
+            "ferrovox_nic_packets_total",
+            "Packets the DPDK port received (rx) and sent (tx).",
+            |s| s.rx_packets,
+            |s| s.tx_packets,
+        ),
+        (
+            "ferrovox_nic_bytes_total",
+            "Bytes the DPDK port received (rx) and sent (tx).",
+            |s| s.rx_bytes,
+            |s| s.tx_bytes,
+        ),
+    ];
+    for (name, help, rx, tx) in both {
+        let mut f = e.counter(name, help);
+        for (port, s) in nics {
+            f.sample(&[("port", port), ("direction", "rx")], num(rx(s)));
+            f.sample(&[("port", port), ("direction", "tx")], num(tx(s)));
+        }
+    }
+    let mut f = e.counter(
+        "ferrovox_nic_drops_total",
+        "Packets the DPDK port lost, by reason: an RX queue full (rx_missed, imissed), no mbuf \
+         for a receive (rx_no_mbuf), bad frames received (rx_errors), failed sends (tx_errors).",
+    );
+    for (port, s) in nics {
+        for (r, n) in [
+            ("rx_missed", s.rx_missed),
+            ("rx_no_mbuf", s.rx_no_mbuf),
+            ("rx_errors", s.rx_errors),
+            ("tx_errors", s.tx_errors),
+        ] {
+            f.sample(&[("port", port), ("reason", r)], num(n));
+        }
+    }
+    let mut f = e.counter(
+        "ferrovox_nic_queue_packets_total",
+        "Packets per DPDK queue (queue q is worker q's), received (rx) and sent (tx).",
+    );
+    for (port, s) in nics {
+        for (dir, list) in [("rx", &s.rx_queue_packets), ("tx", &s.tx_queue_packets)] {
+            for (q, n) in list.iter().enumerate() {
+                let q = q.to_string();
+                f.sample(
+                    &[("port", port), ("queue", &q), ("direction", dir)],
+                    num(*n),
+                );
+            }
         }
     }
 }

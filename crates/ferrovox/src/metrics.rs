@@ -27,6 +27,7 @@ const SIP_ANSWER: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct PlaneFacts {
     workers: Vec<Arc<SharedCounters>>,
+    nics: Vec<pktio::plane::NicPort>,
     layout: Arc<dataplane::PortLayout>,
     interfaces: Vec<(String, std::net::IpAddr)>,
     fastpath: bool,
@@ -38,6 +39,7 @@ impl PlaneFacts {
     pub fn of(cfg: &config::Config, plane: &DataPlane) -> PlaneFacts {
         PlaneFacts {
             workers: plane.counters().to_vec(),
+            nics: plane.nic_ports(),
             layout: plane.layout(),
             interfaces: cfg
                 .interfaces
@@ -103,6 +105,7 @@ pub fn spawn(
     let media = MediaView::new(
         parts.engine,
         parts.plane.workers.clone(),
+        parts.plane.nics.clone(),
         &parts.plane.interfaces,
         &parts.plane.layout,
     );
