@@ -263,7 +263,7 @@ fn unlisted(old: &Config, new: &Config, out: &mut Vec<ConfigChange>) {
     dataplane.backend = n.dataplane.backend;
     let mut admin = o.admin.clone();
     admin.socket.clone_from(&n.admin.socket);
-    let mut metrics = o.metrics.clone();
+    let mut metrics = o.metrics;
     metrics.listen = n.metrics.listen;
     let sections = [
         ("media.other", media != n.media),

@@ -217,12 +217,12 @@ fn held_back(current: &config::Config, new: &config::Config) -> config::Config {
     r.sip.transports.clone_from(&c.sip.transports);
     r.sip.tls.listen.clone_from(&c.sip.tls.listen);
     r.ng.listen = c.ng.listen;
-    r.ng.tcp = c.ng.tcp.clone();
+    r.ng.tcp = c.ng.tcp;
     r.ng.cookie_cache = c.ng.cookie_cache;
     r.dataplane = c.dataplane.clone();
     r.interfaces.clone_from(&c.interfaces);
     r.admin = c.admin.clone();
-    r.metrics = c.metrics.clone();
+    r.metrics = c.metrics;
     let mut media = c.media.clone();
     media.timeout = new.media.timeout;
     media.hold_timeout = new.media.hold_timeout;

@@ -181,16 +181,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let stats = crate::metrics_driver::DriverStats::of(&sockets);
-    let mut udp_by_local = HashMap::new();
-    let mut listeners = rebind::Listeners::new(sockets.listen.clone());
-    for (a, s) in sockets.listen.iter().zip(&sockets.udp) {
-        let mut to = rebind::UdpServing {
-            by_local: &mut udp_by_local,
-            inbound: &tx,
-            icmp: &sockets.icmp,
-        };
-        listeners.serve_udp(*a, s.clone(), &mut to)?;
-    }
+    let mut listeners = rebind::Listeners::new(&sockets, tx.clone())?;
     let icmp = sockets.icmp.clone();
     let mut conns = Conns {
         tcp: tcp::Connections::new(tx.clone(), sockets.tcp_limits.clone()),
@@ -211,7 +202,7 @@ pub async fn run(
     proxy.handle_timeout(Instant::now());
     loop {
         while let Some(t) = proxy.poll_transmit() {
-            send(&udp_by_local, &mut conns, t, &mut proxy).await;
+            send(listeners.udp(), &mut conns, t, &mut proxy).await;
         }
         while let Some(q) = proxy.poll_dns_transmit() {
             dns.send(q, &tx).await;
@@ -240,21 +231,9 @@ pub async fn run(
             }
             () = sleep => proxy.handle_timeout(Instant::now()),
             c = control.recv() => match c {
-                Some(Control::Reload(mut cfg, done)) => {
-                    let mut to = rebind::UdpServing {
-                        by_local: &mut udp_by_local,
-                        inbound: &tx,
-                        icmp: &icmp,
-                    };
-                    let rebound = listeners.rebind(&cfg.sip, &mut to, &conns.tcp.registrar());
-                    if rebound.is_err() {
-                        cfg.sip.listen = listeners.listen().to_vec();
-                    }
-                    let _ = done.send(rebound);
-                    let pc = proxy::ProxyConfig::from_config(&cfg);
-                    proxy.reconfigure(pc, &cfg.sets, &cfg.routes, Instant::now());
-                    conns.reconfigure(&cfg.sip, sockets.tls_context.as_deref());
-                    tracing::info!(sets = cfg.sets.len(), "SIP configuration reloaded");
+                Some(Control::Reload(cfg, done)) => {
+                    let tls = sockets.tls_context.as_deref();
+                    let _ = done.send(rebind::reload(*cfg, &mut proxy, &mut listeners, &conns, tls));
                 }
                 Some(Control::Drain(d)) => proxy.set_draining(d),
                 Some(Control::Admin(req)) => {

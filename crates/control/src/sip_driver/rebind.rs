@@ -14,52 +14,55 @@ use tokio::task::AbortHandle;
 use super::{icmp, tcp, Inbound};
 
 /// The listen addresses served and the tasks serving them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Listeners {
     /// `sip.listen` as served, in the config's order.
     listen: Vec<SocketAddr>,
     /// By listen address: the UDP socket's local address and its reader.
-    udp: HashMap<SocketAddr, (SocketAddr, AbortHandle)>,
+    readers: HashMap<SocketAddr, (SocketAddr, AbortHandle)>,
     /// By listen address: the TCP accept loop.
     tcp: HashMap<SocketAddr, AbortHandle>,
-}
-
-/// What serving a UDP socket needs besides the socket.
-pub(crate) struct UdpServing<'a> {
-    /// The sockets the proxy's transmits go out on, by local address.
-    pub by_local: &'a mut HashMap<SocketAddr, Arc<UdpSocket>>,
+    /// The UDP sockets the proxy's transmits go out on, by local address.
+    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     /// Where the readers hand messages to the proxy loop.
-    pub inbound: &'a mpsc::Sender<Inbound>,
-    /// The ICMP counters.
-    pub icmp: &'a Arc<icmp::IcmpStats>,
+    inbound: mpsc::Sender<Inbound>,
+    /// The ICMP counters of the UDP sockets.
+    icmp: Arc<icmp::IcmpStats>,
 }
 
 impl Listeners {
-    /// Nothing served yet; `listen` is the configured list the sockets are bound on.
-    pub(crate) fn new(listen: Vec<SocketAddr>) -> Listeners {
-        Listeners {
-            listen,
-            ..Listeners::default()
+    /// Reads the UDP sockets of `sockets` into `inbound` (their TCP listeners are served by
+    /// [`Listeners::serve_tcp`] once the connections exist).
+    pub(crate) fn new(
+        sockets: &super::Sockets,
+        inbound: mpsc::Sender<Inbound>,
+    ) -> std::io::Result<Listeners> {
+        let mut l = Listeners {
+            listen: sockets.listen.clone(),
+            readers: HashMap::new(),
+            tcp: HashMap::new(),
+            udp: HashMap::new(),
+            inbound,
+            icmp: sockets.icmp.clone(),
+        };
+        for (a, s) in sockets.listen.iter().zip(&sockets.udp) {
+            l.serve_udp(*a, s.clone())?;
         }
+        Ok(l)
     }
 
-    /// The addresses served.
-    pub(crate) fn listen(&self) -> &[SocketAddr] {
-        &self.listen
+    /// The UDP sockets by local address.
+    pub(crate) fn udp(&self) -> &HashMap<SocketAddr, Arc<UdpSocket>> {
+        &self.udp
     }
 
     /// Reads `sock`, bound on listen address `addr`, for the proxy.
-    pub(crate) fn serve_udp(
-        &mut self,
-        addr: SocketAddr,
-        sock: Arc<UdpSocket>,
-        to: &mut UdpServing<'_>,
-    ) -> std::io::Result<()> {
+    fn serve_udp(&mut self, addr: SocketAddr, sock: Arc<UdpSocket>) -> std::io::Result<()> {
         let local = sock.local_addr()?;
-        to.by_local.insert(local, sock.clone());
-        let errors = icmp::ErrorQueue::new(local, to.icmp.clone());
-        let reader = tokio::spawn(super::udp_reader(sock, local, to.inbound.clone(), errors));
-        self.udp.insert(addr, (local, reader.abort_handle()));
+        self.udp.insert(local, sock.clone());
+        let errors = icmp::ErrorQueue::new(local, self.icmp.clone());
+        let reader = tokio::spawn(super::udp_reader(sock, local, self.inbound.clone(), errors));
+        self.readers.insert(addr, (local, reader.abort_handle()));
         Ok(())
     }
 
@@ -77,10 +80,9 @@ impl Listeners {
     /// Serves `cfg.listen` (on the transports of `cfg`) instead of the running list: binds the
     /// added addresses, then serves them and closes the removed ones. Returns whether the
     /// list changed; an error (naming the key and address) leaves everything as it was.
-    pub(crate) fn rebind(
+    fn rebind(
         &mut self,
         cfg: &config::SipConfig,
-        to: &mut UdpServing<'_>,
         reg: &Arc<tcp::Registry>,
     ) -> Result<bool, String> {
         if cfg.listen == self.listen {
@@ -106,7 +108,7 @@ impl Listeners {
             }
         }
         for (a, s) in udp {
-            self.serve_udp(a, s, to)
+            self.serve_udp(a, s)
                 .map_err(|e| format!("sip.listen: UDP {a}: {e}"))?;
         }
         for (a, l) in tcp {
@@ -119,7 +121,7 @@ impl Listeners {
             .copied()
             .collect();
         for a in &removed {
-            self.close(*a, to.by_local);
+            self.close(*a);
         }
         self.listen.clone_from(&cfg.listen);
         tracing::info!(added = ?added, closed = ?removed, "sip.listen rebound");
@@ -127,15 +129,37 @@ impl Listeners {
     }
 
     /// Stops serving listen address `a`: its sockets close once their tasks end.
-    fn close(&mut self, a: SocketAddr, by_local: &mut HashMap<SocketAddr, Arc<UdpSocket>>) {
-        if let Some((local, reader)) = self.udp.remove(&a) {
+    fn close(&mut self, a: SocketAddr) {
+        if let Some((local, reader)) = self.readers.remove(&a) {
             reader.abort();
-            by_local.remove(&local);
+            self.udp.remove(&local);
         }
         if let Some(accept) = self.tcp.remove(&a) {
             accept.abort();
         }
     }
+}
+
+/// The driver's side of a reload: `sip.listen` rebound (on failure the running addresses
+/// stay, and the proxy keeps naming them in Via and Record-Route), then the proxy's settings,
+/// sets and routes and the stream transports' bounds and TLS files. Returns what
+/// [`super::Control::Reload`] answers.
+pub(crate) fn reload(
+    mut cfg: config::Config,
+    proxy: &mut proxy::Proxy,
+    listeners: &mut Listeners,
+    conns: &super::Conns,
+    tls: Option<&super::tls::TlsContext>,
+) -> Result<bool, String> {
+    let rebound = listeners.rebind(&cfg.sip, &conns.tcp.registrar());
+    if rebound.is_err() {
+        cfg.sip.listen.clone_from(&listeners.listen);
+    }
+    let pc = proxy::ProxyConfig::from_config(&cfg);
+    proxy.reconfigure(pc, &cfg.sets, &cfg.routes, std::time::Instant::now());
+    conns.reconfigure(&cfg.sip, tls);
+    tracing::info!(sets = cfg.sets.len(), "SIP configuration reloaded");
+    rebound
 }
 
 /// A non-blocking TCP listener on `addr` (with `SO_REUSEADDR`, like the ones bound at start).
