@@ -38,9 +38,12 @@ fn direct_calls_lose_nothing_at_a_low_rate() {
     assert!(r.relay_drops.is_none());
     assert!(r.tool_cpu.is_some());
     assert!(r.counts.latency.count() == r.counts.received);
-    assert_eq!(
-        search::verdict(&SearchConfig::default(), &r.probe()),
-        Verdict::Pass
+    // Nothing was lost, so the step passes, unless the box starved the load tool of CPU
+    // (tests run beside builds): then it says so rather than blame the relay.
+    let verdict = search::verdict(&SearchConfig::default(), &r.probe());
+    assert!(
+        matches!(verdict, Verdict::Pass | Verdict::ToolLimited),
+        "{verdict:?}"
     );
     // A second step is counted on its own: nothing of step one leaks in.
     let r2 = runner.step(2, 2_000).unwrap();
