@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::lex::{is_lws, is_token_char, quoted_len, trim_lws, CommaSplit, Params};
+use crate::lex::{find_byte, is_lws, is_token_char, quoted_len, trim_lws, CommaSplit, Params};
 use crate::uri::{check_any_uri, parse_uri, Uri};
 use crate::{Header, Message, SipError};
 
@@ -84,7 +84,7 @@ pub fn parse_name_addr(value: &str) -> Result<NameAddr<'_>, SipError> {
             return Err(SipError::BadNameAddr("quoted display name without <URI>"));
         }
         (Some(Cow::Borrowed(d)), rest)
-    } else if let Some(lt) = s.find('<') {
+    } else if let Some(lt) = find_byte(s, b'<') {
         let d = trim_lws(s.get(..lt).unwrap_or_default());
         // RFC 4475 §3.1.1.6: no LWS is needed between a token display name and '<'.
         if !is_token_display(d) {
@@ -96,7 +96,7 @@ pub fn parse_name_addr(value: &str) -> Result<NameAddr<'_>, SipError> {
         (None, s)
     };
     if let Some(inner) = after_display.strip_prefix('<') {
-        let gt = inner.find('>').ok_or(SipError::BadNameAddr("missing >"))?;
+        let gt = find_byte(inner, b'>').ok_or(SipError::BadNameAddr("missing >"))?;
         let uri = inner.get(..gt).unwrap_or_default();
         check_addr_uri(uri)?;
         let params = Params::parse(inner.get(gt + 1..).unwrap_or_default())

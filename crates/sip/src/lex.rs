@@ -4,9 +4,70 @@ use std::borrow::Cow;
 
 use crate::SipError;
 
+/// A set of bytes as a table indexed by the byte: one load per test, where a chain of
+/// comparisons or a search of a list of punctuation costs one per member.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ByteSet([bool; 256]);
+
+impl ByteSet {
+    /// ASCII letters and digits, plus `extra`.
+    pub(crate) const fn alnum_and(extra: &[u8]) -> ByteSet {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            t[c] = (c as u8).is_ascii_alphanumeric();
+            c += 1;
+        }
+        ByteSet(t).and(extra)
+    }
+
+    /// This set plus the bytes of `extra`.
+    pub(crate) const fn and(self, extra: &[u8]) -> ByteSet {
+        let mut t = self.0;
+        let mut i = 0;
+        while i < extra.len() {
+            t[extra[i] as usize] = true;
+            i += 1;
+        }
+        ByteSet(t)
+    }
+
+    /// True when `c` is in the set (a `u8` always indexes a 256-entry table).
+    #[inline]
+    pub(crate) fn has(&self, c: u8) -> bool {
+        self.0[usize::from(c)]
+    }
+
+    /// The length of the longest prefix of `s` made of bytes in the set.
+    #[inline]
+    pub(crate) fn prefix_len(&self, s: &str) -> usize {
+        s.bytes().position(|c| !self.has(c)).unwrap_or(s.len())
+    }
+}
+
+/// `token` characters (RFC 3261 §25.1).
+pub(crate) const TOKEN: ByteSet = ByteSet::alnum_and(b"-.!%*_+`'~");
+
+/// Characters allowed in an unquoted gen-value: token, or host (IPv6 reference) characters.
+const VALUE: ByteSet = TOKEN.and(b":[]");
+
 /// `token` characters (RFC 3261 §25.1).
 pub fn is_token_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
+    TOKEN.has(c)
+}
+
+/// The position of the first `b` in `s`: a plain loop, cheaper than a `char` search on the
+/// short strings of a header value.
+#[inline]
+pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
+/// `s` split around its first `b` (which must be ASCII), without it.
+#[inline]
+pub(crate) fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
 /// True when `s` is a non-empty token.
@@ -21,7 +82,11 @@ pub fn is_lws(c: u8) -> bool {
 
 /// Trims leading and trailing linear white space.
 pub fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    // White space bytes are ASCII, so the trimmed ends are character boundaries.
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| !is_lws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| !is_lws(c)).map_or(start, |i| i + 1);
+    s.get(start..end).unwrap_or_default()
 }
 
 /// Trims leading and trailing linear white space from bytes.
@@ -45,7 +110,7 @@ pub fn trim_lws_bytes(mut s: &[u8]) -> &[u8] {
 /// (RFC 3261 §7.3.1: a fold is equivalent to a single SP). Borrows when nothing is folded.
 pub fn unfold(value: &[u8]) -> Result<Cow<'_, str>, SipError> {
     let text = std::str::from_utf8(value).map_err(|_| SipError::NotUtf8)?;
-    if !text.contains('\r') {
+    if !text.as_bytes().contains(&b'\r') {
         return Ok(Cow::Borrowed(text));
     }
     let mut out = String::with_capacity(text.len());
@@ -145,11 +210,6 @@ pub fn quoted_len(s: &str) -> Option<usize> {
 /// A generic parameter: name and optional value (value kept as written, quotes included).
 pub type Param = (String, Option<String>);
 
-/// Characters allowed in an unquoted gen-value: token, or host (IPv6 reference) characters.
-fn is_value_char(c: u8) -> bool {
-    is_token_char(c) || matches!(c, b':' | b'[' | b']')
-}
-
 /// A parameter read in place: name and optional value as written.
 type ParamRef<'s> = (&'s str, Option<&'s str>);
 
@@ -161,7 +221,7 @@ fn next_param(s: &str) -> Result<Option<(ParamRef<'_>, &str)>, SipError> {
         return Ok(None);
     }
     let rest = trim_lws(rest.strip_prefix(';').ok_or(SipError::BadParam)?);
-    let name_len = rest.bytes().take_while(|&c| is_token_char(c)).count();
+    let name_len = TOKEN.prefix_len(rest);
     if name_len == 0 {
         return Err(SipError::BadParam);
     }
@@ -174,7 +234,7 @@ fn next_param(s: &str) -> Result<Option<(ParamRef<'_>, &str)>, SipError> {
     let vlen = if v.starts_with('"') {
         quoted_len(v).ok_or(SipError::BadParam)?
     } else {
-        v.bytes().take_while(|&c| is_value_char(c)).count()
+        VALUE.prefix_len(v)
     };
     if vlen == 0 {
         return Err(SipError::BadParam);

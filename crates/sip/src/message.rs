@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use crate::lex::{is_lws, is_token, split_commas, trim_lws_bytes, unfold};
 use crate::names::{is_list_header, name_matches};
-use crate::uri::{check_any_uri, parse_uri};
+use crate::uri::read_any_uri;
 use crate::{Method, SipError};
 
 /// Largest message accepted, in bytes.
@@ -116,8 +116,16 @@ fn find_crlf(bytes: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-fn has_bare_line_end(line: &[u8]) -> bool {
-    line.iter().any(|&c| c == b'\r' || c == b'\n')
+/// The offset of the CRLF ending the line that starts at `from`, read in one pass: the first
+/// CR or LF must begin a CRLF. A CR or LF alone before it is [`SipError::BareLineEnd`]
+/// (RFC 3261 §7: lines end with CRLF); no CRLF at all is [`SipError::Incomplete`].
+fn line_end(bytes: &[u8], from: usize) -> Result<usize, SipError> {
+    let rest = bytes.get(from..).ok_or(SipError::Incomplete)?;
+    match memchr::memchr2(b'\r', b'\n', rest) {
+        Some(i) if rest.get(i..i + 2) == Some(b"\r\n") => Ok(from + i),
+        _ if find_crlf(bytes, from).is_some() => Err(SipError::BareLineEnd),
+        _ => Err(SipError::Incomplete),
+    }
 }
 
 fn parse_impl(bytes: &[u8], strict_body: bool) -> Result<Message<'_>, SipError> {
@@ -132,11 +140,8 @@ fn parse_impl(bytes: &[u8], strict_body: bool) -> Result<Message<'_>, SipError> 
     if start >= bytes.len() {
         return Err(SipError::Empty);
     }
-    let eol = find_crlf(bytes, start).ok_or(SipError::Incomplete)?;
+    let eol = line_end(bytes, start)?;
     let line = bytes.get(start..eol).ok_or(SipError::Incomplete)?;
-    if has_bare_line_end(line) {
-        return Err(SipError::BareLineEnd);
-    }
     let (start_line, uri_span) = parse_start_line(line, start)?;
     let is_request = matches!(start_line, StartLine::Request { .. });
     let wrap = |e: SipError| {
@@ -198,12 +203,11 @@ fn parse_start_line(
         return Err(SipError::BadMethod);
     }
     check_version(version)?;
-    check_any_uri(uri).map_err(|_| SipError::BadRequestUri)?;
-    if let Ok(parsed) = parse_uri(uri) {
+    match read_any_uri(uri) {
+        Err(_) => return Err(SipError::BadRequestUri),
         // RFC 3261 §19.1.5 table: headers are not allowed in a Request-URI.
-        if parsed.headers.is_some() {
-            return Err(SipError::RequestUriHeaders);
-        }
+        Ok(Some(parsed)) if parsed.headers.is_some() => return Err(SipError::RequestUriHeaders),
+        Ok(_) => {}
     }
     let uri_start = offset + method.len() + 1;
     Ok((
@@ -263,24 +267,18 @@ type Index<'a> = (Vec<Header<'a>>, usize, usize);
 fn index_headers(bytes: &[u8], mut pos: usize) -> Result<Index<'_>, SipError> {
     let mut headers: Vec<Header<'_>> = Vec::with_capacity(16);
     loop {
-        let eol = find_crlf(bytes, pos).ok_or(SipError::Incomplete)?;
+        let eol = line_end(bytes, pos)?;
         let line = bytes.get(pos..eol).unwrap_or_default();
         if line.is_empty() {
             finish_values(bytes, &mut headers);
             return Ok((headers, pos, eol + 2));
-        }
-        if has_bare_line_end(line) {
-            return Err(SipError::BareLineEnd);
         }
         if matches!(line.first(), Some(b' ' | b'\t')) {
             // RFC 3261 §7.3.1: a line starting with white space continues the previous field.
             let last = headers.last_mut().ok_or(SipError::FoldBeforeHeader)?;
             last.line.end = eol + 2;
         } else {
-            let colon = line
-                .iter()
-                .position(|&c| c == b':')
-                .ok_or(SipError::BadHeaderLine)?;
+            let colon = memchr::memchr(b':', line).ok_or(SipError::BadHeaderLine)?;
             let name_bytes = line.get(..colon).unwrap_or_default();
             let name_bytes = trim_trailing_ws(name_bytes);
             let name = std::str::from_utf8(name_bytes).map_err(|_| SipError::BadHeaderLine)?;

@@ -421,3 +421,33 @@ fn params_read_in_place() -> Result<(), SipError> {
     assert!(Params::parse(";a=").is_err() && Params::parse("a").is_err());
     Ok(())
 }
+
+/// RFC 3261 §7: every line ends with CRLF; a CR or LF alone is refused wherever it is, and a
+/// line without its CRLF is incomplete.
+#[test]
+fn lone_cr_or_lf_is_a_bare_line_end() {
+    let head = "OPTIONS sip:a@b SIP/2.0\r\n";
+    let bare = |e: Result<Message<'_>, SipError>| match e {
+        Err(SipError::BareLineEnd) => true,
+        Err(SipError::InRequest(inner)) => *inner == SipError::BareLineEnd,
+        _ => false,
+    };
+    for text in [
+        format!("{head}Subject: a\rb\r\nl: 0\r\n\r\n"),
+        format!("{head}Subject: a\nb\r\nl: 0\r\n\r\n"),
+        format!("{head}Subject: a\r\r\nl: 0\r\n\r\n"),
+        "OPTIONS sip:a@b\rx SIP/2.0\r\nl: 0\r\n\r\n".to_string(),
+        "OPTIONS sip:a@b SIP/2.0\n\r\nl: 0\r\n\r\n".to_string(),
+    ] {
+        assert!(bare(parse(text.as_bytes())), "{text:?}");
+    }
+    let cut = format!("{head}Subject: a\nb");
+    assert!(matches!(
+        parse(cut.as_bytes()),
+        Err(SipError::InRequest(e)) if *e == SipError::Incomplete
+    ));
+    assert_eq!(
+        parse(b"OPTIONS sip:a@b SIP/2.0").err(),
+        Some(SipError::Incomplete)
+    );
+}

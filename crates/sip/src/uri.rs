@@ -8,6 +8,7 @@ mod owned;
 
 use std::net::Ipv4Addr;
 
+use crate::lex::{find_byte, split_once_byte, ByteSet};
 use crate::{SipError, UnknownTransport};
 
 pub use owned::{HostPort, SipUri, UriHost};
@@ -190,7 +191,7 @@ fn classify_host(host: &str) -> Result<HostKind, UriError> {
 /// Splits `host[:port]` (the host may be a bracketed IPv6 reference) and checks both parts.
 pub fn split_hostport(s: &str) -> Result<(&str, HostKind, Option<u16>), UriError> {
     let (host, port) = if s.starts_with('[') {
-        let end = s.find(']').ok_or(UriError::UnclosedIpv6)?;
+        let end = find_byte(s, b']').ok_or(UriError::UnclosedIpv6)?;
         let (h, rest) = s.split_at(end + 1);
         match rest.strip_prefix(':') {
             Some(p) => (h, Some(p)),
@@ -198,7 +199,7 @@ pub fn split_hostport(s: &str) -> Result<(&str, HostKind, Option<u16>), UriError
             None => return Err(UriError::AfterIpv6),
         }
     } else {
-        match s.split_once(':') {
+        match split_once_byte(s, b':') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         }
@@ -293,13 +294,22 @@ pub fn unescape(s: &str) -> Vec<u8> {
     out
 }
 
-fn is_unreserved(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&c)
-}
+/// `unreserved` (RFC 3261 §25.1).
+const UNRESERVED: ByteSet = ByteSet::alnum_and(b"-_.!~*'()");
+/// The user part: `unreserved / escaped / user-unreserved`.
+const USER: ByteSet = UNRESERVED.and(b"&=+$,;?/");
+/// The password: `unreserved / escaped / "&" / "=" / "+" / "$" / ","`.
+const PASSWORD: ByteSet = UNRESERVED.and(b"&=+$,");
+/// A uri-parameter: `paramchar` and `=`.
+const PARAM: ByteSet = UNRESERVED.and(b"[]/:&+$=");
+/// The headers: `hnv-unreserved / unreserved` and the separators `=` and `&`.
+const HEADERS: ByteSet = UNRESERVED.and(b"[]/?:+$=&");
+/// The opaque part of an absoluteURI: `uric`.
+const URIC: ByteSet = UNRESERVED.and(b";/?:@&=+$,");
 
-/// Checks `s` against `unreserved / escaped / extra` (RFC 3261 §25.1); `part` names it in the
-/// error.
-fn check_chars(s: &str, extra: &[u8], part: &'static str) -> Result<(), UriError> {
+/// Checks `s` against `escaped` or the bytes of `allowed` (RFC 3261 §25.1); `part` names it
+/// in the error.
+fn check_chars(s: &str, allowed: &ByteSet, part: &'static str) -> Result<(), UriError> {
     let b = s.as_bytes();
     let mut i = 0;
     while let Some(&c) = b.get(i) {
@@ -310,7 +320,7 @@ fn check_chars(s: &str, extra: &[u8], part: &'static str) -> Result<(), UriError
                 return Err(UriError::BadEscape { part });
             }
             i += 3;
-        } else if is_unreserved(c) || extra.contains(&c) {
+        } else if allowed.has(c) {
             i += 1;
         } else {
             // Every byte before `i` is ASCII, so `i` is a character boundary.
@@ -349,47 +359,45 @@ fn read_uri(s: &str) -> Result<Uri<'_>, UriError> {
         return Err(UriError::Scheme);
     };
     // '@' cannot appear unescaped after the userinfo (RFC 3261 §25.1), so the first one ends it.
-    let (userinfo, rest) = match rest.split_once('@') {
+    let (userinfo, rest) = match split_once_byte(rest, b'@') {
         Some((u, r)) => (Some(u), r),
         None => (None, rest),
     };
     let (user, password) = match userinfo {
         None => (None, None),
         Some(u) => {
-            let (user, pw) = match u.split_once(':') {
+            let (user, pw) = match split_once_byte(u, b':') {
                 Some((a, b)) => (a, Some(b)),
                 None => (u, None),
             };
             if user.is_empty() {
                 return Err(UriError::EmptyUser);
             }
-            check_chars(user, b"&=+$,;?/", "user part")?;
+            check_chars(user, &USER, "user part")?;
             if let Some(pw) = pw {
-                check_chars(pw, b"&=+$,", "password")?;
+                check_chars(pw, &PASSWORD, "password")?;
             }
             (Some(user), pw)
         }
     };
-    let (before_headers, headers) = match rest.split_once('?') {
+    let (before_headers, headers) = match split_once_byte(rest, b'?') {
         Some((a, h)) => (a, Some(h)),
         None => (rest, None),
     };
-    let (hostport, params) = before_headers
-        .split_once(';')
-        .unwrap_or((before_headers, ""));
+    let (hostport, params) = split_once_byte(before_headers, b';').unwrap_or((before_headers, ""));
     let (host, _, port) = split_hostport(hostport)?;
     for p in params.split(';').filter(|_| !params.is_empty()) {
         let name = p.split_once('=').map_or(p, |(n, _)| n);
         if name.is_empty() {
             return Err(UriError::EmptyParam);
         }
-        check_chars(p, b"[]/:&+$=", "uri-parameter")?;
+        check_chars(p, &PARAM, "uri-parameter")?;
     }
     if let Some(h) = headers {
         if h.is_empty() {
             return Err(UriError::EmptyHeaders);
         }
-        check_chars(h, b"[]/?:+$=&", "headers")?;
+        check_chars(h, &HEADERS, "headers")?;
     }
     Ok(Uri {
         scheme,
@@ -416,7 +424,7 @@ fn parse_tel(rest: &str) -> Result<Uri<'_>, UriError> {
         if p.split_once('=').map_or(p, |(n, _)| n).is_empty() {
             return Err(UriError::EmptyParam);
         }
-        check_chars(p, b"[]/:&+$=", "uri-parameter")?;
+        check_chars(p, &PARAM, "uri-parameter")?;
     }
     Ok(Uri {
         scheme: Scheme::Tel,
@@ -432,12 +440,14 @@ fn parse_tel(rest: &str) -> Result<Uri<'_>, UriError> {
 /// Checks a URI of any scheme: SIP/SIPS/TEL are parsed fully, other schemes must be a
 /// well-formed `absoluteURI` (RFC 3261 §25.1: scheme ":" then reserved/unreserved/escaped).
 pub fn check_any_uri(s: &str) -> Result<(), SipError> {
-    Ok(check_absolute_uri(s)?)
+    read_any_uri(s)?;
+    Ok(())
 }
 
-/// [`check_any_uri`] with the precise reason.
-fn check_absolute_uri(s: &str) -> Result<(), UriError> {
-    let (scheme, rest) = s.split_once(':').ok_or(UriError::NoScheme)?;
+/// [`check_any_uri`] with the precise reason, returning the parsed URI when it is a SIP,
+/// SIPS or TEL one (so that a caller needing it does not parse it again).
+pub(crate) fn read_any_uri(s: &str) -> Result<Option<Uri<'_>>, UriError> {
+    let (scheme, rest) = split_once_byte(s, b':').ok_or(UriError::NoScheme)?;
     let scheme_ok = scheme
         .bytes()
         .next()
@@ -452,12 +462,12 @@ fn check_absolute_uri(s: &str) -> Result<(), UriError> {
         .iter()
         .any(|k| k.eq_ignore_ascii_case(scheme))
     {
-        return read_uri(s).map(|_| ());
+        return read_uri(s).map(Some);
     }
     if rest.is_empty() {
         return Err(UriError::Empty);
     }
-    check_chars(rest, b";/?:@&=+$,", "absoluteURI")
+    check_chars(rest, &URIC, "absoluteURI").map(|()| None)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::lex::{is_token_char, trim_lws, CommaSplit, Params};
+use crate::lex::{find_byte, trim_lws, CommaSplit, Params, TOKEN};
 use crate::uri::{split_hostport, HostKind};
 use crate::{Header, Message, SipError};
 
@@ -96,8 +96,7 @@ impl std::fmt::Display for Via<'_> {
 
 /// Takes a token from the front of `s`, returning it and the rest.
 fn take_token(s: &str) -> (&str, &str) {
-    let n = s.bytes().take_while(|&c| is_token_char(c)).count();
-    s.split_at(n)
+    s.split_at(TOKEN.prefix_len(s))
 }
 
 /// `SLASH = SWS "/" SWS`
@@ -125,7 +124,7 @@ pub fn parse_via(value: &str) -> Result<Via<'_>, SipError> {
         return Err(SipError::BadVia("missing LWS before sent-by"));
     }
     let rest = trim_lws(rest);
-    let end = rest.find(';').unwrap_or(rest.len());
+    let end = find_byte(rest, b';').unwrap_or(rest.len());
     let (sent_by, params) = rest.split_at(end);
     // sent-by = host [ COLON port ]; COLON allows white space around it.
     let bad = |_| SipError::BadVia("sent-by");
