@@ -220,15 +220,7 @@ impl Proxy {
         tracing::debug!(error = %e, "SDP refused by the media relay");
         if let AnchorError::Overloaded(_) = e {
             self.counters.media.refused_overload += 1;
-            let ra = self.cfg.limits.retry_after.as_secs().to_string();
-            self.respond(
-                now,
-                id,
-                msg,
-                503,
-                "Service Unavailable",
-                &[("Retry-After", &ra)],
-            );
+            self.unavailable(now, id, msg);
         } else {
             self.counters.media.refused_sdp += 1;
             let warning = format!("305 ferrovox \"{}\"", warning_text(&e.to_string()));

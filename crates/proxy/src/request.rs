@@ -126,6 +126,12 @@ impl Proxy {
     fn full(&mut self, now: Instant, id: ServerId, arrival: Arrival, msg: &Message<'_>, t: Table) {
         let call_id = msg.call_id().unwrap_or_default();
         self.refused(Refusal::Cap(t), arrival.from, &call_id);
+        self.unavailable(now, id, msg);
+    }
+
+    /// 503 with the configured Retry-After (RFC 3261 §21.5.4) on server transaction `id`: this
+    /// element is out of room for the request.
+    pub(crate) fn unavailable(&mut self, now: Instant, id: ServerId, msg: &Message<'_>) {
         let ra = self.cfg.limits.retry_after.as_secs().to_string();
         self.respond(
             now,
