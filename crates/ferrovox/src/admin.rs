@@ -10,7 +10,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use admin::method::{Health, Params, Uptime, VersionInfo};
 use admin::{Call, ErrorCode, ErrorObject};
-use anyhow::Context;
 use control::admin_driver::AdminRequest;
 use control::sip_driver::Control;
 use serde_json::Value;
@@ -89,24 +88,13 @@ pub fn spawn(
         started_unix,
     };
     let shutdown = stop.subscribe();
-    let handle = std::thread::Builder::new()
-        .name("ferrovox-admin".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            match rt {
-                Ok(rt) => rt.block_on(async {
-                    match tokio::net::UnixListener::from_std(listener) {
-                        Ok(l) => admin::serve(l, limits, daemon, shutdown).await,
-                        Err(e) => tracing::error!(error = %e, "admin socket unusable"),
-                    }
-                }),
-                Err(e) => tracing::error!(error = %e, "cannot build the admin runtime"),
-            }
-            let _ = std::fs::remove_file(&path);
-        })
-        .context("cannot start the admin thread")?;
+    let handle = crate::service::spawn("ferrovox-admin", "admin", move || async move {
+        match tokio::net::UnixListener::from_std(listener) {
+            Ok(l) => admin::serve(l, limits, daemon, shutdown).await,
+            Err(e) => tracing::error!(error = %e, "admin socket unusable"),
+        }
+        let _ = std::fs::remove_file(&path);
+    })?;
     Ok(Some(AdminThread { handle }))
 }
 

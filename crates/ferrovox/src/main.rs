@@ -16,6 +16,7 @@ mod ng;
 mod notify;
 mod reload;
 mod run;
+mod service;
 mod sip;
 mod tune;
 

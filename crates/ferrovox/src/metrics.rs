@@ -120,23 +120,12 @@ pub fn spawn(
         backend: parts.plane.backend,
     };
     let shutdown = stop.subscribe();
-    let handle = std::thread::Builder::new()
-        .name("ferrovox-metrics".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            match rt {
-                Ok(rt) => rt.block_on(async {
-                    match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => metrics::serve(l, limits, scraper, shutdown).await,
-                        Err(e) => tracing::error!(error = %e, "metrics listener unusable"),
-                    }
-                }),
-                Err(e) => tracing::error!(error = %e, "cannot build the metrics runtime"),
-            }
-        })
-        .context("cannot start the metrics thread")?;
+    let handle = crate::service::spawn("ferrovox-metrics", "metrics", move || async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => metrics::serve(l, limits, scraper, shutdown).await,
+            Err(e) => tracing::error!(error = %e, "metrics listener unusable"),
+        }
+    })?;
     Ok(Some(MetricsThread { handle }))
 }
 
