@@ -217,6 +217,7 @@ fn scrapes_during_anchored_calls_match_what_the_calls_did() {
     d.reload().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let reloaded = scrape(addr);
+    check_dashboard(&reloaded);
     for (k, v) in &after.series {
         let is_counter = after
             .text
@@ -303,6 +304,168 @@ fn check_after(s: &Scrape, uas_member: &str, dead_member: &str, pairs: f64, ext_
     eprintln!(
         "after {CALLS} calls: {failovers} failovers, {relayed} packets relayed, drops {:?}",
         s.sum("ferrovox_media_drops_total", &[])
+    );
+}
+
+/// The shipped Grafana dashboard (`deploy/grafana/ferrovox.json`), from the workspace root.
+const DASHBOARD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../deploy/grafana/ferrovox.json"
+);
+/// Families this test's daemon cannot show, each with the exposition code that declares it
+/// (under `crates/control/src/`) and why it is absent here: a name the dashboard uses that
+/// starts with one of these prefixes must be declared (quoted) in that file instead.
+const CONDITIONAL: [(&str, &str, &str); 2] = [
+    (
+        "ferrovox_nic_",
+        "metrics_media.rs",
+        "DPDK ports only: a socket-backend daemon has no NIC",
+    ),
+    (
+        "ferrovox_member_probe_rtt_seconds",
+        "metrics_members.rs",
+        "members that answered an OPTIONS probe only: the sipp member answers none",
+    ),
+];
+
+/// Every metric the dashboard's queries name is a family of the scrape `s` (a histogram's
+/// `_bucket`, `_sum`, `_count` series count as its family), or one of [`CONDITIONAL`]
+/// declared in its exposition code; every PromQL expression parses (promtool).
+fn check_dashboard(s: &Scrape) {
+    let text = std::fs::read_to_string(DASHBOARD).unwrap();
+    let dash: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{DASHBOARD} is not JSON: {e}"));
+    let (mut exprs, mut queries) = (Vec::new(), Vec::new());
+    collect_queries(&dash, None, &mut exprs, &mut queries);
+    assert!(
+        exprs.len() >= 40,
+        "{DASHBOARD}: only {} panel expressions found",
+        exprs.len()
+    );
+    promtool_check_exprs(&exprs);
+    let families: BTreeMap<&str, &str> = s
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .collect();
+    let control = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/control/src/");
+    let mut names: Vec<String> = exprs
+        .iter()
+        .chain(&queries)
+        .flat_map(|q| metric_names(q))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut missing = Vec::new();
+    for name in &names {
+        let histogram = ["_bucket", "_sum", "_count"].iter().any(|suffix| {
+            name.strip_suffix(suffix)
+                .and_then(|base| families.get(base))
+                .is_some_and(|t| *t == "histogram" || *t == "summary")
+        });
+        let declared = CONDITIONAL.iter().any(|(prefix, file, _)| {
+            name.starts_with(prefix)
+                && std::fs::read_to_string(format!("{control}{file}"))
+                    .unwrap()
+                    .contains(&format!("\"{name}\""))
+        });
+        if !families.contains_key(name.as_str()) && !histogram && !declared {
+            missing.push(name.as_str());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{DASHBOARD} queries metrics the daemon does not expose: {missing:?}\nthe scrape:\n{}",
+        s.text
+    );
+    let absent: Vec<&str> = CONDITIONAL
+        .iter()
+        .filter(|(prefix, _, _)| names.iter().any(|n| n.starts_with(prefix)))
+        .map(|(_, _, why)| *why)
+        .collect();
+    eprintln!(
+        "dashboard: {} expressions naming {} metrics, each in the scrape or declared for: {absent:?}",
+        exprs.len(),
+        names.len(),
+    );
+}
+
+/// The PromQL of the dashboard: panel targets' `expr` into `exprs`; template variables'
+/// `query` and `definition` (Grafana's `label_values(...)`, not PromQL) into `queries`.
+fn collect_queries(
+    v: &serde_json::Value,
+    key: Option<&str>,
+    exprs: &mut Vec<String>,
+    queries: &mut Vec<String>,
+) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                collect_queries(v, Some(k), exprs, queries);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for v in a {
+                collect_queries(v, key, exprs, queries);
+            }
+        }
+        serde_json::Value::String(q) => match key {
+            Some("expr") => exprs.push(q.clone()),
+            Some("query" | "definition") => queries.push(q.clone()),
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
+/// The `ferrovox_[a-z0-9_]+` identifiers of `query`.
+fn metric_names(query: &str) -> Vec<String> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let mut out = Vec::new();
+    let mut rest = query;
+    while let Some(at) = rest.find("ferrovox_") {
+        let starts_word = !rest[..at].ends_with(ident);
+        let tail = &rest[at..];
+        let end = tail.find(|c: char| !ident(c)).unwrap_or(tail.len());
+        if starts_word {
+            out.push(tail[..end].to_owned());
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// `promtool check rules` on a rule file with one recording rule per expression (Grafana's
+/// `$__rate_interval` and `$instance` replaced by what Grafana would put there).
+fn promtool_check_exprs(exprs: &[String]) {
+    let promtool = tools::find(PROMTOOL).unwrap_or_else(|e| panic!("{e}"));
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (n, e) in exprs.iter().enumerate() {
+        let e = e
+            .replace("$__rate_interval", "1m")
+            .replace("$instance", ".*");
+        let quoted = serde_json::to_string(&e).unwrap();
+        rules.push_str(&format!(
+            "      - record: dashboard:expr{n}\n        expr: {quoted}\n"
+        ));
+    }
+    let file = tempfile::Builder::new()
+        .prefix("dashboard-rules.")
+        .suffix(".yml")
+        .tempfile()
+        .unwrap();
+    std::fs::write(file.path(), &rules).unwrap();
+    let out = Command::new(promtool)
+        .args(["check", "rules"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{DASHBOARD}: an expression does not parse: {}{}\n{rules}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
