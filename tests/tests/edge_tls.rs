@@ -641,4 +641,20 @@ fn a_reload_gives_new_connections_the_new_certificate_and_a_bad_file_keeps_the_o
         presented == new_der,
         "new connections get the new certificate"
     );
+
+    // A new tls_listen: the reload binds it, then closes the old listener.
+    let moved = SocketAddr::from((LOOPBACK, b.base() + 30));
+    let text = std::fs::read_to_string(daemon.config_path()).unwrap();
+    let text = text.replace(&format!("\"{listener}\""), &format!("\"{moved}\""));
+    std::fs::write(daemon.config_path(), text).unwrap();
+    daemon.reload().unwrap();
+    wait_for("the TLS listener to move", ANSWER, || {
+        Ok(logged("sip.tls_listen rebound").then_some(()))
+    })
+    .unwrap();
+    assert_eq!(options_over_tls(moved, &ca_der).0, Some(200));
+    assert!(
+        TcpStream::connect(listener).is_err(),
+        "the old TLS listener is closed"
+    );
 }

@@ -155,13 +155,12 @@ fn places(cfg: &Config, p: &mut BTreeMap<String, Value>) {
 
 /// Why a reload cannot apply a change of `key` now (`None`: it is applied live). Live: the
 /// SIP proxy's settings, timers, limits, flood guard, TCP bounds, TLS files, trusted sources,
-/// sets, members, routes and DNS; `sip.listen` (rebound: the new sockets are bound before the
-/// old ones close); the ng source checks; the media timeouts and session cap; the log level
+/// sets, members, routes and DNS; `sip.listen` and `sip.tls_listen` (rebound: the new sockets
+/// are bound before the old ones close); the ng source checks; the media timeouts and session cap; the log level
 /// and format.
 pub fn restart_reason(key: &str) -> Option<&'static str> {
-    const RESTART: [(&str, &str); 12] = [
+    const RESTART: [(&str, &str); 11] = [
         ("sip.transports", "the SIP transports are opened at start"),
-        ("sip.tls_listen", "the TLS listeners are bound at start"),
         ("ng.listen", "the ng socket is bound once, at start"),
         ("ng.tcp", "the ng TCP listener is bound once, at start"),
         (

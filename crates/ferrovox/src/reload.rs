@@ -13,6 +13,7 @@ use std::sync::Arc;
 use admin::method::{ConfigChange, ReloadReport};
 use control::sip_driver::Control;
 use media::GuardConfig;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Where the admin socket's `reload` gets its answer: the report, or why the file was refused.
@@ -30,18 +31,29 @@ pub struct Reloads {
     pub tuner: crate::tune::Tuner,
 }
 
-/// Re-reads `path` on every SIGHUP and admin `reload` and hands it to the running parts. A
-/// file that does not parse is refused with a log line (and an error reply); the running
-/// configuration stays.
+/// Catches SIGHUP from now on (`None`, logged: it cannot be caught). Called on the control
+/// thread's runtime before any listener answers.
+pub fn hangups() -> Option<Signal> {
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot install the SIGHUP handler; reload is off");
+            None
+        }
+    }
+}
+
+/// Re-reads `path` on every SIGHUP (`hangups`) and admin `reload` and hands it to the running
+/// parts. A file that does not parse is refused with a log line (and an error reply); the
+/// running configuration stays.
 pub async fn on_sighup(
+    hangups: Option<Signal>,
     path: String,
     proxy: Option<mpsc::Sender<Control>>,
     ng: mpsc::Sender<GuardConfig>,
     mut state: Reloads,
 ) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot install the SIGHUP handler; reload is off");
+    let Some(mut hup) = hangups else {
         return;
     };
     loop {
@@ -143,14 +155,17 @@ async fn to_sip(
         .send(Control::Reload(Box::new(running.clone()), done))
         .await;
     match (sent, answer.await) {
-        (Ok(()), Ok(Ok(_))) => {}
-        (Ok(()), Ok(Err(why))) => {
-            refuse(
-                changes,
-                &["sip.listen"],
-                &format!("{why}; the running sockets stay"),
-            );
-            running.sip.listen.clone_from(&current.sip.listen);
+        (Ok(()), Ok(rebound)) => {
+            if let Err(why) = rebound.listen {
+                let why = format!("{why}; the running sockets stay");
+                refuse(changes, &["sip.listen"], &why);
+                running.sip.listen.clone_from(&current.sip.listen);
+            }
+            if let Err(why) = rebound.tls_listen {
+                let why = format!("{why}; the running listeners stay");
+                refuse(changes, &["sip.tls_listen"], &why);
+                running.sip.tls.listen.clone_from(&current.sip.tls.listen);
+            }
         }
         _ => {
             refuse(changes, &SIP, "the SIP proxy is gone");
@@ -215,7 +230,6 @@ fn log(changes: &[ConfigChange]) {
 fn held_back(current: &config::Config, new: &config::Config) -> config::Config {
     let (c, mut r) = (current, new.clone());
     r.sip.transports.clone_from(&c.sip.transports);
-    r.sip.tls.listen.clone_from(&c.sip.tls.listen);
     r.ng.listen = c.ng.listen;
     r.ng.tcp = c.ng.tcp;
     r.ng.cookie_cache = c.ng.cookie_cache;

@@ -103,6 +103,8 @@ fn sip_until_stopped(
     let mut admin = None;
     let mut metrics = None;
     let result = rt.block_on(async {
+        // SIGHUP is caught from before the first listener answers (its default ends the process).
+        let hangups = crate::reload::hangups();
         let sip = crate::sip::start(cfg, parts.engine.clone(), stopped.clone()).await?;
         let engine = parts.engine.clone();
         ng = Some(crate::ng::spawn(cfg, parts, stop.clone())?);
@@ -134,7 +136,8 @@ fn sip_until_stopped(
             published,
             tuner,
         };
-        tokio::spawn(crate::reload::on_sighup(file, control, ng_reload, reloads));
+        let reloads = crate::reload::on_sighup(hangups, file, control, ng_reload, reloads);
+        tokio::spawn(reloads);
         tracing::info!(ng = %cfg.ng.listen, "ferrovox ready");
         crate::notify::ready(&format!("ready; ng on {}", cfg.ng.listen));
         tokio::select! {

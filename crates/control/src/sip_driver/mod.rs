@@ -10,6 +10,7 @@ mod tls;
 mod tls_tests;
 
 pub use icmp::{IcmpCounters, IcmpStats};
+pub use rebind::Rebound;
 pub use tcp::{TcpCounters, TcpStats};
 pub use tls::TlsError;
 
@@ -58,12 +59,9 @@ pub(crate) enum Inbound {
 #[derive(Debug)]
 pub enum Control {
     /// Apply a new configuration (SIGHUP): members that remain keep their state; a changed
-    /// `sip.listen` is rebound. The answer: whether the listen addresses changed, or why they
-    /// could not (the running ones then stay, and the rest is applied).
-    Reload(
-        Box<config::Config>,
-        tokio::sync::oneshot::Sender<Result<bool, String>>,
-    ),
+    /// `sip.listen` or `sip.tls_listen` is rebound. The answer says, for each, why it could
+    /// not be (the running addresses then stay; the rest is applied).
+    Reload(Box<config::Config>, tokio::sync::oneshot::Sender<Rebound>),
     /// Drain (OPTIONS to us answered 503) or stop draining.
     Drain(bool),
     /// An admin socket request for the proxy (members, health), answered between messages.
@@ -91,6 +89,8 @@ pub struct Sockets {
     icmp: Arc<IcmpStats>,
     /// `sip.listen` as bound (`udp` and `tcp` follow its order).
     listen: Vec<SocketAddr>,
+    /// `sip.tls_listen` (`tls` follows its order when TLS is on).
+    tls_listen: Vec<SocketAddr>,
 }
 
 /// A bind failure that names the key and the address.
@@ -135,6 +135,7 @@ impl Sockets {
             tls_limits: tcp::Limits::new(cfg.tcp),
             icmp: Arc::default(),
             listen: cfg.listen.clone(),
+            tls_listen: cfg.tls.listen.clone(),
         })
     }
 
@@ -195,8 +196,8 @@ pub async fn run(
         listeners.serve_tcp(*a, l, conns.tcp.registrar());
     }
     if let Some(t) = &conns.tls {
-        for l in sockets.tls {
-            tokio::spawn(tcp::accept_loop(l, t.registrar()));
+        for (a, l) in sockets.tls_listen.iter().zip(sockets.tls) {
+            listeners.serve_tls(*a, l, t.registrar());
         }
     }
     proxy.handle_timeout(Instant::now());
