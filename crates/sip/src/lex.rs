@@ -63,6 +63,25 @@ pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
     s.bytes().position(|c| c == b)
 }
 
+/// The pieces of `s` between the bytes `b` (which must be ASCII), like `str::split` with a
+/// byte search.
+pub(crate) fn split_byte(s: &str, b: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match split_once_byte(r, b) {
+            Some((head, tail)) => {
+                rest = Some(tail);
+                Some(head)
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
 /// `s` split around its first `b` (which must be ASCII), without it.
 #[inline]
 pub(crate) fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {

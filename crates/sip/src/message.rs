@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::lex::{is_lws, is_token, split_commas, trim_lws_bytes, unfold};
+use crate::lex::{is_lws, is_token, split_byte, split_commas, trim_lws_bytes, unfold};
 use crate::names::{is_list_header, name_matches};
 use crate::uri::read_any_uri;
 use crate::{Method, SipError};
@@ -193,7 +193,7 @@ fn parse_start_line(
     }
     // RFC 3261 §7.1: Method SP Request-URI SP SIP-Version, single spaces, no other white space.
     let text = std::str::from_utf8(line).map_err(|_| SipError::BadStartLine)?;
-    let mut parts = text.split(' ');
+    let mut parts = split_byte(text, b' ');
     let (Some(method), Some(uri), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {

@@ -8,7 +8,7 @@ mod owned;
 
 use std::net::Ipv4Addr;
 
-use crate::lex::{find_byte, split_once_byte, ByteSet};
+use crate::lex::{find_byte, split_byte, split_once_byte, ByteSet};
 use crate::{SipError, UnknownTransport};
 
 pub use owned::{HostPort, SipUri, UriHost};
@@ -239,10 +239,9 @@ impl<'a> Uri<'a> {
     /// Iterates the uri-parameters as (name, optional value), raw.
     pub fn param_iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> {
         let params = self.params;
-        params
-            .split(';')
+        split_byte(params, b';')
             .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once('=') {
+            .map(|p| match split_once_byte(p, b'=') {
                 Some((n, v)) => (n, Some(v)),
                 None => (p, None),
             })
@@ -386,8 +385,8 @@ fn read_uri(s: &str) -> Result<Uri<'_>, UriError> {
     };
     let (hostport, params) = split_once_byte(before_headers, b';').unwrap_or((before_headers, ""));
     let (host, _, port) = split_hostport(hostport)?;
-    for p in params.split(';').filter(|_| !params.is_empty()) {
-        let name = p.split_once('=').map_or(p, |(n, _)| n);
+    for p in split_byte(params, b';').filter(|_| !params.is_empty()) {
+        let name = split_once_byte(p, b'=').map_or(p, |(n, _)| n);
         if name.is_empty() {
             return Err(UriError::EmptyParam);
         }
@@ -420,8 +419,8 @@ fn parse_tel(rest: &str) -> Result<Uri<'_>, UriError> {
     if !ok {
         return Err(UriError::BadTelNumber);
     }
-    for p in params.split(';').filter(|_| !params.is_empty()) {
-        if p.split_once('=').map_or(p, |(n, _)| n).is_empty() {
+    for p in split_byte(params, b';').filter(|_| !params.is_empty()) {
+        if split_once_byte(p, b'=').map_or(p, |(n, _)| n).is_empty() {
             return Err(UriError::EmptyParam);
         }
         check_chars(p, &PARAM, "uri-parameter")?;
