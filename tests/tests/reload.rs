@@ -128,8 +128,9 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
     let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
     Anchored::call(d.ng(), "silent@reload", a.addr(), b.addr()).unwrap();
 
-    // Live: listen, the no-RTP timeout, a SIP timer, the log level (down to info). Restart
-    // only: the ng and metrics listeners, the worker burst, an interface's port range.
+    // Live: listen, the no-RTP timeout and the session cap, a SIP timer, the ng rate limit,
+    // the log level (down to info). Restart only: the ng and metrics listeners, the worker
+    // burst, an interface's port range, a new interface.
     let relay = ports.relay_external();
     let (port_max, shorter) = (
         format!("port_max = {}", relay.end()),
@@ -144,21 +145,37 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
                 &format!("127.0.0.1:{old}\"]"),
                 &format!("127.0.0.1:{p1}\"]"),
             ),
-            ("timeout_secs = 30", "timeout_secs = 2"),
+            ("timeout_secs = 30", "timeout_secs = 2\nmax_sessions = 1"),
             ("fr_timeout_ms = 1000", "fr_timeout_ms = 1500"),
             ("log_level = \"debug\"", "log_level = \"info\""),
-            (&ng, &format!("\"127.0.0.1:{}\"", ports.base() + 9)),
+            (
+                &format!("listen = {ng}"),
+                &format!("listen = \"127.0.0.1:{}\"\nrate = 5000", ports.base() + 9),
+            ),
             (&metrics, &format!("\"127.0.0.1:{}\"", ports.base() + 11)),
             ("worker_cores = [0]", "worker_cores = [0]\nburst = 16"),
-            (&port_max, &shorter),
+            (
+                &port_max,
+                &format!(
+                    "{shorter}\n\n[[interface]]\nname = \"internal\"\naddress = \"127.0.0.1\"\n\
+                     port_min = {}\nport_max = {}",
+                    ports.relay_internal().start(),
+                    ports.relay_internal().end()
+                ),
+            ),
         ],
     );
     let reloaded = Instant::now();
     let r = ctl.json(&["reload"]);
+    // One session at most now: the silent call holds it.
+    let (c, before) = (Peer::bind("C").unwrap(), Instant::now());
+    assert!(Anchored::offer_only(d.ng(), "second@reload", c.addr()).is_err());
     for key in [
         "sip.listen",
         "media.timeout_secs",
+        "media.max_sessions",
         "sip.fr_timeout_ms",
+        "ng.rate",
         "general.log_level",
     ] {
         assert_eq!(change(&r, key)["applied"], true, "{key}: {r:#}");
@@ -168,6 +185,7 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
         "metrics.listen",
         "dataplane.other",
         "interface[0]",
+        "interface[1]",
     ] {
         let c = change(&r, key);
         assert_eq!(c["applied"], false, "{key}: {r:#}");
@@ -190,6 +208,8 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
     assert!(tcp_accepts(addr(ports.metrics())));
     let p = &ctl.json(&["params"])["params"];
     assert_eq!(p["media.timeout_secs"], 2);
+    assert_eq!(p["media.max_sessions"], 1);
+    assert_eq!(p["ng.rate"], 5000);
     assert_eq!(p["sip.fr_timeout_ms"], 1500);
     assert_eq!(p["sip.listen"], format!("127.0.0.1:{p1}"));
     assert_eq!(p["ng.listen"], format!("127.0.0.1:{}", ports.ng()));
@@ -200,6 +220,8 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
     });
     assert!(gone, "the silent call outlived the new timeout");
     assert!(reloaded.elapsed() < Duration::from_secs(8));
+    assert!(before.elapsed() < Duration::from_secs(8));
+    Anchored::offer_only(d.ng(), "third@reload", c.addr()).unwrap();
 
     // At info the rebind's debug line was not written; back at debug (and in JSON) it is.
     let bound = |port: u16| log_lines(&d, &["SIP UDP socket", &format!(":{port}")]);
