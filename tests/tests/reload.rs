@@ -3,7 +3,8 @@
 //! set up before the reload; the log level both ways and the log format; SIP timers), every restart-only key
 //! (ng and metrics listeners, worker settings, interface port ranges) is refused with its
 //! reason in the `ferrovoxctl reload` reply and the log while the rest is applied, a
-//! `sip.listen` that cannot be bound keeps the old sockets, and a broken file changes nothing.
+//! `sip.listen` that cannot be bound keeps the old sockets, a broken file changes nothing, and
+//! the SIP sections cannot turn on a proxy that was off at start.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
@@ -312,4 +313,43 @@ fn an_unbindable_listen_keeps_the_old_sockets_and_a_broken_file_changes_nothing(
     assert_eq!(ctl.json(&["params"])["params"]["sip.fr_timeout_ms"], 1500);
     options(addr(old)).unwrap();
     drop(taken);
+}
+
+#[test]
+fn sip_sections_are_refused_when_the_proxy_was_off_at_start() {
+    let ports = PortBlock::take().unwrap();
+    let relay = ports.relay_external();
+    let cfg = DaemonConfig::new(ports.ng())
+        .interface("external", *relay.start(), *relay.end())
+        .media("timeout_secs", 30);
+    let d = Daemon::start(&cfg).unwrap();
+    let ctl = Ctl::new(&d.admin_socket());
+    let sip = ports.proxy_sip();
+    let set = format!(
+        "\n[sip]\nlisten = [\"127.0.0.1:{sip}\"]\n[[set]]\nname = \"pool\"\n\
+         [[set.member]]\nuri = \"sip:127.0.0.1:{}\"\n",
+        ports.uas_sip()
+    );
+    let path = d.config_path();
+    let text = std::fs::read_to_string(&path).unwrap() + &set;
+    std::fs::write(
+        &path,
+        text.replace("timeout_secs = 30", "timeout_secs = 20"),
+    )
+    .unwrap();
+    let r = ctl.json(&["reload"]);
+    for key in ["set[pool]", "sip.listen"] {
+        let c = change(&r, key);
+        assert_eq!(c["applied"], false, "{key}: {r:#}");
+        let why = c["reason"].as_str().unwrap_or_default();
+        assert!(why.contains("the SIP proxy was off at start"), "{r:#}");
+    }
+    assert_eq!(change(&r, "media.timeout_secs")["applied"], true);
+    assert!(
+        options(addr(sip)).is_err(),
+        "SIP answered without a restart"
+    );
+    let p = &ctl.json(&["params"])["params"];
+    assert_eq!(p["media.timeout_secs"], 20);
+    assert_ne!(p["sip.listen"], format!("127.0.0.1:{sip}"));
 }
