@@ -256,6 +256,10 @@ impl Bench {
         while let Some(t) = self.proxy.poll_transmit() {
             black_box(t);
         }
+        // The driver logs and drops the events (one per call routed, and member changes).
+        while let Some(e) = self.proxy.poll_event() {
+            black_box(e);
+        }
         if let Some(r) = &self.relay {
             r.drain(self.now);
         }
