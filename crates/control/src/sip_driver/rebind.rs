@@ -1,7 +1,8 @@
 //! `sip.listen` or `sip.tls_listen` changed by a reload: every new socket is bound first; only
-//! when all are bound are they served and the sockets of the addresses no longer listed closed (their readers and
-//! accept loops stopped; TCP connections already accepted go on). A bind that fails drops
-//! what was bound for the reload and leaves the running sockets as they were.
+//! when all are bound are they served and the sockets of the addresses no longer listed
+//! closed (their readers and accept loops stopped; TCP and TLS connections already accepted go
+//! on). A bind that fails drops what was bound for the reload and leaves the running sockets
+//! as they were.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
