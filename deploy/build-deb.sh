@@ -6,8 +6,10 @@
 #   deploy/build-deb.sh --fast           the same, with lighter compression (tests)
 #
 # The packaged /etc/ferrovox/ferrovox.toml is config/ferrovox.toml with a header for its
-# installed place: derived here into target/deb-assets/, which the asset list in
-# crates/ferrovox/Cargo.toml names. Further arguments go to `cargo deb`.
+# installed place, and ferrovoxctl's shell completions (bash, zsh, fish) are what the built
+# ferrovoxctl prints: both are made here into target/deb-assets/, which the asset list in
+# crates/ferrovox/Cargo.toml names. `cargo deb -p ferrovox` builds the daemon only, so
+# ferrovoxctl is built here first. Further arguments go to `cargo deb`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -42,6 +44,18 @@ awk '
     exit 1
 }
 mv "$assets/ferrovox.toml.new" "$assets/ferrovox.toml"
+
+# ferrovoxctl, a package of its own in the workspace, in the profile cargo deb packages from.
+cargo build --release -p ferrovoxctl >&2
+mkdir -p "$assets/completions"
+for shell in bash zsh fish; do
+    target/release/ferrovoxctl completions "$shell" >"$assets/completions/ferrovoxctl.$shell.new"
+    [ -s "$assets/completions/ferrovoxctl.$shell.new" ] || {
+        echo "ferrovoxctl completions $shell printed nothing" >&2
+        exit 1
+    }
+    mv "$assets/completions/ferrovoxctl.$shell.new" "$assets/completions/ferrovoxctl.$shell"
+done
 
 fast=()
 if [ "${1:-}" = --fast ]; then fast=(--fast); shift; fi

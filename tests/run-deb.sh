@@ -6,7 +6,8 @@
 #    changes nothing in it;
 # 2. deploy/build-deb.sh builds the package (a release build in the workspace's target dir);
 #    `apt-get install ./ferrovox_*.deb` installs it: the binaries, the conffile, the ferrovox
-#    system user, the unit, which `systemd-analyze verify` accepts alone and with each drop-in;
+#    system user, ferrovoxctl's shell completions, the Grafana dashboard, the unit, which
+#    `systemd-analyze verify` accepts alone and with each drop-in;
 # 3. the installed daemon runs with the installed config as the unit runs it (user ferrovox, only
 #    the unit's capabilities, no new privileges, its open-file limit, stderr as a journal stream)
 #    in a network namespace of its own: READY=1 reaches NOTIFY_SOCKET, the watchdog pings, it
@@ -79,7 +80,9 @@ snapshot() {
     { find /etc/ferrovox /usr/share/ferrovox /usr/share/doc/ferrovox /etc/systemd/system \
         /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked \
         /usr/lib/systemd/system/ferrovox.service /usr/bin/ferrovox /usr/bin/ferrovoxctl \
-        /usr/sbin/ferrovox-host-kit 2>/dev/null || true; } | sort
+        /usr/sbin/ferrovox-host-kit /usr/share/bash-completion/completions/ferrovoxctl \
+        /usr/share/zsh/vendor-completions/_ferrovoxctl \
+        /usr/share/fish/vendor_completions.d/ferrovoxctl.fish 2>/dev/null || true; } | sort
 }
 snapshot >"$work/before"
 

@@ -11,11 +11,38 @@ for f in /usr/bin/ferrovox /usr/sbin/ferrovox-host-kit /usr/lib/systemd/system/f
     /usr/share/doc/ferrovox/RUNBOOK.md /usr/share/doc/ferrovox/examples/sip-pool.toml; do
     [ -e "$f" ] || fail "$f not installed"
 done
-if [ -d crates/ferrovoxctl ]; then
-    [ -x /usr/bin/ferrovoxctl ] || fail "/usr/bin/ferrovoxctl not installed"
-    /usr/bin/ferrovoxctl --version
-fi
+[ -x /usr/bin/ferrovoxctl ] || fail "/usr/bin/ferrovoxctl not installed"
+/usr/bin/ferrovoxctl --version
 /usr/bin/ferrovox --version
+
+# ferrovoxctl's completions where each shell looks: bash's completes the subcommands.
+bash_comp=/usr/share/bash-completion/completions/ferrovoxctl
+zsh_comp=/usr/share/zsh/vendor-completions/_ferrovoxctl
+fish_comp=/usr/share/fish/vendor_completions.d/ferrovoxctl.fish
+for f in "$bash_comp" "$zsh_comp" "$fish_comp"; do
+    [ -s "$f" ] || fail "$f not installed"
+done
+# The function the script registers for ferrovoxctl, called as bash calls it on
+# `ferrovoxctl mem<TAB>`.
+# shellcheck disable=SC2016 # expanded by the inner bash
+words=$(bash -c '. "$1" || exit 1
+    fn=$(complete -p ferrovoxctl | sed -n "s/.* -F \([^ ]*\) .*/\1/p")
+    [ -n "$fn" ] || exit 1
+    COMP_WORDS=(ferrovoxctl mem) COMP_CWORD=1 COMP_LINE="ferrovoxctl mem" COMP_POINT=15
+    "$fn" ferrovoxctl mem ferrovoxctl && echo "${COMPREPLY[*]}"' _ "$bash_comp") ||
+    fail "$bash_comp: no completion function registered for ferrovoxctl"
+[[ " $words " == *" members "* ]] || fail "$bash_comp completes 'ferrovoxctl mem' to '$words', not members"
+head -n 1 "$zsh_comp" | grep -q '^#compdef ferrovoxctl' || fail "$zsh_comp is no zsh completion"
+grep -q '^complete -c ferrovoxctl' "$fish_comp" || fail "$fish_comp is no fish completion"
+if command -v zsh >/dev/null; then zsh -n "$zsh_comp" || fail "$zsh_comp: zsh syntax"; fi
+if command -v fish >/dev/null; then fish -n "$fish_comp" || fail "$fish_comp: fish syntax"; fi
+echo "completions: bash (ferrovoxctl mem -> $words), zsh, fish"
+
+# The Grafana dashboard, as in the tree (tests/tests/metrics.rs checks its queries).
+cmp /usr/share/ferrovox/grafana/ferrovox.json deploy/grafana/ferrovox.json ||
+    fail "the installed dashboard is not deploy/grafana/ferrovox.json"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["uid"] == "ferrovox" and d["panels"]' \
+    /usr/share/ferrovox/grafana/ferrovox.json || fail "the installed dashboard is not a dashboard"
 
 dpkg-query -W -f='${Conffiles}\n' ferrovox | grep -q '^ /etc/ferrovox/ferrovox.toml ' ||
     fail "/etc/ferrovox/ferrovox.toml is not a conffile"
@@ -43,4 +70,4 @@ setpriv --reuid=ferrovox --regid=ferrovox --init-groups -- \
 # Enabled for multi-user.target (deb-systemd-helper makes the link without a running systemd).
 [ -L /etc/systemd/system/multi-user.target.wants/ferrovox.service ] ||
     fail "the unit is not enabled"
-echo "installed: binaries, conffile root:ferrovox 640, unit enabled, drop-ins, host kit, docs"
+echo "installed: binaries, conffile root:ferrovox 640, unit enabled, drop-ins, host kit, docs, completions, dashboard"
