@@ -1,10 +1,11 @@
 //! Reload against the real daemon on 127.0.0.1: every key a reload applies live takes effect
 //! (`sip.listen` rebound over UDP and TCP, the old port closed; the no-RTP timeout ends a call
-//! set up before the reload; the log level both ways and the log format; SIP timers), every restart-only key
-//! (ng and metrics listeners, worker settings, interface port ranges) is refused with its
-//! reason in the `ferrovoxctl reload` reply and the log while the rest is applied, a
-//! `sip.listen` that cannot be bound keeps the old sockets, a broken file changes nothing, and
-//! the SIP sections cannot turn on a proxy that was off at start.
+//! set up before the reload; the session cap, latching, the ng rate limit; the log level both
+//! ways and the log format; SIP timers), every restart-only key (ng and metrics listeners,
+//! worker settings, interface port ranges, a new interface) is refused with its reason in the
+//! `ferrovoxctl reload` reply and the log while the rest is applied, a `sip.listen` that
+//! cannot be bound keeps the old sockets, a broken file changes nothing, and the SIP sections
+//! cannot turn on a proxy that was off at start. (`edge_tls` moves `sip.tls_listen`.)
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
@@ -17,7 +18,7 @@ use e2e::daemon::{Daemon, DaemonConfig};
 use e2e::ng::CallState;
 use e2e::peer::{Anchored, Peer};
 use e2e::ports::{PortBlock, LOOPBACK};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// How long one OPTIONS may take to be answered.
 const ANSWER: Duration = Duration::from_millis(1500);
@@ -129,9 +130,9 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
     let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
     Anchored::call(d.ng(), "silent@reload", a.addr(), b.addr()).unwrap();
 
-    // Live: listen, the no-RTP timeout and the session cap, a SIP timer, the ng rate limit,
-    // the log level (down to info). Restart only: the ng and metrics listeners, the worker
-    // burst, an interface's port range, a new interface.
+    // Live: listen, the no-RTP timeout, the session cap and latching, a SIP timer, the ng
+    // rate limit, the log level (down to info). Restart only: the ng and metrics listeners,
+    // the worker burst, an interface's port range, a new interface.
     let relay = ports.relay_external();
     let (port_max, shorter) = (
         format!("port_max = {}", relay.end()),
@@ -146,7 +147,10 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
                 &format!("127.0.0.1:{old}\"]"),
                 &format!("127.0.0.1:{p1}\"]"),
             ),
-            ("timeout_secs = 30", "timeout_secs = 2\nmax_sessions = 1"),
+            (
+                "timeout_secs = 30",
+                "timeout_secs = 2\nmax_sessions = 1\nlatching = \"immediate\"\nstrict_source = true",
+            ),
             ("fr_timeout_ms = 1000", "fr_timeout_ms = 1500"),
             ("log_level = \"debug\"", "log_level = \"info\""),
             (
@@ -175,6 +179,8 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
         "sip.listen",
         "media.timeout_secs",
         "media.max_sessions",
+        "media.latching",
+        "media.strict_source",
         "sip.fr_timeout_ms",
         "ng.rate",
         "general.log_level",
@@ -210,6 +216,10 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
     let p = &ctl.json(&["params"])["params"];
     assert_eq!(p["media.timeout_secs"], 2);
     assert_eq!(p["media.max_sessions"], 1);
+    assert_eq!(
+        (&p["media.latching"], &p["media.strict_source"]),
+        (&json!("immediate"), &json!(true))
+    );
     assert_eq!(p["ng.rate"], 5000);
     assert_eq!(p["sip.fr_timeout_ms"], 1500);
     assert_eq!(p["sip.listen"], format!("127.0.0.1:{p1}"));

@@ -109,6 +109,11 @@ fn media(cfg: &Config, p: &mut BTreeMap<String, Value>) {
             .map_or(json!("unlimited"), |n| json!(n.get())),
     );
     put("strict_source", json!(m.strict_source));
+    // The config's spelling (serde's lowercase names).
+    put(
+        "latching",
+        json!(format!("{:?}", m.latching).to_lowercase()),
+    );
     put("learning_secs", secs(m.learning));
 }
 
@@ -156,10 +161,10 @@ fn places(cfg: &Config, p: &mut BTreeMap<String, Value>) {
 /// Why a reload cannot apply a change of `key` now (`None`: it is applied live). Live: the
 /// SIP proxy's settings, timers, limits, flood guard, TCP bounds, TLS files, trusted sources,
 /// sets, members, routes and DNS; `sip.listen` and `sip.tls_listen` (rebound: the new sockets
-/// are bound before the old ones close); the ng source checks; the media timeouts and session cap; the log level
-/// and format.
+/// are bound before the old ones close); the ng source checks; the media timeouts, session cap
+/// and latching of new calls; the log level and format.
 pub fn restart_reason(key: &str) -> Option<&'static str> {
-    const RESTART: [(&str, &str); 11] = [
+    const RESTART: [(&str, &str); 10] = [
         ("sip.transports", "the SIP transports are opened at start"),
         ("ng.listen", "the ng socket is bound once, at start"),
         ("ng.tcp", "the ng TCP listener is bound once, at start"),
@@ -176,12 +181,8 @@ pub fn restart_reason(key: &str) -> Option<&'static str> {
             "the relay port ranges are split over the workers at start; the data plane's port layout is fixed while it runs",
         ),
         (
-            "media.strict_source",
-            "the source checks are fixed when the engine starts",
-        ),
-        (
             "media.learning_secs",
-            "the latching settings are fixed when the engine starts",
+            "the learning window is given to the workers at start",
         ),
         ("media", "this [media] setting is fixed when the engine starts"),
         ("admin", "the admin socket is bound at start"),
@@ -196,9 +197,9 @@ pub fn restart_reason(key: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
-/// The `[media]` keys a reload applies (the ones `params.set` changes).
+/// The `[media]` keys a reload applies (the ones `params.set` changes, and latching).
 fn media_live(key: &str) -> bool {
-    crate::tune::SETTABLE.contains(&key)
+    crate::tune::SETTABLE.contains(&key) || key == "media.latching" || key == "media.strict_source"
 }
 
 /// Whether a reload applies a change of `key` now ([`restart_reason`] gives none).
@@ -256,6 +257,7 @@ fn unlisted(old: &Config, new: &Config, out: &mut Vec<ConfigChange>) {
     media.delete_delay = n.media.delete_delay;
     media.max_sessions = n.media.max_sessions;
     media.strict_source = n.media.strict_source;
+    media.latching = n.media.latching;
     media.learning = n.media.learning;
     let mut dataplane = o.dataplane.clone();
     dataplane.worker_cores.clone_from(&n.dataplane.worker_cores);

@@ -93,7 +93,11 @@ async fn reload(
     let new = match new {
         Ok(cfg) => cfg,
         Err(e) => {
-            tracing::error!(file = %path, error = %e, "reload refused: the file is not valid; nothing changed");
+            tracing::error!(
+                file = %path,
+                error = %e,
+                "reload refused: the file is not valid; nothing changed"
+            );
             return Err(format!("{path}: {e}"));
         }
     };
@@ -111,6 +115,10 @@ async fn reload(
         if let Err(why) = applied {
             refuse(&mut changes, &[key.as_str()], &why);
         }
+    }
+    let (m, was) = (&running.media, &state.current.media);
+    if (m.latching, m.strict_source) != (was.latching, was.strict_source) {
+        state.tuner.set_latching(m.latching, m.strict_source);
     }
     to_sip(proxy, &mut running, &state.current, &mut changes).await;
     if ng.send(running.ng.guard()).await.is_err() {
@@ -217,7 +225,8 @@ fn log(changes: &[ConfigChange]) {
         match &c.reason {
             None => tracing::info!(key = %c.key, change = %c.change, "reload: applied"),
             Some(why) => {
-                tracing::warn!(key = %c.key, change = %c.change, reason = %why, "reload: not applied")
+                let (key, change) = (&c.key, &c.change);
+                tracing::warn!(%key, %change, reason = %why, "reload: not applied")
             }
         }
     }
@@ -244,6 +253,8 @@ fn held_back(current: &config::Config, new: &config::Config) -> config::Config {
     media.final_timeout = new.media.final_timeout;
     media.delete_delay = new.media.delete_delay;
     media.max_sessions = new.media.max_sessions;
+    media.latching = new.media.latching;
+    media.strict_source = new.media.strict_source;
     r.media = media;
     r
 }
@@ -288,6 +299,7 @@ mod tests {
         for k in [
             "general.log_level",
             "general.log_format",
+            "media.strict_source",
             "media.timeout_secs",
             "sip.listen",
             "sip.fr_timeout_ms",
@@ -305,7 +317,6 @@ mod tests {
             "ng.listen",
             "dataplane.other",
             "media.learning_secs",
-            "media.strict_source",
             "interface[0]",
             "metrics.listen",
         ] {

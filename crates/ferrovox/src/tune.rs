@@ -134,12 +134,23 @@ impl Tuner {
                 continue;
             }
             if let Some(v) = self.overrides().remove(key) {
-                tracing::info!(key, dropped = %v, "reload: the file's new value replaces params.set's");
+                let what = "reload: the file's new value replaces params.set's";
+                tracing::info!(key, dropped = %v, "{what}");
             }
             let applied = self.apply(new, key).map_err(|e| e.message);
             out.push((key.to_owned(), applied));
         }
         out
+    }
+
+    /// A reload's `[media] latching` and `strict_source`, for the calls offered from now on.
+    pub fn set_latching(&self, latching: config::LatchMode, strict_source: bool) {
+        self.engine.change(|e| {
+            let mut t = e.tunables();
+            t.latching = latching;
+            t.strict_source = strict_source;
+            e.set_tunables(t);
+        });
     }
 
     /// Applies the running value of `key` to its owner.

@@ -1,6 +1,7 @@
-//! The settings an operator changes while the engine runs (the admin socket's `params.set`):
-//! the offer and final timeouts, the delete delay and the session cap here, and the no-RTP
-//! timeouts the workers judge by, sent to every worker as a command.
+//! The settings an operator changes while the engine runs (the admin socket's `params.set`
+//! and a reload): the offer and final timeouts, the delete delay, the session cap and the
+//! latching of new calls here, and the no-RTP timeouts the workers judge by, sent to every
+//! worker as a command.
 
 use super::Engine;
 use dataplane::FlowCommand;
@@ -28,6 +29,10 @@ pub struct Tunables {
     pub delete_delay: Duration,
     /// The session cap.
     pub max_sessions: SessionCap,
+    /// How the streams of calls offered from now on latch (calls in progress keep theirs).
+    pub latching: dataplane::LatchMode,
+    /// Whether calls offered from now on take media only from their latched sources.
+    pub strict_source: bool,
 }
 
 impl Engine {
@@ -43,6 +48,8 @@ impl Engine {
             final_timeout: self.cfg.final_timeout,
             delete_delay: self.cfg.delete_delay,
             max_sessions,
+            latching: self.cfg.latching,
+            strict_source: self.cfg.strict_source,
         }
     }
 
@@ -52,6 +59,8 @@ impl Engine {
         self.cfg.offer_timeout = t.offer_timeout;
         self.cfg.final_timeout = t.final_timeout;
         self.cfg.delete_delay = t.delete_delay;
+        self.cfg.latching = t.latching;
+        self.cfg.strict_source = t.strict_source;
         (self.drained, self.cfg.max_sessions) = match t.max_sessions {
             SessionCap::Unlimited => (false, 0),
             SessionCap::Drain => (true, 0),
@@ -97,6 +106,8 @@ mod tests {
             let mut t = e.tunables();
             t.max_sessions = cap;
             t.offer_timeout = Duration::from_secs(7);
+            t.latching = dataplane::LatchMode::Immediate;
+            t.strict_source = !t.strict_source;
             e.set_tunables(t);
             assert_eq!(e.tunables(), t);
         }
