@@ -30,9 +30,9 @@ pub struct Roles {
 /// What one call's signalling announced, as seen on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallSdp {
-    /// `U`: the UAC's offer (INVITE UAC -> proxy).
+    /// `U`: the UAC's endpoint (its INVITE's SDP, or its ACK's after a late offer).
     pub uac_offer: BTreeSet<SocketAddr>,
-    /// `R'`: the offer the UAS received (INVITE proxy -> UAS).
+    /// `R'`: the relay endpoint the UAS was told (the INVITE's SDP, or the ACK's).
     pub uas_offer: BTreeSet<SocketAddr>,
     /// `S`: the UAS's answers (183/2xx UAS -> proxy).
     pub uas_answer: BTreeSet<SocketAddr>,
@@ -59,15 +59,19 @@ pub fn calls(datagrams: &[Datagram], roles: &Roles) -> BTreeMap<String, CallSdp>
             continue;
         };
         let invite = msg.cseq_method == "INVITE";
+        // An UPDATE (RFC 3311) offers and its 2xx answers, as an INVITE and its 2xx do.
+        let offer_answer = invite || msg.cseq_method == "UPDATE";
         let call = calls.entry(msg.call_id.clone()).or_default();
         let from_to = (d.src, d.dst);
-        if msg.is_request("INVITE") {
+        // RFC 3264 / RFC 3261 13.2.1: the caller's own endpoint is in its INVITE, or in its
+        // ACK when the INVITE had no SDP (a late offer: the 2xx offers, the ACK answers).
+        if msg.is_request("INVITE") || msg.is_request("ACK") || msg.is_request("UPDATE") {
             if from_to == (roles.uac, roles.proxy) {
                 call.uac_offer.extend(&msg.audio);
             } else if from_to == (roles.proxy, roles.uas) {
                 call.uas_offer.extend(&msg.audio);
             }
-        } else if let (Some(code), true) = (msg.status(), invite) {
+        } else if let (Some(code), true) = (msg.status(), offer_answer) {
             // RFC 3264 / RFC 3261 13.2.1: the answer comes in a reliable or early response.
             let sdp_response = code == 183 || (200..300).contains(&code);
             if from_to == (roles.uas, roles.proxy) && sdp_response {
@@ -76,10 +80,10 @@ pub fn calls(datagrams: &[Datagram], roles: &Roles) -> BTreeMap<String, CallSdp>
                 if sdp_response {
                     call.uac_answer.extend(&msg.audio);
                 }
-                if (200..300).contains(&code) && call.answered_at.is_none() {
+                if invite && (200..300).contains(&code) && call.answered_at.is_none() {
                     call.answered_at = Some(d.ts);
                 }
-                if code >= 200 {
+                if invite && code >= 200 {
                     call.final_codes.insert(code);
                 }
             }

@@ -22,6 +22,11 @@ pub enum Scenario {
     /// As `Basic`, with a hold (a=sendonly) and an unhold (a=sendrecv) re-INVITE from the
     /// caller while the audio streams.
     Hold,
+    /// A late offer: INVITE without SDP, the 200 offers, the ACK answers.
+    LateOffer,
+    /// As `Basic`, with an UPDATE carrying a new SDP version from the caller while the audio
+    /// streams (RFC 3311), answered with SDP.
+    Update,
 }
 
 impl Scenario {
@@ -43,6 +48,14 @@ impl Scenario {
             Scenario::Hold => (
                 include_str!("../sipp/uac_hold.xml"),
                 include_str!("../sipp/uas_hold.xml"),
+            ),
+            Scenario::LateOffer => (
+                include_str!("../sipp/uac_late.xml"),
+                include_str!("../sipp/uas_late.xml"),
+            ),
+            Scenario::Update => (
+                include_str!("../sipp/uac_update.xml"),
+                include_str!("../sipp/uas_update.xml"),
             ),
         }
     }

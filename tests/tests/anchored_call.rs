@@ -72,3 +72,43 @@ fn anchored_hold_and_unhold_reuse_the_relay_ports() {
         );
     }
 }
+
+/// A late offer: the INVITE carries no SDP, the member's 200 offers (the caller is told the
+/// outside relay endpoint) and the caller's ACK answers (the member is told the inside one);
+/// media crosses the relay both ways.
+#[test]
+fn an_anchored_late_offer_is_answered_in_the_ack() {
+    let Some(out) = pass(&Plan::anchored(Scenario::LateOffer)) else {
+        return;
+    };
+    assert_eq!(out.report.calls.len(), 1);
+    for hops in out.report.hops.values() {
+        assert!(hops.uac_to_relay > 0 && hops.relay_to_uas > 0, "{hops:?}");
+        assert!(hops.uas_to_relay > 0 && hops.relay_to_uac > 0, "{hops:?}");
+    }
+}
+
+/// An UPDATE with a new SDP version from the caller during the call (RFC 3311): it reaches
+/// the member rewritten to the same relay endpoint, the member's answer reaches the caller
+/// rewritten to the same outside endpoint, and media keeps crossing the relay.
+#[test]
+fn an_anchored_update_keeps_the_relay_endpoints() {
+    let Some(out) = pass(&Plan::anchored(Scenario::Update)) else {
+        return;
+    };
+    assert_eq!(out.report.calls.len(), 1);
+    for (id, c) in &out.report.calls {
+        assert_eq!(
+            c.uas_offer.len(),
+            1,
+            "call {id}: the UAS was told {:?}",
+            c.uas_offer
+        );
+        assert_eq!(
+            c.uac_answer.len(),
+            1,
+            "call {id}: the UAC was told {:?}",
+            c.uac_answer
+        );
+    }
+}
