@@ -3,8 +3,9 @@
 //! `promtool check metrics` and its values against what the test did (calls made and
 //! answered, failovers caused, media sessions, packets relayed); counters still as high
 //! after a reload; every metric the shipped Grafana dashboard's queries name is in the
-//! scrape, and every query parses. Then abuse of the endpoint (a huge request, a slow client, many
-//! connections, requests that are not a scrape) while the SIP proxy keeps answering.
+//! scrape, and every query parses. Then abuse of the endpoint (a huge request, a slow
+//! client, many connections, requests that are not a scrape) while the SIP proxy keeps
+//! answering.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
