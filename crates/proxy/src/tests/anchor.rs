@@ -467,3 +467,38 @@ fn a_member_whose_answered_call_brings_no_rtp_is_counted_and_made_suspect() {
     assert_eq!(view.member.counters().calls_without_rtp, 1);
     assert_eq!(bed.state(0), dispatch::MemberState::Suspect);
 }
+
+#[test]
+fn a_prack_answers_the_offer_of_a_reliable_183() {
+    let (mut bed, engine) = bed(vec![Answer::Progress], 10);
+    // A late-offer INVITE: the member's 183 offers (RFC 3262), the caller's PRACK answers.
+    let inv = invite("rel");
+    let m = sip::parse(&inv).unwrap();
+    let bare = sip::Editor::new(&m)
+        .remove_headers("Content-Type")
+        .set_body(b"")
+        .unwrap()
+        .finish()
+        .unwrap();
+    bed.call_with("rel", bare);
+    bed.run_ms(100);
+    let progress = bed.caller().response("rel", 183).unwrap().to_string();
+    assert_eq!(media_of(&progress).0, EXTERNAL, "{progress}");
+    let answer = "v=0\r\no=- 1 1 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+    let prack = with_sdp(
+        &in_dialog("PRACK", "rel", 2, "m127.0.0.20", member_addr(0)),
+        answer,
+    );
+    bed.send(prack);
+    bed.run_ms(100);
+    let got = bed.member(0).first("PRACK");
+    assert_eq!(
+        media_of(&got).0,
+        INTERNAL,
+        "the member sees the inside relay address: {got}"
+    );
+    assert_eq!(bed.caller().codes("rel", "PRACK"), vec![200]);
+    let c = bed.proxy().counters().media;
+    assert_eq!((c.offers, c.answers), (1, 1));
+    assert_eq!(calls(&engine), 1);
+}

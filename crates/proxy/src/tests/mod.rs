@@ -105,6 +105,8 @@ pub(crate) enum Answer {
     RingThen(u16),
     /// 100 Trying then this final code.
     TryingThen(u16),
+    /// 183 Session Progress (carrying the member's SDP when it has one) and nothing more.
+    Progress,
 }
 
 /// A scripted pool member (a FreeSWITCH stand-in).
@@ -120,7 +122,7 @@ pub(crate) struct Member {
     out: VecDeque<Datagram>,
     /// Pending INVITEs (text) waiting for a CANCEL, by Call-ID.
     ringing: Vec<(String, Vec<u8>)>,
-    /// The SDP its 200s to INVITE carry (none by default).
+    /// The SDP its 183s and 200s to INVITE carry (none by default).
     pub sdp: Option<String>,
 }
 
@@ -190,7 +192,7 @@ impl Member {
         let tag = format!("m{}", self.addr.ip());
         let mut b = sip::response_with(req, code, "X", Some(&tag), &extra);
         let invite = req.request_method() == Some(Method::Invite);
-        if let (Some(sdp), 200, true) = (&self.sdp, code, invite) {
+        if let (Some(sdp), 183 | 200, true) = (&self.sdp, code, invite) {
             b = with_sdp(&b, sdp);
         }
         self.reply(to, b);
@@ -234,6 +236,7 @@ impl Node for Member {
                         self.respond(d.from, &msg, 100, None);
                         self.respond(d.from, &msg, code, None);
                     }
+                    Answer::Progress => self.respond(d.from, &msg, 183, None),
                 }
             }
             Method::Cancel => {
