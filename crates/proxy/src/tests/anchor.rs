@@ -502,3 +502,31 @@ fn a_prack_answers_the_offer_of_a_reliable_183() {
     assert_eq!((c.offers, c.answers), (1, 1));
     assert_eq!(calls(&engine), 1);
 }
+
+#[test]
+fn early_media_then_a_200_with_another_address_keeps_the_callers_relay_endpoint() {
+    let moved = "v=0\r\no=fs 7 8 IN IP4 127.0.0.99\r\ns=fs\r\nc=IN IP4 127.0.0.99\r\nt=0 0\r\nm=audio 52000 RTP/AVP 0\r\n";
+    let (mut bed, engine) = bed(vec![Answer::ProgressThenOk(moved.into())], 10);
+    bed.call("em");
+    bed.run_ms(100);
+    let early = media_of(bed.caller().response("em", 183).unwrap());
+    let ok = bed.caller().response("em", 200).unwrap().to_string();
+    assert_eq!(early.0, EXTERNAL);
+    assert_eq!(
+        media_of(&ok),
+        early,
+        "the 200's new address is the relay's business: {ok}"
+    );
+    // The connection and port are the relay's; the origin line is the member's, byte for byte.
+    assert!(
+        !ok.contains("c=IN IP4 127.0.0.99") && ok.contains("o=fs 7 8 IN IP4 127.0.0.99"),
+        "{ok}"
+    );
+    let c = bed.proxy().counters().media;
+    assert_eq!(
+        (c.offers, c.answers),
+        (1, 2),
+        "the 183 and the 200 each answered"
+    );
+    assert_eq!(calls(&engine), 1);
+}

@@ -107,6 +107,8 @@ pub(crate) enum Answer {
     TryingThen(u16),
     /// 183 Session Progress (carrying the member's SDP when it has one) and nothing more.
     Progress,
+    /// 183 with the member's SDP, then 200 with this other SDP (a new address).
+    ProgressThenOk(String),
 }
 
 /// A scripted pool member (a FreeSWITCH stand-in).
@@ -237,6 +239,12 @@ impl Node for Member {
                         self.respond(d.from, &msg, code, None);
                     }
                     Answer::Progress => self.respond(d.from, &msg, 183, None),
+                    Answer::ProgressThenOk(sdp) => {
+                        self.respond(d.from, &msg, 183, None);
+                        let first = self.sdp.replace(sdp);
+                        self.respond(d.from, &msg, 200, None);
+                        self.sdp = first;
+                    }
                 }
             }
             Method::Cancel => {
