@@ -530,3 +530,58 @@ fn early_media_then_a_200_with_another_address_keeps_the_callers_relay_endpoint(
     );
     assert_eq!(calls(&engine), 1);
 }
+
+#[test]
+fn t38_after_audio_and_srtp_pass_through_the_relay_untouched_but_for_addresses() {
+    let (mut bed, engine) = bed(vec![Answer::Ok], 10);
+    // SRTP (RTP/SAVP with SDES keys, RFC 4568): the profile and the keys pass as they are.
+    let srtp = "v=0\r\no=- 1 1 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\n\
+                m=audio 40000 RTP/SAVP 0\r\n\
+                a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n";
+    bed.call_with("fax", with_sdp(&invite("fax"), srtp));
+    bed.run_ms(100);
+    let inv = bed.member(0).first("INVITE");
+    assert_eq!(media_of(&inv).0, INTERNAL, "{inv}");
+    assert!(
+        inv.contains("RTP/SAVP 0")
+            && inv.contains("inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"),
+        "{inv}"
+    );
+    // A re-INVITE to T.38 (RFC 3362): audio set to port 0, an image m-line added.
+    let t38 = "v=0\r\no=- 1 2 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\n\
+               m=audio 0 RTP/SAVP 0\r\n\
+               m=image 40002 udptl t38\r\na=T38FaxVersion:0\r\na=T38FaxRateManagement:transferredTCF\r\n";
+    let reinvite = with_sdp(
+        &in_dialog("INVITE", "fax", 2, "m127.0.0.20", member_addr(0)),
+        t38,
+    );
+    bed.send(reinvite);
+    bed.run_ms(100);
+    let got = bed
+        .member(0)
+        .got
+        .iter()
+        .filter(|g| g.starts_with("INVITE "))
+        .nth(1)
+        .cloned()
+        .expect("the re-INVITE reached the member");
+    assert!(
+        got.contains("m=audio 0 RTP/SAVP 0"),
+        "the disabled stream stays disabled: {got}"
+    );
+    let image = got
+        .lines()
+        .find_map(|l| l.strip_prefix("m=image "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .expect("an image m-line");
+    assert!(
+        (31000..31020).contains(&image),
+        "T.38 gets an inside relay port: {got}"
+    );
+    assert!(
+        got.contains("udptl t38") && got.contains("a=T38FaxRateManagement:transferredTCF"),
+        "{got}"
+    );
+    assert_eq!(calls(&engine), 1);
+}
