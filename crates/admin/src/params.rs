@@ -246,7 +246,8 @@ fn change_of(key: String, change: String) -> ConfigChange {
 }
 
 /// The changes of settings that have no key in [`params`]: one entry per section, so no
-/// change goes unreported (`dataplane.other`: burst, control core, io_uring, DPDK ports...).
+/// change goes unreported (`dataplane.dpdk`: the EAL options and ports; `dataplane.other`:
+/// burst, control core, io_uring...).
 fn unlisted(old: &Config, new: &Config, out: &mut Vec<ConfigChange>) {
     let (o, n) = (old, new);
     let mut media = o.media.clone();
@@ -262,6 +263,7 @@ fn unlisted(old: &Config, new: &Config, out: &mut Vec<ConfigChange>) {
     let mut dataplane = o.dataplane.clone();
     dataplane.worker_cores.clone_from(&n.dataplane.worker_cores);
     dataplane.backend = n.dataplane.backend;
+    dataplane.dpdk.clone_from(&n.dataplane.dpdk);
     let mut admin = o.admin.clone();
     admin.socket.clone_from(&n.admin.socket);
     let mut metrics = o.metrics;
@@ -269,6 +271,7 @@ fn unlisted(old: &Config, new: &Config, out: &mut Vec<ConfigChange>) {
     let sections = [
         ("media.other", media != n.media),
         ("dataplane.other", dataplane != n.dataplane),
+        ("dataplane.dpdk", o.dataplane.dpdk != n.dataplane.dpdk),
         ("admin.other", admin != n.admin),
         ("metrics.other", metrics != n.metrics),
         ("ng.tcp", o.ng.tcp != n.ng.tcp),
@@ -385,6 +388,17 @@ mod tests {
             .starts_with("added"));
         assert!(find("set[b]").change.starts_with("added"));
         assert_eq!(d.len(), 6, "{d:?}");
+    }
+
+    #[test]
+    fn a_dpdk_port_change_is_named_and_needs_a_restart() {
+        let old = include_str!("../../../config/examples/dpdk-two-nic.toml");
+        let new = old.replacen("device = \"0000:3b:00.0\"", "device = \"0000:3b:00.2\"", 1);
+        assert_ne!(old, new);
+        let d = diff(&cfg(old), &cfg(&new));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].key, "dataplane.dpdk");
+        assert!(!d[0].applied && d[0].reason.as_deref().unwrap().contains("DPDK ports"));
     }
 
     #[test]
