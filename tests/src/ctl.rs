@@ -74,6 +74,26 @@ impl Ctl {
         serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", o.stdout))
     }
 
+    /// Runs with `--json`; it must exit `code`; the parsed answer (a partly applied reload
+    /// exits 4).
+    pub fn json_exit(&self, args: &[&str], code: i32) -> Value {
+        let o = self.run(&[&["--json"], args].concat());
+        assert_eq!(
+            o.code, code,
+            "ferrovoxctl {args:?}: {}{}",
+            o.stdout, o.stderr
+        );
+        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", o.stdout))
+    }
+
+    /// Runs; it must exit 4 (a reload applied in part); the table it printed and what it
+    /// said on stderr.
+    pub fn text_partial(&self, args: &[&str]) -> (String, String) {
+        let o = self.run(args);
+        assert_eq!(o.code, 4, "ferrovoxctl {args:?}: {}{}", o.stdout, o.stderr);
+        (o.stdout, o.stderr)
+    }
+
     /// Runs; it must exit 0; the table or lines it printed.
     pub fn text(&self, args: &[&str]) -> String {
         let o = self.run(args);

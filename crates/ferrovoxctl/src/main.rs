@@ -17,7 +17,8 @@
 //!
 //! Exit status: 0 done; 1 the daemon answered with an error (printed on stderr with its
 //! code); 2 usage error; 3 the daemon cannot be reached (no socket, no permission, no answer
-//! in time, connection closed).
+//! in time, connection closed); 4 `reload` applied the file only in part (the keys that need
+//! a restart are listed with their reasons).
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -41,6 +42,8 @@ const EXIT_DAEMON_ERROR: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// Exit status: the daemon cannot be reached.
 const EXIT_UNREACHABLE: u8 = 3;
+/// Exit status: a reload applied the file only in part.
+const EXIT_PARTIAL: u8 = 4;
 
 /// Why a command did not succeed.
 #[derive(Debug)]
@@ -51,6 +54,8 @@ pub(crate) enum Failure {
     Usage(String),
     /// No answer.
     Unreachable(ClientError),
+    /// A reload left keys unapplied (they need a restart); how many.
+    Partial(usize),
 }
 
 impl From<ClientError> for Failure {
@@ -79,6 +84,10 @@ fn main() -> ExitCode {
         Err(Failure::Unreachable(e)) => {
             eprintln!("ferrovoxctl: {e}");
             ExitCode::from(EXIT_UNREACHABLE)
+        }
+        Err(Failure::Partial(n)) => {
+            eprintln!("ferrovoxctl: {n} change(s) not applied: they need a restart");
+            ExitCode::from(EXIT_PARTIAL)
         }
     }
 }
@@ -128,6 +137,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         );
     } else {
         print!("{}", show::render(kind, &value));
+    }
+    if let Command::Reload = cli.command {
+        let refused = value["changes"]
+            .as_array()
+            .map_or(0, |c| c.iter().filter(|c| c["applied"] != true).count());
+        if refused > 0 {
+            return Err(Failure::Partial(refused));
+        }
     }
     Ok(())
 }
