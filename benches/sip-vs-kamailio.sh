@@ -29,6 +29,10 @@
 #   RTPENGINE=/usr/bin/rtpengine RELAY_MIN=2000 RELAY_MAX=21999 (MEDIA=anchor relay ports)
 #   SKIP_BUILD=0 KAMAILIO=/usr/sbin/kamailio KAMAILIO_MODULES=<from kamailio -h>
 #   SIPP=/usr/bin/sipp FERROVOX=<target>/release/ferrovox
+#   LIST_EVERY=0 (seconds; with ONLY=ferrovox: no search, two steps at LIST_RATE=1000 cps,
+#     the second while `ferrovoxctl calls list --json` pages through every call each
+#     LIST_EVERY s against the daemon's admin socket; prints both steps and the listing times)
+#   FERROVOXCTL=<target>/release/ferrovoxctl
 set -euo pipefail
 
 # A session of its own at autogroup nice -20 when run as root (see own-session.sh).
@@ -64,6 +68,9 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 SIPP=${SIPP:-/usr/bin/sipp}
 FERROVOX=${FERROVOX:-$TARGET_DIR/release/ferrovox}
+LIST_EVERY=${LIST_EVERY:-0}
+LIST_RATE=${LIST_RATE:-1000}
+FERROVOXCTL=${FERROVOXCTL:-$TARGET_DIR/release/ferrovoxctl}
 
 # Port layout (all UDP on 127.0.0.1).
 KAMAILIO_PORT=$BASE_PORT
@@ -87,12 +94,16 @@ fi
 [[ $MEDIA == signalling || $MEDIA == anchor ]] || { echo "sip-vs-kamailio: MEDIA=$MEDIA: use signalling or anchor" >&2; exit 2; }
 
 for v in DURATION HOLD_MS START_RATE MAX_RATE STEPS PRECISION SLACK SETTLE MAX_TOTAL \
-    PROXY_CORE PEER_CORE BASE_PORT PING_INTERVAL CHILDREN SHM_MB; do
+    PROXY_CORE PEER_CORE BASE_PORT PING_INTERVAL CHILDREN SHM_MB LIST_EVERY LIST_RATE; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "sip-vs-kamailio: $v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 for p in $PROXIES; do
     [[ $p == kamailio || $p == ferrovox ]] || { echo "sip-vs-kamailio: ONLY=$p: use kamailio or ferrovox" >&2; exit 2; }
 done
+if ((LIST_EVERY > 0)); then
+    [[ $PROXIES == ferrovox ]] || { echo "sip-vs-kamailio: LIST_EVERY needs ONLY=ferrovox" >&2; exit 2; }
+    [[ -x $FERROVOXCTL ]] || { echo "sip-vs-kamailio: LIST_EVERY needs ferrovoxctl at $FERROVOXCTL" >&2; exit 2; }
+fi
 ((RELAY_MAX < 32768)) || { echo "sip-vs-kamailio: BASE_PORT too high (ports must stay below 32768)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/sip-vs-kamailio.XXXXXX)
@@ -253,6 +264,9 @@ search() {
     return 0
 }
 
+# shellcheck source=benches/sip-list.sh
+source "$ROOT/benches/sip-list.sh"
+
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [[ $CEILING == 1 ]]; then
@@ -283,6 +297,11 @@ for proxy in $PROXIES; do
         w0=$(date +%s.%N)
         mapfile -t run_pids < <(proxy_pids)
         c0=$(cpu_secs "${run_pids[@]}")
+        if ((LIST_EVERY > 0)); then
+            list_compare "$proxy" "$PROXY_PORT"
+            list_report
+            exit 0
+        fi
         if search "$proxy" "$PROXY_PORT"; then
             STATUS[$proxy]=ok
             mapfile -t run_pids < <(proxy_pids)
