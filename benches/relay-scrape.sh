@@ -172,6 +172,10 @@ body_kb=$(($(wc -c <"$WORK/scrape.body") / 1024))
     printf '  %-26s %s\n' "loss, scrape every 1 s" "$(result on loss_pct)% (relay core $(result on relay_core_share))"
     printf '  %-26s %s\n' "scrapes, all calls held" "$held (failed: $failed), body ${body_kb} KiB"
     printf '  %-26s %s\n' "scrape time (curl total)" "median ${median} ms, max ${max:-na} ms"
+    verdict="NOT MET"
+    awk -v m="${max:-na}" -v on="$(result on loss_pct)" -v off="$(result off loss_pct)" \
+        'BEGIN { exit !(m != "na" && m < 50 && on <= off) }' && verdict="MET"
+    printf '  %-26s %s\n' "target" "every scrape < 50 ms, no loss added by scraping: $verdict"
     echo "=================================================================="
 } | tee "$WORK/summary.txt"
 [[ $held -gt 0 ]] || { say "no scrape saw all $CALLS calls held"; exit 1; }
