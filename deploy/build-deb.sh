@@ -49,7 +49,8 @@ mv "$assets/ferrovox.toml.new" "$assets/ferrovox.toml"
 cargo build --release -p ferrovoxctl >&2
 mkdir -p "$assets/completions"
 for shell in bash zsh fish; do
-    target/release/ferrovoxctl completions "$shell" >"$assets/completions/ferrovoxctl.$shell.new"
+    "${CARGO_TARGET_DIR:-target}/release/ferrovoxctl" completions "$shell" \
+        >"$assets/completions/ferrovoxctl.$shell.new"
     [ -s "$assets/completions/ferrovoxctl.$shell.new" ] || {
         echo "ferrovoxctl completions $shell printed nothing" >&2
         exit 1
