@@ -37,6 +37,7 @@ fn engine(epoch: Instant) -> Engine {
         offer_timeout: Duration::from_secs(5),
         final_timeout: Some(Duration::from_secs(20)),
         delete_delay: Duration::from_secs(1),
+        rtp_check: None,
         max_sessions: 6,
         cookie_ttl: Duration::from_secs(3),
         guard: GuardConfig {
