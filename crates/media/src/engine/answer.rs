@@ -1,12 +1,11 @@
 //! `answer`: the answerer's side of each stream pair, rtcp-mux settled, the SDP toward the offerer.
 
-use super::offer::{disabled, relayed, SdpRequest};
+use super::offer::{disabled, fresh_rewrite, relayed, sdp_reply, SdpRequest};
 use super::{Engine, Refusal};
 use crate::call::{Call, CallState};
 use dataplane::FlowCommand;
 use ng::bencode::OwnedValue;
 use ng::Request;
-use sdp::Rewrite;
 use std::time::Instant;
 
 impl Engine {
@@ -45,12 +44,7 @@ impl Engine {
         }
         let source = r.source;
         let accept = req.rtcp_mux.accept || req.rtcp_mux.demux || req.rtcp_mux.require;
-        let mut rw = Rewrite {
-            origin: None,
-            session_connection: None,
-            media: Vec::new(),
-            strip_ice: true,
-        };
+        let mut rw = fresh_rewrite();
         let mut first_addr = None;
         for (i, m) in sd.media.iter().enumerate() {
             let Some(p) = call.pairs.get_mut(i).and_then(Option::as_mut) else {
@@ -79,9 +73,6 @@ impl Engine {
             .map_err(|e| Refusal::bad_sdp(format!("Failed to rewrite SDP: {e}")))?;
         call.state = CallState::Answered;
         call.last_signal = now;
-        Ok(ng::bencode::DictBuilder::new()
-            .with("result", "ok")
-            .with("sdp", out)
-            .build())
+        Ok(sdp_reply(out))
     }
 }

@@ -68,6 +68,34 @@ impl<'a> SdpRequest<'a> {
     }
 }
 
+/// A rewrite that changes nothing yet (ICE lines stripped: the relay is no ICE agent).
+pub(super) fn fresh_rewrite() -> Rewrite {
+    Rewrite {
+        origin: None,
+        session_connection: None,
+        media: Vec::new(),
+        strip_ice: true,
+    }
+}
+
+/// The `{result: ok, sdp}` reply of an offer or answer.
+pub(super) fn sdp_reply(sdp: Vec<u8>) -> OwnedValue {
+    ng::bencode::DictBuilder::new()
+        .with("result", "ok")
+        .with("sdp", sdp)
+        .build()
+}
+
+/// Whether the answerer is offered rtcp-mux (RFC 5761): as the offerer offered it, unless the
+/// request rejects or demuxes it; always when it asks to offer or require it.
+fn mux_toward_answerer(req: &Request<'_>, offered: bool) -> bool {
+    if req.rtcp_mux.reject || req.rtcp_mux.demux {
+        false
+    } else {
+        offered || req.rtcp_mux.offer || req.rtcp_mux.require
+    }
+}
+
 /// The rewrite of a disabled m-line (port 0): left as it is.
 pub(super) fn disabled() -> MediaRewrite {
     MediaRewrite {
@@ -378,35 +406,12 @@ impl Engine {
         req: &Request<'_>,
         r: &SdpRequest<'_>,
     ) -> Result<OwnedValue, Refusal> {
-        let (from_tag, sd, body) = (r.from_tag, &r.sd, r.body);
-        // Which leg offers: the one with the from-tag; else the one not named by the to-tag.
-        let x = match call.leg_of(from_tag) {
-            Some(x) => x,
-            None => {
-                let x = match req.to_tag.and_then(|t| call.leg_of(t)) {
-                    Some(y) => 1 - y,
-                    None => 0,
-                };
-                call.legs[x].tag = Some(from_tag.to_vec());
-                x
-            }
-        };
+        let (sd, body) = (&r.sd, r.body);
+        let x = Self::offering_leg(call, req, r.from_tag);
         let y = 1 - x;
         call.last_signal = now;
         let source = r.source;
-        let mux_to_y_policy = |offered: bool| {
-            if req.rtcp_mux.reject || req.rtcp_mux.demux {
-                false
-            } else {
-                offered || req.rtcp_mux.offer || req.rtcp_mux.require
-            }
-        };
-        let mut rw = Rewrite {
-            origin: None,
-            session_connection: None,
-            media: Vec::new(),
-            strip_ice: true,
-        };
+        let mut rw = fresh_rewrite();
         let mut first_addr = None;
         let mut created = Vec::new();
         for (i, m) in sd.media.iter().enumerate() {
@@ -415,31 +420,17 @@ impl Engine {
             }
             let remote = Self::remote_of(sd, m, source);
             let offered_mux = m.rtcp_mux;
-            let to_y_mux = mux_to_y_policy(offered_mux);
+            let to_y_mux = mux_toward_answerer(req, offered_mux);
             if m.port == 0 {
                 rw.media.push(disabled());
                 continue;
             }
             if call.pairs[i].is_none() {
-                let in_fam = m.effective_connection(sd).map_or(Family::V4, family);
-                let out_fam = match req.address_family {
-                    Some(ng::AddressFamily::Ip4) => Family::V4,
-                    Some(ng::AddressFamily::Ip6) => Family::V6,
-                    None => self.family_toward(call.legs[y].iface, in_fam),
-                };
-                let mut fams = [in_fam, in_fam];
-                fams[y] = out_fam;
-                let ifaces = [call.legs[0].iface, call.legs[1].iface];
-                match self.new_pair(call, ifaces, fams, m.media) {
-                    Ok(p) => {
-                        call.pairs[i] = Some(p);
-                        created.push(i);
-                    }
-                    Err(e) => {
-                        self.drop_pairs(call, &created);
-                        return Err(e);
-                    }
+                if let Err(e) = self.pair_for(call, i, (sd, m), req, y) {
+                    self.drop_pairs(call, &created);
+                    return Err(e);
                 }
+                created.push(i);
             }
             let Some(p) = call.pairs[i].as_mut() else {
                 continue;
@@ -448,19 +439,13 @@ impl Engine {
             p.mux_offered[x] = offered_mux;
             p.mux_offered[y] = to_y_mux;
             let spec = p.spec(x, call.latch, call.strict, call.handover);
-            self.commands
-                .push_back((p.worker, FlowCommand::Update(spec)));
-            let key = p.keys[y];
+            let (worker, key) = (p.worker, p.keys[y]);
+            self.commands.push_back((worker, FlowCommand::Update(spec)));
             let addr = self.sdp_addr(key.addr).ok_or("bad relay address")?;
             first_addr.get_or_insert(addr);
-            rw.media.push(relayed(
-                req,
-                key.port,
-                addr,
-                key.port | 1,
-                offered_mux,
-                to_y_mux,
-            ));
+            let (port, rtcp) = (key.port, key.port | 1);
+            rw.media
+                .push(relayed(req, port, addr, rtcp, offered_mux, to_y_mux));
         }
         self.finish_rewrite(&mut rw, req, sd, first_addr);
         let out = match sdp::rewrite(body, sd, &rw) {
@@ -473,10 +458,46 @@ impl Engine {
         if call.legs[y].tag.is_none() {
             call.state = CallState::Offered;
         }
-        Ok(ng::bencode::DictBuilder::new()
-            .with("result", "ok")
-            .with("sdp", out)
-            .build())
+        Ok(sdp_reply(out))
+    }
+
+    /// Which leg of `call` offers: the one with `from_tag`; else the one the to-tag does not
+    /// name (leg 0 for a new call), which takes `from_tag`.
+    fn offering_leg(call: &mut Call, req: &Request<'_>, from_tag: &[u8]) -> usize {
+        if let Some(x) = call.leg_of(from_tag) {
+            return x;
+        }
+        let x = match req.to_tag.and_then(|t| call.leg_of(t)) {
+            Some(y) => 1 - y,
+            None => 0,
+        };
+        call.legs[x].tag = Some(from_tag.to_vec());
+        x
+    }
+
+    /// Allocates and installs the pair of m-line `i` (`m` of `sd`), the answerer being leg
+    /// `y`: the offer's address family on the offerer's side, toward the answerer the one
+    /// `address-family` asks for, else the offer's where the answerer's interface has it.
+    fn pair_for(
+        &mut self,
+        call: &mut Call,
+        i: usize,
+        (sd, m): (&SessionDescription<'_>, &sdp::MediaDescription<'_>),
+        req: &Request<'_>,
+        y: usize,
+    ) -> Result<(), Refusal> {
+        let in_fam = m.effective_connection(sd).map_or(Family::V4, family);
+        let out_fam = match req.address_family {
+            Some(ng::AddressFamily::Ip4) => Family::V4,
+            Some(ng::AddressFamily::Ip6) => Family::V6,
+            None => self.family_toward(call.legs[y].iface, in_fam),
+        };
+        let mut fams = [in_fam, in_fam];
+        fams[y] = out_fam;
+        let ifaces = [call.legs[0].iface, call.legs[1].iface];
+        let pair = self.new_pair(call, ifaces, fams, m.media)?;
+        call.pairs[i] = Some(pair);
+        Ok(())
     }
 
     /// Undoes the pairs a failed offer allocated.
