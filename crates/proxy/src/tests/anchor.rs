@@ -84,12 +84,18 @@ fn engine_checking(ifaces: &[(&str, &str)], pairs: u16, rtp_check: Option<Durati
 /// Two members answering as given (their 200s carry SDP), round robin, anchored on
 /// external/internal, and the engine.
 pub(super) fn bed(answers: Vec<Answer>, pairs: u16) -> (Bed, Shared) {
+    bed_with(answers, "", engine(pairs))
+}
+
+/// Members answering as given (with SDP), anchored on external/internal through `engine`;
+/// `health` is added to `[set.health]`.
+fn bed_with(answers: Vec<Answer>, health: &str, engine: Shared) -> (Bed, Shared) {
     let text = format!(
         "[[interface]]\nname = \"external\"\naddress = \"127.0.0.1\"\nport_min = 30000\nport_max = 30999\n\
          [[interface]]\nname = \"internal\"\naddress = \"127.0.0.1\"\nport_min = 31000\nport_max = 31999\n\
          [sip]\nlisten = [\"127.0.0.1:5060\"]\ntransports = [\"udp\"]\nfr_timeout_ms = 2000\n\
          [[set]]\nname = \"pool\"\n[set.media]\ncaller_interface = \"external\"\nmember_interface = \"internal\"\n\
-         [set.health]\ninterval_secs = 3600\n{}",
+         [set.health]\ninterval_secs = 3600\n{health}\n{}",
         (0..answers.len())
             .map(|i| format!("[[set.member]]\nuri = \"sip:{}\"\n", member_addr(i)))
             .collect::<String>()
@@ -98,9 +104,8 @@ pub(super) fn bed(answers: Vec<Answer>, pairs: u16) -> (Bed, Shared) {
     for i in 0..bed.members {
         bed.member_mut(i).sdp = Some(member_sdp(i));
     }
-    let shared = engine(pairs);
-    bed.proxy_mut().set_media_anchor(Box::new(shared.clone()));
-    (bed, shared)
+    bed.proxy_mut().set_media_anchor(Box::new(engine.clone()));
+    (bed, engine)
 }
 
 /// The SDP member `i` answers with.
@@ -395,17 +400,13 @@ fn a_call_the_relay_ends_for_lack_of_rtp_gets_a_bye_with_a_reason_on_both_sides(
 
 #[test]
 fn a_caller_on_ipv6_reaches_an_ipv4_member_through_the_relay() {
-    let (mut bed, _) = bed(vec![Answer::Ok], 10);
     // External has an IPv6 address too; internal (the pool's side) only IPv4.
-    let engine = engine_on(
-        &[
-            ("external", EXTERNAL),
-            ("external", "fd00::1"),
-            ("internal", INTERNAL),
-        ],
-        10,
-    );
-    bed.proxy_mut().set_media_anchor(Box::new(engine.clone()));
+    let ifaces = [
+        ("external", EXTERNAL),
+        ("external", "fd00::1"),
+        ("internal", INTERNAL),
+    ];
+    let (mut bed, engine) = bed_with(vec![Answer::Ok], "", engine_on(&ifaces, 10));
     let sdp = "v=0\r\no=- 1 1 IN IP6 fd00::10\r\ns=-\r\nc=IN IP6 fd00::10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
     bed.call_with("v6", with_sdp(&invite("v6"), sdp));
     bed.run_ms(100);
@@ -424,20 +425,10 @@ fn a_caller_on_ipv6_reaches_an_ipv4_member_through_the_relay() {
 
 #[test]
 fn a_member_whose_answered_call_brings_no_rtp_is_counted_and_made_suspect() {
-    let text = format!(
-        "[[interface]]\nname = \"external\"\naddress = \"127.0.0.1\"\nport_min = 30000\nport_max = 30999\n\
-         [[interface]]\nname = \"internal\"\naddress = \"127.0.0.1\"\nport_min = 31000\nport_max = 31999\n\
-         [sip]\nlisten = [\"127.0.0.1:5060\"]\ntransports = [\"udp\"]\n\
-         [[set]]\nname = \"pool\"\n[set.media]\ncaller_interface = \"external\"\nmember_interface = \"internal\"\n\
-         [set.health]\ninterval_secs = 3600\ndown_after = 3\nno_rtp_suspect = true\n\
-         [[set.member]]\nuri = \"sip:{}\"\n",
-        member_addr(0)
-    );
-    let mut bed = Bed::from_config(&text, vec![Answer::Ok]);
-    bed.member_mut(0).sdp = Some(member_sdp(0));
     let ifaces = [("external", EXTERNAL), ("internal", INTERNAL)];
     let engine = engine_checking(&ifaces, 10, Some(Duration::from_secs(5)));
-    bed.proxy_mut().set_media_anchor(Box::new(engine.clone()));
+    let health = "down_after = 3\nno_rtp_suspect = true";
+    let (mut bed, engine) = bed_with(vec![Answer::Ok], health, engine);
     bed.call("mute");
     bed.run_ms(100);
     bed.send(in_dialog("ACK", "mute", 1, "m127.0.0.20", member_addr(0)));
