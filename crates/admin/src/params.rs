@@ -250,15 +250,7 @@ fn change_of(key: String, change: String) -> ConfigChange {
 /// burst, control core, io_uring...).
 fn unlisted(old: &Config, new: &Config, out: &mut Vec<ConfigChange>) {
     let (o, n) = (old, new);
-    let mut media = o.media.clone();
-    media.timeout = n.media.timeout;
-    media.hold_timeout = n.media.hold_timeout;
-    media.offer_timeout = n.media.offer_timeout;
-    media.final_timeout = n.media.final_timeout;
-    media.delete_delay = n.media.delete_delay;
-    media.max_sessions = n.media.max_sessions;
-    media.strict_source = n.media.strict_source;
-    media.latching = n.media.latching;
+    let mut media = o.media.with_live_keys_of(&n.media);
     media.learning = n.media.learning;
     let mut dataplane = o.dataplane.clone();
     dataplane.worker_cores.clone_from(&n.dataplane.worker_cores);

@@ -45,6 +45,26 @@ pub struct MediaConfig {
     pub rtp_check: Option<Duration>,
 }
 
+impl MediaConfig {
+    /// These settings with the keys a reload (or `params.set`) applies to a running daemon
+    /// taken from `new`: the timeouts, the delete delay, `max_sessions`, latching and strict
+    /// source (for calls offered from then on). `learning` stays: the workers take it at
+    /// start.
+    pub fn with_live_keys_of(&self, new: &MediaConfig) -> MediaConfig {
+        MediaConfig {
+            timeout: new.timeout,
+            hold_timeout: new.hold_timeout,
+            offer_timeout: new.offer_timeout,
+            final_timeout: new.final_timeout,
+            delete_delay: new.delete_delay,
+            max_sessions: new.max_sessions,
+            latching: new.latching,
+            strict_source: new.strict_source,
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {

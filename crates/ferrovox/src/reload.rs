@@ -246,16 +246,7 @@ fn held_back(current: &config::Config, new: &config::Config) -> config::Config {
     r.interfaces.clone_from(&c.interfaces);
     r.admin = c.admin.clone();
     r.metrics = c.metrics;
-    let mut media = c.media.clone();
-    media.timeout = new.media.timeout;
-    media.hold_timeout = new.media.hold_timeout;
-    media.offer_timeout = new.media.offer_timeout;
-    media.final_timeout = new.media.final_timeout;
-    media.delete_delay = new.media.delete_delay;
-    media.max_sessions = new.media.max_sessions;
-    media.latching = new.media.latching;
-    media.strict_source = new.media.strict_source;
-    r.media = media;
+    r.media = c.media.with_live_keys_of(&new.media);
     r
 }
 
