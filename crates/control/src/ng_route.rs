@@ -106,12 +106,15 @@ impl Routes {
                 Err(e) => (Cow::Borrowed(data), Some(format!("invalid JSON: {e}"))),
             },
         };
-        let key = (from, cookie.to_vec());
         if encoding == Encoding::Bencode && conn.is_none() {
-            // The common case needs no route; an older one for the same key is stale.
-            self.map.remove(&key);
+            // The common case needs no route (and costs no allocation); an older one for the
+            // same key is stale.
+            if !self.map.is_empty() {
+                self.map.remove(&(from, cookie.to_vec()));
+            }
             return handed;
         }
+        let key = (from, cookie.to_vec());
         self.make_room();
         self.order.push_back((now, key.clone()));
         self.map.insert(
@@ -129,8 +132,13 @@ impl Routes {
     /// Where the engine's `transmit` goes, in which bytes; `None` drops it (a TCP reply whose
     /// connection is gone).
     pub fn route(&mut self, t: media::Transmit) -> Option<Out> {
-        let cookie = ng::split_cookie(&t.bytes).ok().map(|(c, _)| c.to_vec());
-        let route = cookie.and_then(|c| self.map.remove(&(t.dst, c)));
+        // No route at all (only bencode over UDP in flight) costs no lookup.
+        let route = if self.map.is_empty() {
+            None
+        } else {
+            let cookie = ng::split_cookie(&t.bytes).ok().map(|(c, _)| c.to_vec());
+            cookie.and_then(|c| self.map.remove(&(t.dst, c)))
+        };
         let Some(route) = route else {
             // Port 0 is a TCP peer's engine address: without a route it has no connection.
             return (t.dst.port() != 0).then_some(Out::Udp(t.dst, t.bytes));
