@@ -96,6 +96,11 @@ pub enum FlowCommand {
         /// No-RTP timeout while on hold.
         hold_timeout: std::time::Duration,
     },
+    /// A larger port layout (a reload added relay addresses): the worker takes it and grows
+    /// its table to the new record count. Only appended addresses may differ from the running
+    /// layout (every installed pair keeps its slot); a layout with fewer records or another
+    /// worker count is ignored.
+    Layout(std::sync::Arc<crate::layout::PortLayout>),
 }
 
 /// Why a pair went idle.

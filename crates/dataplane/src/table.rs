@@ -28,6 +28,15 @@ impl<M: RecordMemory> Table<M> {
         }
     }
 
+    /// Grows the table to `records` slots (never shrinks it); installed records keep their
+    /// slots, and no record memory is allocated here.
+    pub fn grow(&mut self, records: usize) {
+        if records > self.records {
+            self.records = records;
+            self.chunks.resize_with(records.div_ceil(CHUNK), || None);
+        }
+    }
+
     /// Number of slots.
     pub fn slots(&self) -> usize {
         self.records

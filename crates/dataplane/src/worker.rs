@@ -230,8 +230,24 @@ impl<Io: PacketIo> Worker<Io> {
                 self.p.timeout = timeout;
                 self.p.hold_timeout = hold_timeout;
             }
+            FlowCommand::Layout(layout) => self.take_layout(layout),
         }
         self.counters.streams = self.table.installed() as u64;
+    }
+
+    /// Runs on `layout` from now on when it only adds to the running one (same workers, at
+    /// least as many records here); the table grows to it (chunks are still allocated on the
+    /// first install into them).
+    fn take_layout(&mut self, layout: Arc<PortLayout>) {
+        let records = layout.records(self.p.id);
+        let old = self.p.layout.ranges();
+        if layout.workers() == self.p.layout.workers()
+            && records >= self.table.slots()
+            && layout.ranges().get(..old.len()) == Some(old)
+        {
+            self.table.grow(records);
+            self.p.layout = layout;
+        }
     }
 
     fn install(
