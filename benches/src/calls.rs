@@ -1,11 +1,13 @@
-//! Call setup and teardown: two loopback UDP endpoints per call, joined through the relay by
-//! an ng `offer` + `answer`, or directly to each other (the tool's own ceiling).
+//! Call setup and teardown: two UDP endpoints per call on the tool's address (loopback unless
+//! `--local` says otherwise), joined through the relay by an ng `offer` + `answer`, or directly
+//! to each other (the tool's own ceiling).
 
 use crate::ngclient::{NgClient, NgError};
+use crate::scope::Scope;
 use crate::sdp::{self, SdpError};
 use crate::sys;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use thiserror::Error;
 
@@ -28,7 +30,7 @@ pub enum SetupError {
         /// The ng failure.
         source: NgError,
     },
-    /// The SDP the relay returned does not name a loopback relay address.
+    /// The SDP the relay returned does not name a relay address in the accepted network.
     #[error("call {call}: SDP of the {which} reply: {source}")]
     Sdp {
         /// The call's index.
@@ -77,9 +79,9 @@ pub fn call_ids(index: u32) -> CallIds {
     }
 }
 
-/// A non-blocking endpoint socket on an ephemeral 127.0.0.1 port with `buf_bytes` buffers.
-pub fn bind_endpoint(buf_bytes: usize) -> io::Result<UdpSocket> {
-    let sock = UdpSocket::bind("127.0.0.1:0")?;
+/// A non-blocking endpoint socket on an ephemeral port of `ip` with `buf_bytes` buffers.
+pub fn bind_endpoint(ip: Ipv4Addr, buf_bytes: usize) -> io::Result<UdpSocket> {
+    let sock = UdpSocket::bind((ip, 0))?;
     sock.set_nonblocking(true)?;
     sys::set_buffers(sock.as_fd(), buf_bytes)?;
     Ok(sock)
@@ -90,11 +92,13 @@ fn local_port(sock: &UdpSocket) -> io::Result<u16> {
 }
 
 /// Sets up call `index` through the relay: offer with A's SDP, answer with B's; A then sends to
-/// the address in the answer's rewritten SDP and B to the one in the offer's.
+/// the address in the answer's rewritten SDP and B to the one in the offer's. Endpoints bind to
+/// `scope.local`; a relay address outside `scope.relay_net` fails the call.
 pub fn establish_relayed(
     ng: &mut NgClient,
     index: u32,
     buf_bytes: usize,
+    scope: Scope,
 ) -> Result<Call, SetupError> {
     let io_err = |source| SetupError::Io {
         call: index,
@@ -104,24 +108,25 @@ pub fn establish_relayed(
         call: index,
         source,
     };
-    let a = bind_endpoint(buf_bytes).map_err(io_err)?;
-    let b = bind_endpoint(buf_bytes).map_err(io_err)?;
+    let a = bind_endpoint(scope.local, buf_bytes).map_err(io_err)?;
+    let b = bind_endpoint(scope.local, buf_bytes).map_err(io_err)?;
     let ids = call_ids(index);
     let session = u64::from(index) + 1;
-    let offer_sdp = sdp::endpoint_sdp(local_port(&a).map_err(io_err)?, session);
+    let offer_sdp = sdp::endpoint_sdp(scope.local, local_port(&a).map_err(io_err)?, session);
     let to_b = ng
         .offer(&ids.call_id, &ids.from_tag, &offer_sdp)
         .map_err(ng_err)?;
-    let b_target = sdp::relay_target(&to_b).map_err(|source| SetupError::Sdp {
+    let b_target = sdp::relay_target(&to_b, scope.relay_net).map_err(|source| SetupError::Sdp {
         call: index,
         which: "offer",
         source,
     })?;
-    let answer_sdp = sdp::endpoint_sdp(local_port(&b).map_err(io_err)?, session + 1_000_000);
+    let answer_port = local_port(&b).map_err(io_err)?;
+    let answer_sdp = sdp::endpoint_sdp(scope.local, answer_port, session + 1_000_000);
     let to_a = ng
         .answer(&ids.call_id, &ids.from_tag, &ids.to_tag, &answer_sdp)
         .map_err(ng_err)?;
-    let a_target = sdp::relay_target(&to_a).map_err(|source| SetupError::Sdp {
+    let a_target = sdp::relay_target(&to_a, scope.relay_net).map_err(|source| SetupError::Sdp {
         call: index,
         which: "answer",
         source,
@@ -140,14 +145,14 @@ pub fn establish_relayed(
     })
 }
 
-/// Sets up call `index` with no relay: A and B send to each other.
-pub fn establish_direct(index: u32, buf_bytes: usize) -> Result<Call, SetupError> {
+/// Sets up call `index` with no relay: A and B, both on `ip`, send to each other.
+pub fn establish_direct(index: u32, buf_bytes: usize, ip: Ipv4Addr) -> Result<Call, SetupError> {
     let io_err = |source| SetupError::Io {
         call: index,
         source,
     };
-    let a = bind_endpoint(buf_bytes).map_err(io_err)?;
-    let b = bind_endpoint(buf_bytes).map_err(io_err)?;
+    let a = bind_endpoint(ip, buf_bytes).map_err(io_err)?;
+    let b = bind_endpoint(ip, buf_bytes).map_err(io_err)?;
     let a_target = b.local_addr().map_err(io_err)?;
     let b_target = a.local_addr().map_err(io_err)?;
     a.connect(a_target).map_err(io_err)?;
@@ -179,7 +184,7 @@ mod tests {
 
     #[test]
     fn direct_call_endpoints_face_each_other() {
-        let call = establish_direct(0, 1 << 16).unwrap();
+        let call = establish_direct(0, 1 << 16, Ipv4Addr::LOCALHOST).unwrap();
         assert_eq!(call.a_target, call.b.local_addr().unwrap());
         assert_eq!(call.b_target, call.a.local_addr().unwrap());
         assert!(call.ids.is_none());

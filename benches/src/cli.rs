@@ -1,14 +1,15 @@
 //! Command line of `relay-load`.
 
 use crate::rtp;
+use crate::scope::{Ipv4Net, Scope};
 use crate::search::SearchConfig;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use thiserror::Error;
 
 /// Usage text.
 pub const USAGE: &str = "\
-relay-load: RTP relay throughput through rtpengine's ng protocol, on loopback only
+relay-load: RTP relay throughput through rtpengine's ng protocol, on loopback unless told
 
 USAGE:
   relay-load ping    --ng ADDR [--wait SECS]
@@ -17,8 +18,11 @@ USAGE:
   relay-load ceiling [OPTIONS] [SEARCH OPTIONS]     (= search --direct: the tool's own ceiling)
 
 TARGET:
-  --ng ADDR          ng control address of the relay (loopback), e.g. 127.0.0.1:2223
+  --ng ADDR          ng control address of the relay (in --relay-net), e.g. 127.0.0.1:2223
   --direct           no relay: each call's two endpoints send to each other
+  --local IP         address the tool's endpoints and ng client bind to  [127.0.0.1]
+  --relay-net CIDR   relay addresses accepted (ng, rewritten SDP), /8 at the widest
+                                                                  [127.0.0.0/8]
 
 OPTIONS:
   --calls N          calls (2 streams each)                       [100]
@@ -88,6 +92,8 @@ pub struct Args {
     pub command: Command,
     /// ng address; `None` means direct endpoint-to-endpoint traffic.
     pub ng: Option<SocketAddr>,
+    /// The tool's address and the relay network.
+    pub scope: Scope,
     /// How long `ping` keeps trying.
     pub wait: Duration,
     /// Number of calls.
@@ -157,6 +163,7 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
     let mut a = Args {
         command,
         ng: None,
+        scope: Scope::default(),
         wait: Duration::from_secs(10),
         calls: 100,
         threads: 1,
@@ -192,13 +199,19 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
                     option: o.to_owned(),
                     reason: format!("{v:?} is not IP:PORT"),
                 })?;
-                if !addr.ip().is_loopback() {
-                    return Err(ArgError::BadValue {
-                        option: o.to_owned(),
-                        reason: format!("{addr} is not loopback"),
-                    });
-                }
                 a.ng = Some(addr);
+            }
+            "--local" => {
+                a.scope.local = v.parse::<Ipv4Addr>().map_err(|_| ArgError::BadValue {
+                    option: o.to_owned(),
+                    reason: format!("{v:?} is not an IPv4 address"),
+                })?;
+            }
+            "--relay-net" => {
+                a.scope.relay_net = v.parse::<Ipv4Net>().map_err(|e| ArgError::BadValue {
+                    option: o.to_owned(),
+                    reason: e.to_string(),
+                })?;
             }
             "--wait" => a.wait = secs(o, v, 0.0, 600.0)?,
             "--calls" => a.calls = num(o, v, 1, 20_000)?,
@@ -234,6 +247,12 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
             "--max-steps" => a.search.max_steps = num(o, v, 1, 100)?,
             _ => return Err(ArgError::Unknown(opt.clone())),
         }
+    }
+    if let Some(addr) = a.ng.filter(|addr| !a.scope.accepts(*addr)) {
+        return Err(ArgError::BadValue {
+            option: "--ng".to_owned(),
+            reason: format!("{addr} is outside the relay network {}", a.scope.relay_net),
+        });
     }
     if a.search.min_pps > a.search.max_pps {
         return Err(ArgError::Usage("--min is above --max".to_owned()));
@@ -283,6 +302,19 @@ mod tests {
     }
 
     #[test]
+    fn local_and_relay_net() {
+        let a = parse(&args(
+            "run --ng 10.77.0.1:2223 --rate 10 --local 10.77.0.2 --relay-net 10.77.0.0/24",
+        ))
+        .unwrap();
+        assert_eq!(a.scope.local, Ipv4Addr::new(10, 77, 0, 2));
+        assert_eq!(a.scope.relay_net.to_string(), "10.77.0.0/24");
+        assert_eq!(a.ng, Some("10.77.0.1:2223".parse().unwrap()));
+        let d = parse(&args("run --ng 127.0.0.1:2223 --rate 10")).unwrap();
+        assert_eq!(d.scope, Scope::default());
+    }
+
+    #[test]
     fn ceiling_is_direct_search() {
         let a = parse(&args("ceiling --calls 10")).unwrap();
         assert_eq!(a.command, Command::Search);
@@ -298,6 +330,12 @@ mod tests {
             "run --ng 127.0.0.1:1",
             "search",
             "search --ng 10.0.0.1:2223",
+            "search --ng 10.0.0.1:2223 --relay-net 10.1.0.0/16",
+            "search --ng [::1]:2223",
+            "search --ng 10.0.0.1:2223 --relay-net 0.0.0.0/0",
+            "search --ng 10.0.0.1:2223 --relay-net 10.0.0.1/24",
+            "search --direct --local ::1",
+            "search --direct --local here",
             "search --ng nowhere",
             "search --direct --ng 127.0.0.1:1",
             "ping --direct",

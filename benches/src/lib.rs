@@ -2,7 +2,8 @@
 //!
 //! The `relay-load` binary measures an RTP relay driven by rtpengine's ng protocol end to end:
 //! it sets calls up with ng `offer`/`answer` ([`calls`], [`ngclient`], [`sdp`]), sends RFC 3550
-//! RTP from loopback endpoints through the relay in both directions ([`traffic`], [`rtp`],
+//! RTP from its endpoints (loopback, or the address [`scope`] names) through the relay in both
+//! directions ([`traffic`], [`rtp`],
 //! [`sys`]), and searches for the highest rate forwarded with loss under a threshold
 //! ([`search`], [`runner`]), charging the relay's CPU time from `/proc` ([`procstat`]).
 //!
@@ -21,6 +22,7 @@ pub mod procstat;
 pub mod report;
 pub mod rtp;
 pub mod runner;
+pub mod scope;
 pub mod sdp;
 pub mod search;
 pub mod sys;

@@ -2,6 +2,7 @@
 //! requests, replies carrying the same cookie, retransmission on timeout. Encoding and
 //! decoding are the `ng` crate's.
 
+use crate::scope::{Ipv4Net, Scope};
 use ng::{Command, IceMode, Replace, ReplyResult, RequestBuilder};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -14,9 +15,9 @@ const MAX_REPLY: usize = 65_536;
 /// Why an ng request did not produce an `ok` reply.
 #[derive(Debug, Error)]
 pub enum NgError {
-    /// The ng address is not on loopback; the load tool talks to nothing else.
-    #[error("ng address {0} is not a loopback address")]
-    NotLoopback(SocketAddr),
+    /// The ng address is outside the accepted relay network; the tool talks to nothing else.
+    #[error("ng address {0} is outside the relay network {1}")]
+    OutsideRelayNet(SocketAddr, Ipv4Net),
     /// Socket creation, send or receive failed.
     #[error("ng socket: {0}")]
     Io(#[from] io::Error),
@@ -46,7 +47,7 @@ pub enum NgError {
     },
 }
 
-/// Blocking ng client bound to an ephemeral loopback port.
+/// Blocking ng client bound to an ephemeral port of the tool's address.
 #[derive(Debug)]
 pub struct NgClient {
     sock: UdpSocket,
@@ -57,18 +58,19 @@ pub struct NgClient {
 }
 
 impl NgClient {
-    /// Connects to the ng server at `server` (must be loopback). Each request waits `timeout`
-    /// for its reply and is sent at most `attempts` times.
-    pub fn connect(server: SocketAddr, timeout: Duration, attempts: u32) -> Result<Self, NgError> {
-        if !server.ip().is_loopback() {
-            return Err(NgError::NotLoopback(server));
+    /// Connects from `scope.local` to the ng server at `server` (must be in
+    /// `scope.relay_net`). Each request waits `timeout` for its reply and is sent at most
+    /// `attempts` times.
+    pub fn connect(
+        server: SocketAddr,
+        scope: Scope,
+        timeout: Duration,
+        attempts: u32,
+    ) -> Result<Self, NgError> {
+        if !scope.accepts(server) {
+            return Err(NgError::OutsideRelayNet(server, scope.relay_net));
         }
-        let local: SocketAddr = if server.is_ipv4() {
-            SocketAddr::from(([127, 0, 0, 1], 0))
-        } else {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0))
-        };
-        let sock = UdpSocket::bind(local)?;
+        let sock = UdpSocket::bind(scope.any_port())?;
         sock.connect(server)?;
         Ok(NgClient {
             sock,
@@ -255,11 +257,17 @@ mod tests {
     }
 
     #[test]
-    fn refuses_non_loopback() {
+    fn refuses_outside_the_relay_net() {
         let addr: SocketAddr = "192.0.2.1:2223".parse().unwrap();
+        let t = Duration::from_millis(10);
         assert!(matches!(
-            NgClient::connect(addr, Duration::from_millis(10), 1),
-            Err(NgError::NotLoopback(_))
+            NgClient::connect(addr, Scope::default(), t, 1),
+            Err(NgError::OutsideRelayNet(..))
+        ));
+        let v6: SocketAddr = "[::1]:2223".parse().unwrap();
+        assert!(matches!(
+            NgClient::connect(v6, Scope::default(), t, 1),
+            Err(NgError::OutsideRelayNet(..))
         ));
     }
 

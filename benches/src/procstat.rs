@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 /// User + system CPU time of every thread of process `pid` (`self` for this process).
@@ -32,18 +33,19 @@ fn parse_stat_ticks(text: &str) -> Option<u64> {
     Some(utime.saturating_add(stime))
 }
 
-/// Receive-queue drops summed over the IPv4 UDP sockets bound to 127.0.0.1 on `ports`.
-pub fn udp_drops(ports: &HashSet<u16>) -> io::Result<u64> {
+/// Receive-queue drops summed over the IPv4 UDP sockets bound to `addrs` in this process's
+/// network namespace; `None` when none of them is there (a relay in another namespace, or one
+/// that binds no socket per port).
+pub fn udp_drops(addrs: &HashSet<SocketAddrV4>) -> io::Result<Option<u64>> {
     let text = std::fs::read_to_string("/proc/net/udp")?;
-    Ok(sum_drops(&text, ports))
+    Ok(sum_drops(&text, addrs))
 }
 
 /// Parses `/proc/net/udp`: `sl local_address rem_address st tx_queue:rx_queue tr:tm->when
 /// retrnsmt uid timeout inode ref pointer drops`, addresses as `HEXIP:HEXPORT` with the IP in
 /// host byte order (0100007F is 127.0.0.1 on little-endian hosts).
-fn sum_drops(text: &str, ports: &HashSet<u16>) -> u64 {
-    let loopback = format!("{:08X}", u32::from_ne_bytes([127, 0, 0, 1]));
-    let mut total = 0u64;
+fn sum_drops(text: &str, addrs: &HashSet<SocketAddrV4>) -> Option<u64> {
+    let mut total = None;
     for line in text.lines().skip(1) {
         let fields: Vec<&str> = line.split_ascii_whitespace().collect();
         let (Some(local), Some(drops)) = (fields.get(1), fields.last()) else {
@@ -52,11 +54,14 @@ fn sum_drops(text: &str, ports: &HashSet<u16>) -> u64 {
         let Some((ip, port)) = local.split_once(':') else {
             continue;
         };
-        let Ok(port) = u16::from_str_radix(port, 16) else {
+        let (Ok(port), Ok(ip)) = (u16::from_str_radix(port, 16), u32::from_str_radix(ip, 16))
+        else {
             continue;
         };
-        if ip == loopback && ports.contains(&port) {
-            total = total.saturating_add(drops.parse().unwrap_or(0));
+        let ip = Ipv4Addr::from(ip.to_ne_bytes());
+        if addrs.contains(&SocketAddrV4::new(ip, port)) {
+            let n: u64 = drops.parse().unwrap_or(0);
+            total = Some(total.unwrap_or(0u64).saturating_add(n));
         }
     }
     total
@@ -101,10 +106,15 @@ mod tests {
              3: 00000000:4E20 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 100\n\
              junk\n"
         );
-        let ports: HashSet<u16> = [0x4E20u16].into_iter().collect();
-        assert_eq!(sum_drops(&text, &ports), 5);
-        let both: HashSet<u16> = [0x4E20u16, 0x4E22].into_iter().collect();
-        assert_eq!(sum_drops(&text, &both), 12);
+        let at = |port| SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+        let ports: HashSet<SocketAddrV4> = [at(0x4E20)].into_iter().collect();
+        assert_eq!(sum_drops(&text, &ports), Some(5));
+        let both: HashSet<SocketAddrV4> = [at(0x4E20), at(0x4E22)].into_iter().collect();
+        assert_eq!(sum_drops(&text, &both), Some(12));
+        let wildcard = [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0x4E20)];
+        assert_eq!(sum_drops(&text, &wildcard.into_iter().collect()), Some(100));
+        let absent = [SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 0x4E20)];
+        assert_eq!(sum_drops(&text, &absent.into_iter().collect()), None);
         assert!(udp_drops(&ports).is_ok());
     }
 }

@@ -7,6 +7,7 @@ use crate::search::{Measured, Probe};
 use crate::traffic::{Engine, StepCounts, StepPlan};
 use std::collections::HashSet;
 use std::io;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -70,6 +71,14 @@ pub struct StepReport {
     pub relay_drops: Option<u64>,
     /// Receive-queue drops on the tool's endpoint sockets during the step.
     pub tool_drops: Option<u64>,
+}
+
+/// The IPv4 address of `addr`, if it is one (the tool's endpoints and relay targets are).
+fn v4(addr: SocketAddr) -> Option<SocketAddrV4> {
+    match addr {
+        SocketAddr::V4(a) => Some(a),
+        SocketAddr::V6(_) => None,
+    }
 }
 
 fn per_sec(n: u64, d: Duration) -> f64 {
@@ -139,8 +148,8 @@ impl Measured for StepReport {
 #[derive(Debug)]
 pub struct Runner {
     engines: Vec<Engine>,
-    tool_ports: HashSet<u16>,
-    relay_ports: Option<HashSet<u16>>,
+    tool_ports: HashSet<SocketAddrV4>,
+    relay_ports: Option<HashSet<SocketAddrV4>>,
     cfg: RunConfig,
 }
 
@@ -158,10 +167,11 @@ impl Runner {
         let mut relay_ports = HashSet::new();
         let mut groups: Vec<Vec<Call>> = (0..threads).map(|_| Vec::new()).collect();
         for (i, call) in calls.into_iter().enumerate() {
-            tool_ports.insert(call.a.local_addr()?.port());
-            tool_ports.insert(call.b.local_addr()?.port());
-            relay_ports.insert(call.a_target.port());
-            relay_ports.insert(call.b_target.port());
+            for addr in [call.a.local_addr()?, call.b.local_addr()?] {
+                tool_ports.extend(v4(addr));
+            }
+            relay_ports.extend(v4(call.a_target));
+            relay_ports.extend(v4(call.b_target));
             if let Some(g) = groups.get_mut(i % threads) {
                 g.push(call);
             }
@@ -190,11 +200,11 @@ impl Runner {
     /// different number are never counted.
     pub fn step(&mut self, step: u32, rate_pps: u64) -> Result<StepReport, RunError> {
         let total_streams: u64 = self.engines.iter().map(|e| e.streams() as u64).sum();
-        let tool_drops_before = procstat::udp_drops(&self.tool_ports).ok();
+        let tool_drops_before = procstat::udp_drops(&self.tool_ports).ok().flatten();
         let relay_drops_before = self
             .relay_ports
             .as_ref()
-            .and_then(|p| procstat::udp_drops(p).ok());
+            .and_then(|p| procstat::udp_drops(p).ok().flatten());
 
         let start = Instant::now() + START_LEAD;
         let measure_start = start + self.cfg.warmup;
@@ -230,12 +240,13 @@ impl Runner {
         let (relay_cpu, tool_cpu) = cpu?;
         let tool_drops = procstat::udp_drops(&self.tool_ports)
             .ok()
+            .flatten()
             .zip(tool_drops_before)
             .map(|(after, before)| after.saturating_sub(before));
         let relay_drops = self
             .relay_ports
             .as_ref()
-            .and_then(|p| procstat::udp_drops(p).ok())
+            .and_then(|p| procstat::udp_drops(p).ok().flatten())
             .zip(relay_drops_before)
             .map(|(after, before)| after.saturating_sub(before));
         Ok(StepReport {

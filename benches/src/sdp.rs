@@ -2,10 +2,11 @@
 //! rewritten SDP (RFC 4566: `c=` at media level overrides the session level, §5.7; the media
 //! port is the second field of `m=`, §5.14).
 
+use crate::scope::Ipv4Net;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use thiserror::Error;
 
-/// Why a rewritten SDP does not name a usable loopback relay address.
+/// Why a rewritten SDP does not name a usable relay address.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SdpError {
     /// No `m=audio` line.
@@ -20,18 +21,18 @@ pub enum SdpError {
     /// The `c=` line is not `IN IP4 <address>`.
     #[error("SDP c= line is not IN IP4 <address>: {0:?}")]
     BadConnection(String),
-    /// The relay address is not loopback: the tool sends traffic nowhere else.
-    #[error("relay address {0} is not loopback; refusing to send traffic there")]
-    NotLoopback(Ipv4Addr),
+    /// The relay address is outside the accepted relay network: the tool sends nowhere else.
+    #[error("relay address {0} is outside {1}; refusing to send traffic there")]
+    OutsideRelayNet(Ipv4Addr, Ipv4Net),
 }
 
-/// The SDP of one endpoint: PCMU (payload type 0, RFC 3551 §6) at 20 ms on `port` of 127.0.0.1.
-pub fn endpoint_sdp(port: u16, session_id: u64) -> String {
+/// The SDP of one endpoint: PCMU (payload type 0, RFC 3551 §6) at 20 ms on `ip`:`port`.
+pub fn endpoint_sdp(ip: Ipv4Addr, port: u16, session_id: u64) -> String {
     format!(
         "v=0\r\n\
-         o=- {session_id} 1 IN IP4 127.0.0.1\r\n\
+         o=- {session_id} 1 IN IP4 {ip}\r\n\
          s=ferrovox-load\r\n\
-         c=IN IP4 127.0.0.1\r\n\
+         c=IN IP4 {ip}\r\n\
          t=0 0\r\n\
          m=audio {port} RTP/AVP 0\r\n\
          a=rtpmap:0 PCMU/8000\r\n\
@@ -40,8 +41,9 @@ pub fn endpoint_sdp(port: u16, session_id: u64) -> String {
     )
 }
 
-/// The address the relay wants the first audio stream sent to, from a rewritten SDP.
-pub fn relay_target(sdp: &str) -> Result<SocketAddrV4, SdpError> {
+/// The address the relay wants the first audio stream sent to, from a rewritten SDP; it must
+/// lie in `net`.
+pub fn relay_target(sdp: &str, net: Ipv4Net) -> Result<SocketAddrV4, SdpError> {
     let mut session_conn: Option<&str> = None;
     let mut audio_port: Option<&str> = None;
     let mut media_conn: Option<&str> = None;
@@ -79,8 +81,8 @@ pub fn relay_target(sdp: &str) -> Result<SocketAddrV4, SdpError> {
         .ok_or_else(|| SdpError::BadPort(port_text.to_owned()))?;
     let conn = media_conn.or(session_conn).ok_or(SdpError::NoConnection)?;
     let ip = parse_connection(conn)?;
-    if !ip.is_loopback() {
-        return Err(SdpError::NotLoopback(ip));
+    if !net.contains(ip) {
+        return Err(SdpError::OutsideRelayNet(ip, net));
     }
     Ok(SocketAddrV4::new(ip, port))
 }
@@ -104,13 +106,31 @@ fn parse_connection(conn: &str) -> Result<Ipv4Addr, SdpError> {
 mod tests {
     use super::*;
 
+    const LO: Ipv4Net = Ipv4Net::LOOPBACK;
+
+    fn relay_target(sdp: &str) -> Result<SocketAddrV4, SdpError> {
+        super::relay_target(sdp, LO)
+    }
+
     #[test]
     fn own_sdp_round_trips() {
-        let sdp = endpoint_sdp(40_000, 7);
+        let sdp = endpoint_sdp(Ipv4Addr::LOCALHOST, 40_000, 7);
         assert_eq!(
             relay_target(&sdp),
             Ok(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 40_000))
         );
+    }
+
+    #[test]
+    fn another_relay_net() {
+        let ip = Ipv4Addr::new(10, 77, 0, 1);
+        let sdp = endpoint_sdp(ip, 30_000, 1);
+        let net: Ipv4Net = "10.77.0.0/24".parse().unwrap();
+        assert_eq!(
+            super::relay_target(&sdp, net),
+            Ok(SocketAddrV4::new(ip, 30_000))
+        );
+        assert_eq!(relay_target(&sdp), Err(SdpError::OutsideRelayNet(ip, LO)));
     }
 
     #[test]
@@ -153,7 +173,7 @@ mod tests {
         ));
         assert_eq!(
             relay_target("c=IN IP4 192.0.2.7\r\nm=audio 4000 RTP/AVP 0\r\n"),
-            Err(SdpError::NotLoopback(Ipv4Addr::new(192, 0, 2, 7)))
+            Err(SdpError::OutsideRelayNet(Ipv4Addr::new(192, 0, 2, 7), LO))
         );
     }
 }

@@ -1,7 +1,7 @@
 //! `relay-load`: end-to-end RTP relay throughput through rtpengine's ng protocol.
 //!
 //! Sets calls up with ng offer/answer, sends RTP through the relay in both directions from
-//! loopback endpoints, reports sent/received/loss/rate per step, searches for the highest rate
+//! loopback endpoints (or endpoints on `--local`, to a relay in `--relay-net`), reports sent/received/loss/rate per step, searches for the highest rate
 //! with loss under a threshold, and deletes every call. See `relay-load --help`.
 #![forbid(unsafe_code)]
 
@@ -40,7 +40,12 @@ fn run(args: &Args) -> Result<()> {
     }
     benches::sys::raise_nofile_limit().context("raising the open-file limit")?;
     let mut ng = match args.ng {
-        Some(addr) => Some(NgClient::connect(addr, args.ng_timeout, args.ng_attempts)?),
+        Some(addr) => Some(NgClient::connect(
+            addr,
+            args.scope,
+            args.ng_timeout,
+            args.ng_attempts,
+        )?),
         None => None,
     };
     drive(args, ng.as_mut())
@@ -82,8 +87,8 @@ fn set_up(ng: Option<&mut NgClient>, args: &Args) -> (Vec<Call>, Vec<CallIds>, R
     let mut ng = ng;
     for i in 0..args.calls {
         let call = match ng.as_deref_mut() {
-            Some(ng) => calls::establish_relayed(ng, i, args.buffers),
-            None => calls::establish_direct(i, args.buffers),
+            Some(ng) => calls::establish_relayed(ng, i, args.buffers, args.scope),
+            None => calls::establish_direct(i, args.buffers, args.scope.local),
         };
         match call {
             Ok(c) => {
@@ -169,7 +174,7 @@ fn ping(args: &Args) -> Result<()> {
         bail!("ping needs --ng");
     };
     let deadline = Instant::now() + args.wait;
-    let mut ng = NgClient::connect(addr, Duration::from_millis(200), 1)?;
+    let mut ng = NgClient::connect(addr, args.scope, Duration::from_millis(200), 1)?;
     // Bounded by the deadline: each attempt takes at least its 200 ms timeout or a pause.
     loop {
         match ng.ping() {

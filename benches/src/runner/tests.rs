@@ -3,9 +3,10 @@
 use super::*;
 use crate::calls;
 use crate::ngclient::NgClient;
+use crate::scope::{Ipv4Net, Scope};
 use crate::search::{self, Measured, SearchConfig, Verdict};
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ fn quick_cfg(relay_pid: Option<u32>, gso: bool) -> RunConfig {
 #[test]
 fn direct_calls_lose_nothing_at_a_low_rate() {
     let calls: Vec<_> = (0..4)
-        .map(|i| calls::establish_direct(i, 1 << 20).unwrap())
+        .map(|i| calls::establish_direct(i, 1 << 20, Ipv4Addr::LOCALHOST).unwrap())
         .collect();
     let mut runner = Runner::new(calls, 2, false, quick_cfg(None, true)).unwrap();
     let r = runner.step(1, 4_000).unwrap();
@@ -54,7 +55,7 @@ fn direct_calls_lose_nothing_at_a_low_rate() {
 
 #[test]
 fn relay_pid_that_does_not_exist_is_a_clear_error() {
-    let calls = vec![calls::establish_direct(0, 1 << 16).unwrap()];
+    let calls = vec![calls::establish_direct(0, 1 << 16, Ipv4Addr::LOCALHOST).unwrap()];
     let mut runner = Runner::new(calls, 1, false, quick_cfg(Some(u32::MAX - 1), false)).unwrap();
     assert!(matches!(
         runner.step(1, 100),
@@ -110,7 +111,9 @@ impl FakeRelay {
 }
 
 fn sdp_port(sdp: &str) -> u16 {
-    crate::sdp::relay_target(sdp).unwrap().port()
+    crate::sdp::relay_target(sdp, Ipv4Net::LOOPBACK)
+        .unwrap()
+        .port()
 }
 
 fn serve(ng: UdpSocket, stop: &AtomicBool) -> FakeStats {
@@ -142,14 +145,14 @@ fn serve(ng: UdpSocket, stop: &AtomicBool) -> FakeStats {
                     leg.toward_b.set_nonblocking(true).unwrap();
                     let port = leg.toward_b.local_addr().unwrap().port();
                     legs.insert(call_id, leg);
-                    ng::sdp_reply(crate::sdp::endpoint_sdp(port, 1).as_bytes())
+                    ng::sdp_reply(crate::sdp::endpoint_sdp(Ipv4Addr::LOCALHOST, port, 1).as_bytes())
                 }
                 ng::Command::Answer => {
                     stats.answers += 1;
                     let leg = legs.get_mut(&call_id).unwrap();
                     leg.b = Some(SocketAddr::from(([127, 0, 0, 1], sdp_port(&text(req.sdp)))));
                     let port = leg.toward_a.local_addr().unwrap().port();
-                    ng::sdp_reply(crate::sdp::endpoint_sdp(port, 2).as_bytes())
+                    ng::sdp_reply(crate::sdp::endpoint_sdp(Ipv4Addr::LOCALHOST, port, 2).as_bytes())
                 }
                 ng::Command::Delete => {
                     stats.deletes += 1;
@@ -187,12 +190,13 @@ fn serve(ng: UdpSocket, stop: &AtomicBool) -> FakeStats {
 #[test]
 fn calls_through_an_ng_relay_are_set_up_measured_and_deleted() {
     let relay = FakeRelay::start();
-    let mut ng = NgClient::connect(relay.addr, Duration::from_millis(500), 3).unwrap();
+    let mut ng =
+        NgClient::connect(relay.addr, Scope::default(), Duration::from_millis(500), 3).unwrap();
     ng.ping().unwrap();
     let mut calls_up = Vec::new();
     let mut ids = Vec::new();
     for i in 0..3 {
-        let call = calls::establish_relayed(&mut ng, i, 1 << 20).unwrap();
+        let call = calls::establish_relayed(&mut ng, i, 1 << 20, Scope::default()).unwrap();
         assert_ne!(call.a_target, call.b_target);
         ids.push(call.ids.clone().unwrap());
         calls_up.push(call);
@@ -217,9 +221,14 @@ fn calls_through_an_ng_relay_are_set_up_measured_and_deleted() {
 fn ng_timeout_is_reported() {
     // A bound socket that never answers.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut ng =
-        NgClient::connect(silent.local_addr().unwrap(), Duration::from_millis(20), 2).unwrap();
-    let err = calls::establish_relayed(&mut ng, 0, 1 << 16).unwrap_err();
+    let mut ng = NgClient::connect(
+        silent.local_addr().unwrap(),
+        Scope::default(),
+        Duration::from_millis(20),
+        2,
+    )
+    .unwrap();
+    let err = calls::establish_relayed(&mut ng, 0, 1 << 16, Scope::default()).unwrap_err();
     assert!(
         err.to_string().contains("no reply after 2 attempts"),
         "{err}"
