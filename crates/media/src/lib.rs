@@ -14,6 +14,7 @@ pub mod call;
 pub mod cookie;
 pub mod engine;
 pub mod guard;
+pub mod relays;
 
 pub use engine::{
     anchor_key, anchored_call_id, AnchorError, EndReason, Engine, EngineConfig, EngineCounters,

@@ -6,6 +6,7 @@ mod anchor;
 mod answer;
 mod inspect;
 mod offer;
+mod relays;
 mod report;
 mod teardown;
 mod tune;
@@ -74,6 +75,8 @@ struct Zombie {
 /// The engine.
 pub struct Engine {
     cfg: EngineConfig,
+    /// The data plane's port layout (it only grows, by [`Engine::set_relays`]).
+    layout: Arc<PortLayout>,
     alloc: PortAllocator,
     binder: Box<dyn PortBinder>,
     names: Vec<String>,
@@ -178,6 +181,7 @@ impl Engine {
         let guard = Guard::new(cfg.guard.clone());
         Self {
             cfg,
+            layout,
             alloc,
             binder,
             names,

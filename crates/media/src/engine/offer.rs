@@ -140,13 +140,15 @@ impl Engine {
         v.ok_or_else(|| Refusal::refused(format!("No {what} in message")))
     }
 
+    /// The index (in `names`) of the interface an offer names; without a name, the first
+    /// interface that takes new sessions. An interface a reload removed is unknown.
     fn iface_index(&self, name: Option<&[u8]>) -> Result<usize, Refusal> {
         match name {
-            None => Ok(0),
-            Some(n) => self
-                .names
-                .iter()
-                .position(|x| x.as_bytes() == n)
+            None => Ok((0..self.names.len())
+                .find(|&i| self.name_open(i))
+                .unwrap_or(0)),
+            Some(n) => (0..self.names.len())
+                .find(|&i| self.names[i].as_bytes() == n && self.name_open(i))
                 .ok_or_else(|| {
                     Refusal::refused(format!(
                         "Unknown interface '{}'",
@@ -167,6 +169,7 @@ impl Engine {
             .enumerate()
             .filter(|(_, i)| &i.name == name && family(i.address) == fam)
             .map(|(n, _)| n as u16)
+            .filter(|&a| self.alloc.is_open(a))
             .collect()
     }
 
