@@ -101,7 +101,11 @@ impl RawDataplane {
             None => d.control_core,
         };
         let backend = choice("dataplane.backend", self.backend.as_deref(), d.backend)?;
-        let dpdk = self.dpdk.map(dpdk::RawDpdk::build).transpose()?;
+        let xdp_queues = self.dpdk.as_ref().map(dpdk::DpdkConfig::raw_af_xdp_queues);
+        let mut dpdk = self.dpdk.map(dpdk::RawDpdk::build).transpose()?;
+        if let (Some(d), Some(q)) = (dpdk.as_mut(), xdp_queues) {
+            d.fit_af_xdp_queues(&q, worker_cores.len())?;
+        }
         Ok(DataplaneConfig {
             backend,
             worker_cores,

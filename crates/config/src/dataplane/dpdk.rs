@@ -22,7 +22,17 @@
 //! next_hop_mac = "02:00:5e:00:01:01" # optional: fixed MAC for off-subnet destinations
 //! vlan = 100                        # optional: 802.1Q VLAN id of the port's frames
 //! exception = "net_tap0"            # optional: vdev taking the port's non-media frames
+//!
+//! [[dataplane.dpdk.port]]             # an AF_XDP port: a NIC that stays with its kernel driver
+//! af_xdp = { iface = "eth1", start_queue = 0, queues = 2, copy = false }
+//! interfaces = ["internal"]           # device defaults to "net_af_xdp<N>" (N: the port's index)
 //! ```
+//!
+//! AF_XDP ports (`af_xdp`): the daemon adds the `net_af_xdp` vdev itself (`iface`,
+//! `start_queue`, `queue_count`; `force_copy=1` with `copy = true`): worker `w` polls the
+//! interface's queue `start_queue + w`, so `queues` (default: one per worker) must equal the
+//! number of workers, and the NIC must have that many combined channels from `start_queue` on
+//! (`ethtool -L IFACE combined N`).
 //!
 //! The port resolves next hops itself with ARP (RFC 826) and IPv6 neighbour discovery
 //! (RFC 4861): an on-link destination is its own next hop, others go to `gateway` /
@@ -73,6 +83,38 @@ pub struct DpdkPort {
     /// `exception` (optional): the vdev (as probed, e.g. `net_tap0`) that takes the port's
     /// frames for the host and whose frames leave through the port.
     pub exception: Option<String>,
+    /// `af_xdp` (optional): the port is DPDK's `net_af_xdp` on a kernel interface; the daemon
+    /// adds its vdev to the EAL ([`DpdkConfig::eal_vdevs`]).
+    pub af_xdp: Option<AfXdp>,
+}
+
+/// `af_xdp = { iface, start_queue, queues, copy }`: an AF_XDP port on a kernel interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfXdp {
+    /// `iface`: the kernel interface (1..=15 characters, no spaces, `,`, `=` or `/`).
+    pub iface: String,
+    /// `start_queue`: the interface's first queue, taken by worker 0; default 0.
+    pub start_queue: u32,
+    /// `queues`: queues from `start_queue` on, one per worker; default (and required value):
+    /// the number of `[dataplane] worker_cores`.
+    pub queues: u16,
+    /// `copy`: force copy mode (`force_copy=1`) even where the driver could run zero-copy;
+    /// default false (the kernel picks zero-copy where the driver has it).
+    pub copy: bool,
+}
+
+impl AfXdp {
+    /// The `--vdev` argument for the port `device`.
+    pub fn vdev(&self, device: &str) -> String {
+        let mut v = format!(
+            "{device},iface={},start_queue={},queue_count={}",
+            self.iface, self.start_queue, self.queues
+        );
+        if self.copy {
+            v.push_str(",force_copy=1");
+        }
+        v
+    }
 }
 
 /// `steering`: how a frame reaches the worker owning its relay port (more than one worker).
@@ -130,6 +172,57 @@ pub struct DpdkConfig {
     pub ports: Vec<DpdkPort>,
 }
 
+impl DpdkConfig {
+    /// Every `--vdev` of the EAL: `vdevs` as written, then one `net_af_xdp` vdev per
+    /// `af_xdp` port.
+    pub fn eal_vdevs(&self) -> Vec<String> {
+        let xdp = self
+            .ports
+            .iter()
+            .filter_map(|p| p.af_xdp.as_ref().map(|x| x.vdev(&p.device)));
+        self.vdevs.iter().cloned().chain(xdp).collect()
+    }
+
+    /// Gives every `af_xdp` port without `queues` one queue per worker, and refuses one whose
+    /// `queues` differs from `workers` (worker `w` polls queue `start_queue + w`).
+    pub(crate) fn fit_af_xdp_queues(
+        &mut self,
+        raw: &[Option<i64>],
+        workers: usize,
+    ) -> Result<(), ConfigError> {
+        for (i, (p, q)) in self.ports.iter_mut().zip(raw).enumerate() {
+            let Some(x) = p.af_xdp.as_mut() else { continue };
+            let path = format!("{P}.port[{i}].af_xdp.queues");
+            let q: u16 = match q {
+                Some(q) => int_in(&path, *q, 1, super::MAX_WORKERS as i64)?,
+                None => u16::try_from(workers).unwrap_or(u16::MAX),
+            };
+            if usize::from(q) != workers {
+                return Err(key(
+                    path,
+                    format!(
+                        "{q} queues for {workers} workers (dataplane.worker_cores): each worker \
+                         polls one queue of {}",
+                        x.iface
+                    ),
+                ));
+            }
+            x.queues = q;
+        }
+        Ok(())
+    }
+
+    /// The `queues` of every port's `af_xdp` table as written (for
+    /// [`fit_af_xdp_queues`](Self::fit_af_xdp_queues)).
+    pub(crate) fn raw_af_xdp_queues(raw: &RawDpdk) -> Vec<Option<i64>> {
+        raw.port
+            .iter()
+            .flatten()
+            .map(|p| p.af_xdp.as_ref().and_then(|x| x.queues))
+            .collect()
+    }
+}
+
 /// `[dataplane.dpdk]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a [dataplane.dpdk] table")]
@@ -162,9 +255,69 @@ pub(crate) struct RawPort {
     vlan: Option<i64>,
     promiscuous: Option<bool>,
     exception: Option<String>,
+    af_xdp: Option<RawAfXdp>,
+}
+
+/// `af_xdp = { ... }` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an af_xdp table")]
+pub(crate) struct RawAfXdp {
+    iface: Option<String>,
+    start_queue: Option<i64>,
+    queues: Option<i64>,
+    copy: Option<bool>,
 }
 
 const P: &str = "dataplane.dpdk";
+
+/// Longest kernel interface name (IFNAMSIZ less the NUL).
+const IFNAME_MAX: usize = 15;
+
+/// Checks `af_xdp` of port `path`; `queues` is filled in by
+/// [`DpdkConfig::fit_af_xdp_queues`] once the worker count is known.
+fn af_xdp(path: &str, raw: RawAfXdp) -> Result<AfXdp, ConfigError> {
+    let iface = required(&format!("{path}.iface"), raw.iface)?;
+    let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, ',' | '=' | '/' | ':');
+    if iface.is_empty() || iface.len() > IFNAME_MAX || iface.chars().any(bad) {
+        return Err(key(
+            format!("{path}.iface"),
+            format!(
+                "{iface:?} is not an interface name (1..={IFNAME_MAX} characters, no spaces, \
+                 ',', '=', ':' or '/')"
+            ),
+        ));
+    }
+    Ok(AfXdp {
+        iface,
+        start_queue: opt_int_in(&format!("{path}.start_queue"), raw.start_queue, 0, 65535, 0)?,
+        queues: 0,
+        copy: raw.copy.unwrap_or(false),
+    })
+}
+
+/// The port's device name: `device` as written, or `net_af_xdp<i>` for an AF_XDP port without
+/// one (an AF_XDP port's own name must start with `net_af_xdp`, the driver the EAL picks by
+/// the name).
+fn port_device(
+    path: &str,
+    i: usize,
+    device: Option<String>,
+    xdp: bool,
+) -> Result<String, ConfigError> {
+    let dpath = format!("{path}.device");
+    let device = match (device, xdp) {
+        (Some(d), _) => eal_word(&dpath, &d)?,
+        (None, true) => format!("net_af_xdp{i}"),
+        (None, false) => required(&dpath, None)?,
+    };
+    if xdp && !device.starts_with("net_af_xdp") {
+        return Err(key(
+            dpath,
+            format!("{device}: an af_xdp port's device name starts with net_af_xdp"),
+        ));
+    }
+    Ok(device)
+}
 
 /// A MAC address `aa:bb:cc:dd:ee:ff` (or with `-`).
 fn mac(path: &str, text: &str) -> Result<[u8; 6], ConfigError> {
@@ -222,6 +375,39 @@ fn words(path: &str, v: Option<Vec<String>>) -> Result<Vec<String>, ConfigError>
         .collect()
 }
 
+/// Refuses an `af_xdp` port whose device is also in `vdevs`, and two `af_xdp` ports on one
+/// interface (each would load its own XDP program on it).
+fn af_xdp_clashes(ports: &[DpdkPort], vdevs: &[String]) -> Result<(), ConfigError> {
+    for (i, p) in ports.iter().enumerate() {
+        let Some(x) = &p.af_xdp else { continue };
+        if vdevs
+            .iter()
+            .any(|v| v.split(',').next() == Some(p.device.as_str()))
+        {
+            return Err(key(
+                format!("{P}.vdevs"),
+                format!(
+                    "{} is {P}.port[{i}].af_xdp, whose vdev the daemon adds",
+                    p.device
+                ),
+            ));
+        }
+        let other = ports[..i]
+            .iter()
+            .position(|q| q.af_xdp.as_ref().is_some_and(|y| y.iface == x.iface));
+        if let Some(j) = other {
+            return Err(key(
+                format!("{P}.port[{i}].af_xdp.iface"),
+                format!(
+                    "{} is already {P}.port[{j}]; one AF_XDP port per interface",
+                    x.iface
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl RawDpdk {
     /// Checks every key and fills in the defaults.
     pub(crate) fn build(self) -> Result<DpdkConfig, ConfigError> {
@@ -235,10 +421,11 @@ impl RawDpdk {
         let mut ports: Vec<DpdkPort> = Vec::with_capacity(raw_ports.len());
         for (i, p) in raw_ports.into_iter().enumerate() {
             let path = format!("{P}.port[{i}]");
-            let device = eal_word(
-                &format!("{path}.device"),
-                &required(&format!("{path}.device"), p.device)?,
-            )?;
+            let xdp = p
+                .af_xdp
+                .map(|x| af_xdp(&format!("{path}.af_xdp"), x))
+                .transpose()?;
+            let device = port_device(&path, i, p.device, xdp.is_some())?;
             if let Some(j) = ports.iter().position(|q| q.device == device) {
                 return Err(key(
                     format!("{path}.device"),
@@ -291,6 +478,7 @@ impl RawDpdk {
                 vlan,
                 promiscuous: p.promiscuous.unwrap_or(false),
                 exception,
+                af_xdp: xdp,
             });
         }
         for (i, p) in ports.iter().enumerate() {
@@ -305,13 +493,15 @@ impl RawDpdk {
                 ));
             }
         }
+        let vdevs = words(&format!("{P}.vdevs"), self.vdevs)?;
+        af_xdp_clashes(&ports, &vdevs)?;
         let memory_mb = match self.memory_mb {
             Some(m) => Some(int_in(&format!("{P}.memory_mb"), m, 64, 1 << 20)?),
             None => None,
         };
         Ok(DpdkConfig {
             allow: words(&format!("{P}.allow"), self.allow)?,
-            vdevs: words(&format!("{P}.vdevs"), self.vdevs)?,
+            vdevs,
             no_huge: self.no_huge.unwrap_or(false),
             memory_mb,
             file_prefix: eal_word(

@@ -142,3 +142,101 @@ fn dpdk_errors_name_the_key() {
     let e = err(&with_iface(&format!("[dataplane.dpdk]\nbogus = 1\n{PORT}")));
     assert!(e.to_string().contains("bogus"), "{e}");
 }
+
+/// An AF_XDP port on `eth1` with the `af_xdp` table `xdp`, after `head` (e.g. `[dataplane]`).
+fn xdp_doc(head: &str, xdp: &str) -> String {
+    with_iface(&format!(
+        "{head}\n[dataplane.dpdk]\n[[dataplane.dpdk.port]]\naf_xdp = {xdp}\ninterfaces = [\"pub\"]\n"
+    ))
+}
+
+#[test]
+fn dpdk_af_xdp_port_gets_its_vdev_and_one_queue_per_worker() {
+    let two = "[dataplane]\nworker_cores = [2, 3]";
+    let d = ok(&xdp_doc(two, "{ iface = \"eth1\", start_queue = 4 }"))
+        .dataplane
+        .dpdk
+        .expect("dpdk section");
+    let p = &d.ports[0];
+    assert_eq!(p.device, "net_af_xdp0");
+    let x = p.af_xdp.as_ref().expect("af_xdp");
+    assert_eq!(
+        (x.iface.as_str(), x.start_queue, x.queues, x.copy),
+        ("eth1", 4, 2, false)
+    );
+    assert_eq!(
+        d.eal_vdevs(),
+        vec!["net_af_xdp0,iface=eth1,start_queue=4,queue_count=2".to_string()]
+    );
+    let doc = with_iface(
+        "[dataplane.dpdk]\nvdevs = [\"net_tap0,iface=fv0\"]\n[[dataplane.dpdk.port]]\n\
+         device = \"net_af_xdp_ext\"\naf_xdp = { iface = \"ens1f0\", queues = 1, copy = true }\n\
+         interfaces = [\"pub\"]\nexception = \"net_tap0\"\n",
+    );
+    let d = ok(&doc).dataplane.dpdk.expect("dpdk section");
+    assert_eq!(
+        d.eal_vdevs(),
+        vec![
+            "net_tap0,iface=fv0".to_string(),
+            "net_af_xdp_ext,iface=ens1f0,start_queue=0,queue_count=1,force_copy=1".to_string()
+        ]
+    );
+}
+
+#[test]
+fn dpdk_af_xdp_port_refusals_name_the_key() {
+    let cases: &[(String, &str)] = &[
+        (
+            xdp_doc("", "{ start_queue = 0 }"),
+            "dataplane.dpdk.port[0].af_xdp.iface",
+        ),
+        (
+            xdp_doc("", "{ iface = \"eth1,x=1\" }"),
+            "dataplane.dpdk.port[0].af_xdp.iface",
+        ),
+        (
+            xdp_doc("", "{ iface = \"a-name-far-too-long\" }"),
+            "dataplane.dpdk.port[0].af_xdp.iface",
+        ),
+        (
+            xdp_doc("", "{ iface = \"eth1\", start_queue = -1 }"),
+            "dataplane.dpdk.port[0].af_xdp.start_queue",
+        ),
+        (
+            xdp_doc("", "{ iface = \"eth1\", queues = 2 }"),
+            "dataplane.dpdk.port[0].af_xdp.queues",
+        ),
+        (
+            xdp_doc("", "{ iface = \"eth1\", zerocopy = true }"),
+            "dataplane.dpdk.port[0].af_xdp",
+        ),
+        (
+            with_iface(
+                "[[dataplane.dpdk.port]]\ndevice = \"net_ring0\"\naf_xdp = { iface = \"eth1\" }\n\
+                 interfaces = [\"pub\"]\n",
+            ),
+            "dataplane.dpdk.port[0].device",
+        ),
+        (
+            with_iface(
+                "[dataplane.dpdk]\nvdevs = [\"net_af_xdp0,iface=eth1\"]\n[[dataplane.dpdk.port]]\n\
+                 af_xdp = { iface = \"eth1\" }\ninterfaces = [\"pub\"]\n",
+            ),
+            "dataplane.dpdk.vdevs",
+        ),
+        (
+            with_iface(
+                "[[dataplane.dpdk.port]]\naf_xdp = { iface = \"eth1\" }\ninterfaces = [\"pub\"]\n\
+                 [[dataplane.dpdk.port]]\naf_xdp = { iface = \"eth1\" }\ninterfaces = [\"pub\"]\n",
+            ),
+            "dataplane.dpdk.port[1].af_xdp.iface",
+        ),
+    ];
+    for (text, path) in cases {
+        let e = err(text).to_string();
+        assert!(
+            e.starts_with(&format!("{path}")),
+            "expected an error at {path}, got: {e}"
+        );
+    }
+}
