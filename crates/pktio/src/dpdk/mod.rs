@@ -14,7 +14,9 @@
 //! - [`ring`]: `rte_ring`s and `net_ring` ports built from them, with a frame generator and an
 //!   mbuf burst for tests, benchmarks and io-forward loops;
 //! - [`steer`]: `rte_flow` rules sending each relay port to its owner's queue, with the RSS +
-//!   hand-off fallback ([`handoff`]).
+//!   hand-off fallback ([`handoff`]);
+//! - [`xdp`]: what the kernel says about a `net_af_xdp` port (zero-copy or copy, native or
+//!   generic XDP, ntuple rules placing each relay port on its owner's queue).
 //!
 //! Every `unsafe` block here says why it is sound; the rest of the workspace sees safe types only.
 #![allow(unsafe_code)]
@@ -33,6 +35,7 @@ pub mod ring;
 mod rx;
 pub mod steer;
 mod tx;
+pub mod xdp;
 
 pub use config::{DpdkIoConfig, DpdkLink};
 pub use drops::{L2Stats, RxDrop, RxDrops};

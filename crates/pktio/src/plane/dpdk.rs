@@ -10,6 +10,7 @@
 
 use super::{Plan, PlaneError, PortSteering, Wiring};
 use crate::dpdk::steer::owner_rules;
+use crate::dpdk::xdp;
 use crate::dpdk::{
     handoff_rings, steer_port, DpdkError, DpdkIo, DpdkIoConfig, DpdkLink, Eal, EalConfig, EthPort,
     Handoff, LcoreJoin, Mempool, OwnerFn, PortSetup, SteerMode, Steered,
@@ -148,8 +149,8 @@ fn start_eal(cfg: &Config, d: &DpdkConfig) -> Result<Eal, PlaneError> {
         program: "ferrovox".into(),
         main_lcore: Some(0),
         allow: d.allow.clone(),
-        vdevs: d.vdevs.clone(),
-        no_pci: d.allow.is_empty() && !d.vdevs.is_empty(),
+        vdevs: d.eal_vdevs(),
+        no_pci: d.allow.is_empty() && !d.eal_vdevs().is_empty(),
         no_huge: d.no_huge,
         memory_mb: d.memory_mb,
         file_prefix: Some(d.file_prefix.clone()),
@@ -279,16 +280,31 @@ fn start_ports(
         exceptions: Vec::with_capacity(d.ports.len()),
     };
     for (i, p) in d.ports.iter().enumerate() {
-        let id = EthPort::lookup(eal, &p.device)
-            .map_err(dpdk(format!("dataplane.dpdk.port[{i}].device")))?;
+        let what = match &p.af_xdp {
+            Some(x) => format!(
+                "dataplane.dpdk.port[{i}].af_xdp: net_af_xdp did not open {} (its reason is in \
+                 the EAL's log above; the interface needs `ethtool -l` combined channels for \
+                 queues {}..{}, the driver package librte-net-af-xdp23, and CAP_NET_ADMIN, \
+                 CAP_BPF, CAP_NET_RAW)",
+                x.iface,
+                x.start_queue,
+                x.start_queue + u32::from(x.queues)
+            ),
+            None => format!("dataplane.dpdk.port[{i}].device"),
+        };
+        let id = EthPort::lookup(eal, &p.device).map_err(dpdk(what))?;
         let setup = PortSetup {
             promiscuous: p.promiscuous,
             ..setup.clone()
         };
+        let xsk_before = p.af_xdp.as_ref().map(|_| xdp::xsk_fds());
         let port = EthPort::start(eal, id, &setup)
             .map_err(dpdk(format!("dataplane.dpdk.port[{i}] ({})", p.device)))?;
         let port = Arc::new(port);
         log_port(i, &port);
+        if let (Some(x), Some(before)) = (&p.af_xdp, xsk_before) {
+            log_af_xdp(i, x, &before, plan, addr_port);
+        }
         out.steering.push(steer(plan, d, addr_port, i, &port)?);
         out.exceptions.push(match &p.exception {
             Some(name) => Some(exception_port(eal, i, name, &setup)?),
@@ -314,6 +330,75 @@ fn log_port(i: usize, port: &EthPort) {
         rx_udp_checksum = o.rx_udp_checksum,
         link_up = port.link().up,
         "DPDK port started"
+    );
+}
+
+/// Logs what the kernel made of AF_XDP port `i`: its XDP sockets (those opened since
+/// `before`) in zero-copy or copy mode, the XDP attach mode, and whether the interface's
+/// ntuple rules put each IPv4 relay port of the port's addresses on its owner's queue.
+fn log_af_xdp(
+    i: usize,
+    x: &config::dpdk::AfXdp,
+    before: &std::collections::BTreeSet<i32>,
+    plan: &Plan,
+    addr_port: &[usize],
+) {
+    let socks: Vec<bool> = xdp::xsk_fds()
+        .difference(before)
+        .filter_map(|&fd| xdp::xsk_zero_copy(fd))
+        .collect();
+    let zc = socks.iter().filter(|z| **z).count();
+    let mode = match (zc, socks.len()) {
+        (_, 0) => "unknown (no XDP socket found)",
+        (z, n) if z == n => "zero-copy",
+        (0, _) => "copy",
+        _ => "mixed",
+    };
+    let attach = xdp::xdp_attach(&x.iface).map_or_else(|e| e.to_string(), |a| a.as_str().into());
+    let ports = plan
+        .cfg
+        .interfaces
+        .iter()
+        .enumerate()
+        .filter(|(a, _)| addr_port.get(*a) == Some(&i))
+        .filter_map(|(a, iface)| match iface.address {
+            IpAddr::V4(v4) => Some((a, v4)),
+            IpAddr::V6(_) => None,
+        })
+        .flat_map(|(a, v4)| {
+            let r = plan.layout.ranges().get(a).map(|r| r.port_min..=r.port_max);
+            r.into_iter().flatten().map(move |p| (a, v4, p))
+        })
+        .filter_map(|(a, v4, p)| {
+            let key = crate::PortKey {
+                addr: u16::try_from(a).ok()?,
+                port: p,
+            };
+            Some((v4, p, plan.layout.owner(key)?))
+        });
+    let placement = match xdp::placement(&x.iface, x.start_queue, x.queues, ports) {
+        xdp::QueuePlacement::Single => "one queue: no steering needed".to_owned(),
+        xdp::QueuePlacement::Ntuple { placed, total, first_misplaced: None } => format!(
+            "NIC flow steering (ntuple rules) puts all {placed} of {total} relay ports on their owner's queue"
+        ),
+        xdp::QueuePlacement::Ntuple { placed, total, first_misplaced: Some((a, p)) } => format!(
+            "NIC flow steering places {placed} of {total} relay ports (not {a}:{p}); the rest \
+             arrive by RSS and are handed to their owner"
+        ),
+        xdp::QueuePlacement::Rss { reason } => format!(
+            "neither flow steering nor RSS places relay ports ({reason}): RSS hashes flows \
+             over the queues and the hand-off ring brings each frame to its owner"
+        ),
+    };
+    tracing::info!(
+        port = i,
+        iface = %x.iface,
+        start_queue = x.start_queue,
+        queues = x.queues,
+        xsk_mode = mode,
+        xdp_attach = %attach,
+        steering = %placement,
+        "AF_XDP port"
     );
 }
 
