@@ -162,9 +162,12 @@ fn places(cfg: &Config, p: &mut BTreeMap<String, Value>) {
 /// SIP proxy's settings, timers, limits, flood guard, TCP bounds, TLS files, trusted sources,
 /// sets, members, routes and DNS; `sip.listen` and `sip.tls_listen` (rebound: the new sockets
 /// are bound before the old ones close); the ng source checks; the media timeouts, session cap
-/// and latching of new calls; the log level and format.
+/// and latching of new calls; the log level and format; `[[interface]]` entries (new ones and
+/// grown ranges join the port layout, shrunk or removed ones take no new sessions) and the
+/// admin and metrics listeners (rebound: the new one first). The reload refuses what of these
+/// cannot be applied on the running backend, with its own reason.
 pub fn restart_reason(key: &str) -> Option<&'static str> {
-    const RESTART: [(&str, &str); 10] = [
+    const RESTART: [(&str, &str); 7] = [
         ("sip.transports", "the SIP transports are opened at start"),
         ("ng.listen", "the ng socket is bound once, at start"),
         ("ng.tcp", "the ng TCP listener is bound once, at start"),
@@ -177,16 +180,10 @@ pub fn restart_reason(key: &str) -> Option<&'static str> {
             "the workers, their cores and the packet I/O backend (and its DPDK ports) are set up at start",
         ),
         (
-            "interface",
-            "the relay port ranges are split over the workers at start; the data plane's port layout is fixed while it runs",
-        ),
-        (
             "media.learning_secs",
             "the learning window is given to the workers at start",
         ),
         ("media", "this [media] setting is fixed when the engine starts"),
-        ("admin", "the admin socket is bound at start"),
-        ("metrics", "the metrics endpoint is bound at start"),
     ];
     if media_live(key) {
         return None;

@@ -4,6 +4,8 @@
 //! its bounded control channel, each with a oneshot for the answer; `reload` goes to the
 //! reload task (the SIGHUP path); the rest is answered here.
 
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,10 +24,22 @@ const SIP_ANSWER: Duration = Duration::from_secs(5);
 /// How long a reload may take.
 const RELOAD_ANSWER: Duration = Duration::from_secs(10);
 
-/// The running admin thread.
+/// The admin socket and its thread; a reload rebinds it ([`AdminService::reload`]).
 #[derive(Debug)]
-pub struct AdminThread {
-    handle: JoinHandle<()>,
+pub struct AdminService {
+    daemon: Daemon,
+    running: Option<Running>,
+    replaced: Vec<JoinHandle<()>>,
+}
+
+/// The socket being served.
+#[derive(Debug)]
+struct Running {
+    cfg: config::AdminConfig,
+    path: PathBuf,
+    /// A duplicate of the listening socket, for a successor on the same path.
+    listener: UnixListener,
+    served: crate::service::Served,
 }
 
 /// The parts of the daemon the admin thread talks to.
@@ -55,56 +69,132 @@ struct Daemon {
     started_unix: u64,
 }
 
-/// Binds `[admin] socket` and starts the admin thread, which serves until `stop` turns true
-/// and removes the socket file when it ends. `None` when `[admin] enabled = false`.
-pub fn spawn(
-    cfg: &config::Config,
-    parts: Parts,
-    stop: &watch::Sender<bool>,
-) -> anyhow::Result<Option<AdminThread>> {
-    let a = &cfg.admin;
-    if !a.enabled {
-        tracing::info!("admin socket off ([admin] enabled = false)");
-        return Ok(None);
-    }
-    let path = admin::socket::resolve_path(&a.socket);
-    let group = match &a.group {
-        Some(name) => Some(admin::socket::group_id(name).map_err(anyhow::Error::msg)?),
-        None => None,
-    };
-    let listener = admin::socket::bind(&path, a.mode, group)?;
-    tracing::info!(socket = %path.display(), mode = format!("{:04o}", a.mode), "admin socket listening");
-    let limits = admin::Limits::from_config(a);
-    let started_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let daemon = Daemon {
-        sip: parts.sip,
-        tuner: parts.tuner,
-        engine: parts.engine,
-        reload: parts.reload,
-        config: parts.config,
-        started: Instant::now(),
-        started_unix,
-    };
-    let shutdown = stop.subscribe();
-    let handle = crate::service::spawn("ferrovox-admin", "admin", move || async move {
-        match tokio::net::UnixListener::from_std(listener) {
-            Ok(l) => admin::serve(l, limits, daemon, shutdown).await,
-            Err(e) => tracing::error!(error = %e, "admin socket unusable"),
+impl AdminService {
+    /// Binds `[admin] socket` and starts the admin thread, which serves until stopped and
+    /// removes the socket file when it ends; none when `[admin] enabled = false`.
+    pub fn start(cfg: &config::Config, parts: Parts) -> anyhow::Result<AdminService> {
+        let started_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let daemon = Daemon {
+            sip: parts.sip,
+            tuner: parts.tuner,
+            engine: parts.engine,
+            reload: parts.reload,
+            config: parts.config,
+            started: Instant::now(),
+            started_unix,
+        };
+        let mut service = AdminService {
+            daemon,
+            running: None,
+            replaced: Vec::new(),
+        };
+        if !cfg.admin.enabled {
+            tracing::info!("admin socket off ([admin] enabled = false)");
+            return Ok(service);
         }
-        let _ = std::fs::remove_file(&path);
-    })?;
-    Ok(Some(AdminThread { handle }))
+        let path = admin::socket::resolve_path(&cfg.admin.socket);
+        let listener = bind(&cfg.admin, &path).map_err(anyhow::Error::msg)?;
+        service.running = Some(service.serve(&cfg.admin, path, listener)?);
+        Ok(service)
+    }
+
+    /// Applies a reload's `[admin]`: a new path is bound first and the old socket closed
+    /// after (its connections served a little longer); on the same path the listening
+    /// socket is kept, its mode and group set anew; other settings take a fresh server
+    /// thread. `Err`: nothing changed, the running socket stays.
+    pub fn reload(&mut self, new: &config::AdminConfig) -> Result<(), String> {
+        if self.running.as_ref().map(|r| &r.cfg) == Some(new) {
+            return Ok(());
+        }
+        if !new.enabled {
+            if let Some(r) = self.running.take() {
+                r.served.stop("admin");
+                tracing::info!("admin socket closed ([admin] enabled = false)");
+            }
+            return Ok(());
+        }
+        let path = admin::socket::resolve_path(&new.socket);
+        let same = self.running.as_ref().filter(|r| r.path == path);
+        let handed_over = same.is_some();
+        let listener = match same {
+            Some(r) => {
+                set_permissions(new, &path)?;
+                r.listener
+                    .try_clone()
+                    .map_err(|e| format!("admin.socket: {e}"))?
+            }
+            None => bind(new, &path)?,
+        };
+        let next = self
+            .serve(new, path, listener)
+            .map_err(|e| format!("{e:#}"))?;
+        if let Some(old) = self.running.replace(next) {
+            self.replaced.push(old.served.replace(handed_over));
+        }
+        Ok(())
+    }
+
+    /// Starts a thread serving `listener` (bound at `path`) by `cfg`'s limits.
+    fn serve(
+        &self,
+        cfg: &config::AdminConfig,
+        path: PathBuf,
+        listener: UnixListener,
+    ) -> anyhow::Result<Running> {
+        let limits = admin::Limits::from_config(cfg);
+        let (stop, switches) = crate::service::Switches::new();
+        let daemon = self.daemon.clone();
+        let (file, served_socket) = (path.clone(), listener.try_clone()?);
+        let mine = switches.clone();
+        let handle = crate::service::spawn("ferrovox-admin", "admin", move || async move {
+            match tokio::net::UnixListener::from_std(served_socket) {
+                Ok(l) => admin::serve(l, limits, daemon, switches.stop.clone()).await,
+                Err(e) => tracing::error!(error = %e, "admin socket unusable"),
+            }
+            if switches.ended().await {
+                let _ = std::fs::remove_file(&file);
+            }
+        })?;
+        let mode = format!("{:04o}", cfg.mode);
+        tracing::info!(socket = %path.display(), mode, "admin socket listening");
+        Ok(Running {
+            cfg: cfg.clone(),
+            path,
+            listener,
+            served: crate::service::Served::new(stop, mine, handle),
+        })
+    }
+
+    /// Stops the admin thread (and waits for it and for those reloads replaced).
+    pub fn stop(self) {
+        if let Some(r) = self.running {
+            r.served.stop("admin");
+        }
+        crate::service::join_replaced(self.replaced, "admin");
+    }
 }
 
-impl AdminThread {
-    /// Waits for the thread to end (after `stop` turned true).
-    pub fn join(self) {
-        if self.handle.join().is_err() {
-            tracing::error!("the admin thread panicked");
-        }
+/// The admin socket of `cfg` bound at `path` (resolved), with its mode and group.
+fn bind(cfg: &config::AdminConfig, path: &std::path::Path) -> Result<UnixListener, String> {
+    let group = match &cfg.group {
+        Some(name) => Some(admin::socket::group_id(name)?),
+        None => None,
+    };
+    admin::socket::bind(path, cfg.mode, group).map_err(|e| e.to_string())
+}
+
+/// Sets the mode and group of `cfg` on the socket file at `path`.
+fn set_permissions(cfg: &config::AdminConfig, path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(name) = &cfg.group {
+        let gid = admin::socket::group_id(name)?;
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .map_err(|e| format!("admin.group: cannot give {} to {name:?}: {e}", path.display()))?;
     }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(cfg.mode))
+        .map_err(|e| format!("admin.mode: cannot set it on {}: {e}", path.display()))
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ErrorObject> {

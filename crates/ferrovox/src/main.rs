@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod interfaces;
 mod journal;
 mod logging;
 mod metrics;

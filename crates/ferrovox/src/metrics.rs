@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use control::metrics_driver::{sip_families, MetricsRequest, SipSnapshot};
 use control::metrics_media::{media_families, MediaView};
 use control::sip_driver::Control;
@@ -18,7 +17,7 @@ use control::SharedEngine;
 use dataplane::SharedCounters;
 use metrics::Exposition;
 use pktio::plane::DataPlane;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 /// How long the SIP proxy may take to answer a scrape.
 const SIP_ANSWER: Duration = Duration::from_secs(2);
@@ -56,7 +55,7 @@ impl PlaneFacts {
 }
 
 /// What the metrics thread reads.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Parts {
     /// The SIP driver's control channel (absent when the proxy is off).
     pub sip: Option<mpsc::Sender<Control>>,
@@ -66,67 +65,149 @@ pub struct Parts {
     pub plane: PlaneFacts,
 }
 
-/// The running metrics thread.
+/// The metrics endpoint and its thread; a reload rebinds it ([`MetricsService::reload`]).
 #[derive(Debug)]
-pub struct MetricsThread {
-    handle: JoinHandle<()>,
-}
-
-impl MetricsThread {
-    /// Waits for the thread to end (after `stop` turned true).
-    pub fn join(self) {
-        if self.handle.join().is_err() {
-            tracing::error!("the metrics thread panicked");
-        }
-    }
-}
-
-/// Binds `[metrics] listen` and starts the metrics thread, which serves until `stop` turns
-/// true. `None` when `[metrics] enabled = false`.
-pub fn spawn(
-    cfg: &config::Config,
+pub struct MetricsService {
     parts: Parts,
-    stop: &watch::Sender<bool>,
-) -> anyhow::Result<Option<MetricsThread>> {
-    let m = &cfg.metrics;
-    if !m.enabled {
-        tracing::info!("metrics endpoint off ([metrics] enabled = false)");
-        return Ok(None);
-    }
-    let listener = TcpListener::bind(m.listen)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .with_context(|| format!("metrics.listen: cannot bind TCP {}", m.listen))?;
-    tracing::info!(listen = %m.listen, "metrics endpoint listening (GET /metrics)");
-    let limits = metrics::Limits {
-        max_connections: m.max_connections as usize,
-        max_request_bytes: m.max_request_bytes as usize,
-        timeout: m.timeout,
-    };
-    let media = MediaView::new(
-        parts.engine,
-        parts.plane.workers.clone(),
-        parts.plane.nics.clone(),
-        &parts.plane.interfaces,
-        &parts.plane.layout,
-    );
-    let scraper = Scraper {
-        sip: parts.sip,
-        media,
-        started: Instant::now(),
-        started_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64()),
-        fastpath: parts.plane.fastpath,
-        backend: parts.plane.backend,
-    };
-    let shutdown = stop.subscribe();
-    let handle = crate::service::spawn("ferrovox-metrics", "metrics", move || async move {
-        match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => metrics::serve(l, limits, scraper, shutdown).await,
-            Err(e) => tracing::error!(error = %e, "metrics listener unusable"),
+    started: Instant,
+    started_unix: f64,
+    running: Option<Running>,
+    replaced: Vec<JoinHandle<()>>,
+}
+
+/// The endpoint being served.
+#[derive(Debug)]
+struct Running {
+    cfg: config::MetricsConfig,
+    /// A duplicate of the listening socket, for a successor on the same address.
+    listener: TcpListener,
+    served: crate::service::Served,
+}
+
+impl MetricsService {
+    /// Binds `[metrics] listen` and starts the metrics thread, which serves until stopped;
+    /// none when `[metrics] enabled = false`. A bind failure names `metrics.listen`.
+    pub fn start(cfg: &config::Config, parts: Parts) -> anyhow::Result<MetricsService> {
+        let mut service = MetricsService {
+            parts,
+            started: Instant::now(),
+            started_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            running: None,
+            replaced: Vec::new(),
+        };
+        let m = &cfg.metrics;
+        if !m.enabled {
+            tracing::info!("metrics endpoint off ([metrics] enabled = false)");
+            return Ok(service);
         }
-    })?;
-    Ok(Some(MetricsThread { handle }))
+        let listener = bind(m.listen).map_err(anyhow::Error::msg)?;
+        service.running = Some(service.serve(m, listener)?);
+        Ok(service)
+    }
+
+    /// Applies a reload's `[metrics]`: a new address is bound first and the old endpoint
+    /// closed after; on the same address the listening socket is kept and a fresh server
+    /// thread takes the new limits. `Err`: nothing changed, the running endpoint stays.
+    pub fn reload(&mut self, new: &config::MetricsConfig) -> Result<(), String> {
+        if self.running.as_ref().map(|r| &r.cfg) == Some(new) {
+            return Ok(());
+        }
+        if !new.enabled {
+            if let Some(r) = self.running.take() {
+                r.served.stop("metrics");
+                tracing::info!("metrics endpoint closed ([metrics] enabled = false)");
+            }
+            return Ok(());
+        }
+        let listener = match self.running.as_ref().filter(|r| r.cfg.listen == new.listen) {
+            Some(r) => r.listener.try_clone().map_err(|e| e.to_string())?,
+            None => bind(new.listen)?,
+        };
+        self.restart(new, listener)
+    }
+
+    /// The relay addresses changed (a reload of `[[interface]]`): the endpoint's thread is
+    /// restarted on the same socket with the pools of `interfaces` (layout order) over
+    /// `layout`.
+    pub fn relays_changed(
+        &mut self,
+        interfaces: Vec<(String, std::net::IpAddr)>,
+        layout: Arc<dataplane::PortLayout>,
+    ) -> Result<(), String> {
+        self.parts.plane.interfaces = interfaces;
+        self.parts.plane.layout = layout;
+        let Some(r) = &self.running else {
+            return Ok(());
+        };
+        let (cfg, listener) = (r.cfg, r.listener.try_clone().map_err(|e| e.to_string())?);
+        self.restart(&cfg, listener)
+    }
+
+    /// Serves `listener` by `cfg` on a new thread; the running one stops after.
+    fn restart(&mut self, cfg: &config::MetricsConfig, listener: TcpListener) -> Result<(), String> {
+        let next = self.serve(cfg, listener).map_err(|e| format!("{e:#}"))?;
+        if let Some(old) = self.running.replace(next) {
+            self.replaced.push(old.served.replace(true));
+        }
+        Ok(())
+    }
+
+    /// Starts a thread serving `listener` by `cfg`'s limits.
+    fn serve(&self, m: &config::MetricsConfig, listener: TcpListener) -> anyhow::Result<Running> {
+        let limits = metrics::Limits {
+            max_connections: m.max_connections as usize,
+            max_request_bytes: m.max_request_bytes as usize,
+            timeout: m.timeout,
+        };
+        let plane = &self.parts.plane;
+        let media = MediaView::new(
+            self.parts.engine.clone(),
+            plane.workers.clone(),
+            plane.nics.clone(),
+            &plane.interfaces,
+            &plane.layout,
+        );
+        let scraper = Scraper {
+            sip: self.parts.sip.clone(),
+            media,
+            started: self.started,
+            started_unix: self.started_unix,
+            fastpath: plane.fastpath,
+            backend: plane.backend,
+        };
+        let (stop, switches) = crate::service::Switches::new();
+        let (mine, served_socket) = (switches.clone(), listener.try_clone()?);
+        let handle = crate::service::spawn("ferrovox-metrics", "metrics", move || async move {
+            match tokio::net::TcpListener::from_std(served_socket) {
+                Ok(l) => metrics::serve(l, limits, scraper, switches.stop.clone()).await,
+                Err(e) => tracing::error!(error = %e, "metrics listener unusable"),
+            }
+            switches.ended().await;
+        })?;
+        tracing::info!(listen = %m.listen, "metrics endpoint listening (GET /metrics)");
+        Ok(Running {
+            cfg: *m,
+            listener,
+            served: crate::service::Served::new(stop, mine, handle),
+        })
+    }
+
+    /// Stops the metrics thread (and waits for it and for those reloads replaced).
+    pub fn stop(self) {
+        if let Some(r) = self.running {
+            r.served.stop("metrics");
+        }
+        crate::service::join_replaced(self.replaced, "metrics");
+    }
+}
+
+/// A non-blocking TCP listener on `listen`, or why not (naming `metrics.listen`).
+fn bind(listen: std::net::SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| format!("metrics.listen: cannot bind TCP {listen}: {e}"))
 }
 
 /// Makes each scrape's exposition.

@@ -3,12 +3,16 @@
 //! settings, sets, members and routes, and `sip.listen` rebound (new sockets first, the old
 //! ones closed after; a bind that fails keeps the old ones); the ng source allow-list and rate
 //! limit; the media timeouts and session cap (the engine and, by command, the workers); the
-//! log level and format. What needs a restart (worker cores, the backend and its DPDK ports,
-//! interfaces, the ng, admin and metrics listeners, transports) is refused with its
-//! reason, in the log and in the admin reply; the rest of the file is applied all the same.
-//! A file that does not parse is refused whole.
+//! log level and format; the `[[interface]]` entries (`crate::interfaces`: new interfaces and
+//! grown ranges join the data plane's layout, shrunk, moved or removed ones take no new
+//! sessions while theirs run on); the admin socket and the metrics endpoint (rebound: the new
+//! socket first, the old closed after; a bind that fails keeps the old one). What needs a
+//! restart (worker cores, the backend and its DPDK ports, new relay addresses on DPDK, the ng
+//! listeners, transports) is refused with its reason, in the log and in the admin reply; the
+//! rest of the file is applied all the same. A file that does not parse, or that names an
+//! interface address this host does not have, is refused whole.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use admin::method::{ConfigChange, ReloadReport};
 use control::sip_driver::Control;
@@ -29,6 +33,29 @@ pub struct Reloads {
     pub published: watch::Sender<Arc<config::Config>>,
     /// The run-time settings (`params.set`) a reload applies the file's new values to.
     pub tuner: crate::tune::Tuner,
+    /// The media engine (its relay addresses).
+    pub engine: control::SharedEngine,
+    /// The data plane runs on DPDK (it cannot take new relay addresses live).
+    pub dpdk: bool,
+    /// The admin socket and the metrics endpoint (shared with the shutdown path).
+    pub listeners: Arc<Mutex<Listeners>>,
+}
+
+/// The listeners a reload rebinds.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The admin socket.
+    pub admin: crate::admin::AdminService,
+    /// The metrics endpoint.
+    pub metrics: crate::metrics::MetricsService,
+}
+
+impl Listeners {
+    /// Stops both (and waits for their threads).
+    pub fn stop(self) {
+        self.admin.stop();
+        self.metrics.stop();
+    }
 }
 
 /// Catches SIGHUP from now on (`None`, logged: it cannot be caught). Called on the control
@@ -101,8 +128,13 @@ async fn reload(
             return Err(format!("{path}: {e}"));
         }
     };
+    if let Err(e) = crate::interfaces::check_host(&state.current, &new, state.dpdk) {
+        tracing::error!(file = %path, error = %e, "reload refused: nothing changed");
+        return Err(format!("{path}: {e}"));
+    }
     let mut changes = admin::params::diff(&state.current, &new);
     let mut running = held_back(&state.current, &new);
+    relays(state, &mut running, &mut changes);
     keep_sets_on_running_interfaces(&mut running, &state.current, &mut changes);
     // Logging first: what the reload logs next is in the new format, at the new level.
     if running.general.log_format != state.current.general.log_format {
@@ -124,6 +156,7 @@ async fn reload(
     if ng.send(running.ng.guard()).await.is_err() {
         refuse(&mut changes, &["ng."], "the ng thread is gone");
     }
+    rebind(state, &mut running, &mut changes);
     log(&changes);
     state.current = running.clone();
     state.published.send_replace(Arc::new(running));
@@ -182,6 +215,69 @@ async fn to_sip(
     }
 }
 
+/// Applies `running`'s `[[interface]]` entries to the engine (and the metrics' port pools);
+/// refused (with the reason, the running entries kept) when they cannot be. What changed is
+/// told by one more entry, `interface.relays`.
+fn relays(state: &Reloads, running: &mut config::Config, changes: &mut Vec<ConfigChange>) {
+    let current = &state.current;
+    if running.interfaces == current.interfaces {
+        return;
+    }
+    match crate::interfaces::apply(&state.engine, state.dpdk, &running.interfaces) {
+        Ok(outcome) => {
+            let relays = state.engine.lock().relays();
+            let pools = relays
+                .interfaces
+                .iter()
+                .map(|i| (i.name.clone(), i.address))
+                .collect();
+            let layout = state.engine.lock().layout();
+            if let Err(e) = listeners(state).metrics.relays_changed(pools, layout) {
+                tracing::warn!(error = %e, "metrics: the port pools stay as they were");
+            }
+            if !outcome.is_empty() {
+                changes.push(ConfigChange {
+                    key: "interface.relays".into(),
+                    change: outcome.join("; "),
+                    applied: true,
+                    reason: None,
+                });
+            }
+        }
+        Err(why) => {
+            refuse(changes, &["interface"], &why);
+            running.interfaces.clone_from(&current.interfaces);
+        }
+    }
+}
+
+/// The listeners, locked (a panic while they were held leaves them as they were).
+fn listeners(state: &Reloads) -> std::sync::MutexGuard<'_, Listeners> {
+    state
+        .listeners
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Rebinds the admin socket and the metrics endpoint to `running`'s; one that cannot be
+/// rebound keeps the running one (refused with the error).
+fn rebind(state: &Reloads, running: &mut config::Config, changes: &mut [ConfigChange]) {
+    let current = &state.current;
+    let mut l = listeners(state);
+    if running.admin != current.admin {
+        if let Err(e) = l.admin.reload(&running.admin) {
+            refuse(changes, &["admin."], &format!("{e}; the running socket stays"));
+            running.admin = current.admin.clone();
+        }
+    }
+    if running.metrics != current.metrics {
+        if let Err(e) = l.metrics.reload(&running.metrics) {
+            refuse(changes, &["metrics."], &format!("{e}; the running endpoint stays"));
+            running.metrics = current.metrics;
+        }
+    }
+}
+
 /// Sets must anchor their media on interfaces that run: when a new or changed set names an
 /// `[[interface]]` the reload could not add, the sets and routes stay as they were (refused
 /// with the interface named).
@@ -199,8 +295,8 @@ fn keep_sets_on_running_interfaces(
     });
     if let Some((set, iface)) = missing {
         let why = format!(
-            "needs a restart: set {set:?} anchors media on interface {iface:?}, which is not \
-             running (interfaces are added at start); the sets and routes stay as they were"
+            "set {set:?} anchors media on interface {iface:?}, which does not run (the reload \
+             could not add it); the sets and routes stay as they were"
         );
         refuse(changes, &["set[", "route"], &why);
         running.sets.clone_from(&current.sets);
@@ -243,9 +339,6 @@ fn held_back(current: &config::Config, new: &config::Config) -> config::Config {
     r.ng.tcp = c.ng.tcp;
     r.ng.cookie_cache = c.ng.cookie_cache;
     r.dataplane = c.dataplane.clone();
-    r.interfaces.clone_from(&c.interfaces);
-    r.admin = c.admin.clone();
-    r.metrics = c.metrics;
     r.media = c.media.with_live_keys_of(&new.media);
     r
 }
@@ -294,6 +387,8 @@ mod tests {
             "media.timeout_secs",
             "sip.listen",
             "sip.fr_timeout_ms",
+            "interface[0]",
+            "metrics.listen",
         ] {
             assert!(keys(&applied).contains(&k.to_owned()), "{k}: {applied:?}");
         }
@@ -304,19 +399,13 @@ mod tests {
         );
         let all = admin::params::diff(&old, &new);
         assert_eq!(all.len(), applied.len() + left.len(), "{all:?}");
-        for k in [
-            "ng.listen",
-            "dataplane.other",
-            "media.learning_secs",
-            "interface[0]",
-            "metrics.listen",
-        ] {
+        for k in ["ng.listen", "dataplane.other", "media.learning_secs"] {
             assert!(keys(&left).contains(&k.to_owned()), "{k}: {left:?}");
         }
     }
 
     #[test]
-    fn a_set_on_an_interface_that_does_not_run_keeps_the_sets_as_they_were() {
+    fn a_set_on_an_interface_the_reload_could_not_add_keeps_the_sets_as_they_were() {
         let old = config::parse(OLD).unwrap();
         let text = OLD.replace(
             "[sip]",
@@ -326,6 +415,8 @@ mod tests {
         let new = config::parse(&text).unwrap();
         let mut changes = admin::params::diff(&old, &new);
         let mut running = held_back(&old, &new);
+        // As `relays` leaves it when the engine refused the new interface.
+        running.interfaces.clone_from(&old.interfaces);
         keep_sets_on_running_interfaces(&mut running, &old, &mut changes);
         assert_eq!(running.sets, old.sets);
         let set = changes.iter().find(|c| c.key == "set[b]").unwrap();

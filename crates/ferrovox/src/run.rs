@@ -14,7 +14,7 @@ use control::SocketBinder;
 use media::{Engine, PortBinder, VirtualBinder};
 use pktio::plane::{DataPlane, WorkerLink};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -100,8 +100,7 @@ fn sip_until_stopped(
         Err(e) => return (Err(e.into()), None),
     };
     let mut ng = None;
-    let mut admin = None;
-    let mut metrics = None;
+    let mut listeners = None;
     let result = rt.block_on(async {
         // SIGHUP is caught from before the first listener answers (its default ends the process).
         let hangups = crate::reload::hangups();
@@ -118,23 +117,28 @@ fn sip_until_stopped(
             engine: engine.clone(),
             plane: facts,
         };
-        metrics = crate::metrics::spawn(cfg, scrape, stop)?;
+        let metrics = crate::metrics::MetricsService::start(cfg, scrape)?;
         let (reload_tx, reload_rx) = mpsc::channel(4);
         let (published, config_rx) = watch::channel(Arc::new(cfg.clone()));
         let tuner = crate::tune::Tuner::new(engine.clone());
         let to = crate::admin::Parts {
             sip: control.clone(),
             tuner: tuner.clone(),
-            engine,
+            engine: engine.clone(),
             reload: reload_tx,
             config: config_rx,
         };
-        admin = crate::admin::spawn(cfg, to, stop)?;
+        let admin = crate::admin::AdminService::start(cfg, to)?;
+        let both = Arc::new(Mutex::new(crate::reload::Listeners { admin, metrics }));
+        listeners = Some(both.clone());
         let reloads = crate::reload::Reloads {
             current: cfg.clone(),
             admin: reload_rx,
             published,
             tuner,
+            engine,
+            dpdk: cfg.dataplane.backend == config::Backend::Dpdk,
+            listeners: both,
         };
         let reloads = crate::reload::on_sighup(hangups, file, control, ng_reload, reloads);
         tokio::spawn(reloads);
@@ -153,13 +157,15 @@ fn sip_until_stopped(
         }
         Ok(())
     });
-    // The admin thread serves until the stop flag turns; it removes its socket file.
     let _ = stop.send(true);
-    if let Some(a) = admin.take() {
-        a.join();
-    }
-    if let Some(m) = metrics.take() {
-        m.join();
+    // The reload task (and its share of the listeners) ends with the runtime; then the admin
+    // and metrics threads are stopped and waited for (the admin one removes its socket file).
+    drop(rt);
+    if let Some(l) = listeners {
+        match Arc::try_unwrap(l) {
+            Ok(l) => l.into_inner().unwrap_or_else(PoisonError::into_inner).stop(),
+            Err(_) => tracing::error!("the admin and metrics listeners are still shared"),
+        }
     }
     (result, ng)
 }
