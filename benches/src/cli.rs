@@ -16,6 +16,8 @@ USAGE:
   relay-load run     (--ng ADDR | --direct) --rate PPS [OPTIONS]
   relay-load search  (--ng ADDR | --direct) [OPTIONS] [SEARCH OPTIONS]
   relay-load ceiling [OPTIONS] [SEARCH OPTIONS]     (= search --direct: the tool's own ceiling)
+  relay-load hold    --ng ADDR --idle-calls N [--local IP --relay-net CIDR]
+                     (sets up N idle calls, prints HELD, deletes them when stdin closes)
 
 TARGET:
   --ng ADDR          ng control address of the relay (in --relay-net), e.g. 127.0.0.1:2223
@@ -26,6 +28,8 @@ TARGET:
 
 OPTIONS:
   --calls N          calls (2 streams each)                       [100]
+  --idle-calls N     also hold N calls nobody sends on (no socket each), set up
+                     before the first step and deleted after the last  [0]
   --threads N        traffic threads                              [1]
   --size BYTES       RTP packet size incl. 12-byte header         [172]
   --burst N          packets per send to one stream, max 64       [4]
@@ -53,7 +57,7 @@ Rates are aggregate packets per second over every stream of every call.";
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ArgError {
     /// No command or an unknown one.
-    #[error("unknown or missing command {0:?} (ping, run, search, ceiling)")]
+    #[error("unknown or missing command {0:?} (ping, run, search, ceiling, hold)")]
     Command(String),
     /// An option this command does not know.
     #[error("unknown option {0:?}")]
@@ -83,6 +87,8 @@ pub enum Command {
     Run,
     /// Search for the highest passing rate.
     Search,
+    /// Hold idle calls until standard input closes.
+    Hold,
 }
 
 /// The parsed command line.
@@ -98,6 +104,8 @@ pub struct Args {
     pub wait: Duration,
     /// Number of calls.
     pub calls: u32,
+    /// Idle calls held beside them.
+    pub idle_calls: u32,
     /// Traffic threads.
     pub threads: usize,
     /// Packet size.
@@ -158,6 +166,7 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
         Some("run") => (Command::Run, false),
         Some("search") => (Command::Search, false),
         Some("ceiling") => (Command::Search, true),
+        Some("hold") => (Command::Hold, false),
         other => return Err(ArgError::Command(other.unwrap_or("").to_owned())),
     };
     let mut a = Args {
@@ -166,6 +175,7 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
         scope: Scope::default(),
         wait: Duration::from_secs(10),
         calls: 100,
+        idle_calls: 0,
         threads: 1,
         size: rtp::G711_20MS_PACKET,
         burst: 4,
@@ -215,6 +225,7 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
             }
             "--wait" => a.wait = secs(o, v, 0.0, 600.0)?,
             "--calls" => a.calls = num(o, v, 1, 20_000)?,
+            "--idle-calls" => a.idle_calls = num(o, v, 0, 1_000_000)?,
             "--threads" => a.threads = num(o, v, 1, 64)?,
             "--size" => a.size = num(o, v, rtp::MIN_PACKET, 1400)?,
             "--burst" => a.burst = num(o, v, 1, crate::sys::MAX_BATCH)?,
@@ -273,6 +284,12 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
         }
         _ => {}
     }
+    if a.idle_calls > 0 && a.ng.is_none() {
+        return Err(ArgError::Usage("--idle-calls needs --ng".to_owned()));
+    }
+    if command == Command::Hold && a.idle_calls == 0 {
+        return Err(ArgError::Usage("hold needs --idle-calls N".to_owned()));
+    }
     if command == Command::Run && a.rate.is_none() {
         return Err(ArgError::Usage("run needs --rate PPS".to_owned()));
     }
@@ -312,6 +329,9 @@ mod tests {
         assert_eq!(a.ng, Some("10.77.0.1:2223".parse().unwrap()));
         let d = parse(&args("run --ng 127.0.0.1:2223 --rate 10")).unwrap();
         assert_eq!(d.scope, Scope::default());
+        assert_eq!(d.idle_calls, 0);
+        let h = parse(&args("hold --ng 127.0.0.1:2223 --idle-calls 100000")).unwrap();
+        assert_eq!((h.command, h.idle_calls), (Command::Hold, 100_000));
     }
 
     #[test]
@@ -346,6 +366,10 @@ mod tests {
             "search --direct stray",
             "search --direct --min 10 --max 5",
             "search --direct --gso maybe",
+            "search --direct --idle-calls 5",
+            "hold --ng 127.0.0.1:1",
+            "hold --direct --idle-calls 5",
+            "run --ng 127.0.0.1:1 --rate 1 --idle-calls 1000001",
         ];
         for b in bad {
             assert!(parse(&args(b)).is_err(), "accepted {b:?}");

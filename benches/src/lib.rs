@@ -16,6 +16,7 @@
 pub mod calls;
 pub mod cli;
 pub mod flows;
+pub mod idle;
 pub mod latency;
 pub mod ngclient;
 pub mod procstat;

@@ -163,7 +163,7 @@ impl NgClient {
 /// removed. The replacements go in the `replace` list, which is what Kamailio sends for its
 /// `replace-origin`/`replace-session-connection` flags (rtpengine 10.5 rejects them as flags
 /// with an "Unknown flag" warning).
-fn media_request(
+pub(crate) fn media_request(
     command: Command,
     call_id: &str,
     from_tag: &str,
@@ -191,7 +191,7 @@ fn text(b: Option<&[u8]>) -> Option<String> {
 }
 
 /// Checks a reply body; returns its `sdp` when the result is `ok` or `pong`.
-fn check_reply(command: &str, body: &[u8]) -> Result<Option<String>, NgError> {
+pub(crate) fn check_reply(command: &str, body: &[u8]) -> Result<Option<String>, NgError> {
     let malformed = |reason: String| NgError::Malformed {
         command: command.to_owned(),
         reason,

@@ -8,6 +8,7 @@
 use anyhow::{bail, Context, Result};
 use benches::calls::{self, Call, CallIds};
 use benches::cli::{self, Args, Command};
+use benches::idle::IdleCalls;
 use benches::ngclient::NgClient;
 use benches::report;
 use benches::runner::{RunConfig, Runner, StepReport};
@@ -39,6 +40,74 @@ fn run(args: &Args) -> Result<()> {
         return ping(args);
     }
     benches::sys::raise_nofile_limit().context("raising the open-file limit")?;
+    let (idle, held) = set_up_idle(args);
+    let result = held.and_then(|()| match args.command {
+        Command::Hold => wait_for_stdin_eof(),
+        _ => busy(args),
+    });
+    if let Some(idle) = idle {
+        delete_idle(idle);
+    }
+    result
+}
+
+/// Sets up `--idle-calls` calls (if any); returns them, to be deleted, even when the set-up
+/// failed part way.
+fn set_up_idle(args: &Args) -> (Option<IdleCalls>, Result<()>) {
+    let (Some(addr), n) = (args.ng, args.idle_calls) else {
+        return (None, Ok(()));
+    };
+    if n == 0 {
+        return (None, Ok(()));
+    }
+    let (idle, result) = IdleCalls::set_up(addr, args.scope, n, args.ng_timeout, args.ng_attempts);
+    let result = match result {
+        Ok(took) => {
+            println!(
+                "HELD {n} idle calls (set up in {} ms, {:.0} calls/s)",
+                took.as_millis(),
+                f64::from(n) / took.as_secs_f64().max(1e-9)
+            );
+            let _ = std::io::stdout().flush();
+            Ok(())
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("setting up {n} idle calls ({} offered)", idle.len()))
+        }
+    };
+    (Some(idle), result)
+}
+
+/// Deletes the idle calls and says how it went.
+fn delete_idle(idle: IdleCalls) {
+    let n = idle.len();
+    match idle.delete() {
+        Ok(p) => {
+            println!(
+                "deleted {} of {n} idle calls in {} ms",
+                p.ok,
+                p.took.as_millis()
+            );
+            if let Some((i, e)) = p.failed.first() {
+                eprintln!(
+                    "relay-load: {} idle deletes failed, first idle call {i}: {e}",
+                    p.failed.len()
+                );
+            }
+        }
+        Err(e) => eprintln!("relay-load: deleting the idle calls: {e}"),
+    }
+}
+
+/// Blocks until standard input reaches its end (the caller closed it, or exited).
+fn wait_for_stdin_eof() -> Result<()> {
+    let mut sink = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink).context("reading stdin")?;
+    Ok(())
+}
+
+/// The busy calls' steps.
+fn busy(args: &Args) -> Result<()> {
     let mut ng = match args.ng {
         Some(addr) => Some(NgClient::connect(
             addr,
