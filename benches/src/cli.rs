@@ -22,7 +22,7 @@ USAGE:
 TARGET:
   --ng ADDR          ng control address of the relay (in --relay-net), e.g. 127.0.0.1:2223
   --direct           no relay: each call's two endpoints send to each other
-  --local IP         address the tool's endpoints and ng client bind to  [127.0.0.1]
+  --local IP         address the tool's endpoints bind to and its SDP names [127.0.0.1]
   --relay-net CIDR   relay addresses accepted (ng, rewritten SDP), /8 at the widest
                                                                   [127.0.0.0/8]
 

@@ -56,7 +56,8 @@ pub struct Phase {
 }
 
 impl IdleCalls {
-    /// Sets up `n` idle calls at `server` from `scope.local`: every offer, then every answer.
+    /// Sets up `n` idle calls at `server`, their SDP on `scope.local`: every offer, then every
+    /// answer.
     /// Stops at the first refusal or timeout and returns it with the calls offered so far
     /// (still to be deleted with [`IdleCalls::delete`]).
     pub fn set_up(
@@ -175,7 +176,7 @@ impl Pipeline {
         if !scope.accepts(server) {
             return Err(NgError::OutsideRelayNet(server, scope.relay_net));
         }
-        let sock = UdpSocket::bind(scope.any_port())?;
+        let sock = UdpSocket::bind(scope.ng_bind())?;
         sock.connect(server)?;
         sys::set_buffers(sock.as_fd(), 4 << 20)?;
         Ok(Pipeline {

@@ -47,7 +47,7 @@ pub enum NgError {
     },
 }
 
-/// Blocking ng client bound to an ephemeral port of the tool's address.
+/// Blocking ng client on an ephemeral port ([`Scope::ng_bind`]).
 #[derive(Debug)]
 pub struct NgClient {
     sock: UdpSocket,
@@ -58,8 +58,7 @@ pub struct NgClient {
 }
 
 impl NgClient {
-    /// Connects from `scope.local` to the ng server at `server` (must be in
-    /// `scope.relay_net`). Each request waits `timeout` for its reply and is sent at most
+    /// Connects to the ng server at `server` (must be in `scope.relay_net`). Each request waits `timeout` for its reply and is sent at most
     /// `attempts` times.
     pub fn connect(
         server: SocketAddr,
@@ -70,7 +69,7 @@ impl NgClient {
         if !scope.accepts(server) {
             return Err(NgError::OutsideRelayNet(server, scope.relay_net));
         }
-        let sock = UdpSocket::bind(scope.any_port())?;
+        let sock = UdpSocket::bind(scope.ng_bind())?;
         sock.connect(server)?;
         Ok(NgClient {
             sock,

@@ -81,7 +81,7 @@ impl fmt::Display for Ipv4Net {
 /// The tool's own address and the relay's network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {
-    /// The address every endpoint (and the ng client) binds to.
+    /// The address every endpoint binds to and the tool's SDP names.
     pub local: Ipv4Addr,
     /// Relay addresses accepted: the ng address and every address in a rewritten SDP.
     pub relay_net: Ipv4Net,
@@ -106,9 +106,15 @@ impl Scope {
         }
     }
 
-    /// `local` with an ephemeral port.
-    pub fn any_port(&self) -> SocketAddr {
-        SocketAddr::from((self.local, 0))
+    /// Where the ng client binds: loopback when the relay net is loopback, else the wildcard
+    /// address (the kernel picks the source on the route to the relay's ng address, which
+    /// may be on another link than the media: a control network beside the data one).
+    pub fn ng_bind(&self) -> SocketAddr {
+        if self.relay_net == Ipv4Net::LOOPBACK {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+        } else {
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
+        }
     }
 }
 
@@ -159,6 +165,11 @@ mod tests {
         assert!(s.accepts("127.0.0.1:2223".parse().unwrap()));
         assert!(!s.accepts("192.0.2.1:2223".parse().unwrap()));
         assert!(!s.accepts("[::1]:2223".parse().unwrap()));
-        assert_eq!(s.any_port(), "127.0.0.1:0".parse().unwrap());
+        assert_eq!(s.ng_bind(), "127.0.0.1:0".parse().unwrap());
+        let ns = Scope {
+            local: Ipv4Addr::new(10, 77, 0, 100),
+            relay_net: "10.77.0.0/16".parse().unwrap(),
+        };
+        assert_eq!(ns.ng_bind(), "0.0.0.0:0".parse().unwrap());
     }
 }
