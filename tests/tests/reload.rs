@@ -1,11 +1,15 @@
 //! Reload against the real daemon on 127.0.0.1: every key a reload applies live takes effect
 //! (`sip.listen` rebound over UDP and TCP, the old port closed; the no-RTP timeout ends a call
 //! set up before the reload; the session cap, latching, the ng rate limit; the log level both
-//! ways and the log format; SIP timers), every restart-only key (ng and metrics listeners,
-//! worker settings, interface port ranges, a new interface) is refused with its reason in the
-//! `ferrovoxctl reload` reply and the log while the rest is applied, a `sip.listen` that
-//! cannot be bound keeps the old sockets, a broken file changes nothing, and the SIP sections
-//! cannot turn on a proxy that was off at start. (`edge_tls` moves `sip.tls_listen`.)
+//! ways and the log format; SIP timers; the metrics endpoint moved; interface port ranges and
+//! a new interface), every restart-only key (the ng listener, worker settings) is refused with
+//! its reason in the `ferrovoxctl reload` reply and the log while the rest is applied, a
+//! `sip.listen` that cannot be bound keeps the old sockets, a broken file changes nothing, and
+//! the SIP sections cannot turn on a proxy that was off at start. Interfaces: a new one relays
+//! RTP through its ports, a grown range adds ports, a removed one keeps its sessions relaying
+//! and takes no new offers, and a file with overlapping ranges or an address the host lacks
+//! changes nothing. The admin socket and the metrics endpoint rebind, and a bind that fails
+//! keeps them. (`edge_tls` moves `sip.tls_listen`.)
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
@@ -131,8 +135,8 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
     Anchored::call(d.ng(), "silent@reload", a.addr(), b.addr()).unwrap();
 
     // Live: listen, the no-RTP timeout, the session cap and latching, a SIP timer, the ng
-    // rate limit, the log level (down to info). Restart only: the ng and metrics listeners,
-    // the worker burst, an interface's port range, a new interface.
+    // rate limit, the log level (down to info), the metrics listener, an interface's port
+    // range, a new interface. Restart only: the ng listener, the worker burst.
     let relay = ports.relay_external();
     let (port_max, shorter) = (
         format!("port_max = {}", relay.end()),
@@ -184,16 +188,14 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
         "sip.fr_timeout_ms",
         "ng.rate",
         "general.log_level",
+        "metrics.listen",
+        "interface[0]",
+        "interface[1]",
+        "interface.relays",
     ] {
         assert_eq!(change(&r, key)["applied"], true, "{key}: {r:#}");
     }
-    for key in [
-        "ng.listen",
-        "metrics.listen",
-        "dataplane.other",
-        "interface[0]",
-        "interface[1]",
-    ] {
+    for key in ["ng.listen", "dataplane.other"] {
         let c = change(&r, key);
         assert_eq!(c["applied"], false, "{key}: {r:#}");
         let why = c["reason"].as_str().unwrap_or_default();
@@ -213,9 +215,11 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
     options(addr(p1)).unwrap();
     assert!(options(addr(old)).is_err(), "the old port still answers");
     assert!(tcp_accepts(addr(p1)) && !tcp_accepts(addr(old)));
-    // The restart-only listeners stay where they were.
+    // The restart-only listener stays where it was; the metrics endpoint moved.
     d.ng().ping().unwrap();
-    assert!(tcp_accepts(addr(ports.metrics())));
+    assert!(tcp_accepts(addr(ports.base() + 11)));
+    let closed = within(Duration::from_secs(4), || !tcp_accepts(addr(ports.metrics())));
+    assert!(closed, "the old metrics endpoint still accepts");
     let p = &ctl.json(&["params"])["params"];
     assert_eq!(p["media.timeout_secs"], 2);
     assert_eq!(p["media.max_sessions"], 1);
@@ -365,4 +369,238 @@ fn sip_sections_are_refused_when_the_proxy_was_off_at_start() {
     let p = &ctl.json(&["params"])["params"];
     assert_eq!(p["media.timeout_secs"], 20);
     assert_ne!(p["sip.listen"], format!("127.0.0.1:{sip}"));
+}
+
+/// A daemon relaying for ng only, with interface `external` on ports `first..=last` and no
+/// SIP proxy.
+fn media_daemon(ports: &PortBlock, first: u16, last: u16) -> Daemon {
+    let cfg = DaemonConfig::new(ports.ng()).interface("external", first, last);
+    Daemon::start(&cfg).unwrap()
+}
+
+/// The `[[interface]]` entry `name` on 127.0.0.1 with `range`.
+fn interface_entry(name: &str, range: std::ops::RangeInclusive<u16>) -> String {
+    format!(
+        "\n[[interface]]\nname = \"{name}\"\naddress = \"127.0.0.1\"\nport_min = {}\nport_max = {}\n",
+        range.start(),
+        range.end()
+    )
+}
+
+/// Appends `text` to the daemon's config file.
+fn append(d: &Daemon, text: &str) {
+    let path = d.config_path();
+    let old = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, old + text).unwrap();
+}
+
+/// An ng call from `a` to `b` (offer and answer), the offer naming the interfaces toward
+/// each side when `dir` is given: where `a` and `b` must send. `Err`: the offer's refusal.
+fn call_on(
+    d: &Daemon,
+    call_id: &str,
+    (a, b): (&Peer, &Peer),
+    dir: Option<(&str, &str)>,
+) -> Result<(SocketAddr, SocketAddr), String> {
+    let from_tag = format!("{call_id}-a");
+    let mut offer = e2e::peer::offer_request(call_id, &from_tag, &e2e::peer::audio_sdp(a.port(), 1));
+    if let Some((x, y)) = dir {
+        offer = offer.direction(x, y);
+    }
+    let reply = d.ng().request(&offer).map_err(|e| e.to_string())?;
+    if let Some(why) = e2e::daemon::str_at(&reply, &["error-reason"]) {
+        return Err(why.to_owned());
+    }
+    let for_b = e2e::peer::announced(&reply, "offer").map_err(|e| e.to_string())?;
+    let answer = ng::RequestBuilder::new(ng::Command::Answer)
+        .call_id(call_id)
+        .from_tag(from_tag.as_str())
+        .to_tag(format!("{call_id}-b"))
+        .sdp(e2e::peer::audio_sdp(b.port(), 2));
+    let reply = d.ng().request(&answer).map_err(|e| e.to_string())?;
+    let for_a = e2e::peer::announced(&reply, "answer").map_err(|e| e.to_string())?;
+    assert!(matches!(d.ng().query(call_id), Ok(CallState::Present)));
+    Ok((for_a, for_b))
+}
+
+/// RTP from `a` reaches `b` from `for_b` (the relay port `b` sends to), and back.
+fn relays_rtp(a: &Peer, b: &Peer, (for_a, for_b): (SocketAddr, SocketAddr), seq: u16) {
+    let limit = Duration::from_secs(2);
+    a.send(&e2e::peer::rtp(seq, 160, 0xa, b"to-b"), for_a).unwrap();
+    let got = b.expect(limit, "RTP from A").unwrap();
+    assert_eq!((got.from, &got.data[12..]), (for_b, &b"to-b"[..]));
+    b.send(&e2e::peer::rtp(seq, 160, 0xb, b"to-a"), for_b).unwrap();
+    let got = a.expect(limit, "RTP from B").unwrap();
+    assert_eq!((got.from, &got.data[12..]), (for_a, &b"to-a"[..]));
+}
+
+#[test]
+fn a_new_interface_relays_through_its_ports_and_a_grown_range_adds_ports() {
+    let ports = PortBlock::take().unwrap();
+    let ext = *ports.relay_external().start();
+    // Two pairs: one call with both legs on `external`.
+    let d = media_daemon(&ports, ext, ext + 3);
+    let ctl = Ctl::new(&d.admin_socket());
+    let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
+    let first = call_on(&d, "first@grow", (&a, &b), None).unwrap();
+    let why = call_on(&d, "second@grow", (&a, &b), None).unwrap_err();
+    assert!(why.contains("Ran out of ports"), "{why}");
+
+    // Grow `external` to six pairs and add `internal`.
+    let internal = ports.relay_internal();
+    edit(&d, &[(&format!("port_max = {}", ext + 3), &format!("port_max = {}", ext + 11))]);
+    append(&d, &interface_entry("internal", internal.clone()));
+    let r = ctl.json(&["reload"]);
+    let relays = change(&r, "interface.relays")["change"].as_str().unwrap().to_owned();
+    assert!(relays.contains(&format!("ports {}-{} added", ext + 4, ext + 11)), "{r:#}");
+    let second = call_on(&d, "second@grow", (&a, &b), None).unwrap();
+    for relay in [second.0, second.1] {
+        assert!((ext + 4..=ext + 11).contains(&relay.port()), "{second:?}");
+    }
+    relays_rtp(&a, &b, second, 1);
+    relays_rtp(&a, &b, first, 1);
+
+    // An offer toward `internal` gets a relay port of the new range on the callee's side.
+    let (c, e) = (Peer::bind("C").unwrap(), Peer::bind("E").unwrap());
+    let third = call_on(&d, "third@grow", (&c, &e), Some(("external", "internal"))).unwrap();
+    assert!(internal.contains(&third.1.port()), "{third:?}");
+    relays_rtp(&c, &e, third, 1);
+    let pools = ctl.json(&["params"])["params"]["interface[1]"].clone();
+    assert_eq!(
+        pools,
+        format!("internal 127.0.0.1 ports {}-{}", internal.start(), internal.end())
+    );
+}
+
+#[test]
+fn a_removed_interface_keeps_its_calls_and_takes_no_new_ones() {
+    let ports = PortBlock::take().unwrap();
+    let ext = ports.relay_external();
+    let cfg = DaemonConfig::new(ports.ng())
+        .interface("external", *ext.start(), *ext.end())
+        .interface("internal", *ports.relay_internal().start(), *ports.relay_internal().end());
+    let d = Daemon::start(&cfg).unwrap();
+    let ctl = Ctl::new(&d.admin_socket());
+    let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
+    let dir = Some(("external", "internal"));
+    let running = call_on(&d, "running@remove", (&a, &b), dir).unwrap();
+    relays_rtp(&a, &b, running, 1);
+
+    // `internal` goes, `external` shrinks to its first ten pairs.
+    let text = std::fs::read_to_string(d.config_path()).unwrap();
+    let internal = interface_entry("internal", ports.relay_internal());
+    assert!(text.contains(&internal), "{text}");
+    let shrunk = text.replace(&internal, "").replacen(
+        &format!("port_max = {}", ext.end()),
+        &format!("port_max = {}", ext.start() + 19),
+        1,
+    );
+    std::fs::write(d.config_path(), shrunk).unwrap();
+    let r = ctl.json(&["reload"]);
+    let relays = change(&r, "interface.relays")["change"].as_str().unwrap().to_owned();
+    assert!(relays.contains("\"internal\"") && relays.contains("run to their end"), "{r:#}");
+    assert!(relays.contains(&format!("only ports {}-{}", ext.start(), ext.start() + 19)), "{r:#}");
+
+    // The call on `internal` keeps relaying; a new offer toward it is refused.
+    relays_rtp(&a, &b, running, 2);
+    let (c, e) = (Peer::bind("C").unwrap(), Peer::bind("E").unwrap());
+    let why = call_on(&d, "new@remove", (&c, &e), dir).unwrap_err();
+    assert!(why.contains("Unknown interface 'internal'"), "{why}");
+    let kept = call_on(&d, "kept@remove", (&c, &e), None).unwrap();
+    assert!(kept.0.port() <= ext.start() + 19 && kept.1.port() <= ext.start() + 19);
+    relays_rtp(&c, &e, kept, 1);
+}
+
+#[test]
+fn overlapping_ranges_or_an_address_the_host_lacks_change_nothing() {
+    let ports = PortBlock::take().unwrap();
+    let ext = ports.relay_external();
+    let d = media_daemon(&ports, *ext.start(), *ext.end());
+    let ctl = Ctl::new(&d.admin_socket());
+    let original = std::fs::read_to_string(d.config_path()).unwrap();
+    let timeout = "delete_delay_secs = 0";
+    // The same range twice on one address, with a live key that must not apply either.
+    let twice = original.replace(timeout, "delete_delay_secs = 0\ntimeout_secs = 7")
+        + &interface_entry("other", ext.clone());
+    // An address this host does not have (TEST-NET-1: nothing is sent there).
+    let absent = original.replace(timeout, "delete_delay_secs = 0\ntimeout_secs = 7")
+        + &interface_entry("absent", ports.relay_internal()).replace("127.0.0.1", "192.0.2.77");
+    for (text, why) in [(twice, "overlap"), (absent, "not an address of this host")] {
+        std::fs::write(d.config_path(), text).unwrap();
+        let o = ctl.run(&["reload"]);
+        assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+        assert!(o.stderr.contains("error 1004:") && o.stderr.contains(why), "{}", o.stderr);
+        let p = &ctl.json(&["params"])["params"];
+        assert_eq!(p["media.timeout_secs"], 60, "{why}: a key of the refused file applied");
+        assert!(p.get("interface[1]").is_none(), "{why}: {p:#}");
+    }
+    let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
+    let call = call_on(&d, "after@refused", (&a, &b), None).unwrap();
+    relays_rtp(&a, &b, call, 1);
+}
+
+/// The body of `GET /metrics` on 127.0.0.1:`port`, if it answers.
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect_timeout(&addr(port), Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.starts_with("HTTP/1.1 200").then_some(body)
+}
+
+#[test]
+fn the_admin_socket_and_the_metrics_endpoint_rebind() {
+    use std::os::unix::fs::PermissionsExt;
+    let ports = PortBlock::take().unwrap();
+    let ext = ports.relay_external();
+    let d = media_daemon(&ports, *ext.start(), *ext.end());
+    let (old_sock, metrics) = (d.admin_socket(), ports.metrics());
+    let new_sock = old_sock.with_file_name("moved.sock");
+    let moved = ports.base() + 11;
+    assert!(scrape(metrics).unwrap().contains("ferrovox_uptime_seconds"));
+    edit(
+        &d,
+        &[
+            ("admin.sock\"", "moved.sock\"\nmode = \"0600\""),
+            (&format!("127.0.0.1:{metrics}\""), &format!("127.0.0.1:{moved}\"")),
+        ],
+    );
+    // Asked over the old socket, answered there; then only the new ones serve.
+    let r = Ctl::new(&old_sock).json(&["reload"]);
+    for key in ["admin.socket", "admin.other", "metrics.listen"] {
+        assert_eq!(change(&r, key)["applied"], true, "{key}: {r:#}");
+    }
+    let ctl = Ctl::new(&new_sock);
+    assert_eq!(ctl.json(&["version"])["name"], "ferrovox");
+    let mode = std::fs::metadata(&new_sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(scrape(moved).unwrap().contains("ferrovox_uptime_seconds"));
+    let gone = within(Duration::from_secs(5), || {
+        !old_sock.exists() && !tcp_accepts(addr(metrics))
+    });
+    assert!(gone, "the old admin socket or metrics endpoint still serves");
+
+    // The same path with another mode keeps the socket; a port in use keeps the endpoint.
+    let taken = std::net::TcpListener::bind(addr(metrics)).unwrap();
+    edit(
+        &d,
+        &[
+            ("mode = \"0600\"", "mode = \"0660\""),
+            (&format!("127.0.0.1:{moved}\""), &format!("127.0.0.1:{metrics}\"")),
+        ],
+    );
+    let r = ctl.json_exit(&["reload"], 4);
+    assert_eq!(change(&r, "admin.other")["applied"], true, "{r:#}");
+    let why = change(&r, "metrics.listen")["reason"].as_str().unwrap_or_default();
+    assert!(why.contains("cannot bind") && why.contains("stays"), "{r:#}");
+    let mode = std::fs::metadata(&new_sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(ctl.json(&["version"])["name"], "ferrovox", "the socket went with its thread");
+    assert!(scrape(moved).is_some(), "the running endpoint was closed");
+    assert_eq!(ctl.json(&["params"])["params"]["metrics.listen"], format!("127.0.0.1:{moved}"));
+    drop(taken);
 }

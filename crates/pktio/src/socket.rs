@@ -60,7 +60,8 @@ pub struct SocketIo {
     epoll: OwnedFd,
     event: Arc<OwnedFd>,
     burst: usize,
-    /// Sockets by relay address index, then by port (allocated on first use of an address).
+    /// Sockets by relay address index, then by port (allocated on first use of an address;
+    /// an address added by a reload gets its place on its first attach).
     sockets: Vec<Vec<Option<UdpSocket>>>,
     bufs: Vec<[u8; MAX_DATAGRAM]>,
     meta: Vec<Meta>,
@@ -308,9 +309,14 @@ impl PacketIo for SocketIo {
             return Err(IoError::WrongHandle);
         };
         let sock = std::net::UdpSocket::from(sock);
+        let addr = usize::from(key.addr);
+        // A relay address a reload added (the layout grew): its table starts here.
+        if addr >= self.sockets.len() {
+            self.sockets.resize_with(addr + 1, Vec::new);
+        }
         let table = self
             .sockets
-            .get_mut(usize::from(key.addr))
+            .get_mut(addr)
             .ok_or(IoError::UnknownAddress(key.addr))?;
         if table.is_empty() {
             table.resize_with(usize::from(u16::MAX) + 1, || None);
