@@ -3,8 +3,9 @@
 # pktio DPDK backend on `--no-huge` EAL with net_ring/net_null vdevs (relay, bad frames, ARP/ND/ICMP
 # answers, next-hop resolution, VLAN tags, wrong-queue hand-off), the [dataplane.dpdk]
 # config checks, the daemon built with DPDK relaying calls between two network namespaces over
-# net_af_packet ports, set up over ng or anchored by its own SIP proxy (tests/tests/dpdk_netns.rs;
-# needs ip, ethtool, python3), and a short run of
+# net_af_packet ports, and over net_af_xdp ports (AF_XDP, native XDP on veth; needs the driver
+# package librte-net-af-xdp23), set up over ng or anchored by its own SIP proxy
+# (tests/tests/dpdk_netns.rs; needs ip, ethtool, python3), and a short run of
 # the dpdk_relay benchmark (it must complete; its figures are printed).
 # Each test process starts its own EAL with its own --file-prefix. Needs the system DPDK
 # (deploy/install-dpdk.sh) and root (the EAL needs it even with --no-huge): without them it
@@ -40,7 +41,7 @@ echo "== config"
 cargo test -p config dpdk
 echo "== ferrovox with the DPDK data plane (builds; clippy-clean wiring)"
 cargo build -p ferrovox --features dpdk
-echo "== end to end: that daemon on net_af_packet ports in network namespaces (ARP, 4 calls over ng on 1 and 2 workers, 4 calls anchored by its SIP proxy)"
+echo "== end to end: that daemon on net_af_packet and net_af_xdp ports in network namespaces (ARP, 4 calls over ng on 1 and 2 workers, 4 calls anchored by its SIP proxy)"
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 FERROVOX_BIN="$target_dir/debug/ferrovox" \

@@ -20,6 +20,11 @@
 //! the ports use two queue pairs (`qpairs=2`), so frames landing on the other worker's queue
 //! are handed to their owner, and the daemon's exit log must account for each hand-off.
 //!
+//! The same calls run over `net_af_xdp` too (AF_XDP with native XDP on the veth root ends,
+//! one worker: a veth offers the driver one queue): the ports are `af_xdp = { iface }`
+//! entries, and the start log must say native XDP and the socket's mode for each. A DPDK
+//! without the AF_XDP driver (`librte-net-af-xdp23`) fails those cases naming the package.
+//!
 //! Needs root, `ip netns`, and a ferrovox binary (`FERROVOX_BIN`, else the workspace's
 //! `target/debug/ferrovox`) built with `--features dpdk`; without one of them it fails with
 //! what is missing, unless the developer opts out explicitly with `FERROVOX_TEST_SKIP=netns`
@@ -41,7 +46,7 @@ use e2e::daemon::{int_at, str_at};
 use e2e::need::{self, Need};
 use e2e::netns::dpdk::{
     announced_v4, worker_stats, worker_stop_lines, AnchoredSip, DpdkRelay, DpdkRelayConfig,
-    Started, WorkerStats,
+    PortDriver, Started, WorkerStats,
 };
 use e2e::netns::endpoint::{write_endpoint_script, Endpoint, Flow, FlowReport, Pace};
 use e2e::netns::Side;
@@ -82,6 +87,7 @@ struct Scenario {
     tag: char,
     workers: usize,
     signalling: Signalling,
+    driver: PortDriver,
 }
 
 /// Who sets the calls up.
@@ -99,6 +105,7 @@ fn dpdk_af_packet_relays_four_calls_both_ways_on_one_worker() {
         tag: 'a',
         workers: 1,
         signalling: Signalling::Ng,
+        driver: PortDriver::AfPacket,
     });
 }
 
@@ -108,6 +115,7 @@ fn dpdk_af_packet_two_workers_relay_each_packet_on_its_owner() {
         tag: 'b',
         workers: 2,
         signalling: Signalling::Ng,
+        driver: PortDriver::AfPacket,
     });
 }
 
@@ -117,10 +125,59 @@ fn dpdk_af_packet_relays_calls_the_sip_proxy_anchored() {
         tag: 'c',
         workers: 1,
         signalling: Signalling::Sip,
+        driver: PortDriver::AfPacket,
+    });
+}
+
+#[test]
+fn dpdk_af_xdp_relays_four_calls_both_ways_on_one_worker() {
+    run(&Scenario {
+        tag: 'd',
+        workers: 1,
+        signalling: Signalling::Ng,
+        driver: PortDriver::AfXdp,
+    });
+}
+
+#[test]
+fn dpdk_af_xdp_relays_calls_the_sip_proxy_anchored() {
+    run(&Scenario {
+        tag: 'e',
+        workers: 1,
+        signalling: Signalling::Sip,
+        driver: PortDriver::AfXdp,
     });
 }
 
 const TEST: &str = "dpdk_netns";
+
+/// Why DPDK's AF_XDP driver cannot be loaded (`None`: its library is in one of the EAL's
+/// plugin directories, `LIBDIR/dpdk/pmds-*`).
+fn af_xdp_driver_missing() -> Option<String> {
+    let out = std::process::Command::new("pkg-config")
+        .args(["--variable=libdir", "libdpdk"])
+        .output();
+    let libdir = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        _ => return Some("pkg-config libdpdk fails (deploy/install-dpdk.sh)".into()),
+    };
+    let plugins = Path::new(&libdir).join("dpdk");
+    let found = std::fs::read_dir(&plugins)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|d| {
+            d.file_name().to_string_lossy().starts_with("pmds-")
+                && d.path().join("librte_net_af_xdp.so").exists()
+        });
+    (!found).then(|| {
+        format!(
+            "DPDK's AF_XDP driver is missing (no librte_net_af_xdp.so under {}/pmds-*): \
+             apt-get install librte-net-af-xdp23 (deploy/install-dpdk.sh)",
+            plugins.display()
+        )
+    })
+}
 
 /// The namespaces, the veth pairs and everything in them; removed on drop.
 struct Topology {
@@ -399,6 +456,12 @@ fn run(s: &Scenario) {
         need::unmet(TEST, Need::Dpdk, &why);
         return;
     }
+    if s.driver == PortDriver::AfXdp {
+        if let Some(why) = af_xdp_driver_missing() {
+            need::unmet(TEST, Need::Dpdk, &why);
+            return;
+        }
+    }
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let block = PortBlock::take().unwrap();
     let topo = Topology::create(s.tag);
@@ -416,7 +479,8 @@ fn run(s: &Scenario) {
         block.ng(),
         &format!("fv-e2e-{}{}", std::process::id() % 100_000, s.tag),
         (block.relay_external(), block.relay_internal()),
-    );
+    )
+    .with_driver(s.driver);
     let mut how = match s.signalling {
         Signalling::Ng => Anchoring::Ng,
         Signalling::Sip => {
@@ -470,6 +534,9 @@ fn start_relay(
         relay.log().contains("DPDK fast path active"),
         "no fast-path line in the log"
     );
+    if s.driver == PortDriver::AfXdp {
+        check_af_xdp_ports(&relay.log());
+    }
     for line in relay.log().lines().filter(|l| l.contains("steering")) {
         eprintln!(
             "dpdk_netns[{} worker(s)]: daemon: {}",
@@ -486,6 +553,29 @@ fn start_relay(
         assert_eq!(side.neighbour(side.relay).unwrap(), None);
     }
     Some(relay)
+}
+
+/// Both ports run on `net_af_xdp` with native XDP on the veth root ends and the start log
+/// says so, with the socket mode and the steering for each.
+fn check_af_xdp_ports(log: &str) {
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("AF_XDP port")).collect();
+    for l in &lines {
+        eprintln!("dpdk_netns[af_xdp]: daemon: {}", l.trim());
+    }
+    assert_eq!(lines.len(), 2, "one AF_XDP line per port:\n{log}");
+    for l in &lines {
+        assert!(l.contains("xdp_attach=native"), "native XDP on veth: {l}");
+        assert!(
+            l.contains("xsk_mode=\"copy\"") || l.contains("xsk_mode=\"zero-copy\""),
+            "{l}"
+        );
+        assert!(l.contains("one queue: no steering needed"), "{l}");
+    }
+    assert_eq!(
+        log.matches("driver=\"net_af_xdp\"").count(),
+        2,
+        "both ports on net_af_xdp:\n{log}"
+    );
 }
 
 /// The concurrent calls through the control path `how`, and how many each worker owns

@@ -1,5 +1,6 @@
 //! The daemon with its DPDK data plane between two [`Side`]s: a config that opens the root
-//! ends of both veth pairs as `net_af_packet` ports (relay interface `external` on the
+//! ends of both veth pairs as `net_af_packet` ports, or as `net_af_xdp` ports (AF_XDP,
+//! native XDP on veth; [`PortDriver`]) (relay interface `external` on the
 //! caller side, `internal` on the member side) with ng on 127.0.0.1 and, when asked, its SIP
 //! proxy on 127.0.0.1 in front of one member that anchors calls between those two interfaces,
 //! a guard that starts it and always kills it, and readers for what it reports: the
@@ -34,7 +35,8 @@ const RING_FRAMES: u32 = 2048;
 /// A daemon config for the DPDK data plane on two sides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DpdkRelayConfig {
-    /// The ng port on 127.0.0.1.
+    /// The ng port on 127.0.0.1; `/metrics` listens on the next one (as in
+    /// [`crate::ports::PortBlock`]).
     pub ng_port: u16,
     /// Workers (CPU ids 0..workers); with several, every port gets that many queue pairs.
     pub workers: usize,
@@ -54,6 +56,28 @@ pub struct DpdkRelayConfig {
     pub internal_ports: RangeInclusive<u16>,
     /// The SIP proxy, when its calls are to be anchored (`None`: ng only).
     pub sip: Option<AnchoredSip>,
+    /// The poll-mode driver that opens the veth root ends.
+    pub driver: PortDriver,
+}
+
+/// The DPDK driver of the two ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortDriver {
+    /// `net_af_packet` vdevs (`qpairs` = workers).
+    AfPacket,
+    /// `[[dataplane.dpdk.port]] af_xdp = { iface }`: the daemon adds the `net_af_xdp` vdevs
+    /// (one queue per worker; a veth offers one, so one worker).
+    AfXdp,
+}
+
+impl PortDriver {
+    /// The DPDK driver name (`net_af_packet`, `net_af_xdp`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PortDriver::AfPacket => "net_af_packet",
+            PortDriver::AfXdp => "net_af_xdp",
+        }
+    }
 }
 
 /// The daemon's SIP proxy on UDP 127.0.0.1 with one `[[set]]` whose one member is on
@@ -89,7 +113,13 @@ impl DpdkRelayConfig {
             external_ports: ports.0,
             internal_ports: ports.1,
             sip: None,
+            driver: PortDriver::AfPacket,
         }
+    }
+
+    /// The same, with the ports opened by `driver`.
+    pub fn with_driver(self, driver: PortDriver) -> DpdkRelayConfig {
+        DpdkRelayConfig { driver, ..self }
     }
 
     /// The same, with the SIP proxy anchoring the calls it routes to the member.
@@ -106,7 +136,8 @@ impl DpdkRelayConfig {
     }
 
     /// The config file's text: `--no-huge` EAL, one `net_af_packet` vdev per side (with
-    /// `qpairs` when there are several workers), `[media] delete_delay_secs = 0`, and the SIP
+    /// `qpairs` when there are several workers) or one `af_xdp` port per side,
+    /// `[media] delete_delay_secs = 0`, and the SIP
     /// proxy's `[sip]` and `[[set]]` when it has one. Steering is
     /// `auto`: `net_af_packet` takes no `rte_flow` rules, so with several workers the daemon
     /// runs (and logs) the RSS + hand-off-ring mode the operator allowed.
@@ -115,6 +146,13 @@ impl DpdkRelayConfig {
         if self.workers > 1 {
             let _ = write!(vdev, ",qpairs={}", self.workers);
         }
+        let vdevs = match self.driver {
+            PortDriver::AfPacket => format!(
+                "vdevs = [\"net_af_packet0,iface={}{vdev}\", \"net_af_packet1,iface={}{vdev}\"]\n",
+                self.caller_if, self.member_if
+            ),
+            PortDriver::AfXdp => String::new(),
+        };
         let cores: Vec<String> = (0..self.workers).map(|c| c.to_string()).collect();
         let mut out = String::new();
         // Writing to a String cannot fail.
@@ -123,28 +161,36 @@ impl DpdkRelayConfig {
             "[general]\nlog_level = \"info\"\n\n\
              [ng]\nlisten = \"{ng}\"\n\n\
              [dataplane]\nbackend = \"dpdk\"\nworker_cores = [{cores}]\n\n\
-             [dataplane.dpdk]\n\
-             vdevs = [\"net_af_packet0,iface={a}{vdev}\", \"net_af_packet1,iface={b}{vdev}\"]\n\
+             [dataplane.dpdk]\n{vdevs}\
              no_huge = true\nmemory_mb = 256\nmbufs = 8191\nrx_desc = 256\ntx_desc = 256\n\
              file_prefix = \"{prefix}\"\n\
              steering = \"auto\"\n",
             ng = self.ng_addr(),
             cores = cores.join(", "),
-            a = self.caller_if,
-            b = self.member_if,
             prefix = self.file_prefix,
         );
-        for (device, name, (_, len)) in [
-            ("net_af_packet0", "external", self.external),
-            ("net_af_packet1", "internal", self.internal),
+        for (i, iface, name, (_, len)) in [
+            (0, &self.caller_if, "external", self.external),
+            (1, &self.member_if, "internal", self.internal),
         ] {
+            let port = match self.driver {
+                PortDriver::AfPacket => format!("device = \"net_af_packet{i}\""),
+                PortDriver::AfXdp => format!("af_xdp = {{ iface = \"{iface}\" }}"),
+            };
             let _ = write!(
                 out,
-                "\n[[dataplane.dpdk.port]]\ndevice = \"{device}\"\ninterfaces = [\"{name}\"]\n\
+                "\n[[dataplane.dpdk.port]]\n{port}\ninterfaces = [\"{name}\"]\n\
                  prefix_len = {len}\n"
             );
         }
         out.push_str("\n[media]\ndelete_delay_secs = 0\n");
+        // `/metrics` on the block's port (the ng port + 1), not the default 9490 another
+        // daemon on the host may hold.
+        let _ = write!(
+            out,
+            "\n[metrics]\nlisten = \"{LOOPBACK}:{}\"\n",
+            self.ng_port + 1
+        );
         for (name, (ip, _), ports) in [
             ("external", self.external, &self.external_ports),
             ("internal", self.internal, &self.internal_ports),
@@ -385,7 +431,25 @@ mod tests {
             external_ports: 20300..=20399,
             internal_ports: 20400..=20499,
             sip: None,
+            driver: PortDriver::AfPacket,
         }
+    }
+
+    #[test]
+    fn the_af_xdp_config_names_the_interfaces_and_no_vdev() {
+        let text = config(1).with_driver(PortDriver::AfXdp).render();
+        let c = config::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let d = c.dataplane.dpdk.as_ref().unwrap();
+        assert!(d.vdevs.is_empty(), "{:?}", d.vdevs);
+        assert_eq!(
+            d.eal_vdevs(),
+            vec![
+                "net_af_xdp0,iface=fvc1a,start_queue=0,queue_count=1".to_owned(),
+                "net_af_xdp1,iface=fvm1a,start_queue=0,queue_count=1".to_owned()
+            ]
+        );
+        assert_eq!(d.ports[1].interfaces, vec!["internal".to_owned()]);
+        assert_eq!(PortDriver::AfXdp.name(), "net_af_xdp");
     }
 
     #[test]
