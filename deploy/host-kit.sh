@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Ferrovox host kit: prepares a bare-metal host for the DPDK data plane, and tells what is missing.
+# Ferrovox host kit: prepares a bare-metal host for the DPDK data plane (on vfio-pci NICs, or on
+# AF_XDP over NICs that keep their kernel driver), and tells what is missing.
 # Installed by the package as /usr/sbin/ferrovox-host-kit.
 #
 #   ferrovox-host-kit check [--config FILE] [PCI...]
@@ -15,6 +16,11 @@
 #   ferrovox-host-kit irq-affinity [--config FILE]
 #       Prints where each NIC interrupt may run and the commands that keep them off the worker
 #       cores. Changes nothing.
+#   ferrovox-host-kit af-xdp IFACE ADDR PORT_MIN WORKERS [START_QUEUE]
+#       For an AF_XDP port (`af_xdp = { iface = IFACE, start_queue = START_QUEUE }`) carrying
+#       relay address ADDR (an [[interface]] with port_min PORT_MIN) and WORKERS workers (a
+#       power of two): prints the ethtool commands that give IFACE a queue per worker and
+#       send each relay port to its owner's queue. Changes nothing.
 #
 # HOST_KIT_SYS and HOST_KIT_PROC (default /sys and /proc) let the tests point `check` at a
 # made-up tree.
@@ -26,7 +32,7 @@ DEFAULT_CONFIG=/etc/ferrovox/ferrovox.toml
 missing=0
 
 usage() {
-    sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '5,23p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -261,6 +267,36 @@ cmd_irq_affinity() {
     echo "NICs bound to vfio-pci raise no interrupts on the host: DPDK workers poll them."
 }
 
+# The owner of relay port p (ranges start at the even PORT_MIN) is ((p - min) / 2) mod W; with
+# W = 2^k that is a mask on bits 1..k of the port, so one ntuple rule per worker does it.
+# ethtool's `m` names the bits to ignore (`ethtool -u` shows what the NIC holds), and the
+# daemon's start log says whether the rules it finds place every relay port (AF_XDP port).
+cmd_af_xdp() {
+    if [ $# -lt 4 ] || [ $# -gt 5 ]; then usage; fi
+    local iface=$1 addr=$2 min=$3 workers=$4 start=${5:-0} w value ignore
+    case "$min$workers$start" in '' | *[!0-9]*) usage ;; esac
+    if [ $((min % 2)) -ne 0 ] || [ "$workers" -lt 1 ] || [ $((workers & (workers - 1))) -ne 0 ]; then
+        echo "PORT_MIN must be even and WORKERS a power of two" >&2
+        exit 2
+    fi
+    echo "# $iface: one combined channel per worker from queue $start (AF_XDP needs them)"
+    echo "ethtool -L $iface combined $((start + workers))"
+    if [ "$workers" -eq 1 ]; then
+        echo "# one worker: every relay port is its; no steering rule needed"
+        return 0
+    fi
+    echo "# NIC flow steering: relay port p of $addr to queue $start + ((p - $min) / 2) mod $workers"
+    echo "ethtool -K $iface ntuple on"
+    ignore=$(( 0xffff ^ ((workers - 1) << 1) ))
+    for ((w = 0; w < workers; w++)); do
+        value=$(( ((w + (min >> 1)) & (workers - 1)) << 1 ))
+        printf 'ethtool -N %s flow-type udp4 dst-ip %s dst-port %d m 0x%04x action %d\n' \
+            "$iface" "$addr" "$value" "$ignore" $((start + w))
+    done
+    echo "# a NIC that takes no partial port mask (many Intel ones) refuses these: the daemon then"
+    echo "# runs on RSS with the hand-off ring (its start log says which)"
+}
+
 main() {
     [ $# -ge 1 ] || usage
     local cmd=$1
@@ -270,6 +306,7 @@ main() {
         hugepages) cmd_hugepages "$@" ;;
         bind) cmd_bind "$@" ;;
         irq-affinity) cmd_irq_affinity "$@" ;;
+        af-xdp) cmd_af_xdp "$@" ;;
         -h | --help | help) usage ;;
         *) usage ;;
     esac
