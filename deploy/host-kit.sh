@@ -281,6 +281,10 @@ cmd_af_xdp() {
     fi
     echo "# $iface: one combined channel per worker from queue $start (AF_XDP needs them)"
     echo "ethtool -L $iface combined $((start + workers))"
+    if [ "$start" -gt 0 ]; then
+        echo "# the XDP program takes every frame of those queues: RSS keeps the host's own on 0..$((start - 1))"
+        echo "ethtool -X $iface equal $start"
+    fi
     if [ "$workers" -eq 1 ]; then
         echo "# one worker: every relay port is its; no steering rule needed"
         return 0
