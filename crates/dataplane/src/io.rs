@@ -112,6 +112,13 @@ pub trait PacketIo {
     fn rx_burst(&mut self, timeout: Duration) -> Result<(usize, Wake), IoError>;
     /// Packet `i` of the current burst (`None` if `i` is out of range).
     fn packet(&self, i: usize) -> Option<RxPacket<'_>>;
+    /// The relay port packet `i` of the current burst arrived on (the worker looks its record
+    /// up a few packets ahead). Backends that have it without building the whole packet
+    /// override this.
+    #[inline]
+    fn key(&self, i: usize) -> Option<PortKey> {
+        self.packet(i).map(|p| p.local)
+    }
     /// Queues packet `i` of the burst for transmission from relay port `egress` to `dst`.
     fn forward(&mut self, i: usize, egress: PortKey, dst: Endpoint);
     /// Transmits what was queued and releases the burst.

@@ -1,9 +1,10 @@
-//! The per-stream record: one relay port pair (RTP + RTCP) of one call leg, 128 bytes.
+//! The per-stream record: one relay port pair (RTP + RTCP) of one call leg, 192 bytes (three
+//! cache lines, of which RTP on a latched stream touches the first only).
 //!
 //! A call leg's media stream owns a pair of relay ports; the record of the pair holds who talks
 //! to it (the latched peers), what the SDP said (the expected address), which pair it relays to
 //! (its sibling on the other leg) and the stream's statistics. A two-leg call with one m-line is
-//! two records: 256 bytes of data-plane memory in all.
+//! two records: 384 bytes of data-plane memory in all.
 
 use crate::io::PortKey;
 use wire::Endpoint;
@@ -34,6 +35,9 @@ pub mod flag {
     pub const IDLE_REPORTED: u16 = 1 << 10;
     /// RTP sequence state is initialised.
     pub const SEQ_INIT: u16 = 1 << 11;
+    /// The other leg uses rtcp-mux (a copy of its [`MUX`] bit, so RTCP from this leg knows
+    /// from its own record whether it leaves from the RTP port).
+    pub const SIBLING_MUX: u16 = 1 << 14;
     /// Latching mode, two bits (see [`crate::LatchMode`]).
     pub const LATCH_SHIFT: u16 = 12;
     /// Mask of the latching mode bits.
@@ -42,10 +46,12 @@ pub mod flag {
 
 /// One relay port pair of one call leg. All-zero is the empty record.
 ///
-/// The first cache line holds everything an RTP packet of a latched stream reads or writes (on
-/// its own record) and everything the other leg reads from it (flags, peer): relaying RTP
-/// touches one line per record. RTCP, learning and rare RTP events (sequence wraps, source
-/// restarts) use the second line.
+/// The first cache line holds everything an RTP packet of a latched stream reads or writes:
+/// the flags, the statistics, and the forward (`sibling` port and `fwd`, a copy of the other
+/// leg's destination kept current by every change of that leg), so relaying RTP touches one
+/// line and never the other leg's record. The second line holds the peers and what the SDP
+/// said (read by learning, strict-source and handover checks, and RTCP); the third the rare
+/// and RTCP-only fields.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C, align(64))]
 pub struct Stream {
@@ -60,8 +66,9 @@ pub struct Stream {
     pub rtp_packets: u64,
     /// RTP bytes (UDP payload) received and accepted.
     pub rtp_bytes: u64,
-    /// Where RTP toward this leg goes, and the source RTP from this leg is expected from.
-    pub rtp_peer: Endpoint,
+    /// Where RTP from this leg goes: the other leg's [`Stream::rtp_dst`], copied here whenever
+    /// it changes (install, update, the other leg latching or handing over).
+    pub fwd: Endpoint,
     /// RFC 3550 A.1: highest sequence number seen.
     pub max_seq: u16,
     /// Last RTP packet (ms on the worker clock); the install time until the first one.
@@ -75,20 +82,24 @@ pub struct Stream {
     /// RTP packets received from the current SSRC (RFC 3550 A.3 "received").
     pub ssrc_packets: u32,
     // Second cache line.
+    /// Where RTP toward this leg goes once latched, and the source RTP from this leg is
+    /// expected from (the best learning candidate before that).
+    pub rtp_peer: Endpoint,
     /// Where RTCP toward this leg goes (unused with rtcp-mux).
     pub rtcp_peer: Endpoint,
     /// The address and RTP port the SDP gave (unset if none, e.g. before the answer).
     pub expect: Endpoint,
     /// The RTCP port the SDP gave (a=rtcp, or RTP port + 1).
     pub expect_rtcp_port: u16,
+    /// When the first packet arrived (ms on the worker clock), start of the learning window.
+    pub learn_start_ms: u32,
+    // Third cache line.
     /// RFC 3550 A.1: sequence number wraps.
     pub cycles: u16,
     /// RFC 3550 A.1: first sequence number of the current source.
     pub base_seq: u16,
     /// SSRC changes seen.
     pub ssrc_changes: u16,
-    /// When the first packet arrived (ms on the worker clock), start of the learning window.
-    pub learn_start_ms: u32,
     /// RTCP packets received and accepted.
     pub rtcp_packets: u32,
     /// RTCP bytes received and accepted.
@@ -99,15 +110,19 @@ pub struct Stream {
     pub drops: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Stream>() == 128);
+const _: () = assert!(std::mem::size_of::<Stream>() == 192);
 const _: () = assert!(
     std::mem::offset_of!(Stream, ssrc_packets) == 60,
-    "RTP hot fields fit the first line"
+    "RTP hot fields, forward included, fit the first line"
 );
+const _: () = assert!(std::mem::offset_of!(Stream, fwd) < 64);
+const _: () = assert!(std::mem::offset_of!(Stream, rtp_peer) == 64);
+const _: () = assert!(std::mem::offset_of!(Stream, learn_start_ms) < 128);
 
 impl Stream {
     /// The empty record.
     pub const EMPTY: Stream = Stream {
+        fwd: Endpoint::UNSET,
         rtp_peer: Endpoint::UNSET,
         rtcp_peer: Endpoint::UNSET,
         expect: Endpoint::UNSET,
@@ -152,6 +167,28 @@ impl Stream {
             self.flags |= bit;
         } else {
             self.flags &= !bit;
+        }
+    }
+
+    /// Where RTP toward this leg goes now: the latched peer, or before latching the SDP's
+    /// address (the peer when the SDP gave none). The other leg keeps a copy in its `fwd`.
+    #[inline]
+    pub fn rtp_dst(&self) -> Endpoint {
+        if self.has(flag::RTP_LATCHED) || self.expect.is_unset() {
+            self.rtp_peer
+        } else {
+            self.expect
+        }
+    }
+
+    /// Where RTCP toward this leg goes now (without rtcp-mux), as [`Stream::rtp_dst`].
+    #[inline]
+    pub fn rtcp_dst(&self) -> Endpoint {
+        let expect = self.expect_rtcp();
+        if self.has(flag::RTCP_LATCHED) || expect.is_unset() {
+            self.rtcp_peer
+        } else {
+            expect
         }
     }
 

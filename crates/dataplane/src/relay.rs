@@ -182,21 +182,20 @@ pub fn decide<M: RecordMemory>(
     now_us: u64,
 ) -> Verdict {
     let slot = ctx.layout.slot(ctx.worker, pkt.local);
-    let sib = slot
-        .and_then(|(idx, _)| table.get(idx))
-        .and_then(|s| ctx.layout.slot(ctx.worker, s.sibling))
-        .map(|(t, _)| t);
-    decide_at(table, ctx, slot, sib, pkt, now_ms, now_us)
+    decide_at(table, ctx, slot, pkt, now_ms, now_us)
 }
 
-/// [`decide`] with the packet's slot (`None`: not this worker's port) and its record's
-/// sibling slot already looked up.
+/// [`decide`] with the packet's slot already looked up (`None`: not this worker's port).
+///
+/// RTP (and STUN/DTLS on the RTP port) of a latched stream reads and writes the first line of
+/// the receiving record only: the destination is the record's copy of the other leg's
+/// (`fwd`). Learning, strict-source and handover checks read the second line; RTCP toward a
+/// leg without rtcp-mux reads the other leg's record.
 #[inline]
 pub fn decide_at<M: RecordMemory>(
     table: &mut Table<M>,
     ctx: &RelayCtx<'_>,
     slot: Option<(u32, Component)>,
-    sib_slot: Option<u32>,
     pkt: &RxPacket<'_>,
     now_ms: u32,
     now_us: u64,
@@ -204,66 +203,39 @@ pub fn decide_at<M: RecordMemory>(
     let Some((idx, comp)) = slot else {
         return Verdict::Drop(DropReason::NotOwner);
     };
-    let Some(s) = table.get(idx).filter(|s| s.in_use()) else {
+    let Some(s) = table.get_mut(idx).filter(|s| s.in_use()) else {
         return Verdict::Drop(DropReason::UnknownPort);
     };
     let kind = match classify(pkt.payload, comp) {
         Ok(k) => k,
         Err(r) => {
-            if let Some(s) = table.get_mut(idx) {
-                s.drops = s.drops.wrapping_add(1);
-            }
+            s.drops = s.drops.wrapping_add(1);
             return Verdict::Drop(r);
         }
     };
-    // Destination first (reads the sibling), then the receiving record is updated.
-    let sib = s.sibling;
-    // STUN/DTLS on the RTCP port (the RTCP component of a non-muxed DTLS-SRTP stream) stays on
-    // the RTCP component.
-    let rtcp =
-        matches!(kind, Kind::Rtcp) || (matches!(kind, Kind::Other) && comp == Component::Rtcp);
-    let dest = sib_slot
-        .and_then(|t| table.get(t))
-        .filter(|t| t.in_use())
-        .map(|t| {
-            // Until a leg is latched its media goes to the SDP address (when there is one); the
-            // peer field meanwhile holds the best learning candidate.
-            if rtcp && !t.has(flag::MUX) {
-                let expect = t.expect_rtcp();
-                let dst = if t.has(flag::RTCP_LATCHED) || expect.is_unset() {
-                    t.rtcp_peer
-                } else {
-                    expect
-                };
-                (
-                    PortKey {
-                        addr: sib.addr,
-                        port: sib.port | 1,
-                    },
-                    dst,
-                )
-            } else {
-                let dst = if t.has(flag::RTP_LATCHED) || t.expect.is_unset() {
-                    t.rtp_peer
-                } else {
-                    t.expect
-                };
-                (sib, dst)
-            }
-        });
+    let rtcp_port = comp == Component::Rtcp;
+    let latched_bit = if rtcp_port {
+        flag::RTCP_LATCHED
+    } else {
+        flag::RTP_LATCHED
+    };
+    // Latched with neither strict source nor handover: any source is taken as it is, so
+    // there is nothing to check or learn.
+    if s.flags & (latched_bit | flag::STRICT | flag::HANDOVER) != latched_bit {
+        let before = s.rtp_dst();
+        if !latch(s, rtcp_port, &pkt.src, now_ms, ctx.learning_ms) {
+            s.drops = s.drops.wrapping_add(1);
+            return Verdict::Drop(DropReason::StrictSource);
+        }
+        let after = s.rtp_dst();
+        if after != before {
+            let sibling = s.sibling;
+            set_fwd(table, ctx, sibling, after);
+        }
+    }
     let Some(s) = table.get_mut(idx) else {
         return Verdict::Drop(DropReason::UnknownPort);
     };
-    if !latch(
-        s,
-        comp == Component::Rtcp,
-        &pkt.src,
-        now_ms,
-        ctx.learning_ms,
-    ) {
-        s.drops = s.drops.wrapping_add(1);
-        return Verdict::Drop(DropReason::StrictSource);
-    }
     let len = pkt.payload.len() as u64;
     match kind {
         Kind::Rtp { seq, ts, ssrc } => {
@@ -283,8 +255,42 @@ pub fn decide_at<M: RecordMemory>(
             s.last_rtcp_ms = now_ms;
         }
     }
-    match dest {
-        Some((egress, dst)) if dst.port != 0 && !dst.is_unset() => Verdict::Forward { egress, dst },
-        _ => Verdict::Drop(DropReason::NoDestination),
+    // STUN/DTLS on the RTCP port (the RTCP component of a non-muxed DTLS-SRTP stream) stays on
+    // the RTCP component; toward a leg with rtcp-mux RTCP leaves from its RTP port (RFC 5761).
+    let rtcp =
+        matches!(kind, Kind::Rtcp) || (matches!(kind, Kind::Other) && comp == Component::Rtcp);
+    let (egress, dst) = if rtcp && !s.has(flag::SIBLING_MUX) {
+        let sib = s.sibling;
+        let egress = PortKey {
+            addr: sib.addr,
+            port: sib.port | 1,
+        };
+        let dst = (ctx.layout.slot(ctx.worker, sib))
+            .and_then(|(t, _)| table.get(t))
+            .filter(|t| t.in_use())
+            .map_or(Endpoint::UNSET, Stream::rtcp_dst);
+        (egress, dst)
+    } else {
+        (s.sibling, s.fwd)
+    };
+    if dst.port != 0 && !dst.is_unset() {
+        Verdict::Forward { egress, dst }
+    } else {
+        Verdict::Drop(DropReason::NoDestination)
+    }
+}
+
+/// Copies `dst` into the `fwd` of the record whose RTP port is `key` (the other leg of a
+/// record whose destination changed).
+#[inline]
+pub fn set_fwd<M: RecordMemory>(
+    table: &mut Table<M>,
+    ctx: &RelayCtx<'_>,
+    key: PortKey,
+    dst: Endpoint,
+) {
+    let t = ctx.layout.slot(ctx.worker, key).map(|(t, _)| t);
+    if let Some(t) = t.and_then(|t| table.get_mut(t)).filter(|t| t.in_use()) {
+        t.fwd = dst;
     }
 }

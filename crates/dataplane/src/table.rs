@@ -1,13 +1,13 @@
 //! The per-worker session table: records directly indexed by [`crate::layout`] slot number,
-//! stored in 2 MiB chunks (huge pages where the host gives them) that are allocated when a
+//! stored in 6 MiB chunks (huge pages where the host gives them) that are allocated when a
 //! command first installs into them (never on the packet path), so memory follows the installed
 //! sessions and random lookups over millions of records do not miss the TLB on every packet.
 
 use crate::io::{HeapMemory, RecordMemory};
 use crate::record::Stream;
 
-/// 16,384 records of 128 bytes: one 2 MiB huge page.
-const CHUNK_SHIFT: u32 = 14;
+/// 32,768 records of 192 bytes: three 2 MiB huge pages.
+const CHUNK_SHIFT: u32 = 15;
 const CHUNK: usize = 1 << CHUNK_SHIFT;
 
 /// Records of one worker, in memory of kind `M` (the backend's choice).

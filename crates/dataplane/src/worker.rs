@@ -3,7 +3,7 @@
 use crate::command::{FlowCommand, FlowEvent, IdleReason, StreamSpec, StreamStats};
 use crate::counters::{DropReason, SharedCounters, WorkerCounters};
 use crate::io::{PacketIo, PortHandle, PortKey};
-use crate::layout::PortLayout;
+use crate::layout::{Component, PortLayout};
 use crate::record::{flag, Stream};
 use crate::relay::{self, RelayCtx, Verdict};
 use crate::rtpstats;
@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How many packets ahead of the one being decided the sibling record is looked up and
-/// prefetched.
-const SIBLING_LOOKAHEAD: usize = 12;
+/// How many packets ahead of the one being decided its record is looked up and prefetched
+/// (a power of two: the slots looked up ahead wait in a ring of this size).
+const LOOKAHEAD: usize = 8;
 /// Commands handled per loop iteration at most (keeps a command storm from starving packets).
 const COMMANDS_PER_ITERATION: usize = 64;
 
@@ -50,10 +50,6 @@ pub struct Worker<Io: PacketIo> {
     sweep_pos: u32,
     next_tick_ms: u32,
     busy: bool,
-    /// Per-burst scratch: each packet's record slot (capacity reserved up front).
-    slots: Vec<Option<(u32, crate::layout::Component)>>,
-    /// Per-burst scratch: the slot of each packet's sibling record.
-    sib_slots: Vec<Option<u32>>,
     /// Receive calls that failed as a whole (the backend counts its own per-packet errors).
     rx_failures: u64,
 }
@@ -83,8 +79,6 @@ impl<Io: PacketIo> Worker<Io> {
             sweep_pos: 0,
             next_tick_ms: 0,
             busy: false,
-            slots: Vec::with_capacity(1024),
-            sib_slots: Vec::with_capacity(1024),
             rx_failures: 0,
         }
     }
@@ -140,42 +134,21 @@ impl<Io: PacketIo> Worker<Io> {
             worker: self.p.id,
             learning_ms: ms(self.p.learning),
         };
-        // Pass 1: every packet's record slot, and a prefetch of its hot line, so the loads of
-        // the whole burst overlap. Pass 2, interleaved with the decisions a few packets ahead:
-        // the sibling's slot (read from the record, which has arrived by then) and its prefetch.
-        self.slots.clear();
-        for i in 0..n {
-            let slot = self
-                .io
-                .packet(i)
-                .and_then(|p| ctx.layout.slot(ctx.worker, p.local));
-            if let Some((idx, _)) = slot {
-                self.table.prefetch(idx);
-            }
-            self.slots.push(slot);
-        }
-        self.sib_slots.clear();
-        self.sib_slots.resize(n, None);
-        for j in 0..n.min(SIBLING_LOOKAHEAD) {
-            look_ahead(&self.table, &ctx, &self.slots, &mut self.sib_slots, j);
+        // One pass: the record of packet i + LOOKAHEAD is looked up and prefetched while
+        // packet i is decided, so the misses of a burst overlap; each packet touches one
+        // record line (its own: the forward is copied there).
+        let mut ahead: [Option<(u32, Component)>; LOOKAHEAD] = [None; LOOKAHEAD];
+        for (j, a) in ahead.iter_mut().enumerate().take(n) {
+            *a = self.look_up(&ctx, j);
         }
         for i in 0..n {
-            if i + SIBLING_LOOKAHEAD < n {
-                look_ahead(
-                    &self.table,
-                    &ctx,
-                    &self.slots,
-                    &mut self.sib_slots,
-                    i + SIBLING_LOOKAHEAD,
-                );
+            let slot = ahead[i % LOOKAHEAD];
+            if i + LOOKAHEAD < n {
+                ahead[i % LOOKAHEAD] = self.look_up(&ctx, i + LOOKAHEAD);
             }
             self.counters.rx += 1;
-            let slot = self.slots.get(i).copied().flatten();
-            let sib = self.sib_slots.get(i).copied().flatten();
             let verdict = match self.io.packet(i) {
-                Some(pkt) => {
-                    relay::decide_at(&mut self.table, &ctx, slot, sib, &pkt, now_ms, now_us)
-                }
+                Some(pkt) => relay::decide_at(&mut self.table, &ctx, slot, &pkt, now_ms, now_us),
                 None => Verdict::Drop(DropReason::InvalidFrame),
             };
             match verdict {
@@ -187,6 +160,16 @@ impl<Io: PacketIo> Worker<Io> {
             }
         }
         self.io.flush();
+    }
+
+    /// The record slot of packet `i` of the burst, its first line prefetched.
+    #[inline(always)]
+    fn look_up(&self, ctx: &RelayCtx<'_>, i: usize) -> Option<(u32, Component)> {
+        let slot = ctx.layout.slot(ctx.worker, self.io.key(i)?);
+        if let Some((idx, _)) = slot {
+            self.table.prefetch(idx);
+        }
+        slot
     }
 
     fn emit(&mut self, e: FlowEvent) {
@@ -274,8 +257,8 @@ impl<Io: PacketIo> Worker<Io> {
                 return false;
             }
         }
-        self.table.install(ia, record(a, b.key, now_ms))
-            && self.table.install(ib, record(b, a.key, now_ms))
+        let (ra, rb) = (record(a, b.key, now_ms), record(b, a.key, now_ms));
+        self.table.install(ia, forwarding(ra, &rb)) && self.table.install(ib, forwarding(rb, &ra))
     }
 
     fn update(&mut self, spec: &StreamSpec) {
@@ -292,7 +275,8 @@ impl<Io: PacketIo> Worker<Io> {
             | flag::RTCP_IP_MATCH
             | flag::STARTED
             | flag::IDLE_REPORTED
-            | flag::SEQ_INIT;
+            | flag::SEQ_INIT
+            | flag::SIBLING_MUX;
         let moved = s.expect != spec.expect || s.expect_rtcp_port != spec.expect_rtcp_port;
         // An address learned before the SDP gave one (early media before the answer) is kept.
         let learned_first = s.expect.is_unset() && s.has(flag::RTP_LATCHED);
@@ -308,6 +292,15 @@ impl<Io: PacketIo> Worker<Io> {
                 | flag::STARTED);
             s.rtp_peer = spec.expect;
             s.rtcp_peer = s.expect_rtcp();
+        }
+        // The other leg keeps a copy of where this leg's media goes, and of its rtcp-mux.
+        let (sibling, dst, mux) = (s.sibling, s.rtp_dst(), s.has(flag::MUX));
+        if let Some(t) = (self.p.layout.slot(self.p.id, sibling))
+            .and_then(|(t, _)| self.table.get_mut(t))
+            .filter(|t| t.in_use())
+        {
+            t.fwd = dst;
+            t.set(flag::SIBLING_MUX, mux);
         }
     }
 
@@ -452,30 +445,6 @@ impl<Io: PacketIo> Worker<Io> {
     }
 }
 
-/// Finds and prefetches the sibling record of packet `j` of the burst.
-#[inline]
-fn look_ahead<M: crate::io::RecordMemory>(
-    table: &Table<M>,
-    ctx: &RelayCtx<'_>,
-    slots: &[Option<(u32, crate::layout::Component)>],
-    sib_slots: &mut [Option<u32>],
-    j: usize,
-) {
-    let sib = slots
-        .get(j)
-        .copied()
-        .flatten()
-        .and_then(|(idx, _)| table.get(idx))
-        .and_then(|s| ctx.layout.slot(ctx.worker, s.sibling))
-        .map(|(t, _)| t);
-    if let Some(t) = sib {
-        table.prefetch(t);
-    }
-    if let Some(x) = sib_slots.get_mut(j) {
-        *x = sib;
-    }
-}
-
 /// The RTCP port of an RTP port key.
 pub fn rtcp_key(k: PortKey) -> PortKey {
     PortKey {
@@ -501,6 +470,13 @@ fn spec_flags(spec: &StreamSpec) -> u16 {
         }
     }
     f
+}
+
+/// Record `s` with the forward of the other leg's record `t` (its destination and rtcp-mux).
+fn forwarding(mut s: Stream, t: &Stream) -> Stream {
+    s.fwd = t.rtp_dst();
+    s.set(flag::SIBLING_MUX, t.has(flag::MUX));
+    s
 }
 
 fn record(spec: &StreamSpec, sibling: PortKey, now_ms: u32) -> Stream {

@@ -265,6 +265,15 @@ impl PacketIo for MemoryIo {
         })
     }
 
+    #[inline]
+    fn key(&self, i: usize) -> Option<PortKey> {
+        self.meta
+            .get(i)
+            .filter(|_| i < self.n)?
+            .as_ref()
+            .map(|m| m.key)
+    }
+
     fn forward(&mut self, i: usize, egress: PortKey, dst: Endpoint) {
         let (Some(Some(m)), Some(addr)) =
             (self.meta.get(i), self.addrs.get(usize::from(egress.addr)))
