@@ -218,7 +218,9 @@ fn live_keys_take_effect_and_restart_keys_are_refused_with_their_reason() {
     // The restart-only listener stays where it was; the metrics endpoint moved.
     d.ng().ping().unwrap();
     assert!(tcp_accepts(addr(ports.base() + 11)));
-    let closed = within(Duration::from_secs(4), || !tcp_accepts(addr(ports.metrics())));
+    let closed = within(Duration::from_secs(4), || {
+        !tcp_accepts(addr(ports.metrics()))
+    });
     assert!(closed, "the old metrics endpoint still accepts");
     let p = &ctl.json(&["params"])["params"];
     assert_eq!(p["media.timeout_secs"], 2);
@@ -403,7 +405,8 @@ fn call_on(
     dir: Option<(&str, &str)>,
 ) -> Result<(SocketAddr, SocketAddr), String> {
     let from_tag = format!("{call_id}-a");
-    let mut offer = e2e::peer::offer_request(call_id, &from_tag, &e2e::peer::audio_sdp(a.port(), 1));
+    let mut offer =
+        e2e::peer::offer_request(call_id, &from_tag, &e2e::peer::audio_sdp(a.port(), 1));
     if let Some((x, y)) = dir {
         offer = offer.direction(x, y);
     }
@@ -426,10 +429,12 @@ fn call_on(
 /// RTP from `a` reaches `b` from `for_b` (the relay port `b` sends to), and back.
 fn relays_rtp(a: &Peer, b: &Peer, (for_a, for_b): (SocketAddr, SocketAddr), seq: u16) {
     let limit = Duration::from_secs(2);
-    a.send(&e2e::peer::rtp(seq, 160, 0xa, b"to-b"), for_a).unwrap();
+    a.send(&e2e::peer::rtp(seq, 160, 0xa, b"to-b"), for_a)
+        .unwrap();
     let got = b.expect(limit, "RTP from A").unwrap();
     assert_eq!((got.from, &got.data[12..]), (for_b, &b"to-b"[..]));
-    b.send(&e2e::peer::rtp(seq, 160, 0xb, b"to-a"), for_b).unwrap();
+    b.send(&e2e::peer::rtp(seq, 160, 0xb, b"to-a"), for_b)
+        .unwrap();
     let got = a.expect(limit, "RTP from B").unwrap();
     assert_eq!((got.from, &got.data[12..]), (for_a, &b"to-a"[..]));
 }
@@ -448,11 +453,23 @@ fn a_new_interface_relays_through_its_ports_and_a_grown_range_adds_ports() {
 
     // Grow `external` to six pairs and add `internal`.
     let internal = ports.relay_internal();
-    edit(&d, &[(&format!("port_max = {}", ext + 3), &format!("port_max = {}", ext + 11))]);
+    edit(
+        &d,
+        &[(
+            &format!("port_max = {}", ext + 3),
+            &format!("port_max = {}", ext + 11),
+        )],
+    );
     append(&d, &interface_entry("internal", internal.clone()));
     let r = ctl.json(&["reload"]);
-    let relays = change(&r, "interface.relays")["change"].as_str().unwrap().to_owned();
-    assert!(relays.contains(&format!("ports {}-{} added", ext + 4, ext + 11)), "{r:#}");
+    let relays = change(&r, "interface.relays")["change"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        relays.contains(&format!("ports {}-{} added", ext + 4, ext + 11)),
+        "{r:#}"
+    );
     let second = call_on(&d, "second@grow", (&a, &b), None).unwrap();
     for relay in [second.0, second.1] {
         assert!((ext + 4..=ext + 11).contains(&relay.port()), "{second:?}");
@@ -468,7 +485,29 @@ fn a_new_interface_relays_through_its_ports_and_a_grown_range_adds_ports() {
     let pools = ctl.json(&["params"])["params"]["interface[1]"].clone();
     assert_eq!(
         pools,
-        format!("internal 127.0.0.1 ports {}-{}", internal.start(), internal.end())
+        format!(
+            "internal 127.0.0.1 ports {}-{}",
+            internal.start(),
+            internal.end()
+        )
+    );
+    // One pool per interface in the metrics, the grown range counted in its own.
+    let text = scrape(ports.metrics()).unwrap();
+    let pairs = |iface: &str, state: &str| {
+        let series = format!(
+            "ferrovox_media_port_pairs{{interface=\"{iface}\",address=\"127.0.0.1\",state=\"{state}\"}} "
+        );
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(&series)).collect();
+        assert_eq!(lines.len(), 1, "{series}: {lines:?}");
+        lines[0][series.len()..].to_owned()
+    };
+    assert_eq!(
+        (pairs("external", "used"), pairs("external", "free")),
+        ("5".into(), "1".into())
+    );
+    assert_eq!(
+        (pairs("internal", "used"), pairs("internal", "free")),
+        ("1".into(), "49".into())
     );
 }
 
@@ -478,7 +517,11 @@ fn a_removed_interface_keeps_its_calls_and_takes_no_new_ones() {
     let ext = ports.relay_external();
     let cfg = DaemonConfig::new(ports.ng())
         .interface("external", *ext.start(), *ext.end())
-        .interface("internal", *ports.relay_internal().start(), *ports.relay_internal().end());
+        .interface(
+            "internal",
+            *ports.relay_internal().start(),
+            *ports.relay_internal().end(),
+        );
     let d = Daemon::start(&cfg).unwrap();
     let ctl = Ctl::new(&d.admin_socket());
     let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
@@ -497,9 +540,18 @@ fn a_removed_interface_keeps_its_calls_and_takes_no_new_ones() {
     );
     std::fs::write(d.config_path(), shrunk).unwrap();
     let r = ctl.json(&["reload"]);
-    let relays = change(&r, "interface.relays")["change"].as_str().unwrap().to_owned();
-    assert!(relays.contains("\"internal\"") && relays.contains("run to their end"), "{r:#}");
-    assert!(relays.contains(&format!("only ports {}-{}", ext.start(), ext.start() + 19)), "{r:#}");
+    let relays = change(&r, "interface.relays")["change"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        relays.contains("\"internal\"") && relays.contains("run to their end"),
+        "{r:#}"
+    );
+    assert!(
+        relays.contains(&format!("only ports {}-{}", ext.start(), ext.start() + 19)),
+        "{r:#}"
+    );
 
     // The call on `internal` keeps relaying; a new offer toward it is refused.
     relays_rtp(&a, &b, running, 2);
@@ -529,9 +581,16 @@ fn overlapping_ranges_or_an_address_the_host_lacks_change_nothing() {
         std::fs::write(d.config_path(), text).unwrap();
         let o = ctl.run(&["reload"]);
         assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
-        assert!(o.stderr.contains("error 1004:") && o.stderr.contains(why), "{}", o.stderr);
+        assert!(
+            o.stderr.contains("error 1004:") && o.stderr.contains(why),
+            "{}",
+            o.stderr
+        );
         let p = &ctl.json(&["params"])["params"];
-        assert_eq!(p["media.timeout_secs"], 60, "{why}: a key of the refused file applied");
+        assert_eq!(
+            p["media.timeout_secs"], 60,
+            "{why}: a key of the refused file applied"
+        );
         assert!(p.get("interface[1]").is_none(), "{why}: {p:#}");
     }
     let (a, b) = (Peer::bind("A").unwrap(), Peer::bind("B").unwrap());
@@ -565,7 +624,10 @@ fn the_admin_socket_and_the_metrics_endpoint_rebind() {
         &d,
         &[
             ("admin.sock\"", "moved.sock\"\nmode = \"0600\""),
-            (&format!("127.0.0.1:{metrics}\""), &format!("127.0.0.1:{moved}\"")),
+            (
+                &format!("127.0.0.1:{metrics}\""),
+                &format!("127.0.0.1:{moved}\""),
+            ),
         ],
     );
     // Asked over the old socket, answered there; then only the new ones serve.
@@ -581,7 +643,10 @@ fn the_admin_socket_and_the_metrics_endpoint_rebind() {
     let gone = within(Duration::from_secs(5), || {
         !old_sock.exists() && !tcp_accepts(addr(metrics))
     });
-    assert!(gone, "the old admin socket or metrics endpoint still serves");
+    assert!(
+        gone,
+        "the old admin socket or metrics endpoint still serves"
+    );
 
     // The same path with another mode keeps the socket; a port in use keeps the endpoint.
     let taken = std::net::TcpListener::bind(addr(metrics)).unwrap();
@@ -589,18 +654,33 @@ fn the_admin_socket_and_the_metrics_endpoint_rebind() {
         &d,
         &[
             ("mode = \"0600\"", "mode = \"0660\""),
-            (&format!("127.0.0.1:{moved}\""), &format!("127.0.0.1:{metrics}\"")),
+            (
+                &format!("127.0.0.1:{moved}\""),
+                &format!("127.0.0.1:{metrics}\""),
+            ),
         ],
     );
     let r = ctl.json_exit(&["reload"], 4);
     assert_eq!(change(&r, "admin.other")["applied"], true, "{r:#}");
-    let why = change(&r, "metrics.listen")["reason"].as_str().unwrap_or_default();
-    assert!(why.contains("cannot bind") && why.contains("stays"), "{r:#}");
+    let why = change(&r, "metrics.listen")["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        why.contains("cannot bind") && why.contains("stays"),
+        "{r:#}"
+    );
     let mode = std::fs::metadata(&new_sock).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o660);
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(ctl.json(&["version"])["name"], "ferrovox", "the socket went with its thread");
+    assert_eq!(
+        ctl.json(&["version"])["name"],
+        "ferrovox",
+        "the socket went with its thread"
+    );
     assert!(scrape(moved).is_some(), "the running endpoint was closed");
-    assert_eq!(ctl.json(&["params"])["params"]["metrics.listen"], format!("127.0.0.1:{moved}"));
+    assert_eq!(
+        ctl.json(&["params"])["params"]["metrics.listen"],
+        format!("127.0.0.1:{moved}")
+    );
     drop(taken);
 }

@@ -36,6 +36,9 @@ pub struct MediaView {
     engine: SharedEngine,
     workers: Vec<Arc<SharedCounters>>,
     pools: Vec<PortPool>,
+    /// The relay addresses (layout indices) of each pool: one per `[[interface]]` entry, more
+    /// where a reload grew its range.
+    relays: Vec<Vec<u16>>,
     nics: Vec<NicPort>,
 }
 
@@ -48,6 +51,8 @@ pub struct MediaSnapshot {
     pub sessions: usize,
     /// Port pairs free, per pool (in [`MediaView`]'s pool order).
     pub free: Vec<usize>,
+    /// Port pairs in use, per pool (when empty: the pool's pairs less the free ones).
+    pub used: Vec<usize>,
     /// Each worker's last published counters.
     pub workers: Vec<WorkerCounters>,
     /// Each DPDK port's name and driver statistics (none with the socket backend).
@@ -56,8 +61,8 @@ pub struct MediaSnapshot {
 
 impl MediaView {
     /// The view of `engine`, `workers` (worker `w` at index `w`) and the DPDK ports `nics`;
-    /// `interfaces` are the `[[interface]]` entries (name, address) in the order of
-    /// `layout`'s addresses.
+    /// `interfaces` are the relay addresses (name, address) in the order of `layout`'s; those
+    /// with the same name and address (a range a reload grew) make one pool.
     pub fn new(
         engine: SharedEngine,
         workers: Vec<Arc<SharedCounters>>,
@@ -65,25 +70,36 @@ impl MediaView {
         interfaces: &[(String, IpAddr)],
         layout: &PortLayout,
     ) -> MediaView {
-        let pools = interfaces
-            .iter()
-            .enumerate()
-            .map(|(a, (name, address))| {
-                let a = u16::try_from(a).unwrap_or(u16::MAX);
-                let pairs = (0..layout.workers())
-                    .map(|w| layout.owned_rtp_ports(w, a).count())
-                    .sum();
-                PortPool {
-                    name: name.clone(),
-                    address: *address,
-                    pairs,
+        let mut pools: Vec<PortPool> = Vec::new();
+        let mut relays: Vec<Vec<u16>> = Vec::new();
+        for (a, (name, address)) in interfaces.iter().enumerate() {
+            let a = u16::try_from(a).unwrap_or(u16::MAX);
+            let pairs: usize = (0..layout.workers())
+                .map(|w| layout.owned_rtp_ports(w, a).count())
+                .sum();
+            match pools
+                .iter()
+                .position(|p| &p.name == name && p.address == *address)
+            {
+                Some(p) => {
+                    pools[p].pairs += pairs;
+                    relays[p].push(a);
                 }
-            })
-            .collect();
+                None => {
+                    pools.push(PortPool {
+                        name: name.clone(),
+                        address: *address,
+                        pairs,
+                    });
+                    relays.push(vec![a]);
+                }
+            }
+        }
         MediaView {
             engine,
             workers,
             pools,
+            relays,
             nics,
         }
     }
@@ -95,17 +111,23 @@ impl MediaView {
 
     /// Reads the engine (its lock held for the copies only) and the workers.
     pub fn snapshot(&self) -> MediaSnapshot {
-        let (engine, sessions, free) = {
+        let (engine, sessions, free, used) = {
             let e = self.engine.lock();
-            let free = (0..self.pools.len())
-                .map(|a| e.free_pairs(u16::try_from(a).unwrap_or(u16::MAX)))
-                .collect();
-            (e.counters().clone(), e.calls(), free)
+            let sum = |f: &dyn Fn(u16) -> usize| -> Vec<usize> {
+                self.relays
+                    .iter()
+                    .map(|r| r.iter().map(|&a| f(a)).sum())
+                    .collect()
+            };
+            let free = sum(&|a| e.free_pairs(a));
+            let used = sum(&|a| e.pairs_used_on(a));
+            (e.counters().clone(), e.calls(), free, used)
         };
         MediaSnapshot {
             engine,
             sessions,
             free,
+            used,
             workers: self.workers.iter().map(|w| w.read()).collect(),
             nics: self
                 .nics
@@ -128,9 +150,9 @@ pub fn media_families(pools: &[PortPool], s: &MediaSnapshot, e: &mut Exposition)
         "Relay port pairs (RTP and RTCP) per interface, used and free (used counts pairs \
          still in delete-delay).",
     );
-    for (p, free) in pools.iter().zip(&s.free) {
+    for (i, (p, free)) in pools.iter().zip(&s.free).enumerate() {
         let address = p.address.to_string();
-        let used = p.pairs.saturating_sub(*free);
+        let used = (s.used.get(i).copied()).unwrap_or_else(|| p.pairs.saturating_sub(*free));
         for (state, n) in [("used", used), ("free", *free)] {
             f.sample(
                 &[

@@ -190,8 +190,12 @@ fn set_permissions(cfg: &config::AdminConfig, path: &std::path::Path) -> Result<
     use std::os::unix::fs::PermissionsExt;
     if let Some(name) = &cfg.group {
         let gid = admin::socket::group_id(name)?;
-        std::os::unix::fs::chown(path, None, Some(gid))
-            .map_err(|e| format!("admin.group: cannot give {} to {name:?}: {e}", path.display()))?;
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+            format!(
+                "admin.group: cannot give {} to {name:?}: {e}",
+                path.display()
+            )
+        })?;
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(cfg.mode))
         .map_err(|e| format!("admin.mode: cannot set it on {}: {e}", path.display()))

@@ -16,7 +16,11 @@ const DPDK_GROWTH: &str = "needs a restart: on the DPDK backend the ports answer
 /// The local addresses of `new`'s interfaces that `current` does not have must be this host's
 /// (a UDP socket binds to each) on the socket backend: otherwise the whole file is refused,
 /// naming the entry. (On DPDK the ports, not the host, own the relay addresses.)
-pub fn check_host(current: &config::Config, new: &config::Config, dpdk: bool) -> Result<(), String> {
+pub fn check_host(
+    current: &config::Config,
+    new: &config::Config,
+    dpdk: bool,
+) -> Result<(), String> {
     if dpdk {
         return Ok(());
     }

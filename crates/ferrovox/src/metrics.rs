@@ -146,7 +146,11 @@ impl MetricsService {
     }
 
     /// Serves `listener` by `cfg` on a new thread; the running one stops after.
-    fn restart(&mut self, cfg: &config::MetricsConfig, listener: TcpListener) -> Result<(), String> {
+    fn restart(
+        &mut self,
+        cfg: &config::MetricsConfig,
+        listener: TcpListener,
+    ) -> Result<(), String> {
         let next = self.serve(cfg, listener).map_err(|e| format!("{e:#}"))?;
         if let Some(old) = self.running.replace(next) {
             self.replaced.push(old.served.replace(true));

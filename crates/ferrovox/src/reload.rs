@@ -266,13 +266,21 @@ fn rebind(state: &Reloads, running: &mut config::Config, changes: &mut [ConfigCh
     let mut l = listeners(state);
     if running.admin != current.admin {
         if let Err(e) = l.admin.reload(&running.admin) {
-            refuse(changes, &["admin."], &format!("{e}; the running socket stays"));
+            refuse(
+                changes,
+                &["admin."],
+                &format!("{e}; the running socket stays"),
+            );
             running.admin = current.admin.clone();
         }
     }
     if running.metrics != current.metrics {
         if let Err(e) = l.metrics.reload(&running.metrics) {
-            refuse(changes, &["metrics."], &format!("{e}; the running endpoint stays"));
+            refuse(
+                changes,
+                &["metrics."],
+                &format!("{e}; the running endpoint stays"),
+            );
             running.metrics = current.metrics;
         }
     }

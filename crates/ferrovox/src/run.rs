@@ -163,7 +163,10 @@ fn sip_until_stopped(
     drop(rt);
     if let Some(l) = listeners {
         match Arc::try_unwrap(l) {
-            Ok(l) => l.into_inner().unwrap_or_else(PoisonError::into_inner).stop(),
+            Ok(l) => l
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .stop(),
             Err(_) => tracing::error!("the admin and metrics listeners are still shared"),
         }
     }

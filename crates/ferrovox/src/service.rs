@@ -77,7 +77,11 @@ impl Switches {
 
 impl Served {
     /// A thread started with `switches` (whose sender is `stop`).
-    pub fn new(stop: tokio::sync::watch::Sender<bool>, switches: Switches, handle: JoinHandle<()>) -> Served {
+    pub fn new(
+        stop: tokio::sync::watch::Sender<bool>,
+        switches: Switches,
+        handle: JoinHandle<()>,
+    ) -> Served {
         Served {
             stop,
             switches,

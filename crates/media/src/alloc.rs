@@ -13,6 +13,8 @@ pub struct PortAllocator {
     free: Vec<Vec<VecDeque<u16>>>,
     /// Pairs in use per worker.
     used: Vec<usize>,
+    /// Pairs in use per relay address.
+    used_on: Vec<usize>,
     /// The RTP ports taken and not given back.
     taken: HashSet<PortKey>,
     /// Per relay address, the ports new sessions may take.
@@ -26,6 +28,7 @@ impl PortAllocator {
         let mut a = Self {
             free: vec![Vec::new(); layout.workers()],
             used: vec![0; layout.workers()],
+            used_on: Vec::new(),
             taken: HashSet::new(),
             open: Vec::new(),
         };
@@ -38,6 +41,7 @@ impl PortAllocator {
     /// them leave the queues; free ports that are open again (or new) join at the back.
     pub fn reopen(&mut self, layout: &PortLayout, open: Vec<Option<AddrRange>>) {
         self.open = open;
+        self.used_on.resize(layout.ranges().len(), 0);
         for (w, queues) in self.free.iter_mut().enumerate() {
             queues.resize_with(layout.ranges().len(), VecDeque::new);
             for (a, q) in queues.iter_mut().enumerate() {
@@ -59,7 +63,9 @@ impl PortAllocator {
 
     /// Whether new sessions may take ports of relay address `addr`.
     pub fn is_open(&self, addr: u16) -> bool {
-        self.open.get(usize::from(addr)).is_some_and(Option::is_some)
+        self.open
+            .get(usize::from(addr))
+            .is_some_and(Option::is_some)
     }
 
     /// The ports new sessions may take on relay address `addr` (`None`: none).
@@ -89,6 +95,11 @@ impl PortAllocator {
         self.used.get(w).copied().unwrap_or(0)
     }
 
+    /// Pairs in use on relay address `addr`, all workers together.
+    pub fn used_on(&self, addr: u16) -> usize {
+        self.used_on.get(usize::from(addr)).copied().unwrap_or(0)
+    }
+
     /// Pairs in use on all workers.
     pub fn used_total(&self) -> usize {
         self.used.iter().sum()
@@ -112,6 +123,9 @@ impl PortAllocator {
             .get_mut(usize::from(addr))?
             .pop_front()?;
         self.used[w] += 1;
+        if let Some(n) = self.used_on.get_mut(usize::from(addr)) {
+            *n += 1;
+        }
         let key = PortKey { addr, port };
         self.taken.insert(key);
         Some(key)
@@ -123,6 +137,9 @@ impl PortAllocator {
             return;
         }
         self.used[w] = self.used[w].saturating_sub(1);
+        if let Some(n) = self.used_on.get_mut(usize::from(key.addr)) {
+            *n = n.saturating_sub(1);
+        }
         let open = self
             .open
             .get(usize::from(key.addr))
@@ -200,9 +217,14 @@ mod tests {
         let k = a.take(0, 0).expect("port");
         assert_eq!(k.port, 100);
         a.reopen(&l, vec![Some(range(100, 103))]);
-        assert_eq!(a.free(0, 0), 1, "102 only: 100 is taken, 104 and 106 closed");
+        assert_eq!(
+            a.free(0, 0),
+            1,
+            "102 only: 100 is taken, 104 and 106 closed"
+        );
+        assert_eq!(a.used_on(0), 1);
         a.give_back(0, k);
-        assert_eq!((a.free(0, 0), a.used(0)), (2, 0));
+        assert_eq!((a.free(0, 0), a.used(0), a.used_on(0)), (2, 0, 0));
         a.give_back(0, k);
         assert_eq!(a.used(0), 0, "a second give-back of one port counts once");
         a.reopen(&l, vec![None]);

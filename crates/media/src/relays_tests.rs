@@ -33,7 +33,10 @@ fn running() -> Relays {
 #[test]
 fn the_same_file_changes_nothing() {
     let now = running();
-    assert_eq!(plan(&now, &[want("ext", "10.0.0.1", 30000, 30099)]), Ok(now));
+    assert_eq!(
+        plan(&now, &[want("ext", "10.0.0.1", 30000, 30099)]),
+        Ok(now)
+    );
 }
 
 #[test]
@@ -84,7 +87,11 @@ fn a_removed_or_moved_interface_takes_no_new_sessions() {
     assert_eq!(gone.open[0], None);
     let back = plan(&gone, &[want("ext", "10.0.0.1", 30000, 30099)]).unwrap();
     assert_eq!(back.open, vec![Some(r(30000, 30099)), None]);
-    assert_eq!(back.ranges.len(), 2, "the index of ext is reused, not appended");
+    assert_eq!(
+        back.ranges.len(),
+        2,
+        "the index of ext is reused, not appended"
+    );
 }
 
 #[test]

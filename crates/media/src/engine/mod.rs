@@ -460,6 +460,12 @@ impl Engine {
         self.alloc.free_on(addr)
     }
 
+    /// Relay port pairs in use on relay address `addr` (including those in delete-delay or
+    /// being released), all workers together.
+    pub fn pairs_used_on(&self, addr: u16) -> usize {
+        self.alloc.used_on(addr)
+    }
+
     /// Relay port pairs in use (including those in delete-delay or being released).
     pub fn pairs_in_use(&self) -> usize {
         self.alloc.used_total()
