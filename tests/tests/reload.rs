@@ -6,8 +6,8 @@
 //! its reason in the `ferrovoxctl reload` reply and the log while the rest is applied, a
 //! `sip.listen` that cannot be bound keeps the old sockets, a broken file changes nothing, and
 //! the SIP sections cannot turn on a proxy that was off at start. Interfaces: a new one relays
-//! RTP through its ports, a grown range adds ports, a removed one keeps its sessions relaying
-//! and takes no new offers, and a file with overlapping ranges or an address the host lacks
+//! RTP through its ports (and a set anchors its SIP calls on it), a grown range adds ports, a
+//! removed one keeps its sessions relaying and takes no new offers, and a file with overlapping ranges or an address the host lacks
 //! changes nothing. The admin socket and the metrics endpoint rebind, and a bind that fails
 //! keeps them. (`edge_tls` moves `sip.tls_listen`.)
 
@@ -683,4 +683,103 @@ fn the_admin_socket_and_the_metrics_endpoint_rebind() {
         format!("127.0.0.1:{moved}")
     );
     drop(taken);
+}
+
+/// A SIP request's header lines named `name` (or its compact form `short`), as written.
+fn headers<'a>(msg: &'a str, name: &str, short: &str) -> Vec<&'a str> {
+    let head = msg.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines()
+        .filter(|l| {
+            let n = l.split(':').next().unwrap_or_default().trim();
+            n.eq_ignore_ascii_case(name) || n.eq_ignore_ascii_case(short)
+        })
+        .collect()
+}
+
+#[test]
+fn a_set_anchors_its_calls_on_an_interface_the_reload_added() {
+    let ports = PortBlock::take().unwrap();
+    let ext = ports.relay_external();
+    let sip = format!(
+        "[sip]\nlisten = [\"127.0.0.1:{}\"]\ntransports = [\"udp\"]\n\n[[set]]\nname = \"pool\"\n\
+         [set.media]\nanchor = false\n[[set.member]]\nuri = \"sip:127.0.0.1:{}\"\n",
+        ports.proxy_sip(),
+        ports.uas_sip()
+    );
+    let cfg = DaemonConfig::new(ports.ng())
+        .interface("external", *ext.start(), *ext.end())
+        .raw(&sip);
+    let d = Daemon::start(&cfg).unwrap();
+    let internal = ports.relay_internal();
+    edit(
+        &d,
+        &[(
+            "anchor = false",
+            "caller_interface = \"external\"\nmember_interface = \"internal\"",
+        )],
+    );
+    append(&d, &interface_entry("internal", internal.clone()));
+    let r = Ctl::new(&d.admin_socket()).json(&["reload"]);
+    assert_eq!(change(&r, "set[pool]")["applied"], true, "{r:#}");
+
+    // The member gets the INVITE with the relay's port on the new interface in its SDP.
+    let member = UdpSocket::bind(addr(ports.uas_sip())).unwrap();
+    member
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let caller = UdpSocket::bind((LOOPBACK, 0)).unwrap();
+    let from = caller.local_addr().unwrap();
+    let sdp = e2e::peer::audio_sdp(from.port() + 2, 1);
+    let invite = format!(
+        "INVITE sip:pool@127.0.0.1:{proxy} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKif1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=a1\r\nTo: <sip:pool@127.0.0.1>\r\n\
+         Call-ID: new-interface@reload\r\nCSeq: 1 INVITE\r\nContact: <sip:a@{from}>\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len(),
+        proxy = ports.proxy_sip()
+    );
+    caller
+        .send_to(invite.as_bytes(), addr(ports.proxy_sip()))
+        .unwrap();
+    let mut buf = [0u8; 8192];
+    let n = member.recv(&mut buf).unwrap();
+    let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(got.starts_with("INVITE "), "{got}");
+    let port: u16 = got
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no m=audio: {got}"));
+    assert!(
+        internal.contains(&port),
+        "port {port} not in {internal:?}: {got}"
+    );
+
+    // The member refuses; the caller hears it and the relay lets the ports go.
+    let mut busy = String::from("SIP/2.0 486 Busy Here\r\n");
+    for h in [
+        ("Via", "v"),
+        ("From", "f"),
+        ("Call-ID", "i"),
+        ("CSeq", "CSeq"),
+    ] {
+        for line in headers(&got, h.0, h.1) {
+            busy.push_str(line);
+            busy.push_str("\r\n");
+        }
+    }
+    let to = headers(&got, "To", "t")[0];
+    busy.push_str(&format!("{to};tag=m1\r\nContent-Length: 0\r\n\r\n"));
+    member
+        .send_to(busy.as_bytes(), addr(ports.proxy_sip()))
+        .unwrap();
+    caller
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let answered = within(Duration::from_secs(3), || {
+        let n = caller.recv(&mut buf).unwrap_or(0);
+        buf[..n].starts_with(b"SIP/2.0 486")
+    });
+    assert!(answered, "the caller did not get the 486");
 }
