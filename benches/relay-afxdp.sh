@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# relay-afxdp.sh: relayed RTP packets per second on one relay core at under 0.1% loss, through
+# three relays in one run, with the same ng calls and the same RTP load:
+#   rtpengine       rtpengine 10.5 userspace (no kernel module, one thread), kernel sockets
+#   ferrovox        Ferrovox, socket backend, one worker
+#   ferrovox-afxdp  Ferrovox, DPDK backend over net_af_xdp (AF_XDP, native XDP on a veth), one
+#                   busy-polling worker
+#
+# The relays run in a namespace of their own (fvb-relay), the load tool (relay-load) in
+# another (fvb-load); two veth pairs join them:
+#   media  10.99.0.2 (tool) <-> 10.99.0.1 (relay)   RTP; for ferrovox-afxdp the relay end has
+#          no kernel address: the DPDK daemon opens it with AF_XDP and owns 10.99.0.1 itself
+#   ctl    10.98.0.2 (tool) <-> 10.98.0.1 (relay)   ng (kernel sockets for every relay)
+# Every relay is pinned to RELAY_CORE (all its threads; the DPDK worker and the control lcore
+# too), the tool to LOAD_CORE. For each relay the tool sets up CALLS calls over ng, steps the
+# aggregate RTP rate up and bisects to the highest rate with loss under LOSS percent, charging
+# the relay's CPU time from /proc/<pid>/stat, and deletes the calls. A busy-polling DPDK
+# worker uses all of its core whatever the load, so its packets per CPU-second equal its rate.
+#
+# Needs root (namespaces, DPDK), relay-load and ferrovox built with DPDK (release), rtpengine,
+# iproute2 and ethtool. The namespaces and every process started here go away on exit.
+# Settings come from the environment:
+#   RELAYS="rtpengine ferrovox ferrovox-afxdp"
+#   CALLS=100 SIZE=172 WARMUP=1 DURATION=3 LOSS=0.1 START_PPS=20000 MAX_PPS=2000000
+#   MAX_STEPS=16 BURST=1 GSO=off RELAY_CORE=1 LOAD_CORE=0 SKIP_BUILD=0
+#   CEILING=1 (also measure the tool's own ceiling: its endpoints send to each other)
+#   RTPENGINE=/usr/bin/rtpengine  FERROVOX=<target>/release/ferrovox
+#   RELAY_LOAD=<target>/release/relay-load
+#
+#   BURST=1 benches/relay-afxdp.sh      smooth streams: one packet per socket per wake-up
+set -euo pipefail
+
+# shellcheck source=benches/own-session.sh
+source "$(dirname "${BASH_SOURCE[0]}")/own-session.sh"
+own_session RELAY_AFXDP_INNER "$@"
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+RELAYS=${RELAYS:-"rtpengine ferrovox ferrovox-afxdp"}
+CALLS=${CALLS:-100}
+SIZE=${SIZE:-172}
+WARMUP=${WARMUP:-1}
+DURATION=${DURATION:-3}
+LOSS=${LOSS:-0.1}
+START_PPS=${START_PPS:-20000}
+MAX_PPS=${MAX_PPS:-2000000}
+MAX_STEPS=${MAX_STEPS:-16}
+BURST=${BURST:-1}
+GSO=${GSO:-off}
+RELAY_CORE=${RELAY_CORE:-1}
+LOAD_CORE=${LOAD_CORE:-0}
+SKIP_BUILD=${SKIP_BUILD:-0}
+CEILING=${CEILING:-1}
+RTPENGINE=${RTPENGINE:-/usr/bin/rtpengine}
+FERROVOX=${FERROVOX:-$TARGET_DIR/release/ferrovox}
+LOAD=${RELAY_LOAD:-$TARGET_DIR/release/relay-load}
+
+NS_LOAD=fvb-load
+NS_RELAY=fvb-relay
+MEDIA_TOOL=10.99.0.2
+MEDIA_RELAY=10.99.0.1
+CTL_TOOL=10.98.0.2
+CTL_RELAY=10.98.0.1
+RELAY_IF=fvb-media-r
+PORTS=(30000 39999)
+
+say() { printf '%s\n' "$*" >&2; }
+[[ $(id -u) == 0 ]] || { say "relay-afxdp.sh needs root (namespaces, DPDK)"; exit 1; }
+for tool in ip ethtool taskset; do
+    command -v "$tool" >/dev/null || { say "needs $tool (deploy/install-dpdk.sh)"; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/relay-afxdp.XXXXXX)
+STARTED=()
+cleanup() {
+    local pid
+    for pid in "${STARTED[@]}"; do stop "$pid"; done
+    ip netns del "$NS_LOAD" 2>/dev/null || true
+    ip netns del "$NS_RELAY" 2>/dev/null || true
+    echo "logs and outputs: $WORK"
+}
+stop() {
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$1" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The two namespaces and veth pairs; the relay's media end gets its address only for the
+# kernel-socket relays (with_media_address).
+topology() {
+    ip netns del "$NS_LOAD" 2>/dev/null || true
+    ip netns del "$NS_RELAY" 2>/dev/null || true
+    ip netns add "$NS_LOAD"
+    ip netns add "$NS_RELAY"
+    ip -n "$NS_LOAD" link add fvb-media-t type veth peer name "$RELAY_IF" netns "$NS_RELAY"
+    ip -n "$NS_LOAD" link add fvb-ctl-t type veth peer name fvb-ctl-r netns "$NS_RELAY"
+    ip -n "$NS_LOAD" addr add "$MEDIA_TOOL/24" dev fvb-media-t
+    ip -n "$NS_LOAD" addr add "$CTL_TOOL/24" dev fvb-ctl-t
+    ip -n "$NS_RELAY" addr add "$CTL_RELAY/24" dev fvb-ctl-r
+    for ns in "$NS_LOAD" "$NS_RELAY"; do ip -n "$ns" link set lo up; done
+    ip -n "$NS_LOAD" link set fvb-media-t up
+    ip -n "$NS_LOAD" link set fvb-ctl-t up
+    ip -n "$NS_RELAY" link set "$RELAY_IF" up
+    ip -n "$NS_RELAY" link set fvb-ctl-r up
+    # The ng replies go back to the tool's media address over the control link.
+    ip -n "$NS_RELAY" route add "$MEDIA_TOOL/32" via "$CTL_TOOL" dev fvb-ctl-r
+    # Full checksums on the wire: the DPDK relay checks UDP checksums in software.
+    ip netns exec "$NS_LOAD" ethtool -K fvb-media-t tx off >/dev/null
+}
+with_media_address() {
+    ip -n "$NS_RELAY" addr flush dev "$RELAY_IF"
+    [[ $1 == on ]] && ip -n "$NS_RELAY" addr add "$MEDIA_RELAY/24" dev "$RELAY_IF"
+    ip -n "$NS_LOAD" neigh flush dev fvb-media-t
+    # The route above must survive the flush (it is on the control link).
+    return 0
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+cpu_secs() {
+    local rest
+    rest=$(sed 's/^.*) //' "/proc/$1/stat") || { echo "na"; return; }
+    awk -v t="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / t }' <<<"$rest"
+}
+# Value of KEY in the RESULT line of FILE ("na" when absent).
+result_field() {
+    local line
+    line=$(grep '^RESULT ' "$1" | tail -n 1 || true)
+    awk -v k="$2" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) { print kv[2]; found = 1 } } }
+        END { if (!found) print "na" }' <<<"$line"
+}
+# p50 or p99 (microseconds) of the best step's round trip, from the tool's summary.
+latency() {
+    local l
+    l=$(grep '^round-trip through the relay:' "$1" 2>/dev/null | tail -n 1 || true)
+    [[ -n $l ]] || { echo na; return; }
+    sed -E "s/.*$2 ([0-9]+) us.*/\\1/" <<<"$l"
+}
+load_args() {
+    echo --calls "$CALLS" --size "$SIZE" --warmup "$WARMUP" --duration "$DURATION" \
+        --loss "$LOSS" --start "$START_PPS" --max "$MAX_PPS" --max-steps "$MAX_STEPS" \
+        --burst "$BURST" --gso "$GSO" --local "$MEDIA_TOOL" --relay-net 10.0.0.0/8
+}
+run_load() {
+    ip netns exec "$NS_LOAD" nice -n -20 taskset -c "$LOAD_CORE" "$LOAD" "$@"
+}
+
+# measure NAME NG PID: the relay's highest passing rate; output in $WORK/NAME.out.
+measure() {
+    local name=$1 ng=$2 pid=$3 wall_start cpu_start tid
+    if ! run_load ping --ng "$ng" --wait 20 --local "$CTL_TOOL" --relay-net 10.0.0.0/8 >&2; then
+        say "$name does not answer ng ping on $ng"
+        return 1
+    fi
+    taskset -a -p -c "$RELAY_CORE" "$pid" >/dev/null
+    for tid in /proc/"$pid"/task/*; do renice -n -20 -p "${tid##*/}" >/dev/null 2>&1 || true; done
+    wall_start=$(date +%s.%N)
+    cpu_start=$(cpu_secs "$pid")
+    # shellcheck disable=SC2046
+    if ! run_load search --ng "$ng" --relay-pid "$pid" --label "$name" $(load_args) \
+        | tee "$WORK/$name.out" >&2; then
+        say "$name: the load tool failed"
+        return 1
+    fi
+    kill -0 "$pid" 2>/dev/null || { say "$name exited during the run"; return 1; }
+    awk -v a="$cpu_start" -v b="$(cpu_secs "$pid")" -v w0="$wall_start" -v w1="$(date +%s.%N)" \
+        'BEGIN { printf "%.2f s CPU over %.1f s wall", b - a, w1 - w0 }' >"$WORK/$name.cpu"
+}
+
+start_rtpengine() {
+    with_media_address on
+    ip netns exec "$NS_RELAY" taskset -c "$RELAY_CORE" "$RTPENGINE" --foreground --log-stderr \
+        --table=-1 --interface="$MEDIA_RELAY" --listen-ng="$CTL_RELAY:22222" \
+        --port-min="${PORTS[0]}" --port-max="${PORTS[1]}" --num-threads=1 --delete-delay=0 \
+        --pidfile="$WORK/rtpengine.pid" --log-level=4 >"$WORK/rtpengine.log" 2>&1 &
+    RELAY_PID=$!
+    STARTED+=("$RELAY_PID")
+    NG=$CTL_RELAY:22222
+}
+
+# ferrovox_config NAME BACKEND_LINES: a one-worker config on RELAY_CORE with ng on the
+# control link.
+ferrovox_config() {
+    cat >"$WORK/$1.toml" <<EOF
+# Generated by relay-afxdp.sh: one worker, every thread on core $RELAY_CORE.
+[general]
+log_level = "info"
+
+[ng]
+listen = "$CTL_RELAY:22223"
+allow = ["10.0.0.0/8", "127.0.0.0/8"]
+
+[dataplane]
+worker_cores = [$RELAY_CORE]
+control_core = $RELAY_CORE
+$2
+
+[media]
+delete_delay_secs = 0
+
+[admin]
+socket = "$WORK/$1.sock"
+
+[[interface]]
+name = "external"
+address = "$MEDIA_RELAY"
+port_min = ${PORTS[0]}
+port_max = ${PORTS[1]}
+EOF
+}
+start_ferrovox() {
+    local name=$1 backend
+    if [[ $name == ferrovox-afxdp ]]; then
+        with_media_address off
+        backend="backend = \"dpdk\"
+
+[dataplane.dpdk]
+no_huge = true
+memory_mb = 512
+file_prefix = \"fvb-afxdp\"
+
+[[dataplane.dpdk.port]]
+af_xdp = { iface = \"$RELAY_IF\" }
+interfaces = [\"external\"]"
+    else
+        with_media_address on
+        backend='backend = "socket"'
+    fi
+    ferrovox_config "$name" "$backend"
+    ip netns exec "$NS_RELAY" "$FERROVOX" --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
+    RELAY_PID=$!
+    STARTED+=("$RELAY_PID")
+    NG=$CTL_RELAY:22223
+}
+
+if [[ $SKIP_BUILD != 1 ]]; then
+    say "building: cargo build --release -p benches -p ferrovox --features ferrovox/dpdk"
+    (cd "$ROOT" && cargo build --release -p benches -p ferrovox --features ferrovox/dpdk)
+fi
+[[ -x $LOAD ]] || { say "no load tool at $LOAD"; exit 1; }
+
+topology
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A STATUS
+if [[ $CEILING == 1 ]]; then
+    say "== load tool ceiling (no relay, endpoints send to each other, core $LOAD_CORE) =="
+    # shellcheck disable=SC2046
+    run_load ceiling --label load-tool $(load_args) | tee "$WORK/load-tool.out" >&2 ||
+        say "ceiling measurement failed"
+fi
+for relay in $RELAYS; do
+    say "== $relay =="
+    case $relay in
+        rtpengine)
+            [[ -x $RTPENGINE ]] || { STATUS[$relay]="not installed ($RTPENGINE)"; continue; }
+            start_rtpengine ;;
+        ferrovox | ferrovox-afxdp)
+            [[ -x $FERROVOX ]] || { STATUS[$relay]="not built ($FERROVOX)"; continue; }
+            start_ferrovox "$relay" ;;
+        *) say "unknown relay $relay (rtpengine, ferrovox, ferrovox-afxdp)"; exit 2 ;;
+    esac
+    if measure "$relay" "$NG" "$RELAY_PID"; then
+        STATUS[$relay]=ok
+    else
+        STATUS[$relay]="measurement failed (log: $WORK/$relay.log)"
+    fi
+    stop "$RELAY_PID"
+done
+
+# ---- report ----
+field() { [[ -f $WORK/$1.out ]] && result_field "$WORK/$1.out" "$2" || echo na; }
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "na" || b == "na" || b + 0 == 0) print "na"; else printf "%.2fx", a / b }'
+}
+line() { printf '  %-30s %s\n' "$1" "$2"; }
+relay_line() {
+    local r=$1 note=""
+    if [[ ${STATUS[$r]:-} != ok ]]; then
+        line "$r" "not measured: ${STATUS[$r]:-not requested}"
+        return
+    fi
+    [[ $(field "$r" tool_limited) == 1 ]] && note="; LOWER BOUND: the load tool could not offer more"
+    [[ $(field "$r" limit_found) != 1 ]] && note="$note; LOWER BOUND: no step failed on loss"
+    line "$r" "$(field "$r" rate_pps) pps at $(field "$r" loss_pct)% loss; $(field "$r" per_core_pps) pps per CPU-second (relay CPU $(field "$r" relay_core_share) of a core); round trip p50 $(latency "$WORK/$r.out" p50) us, p99 $(latency "$WORK/$r.out" p99) us$note"
+    line "" "whole run: $(cat "$WORK/$r.cpu" 2>/dev/null || echo na)"
+}
+xsk=$(grep -ho 'xsk_mode="[a-z-]*" xdp_attach=[a-z]*' "$WORK/ferrovox-afxdp.log" 2>/dev/null | head -n 1 || true)
+{
+    echo
+    echo "============ relay throughput on one core: AF_XDP vs kernel sockets ============"
+    line "CPU" "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk -F': ' '/^cpu MHz/ { printf "%.0f", $2; exit }' /proc/cpuinfo) MHz, $(nproc) cores online"
+    line "kernel" "$(uname -r)"
+    line "load average at start" "$LOADAVG_START"
+    line "pinning" "relay on core $RELAY_CORE (all threads), load tool on core $LOAD_CORE, nice -20"
+    line "calls / packet" "$CALLS calls ($((CALLS * 2)) streams), $SIZE-byte RTP over a veth pair between namespaces"
+    line "load tool sends" "bursts of $BURST per stream, UDP GSO $GSO; pass: loss < ${LOSS}%"
+    line "ferrovox" "rev $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$([[ -n $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null) ]] && echo ' + uncommitted changes')"
+    line "AF_XDP socket" "${xsk:-na}"
+    [[ $CEILING == 1 ]] && line "load tool ceiling" "$(field load-tool rate_pps) pps (endpoint to endpoint, no relay)"
+    echo "  ---"
+    for r in $RELAYS; do relay_line "$r"; done
+    echo "  ---"
+    line "ferrovox / rtpengine" "rate $(ratio "$(field ferrovox rate_pps)" "$(field rtpengine rate_pps)"), per CPU-second $(ratio "$(field ferrovox per_core_pps)" "$(field rtpengine per_core_pps)")"
+    line "afxdp / ferrovox sockets" "rate $(ratio "$(field ferrovox-afxdp rate_pps)" "$(field ferrovox rate_pps)"), per CPU-second $(ratio "$(field ferrovox-afxdp per_core_pps)" "$(field ferrovox per_core_pps)") (target >= 3x)"
+    line "afxdp / rtpengine" "rate $(ratio "$(field ferrovox-afxdp rate_pps)" "$(field rtpengine rate_pps)"), per CPU-second $(ratio "$(field ferrovox-afxdp per_core_pps)" "$(field rtpengine per_core_pps)")"
+    echo "================================================================================="
+} | tee "$WORK/summary.txt"
+
+for r in $RELAYS; do
+    [[ ${STATUS[$r]:-} == ok ]] || exit 1
+done
