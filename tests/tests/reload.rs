@@ -683,6 +683,13 @@ fn the_admin_socket_and_the_metrics_endpoint_rebind() {
         format!("127.0.0.1:{moved}")
     );
     drop(taken);
+
+    // Turned off, the endpoint closes.
+    edit(&d, &[("[metrics]\n", "[metrics]\nenabled = false\n")]);
+    let r = ctl.json(&["reload"]);
+    assert_eq!(change(&r, "metrics.other")["applied"], true, "{r:#}");
+    let closed = within(Duration::from_secs(4), || !tcp_accepts(addr(moved)));
+    assert!(closed, "the metrics endpoint still accepts");
 }
 
 /// A SIP request's header lines named `name` (or its compact form `short`), as written.

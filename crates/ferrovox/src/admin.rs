@@ -110,7 +110,8 @@ impl AdminService {
         }
         if !new.enabled {
             if let Some(r) = self.running.take() {
-                r.served.stop("admin");
+                // It lingers: the `reload` that turned it off gets its answer.
+                self.replaced.push(r.served.replace(false));
                 tracing::info!("admin socket closed ([admin] enabled = false)");
             }
             return Ok(());

@@ -122,3 +122,90 @@ impl Sdp for media::Interface {
         self.advertised.unwrap_or(self.address)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    const FILE: &str = "[[interface]]\nname = \"ext\"\naddress = \"127.0.0.1\"\n\
+        port_min = 30000\nport_max = 30099\n";
+
+    fn cfg(text: &str) -> config::Config {
+        config::parse(text).unwrap()
+    }
+
+    /// An engine over `cfg`'s interfaces, one worker.
+    fn engine(cfg: &config::Config) -> SharedEngine {
+        let ranges = cfg
+            .interfaces
+            .iter()
+            .map(|i| dataplane::AddrRange {
+                port_min: i.port_min,
+                port_max: i.port_max,
+            })
+            .collect();
+        let layout = Arc::new(dataplane::PortLayout::new(ranges, 1).unwrap());
+        let e = media::Engine::new(
+            cfg.media_engine(std::time::Instant::now(), true),
+            layout,
+            Box::new(media::VirtualBinder),
+            Vec::new(),
+        );
+        SharedEngine::new(e)
+    }
+
+    #[test]
+    fn dpdk_refuses_new_relay_addresses_and_changes_nothing() {
+        let old = cfg(FILE);
+        let e = engine(&old);
+        let before = e.lock().relays();
+        let grown = cfg(&FILE.replace("30099", "30199"));
+        let why = apply(&e, true, &grown.interfaces).unwrap_err();
+        assert!(
+            why.starts_with("needs a restart: on the DPDK backend"),
+            "{why}"
+        );
+        assert_eq!(e.lock().relays(), before);
+        // The socket backend takes it.
+        let done = apply(&e, false, &grown.interfaces).unwrap();
+        assert_eq!(
+            done,
+            ["interface \"ext\" on 127.0.0.1: ports 30100-30199 added"]
+        );
+        assert_eq!(e.lock().layout().ranges().len(), 2);
+    }
+
+    #[test]
+    fn dpdk_applies_a_shrunk_range_and_says_what_became_of_the_ports() {
+        let e = engine(&cfg(FILE));
+        let shrunk = cfg(&FILE.replace("30099", "30049"));
+        let done = apply(&e, true, &shrunk.interfaces).unwrap();
+        assert_eq!(
+            done,
+            [
+                "interface \"ext\" on 127.0.0.1: only ports 30000-30049 of ports 30000-30099 \
+              take new sessions; the sessions on the others run to their end"
+            ]
+        );
+        assert_eq!(e.lock().free_pairs(0), 25);
+        assert!(apply(&e, true, &shrunk.interfaces).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_address_the_host_lacks_is_refused_on_the_socket_backend_only() {
+        let old = cfg(FILE);
+        let absent = FILE
+            .replace("ext", "far")
+            .replace("127.0.0.1", "192.0.2.77");
+        let new = cfg(&format!("{FILE}{absent}"));
+        let why = check_host(&old, &new, false).unwrap_err();
+        assert!(
+            why.starts_with("interface[1].address: 192.0.2.77 is not an address of this host"),
+            "{why}"
+        );
+        assert!(check_host(&old, &new, true).is_ok());
+        assert!(check_host(&old, &old, false).is_ok());
+    }
+}

@@ -116,7 +116,7 @@ impl MetricsService {
         }
         if !new.enabled {
             if let Some(r) = self.running.take() {
-                r.served.stop("metrics");
+                self.replaced.push(r.served.replace(true));
                 tracing::info!("metrics endpoint closed ([metrics] enabled = false)");
             }
             return Ok(());
