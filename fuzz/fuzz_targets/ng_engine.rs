@@ -76,7 +76,7 @@ fn run_workers(engine: &mut Engine, now: Instant, ctl: u8) {
             FlowCommand::Install { .. } | FlowCommand::Update(_) => None,
             FlowCommand::Query { token, .. } => Some(FlowEvent::Stats { token, pair: None }),
             FlowCommand::Remove { token, .. } => Some(FlowEvent::Removed { token, pair: None }),
-            FlowCommand::Timeouts { .. } => None,
+            FlowCommand::Timeouts { .. } | FlowCommand::Layout(_) => None,
         };
         if let Some(ev) = ev {
             engine.handle_event(now, worker, ev);

@@ -112,34 +112,8 @@ fn sip_until_stopped(
             Some(s) => (Some(s.control), Some(s.task)),
             None => (None, None),
         };
-        let scrape = crate::metrics::Parts {
-            sip: control.clone(),
-            engine: engine.clone(),
-            plane: facts,
-        };
-        let metrics = crate::metrics::MetricsService::start(cfg, scrape)?;
-        let (reload_tx, reload_rx) = mpsc::channel(4);
-        let (published, config_rx) = watch::channel(Arc::new(cfg.clone()));
-        let tuner = crate::tune::Tuner::new(engine.clone());
-        let to = crate::admin::Parts {
-            sip: control.clone(),
-            tuner: tuner.clone(),
-            engine: engine.clone(),
-            reload: reload_tx,
-            config: config_rx,
-        };
-        let admin = crate::admin::AdminService::start(cfg, to)?;
-        let both = Arc::new(Mutex::new(crate::reload::Listeners { admin, metrics }));
-        listeners = Some(both.clone());
-        let reloads = crate::reload::Reloads {
-            current: cfg.clone(),
-            admin: reload_rx,
-            published,
-            tuner,
-            engine,
-            dpdk: cfg.dataplane.backend == config::Backend::Dpdk,
-            listeners: both,
-        };
+        let reloads = listen(cfg, &control, engine, facts)?;
+        listeners = Some(reloads.listeners.clone());
         let reloads = crate::reload::on_sighup(hangups, file, control, ng_reload, reloads);
         tokio::spawn(reloads);
         tracing::info!(ng = %cfg.ng.listen, "ferrovox ready");
@@ -171,6 +145,42 @@ fn sip_until_stopped(
         }
     }
     (result, ng)
+}
+
+/// Binds the metrics endpoint and the admin socket (each on a thread of its own) and gives
+/// the reload task its state, which shares them.
+fn listen(
+    cfg: &Config,
+    control: &Option<mpsc::Sender<control::sip_driver::Control>>,
+    engine: control::SharedEngine,
+    facts: crate::metrics::PlaneFacts,
+) -> anyhow::Result<crate::reload::Reloads> {
+    let scrape = crate::metrics::Parts {
+        sip: control.clone(),
+        engine: engine.clone(),
+        plane: facts,
+    };
+    let metrics = crate::metrics::MetricsService::start(cfg, scrape)?;
+    let (reload_tx, reload_rx) = mpsc::channel(4);
+    let (published, config_rx) = watch::channel(Arc::new(cfg.clone()));
+    let tuner = crate::tune::Tuner::new(engine.clone());
+    let to = crate::admin::Parts {
+        sip: control.clone(),
+        tuner: tuner.clone(),
+        engine: engine.clone(),
+        reload: reload_tx,
+        config: config_rx,
+    };
+    let admin = crate::admin::AdminService::start(cfg, to)?;
+    Ok(crate::reload::Reloads {
+        current: cfg.clone(),
+        admin: reload_rx,
+        published,
+        tuner,
+        engine,
+        dpdk: cfg.dataplane.backend == config::Backend::Dpdk,
+        listeners: Arc::new(Mutex::new(crate::reload::Listeners { admin, metrics })),
+    })
 }
 
 async fn wait_for_signal() {
