@@ -32,7 +32,8 @@
 //! `start_queue`, `queue_count`; `force_copy=1` with `copy = true`): worker `w` polls the
 //! interface's queue `start_queue + w`, so `queues` (default: one per worker) must equal the
 //! number of workers, and the NIC must have that many combined channels from `start_queue` on
-//! (`ethtool -L IFACE combined N`).
+//! (`ethtool -L IFACE combined N`). `net_af_xdp` has no `rte_flow`: with several workers,
+//! `steering` must be `auto` or `rss`, and the NIC's own ntuple rules place the relay ports.
 //!
 //! The port resolves next hops itself with ARP (RFC 826) and IPv6 neighbour discovery
 //! (RFC 4861): an on-link destination is its own next hop, others go to `gateway` /
@@ -184,14 +185,26 @@ impl DpdkConfig {
     }
 
     /// Gives every `af_xdp` port without `queues` one queue per worker, and refuses one whose
-    /// `queues` differs from `workers` (worker `w` polls queue `start_queue + w`).
+    /// `queues` differs from `workers` (worker `w` polls queue `start_queue + w`), or
+    /// `steering = "flow"` with several workers (`net_af_xdp` has no `rte_flow`).
     pub(crate) fn fit_af_xdp_queues(
         &mut self,
         raw: &[Option<i64>],
         workers: usize,
     ) -> Result<(), ConfigError> {
+        let flow = self.steering == Steering::Flow;
         for (i, (p, q)) in self.ports.iter_mut().zip(raw).enumerate() {
             let Some(x) = p.af_xdp.as_mut() else { continue };
+            if flow && workers > 1 {
+                return Err(key(
+                    format!("{P}.steering"),
+                    format!(
+                        "\"flow\" needs rte_flow, which net_af_xdp ({P}.port[{i}]) lacks: use \
+                         \"auto\" or \"rss\" (the NIC's ntuple rules place the relay ports, \
+                         see ferrovox-host-kit af-xdp)"
+                    ),
+                ));
+            }
             let path = format!("{P}.port[{i}].af_xdp.queues");
             let q: u16 = match q {
                 Some(q) => int_in(&path, *q, 1, super::MAX_WORKERS as i64)?,

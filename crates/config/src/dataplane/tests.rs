@@ -153,10 +153,17 @@ fn xdp_doc(head: &str, xdp: &str) -> String {
 #[test]
 fn dpdk_af_xdp_port_gets_its_vdev_and_one_queue_per_worker() {
     let two = "[dataplane]\nworker_cores = [2, 3]";
-    let d = ok(&xdp_doc(two, "{ iface = \"eth1\", start_queue = 4 }"))
-        .dataplane
-        .dpdk
-        .expect("dpdk section");
+    let e = err(&xdp_doc(two, "{ iface = \"eth1\" }")).to_string();
+    assert!(e.starts_with("dataplane.dpdk.steering"), "{e}");
+    let d = ok(
+        &xdp_doc(two, "{ iface = \"eth1\", start_queue = 4 }").replace(
+            "[dataplane.dpdk]\n",
+            "[dataplane.dpdk]\nsteering = \"auto\"\n",
+        ),
+    )
+    .dataplane
+    .dpdk
+    .expect("dpdk section");
     let p = &d.ports[0];
     assert_eq!(p.device, "net_af_xdp0");
     let x = p.af_xdp.as_ref().expect("af_xdp");
