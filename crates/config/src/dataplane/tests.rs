@@ -241,9 +241,6 @@ fn dpdk_af_xdp_port_refusals_name_the_key() {
     ];
     for (text, path) in cases {
         let e = err(text).to_string();
-        assert!(
-            e.starts_with(path),
-            "expected an error at {path}, got: {e}"
-        );
+        assert!(e.starts_with(path), "expected an error at {path}, got: {e}");
     }
 }
