@@ -561,6 +561,20 @@ fn a_removed_interface_keeps_its_calls_and_takes_no_new_ones() {
     let kept = call_on(&d, "kept@remove", (&c, &e), None).unwrap();
     assert!(kept.0.port() <= ext.start() + 19 && kept.1.port() <= ext.start() + 19);
     relays_rtp(&c, &e, kept, 1);
+
+    // The ports `internal` had stay its own until a restart: another name cannot take them.
+    append(&d, &interface_entry("other", ports.relay_internal()));
+    let r = ctl.json_exit(&["reload"], 4);
+    let why = change(&r, "interface[1]")["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        why.starts_with("needs a restart: ") && why.contains("belong to interface \"internal\""),
+        "{r:#}"
+    );
+    let why = call_on(&d, "other@remove", (&c, &e), Some(("external", "other"))).unwrap_err();
+    assert!(why.contains("Unknown interface 'other'"), "{why}");
+    relays_rtp(&a, &b, running, 3);
 }
 
 #[test]
