@@ -130,10 +130,12 @@ stat_field() {
 
 # ---- peers ----
 MEMBER_PIDS=()
+# The port the members' SDP names: their own media port, unless MEMBER_SDP_PORT is set (the RTP
+# tool's member socket of sip-vs-kamailio.sh's MEDIA_CALLS).
 start_member() {
     local port=$1 mp=$2 name=$3
     spawn_on "$PEER_CORE" "$SIPP" -sf "$SIPDIR/uas.xml" -i 127.0.0.1 -ci 127.0.0.1 -nostdin -aa \
-        -p "$port" -mi 127.0.0.1 -mp "$mp" -buff_size 4194304 \
+        -p "$port" -mi 127.0.0.1 -mp "$mp" -key sdp_port "${MEMBER_SDP_PORT:-$mp}" -buff_size 4194304 \
         -trace_stat -stf "$WORK/$name.stats.csv" -fd 1 -trace_err -error_file "$WORK/$name.errors.log" \
         >"$WORK/$name.out" 2>&1
     MEMBER_PIDS+=($!)

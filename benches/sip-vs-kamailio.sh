@@ -20,13 +20,18 @@
 #   ONLY=kamailio|ferrovox    measure one proxy only (default: both, Kamailio first)
 #   DURATION=10 HOLD_MS=500 START_RATE=250 MAX_RATE=20000 STEPS=8 PRECISION=5 SLACK=3
 #   SETTLE=2 MAX_TOTAL=600 (seconds: no new step starts after this)
-#   PROXY_CORE=1 PEER_CORE=0 CEILING=1 BASE_PORT=25060 PING_INTERVAL=10
+#   PROXY_CORE=1 PEER_CORE=0 CEILING=1 BASE_PORT=25060 (61000 with MEDIA_CALLS) PING_INTERVAL=10
 #   CHILDREN=4 SHM_MB=512 (Kamailio UDP workers, shared memory)
 #   FLOOD_GUARD=true|false (Ferrovox's [sip.flood] guard; the caller is exempt either way)
 #   MEDIA=signalling|anchor (anchor: every call's media anchored too: Kamailio drives
 #     rtpengine over ng with rtpengine_offer/answer/delete, rtpengine pinned to the proxy
 #     core with it; Ferrovox anchors in-process; both delete at once, no delete delay)
 #   RTPENGINE=/usr/bin/rtpengine RELAY_MIN=2000 RELAY_MAX=21999 (MEDIA=anchor relay ports)
+#   MEDIA_CALLS=0 (with MEDIA=anchor: that many calls set up and held through the proxy before
+#     its search, with RTP both ways for the whole search; every step prints the media loss
+#     in its window and fails at MEDIA_LOSS=0.1 percent or more; benches/sip-media.sh)
+#     MEDIA_PPS=5 (packets/s per direction of each held call) MEDIA_BASELINE=5 (seconds of
+#     media alone first) HOLD_RATE=500 (calls/s setting the held calls up); RELAY_MAX 31999
 #   SKIP_BUILD=0 KAMAILIO=/usr/sbin/kamailio KAMAILIO_MODULES=<from kamailio -h>
 #   SIPP=/usr/bin/sipp FERROVOX=<target>/release/ferrovox
 #   LIST_EVERY=0 (seconds; with ONLY=ferrovox: no search, two steps at LIST_RATE=1000 cps,
@@ -57,7 +62,9 @@ MAX_TOTAL=${MAX_TOTAL:-600}
 PROXY_CORE=${PROXY_CORE:-1}
 PEER_CORE=${PEER_CORE:-0}
 CEILING=${CEILING:-1}
-BASE_PORT=${BASE_PORT:-25060}
+# With MEDIA_CALLS the relay ports take 2000-31999: the bench's own ports go above the
+# kernel's ephemeral range.
+BASE_PORT=${BASE_PORT:-$(((${MEDIA_CALLS:-0} > 0) ? 61000 : 25060))}
 PING_INTERVAL=${PING_INTERVAL:-10}
 CHILDREN=${CHILDREN:-4}
 SHM_MB=${SHM_MB:-512}
@@ -71,6 +78,11 @@ FERROVOX=${FERROVOX:-$TARGET_DIR/release/ferrovox}
 LIST_EVERY=${LIST_EVERY:-0}
 LIST_RATE=${LIST_RATE:-1000}
 FERROVOXCTL=${FERROVOXCTL:-$TARGET_DIR/release/ferrovoxctl}
+MEDIA_CALLS=${MEDIA_CALLS:-0}
+MEDIA_PPS=${MEDIA_PPS:-5}
+MEDIA_LOSS=${MEDIA_LOSS:-0.1}
+MEDIA_BASELINE=${MEDIA_BASELINE:-5}
+HOLD_RATE=${HOLD_RATE:-500}
 
 # Port layout (all UDP on 127.0.0.1).
 KAMAILIO_PORT=$BASE_PORT
@@ -85,8 +97,10 @@ RTPENGINE_NG=$((BASE_PORT + 14))
 if [[ $MEDIA == anchor ]]; then
     # Anchored calls hold 4 relay ports each (2 legs, RTP + RTCP) until their BYE: room for
     # 5,000 at once, for each relay.
+    # With MEDIA_CALLS, 7,500 calls: the held ones and the ramp's. Ferrovox puts the member
+    # side on 127.0.0.2 (sip-media.sh), so it holds this many per side.
     RELAY_MIN=${RELAY_MIN:-2000}
-    RELAY_MAX=${RELAY_MAX:-21999}
+    RELAY_MAX=${RELAY_MAX:-$(((MEDIA_CALLS > 0) ? 31999 : 21999))}
 else
     RELAY_MIN=$(((BASE_PORT + 1000) / 2 * 2))   # Ferrovox relay ports: even ..
     RELAY_MAX=$((RELAY_MIN + 999))              # .. odd
@@ -94,7 +108,8 @@ fi
 [[ $MEDIA == signalling || $MEDIA == anchor ]] || { echo "sip-vs-kamailio: MEDIA=$MEDIA: use signalling or anchor" >&2; exit 2; }
 
 for v in DURATION HOLD_MS START_RATE MAX_RATE STEPS PRECISION SLACK SETTLE MAX_TOTAL \
-    PROXY_CORE PEER_CORE BASE_PORT PING_INTERVAL CHILDREN SHM_MB LIST_EVERY LIST_RATE; do
+    PROXY_CORE PEER_CORE BASE_PORT PING_INTERVAL CHILDREN SHM_MB LIST_EVERY LIST_RATE \
+    MEDIA_CALLS MEDIA_PPS MEDIA_BASELINE HOLD_RATE; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "sip-vs-kamailio: $v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 for p in $PROXIES; do
@@ -103,6 +118,11 @@ done
 if ((LIST_EVERY > 0)); then
     [[ $PROXIES == ferrovox ]] || { echo "sip-vs-kamailio: LIST_EVERY needs ONLY=ferrovox" >&2; exit 2; }
     [[ -x $FERROVOXCTL ]] || { echo "sip-vs-kamailio: LIST_EVERY needs ferrovoxctl at $FERROVOXCTL" >&2; exit 2; }
+fi
+if ((MEDIA_CALLS > 0)); then
+    [[ $MEDIA == anchor ]] || { echo "sip-vs-kamailio: MEDIA_CALLS needs MEDIA=anchor" >&2; exit 2; }
+    ((LIST_EVERY == 0 && HOLD_RATE > 0 && MEDIA_PPS > 0)) ||
+        { echo "sip-vs-kamailio: MEDIA_CALLS needs HOLD_RATE and MEDIA_PPS above 0 and no LIST_EVERY" >&2; exit 2; }
 fi
 ((RELAY_MAX < 32768)) || { echo "sip-vs-kamailio: BASE_PORT too high (ports must stay below 32768)" >&2; exit 2; }
 
@@ -113,16 +133,22 @@ BENCH_START=$(date +%s)
 # shellcheck source=benches/sip-common.sh
 source "$ROOT/benches/sip-common.sh"
 trap sip_cleanup EXIT
+# shellcheck source=benches/sip-media.sh
+source "$ROOT/benches/sip-media.sh"
+if ((MEDIA_CALLS > 0)); then
+    media_fd_check
+    MEMBER_SDP_PORT=$TOOL_MEMBER_PORT
+fi
 trap 'exit 130' INT TERM
 
 # ---- tools ----
 sip_check_tools sip-vs-kamailio
-sip_check_ports sip-vs-kamailio "$BASE_PORT" "$((BASE_PORT + 12))" "$MEDIA_BASE" "$((MEDIA_BASE + 40))"
+sip_check_ports sip-vs-kamailio "$BASE_PORT" "$((BASE_PORT + 16))" "$MEDIA_BASE" "$((MEDIA_BASE + 40))"
 
 declare -A STATUS
 if [[ " $PROXIES " == *" ferrovox "* && $SKIP_BUILD != 1 ]]; then
-    say "building: cargo build --release -p ferrovox"
-    if ! (cd "$ROOT" && cargo build --release -p ferrovox) >"$WORK/build.log" 2>&1; then
+    say "building: cargo build --release -p ferrovox -p benches"
+    if ! (cd "$ROOT" && cargo build --release -p ferrovox -p benches) >"$WORK/build.log" 2>&1; then
         STATUS[ferrovox]="not built: cargo build --release -p ferrovox failed (log: $WORK/build.log)"
         say "${STATUS[ferrovox]}"
     fi
@@ -160,6 +186,7 @@ start_ferrovox() {
     if [[ $MEDIA == anchor ]]; then
         # Anchored (the default), ports released at the BYE as rtpengine's --delete-delay=0.
         printf '\n[media]\ndelete_delay_secs = 0\n' >>"$WORK/ferrovox.toml"
+        ((MEDIA_CALLS == 0)) || ferrovox_media_sides "$WORK/ferrovox.toml"
     else
         ferrovox_signalling_only "$WORK/ferrovox.toml"
     fi
@@ -218,11 +245,21 @@ step() {
     awk -v e="$elapsed" -v a="$allowed" 'BEGIN { exit !(e <= a) }' || pass=0
     local drops="$((pd1 - pd0))/$((sd1 - sd0))"
     [[ $name == ceiling ]] && drops="-/$((sd1 - sd0))"
-    printf '%-8s %6d cps %7d calls %6s s (max %s) ok %-7s failed %-6s retrans %-7s drops %-9s proxy CPU %-5s peers CPU %-5s %s\n' \
+    local media="" loss=""
+    if ((MEDIA_CALLS > 0)) && [[ $name != ceiling ]]; then
+        media=$(media_window "$name" "$t0" "$t1")
+        loss=${media%%\%*}
+        awk -v l="$loss" -v m="$MEDIA_LOSS" 'BEGIN { exit !(l < m) }' || pass=0
+        media=" media loss $media"
+    fi
+    printf '%-8s %6d cps %7d calls %6s s (max %s) ok %-7s failed %-6s retrans %-7s drops %-9s proxy CPU %-5s peers CPU %-5s%s %s\n' \
         "$name" "$rate" "$calls" "$elapsed" "$allowed" "$ok" "$failed" "$retrans" "$drops" "$proxy_cpu" "$peer_busy" \
-        "$([[ $pass == 1 ]] && echo PASS || echo "FAIL (sipp exit $rc)")" | tee -a "$WORK/$name.steps" >&2
+        "$media" "$([[ $pass == 1 ]] && echo PASS || echo "FAIL (sipp exit $rc)")" | tee -a "$WORK/$name.steps" >&2
     if [[ $pass == 1 ]]; then
         echo "$rate $proxy_cpu $peer_busy $retrans $drops" >"$WORK/$name.best"
+        [[ -z $media ]] || echo "$rate${media}" >"$WORK/$name.best.media"
+    else
+        [[ -z $media ]] || echo "$rate${media}" >"$WORK/$name.fail.media"
     fi
     [[ $pass == 1 ]]
 }
@@ -297,12 +334,13 @@ for proxy in $PROXIES; do
         w0=$(date +%s.%N)
         mapfile -t run_pids < <(proxy_pids)
         c0=$(cpu_secs "${run_pids[@]}")
-        if ((LIST_EVERY > 0)); then
+        if ((MEDIA_CALLS > 0)) && ! media_start "$proxy" "$PROXY_PORT"; then
+            STATUS[$proxy]="its $MEDIA_CALLS held calls could not be set up (logs: $WORK/$proxy.held.*)"
+        elif ((LIST_EVERY > 0)); then
             list_compare "$proxy" "$PROXY_PORT"
             list_report
             exit 0
-        fi
-        if search "$proxy" "$PROXY_PORT"; then
+        elif search "$proxy" "$PROXY_PORT"; then
             STATUS[$proxy]=ok
             mapfile -t run_pids < <(proxy_pids)
             awk -v a="$c0" -v b="$(cpu_secs "${run_pids[@]}")" -v w0="$w0" -v w1="$(date +%s.%N)" \
@@ -312,6 +350,7 @@ for proxy in $PROXIES; do
         fi
     fi
     [[ ${STATUS[$proxy]} == ok ]] || say "$proxy: ${STATUS[$proxy]}"
+    media_stop
     stop "$PROXY_PID"
     [[ -z $MEDIA_PID ]] || stop "$MEDIA_PID"
     MEDIA_PID=
@@ -360,6 +399,11 @@ proxy_line() {
     line "" "at that rate: proxy CPU $(best "$p" 2) of one core, sipp peers $(best "$p" 3) of theirs, $(best "$p" 4) retransmissions, $(best "$p" 5) datagrams dropped (proxy/peers)"
     line "" "CPU per call at that rate: $(awk -v c="$(best "$p" 2)" -v r="$(best "$p" 1)" 'BEGIN { sub("%", "", c); if (r + 0 == 0) print "na"; else printf "%.0f us", c / 100 / r * 1e6 }')"
     line "" "whole run: $(cat "$WORK/$p.cpu" 2>/dev/null || echo na)$(at_ceiling "$p" && echo '; AT THE PEERS CEILING: the proxy figure is a lower bound')"
+    if ((MEDIA_CALLS > 0)); then
+        line "" "media, no call ramp: loss $(cat "$WORK/$p.media.baseline" 2>/dev/null || echo na)"
+        line "" "media at the best clean rate: $(cat "$WORK/$p.best.media" 2>/dev/null || echo na)"
+        line "" "media at the lowest failing step: $(cat "$WORK/$p.fail.media" 2>/dev/null || echo na)"
+    fi
 }
 
 {
@@ -373,7 +417,13 @@ proxy_line() {
     line "call" "INVITE(SDP) 100 180 200(SDP) ACK, ${HOLD_MS} ms hold, BYE 200; UDP on 127.0.0.1; record-routed"
     line "dispatching" "2 members, round robin, OPTIONS probe every ${PING_INTERVAL} s"
     if [[ $MEDIA == anchor ]]; then
-        line "media" "anchored: kamailio + rtpengine userspace over ng (rtpengine's CPU counted with the proxy's), ferrovox in-process; no RTP sent, delete delay 0"
+        line "media" "anchored: kamailio + rtpengine userspace over ng (rtpengine's CPU counted with the proxy's), ferrovox in-process; delete delay 0"
+        if ((MEDIA_CALLS > 0)); then
+            line "held calls" "$MEDIA_CALLS set up first and held through the search, RTP (172 B) at $MEDIA_PPS pps per direction each ($((MEDIA_CALLS * 2 * MEDIA_PPS)) pps through the relay), rtp-hold on core $PEER_CORE; a step fails at ${MEDIA_LOSS}% media loss"
+            line "" "ferrovox: caller side on 127.0.0.1, member side on 127.0.0.2, ports $RELAY_MIN-$RELAY_MAX each; rtpengine: 127.0.0.1, the same range"
+        else
+            line "" "no RTP sent"
+        fi
     else
         line "media" "signalling only (SDP untouched)"
     fi
