@@ -3,7 +3,7 @@
 # machine's stable toolchain and fail if any target finds a crash.
 #
 #   fuzz/smoke.sh [SECONDS] [TARGET...]     targets: rtp_rtcp wire_frame sdp ng ng_json sip sip_stream proxy dns
-#                                           ng_engine config l2_responder admin
+#                                           ng_engine config l2_responder admin ha_record
 #                                           (default: all)
 #
 # Environment: FUZZ_SANITIZER (default none: the fuzzed crates forbid unsafe code, and without
@@ -19,7 +19,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [[ "$secs" -lt 1 ]]; then
     echo "usage: $0 [SECONDS] [TARGET...]" >&2
     exit 2
 fi
-all=(rtp_rtcp wire_frame sdp ng ng_json sip sip_stream proxy dns ng_engine config l2_responder admin)
+all=(rtp_rtcp wire_frame sdp ng ng_json sip sip_stream proxy dns ng_engine config l2_responder admin ha_record)
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then targets=("${all[@]}"); fi
 
@@ -37,7 +37,7 @@ features=()
 for t in "${targets[@]}"; do
     case "$t" in
         rtp_rtcp|wire_frame) ;;
-        sdp|ng|sip|proxy|dns|ng_engine|config|l2_responder|admin) features+=("$t") ;;
+        sdp|ng|sip|proxy|dns|ng_engine|config|l2_responder|admin|ha_record) features+=("$t") ;;
         sip_stream) features+=(sip) ;;
         ng_json) features+=(ng) ;;
         *) echo "unknown target: $t (known: ${all[*]})" >&2; exit 2 ;;
