@@ -24,6 +24,8 @@
 #   CALLS=100 SIZE=172 WARMUP=1 DURATION=3 LOSS=0.1 START_PPS=20000 MAX_PPS=2000000
 #   MAX_STEPS=16 BURST=1 GSO=off RELAY_CORE=1 LOAD_CORE=0 SKIP_BUILD=0
 #   CEILING=1 (also measure the tool's own ceiling: its endpoints send to each other)
+#   PROFILE=PPS (after each search, `perf record` the relay core for PROFILE_SECS=4 s while
+#     the tool offers PPS; the top symbols go to the report: where a relay's core goes)
 #   RTPENGINE=/usr/bin/rtpengine  FERROVOX=<target>/release/ferrovox
 #   RELAY_LOAD=<target>/release/relay-load
 #
@@ -51,6 +53,8 @@ RELAY_CORE=${RELAY_CORE:-1}
 LOAD_CORE=${LOAD_CORE:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
 CEILING=${CEILING:-1}
+PROFILE=${PROFILE:-}
+PROFILE_SECS=${PROFILE_SECS:-4}
 RTPENGINE=${RTPENGINE:-/usr/bin/rtpengine}
 FERROVOX=${FERROVOX:-$TARGET_DIR/release/ferrovox}
 LOAD=${RELAY_LOAD:-$TARGET_DIR/release/relay-load}
@@ -171,6 +175,24 @@ measure() {
         'BEGIN { printf "%.2f s CPU over %.1f s wall", b - a, w1 - w0 }' >"$WORK/$name.cpu"
 }
 
+# profile NAME NG: the relay core's profile at PROFILE pps (every process and the kernel's
+# softirq work on it), top symbols in $WORK/NAME.profile.
+profile() {
+    local name=$1 ng=$2 load
+    [[ -n $PROFILE ]] || return 0
+    command -v perf >/dev/null || { say "PROFILE needs perf (linux-perf)"; return 1; }
+    # shellcheck disable=SC2046
+    run_load run --ng "$ng" --rate "$PROFILE" --label "$name-profile" $(load_args) \
+        --duration $((PROFILE_SECS + 2)) >"$WORK/$name.profile-load.out" 2>&1 &
+    load=$!
+    sleep 2
+    perf record -q -C "$RELAY_CORE" -o "$WORK/$name.perf.data" -- sleep "$PROFILE_SECS" \
+        >/dev/null 2>&1 || say "$name: perf record failed"
+    wait "$load" || true
+    perf report -q -i "$WORK/$name.perf.data" --no-children --sort comm,dso,sym \
+        --percent-limit 1.5 --stdio 2>/dev/null | sed '/^$/d' | head -n 25 >"$WORK/$name.profile"
+}
+
 start_rtpengine() {
     with_media_address on
     ip netns exec "$NS_RELAY" taskset -c "$RELAY_CORE" "$RTPENGINE" --foreground --log-stderr \
@@ -265,6 +287,7 @@ for relay in $RELAYS; do
     esac
     if measure "$relay" "$NG" "$RELAY_PID"; then
         STATUS[$relay]=ok
+        profile "$relay" "$NG" || true
     else
         STATUS[$relay]="measurement failed (log: $WORK/$relay.log)"
     fi
@@ -283,13 +306,18 @@ relay_line() {
         line "$r" "not measured: ${STATUS[$r]:-not requested}"
         return
     fi
-    [[ $(field "$r" tool_limited) == 1 ]] && note="; LOWER BOUND: the load tool could not offer more"
+    [[ $(field "$r" tool_limited) == 1 ]] && note="; the load tool could not offer some rates"
     [[ $(field "$r" limit_found) != 1 ]] && note="$note; LOWER BOUND: no step failed on loss"
     line "$r" "$(field "$r" rate_pps) pps at $(field "$r" loss_pct)% loss; $(field "$r" per_core_pps) pps per CPU-second (relay CPU $(field "$r" relay_core_share) of a core); round trip p50 $(latency "$WORK/$r.out" p50) us, p99 $(latency "$WORK/$r.out" p99) us$note"
     line "" "whole run: $(cat "$WORK/$r.cpu" 2>/dev/null || echo na)"
+    if [[ -s $WORK/$r.profile ]]; then
+        line "" "relay core at $PROFILE pps (perf, top symbols: comm, object, symbol):"
+        sed 's/^/      /' "$WORK/$r.profile"
+    fi
 }
-# A figure is only a lower bound when the tool could not offer more or no step failed.
-lower_bound() { [[ $(field "$1" tool_limited) == 1 || $(field "$1" limit_found) != 1 ]]; }
+# A figure is only a lower bound when no step above it failed on loss (some steps may still
+# have been tool-limited).
+lower_bound() { [[ $(field "$1" limit_found) != 1 ]]; }
 xsk=$(grep -ho 'xsk_mode="[a-z-]*" xdp_attach=[a-z]*' "$WORK/ferrovox-afxdp.log" 2>/dev/null | head -n 1 || true)
 {
     echo
