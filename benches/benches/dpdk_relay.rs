@@ -33,7 +33,7 @@ use pktio::dpdk::{
     RingPort,
 };
 use pktio::{PacketIo, PortKey, RelayAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use wire::Endpoint;
@@ -333,6 +333,140 @@ impl LoopStats {
     }
 }
 
+/// DPDK testpmd's `macswap` forward: receive a burst, swap each frame's destination and source
+/// MAC addresses (the first data line is read and written, as the relay must), transmit it.
+/// Returns the frames received.
+#[inline(never)]
+fn macswap_burst(b: &mut MbufBurst, port: u16) -> usize {
+    let got = b.rx(port, 0);
+    for i in 0..got {
+        if let Some(d) = b.data_mut(i).and_then(|d| d.first_chunk_mut::<12>()) {
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(&d[..6]);
+            d.copy_within(6..12, 0);
+            d[6..12].copy_from_slice(&mac);
+        }
+    }
+    if got > 0 {
+        b.tx(port, 0);
+    }
+    got
+}
+
+/// One relay poll on the main lcore, for the profile (a function of its own so callgrind can
+/// collect exactly it).
+#[inline(never)]
+fn relay_poll(w: &mut Worker<DpdkIo>, epoch: Instant) -> usize {
+    w.iterate(|| epoch.elapsed().as_nanos() as u64)
+}
+
+/// Set in the environment of the bench run under callgrind by `--profile`.
+const PROFILE_CHILD: &str = "DPDK_RELAY_PROFILE_CHILD";
+/// Bursts of each loop the profile counts.
+const PROFILE_BURSTS: usize = 2000;
+
+/// Under callgrind (collecting only [`relay_poll`] and [`macswap_burst`]): every flow latched
+/// first (not collected), then the relay and macswap loops on this lcore, generator taking
+/// turns; prints the packets each loop carried.
+fn profiled_loops(
+    mut worker: Worker<DpdkIo>,
+    gen: &mut Gen,
+    port: u16,
+    flows: usize,
+    epoch: Instant,
+) -> anyhow::Result<()> {
+    for _ in 0..flows.div_ceil(BURST) + 8 {
+        gen.offer_burst();
+        worker.iterate(|| epoch.elapsed().as_nanos() as u64);
+        gen.take_back();
+    }
+    let (mut relayed, mut swapped) = (0usize, 0usize);
+    for _ in 0..PROFILE_BURSTS {
+        gen.offer_burst();
+        relayed += relay_poll(&mut worker, epoch);
+        gen.take_back();
+    }
+    let mut b = MbufBurst::new(BURST);
+    for _ in 0..PROFILE_BURSTS {
+        gen.offer_burst();
+        swapped += macswap_burst(&mut b, port);
+        gen.take_back();
+    }
+    gen.drain();
+    let c = worker.counters();
+    println!(
+        "profile: relay {relayed} macswap {swapped} forwarded {} flows {flows}",
+        c.forwarded
+    );
+    Ok(())
+}
+
+/// `--profile`: runs this bench under callgrind and prints instructions per packet of the
+/// relay loop and of macswap, and the relay's most costly functions (inclusive).
+fn profile() -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let out = std::env::temp_dir().join(format!("dpdk_relay.callgrind.{}", std::process::id()));
+    let run = std::process::Command::new("valgrind")
+        .args(["--tool=callgrind", "--toggle-collect=*relay_poll*"])
+        .arg("--toggle-collect=*macswap_burst*")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&exe)
+        .args(std::env::args().skip(1).filter(|a| a != "--profile"))
+        .env(PROFILE_CHILD, "1")
+        .output()
+        .map_err(|e| anyhow::anyhow!("--profile needs valgrind (Debian package valgrind): {e}"))?;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("profile: "));
+    let Some(line) = line.filter(|_| run.status.success()) else {
+        anyhow::bail!(
+            "the profiled run failed: {}\n{stdout}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    };
+    let num = |k: &str| -> f64 {
+        let mut w = line.split_whitespace();
+        w.position(|x| x == k)
+            .and_then(|_| w.next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let ann = std::process::Command::new("callgrind_annotate")
+        .args(["--inclusive=yes", "--threshold=100"])
+        .arg(&out)
+        .output()?;
+    let ann = String::from_utf8_lossy(&ann.stdout);
+    let ir = |f: &str| -> f64 {
+        ann.lines()
+            .find(|l| l.contains(f))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|v| v.replace(',', "").parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let (model, _) = cpu();
+    println!("dpdk_relay --profile: callgrind, generator and loop taking turns on one lcore, {PROFILE_BURSTS} bursts each | {model}");
+    println!("{line}");
+    let (relay, swap) = (ir("relay_poll"), ir("macswap_burst"));
+    println!(
+        "instructions per packet: relay {:.0} (target <= 400), macswap {:.0}",
+        relay / num("relay"),
+        swap / num("macswap")
+    );
+    println!("relay, inclusive instructions per packet of its most costly functions:");
+    let relay_pkts = num("relay");
+    for l in ann.lines().filter(|l| l.contains("[")).take(40) {
+        let Some(v) = l.split_whitespace().next() else {
+            continue;
+        };
+        let Ok(v) = v.replace(',', "").parse::<f64>() else {
+            continue;
+        };
+        let name = l.split_once('*').map_or(l, |(_, n)| n).trim();
+        println!("  {:>7.1}  {name}", v / relay_pkts);
+    }
+    let _ = std::fs::remove_file(&out);
+    Ok(())
+}
+
 fn cpu() -> (String, String) {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let field = |k: &str| {
@@ -354,10 +488,14 @@ fn pct(sorted: &[u64], p: f64, hz: f64) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
+    let child = std::env::var_os(PROFILE_CHILD).is_some();
+    if std::env::args().any(|a| a == "--profile") && !child {
+        return profile();
+    }
     let flows: usize = std::env::var("DPDK_RELAY_FLOWS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
+        .unwrap_or(if child { 10_000 } else { 1_000_000 })
         .max(2);
     let secs: f64 = std::env::var("DPDK_RELAY_SECS")
         .ok()
@@ -440,6 +578,9 @@ fn main() -> anyhow::Result<()> {
     };
     let (model, mhz) = cpu();
     let hz = pktio::dpdk::tsc_hz() as f64;
+    if child {
+        return profiled_loops(worker, &mut gen, port_id, flows, epoch);
+    }
     println!("dpdk_relay: relay vs io-forward on net_ring, one worker lcore, generator on another");
     println!(
         "conditions: {model} | cpu MHz {mhz} | TSC {:.0} MHz | {flows} flows ({} calls, {addrs} relay addrs) | {RTP_PAYLOAD}-byte RTP payload, {}-byte frames | burst {BURST} | {IN_FLIGHT} in flight | --no-huge | {secs} s per phase | install {install_s:.1} s",
@@ -448,34 +589,42 @@ fn main() -> anyhow::Result<()> {
         tmpl.len()
     );
 
-    // Phase 1: io-forward.
+    // Phase 1: io-forward (the ceiling), then macswap (the yardstick: it touches every frame).
     let stop = Arc::new(AtomicBool::new(false));
-    let fwd_count = Arc::new(AtomicU64::new(0));
-    let (s2, c2) = (stop.clone(), fwd_count.clone());
-    let (ftx, frx) = mpsc::channel();
-    let job = eal.launch(worker_lcore, move || {
-        let mut b = MbufBurst::new(BURST);
-        let mut n = 0u64;
-        let mut st = LoopStats::default();
-        while !s2.load(Ordering::Relaxed) {
-            let t0 = pktio::dpdk::rdtsc();
-            let got = b.rx(port_id, 0);
-            if got > 0 {
-                n += b.tx(port_id, 0).0 as u64;
-                st.busy(t0, got);
-            } else {
-                st.empty += 1;
+    let mut forward_phase = |swap: bool| -> anyhow::Result<(f64, LoopStats)> {
+        stop.store(false, Ordering::Relaxed);
+        let s2 = stop.clone();
+        let (ftx, frx) = mpsc::channel();
+        let job = eal.launch(worker_lcore, move || {
+            let mut b = MbufBurst::new(BURST);
+            let mut st = LoopStats::default();
+            while !s2.load(Ordering::Relaxed) {
+                let t0 = pktio::dpdk::rdtsc();
+                let got = if swap {
+                    macswap_burst(&mut b, port_id)
+                } else {
+                    let got = b.rx(port_id, 0);
+                    if got > 0 {
+                        b.tx(port_id, 0);
+                    }
+                    got
+                };
+                if got > 0 {
+                    st.busy(t0, got);
+                } else {
+                    st.empty += 1;
+                }
             }
-        }
-        c2.store(n, Ordering::Relaxed);
-        let _ = ftx.send(st);
-    })?;
-    let p = gen.pump(1.0, secs, None);
-    stop.store(true, Ordering::Relaxed);
-    let _ = job.join();
-    gen.drain();
-    let fwd_mpps = p.returned as f64 / p.secs / 1e6;
-    let fwd_loop = frx.recv()?;
+            let _ = ftx.send(st);
+        })?;
+        let p = gen.pump(1.0, secs, None);
+        stop.store(true, Ordering::Relaxed);
+        let _ = job.join();
+        gen.drain();
+        Ok((p.returned as f64 / p.secs / 1e6, frx.recv()?))
+    };
+    let (fwd_mpps, fwd_loop) = forward_phase(false)?;
+    let (swap_mpps, swap_loop) = forward_phase(true)?;
 
     // Phase 2 and 3: the relay worker, saturated, then paced at 80%.
     // The loop of `Worker::run` (same clock), timing the bursts that carried packets.
@@ -525,15 +674,22 @@ fn main() -> anyhow::Result<()> {
 
     println!("{:<28} {:>10}", "mode", "Mpps");
     println!("{:<28} {:>10.3}", "io-forward (rx -> tx)", fwd_mpps);
+    println!("{:<28} {:>10.3}", "macswap (rx, swap MACs, tx)", swap_mpps);
     println!("{:<28} {:>10.3}", "relay (1 worker)", relay_mpps);
     println!(
-        "relay / io-forward: {:.1}% (target >= 60%)",
+        "relay / io-forward: {:.1}% of the rate (the ceiling)",
         100.0 * relay_mpps / fwd_mpps
+    );
+    println!(
+        "relay / macswap: {:.1}% of the rate, {:.1}% by median worker cycles per packet (target >= 60%)",
+        100.0 * relay_mpps / swap_mpps,
+        100.0 * swap_loop.median_cycles() / relay_loop.median_cycles()
     );
     println!(
         "worker lcore, saturated phases (TSC cycles per packet of the polls that carried packets):"
     );
     println!("  io-forward: {}", fwd_loop.line(hz));
+    println!("  macswap:    {}", swap_loop.line(hz));
     println!("  relay:      {}", relay_loop.line(hz));
     println!(
         "latency at 80% of the zero-loss rate ({:.3} Mpps offered, {} samples, generator -> relay -> generator): p50 {:.2} us  p99 {:.2} us  p99.99 {:.2} us",

@@ -220,7 +220,8 @@ pub fn decide_at<M: RecordMemory>(
         flag::RTP_LATCHED
     };
     // Latched with neither strict source nor handover: any source is taken as it is, so
-    // there is nothing to check or learn.
+    // there is nothing to check or learn (and the other leg's copy stays right).
+    let mut moved = None;
     if s.flags & (latched_bit | flag::STRICT | flag::HANDOVER) != latched_bit {
         let before = s.rtp_dst();
         if !latch(s, rtcp_port, &pkt.src, now_ms, ctx.learning_ms) {
@@ -228,33 +229,9 @@ pub fn decide_at<M: RecordMemory>(
             return Verdict::Drop(DropReason::StrictSource);
         }
         let after = s.rtp_dst();
-        if after != before {
-            let sibling = s.sibling;
-            set_fwd(table, ctx, sibling, after);
-        }
+        moved = (after != before).then_some((s.sibling, after));
     }
-    let Some(s) = table.get_mut(idx) else {
-        return Verdict::Drop(DropReason::UnknownPort);
-    };
-    let len = pkt.payload.len() as u64;
-    match kind {
-        Kind::Rtp { seq, ts, ssrc } => {
-            s.rtp_packets += 1;
-            s.rtp_bytes += len;
-            s.last_rtp_ms = now_ms;
-            rtpstats::update(s, seq, ts, ssrc, now_us);
-        }
-        Kind::Other => {
-            s.rtp_packets += 1;
-            s.rtp_bytes += len;
-            s.last_rtp_ms = now_ms;
-        }
-        Kind::Rtcp => {
-            s.rtcp_packets = s.rtcp_packets.wrapping_add(1);
-            s.rtcp_bytes = s.rtcp_bytes.wrapping_add(len as u32);
-            s.last_rtcp_ms = now_ms;
-        }
-    }
+    count(s, kind, pkt.payload.len() as u64, now_ms, now_us);
     // STUN/DTLS on the RTCP port (the RTCP component of a non-muxed DTLS-SRTP stream) stays on
     // the RTCP component; toward a leg with rtcp-mux RTCP leaves from its RTP port (RFC 5761).
     let rtcp =
@@ -273,10 +250,36 @@ pub fn decide_at<M: RecordMemory>(
     } else {
         (s.sibling, s.fwd)
     };
+    if let Some((sibling, to)) = moved {
+        set_fwd(table, ctx, sibling, to);
+    }
     if dst.port != 0 && !dst.is_unset() {
         Verdict::Forward { egress, dst }
     } else {
         Verdict::Drop(DropReason::NoDestination)
+    }
+}
+
+/// Counts an accepted packet of `kind` with `len` payload bytes on its receiving record.
+#[inline(always)]
+fn count(s: &mut Stream, kind: Kind, len: u64, now_ms: u32, now_us: u64) {
+    match kind {
+        Kind::Rtp { seq, ts, ssrc } => {
+            s.rtp_packets += 1;
+            s.rtp_bytes += len;
+            s.last_rtp_ms = now_ms;
+            rtpstats::update(s, seq, ts, ssrc, now_us);
+        }
+        Kind::Other => {
+            s.rtp_packets += 1;
+            s.rtp_bytes += len;
+            s.last_rtp_ms = now_ms;
+        }
+        Kind::Rtcp => {
+            s.rtcp_packets = s.rtcp_packets.wrapping_add(1);
+            s.rtcp_bytes = s.rtcp_bytes.wrapping_add(len as u32);
+            s.last_rtcp_ms = now_ms;
+        }
     }
 }
 

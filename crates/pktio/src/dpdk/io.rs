@@ -108,19 +108,77 @@ pub(super) struct RxBurst {
 // any thread, one at a time, which the single owner guarantees.
 unsafe impl Send for RxBurst {}
 
-/// A received frame kept for the relay.
+/// A received frame kept for the relay: the mbuf and where its headers are (the frame itself
+/// is read and rewritten in place, not copied). Invariant, checked on receipt
+/// ([`wire::frame::parse_udp`]): the frame at `data` holds its Ethernet header, tag, IP and
+/// UDP headers and `payload_len` bytes of payload.
 #[derive(Debug)]
 pub(super) struct Slot {
     /// The frame until it is forwarded (then a transmit queue owns it until the flush).
     pub(super) mbuf: Option<Mbuf>,
     /// Its first data byte, valid until the flush.
     pub(super) data: *mut u8,
-    /// Its length.
-    pub(super) len: usize,
     /// The relay port it arrived on.
     pub(super) key: PortKey,
-    /// The parsed headers.
-    pub(super) frame: UdpFrame,
+    /// UDP payload length.
+    pub(super) payload_len: u16,
+    /// Offset of the IP header: 14, or 18 behind an 802.1Q tag.
+    pub(super) l3: u8,
+    /// IPv6 (else IPv4 without options).
+    pub(super) v6: bool,
+    /// The 802.1Q VLAN id, if tagged.
+    pub(super) vlan: Option<u16>,
+}
+
+impl Slot {
+    /// A kept frame from its parse.
+    #[inline(always)]
+    pub(super) fn new(mbuf: Mbuf, data: *mut u8, key: PortKey, f: &UdpFrame) -> Self {
+        // The IP header sits at 14 or 18 and a UDP payload fits 16 bits (parse checked both).
+        Self {
+            mbuf: Some(mbuf),
+            data,
+            key,
+            payload_len: f.payload_len as u16,
+            l3: f.l3 as u8,
+            v6: f.v6,
+            vlan: f.vlan,
+        }
+    }
+
+    /// Offset of the UDP header.
+    #[inline(always)]
+    pub(super) fn l4(&self) -> usize {
+        usize::from(self.l3) + if self.v6 { 40 } else { 20 }
+    }
+
+    /// The UDP payload.
+    #[inline(always)]
+    fn payload(&self) -> &[u8] {
+        // SAFETY: the frame holds its headers and `payload_len` payload bytes from `l4 + 8`
+        // (the invariant of `Slot`), owned by this backend until the flush; the borrow of the
+        // slot keeps `forward` (the only writer) from running while the slice lives.
+        unsafe {
+            std::slice::from_raw_parts(self.data.add(self.l4() + 8), usize::from(self.payload_len))
+        }
+    }
+
+    /// The source address and port, read from the frame's headers.
+    #[inline(always)]
+    fn src(&self) -> Endpoint {
+        let (l3, l4) = (usize::from(self.l3), self.l4());
+        // SAFETY: the IP and UDP headers are in the frame (the invariant of `Slot`): the
+        // source address at IP offset 12 (IPv4, 4 bytes) or 8 (IPv6, 16 bytes), the source
+        // port at the start of the UDP header; byte arrays need no alignment.
+        unsafe {
+            let port = u16::from_be_bytes(self.data.add(l4).cast::<[u8; 2]>().read());
+            if self.v6 {
+                Endpoint::new_v6(self.data.add(l3 + 8).cast::<[u8; 16]>().read(), port)
+            } else {
+                Endpoint::new_v4(self.data.add(l3 + 12).cast::<[u8; 4]>().read(), port)
+            }
+        }
+    }
 }
 
 /// Frames on their way out of the worker, each list freed or sent in bulk.
@@ -345,15 +403,16 @@ impl PacketIo for DpdkIo {
     #[inline]
     fn packet(&self, i: usize) -> Option<RxPacket<'_>> {
         let s = self.rx.slots.get(i)?;
-        // SAFETY: the slot's mbuf is owned by this backend until flush (by the slot or a
-        // transmit queue); `len` bytes at `data` are its initialised first segment; the borrow
-        // of `self` keeps `forward` (the only writer) from running while the slice lives.
-        let bytes = unsafe { std::slice::from_raw_parts(s.data, s.len) };
         Some(RxPacket {
             local: s.key,
-            src: s.frame.src,
-            payload: s.frame.payload_bytes(bytes),
+            src: s.src(),
+            payload: s.payload(),
         })
+    }
+
+    #[inline]
+    fn key(&self, i: usize) -> Option<PortKey> {
+        self.rx.slots.get(i).map(|s| s.key)
     }
 
     #[inline]

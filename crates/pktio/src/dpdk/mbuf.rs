@@ -277,6 +277,12 @@ impl RxFlags {
         self.0 & dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_MASK == dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_BAD
     }
 
+    /// The NIC verified the IPv4 header checksum.
+    #[inline(always)]
+    pub fn ip_checksum_good(self) -> bool {
+        self.0 & dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_MASK == dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD
+    }
+
     /// The NIC found the L4 (UDP) checksum wrong.
     #[inline(always)]
     pub fn l4_checksum_bad(self) -> bool {
@@ -303,9 +309,10 @@ mod tests {
         assert!(bad.ip_checksum_bad() && bad.l4_checksum_bad() && !bad.l4_checksum_good());
         let good = RxFlags(RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD);
         assert!(!good.ip_checksum_bad() && !good.l4_checksum_bad() && good.l4_checksum_good());
+        assert!(good.ip_checksum_good() && !bad.ip_checksum_good() && !none.ip_checksum_good());
         // "None" sets both bits of the field: neither bad nor verified.
         let unchecked = RxFlags(RTE_MBUF_F_RX_IP_CKSUM_NONE | RTE_MBUF_F_RX_L4_CKSUM_NONE);
-        assert!(!unchecked.ip_checksum_bad());
+        assert!(!unchecked.ip_checksum_bad() && !unchecked.ip_checksum_good());
         assert!(!unchecked.l4_checksum_bad() && !unchecked.l4_checksum_good());
         // Other flags do not change the checksum reading.
         let vlan =

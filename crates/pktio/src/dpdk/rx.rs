@@ -63,22 +63,14 @@ impl DpdkIo {
         if off < usize::from(u16::MAX) {
             self.rx.data_guess = off;
         }
-        match self.check(link, &m) {
+        match self.check(link, &m, data, len) {
             Ok((key, frame)) => {
                 if steer {
                     if let Some(w) = self.steered_away(key) {
                         return self.hand_to(w, link, m);
                     }
                 }
-                let mbuf = Some(m);
-                let slot = Slot {
-                    mbuf,
-                    data,
-                    len,
-                    key,
-                    frame,
-                };
-                self.rx.slots.push(slot);
+                self.rx.slots.push(Slot::new(m, data, key, &frame));
             }
             Err(r @ RxDrop::Frame(FrameError::NotIp | FrameError::NotUdp)) => {
                 if let Some(m) = self.local(link, m) {
@@ -97,10 +89,16 @@ impl DpdkIo {
         }
     }
 
-    /// The checks of a received frame: one segment, the NIC's checksum verdicts, then the
-    /// frame itself ([`Self::parse`]).
+    /// The checks of a received frame (`len` bytes at `data`, its first segment): one segment,
+    /// the NIC's checksum verdicts, then the frame itself ([`Self::parse`]).
     #[inline]
-    fn check(&self, link: usize, m: &Mbuf) -> Result<(PortKey, UdpFrame), RxDrop> {
+    fn check(
+        &self,
+        link: usize,
+        m: &Mbuf,
+        data: *mut u8,
+        len: usize,
+    ) -> Result<(PortKey, UdpFrame), RxDrop> {
         let flags = m.rx_flags();
         if m.segments() != 1 {
             Err(RxDrop::MultiSegment)
@@ -109,7 +107,10 @@ impl DpdkIo {
         } else if flags.l4_checksum_bad() {
             Err(RxDrop::UdpChecksum)
         } else {
-            self.parse(link, m.data(), flags)
+            // SAFETY: `m`'s first segment holds `len` initialised bytes at `data`, owned by `m`,
+            // which outlives the borrow (it is only read here).
+            let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+            self.parse(link, bytes, flags)
         }
     }
 
@@ -122,7 +123,8 @@ impl DpdkIo {
         bytes: &[u8],
         flags: RxFlags,
     ) -> Result<(PortKey, UdpFrame), RxDrop> {
-        let f = frame::parse_udp(bytes).map_err(RxDrop::Frame)?;
+        // The NIC's IPv4 header checksum verdict stands for the software check (offload).
+        let f = frame::parse_udp_offload(bytes, flags.ip_checksum_good()).map_err(RxDrop::Frame)?;
         let Some(lr) = self.ports.rx.get(link) else {
             return Err(RxDrop::UnknownAddress);
         };
@@ -131,7 +133,11 @@ impl DpdkIo {
         }
         let addr = (self.addrs.on_link(link, &f.dst.ip)).ok_or(RxDrop::UnknownAddress)?;
         let nic_checked = lr.nic_l4 && flags.l4_checksum_good();
-        if self.rx.verify_udp && !nic_checked && !frame::verify_udp_checksum(bytes, &f) {
+        if self.rx.verify_udp
+            && !nic_checked
+            && frame::udp_checksum_present(bytes, &f)
+            && !frame::verify_udp_checksum(bytes, &f)
+        {
             return Err(RxDrop::UdpChecksum);
         }
         let key = PortKey {

@@ -5,7 +5,7 @@
 use super::io::{DpdkIo, Slot};
 use super::mbuf::{Mbuf, MbufVec};
 use crate::PortKey;
-use wire::frame::{self, UdpFrame};
+use wire::frame;
 use wire::Endpoint;
 
 /// Transmit calls per queue and flush: a full TX ring takes part of a burst, so the rest is
@@ -20,46 +20,48 @@ impl DpdkIo {
     #[inline]
     pub(super) fn forward_slot(&mut self, i: usize, egress: PortKey, dst: Endpoint) {
         let ai = usize::from(egress.addr);
-        let (Some(s), Some(&e)) = (self.rx.slots.get_mut(i), self.addrs.egress.get(ai)) else {
+        let Some(e) = self.addrs.egress.get(ai) else {
             self.stats.io.tx_dropped += 1;
             return;
         };
-        // Forwarded already: a transmit queue has it.
-        let Some(mut m) = s.mbuf.take() else { return };
+        let link = e.link;
         let dst_mac = match e.next_hop_mac {
             Some(mac) => mac,
-            None => match self.next_hop(e.link, ai, &dst.ip) {
-                Some(mac) => mac,
-                None => return self.refuse(i, m),
-            },
+            None => {
+                // Forwarded already (a transmit queue has it): nothing to resolve.
+                if self.rx.slots.get(i).is_none_or(|s| s.mbuf.is_none()) {
+                    return;
+                }
+                match self.next_hop(link, ai, &dst.ip) {
+                    Some(mac) => mac,
+                    None => {
+                        self.stats.io.tx_dropped += 1;
+                        return;
+                    }
+                }
+            }
         };
-        let (Some(s), Some(tx)) = (self.rx.slots.get_mut(i), self.tx.link.get_mut(e.link)) else {
-            return self.refuse(i, m);
+        let (Some(s), Some(tx), Some(e)) = (
+            self.rx.slots.get_mut(i),
+            self.tx.link.get_mut(link),
+            self.addrs.egress.get(ai),
+        ) else {
+            self.stats.io.tx_dropped += 1;
+            return;
         };
-        if s.frame.vlan != e.vlan && !retag(s, &mut m, e.vlan) {
-            return self.refuse(i, m);
-        }
+        let Some(mut m) = s.mbuf.take() else { return };
         let src = Endpoint {
             ip: e.ip,
             port: egress.port,
         };
-        // SAFETY: `len` initialised bytes at `data` belong to `m`, held here; `&mut self` makes
-        // this the only access to them.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(s.data, s.len) };
-        match frame::rewrite_udp(bytes, &s.frame, e.mac, dst_mac, &src, &dst) {
-            Ok(()) => tx.push(m),
-            Err(_) => self.refuse(i, m),
-        }
-    }
-
-    /// Puts frame `m` back in slot `i` (not forwarded: freed at the flush) and counts the
-    /// transmit drop.
-    #[cold]
-    fn refuse(&mut self, i: usize, m: Mbuf) {
-        self.stats.io.tx_dropped += 1;
-        match self.rx.slots.get_mut(i) {
-            Some(s) => s.mbuf = Some(m),
-            None => self.tx.free.push(m),
+        let done = (s.vlan == e.vlan || retag(s, &mut m, e.vlan))
+            && rewrite(s, e.mac, dst_mac, &src, &dst).is_ok();
+        if done {
+            tx.push(m);
+        } else {
+            // Not forwarded: the slot keeps it (freed at the flush).
+            s.mbuf = Some(m);
+            self.stats.io.tx_dropped += 1;
         }
     }
 
@@ -138,12 +140,41 @@ pub(super) unsafe fn tx_burst(
     unsafe { q.hand_over(tries, rest, burst) }
 }
 
+/// Rewrites kept frame `s` in place ([`frame::rewrite_udp`]) over its headers split without
+/// checking again: the receive checks made sure they are there.
+#[inline(always)]
+fn rewrite(
+    s: &mut Slot,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: &Endpoint,
+    dst: &Endpoint,
+) -> Result<(), frame::FrameError> {
+    let (l3, l4) = (usize::from(s.l3), s.l4());
+    // SAFETY: the frame at `data` holds its Ethernet header (12 MAC bytes first), the IP
+    // header at `l3` (20 bytes for IPv4 without options, 40 for IPv6) and the UDP header at
+    // `l4` (the invariant of `Slot`, checked on receipt and kept by `retag`). The three ranges
+    // are disjoint (12 <= l3, l3 + IP header = l4); byte arrays need no alignment. The slot's
+    // mbuf is owned by this backend and `&mut Slot` is the only access to its bytes now.
+    unsafe {
+        let eth = &mut *s.data.cast::<[u8; 12]>();
+        let udp = &mut *s.data.add(l4).cast::<[u8; frame::UDP_HEADER_LEN]>();
+        if s.v6 {
+            let ip = &mut *s.data.add(l3).cast::<[u8; frame::IPV6_HEADER_LEN]>();
+            frame::rewrite_udp_v6(eth, ip, udp, src_mac, dst_mac, src, dst)
+        } else {
+            let ip = &mut *s.data.add(l3).cast::<[u8; frame::IPV4_HEADER_LEN]>();
+            frame::rewrite_udp_v4(eth, ip, udp, src_mac, dst_mac, src, dst)
+        }
+    }
+}
+
 /// Moves the 802.1Q tag of kept frame `s` (whose mbuf is `m`) to `want`: rewrites the VLAN id,
 /// inserts a tag into the headroom, or strips it; false (frame untouched) when there is no
 /// headroom.
 fn retag(s: &mut Slot, m: &mut Mbuf, want: Option<u16>) -> bool {
     const TAG: usize = wire::frame::VLAN_TAG_LEN;
-    match (s.frame.vlan, want) {
+    match (s.vlan, want) {
         (Some(_), Some(vid)) => {
             if let Some(tci) = m.data_mut().get_mut(14..16) {
                 let pcp = tci[0] & 0xf0;
@@ -161,8 +192,7 @@ fn retag(s: &mut Slot, m: &mut Mbuf, want: Option<u16>) -> bool {
             let [v0, v1] = (vid & 0x0fff).to_be_bytes();
             b[12..12 + TAG].copy_from_slice(&[t0, t1, v0, v1]);
             s.data = m.data_ptr();
-            s.len += TAG;
-            shift(&mut s.frame, TAG as isize);
+            s.l3 += TAG as u8;
         }
         (Some(_), None) => {
             // A tagged frame has at least 18 bytes (parse checked the length).
@@ -170,18 +200,10 @@ fn retag(s: &mut Slot, m: &mut Mbuf, want: Option<u16>) -> bool {
             b.copy_within(0..12, TAG);
             m.move_start(TAG as i16);
             s.data = m.data_ptr();
-            s.len -= TAG;
-            shift(&mut s.frame, -(TAG as isize));
+            s.l3 -= TAG as u8;
         }
         (None, None) => {}
     }
-    s.frame.vlan = want;
+    s.vlan = want;
     true
-}
-
-/// Moves a parsed frame's offsets by `d` bytes (a tag inserted or removed before them).
-fn shift(f: &mut UdpFrame, d: isize) {
-    f.l3 = f.l3.wrapping_add_signed(d);
-    f.l4 = f.l4.wrapping_add_signed(d);
-    f.payload = f.payload.wrapping_add_signed(d);
 }

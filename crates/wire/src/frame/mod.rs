@@ -11,8 +11,10 @@ mod parse;
 mod rewrite;
 
 pub use build::{build_udp, build_udp_tagged};
-pub use parse::{ethertype, parse_udp, verify_udp_checksum};
-pub use rewrite::rewrite_udp;
+pub use parse::{
+    ethertype, parse_udp, parse_udp_offload, udp_checksum_present, verify_udp_checksum,
+};
+pub use rewrite::{rewrite_udp, rewrite_udp_v4, rewrite_udp_v6};
 
 use crate::Endpoint;
 use thiserror::Error;

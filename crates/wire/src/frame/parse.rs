@@ -30,6 +30,14 @@ pub fn ethertype(frame: &[u8]) -> Option<(u16, usize)> {
 /// may have done it).
 #[inline]
 pub fn parse_udp(frame: &[u8]) -> Result<UdpFrame, FrameError> {
+    parse_udp_offload(frame, false)
+}
+
+/// [`parse_udp`] for a frame whose IPv4 header checksum the NIC has verified already
+/// (`ip_checksum_good`, from the receive offload flags): the software check is skipped then,
+/// every other check is made.
+#[inline]
+pub fn parse_udp_offload(frame: &[u8], ip_checksum_good: bool) -> Result<UdpFrame, FrameError> {
     let Some((eth, _)) = frame.split_first_chunk::<ETH_HEADER_LEN>() else {
         return Err(FrameError::Runt);
     };
@@ -52,7 +60,7 @@ pub fn parse_udp(frame: &[u8]) -> Result<UdpFrame, FrameError> {
     }
     let ip = frame.get(l3..).unwrap_or_default();
     match ethertype {
-        ETHERTYPE_IPV4 => parse_v4(ip, l3, vlan),
+        ETHERTYPE_IPV4 => parse_v4(ip, l3, vlan, ip_checksum_good),
         ETHERTYPE_IPV6 => parse_v6(ip, l3, vlan),
         ETHERTYPE_QINQ => Err(FrameError::StackedVlan),
         _ => Err(FrameError::NotIp),
@@ -61,7 +69,12 @@ pub fn parse_udp(frame: &[u8]) -> Result<UdpFrame, FrameError> {
 
 /// IPv4 (RFC 791 §3.1) and UDP (RFC 768) checks; `ip` starts at the IPv4 header.
 #[inline]
-fn parse_v4(ip: &[u8], l3: usize, vlan: Option<u16>) -> Result<UdpFrame, FrameError> {
+fn parse_v4(
+    ip: &[u8],
+    l3: usize,
+    vlan: Option<u16>,
+    checked: bool,
+) -> Result<UdpFrame, FrameError> {
     let Some((h, _)) = ip.split_first_chunk::<IPV4_HEADER_LEN>() else {
         return Err(FrameError::Runt);
     };
@@ -78,7 +91,7 @@ fn parse_v4(ip: &[u8], l3: usize, vlan: Option<u16>) -> Result<UdpFrame, FrameEr
     }
     // RFC 1122 §3.2.1.2: a host MUST verify the header checksum and silently discard on failure.
     // (A header verifies when its folded sum is all ones, in either byte order.)
-    if checksum::fold16(checksum::sum_le(h)) != 0xffff {
+    if !checked && checksum::fold16(checksum::sum_le(h)) != 0xffff {
         return Err(FrameError::BadIpChecksum);
     }
     // RFC 791 §3.1: MF flag (0x2000) or a non-zero fragment offset (low 13 bits).
@@ -185,6 +198,17 @@ fn udp_header(udp: &[u8]) -> Result<(u16, u16, u16), FrameError> {
             ))
         }
         _ => Err(FrameError::BadUdpLength),
+    }
+}
+
+/// True when the UDP checksum of a parsed frame must be verified: always over IPv6; over
+/// IPv4 unless the field is zero ("no checksum", RFC 768), which [`verify_udp_checksum`]
+/// accepts without summing. False if `f` does not describe `frame`.
+#[inline(always)]
+pub fn udp_checksum_present(frame: &[u8], f: &UdpFrame) -> bool {
+    match f.l4.checked_add(6).and_then(|c| frame.get(c..c + 2)) {
+        Some(&[c0, c1]) => f.v6 || c0 != 0 || c1 != 0,
+        _ => true,
     }
 }
 

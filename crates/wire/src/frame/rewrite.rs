@@ -58,29 +58,83 @@ pub fn rewrite_udp(
     ) else {
         return Err(FrameError::Mismatch);
     };
-    let addr_delta = if f.v6 {
+    if f.v6 {
         let Some(ip) = l3.first_chunk_mut::<IPV6_HEADER_LEN>() else {
             return Err(FrameError::Mismatch);
         };
-        if src.is_v4() || dst.is_v4() {
-            return Err(FrameError::FamilyMismatch);
-        }
-        rewrite_v6(ip, src, dst)
+        rewrite_udp_v6(eth, ip, udp, src_mac, dst_mac, src, dst)
     } else {
         let Some(ip) = l3.first_chunk_mut::<IPV4_HEADER_LEN>() else {
             return Err(FrameError::Mismatch);
         };
-        let (Some(s), Some(d)) = (src.v4(), dst.v4()) else {
-            return Err(FrameError::FamilyMismatch);
-        };
-        rewrite_v4(ip, s, d)
+        rewrite_udp_v4(eth, ip, udp, src_mac, dst_mac, src, dst)
+    }
+}
+
+/// [`rewrite_udp`] of an IPv4 frame already split into its MAC addresses (the first 12 bytes),
+/// its IPv4 header (20 bytes, no options) and its UDP header: a caller that has checked the
+/// frame on receipt splits it without checking again. [`FrameError::FamilyMismatch`] (nothing
+/// written) when `src` or `dst` is not IPv4.
+#[inline(always)]
+pub fn rewrite_udp_v4(
+    eth: &mut [u8; 12],
+    ip: &mut [u8; IPV4_HEADER_LEN],
+    udp: &mut [u8; UDP_HEADER_LEN],
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: &Endpoint,
+    dst: &Endpoint,
+) -> Result<(), FrameError> {
+    let (Some(s), Some(d)) = (src.v4(), dst.v4()) else {
+        return Err(FrameError::FamilyMismatch);
     };
-    let [s0, s1] = src.port.to_be_bytes();
-    let [d0, d1] = dst.port.to_be_bytes();
+    let addr_delta = rewrite_v4(ip, s, d);
+    finish(
+        eth, udp, false, addr_delta, src_mac, dst_mac, src.port, dst.port,
+    );
+    Ok(())
+}
+
+/// [`rewrite_udp_v4`] for IPv6 (a 40-byte header without extension headers).
+#[inline(always)]
+pub fn rewrite_udp_v6(
+    eth: &mut [u8; 12],
+    ip: &mut [u8; IPV6_HEADER_LEN],
+    udp: &mut [u8; UDP_HEADER_LEN],
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: &Endpoint,
+    dst: &Endpoint,
+) -> Result<(), FrameError> {
+    if src.is_v4() || dst.is_v4() {
+        return Err(FrameError::FamilyMismatch);
+    }
+    let addr_delta = rewrite_v6(ip, src, dst);
+    finish(
+        eth, udp, true, addr_delta, src_mac, dst_mac, src.port, dst.port,
+    );
+    Ok(())
+}
+
+/// The UDP ports and checksum, then the MAC addresses.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn finish(
+    eth: &mut [u8; 12],
+    udp: &mut [u8; UDP_HEADER_LEN],
+    v6: bool,
+    addr_delta: u64,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src_port: u16,
+    dst_port: u16,
+) {
+    let [s0, s1] = src_port.to_be_bytes();
+    let [d0, d1] = dst_port.to_be_bytes();
     let new_ports = [s0, s1, d0, d1];
     let check = u16::from_le_bytes([udp[6], udp[7]]);
     // RFC 768: zero means "no checksum" (IPv4 only; parse rejects it over IPv6).
-    if check != 0 || f.v6 {
+    if check != 0 || v6 {
         // Eqn. 3 over the pseudo-header addresses and the ports.
         let old_ports = [udp[0], udp[1], udp[2], udp[3]];
         let new = update(check, addr_delta + delta4(old_ports, new_ports));
@@ -89,10 +143,9 @@ pub fn rewrite_udp(
         [udp[6], udp[7]] = new.to_le_bytes();
     }
     [udp[0], udp[1], udp[2], udp[3]] = new_ports;
-    let (dst, src) = eth.split_at_mut(6);
-    dst.copy_from_slice(&dst_mac);
-    src.copy_from_slice(&src_mac);
-    Ok(())
+    let (d, s) = eth.split_at_mut(6);
+    d.copy_from_slice(&dst_mac);
+    s.copy_from_slice(&src_mac);
 }
 
 /// IPv4 part: addresses, TTL, header checksum. Returns the address delta for the UDP checksum.

@@ -174,6 +174,33 @@ fn ipv4_header_checksum() {
 }
 
 #[test]
+fn ipv4_header_checksum_verified_by_the_nic() {
+    // The NIC's verdict stands for the software check; every other check is still made.
+    let mut f = built(&v4([10, 0, 0, 1], 1), &v4([10, 0, 0, 2], 2), None, b"x");
+    assert_eq!(parse_udp_offload(&f, true), parse_udp(&f));
+    f[14 + 10] ^= 1;
+    assert_eq!(parse_udp(&f), Err(FrameError::BadIpChecksum));
+    assert_eq!(
+        parse_udp_offload(&f, true).map(|u| u.dst),
+        Ok(v4([10, 0, 0, 2], 2))
+    );
+    f[14 + 9] = 6;
+    assert_eq!(parse_udp_offload(&f, true), Err(FrameError::NotUdp));
+}
+
+#[test]
+fn udp_checksum_present_unless_zero_over_ipv4() {
+    let mut f = built(&v4([10, 0, 0, 1], 1), &v4([10, 0, 0, 2], 2), None, b"x");
+    let u = parse_udp(&f).unwrap();
+    assert!(udp_checksum_present(&f, &u));
+    f[40..42].copy_from_slice(&[0, 0]);
+    assert!(!udp_checksum_present(&f, &u));
+    let f = built(&v6(1, 1), &v6(2, 2), None, b"x");
+    let u = parse_udp(&f).unwrap();
+    assert!(udp_checksum_present(&f, &u));
+}
+
+#[test]
 fn fragments_are_dropped() {
     // RFC 791 §3.1: MF flag, fragment offset; RFC 8200 §4.5: Fragment header (44).
     for flags in [0x2000u16, 0x0001, 0x1fff, 0x6000 | 0x0010] {
