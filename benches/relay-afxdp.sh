@@ -189,7 +189,7 @@ profile() {
     perf record -q -C "$RELAY_CORE" -o "$WORK/$name.perf.data" -- sleep "$PROFILE_SECS" \
         >/dev/null 2>&1 || say "$name: perf record failed"
     wait "$load" || true
-    perf report -q -i "$WORK/$name.perf.data" --no-children --sort comm,dso,sym \
+    perf report -q -i "$WORK/$name.perf.data" --no-children --sort pid,dso,sym \
         --percent-limit 1.5 --stdio 2>/dev/null | sed '/^$/d' | head -n 25 >"$WORK/$name.profile"
 }
 
@@ -311,7 +311,7 @@ relay_line() {
     line "$r" "$(field "$r" rate_pps) pps at $(field "$r" loss_pct)% loss; $(field "$r" per_core_pps) pps per CPU-second (relay CPU $(field "$r" relay_core_share) of a core); round trip p50 $(latency "$WORK/$r.out" p50) us, p99 $(latency "$WORK/$r.out" p99) us$note"
     line "" "whole run: $(cat "$WORK/$r.cpu" 2>/dev/null || echo na)"
     if [[ -s $WORK/$r.profile ]]; then
-        line "" "relay core at $PROFILE pps (perf, top symbols: comm, object, symbol):"
+        line "" "relay core at $PROFILE pps (perf, top symbols: pid:thread, object, symbol):"
         sed 's/^/      /' "$WORK/$r.profile"
     fi
 }
