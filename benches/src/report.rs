@@ -103,6 +103,28 @@ pub fn step_row(r: &StepReport, verdict: Option<Verdict>) -> String {
     row
 }
 
+/// One `STEP key=value ...` line for scripts: the step's own figures, whatever its verdict
+/// (the `RESULT` line names only a passing step).
+pub fn step_line(r: &StepReport) -> String {
+    let c = &r.counts;
+    format!(
+        "STEP step={} target_pps={} offered_pps={:.0} relayed_pps={:.0} loss_pct={:.4} sent={} received={} relay_core_share={} tool_core_share={} skipped={} dead_streams={}",
+        r.step,
+        r.target_pps,
+        r.offered_pps(),
+        r.relayed_pps(),
+        r.loss_pct(),
+        c.sent,
+        c.received,
+        r.relay_core_share()
+            .map_or_else(|| "na".to_owned(), |p| format!("{p:.3}")),
+        r.tool_core_share()
+            .map_or_else(|| "na".to_owned(), |p| format!("{p:.3}")),
+        c.skipped,
+        c.dead_streams
+    )
+}
+
 /// The summary block and the `RESULT` line of a search (or of a single step when the outcome
 /// holds one step with no verdict threshold).
 pub fn summary(label: &str, mode: &str, out: &SearchOutcome<StepReport>) -> String {
@@ -209,6 +231,16 @@ mod tests {
             relay_drops: Some(0),
             tool_drops: Some(0),
         }
+    }
+
+    #[test]
+    fn step_line_names_a_failed_step_too() {
+        let line = step_line(&step(2000, 2000, 1500));
+        assert!(line.starts_with("STEP step=1 target_pps=2000 "), "{line}");
+        assert!(line.contains(" loss_pct=25.0000 "), "{line}");
+        assert!(line.contains(" sent=2000 received=1500 "), "{line}");
+        assert!(line.contains(" relay_core_share=0.500 "), "{line}");
+        assert!(line.contains(" tool_core_share=na "), "{line}");
     }
 
     #[test]

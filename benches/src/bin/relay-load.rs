@@ -212,6 +212,7 @@ fn drive(args: &Args, mut ng: Option<&mut NgClient>) -> Result<()> {
             let r = one_step(args, ng.as_deref_mut(), 1, rate)?;
             let v = search::verdict(&args.search, &search::Measured::probe(&r));
             print_row(&report::step_row(&r, Some(v)));
+            println!("{}", report::step_line(&r));
             SearchOutcome {
                 best: (v == search::Verdict::Pass).then_some(0),
                 tool_limited: v == search::Verdict::ToolLimited,
@@ -225,7 +226,10 @@ fn drive(args: &Args, mut ng: Option<&mut NgClient>) -> Result<()> {
                 step += 1;
                 one_step(args, ng.as_deref_mut(), step, rate)
             },
-            |v, r| print_row(&report::step_row(r, Some(v))),
+            |v, r| {
+                print_row(&report::step_row(r, Some(v)));
+                println!("{}", report::step_line(r));
+            },
         )?,
         _ => bail!("nothing to do"),
     };
