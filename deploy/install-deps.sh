@@ -42,8 +42,12 @@ pkgs=(build-essential pkg-config)
 if [ "$want_test" = 1 ]; then pkgs+=(sip-tester kamailio tcpdump iproute2 python3); fi
 # Kamailio's tls module: the TLS peer of the SIP-over-TLS test (edge_tls).
 if [ "$want_test" = 1 ]; then pkgs+=(kamailio-tls-modules); fi
+# A real SIP UA with audio from a file (anchored_edges).
 if [ "$want_test" = 1 ]; then pkgs+=(baresip-core); fi
-if [ "$want_test" = 1 ]; then pkgs+=(tmux); fi  # a terminal to drive ferrovoxctl top in (admin_calls)  # a real SIP UA with audio from a file (anchored_edges)
+# A terminal to drive ferrovoxctl top in (admin_calls).
+if [ "$want_test" = 1 ]; then pkgs+=(tmux); fi
+# Redis, the store of replicated call state (the HA replication tests start their own).
+if [ "$want_test" = 1 ]; then pkgs+=(redis-server); fi
 # rtpengine-ng-client, Debian's ng client (bencode and --json), drives the relay in ng_clients.
 if [ "$want_test" = 1 ]; then pkgs+=(rtpengine-utils); fi
 if [ "$want_bench" = 1 ]; then pkgs+=(rtpengine-daemon); fi
@@ -74,7 +78,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    for svc in kamailio rtpengine-daemon prometheus; do
+    for svc in kamailio rtpengine-daemon prometheus redis-server; do
         $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
     done
 fi

@@ -23,6 +23,9 @@ pub const CHANGES_KEY: &str = "fv:1:changes";
 pub const CALL_PREFIX: &str = "fv:1:call:";
 /// How long a tombstone keeps a late write of an ended call out, in milliseconds.
 pub const TOMBSTONE_MS: u64 = 3_600_000;
+/// The longest TTL a call key gets, in milliseconds (a week: longer than any call's timeouts;
+/// `PEXPIRE` refuses absurd values, and a script that fails half-way is not rolled back).
+pub const MAX_TTL_MS: u64 = 7 * 86_400_000;
 /// The change stream's approximate length cap (`XADD MAXLEN ~`).
 pub const CHANGES_MAXLEN: u64 = 1_000_000;
 
@@ -38,11 +41,13 @@ pub fn call_id_of(key: &str) -> Option<&str> {
 
 /// Writes a call if its stamp supersedes the stored one (a record or a tombstone). KEYS: the
 /// call key, [`CHANGES_KEY`]. ARGV: record JSON, epoch, node, seq, TTL in ms, stream cap.
-/// Returns 1 when written, 0 when fenced off.
+/// Returns 1 when written, 2 when this very stamp is stored already (a retry of a write whose
+/// reply was lost), 0 when fenced off.
 pub const PUT_SCRIPT: &str = r"
 local e, n, s = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local cur = redis.call('HMGET', KEYS[1], 'epoch', 'node', 'seq')
 local ce, cs = tonumber(cur[1]), tonumber(cur[3])
+if ce == e and cur[2] == n and cs == s then return 2 end
 if ce and (ce > e or (ce == e and (cur[2] ~= n or cs >= s))) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'node', n, 'seq', ARGV[4], 'rec', ARGV[1])
@@ -58,6 +63,7 @@ pub const DEL_SCRIPT: &str = r"
 local e, n, s = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local cur = redis.call('HMGET', KEYS[1], 'epoch', 'node', 'seq')
 local ce, cs = tonumber(cur[1]), tonumber(cur[3])
+if ce == e and cur[2] == n and cs == s then return 2 end
 if ce and (ce > e or (ce == e and (cur[2] ~= n or cs >= s))) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'node', n, 'seq', ARGV[3], 'dead', '1')
