@@ -27,7 +27,7 @@
 #
 # Every process started here is killed and every namespace removed on exit. Settings from the
 # environment (defaults: socket / dpdk):
-#   BACKEND=socket CALLS=4800/2000 IDLE=0/98000 RATE=150000/50000 SIZE=172 BURST=4 GSO=on
+#   BACKEND=socket CALLS=4800/2000 IDLE=0/98000 RATE=150000/40000 SIZE=172 BURST=4 GSO=on
 #   WARMUP=2 DURATION=10 RELAY_CORE=1 LOAD_CORE=0 CONTROL_CORE=(dpdk) LOAD_CORE
 #   RELAY_PORTS="6000 31999"/"1024 65535" SKIP_BUILD=0 FERROVOX=<target>/release/ferrovox
 set -euo pipefail
@@ -41,7 +41,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BACKEND=${BACKEND:-socket}
 case $BACKEND in
 socket) defaults=(4800 0 150000 "6000 31999") ;;
-dpdk) defaults=(2000 98000 50000 "1024 65535") ;;
+dpdk) defaults=(2000 98000 40000 "1024 65535") ;;
 *) echo "BACKEND is socket or dpdk, not $BACKEND" >&2; exit 1 ;;
 esac
 CALLS=${CALLS:-${defaults[0]}}
@@ -230,17 +230,20 @@ start_ferrovox() {
     RELAY_PID=$!
 }
 
-# One scrape a second until killed: "unix-time seconds-taken sessions-held http-code" a line.
+# One scrape a second until killed: "unix-time seconds-taken sessions-held http-code bytes" a
+# line. The body goes through a pipe, never to a file: on a busy disk, curl writing it was
+# seen blocked in the kernel for most of a second, which is the disk's time, not the relay's.
 scraper() {
-    local t code secs sessions
+    local t line
     while :; do
         t=$(date +%s.%N)
-        read -r code secs < <("${IN_RELAY[@]}" curl -s -o "$WORK/scrape.body" \
-            -w '%{http_code} %{time_total}\n' --max-time 5 "http://$METRICS/metrics" ||
-            echo "000 na")
-        sessions=$(awk '$1 == "ferrovox_media_sessions" { print $2 }' "$WORK/scrape.body" \
-            2>/dev/null || true)
-        echo "$t $secs ${sessions:-na} $code"
+        line=$("${IN_RELAY[@]}" curl -s --max-time 5 -w '\nCURL %{http_code} %{time_total}\n' \
+            "http://$METRICS/metrics" | awk '
+                $1 == "ferrovox_media_sessions" { s = $2 }
+                $1 == "CURL" { c = $2; x = $3; next }
+                { b += length($0) + 1 }
+                END { printf "%s %s %s %d\n", x == "" ? "na" : x, s == "" ? "na" : s, c == "" ? "000" : c, b }')
+        echo "$t $line"
         sleep "$(awk -v t="$t" -v n="$(date +%s.%N)" 'BEGIN { d = 1 - (n - t); print (d > 0 ? d : 0) }')"
     done
 }
@@ -333,7 +336,7 @@ held=$(wc -l <"$WORK/held.ms")
 failed=$(awk '$4 != 200' "$WORK/scrapes.txt" | wc -l)
 median=$(awk '{ v[NR] = $1 } END { if (NR) printf "%.1f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "na" }' "$WORK/held.ms")
 max=$(tail -n 1 "$WORK/held.ms")
-body_kb=$(($(wc -c <"$WORK/scrape.body") / 1024))
+body_kb=$(awk '$4 == 200 { b = $5 } END { printf "%d", b / 1024 }' "$WORK/scrapes.txt")
 if [[ $BACKEND == dpdk ]]; then
     layout="DPDK backend (net_af_packet on a veth pair, --no-huge), 1 worker on core $RELAY_CORE, control on core $CONTROL_CORE, $ADDRS relay addresses"
 else
