@@ -24,7 +24,7 @@
 //! exception = "net_tap0"            # optional: vdev taking the port's non-media frames
 //!
 //! [[dataplane.dpdk.port]]             # an AF_XDP port: a NIC that stays with its kernel driver
-//! af_xdp = { iface = "eth1", start_queue = 0, queues = 2, copy = false }
+//! af_xdp = { iface = "eth1", start_queue = 0, queues = 2, copy = false, busy_budget = 64 }
 //! interfaces = ["internal"]           # device defaults to "net_af_xdp<N>" (N: the port's index)
 //! ```
 //!
@@ -102,6 +102,10 @@ pub struct AfXdp {
     /// `copy`: force copy mode (`force_copy=1`) even where the driver could run zero-copy;
     /// default false (the kernel picks zero-copy where the driver has it).
     pub copy: bool,
+    /// `busy_budget` (optional, 0..=1024): the driver's preferred-busy-poll budget
+    /// (`busy_budget=N`); 0 turns busy polling off, so an empty poll makes a `recvfrom()` only
+    /// when the kernel asks for a wake-up. Default: the driver's (64 in DPDK 22.11).
+    pub busy_budget: Option<u16>,
 }
 
 impl AfXdp {
@@ -113,6 +117,9 @@ impl AfXdp {
         );
         if self.copy {
             v.push_str(",force_copy=1");
+        }
+        if let Some(b) = self.busy_budget {
+            v.push_str(&format!(",busy_budget={b}"));
         }
         v
     }
@@ -279,6 +286,7 @@ pub(crate) struct RawAfXdp {
     start_queue: Option<i64>,
     queues: Option<i64>,
     copy: Option<bool>,
+    busy_budget: Option<i64>,
 }
 
 const P: &str = "dataplane.dpdk";
@@ -305,6 +313,10 @@ fn af_xdp(path: &str, raw: RawAfXdp) -> Result<AfXdp, ConfigError> {
         start_queue: opt_int_in(&format!("{path}.start_queue"), raw.start_queue, 0, 65535, 0)?,
         queues: 0,
         copy: raw.copy.unwrap_or(false),
+        busy_budget: raw
+            .busy_budget
+            .map(|b| int_in(&format!("{path}.busy_budget"), b, 0, 1024))
+            .transpose()?,
     })
 }
 

@@ -177,7 +177,8 @@ fn dpdk_af_xdp_port_gets_its_vdev_and_one_queue_per_worker() {
     );
     let doc = with_iface(
         "[dataplane.dpdk]\nvdevs = [\"net_tap0,iface=fv0\"]\n[[dataplane.dpdk.port]]\n\
-         device = \"net_af_xdp_ext\"\naf_xdp = { iface = \"ens1f0\", queues = 1, copy = true }\n\
+         device = \"net_af_xdp_ext\"\n\
+         af_xdp = { iface = \"ens1f0\", queues = 1, copy = true, busy_budget = 0 }\n\
          interfaces = [\"pub\"]\nexception = \"net_tap0\"\n",
     );
     let d = ok(&doc).dataplane.dpdk.expect("dpdk section");
@@ -185,7 +186,8 @@ fn dpdk_af_xdp_port_gets_its_vdev_and_one_queue_per_worker() {
         d.eal_vdevs(),
         vec![
             "net_tap0,iface=fv0".to_string(),
-            "net_af_xdp_ext,iface=ens1f0,start_queue=0,queue_count=1,force_copy=1".to_string()
+            "net_af_xdp_ext,iface=ens1f0,start_queue=0,queue_count=1,force_copy=1,busy_budget=0"
+                .to_string()
         ]
     );
 }
@@ -208,6 +210,10 @@ fn dpdk_af_xdp_port_refusals_name_the_key() {
         (
             xdp_doc("", "{ iface = \"eth1\", start_queue = -1 }"),
             "dataplane.dpdk.port[0].af_xdp.start_queue",
+        ),
+        (
+            xdp_doc("", "{ iface = \"eth1\", busy_budget = 1025 }"),
+            "dataplane.dpdk.port[0].af_xdp.busy_budget",
         ),
         (
             xdp_doc("", "{ iface = \"eth1\", queues = 2 }"),
