@@ -28,6 +28,7 @@
 #     the tool offers PPS; the top symbols go to the report: where a relay's core goes)
 #   RTPENGINE=/usr/bin/rtpengine  FERROVOX=<target>/release/ferrovox
 #   RELAY_LOAD=<target>/release/relay-load
+#   AFXDP_BUSY_BUDGET=0 (the af_xdp port's busy_budget; empty: the driver's default, 64)
 #
 #   BURST=1 benches/relay-afxdp.sh      smooth streams: one packet per socket per wake-up
 set -euo pipefail
@@ -55,6 +56,7 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 CEILING=${CEILING:-1}
 PROFILE=${PROFILE:-}
 PROFILE_SECS=${PROFILE_SECS:-4}
+AFXDP_BUSY_BUDGET=${AFXDP_BUSY_BUDGET-0}
 RTPENGINE=${RTPENGINE:-/usr/bin/rtpengine}
 FERROVOX=${FERROVOX:-$TARGET_DIR/release/ferrovox}
 LOAD=${RELAY_LOAD:-$TARGET_DIR/release/relay-load}
@@ -246,7 +248,7 @@ memory_mb = 512
 file_prefix = \"fvb-afxdp\"
 
 [[dataplane.dpdk.port]]
-af_xdp = { iface = \"$RELAY_IF\" }
+af_xdp = { iface = \"$RELAY_IF\"${AFXDP_BUSY_BUDGET:+, busy_budget = $AFXDP_BUSY_BUDGET} }
 interfaces = [\"external\"]"
     else
         with_media_address on
@@ -329,7 +331,7 @@ xsk=$(grep -ho 'xsk_mode="[a-z-]*" xdp_attach=[a-z]*' "$WORK/ferrovox-afxdp.log"
     line "calls / packet" "$CALLS calls ($((CALLS * 2)) streams), $SIZE-byte RTP over a veth pair between namespaces"
     line "load tool sends" "bursts of $BURST per stream, UDP GSO $GSO; pass: loss < ${LOSS}%"
     line "ferrovox" "rev $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$([[ -n $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null) ]] && echo ' + uncommitted changes')"
-    line "AF_XDP socket" "${xsk:-na}"
+    line "AF_XDP socket" "${xsk:-na}, busy_budget ${AFXDP_BUSY_BUDGET:-default}"
     [[ $CEILING == 1 ]] && line "load tool ceiling" "$(field load-tool rate_pps) pps (endpoint to endpoint, no relay)"
     echo "  ---"
     for r in $RELAYS; do relay_line "$r"; done
