@@ -51,6 +51,8 @@ if [ "$want_test" = 1 ]; then pkgs+=(redis-server); fi
 # rtpengine-ng-client, Debian's ng client (bencode and --json), drives the relay in ng_clients.
 if [ "$want_test" = 1 ]; then pkgs+=(rtpengine-utils); fi
 if [ "$want_bench" = 1 ]; then pkgs+=(rtpengine-daemon); fi
+# ethtool: relay-scrape.sh BACKEND=dpdk turns transmit checksum offload off on its veth end.
+if [ "$want_bench" = 1 ]; then pkgs+=(ethtool); fi
 # promtool (from Debian's prometheus; the server itself is never started) checks the
 # daemon's /metrics exposition in the metrics test.
 if [ "$want_test" = 1 ]; then pkgs+=(prometheus); fi
