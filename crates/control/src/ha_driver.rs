@@ -294,12 +294,12 @@ fn pipeline(batch: &[Change]) -> redis::Pipeline {
                     .arg(2)
                     .arg(schema::call_key(&r.call_id))
                     .arg(schema::CHANGES_KEY)
-                    .arg(r.encode())
                     .arg(r.stamp.epoch)
                     .arg(&r.stamp.node)
                     .arg(r.stamp.seq)
                     .arg(ttl)
-                    .arg(CHANGES_MAXLEN);
+                    .arg(CHANGES_MAXLEN)
+                    .arg(r.encode());
             }
             Change::End { call_id, stamp } => {
                 pipe.cmd("EVAL")

@@ -194,18 +194,21 @@ fn visible(s: &str) -> bool {
 }
 
 fn token(name: &'static str, s: &str) -> Result<(), DecodeError> {
-    if s.is_empty() || s.len() > MAX_TOKEN {
-        return Err(field(name, "empty or longer than 256 bytes"));
-    }
-    if !visible(s) {
-        return Err(field(name, "not visible ASCII"));
-    }
-    Ok(())
+    visible_within(name, s, MAX_TOKEN, "empty or longer than 256 bytes")
 }
 
 fn uri(name: &'static str, s: &str) -> Result<(), DecodeError> {
-    if s.is_empty() || s.len() > MAX_URI {
-        return Err(field(name, "empty or longer than 1024 bytes"));
+    visible_within(name, s, MAX_URI, "empty or longer than 1024 bytes")
+}
+
+fn visible_within(
+    name: &'static str,
+    s: &str,
+    max: usize,
+    too_long: &'static str,
+) -> Result<(), DecodeError> {
+    if s.is_empty() || s.len() > max {
+        return Err(field(name, too_long));
     }
     if !visible(s) {
         return Err(field(name, "not visible ASCII"));

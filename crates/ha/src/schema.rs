@@ -39,38 +39,46 @@ pub fn call_id_of(key: &str) -> Option<&str> {
     key.strip_prefix(CALL_PREFIX).filter(|id| !id.is_empty())
 }
 
-/// Writes a call if its stamp supersedes the stored one (a record or a tombstone). KEYS: the
-/// call key, [`CHANGES_KEY`]. ARGV: record JSON, epoch, node, seq, TTL in ms, stream cap.
-/// Returns 1 when written, 2 when this very stamp is stored already (a retry of a write whose
-/// reply was lost), 0 when fenced off.
-pub const PUT_SCRIPT: &str = r"
-local e, n, s = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local cur = redis.call('HMGET', KEYS[1], 'epoch', 'node', 'seq')
-local ce, cs = tonumber(cur[1]), tonumber(cur[3])
-if ce == e and cur[2] == n and cs == s then return 2 end
-if ce and (ce > e or (ce == e and (cur[2] ~= n or cs >= s))) then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'node', n, 'seq', ARGV[4], 'rec', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'op', 'put', 'key', KEYS[1], 'epoch', ARGV[2])
-return 1
-";
-
-/// Ends a call: replaces its record by a tombstone stamped like a write (so a late or stale
-/// write of it is refused) that lives [`TOMBSTONE_MS`]. KEYS and the return as
-/// [`PUT_SCRIPT`]; ARGV: epoch, node, seq, tombstone TTL in ms, stream cap.
-pub const DEL_SCRIPT: &str = r"
+/// The fencing rule of [`crate::fence`] as the scripts run it, on `KEYS[1]` and ARGV 1-3
+/// (epoch, node, seq): returns 2 when this very stamp is stored (a retry of a write whose
+/// reply was lost), 0 when a newer one is; falls through when the write may go ahead.
+macro_rules! fenced {
+    ($then:literal) => {
+        concat!(
+            r"
 local e, n, s = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local cur = redis.call('HMGET', KEYS[1], 'epoch', 'node', 'seq')
 local ce, cs = tonumber(cur[1]), tonumber(cur[3])
 if ce == e and cur[2] == n and cs == s then return 2 end
 if ce and (ce > e or (ce == e and (cur[2] ~= n or cs >= s))) then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'node', n, 'seq', ARGV[3], 'dead', '1')
+",
+            $then
+        )
+    };
+}
+
+/// Writes a call if its stamp supersedes the stored one (a record or a tombstone). KEYS: the
+/// call key, [`CHANGES_KEY`]. ARGV: epoch, node, seq, TTL in ms, stream cap, record JSON.
+/// Returns 1 when written, 2 when this very stamp is stored already, 0 when fenced off.
+pub const PUT_SCRIPT: &str = fenced!(
+    r"redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'node', n, 'seq', ARGV[3], 'rec', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'op', 'put', 'key', KEYS[1], 'epoch', ARGV[1])
+return 1
+"
+);
+
+/// Ends a call: replaces its record by a tombstone stamped like a write (so a late or stale
+/// write of it is refused) that lives [`TOMBSTONE_MS`]. KEYS, ARGV 1-5 and the return as
+/// [`PUT_SCRIPT`] (the TTL is the tombstone's).
+pub const DEL_SCRIPT: &str = fenced!(
+    r"redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'node', n, 'seq', ARGV[3], 'dead', '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'op', 'del', 'key', KEYS[1], 'epoch', ARGV[1])
 return 1
-";
+"
+);
 
 #[cfg(test)]
 mod tests {
