@@ -2,8 +2,8 @@
 # relay-scrape.sh: what a Prometheus scrape of /metrics costs a busy relay holding many sessions.
 # In one daemon run, two fixed-rate steps of `relay-load run` (fresh busy calls each):
 #   step "off": no scraping;
-#   step "on":  a timed HTTP GET of /metrics every second (curl on LOAD_CORE at the tool's
-#               priority, as a remote scraper costs the relay nothing but the answer).
+#   step "on":  a timed HTTP GET of /metrics every SCRAPE_EVERY s (1), curl on LOAD_CORE at the
+#               tool's priority, as a remote scraper costs the relay nothing but the answer.
 # Each step sends WARMUP s + DURATION s of RTP on CALLS calls at RATE pps and prints the loss;
 # IDLE more calls are held through both steps by `relay-load hold` (ng offer + answer each, no
 # socket of the tool behind them, nothing sent on them). The scrape latencies are taken only
@@ -28,7 +28,7 @@
 # Every process started here is killed and every namespace removed on exit. Settings from the
 # environment (defaults: socket / dpdk):
 #   BACKEND=socket CALLS=4800/2000 IDLE=0/98000 RATE=150000/40000 SIZE=172 BURST=4 GSO=on
-#   WARMUP=2 DURATION=10 RELAY_CORE=1 LOAD_CORE=0 CONTROL_CORE=(dpdk) LOAD_CORE
+#   WARMUP=2 DURATION=10 RELAY_CORE=1 LOAD_CORE=0 CONTROL_CORE=(dpdk) LOAD_CORE SCRAPE_EVERY=1
 #   RELAY_PORTS="6000 31999"/"1024 65535" SKIP_BUILD=0 FERROVOX=<target>/release/ferrovox
 set -euo pipefail
 
@@ -55,6 +55,7 @@ DURATION=${DURATION:-10}
 RELAY_CORE=${RELAY_CORE:-1}
 LOAD_CORE=${LOAD_CORE:-0}
 CONTROL_CORE=${CONTROL_CORE:-$LOAD_CORE}
+SCRAPE_EVERY=${SCRAPE_EVERY:-1}
 read -r PORT_MIN PORT_MAX <<<"${RELAY_PORTS:-${defaults[3]}}"
 SKIP_BUILD=${SKIP_BUILD:-0}
 FERROVOX=${FERROVOX:-$TARGET_DIR/release/ferrovox}
@@ -244,7 +245,8 @@ scraper() {
                 { b += length($0) + 1 }
                 END { printf "%s %s %s %d\n", x == "" ? "na" : x, s == "" ? "na" : s, c == "" ? "000" : c, b }')
         echo "$t $line"
-        sleep "$(awk -v t="$t" -v n="$(date +%s.%N)" 'BEGIN { d = 1 - (n - t); print (d > 0 ? d : 0) }')"
+        sleep "$(awk -v t="$t" -v n="$(date +%s.%N)" -v e="$SCRAPE_EVERY" \
+            'BEGIN { d = e - (n - t); print (d > 0 ? d : 0) }')"
     done
 }
 
@@ -315,7 +317,7 @@ fi
 
 say "== step off: $CALLS busy calls ($SESSIONS sessions), $RATE pps, no scraping =="
 step off
-say "== step on: the same with a scrape every second =="
+say "== step on: the same with a scrape every $SCRAPE_EVERY s =="
 # The scraper's subshell on the tool's core at its priority; the curls it starts inherit both.
 scraper >"$WORK/scrapes.txt" &
 SCRAPER_PID=$!
@@ -336,6 +338,7 @@ held=$(wc -l <"$WORK/held.ms")
 failed=$(awk '$4 != 200' "$WORK/scrapes.txt" | wc -l)
 median=$(awk '{ v[NR] = $1 } END { if (NR) printf "%.1f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "na" }' "$WORK/held.ms")
 max=$(tail -n 1 "$WORK/held.ms")
+p99=$(awk '{ v[NR] = $1 } END { if (NR) printf "%.1f", v[int(NR * 0.99) + (NR * 0.99 > int(NR * 0.99))]; else print "na" }' "$WORK/held.ms")
 body_kb=$(awk '$4 == 200 { b = $5 } END { printf "%d", b / 1024 }' "$WORK/scrapes.txt")
 if [[ $BACKEND == dpdk ]]; then
     layout="DPDK backend (net_af_packet on a veth pair, --no-huge), 1 worker on core $RELAY_CORE, control on core $CONTROL_CORE, $ADDRS relay addresses"
@@ -353,11 +356,11 @@ share() { awk -v s="$(step_value "$1" "$2")" 'BEGIN { if (s == "na" || s == "") 
     printf '  %-26s %s\n' "traffic" "$RATE pps on the busy calls, ${SIZE}-byte RTP, bursts of $BURST"
     printf '  %-26s %s\n' "per step" "${WARMUP} s warm-up + ${DURATION} s measured"
     for s in off on; do
-        printf '  %-26s %s\n' "loss, $([[ $s == off ]] && echo "no scraping" || echo "scrape every 1 s")" \
+        printf '  %-26s %s\n' "loss, $([[ $s == off ]] && echo "no scraping" || echo "scrape every $SCRAPE_EVERY s")" \
             "$(step_value $s loss_pct)% of $(step_value $s sent) (relay process $(share $s relay_core_share) of a core, tool $(share $s tool_core_share), $(step_value $s skipped) skipped by the tool; daemon-counted drops $(drops_in $s))"
     done
     printf '  %-26s %s\n' "scrapes, all held" "$held (failed: $failed), body ${body_kb} KiB"
-    printf '  %-26s %s\n' "scrape time (curl total)" "median ${median} ms, max ${max:-na} ms"
+    printf '  %-26s %s\n' "scrape time (curl total)" "median ${median} ms, p99 ${p99} ms, max ${max:-na} ms"
     # MET: every scrape under 50 ms and the step with scraping lost no more than the one
     # without. A baseline step that itself lost 0.1% or more (the relay starved by other work
     # on its core, a stream that never flowed) proves nothing about the scrape: INCONCLUSIVE.
