@@ -146,6 +146,9 @@ fn split(all: &[u32], phase: io::Result<Phase>) -> (Vec<u32>, Option<NgError>) {
     }
 }
 
+/// A reply: the call it answers (`None`: not one in flight) and its verdict.
+type Reply = (Option<u32>, Result<Option<String>, NgError>);
+
 /// One request in flight.
 #[derive(Debug)]
 struct InFlight {
@@ -262,13 +265,12 @@ impl Pipeline {
 
     /// One reply (its call, if still in flight, and its verdict), or `None` after a wait of up
     /// to 5 ms with none.
-    #[allow(clippy::type_complexity)]
     fn receive(
         &self,
         sock: &UdpSocket,
         buf: &mut [u8],
         flight: &mut HashMap<u64, InFlight>,
-    ) -> io::Result<Option<(Option<u32>, Result<Option<String>, NgError>)>> {
+    ) -> io::Result<Option<Reply>> {
         sock.set_read_timeout(Some(Duration::from_millis(5)))?;
         let n = match sock.recv(buf) {
             Ok(n) => n,
