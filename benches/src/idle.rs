@@ -10,7 +10,7 @@
 //! offer is answered before the first answer is sent, so an answer never overtakes its offer.
 
 use crate::calls::CallIds;
-use crate::ngclient::{check_reply, media_request, NgError};
+use crate::ngclient::{check_reply, media_request, ng_socket, NgError};
 use crate::scope::Scope;
 use crate::sdp;
 use crate::sys;
@@ -176,11 +176,7 @@ impl Pipeline {
         timeout: Duration,
         attempts: u32,
     ) -> Result<Pipeline, NgError> {
-        if !scope.accepts(server) {
-            return Err(NgError::OutsideRelayNet(server, scope.relay_net));
-        }
-        let sock = UdpSocket::bind(scope.ng_bind())?;
-        sock.connect(server)?;
+        let sock = ng_socket(server, scope)?;
         sys::set_buffers(sock.as_fd(), 4 << 20)?;
         Ok(Pipeline {
             sock: Some(sock),

@@ -58,19 +58,15 @@ pub struct NgClient {
 }
 
 impl NgClient {
-    /// Connects to the ng server at `server` (must be in `scope.relay_net`). Each request waits `timeout` for its reply and is sent at most
-    /// `attempts` times.
+    /// Connects to the ng server at `server` (must be in `scope.relay_net`). Each request
+    /// waits `timeout` for its reply and is sent at most `attempts` times.
     pub fn connect(
         server: SocketAddr,
         scope: Scope,
         timeout: Duration,
         attempts: u32,
     ) -> Result<Self, NgError> {
-        if !scope.accepts(server) {
-            return Err(NgError::OutsideRelayNet(server, scope.relay_net));
-        }
-        let sock = UdpSocket::bind(scope.ng_bind())?;
-        sock.connect(server)?;
+        let sock = ng_socket(server, scope)?;
         Ok(NgClient {
             sock,
             timeout: timeout.max(Duration::from_millis(1)),
@@ -156,6 +152,17 @@ impl NgClient {
             .from_tag(from_tag);
         self.request(&req).map(|_| ())
     }
+}
+
+/// A UDP socket connected to the ng server at `server`, bound where [`Scope::ng_bind`] says;
+/// refused when `server` is outside `scope.relay_net`.
+pub(crate) fn ng_socket(server: SocketAddr, scope: Scope) -> Result<UdpSocket, NgError> {
+    if !scope.accepts(server) {
+        return Err(NgError::OutsideRelayNet(server, scope.relay_net));
+    }
+    let sock = UdpSocket::bind(scope.ng_bind())?;
+    sock.connect(server)?;
+    Ok(sock)
 }
 
 /// An offer/answer request: SDP addresses replaced in `o=` and the session `c=` line, ICE

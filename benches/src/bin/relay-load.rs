@@ -1,8 +1,10 @@
 //! `relay-load`: end-to-end RTP relay throughput through rtpengine's ng protocol.
 //!
 //! Sets calls up with ng offer/answer, sends RTP through the relay in both directions from
-//! loopback endpoints (or endpoints on `--local`, to a relay in `--relay-net`), reports sent/received/loss/rate per step, searches for the highest rate
-//! with loss under a threshold, and deletes every call. See `relay-load --help`.
+//! loopback endpoints (or endpoints on `--local`, to a relay in `--relay-net`), reports
+//! sent/received/loss/rate per step, searches for the highest rate with loss under a
+//! threshold, and deletes every call; `--idle-calls` and `hold` add calls nobody sends on.
+//! See `relay-load --help`.
 #![forbid(unsafe_code)]
 
 use anyhow::{bail, Context, Result};
