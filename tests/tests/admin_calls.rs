@@ -315,6 +315,13 @@ fn calls_listed_in_pages_shown_and_terminated_through_ferrovoxctl() {
     );
     let w = ctl.json(&["workers"]);
     assert!(w["workers"][0]["rx"].as_u64().unwrap() > 0, "{w}");
+    // Every command of the calls set up is taken (the worker's count is published each tick):
+    // nothing waits for the worker.
+    let drained = wait_until(Duration::from_secs(2), || {
+        let w = ctl.json(&["workers"]);
+        (w["workers"][0]["queue_depth"] == 0).then_some(())
+    });
+    assert!(drained.is_some(), "{}", ctl.json(&["workers"]));
     assert_eq!(w["sessions"], CALLS, "{w}");
     assert!(ctl.text(&["workers"]).contains("WORKER"));
 

@@ -303,6 +303,11 @@ fn check_after(s: &Scrape, uas_member: &str, dead_member: &str, pairs: f64, ext_
         s.sum("ferrovox_worker_forwarded_packets_total", &[]),
         "the total is the workers' sum"
     );
+    assert_eq!(
+        s.get("ferrovox_worker_queued_commands{worker=\"0\"}"),
+        0.0,
+        "the worker took every command of the calls"
+    );
     eprintln!(
         "after {CALLS} calls: {failovers} failovers, {relayed} packets relayed, drops {:?}",
         s.sum("ferrovox_media_drops_total", &[])

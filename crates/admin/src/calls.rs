@@ -286,6 +286,9 @@ pub struct WorkerInfo {
     pub commands: u64,
     /// Events lost on a full ring to the control plane.
     pub events_lost: u64,
+    /// Commands from the control plane it has not taken yet (on its ring, or held back while
+    /// the ring is full).
+    pub queue_depth: u64,
     /// Drops by reason (every reason, zero included).
     pub drops: BTreeMap<String, u64>,
 }

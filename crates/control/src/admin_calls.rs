@@ -228,11 +228,13 @@ fn stream_detail(s: &MediaStream) -> StreamDetail {
 /// the workers are never asked).
 pub fn workers(engine: &SharedEngine) -> Result<Value, ErrorObject> {
     let e = engine.lock();
+    let depths = e.queue_depths();
     let workers = e
         .worker_counters()
         .iter()
         .enumerate()
         .map(|(w, c)| WorkerInfo {
+            queue_depth: depths.get(w).copied().unwrap_or(0),
             worker: w,
             rx: c.rx,
             relayed: c.forwarded,

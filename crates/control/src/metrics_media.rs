@@ -55,6 +55,8 @@ pub struct MediaSnapshot {
     pub used: Vec<usize>,
     /// Each worker's last published counters.
     pub workers: Vec<WorkerCounters>,
+    /// Flow commands waiting for each worker (`media::Engine::queue_depths`).
+    pub queued: Vec<u64>,
     /// Each DPDK port's name and driver statistics (none with the socket backend).
     pub nics: Vec<(String, NicStats)>,
 }
@@ -111,7 +113,7 @@ impl MediaView {
 
     /// Reads the engine (its lock held for the copies only) and the workers.
     pub fn snapshot(&self) -> MediaSnapshot {
-        let (engine, sessions, free, used) = {
+        let (engine, sessions, free, used, queued) = {
             let e = self.engine.lock();
             let sum = |f: &dyn Fn(u16) -> usize| -> Vec<usize> {
                 self.relays
@@ -121,7 +123,13 @@ impl MediaView {
             };
             let free = sum(&|a| e.free_pairs(a));
             let used = sum(&|a| e.pairs_used_on(a));
-            (e.counters().clone(), e.calls(), free, used)
+            (
+                e.counters().clone(),
+                e.calls(),
+                free,
+                used,
+                e.queue_depths(),
+            )
         };
         MediaSnapshot {
             engine,
@@ -129,6 +137,7 @@ impl MediaView {
             free,
             used,
             workers: self.workers.iter().map(|w| w.read()).collect(),
+            queued,
             nics: self
                 .nics
                 .iter()
@@ -166,6 +175,13 @@ pub fn media_families(pools: &[PortPool], s: &MediaSnapshot, e: &mut Exposition)
     }
     engine_families(&s.engine, e);
     worker_families(&s.workers, e);
+    let mut f = e.gauge(
+        "ferrovox_worker_queued_commands",
+        "Flow commands from the control plane the worker has not taken yet.",
+    );
+    for (w, q) in s.queued.iter().enumerate() {
+        f.sample(&[("worker", &w.to_string())], num(*q));
+    }
     nic_families(&s.nics, e);
 }
 

@@ -186,6 +186,7 @@ pub fn workers(v: &Value) -> String {
                 text(&w["tx"]),
                 text(&w["tx_failed"]),
                 text(&w["streams"]),
+                text(&w["queue_depth"]),
                 drops(w).to_string(),
                 if by_reason.is_empty() {
                     "-".into()
@@ -202,6 +203,7 @@ pub fn workers(v: &Value) -> String {
         "TX",
         "TX FAILED",
         "STREAMS",
+        "QUEUED",
         "DROPS",
         "BY REASON",
     ];

@@ -311,3 +311,22 @@ fn ipv6_offer_answer_and_media() {
     );
     assert!(str_of(&r, "sdp").contains("c=IN IP6 fd00::1\r\n"), "{r:?}");
 }
+
+#[test]
+fn queue_depth_counts_commands_not_taken_by_the_worker() {
+    let mut sim = Sim::new(config(Duration::ZERO));
+    assert_eq!(sim.engine.queue_depths(), vec![0]);
+    let req = offer("qd", &sdp("192.0.2.10", 5000)).direction("external", "internal");
+    let proxy: std::net::SocketAddr = common::PROXY.parse().unwrap();
+    sim.engine
+        .handle_datagram(std::time::Instant::now(), proxy, &req.to_datagram(b"qd-o"));
+    // The offer's commands wait in the engine for the driver to hand them over.
+    let queued = sim.engine.queue_depths()[0];
+    assert!(queued > 0);
+    // Handed over (on the ring), not taken yet: still waiting.
+    let (w, cmd) = sim.engine.poll_command().unwrap();
+    assert_eq!(sim.engine.queue_depths()[0], queued);
+    // A full ring gives it back: still waiting, counted once.
+    sim.engine.requeue_command(w, cmd);
+    assert_eq!(sim.engine.queue_depths()[0], queued);
+}

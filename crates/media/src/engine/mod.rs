@@ -93,6 +93,8 @@ pub struct Engine {
     releasing: HashMap<u64, (usize, [PortKey; 2])>,
     counters: EngineCounters,
     shared: Vec<Arc<SharedCounters>>,
+    /// Commands handed to each worker's ring ([`Engine::poll_command`] less the requeued).
+    handed: Vec<u64>,
     next_scan: Option<Instant>,
     /// Anchored calls the engine ended on a timeout, for the SIP proxy to end (BYE).
     anchored_ended: VecDeque<(Vec<u8>, EndReason)>,
@@ -197,6 +199,7 @@ impl Engine {
             zombies: VecDeque::new(),
             releasing: HashMap::new(),
             counters: EngineCounters::default(),
+            handed: vec![0; shared.len()],
             shared,
             next_scan: None,
             anchored_ended: VecDeque::new(),
@@ -431,11 +434,36 @@ impl Engine {
 
     /// Next command for a worker: (worker index, command).
     pub fn poll_command(&mut self) -> Option<(usize, FlowCommand)> {
-        self.commands.pop_front()
+        let next = self.commands.pop_front();
+        if let Some(h) = next.as_ref().and_then(|(w, _)| self.handed.get_mut(*w)) {
+            *h += 1;
+        }
+        next
+    }
+
+    /// Commands waiting for each worker: handed to its ring and not taken yet (by the count it
+    /// publishes every housekeeping tick, so a reading lags by one tick at most), plus those
+    /// held back here while its ring was full. A worker that falls behind shows here first.
+    pub fn queue_depths(&self) -> Vec<u64> {
+        let mut out: Vec<u64> = self
+            .handed
+            .iter()
+            .zip(&self.shared)
+            .map(|(h, s)| h.saturating_sub(s.read().commands))
+            .collect();
+        for (w, _) in &self.commands {
+            if let Some(d) = out.get_mut(*w) {
+                *d += 1;
+            }
+        }
+        out
     }
 
     /// Puts back a command the worker's ring had no room for (it goes first next time).
     pub fn requeue_command(&mut self, worker: usize, cmd: FlowCommand) {
+        if let Some(h) = self.handed.get_mut(worker) {
+            *h = h.saturating_sub(1);
+        }
         self.commands.push_front((worker, cmd));
     }
 
