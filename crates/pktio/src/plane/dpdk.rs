@@ -378,6 +378,9 @@ fn log_af_xdp(
         });
     let placement = match xdp::placement(&x.iface, x.start_queue, x.queues, ports) {
         xdp::QueuePlacement::Single => "one queue: no steering needed".to_owned(),
+        xdp::QueuePlacement::Ntuple { total: 0, .. } => {
+            "no IPv4 relay address on the port: ntuple placement not checked".to_owned()
+        }
         xdp::QueuePlacement::Ntuple { placed, total, first_misplaced: None } => format!(
             "NIC flow steering (ntuple rules) puts all {placed} of {total} relay ports on their owner's queue"
         ),
