@@ -457,14 +457,20 @@ fn profile() -> anyhow::Result<()> {
     );
     println!("relay, inclusive instructions per packet of its most costly functions:");
     let relay_pkts = num("relay");
-    for l in ann.lines().filter(|l| l.contains("[")).take(40) {
+    // The functions below the collected one (the callers above it carry the uncollected rest).
+    let below = ann
+        .lines()
+        .skip_while(|l| !l.contains("relay_poll"))
+        .skip(1);
+    for l in below.filter(|l| l.contains(" [")).take(25) {
         let Some(v) = l.split_whitespace().next() else {
             continue;
         };
         let Ok(v) = v.replace(',', "").parse::<f64>() else {
             continue;
         };
-        let name = l.split_once('*').map_or(l, |(_, n)| n).trim();
+        let name = l.split_once(")  ").map_or(l, |(_, n)| n);
+        let name = name.split_once(" [").map_or(name, |(n, _)| n).trim();
         println!("  {:>7.1}  {name}", v / relay_pkts);
     }
     let _ = std::fs::remove_file(&out);
