@@ -17,6 +17,7 @@
 #   MAX_STEPS=16 BURST=4 GSO=on RELAY_CORE=1 LOAD_CORE=0 CEILING=1 SKIP_BUILD=0
 #   IO_URING=false (ferrovox's [dataplane] io_uring)
 #   RTPENGINE=/usr/bin/rtpengine  FERROVOX=<target>/release/ferrovox
+#   PLOT=FILE.svg (also copy the ramp's picture there; it is always written to the run directory)
 set -euo pipefail
 
 # A session of its own at autogroup nice -20 when run as root (see own-session.sh).
@@ -73,6 +74,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say() { printf '%s\n' "$*" >&2; }
+# shellcheck source=benches/plot.sh
+source "$ROOT/benches/plot.sh"
 
 CLK_TCK=$(getconf CLK_TCK)
 # CPU seconds (user + system, all threads) of a process, from /proc/<pid>/stat fields 14 + 15
@@ -327,6 +330,18 @@ ratio() {
     fi
     echo "========================================================================="
 } | tee "$WORK/summary.txt"
+
+# The ramp as a picture: relayed against offered packets/s per relay, and the loss below.
+{
+    echo "system,x,y,y2"
+    [[ -f $WORK/load-tool.out ]] && relay_steps "load tool alone" "$WORK/load-tool.out"
+    for r in $RELAYS; do
+        [[ -f $WORK/$r.out ]] && relay_steps "$r" "$WORK/$r.out"
+    done
+} >"$WORK/ramp.csv"
+plot_ramp "$WORK/ramp.csv" "$WORK/relay-vs-rtpengine.svg" \
+    "RTP relayed on one core ($CALLS calls, bursts of $BURST)" \
+    "offered packets/s" "relayed packets/s" "loss %"
 
 for r in $RELAYS; do
     [[ ${STATUS[$r]:-} == ok ]] || exit 1

@@ -38,6 +38,7 @@
 #     the second while `ferrovoxctl calls list --json` pages through every call each
 #     LIST_EVERY s against the daemon's admin socket; prints both steps and the listing times)
 #   FERROVOXCTL=<target>/release/ferrovoxctl
+#   PLOT=FILE.svg (also copy the ramp's picture there; it is always written to the run directory)
 set -euo pipefail
 
 # A session of its own at autogroup nice -20 when run as root (see own-session.sh).
@@ -135,6 +136,8 @@ source "$ROOT/benches/sip-common.sh"
 trap sip_cleanup EXIT
 # shellcheck source=benches/sip-media.sh
 source "$ROOT/benches/sip-media.sh"
+# shellcheck source=benches/plot.sh
+source "$ROOT/benches/plot.sh"
 if ((MEDIA_CALLS > 0)); then
     media_fd_check
     MEMBER_SDP_PORT=$TOOL_MEMBER_PORT
@@ -449,6 +452,27 @@ proxy_line() {
     fi
     echo "====================================================================================="
 } | tee "$WORK/summary.txt"
+
+# The ramp as a picture: completed against offered calls/s per system, and below the failed
+# calls (or, with MEDIA_CALLS, the media loss) of each step.
+{
+    echo "system,x,y,y2"
+    for p in ceiling $PROXIES; do
+        [[ -f $WORK/$p.steps ]] || continue
+        label=$p
+        [[ $p == kamailio && $MEDIA == anchor ]] && label="kamailio+rtpengine"
+        [[ $p == ceiling ]] && label="peers' ceiling (no proxy)"
+        awk -v l="$label" -v d="$DURATION" -v media="$MEDIA_CALLS" '{
+            loss = 0
+            for (i = 1; i < NF; i++) if ($i == "loss") { loss = $(i + 1); sub("%", "", loss) }
+            bad = media > 0 ? loss : ($4 - $11) / $4 * 100
+            printf "%s,%s,%.1f,%.3f\n", l, $2, $11 / d, bad }' "$WORK/$p.steps"
+    done
+} >"$WORK/ramp.csv"
+plot_ramp "$WORK/ramp.csv" "$WORK/sip-vs-kamailio.svg" \
+    "SIP calls/s on one proxy core ($MEDIA$( ((MEDIA_CALLS > 0)) && echo ", $MEDIA_CALLS held calls at $MEDIA_PPS pps"))" \
+    "offered calls/s" "completed calls/s" \
+    "$( ((MEDIA_CALLS > 0)) && echo "media loss %" || echo "failed calls %")"
 
 for p in $PROXIES; do
     [[ ${STATUS[$p]:-} == ok ]] || exit 1
