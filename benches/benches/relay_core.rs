@@ -205,5 +205,5 @@ fn main() {
     }
     println!("loop: the worker's whole loop per packet (frame generation + parse, relay decision, stats, in-place rewrite, tx);");
     println!("rx: frame generation + parse alone; relay+rewrite = loop - rx: what the relay core adds per packet;");
-    println!("B/call: session-table memory per installed call (both legs, RTP + RTCP), allocated in 2 MiB chunks.");
+    println!("B/call: session-table memory per installed call (both legs, RTP + RTCP), allocated in 6 MiB chunks (three 2 MiB huge pages).");
 }
