@@ -300,8 +300,12 @@ fn udp4_rule(fs: &[u8], location: u32) -> Option<UdpRule> {
 /// How the relay ports of an AF_XDP port reach their owners' queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueuePlacement {
-    /// One queue: nothing to steer.
-    Single,
+    /// One queue: nothing to steer. `no_ntuple`: why the interface could not steer either
+    /// (no ntuple support, as on a veth), or `None` when it has ntuple rules.
+    Single {
+        /// The kernel's answer to the rule query, when it has no ntuple support.
+        no_ntuple: Option<String>,
+    },
     /// The NIC's ntuple rules: `placed` of `total` relay ports (IPv4) go to the queue of
     /// their owner (`start_queue + worker`); the others land where RSS puts them.
     Ntuple {
@@ -329,7 +333,9 @@ pub fn placement(
     ports: impl Iterator<Item = (Ipv4Addr, u16, usize)>,
 ) -> QueuePlacement {
     if queues <= 1 {
-        return QueuePlacement::Single;
+        return QueuePlacement::Single {
+            no_ntuple: udp4_rules(iface).err().map(|e| e.to_string()),
+        };
     }
     let rules = match udp4_rules(iface) {
         Ok(r) if r.is_empty() => {
@@ -426,10 +432,12 @@ mod tests {
             QueuePlacement::Rss { reason } => assert!(reason.contains("lo"), "{reason}"),
             other => panic!("lo: {other:?}"),
         }
-        assert_eq!(
-            placement("lo", 0, 1, std::iter::empty()),
-            QueuePlacement::Single
-        );
+        match placement("lo", 0, 1, std::iter::empty()) {
+            QueuePlacement::Single {
+                no_ntuple: Some(why),
+            } => assert!(why.contains("ETHTOOL_GRXCLSRLCNT"), "{why}"),
+            other => panic!("lo, one queue: {other:?}"),
+        }
         assert!(matches!(
             xdp_attach("fv-no-such-if"),
             Err(XdpQueryError::NoInterface(_))

@@ -377,7 +377,13 @@ fn log_af_xdp(
             Some((v4, p, plan.layout.owner(key)?))
         });
     let placement = match xdp::placement(&x.iface, x.start_queue, x.queues, ports) {
-        xdp::QueuePlacement::Single => "one queue: no steering needed".to_owned(),
+        xdp::QueuePlacement::Single { no_ntuple: None } => {
+            "one queue: no steering needed".to_owned()
+        }
+        xdp::QueuePlacement::Single { no_ntuple: Some(why) } => format!(
+            "one queue: no steering needed; neither would place relay ports here: no ntuple \
+             flow steering ({why}), and RSS hashes flows without regard to owners"
+        ),
         xdp::QueuePlacement::Ntuple { total: 0, .. } => {
             "no IPv4 relay address on the port: ntuple placement not checked".to_owned()
         }
