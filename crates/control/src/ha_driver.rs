@@ -2,13 +2,15 @@
 //! asynchronously and in batches, so that a slow or absent Redis never slows a call.
 //!
 //! The call path hands a [`Change`] to [`Replicator::publish`], which never waits: a full
-//! queue drops the change, counts it and marks the state for a full re-publish. The driver
-//! task takes changes off the queue, up to `batch` at a time, and sends them as one pipeline
-//! of the schema's fenced scripts (`ha::schema::PUT_SCRIPT`, `DEL_SCRIPT`). While Redis is
-//! unreachable it keeps the latest change of each call (bounded by `max_pending`), retries
-//! with a backoff, and on reconnection writes what it kept and then every call the node holds
-//! (the [`Snapshot`]), so Redis catches up whatever was lost, Redis's own restart included.
-//! Everything is counted in [`ReplicaCounters`] and logged once per outage.
+//! queue drops the change, counts it and asks for a full re-publish. The driver task takes
+//! changes off the queue, up to `batch` at a time, stamps them (the node's epoch, taken from
+//! Redis with `INCR` on the first connection, and a sequence number per call) and sends them as
+//! one pipeline of the schema's fenced scripts (`ha::schema::PUT_SCRIPT`, `DEL_SCRIPT`). While
+//! Redis is unreachable it keeps the latest change of each call (bounded by `max_pending`) and
+//! retries with a backoff; on reconnection it writes what it kept and asks the call path for
+//! every call it holds ([`Replicator::take_resync`]), so Redis catches up whatever was lost,
+//! Redis's own restart included. Everything is counted in [`ReplicaCounters`] and logged once
+//! per outage.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,8 +31,6 @@ pub enum Change {
     End {
         /// Its Call-ID.
         call_id: String,
-        /// The stamp of the ending (a sequence above the last put's).
-        stamp: Stamp,
     },
 }
 
@@ -43,9 +43,11 @@ impl Change {
     }
 }
 
-/// Where and how the driver writes.
+/// Where and how the driver writes, and as which node.
 #[derive(Debug, Clone)]
 pub struct HaConfig {
+    /// This node's id in the stamps (`[ha] node`).
+    pub node: String,
     /// `redis://host:port/db`.
     pub url: String,
     /// Changes per pipeline.
@@ -57,9 +59,6 @@ pub struct HaConfig {
     /// Connect and per-pipeline timeout.
     pub timeout: Duration,
 }
-
-/// What the node holds now, for a full re-publish.
-pub type Snapshot = Arc<dyn Fn() -> Vec<CallRecord> + Send + Sync>;
 
 /// The driver's counters (monotonic).
 #[derive(Debug, Default)]
@@ -74,8 +73,10 @@ pub struct ReplicaCounters {
     pub dropped: AtomicU64,
     /// Connections made (the first included).
     pub connects: AtomicU64,
-    /// Full re-publishes of the snapshot.
+    /// Full re-publishes asked of the call path.
     pub republished: AtomicU64,
+    /// The epoch this node writes with (0 until the first connection).
+    pub epoch: AtomicU64,
 }
 
 /// The call path's handle: cheap to clone, never blocks.
@@ -100,13 +101,18 @@ impl Replicator {
     pub fn counters(&self) -> &Arc<ReplicaCounters> {
         &self.counters
     }
+
+    /// Whether the driver asks for every call again (once per ask): the call path then
+    /// publishes a `Put` of each call it holds.
+    pub fn take_resync(&self) -> bool {
+        self.resync.swap(false, Ordering::Relaxed)
+    }
 }
 
 /// The handle and the driver task (to spawn on the control runtime). The task ends when every
 /// handle is dropped and the queue is written out (or Redis is unreachable then).
 pub fn start(
     cfg: HaConfig,
-    snapshot: Snapshot,
 ) -> Result<(Replicator, impl std::future::Future<Output = ()>), redis::RedisError> {
     let client = redis::Client::open(cfg.url.as_str())?;
     let (tx, rx) = mpsc::channel(cfg.queue.max(1));
@@ -123,8 +129,8 @@ pub fn start(
         rx,
         counters,
         resync,
-        snapshot,
         pending: HashMap::new(),
+        seqs: HashMap::new(),
         con: None,
     };
     Ok((handle, driver.run()))
@@ -136,9 +142,10 @@ struct Driver {
     rx: mpsc::Receiver<Change>,
     counters: Arc<ReplicaCounters>,
     resync: Arc<AtomicBool>,
-    snapshot: Snapshot,
     /// The latest change of each call not written yet (outage or failed pipeline).
     pending: HashMap<String, Change>,
+    /// The last sequence number written per call (forgotten at its end).
+    seqs: HashMap<String, u64>,
     con: Option<MultiplexedConnection>,
 }
 
@@ -156,7 +163,7 @@ impl Driver {
                 continue;
             }
             backoff = Duration::from_millis(100);
-            if self.pending.is_empty() && !self.resync.load(Ordering::Relaxed) {
+            if self.pending.is_empty() {
                 match self.rx.recv().await {
                     Some(c) => self.keep(c, true),
                     None => open = false,
@@ -213,19 +220,35 @@ impl Driver {
         )
         .await;
         match con {
-            Ok(Ok(c)) => {
-                let n = self.counters.connects.fetch_add(1, Ordering::Relaxed);
-                if n > 0 {
-                    // Redis may have lost what it held: write everything again.
-                    self.resync.store(true, Ordering::Relaxed);
-                    tracing::info!(url = %self.cfg.url, "HA replication: reconnected to Redis");
-                }
-                self.con = Some(c);
-                true
-            }
+            Ok(Ok(c)) => self.connected(c).await,
             Ok(Err(e)) => self.outage(&e.to_string()),
             Err(_) => self.outage("connect timed out"),
         }
+    }
+
+    /// A new connection: the epoch on the first one; on a later one Redis may have lost what
+    /// it held, so the call path is asked for everything again.
+    async fn connected(&mut self, mut con: MultiplexedConnection) -> bool {
+        if self.counters.epoch.load(Ordering::Relaxed) == 0 {
+            let mut incr = redis::cmd("INCR");
+            incr.arg(schema::EPOCH_KEY);
+            let epoch = incr.query_async::<u64>(&mut con);
+            match tokio::time::timeout(self.cfg.timeout, epoch).await {
+                Ok(Ok(e)) => {
+                    self.counters.epoch.store(e, Ordering::Relaxed);
+                    tracing::info!(epoch = e, node = %self.cfg.node, "HA replication: active");
+                }
+                Ok(Err(e)) => return self.outage(&e.to_string()),
+                Err(_) => return self.outage("INCR of the epoch timed out"),
+            }
+        }
+        if self.counters.connects.fetch_add(1, Ordering::Relaxed) > 0 {
+            self.counters.republished.fetch_add(1, Ordering::Relaxed);
+            self.resync.store(true, Ordering::Relaxed);
+            tracing::info!(url = %self.cfg.url, "HA replication: reconnected to Redis");
+        }
+        self.con = Some(con);
+        true
     }
 
     fn outage(&mut self, why: &str) -> bool {
@@ -238,25 +261,18 @@ impl Driver {
 }
 
 impl Driver {
-    /// Writes what is pending (and, when asked, the whole snapshot) as one pipeline.
+    /// Writes what is pending as one pipeline.
     async fn flush(&mut self) {
-        let mut batch: Vec<Change> = self.pending.drain().map(|(_, c)| c).collect();
-        if self.resync.swap(false, Ordering::Relaxed) {
-            self.counters.republished.fetch_add(1, Ordering::Relaxed);
-            batch.extend(
-                (self.snapshot)()
-                    .into_iter()
-                    .map(|r| Change::Put(Box::new(r))),
-            );
-        }
+        let batch: Vec<Change> = self.pending.drain().map(|(_, c)| c).collect();
         if batch.is_empty() {
             return;
         }
-        let Some(con) = self.con.as_mut() else {
+        if self.con.is_none() {
             batch.into_iter().for_each(|c| self.keep(c, false));
             return;
-        };
-        let pipe = pipeline(&batch);
+        }
+        let pipe = self.pipeline(&batch);
+        let Some(con) = self.con.as_mut() else { return };
         let sent = tokio::time::timeout(self.cfg.timeout, pipe.query_async::<Vec<i64>>(con)).await;
         match sent {
             Ok(Ok(results)) => {
@@ -280,42 +296,57 @@ impl Driver {
     }
 }
 
-/// One `EVAL` of the schema's scripts per change. `EVAL` rather than `EVALSHA`: a Redis that
-/// restarted has no script cache, and the scripts are a few hundred bytes.
-fn pipeline(batch: &[Change]) -> redis::Pipeline {
-    let mut pipe = redis::pipe();
-    let now = now_ms();
-    for c in batch {
-        match c {
-            Change::Put(r) => {
-                let ttl = r.expires_ms.saturating_sub(now).clamp(1000, MAX_TTL_MS);
-                pipe.cmd("EVAL")
-                    .arg(schema::PUT_SCRIPT)
-                    .arg(2)
-                    .arg(schema::call_key(&r.call_id))
-                    .arg(schema::CHANGES_KEY)
-                    .arg(r.stamp.epoch)
-                    .arg(&r.stamp.node)
-                    .arg(r.stamp.seq)
-                    .arg(ttl)
-                    .arg(CHANGES_MAXLEN)
-                    .arg(r.encode());
-            }
-            Change::End { call_id, stamp } => {
-                pipe.cmd("EVAL")
-                    .arg(schema::DEL_SCRIPT)
-                    .arg(2)
-                    .arg(schema::call_key(call_id))
-                    .arg(schema::CHANGES_KEY)
-                    .arg(stamp.epoch)
-                    .arg(&stamp.node)
-                    .arg(stamp.seq)
-                    .arg(TOMBSTONE_MS)
-                    .arg(CHANGES_MAXLEN);
-            }
+impl Driver {
+    /// The next stamp of call `call_id` (at its `end`, which forgets its sequence).
+    fn stamp(&mut self, call_id: &str, end: bool) -> Stamp {
+        let seq = if end {
+            self.seqs.remove(call_id).unwrap_or(0) + 1
+        } else {
+            let s = self.seqs.entry(call_id.to_string()).or_insert(0);
+            *s += 1;
+            *s
+        };
+        Stamp {
+            epoch: self.counters.epoch.load(Ordering::Relaxed),
+            node: self.cfg.node.clone(),
+            seq,
         }
     }
-    pipe
+
+    /// One `EVAL` of the schema's scripts per change, each stamped. `EVAL` rather than
+    /// `EVALSHA`: a Redis that restarted has no script cache, and the scripts are short.
+    fn pipeline(&mut self, batch: &[Change]) -> redis::Pipeline {
+        let mut pipe = redis::pipe();
+        let now = now_ms();
+        for c in batch {
+            let (script, stamp, ttl, rec) = match c {
+                Change::Put(r) => {
+                    let mut r = r.as_ref().clone();
+                    r.stamp = self.stamp(&r.call_id, false);
+                    let ttl = r.expires_ms.saturating_sub(now).clamp(1000, MAX_TTL_MS);
+                    (schema::PUT_SCRIPT, r.stamp.clone(), ttl, Some(r))
+                }
+                Change::End { call_id } => {
+                    let stamp = self.stamp(call_id, true);
+                    (schema::DEL_SCRIPT, stamp, TOMBSTONE_MS, None)
+                }
+            };
+            pipe.cmd("EVAL")
+                .arg(script)
+                .arg(2)
+                .arg(schema::call_key(c.call_id()))
+                .arg(schema::CHANGES_KEY)
+                .arg(stamp.epoch)
+                .arg(&stamp.node)
+                .arg(stamp.seq)
+                .arg(ttl)
+                .arg(CHANGES_MAXLEN);
+            if let Some(r) = rec {
+                pipe.arg(r.encode());
+            }
+        }
+        pipe
+    }
 }
 
 fn now_ms() -> u64 {

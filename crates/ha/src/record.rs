@@ -1,11 +1,14 @@
 //! One replicated call ([`CallRecord`]), its JSON encoding and its checked decoding.
 //!
-//! Leg 0 is the caller's side of the call, leg 1 the member's. What a record holds is what a
-//! peer needs to carry the call on: the dialog's identifiers, targets and route set (to send or
-//! forward in-dialog requests, RFC 3261 §12.2), the member, and per media stream the relay
-//! ports and advertised addresses each leg was given in SDP, the addresses the SDP named and the
-//! sources latched since, and the SDP session versions seen (RFC 4566 §5.2 `o=`), so a re-offer
-//! after a takeover is recognised.
+//! In the dialog, index 0 is the caller's side and 1 the member's; a media stream's legs are in
+//! the relay's order (the first offerer's first), each naming its SIP tag. What a record holds
+//! is what a peer needs to carry the call on: the dialog's identifiers and targets (to send or
+//! forward in-dialog requests, RFC 3261 §12.2) and where each party is reached, the member, and
+//! per media stream, for each leg, the relay port and advertised address it was given in SDP and
+//! what its own SDP said (address, RTCP port, hold, clock rate): enough to install the same
+//! flows on the same ports. Latched sources are not kept: the relay latches again on the first
+//! packet after a takeover (as at the start of a call), and a re-offer after a takeover is
+//! taken as any re-offer is, so no SDP version is kept either.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -47,8 +50,6 @@ pub struct CallRecord {
     pub member: Member,
     /// The media streams, in m-line order.
     pub media: Vec<Stream>,
-    /// The last SDP `o=` session version seen from each leg.
-    pub sdp_versions: [u64; 2],
 }
 
 /// The dialog's identifiers and targets (RFC 3261 §12).
@@ -59,6 +60,9 @@ pub struct Dialog {
     pub tags: [String; 2],
     /// Each leg's remote target (its Contact URI).
     pub targets: [String; 2],
+    /// Where each party's requests come from and go to, and the transport (`udp`, `tcp`,
+    /// `tls`).
+    pub hops: [(SocketAddr, String); 2],
     /// The Record-Route set as the caller received it (top first).
     pub route_set: Vec<String>,
     /// The last CSeq number seen from each leg.
@@ -79,24 +83,34 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stream {
+    /// The m-line's index.
+    pub index: u16,
+    /// The worker that owns its ports.
+    pub worker: u16,
     /// Each leg's side of the relay.
     pub legs: [Leg; 2],
 }
 
-/// One leg of a stream: the relay port facing it and what it sends from and to.
+/// One leg of a stream: the relay port facing it and what its SDP said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Leg {
+    /// The leg's SIP tag, once known.
+    pub tag: Option<String>,
     /// The interface the relay port is on.
     pub interface: String,
     /// The relay's RTP port facing this leg (RTCP on the next one unless `mux`).
     pub port: u16,
     /// The address this leg was told in SDP.
     pub advertised: IpAddr,
-    /// Where this leg's SDP said to send (None: on hold or not answered yet).
+    /// Where this leg's SDP said to send RTP (None: not known yet, or a hold address).
     pub remote: Option<SocketAddr>,
-    /// Where this leg's RTP was latched from.
-    pub latched: Option<SocketAddr>,
+    /// The RTCP port its SDP named.
+    pub rtcp_port: u16,
+    /// On hold (sendonly, inactive or a zero address).
+    pub hold: bool,
+    /// The RTP clock rate of its first format.
+    pub clock_rate: u32,
     /// rtcp-mux toward this leg (RFC 5761).
     pub mux: bool,
 }
@@ -165,6 +179,11 @@ impl CallRecord {
         for t in &self.dialog.targets {
             uri("dialog.targets", t)?;
         }
+        for (_, transport) in &self.dialog.hops {
+            if !matches!(transport.as_str(), "udp" | "tcp" | "tls") {
+                return Err(field("dialog.hops", "not udp, tcp or tls"));
+            }
+        }
         bounded("dialog.route_set", self.dialog.route_set.len(), MAX_ROUTES)?;
         for r in &self.dialog.route_set {
             uri("dialog.route_set", r)?;
@@ -174,6 +193,9 @@ impl CallRecord {
         bounded("media", self.media.len(), MAX_STREAMS)?;
         for leg in self.media.iter().flat_map(|s| &s.legs) {
             token("media.legs.interface", &leg.interface)?;
+            if let Some(t) = &leg.tag {
+                token("media.legs.tag", t)?;
+            }
             if leg.port == 0 {
                 return Err(field("media.legs.port", "zero"));
             }

@@ -9,11 +9,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 fn leg(port: u16, remote: Option<SocketAddr>) -> Leg {
     Leg {
+        tag: Some("1928301774".into()),
         interface: "external".into(),
         port,
         advertised: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10)),
         remote,
-        latched: remote,
+        rtcp_port: remote.map_or(0, |r| r.port() + 1),
+        hold: false,
+        clock_rate: 8000,
         mux: false,
     }
 }
@@ -36,6 +39,10 @@ fn sample() -> CallRecord {
                 "sip:alice@198.51.100.7:5060".into(),
                 "sip:fs1@10.0.0.11:5080;transport=udp".into(),
             ],
+            hops: [
+                ("198.51.100.7:5060".parse().unwrap(), "udp".into()),
+                ("10.0.0.11:5080".parse().unwrap(), "tcp".into()),
+            ],
             route_set: vec!["<sip:203.0.113.10;lr;ftag=1928301774>".into()],
             cseq: [2, 1],
         },
@@ -44,9 +51,10 @@ fn sample() -> CallRecord {
             uri: "sip:10.0.0.11:5080".into(),
         },
         media: vec![Stream {
+            index: 0,
+            worker: 0,
             legs: [leg(30000, Some(caller)), leg(30002, None)],
         }],
-        sdp_versions: [2, 1],
     }
 }
 
@@ -159,6 +167,14 @@ fn another_version_an_unknown_field_or_a_huge_record_is_refused() {
         CallRecord::decode(port.as_bytes()),
         Err(DecodeError::Shape(_))
     ));
+    let sctp = sample().encode().replacen("\"tcp\"", "\"sctp\"", 1);
+    assert!(matches!(
+        CallRecord::decode(sctp.as_bytes()),
+        Err(DecodeError::Field {
+            field: "dialog.hops",
+            ..
+        })
+    ));
 }
 
 fn arb_addr() -> impl Strategy<Value = SocketAddr> {
@@ -170,26 +186,29 @@ fn arb_addr() -> impl Strategy<Value = SocketAddr> {
 
 fn arb_leg() -> impl Strategy<Value = Leg> {
     (
-        "[a-z][a-z0-9_-]{0,15}",
-        1u16..,
-        arb_addr(),
-        proptest::option::of(arb_addr()),
-        proptest::option::of(arb_addr()),
-        any::<bool>(),
+        (proptest::option::of("[!-~]{1,32}"), "[a-z][a-z0-9_-]{0,15}"),
+        (1u16.., arb_addr(), proptest::option::of(arb_addr())),
+        (any::<u16>(), any::<bool>(), any::<u32>(), any::<bool>()),
     )
-        .prop_map(|(interface, port, adv, remote, latched, mux)| Leg {
-            interface,
-            port,
-            advertised: adv.ip(),
-            remote,
-            latched,
-            mux,
-        })
+        .prop_map(
+            |((tag, interface), (port, adv, remote), (rtcp_port, hold, clock_rate, mux))| Leg {
+                tag,
+                interface,
+                port,
+                advertised: adv.ip(),
+                remote,
+                rtcp_port,
+                hold,
+                clock_rate,
+                mux,
+            },
+        )
 }
 
 fn arb_record() -> impl Strategy<Value = CallRecord> {
     let token = "[!-~]{1,64}";
     let uri = "sip:[!-~]{1,100}";
+    let transport = prop_oneof![Just("udp"), Just("tcp"), Just("tls")].prop_map(String::from);
     (
         (any::<u64>(), token, any::<u64>(), token),
         (0u64..1 << 50, 0u64..1 << 40),
@@ -198,8 +217,13 @@ fn arb_record() -> impl Strategy<Value = CallRecord> {
             [uri, uri],
             proptest::collection::vec(uri, 0..4),
         ),
-        (any::<[u32; 2]>(), token, uri, any::<[u64; 2]>()),
-        proptest::collection::vec((arb_leg(), arb_leg()), 0..4),
+        (
+            any::<[u32; 2]>(),
+            token,
+            uri,
+            [(arb_addr(), transport.clone()), (arb_addr(), transport)],
+        ),
+        proptest::collection::vec((any::<[u16; 2]>(), arb_leg(), arb_leg()), 0..4),
     )
         .prop_map(
             |((epoch, node, seq, call_id), (t, ttl), d, m, media)| CallRecord {
@@ -211,15 +235,19 @@ fn arb_record() -> impl Strategy<Value = CallRecord> {
                 dialog: Dialog {
                     tags: d.0,
                     targets: d.1,
+                    hops: m.3,
                     route_set: d.2,
                     cseq: m.0,
                 },
                 member: Member { set: m.1, uri: m.2 },
                 media: media
                     .into_iter()
-                    .map(|(a, b)| Stream { legs: [a, b] })
+                    .map(|([index, worker], a, b)| Stream {
+                        index,
+                        worker,
+                        legs: [a, b],
+                    })
                     .collect(),
-                sdp_versions: m.3,
             },
         )
 }
