@@ -35,6 +35,8 @@ pub enum Need {
     Tmux,
     /// promtool (Debian `prometheus`), to check the `/metrics` exposition.
     Promtool,
+    /// redis-server and redis-cli (Debian `redis-server`), for HA replication.
+    Redis,
 }
 
 impl Need {
@@ -51,6 +53,7 @@ impl Need {
             Need::Baresip => "baresip",
             Need::Tmux => "tmux",
             Need::Promtool => "promtool",
+            Need::Redis => "redis",
         }
     }
 
@@ -71,6 +74,7 @@ impl Need {
             Need::Baresip => tool(tools::BARESIP),
             Need::Tmux => tool(tools::TMUX),
             Need::Promtool => tool(tools::PROMTOOL),
+            Need::Redis => tool(tools::REDIS_SERVER).or_else(|| tool(tools::REDIS_CLI)),
         }
     }
 }

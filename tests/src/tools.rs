@@ -33,6 +33,18 @@ pub const PROMTOOL: Tool = Tool {
     hint: "install it: apt-get install prometheus (deploy/install-deps.sh --test)",
 };
 
+/// redis-server, the store of replicated call state (a test starts its own).
+pub const REDIS_SERVER: Tool = Tool {
+    name: "redis-server",
+    hint: "install it: apt-get install redis-server (deploy/install-deps.sh --test)",
+};
+
+/// redis-cli, to read what the daemon replicated.
+pub const REDIS_CLI: Tool = Tool {
+    name: "redis-cli",
+    hint: "install it: apt-get install redis-tools (redis-server depends on it)",
+};
+
 /// Where Debian's baresip keeps its modules.
 pub const BARESIP_MODULES: &str = "/usr/lib/baresip/modules";
 

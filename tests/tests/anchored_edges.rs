@@ -1130,3 +1130,113 @@ fn a_sipp_caller_reaches_baresip_as_the_member_through_the_relay() {
         assert_released(&d, &[id], &[ext, int]);
     });
 }
+
+/// A redis-server of the test's own on `port` (no persistence), killed when dropped.
+struct Redis {
+    _proc: Process,
+    port: u16,
+}
+
+impl Redis {
+    fn start(dir: &Path, port: u16) -> Redis {
+        let server = tools::find(tools::REDIS_SERVER).unwrap_or_else(|e| panic!("{e}"));
+        let mut cmd = Command::new(server);
+        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"]);
+        let proc = Process::spawn("redis-server", cmd, &dir.join("redis.log")).unwrap();
+        let r = Redis { _proc: proc, port };
+        wait_for("redis-server", secs(10), || {
+            Ok(r.cli(&["PING"]).then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        r
+    }
+
+    /// Runs redis-cli with `args`; whether it answered, and what (raw).
+    fn cli_out(&self, args: &[&str]) -> Option<String> {
+        let cli = tools::find(tools::REDIS_CLI).unwrap_or_else(|e| panic!("{e}"));
+        let out = Command::new(cli)
+            .args(["-p", &self.port.to_string(), "--raw"])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    fn cli(&self, args: &[&str]) -> bool {
+        self.cli_out(args)
+            .is_some_and(|o| !o.is_empty() && !o.starts_with("ERR"))
+    }
+}
+
+/// HA replication of an anchored call (`[ha]` on, a real redis-server): while the call is up,
+/// Redis holds its record in the key schema, stamped with the node's epoch, naming the member
+/// that took it, each party's hop and the relay ports each side was told (the ports the
+/// capture shows the call's SDP used); after the BYE the record is a tombstone.
+#[test]
+fn an_anchored_call_is_replicated_to_redis_and_tombstoned_after_its_bye() {
+    if !need::met(TEST, &[Need::Redis]) {
+        return;
+    }
+    let Some(mut bed) = Bed::new("ha") else {
+        return;
+    };
+    let p = &bed.ports;
+    let (uas, from, redis_port) = (bed.sip(4), bed.sip(8), bed.sip(60).port());
+    let (ext, int) = (p.relay_external(), p.relay_internal());
+    let redis = Redis::start(bed.dir(), redis_port);
+    let mut sip = pool_config(&bed, "", &[format!("uri = \"sip:{uas}\"")]);
+    sip.push_str(&format!(
+        "\n[ha]\nenabled = true\nnode = \"fv-a\"\nredis = \"redis://127.0.0.1:{redis_port}/0\"\n"
+    ));
+    let d = bed.daemon(ext.clone(), int.clone(), &[], &sip);
+    let uas_media = *p.uas_media().start();
+    let mut member = bed.side(SideSpec::member(
+        "member",
+        UAS_ANSWER,
+        uas.port(),
+        uas_media,
+    ));
+    let media = (from.port(), *p.uac_media().start());
+    let mut caller = bed.side(SideSpec::caller(
+        "caller",
+        UAC_CALL,
+        media,
+        bed.proxy(),
+        secs(3),
+    ));
+    let key = wait_for("the call's record in Redis", secs(5), || {
+        let keys = redis.cli_out(&["KEYS", "fv:1:call:*"]).unwrap_or_default();
+        Ok(keys.lines().next().map(str::to_owned))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail(30)));
+    let rec = redis.cli_out(&["HGET", &key, "rec"]).unwrap();
+    let rec = ha::CallRecord::decode(rec.as_bytes()).unwrap_or_else(|e| panic!("{e}: {rec}"));
+    assert_eq!(key, ha::schema::call_key(&rec.call_id));
+    assert_eq!((rec.stamp.epoch, rec.stamp.node.as_str()), (1, "fv-a"));
+    assert_eq!(rec.member.uri, format!("sip:{uas}"));
+    assert_eq!(rec.dialog.hops[0].0, from, "the caller's hop");
+    assert_eq!(rec.dialog.hops[1].0, uas, "the member's hop");
+    let legs = &rec.media[0].legs;
+    assert!(
+        ext.contains(&legs[0].port) && int.contains(&legs[1].port),
+        "{legs:?}"
+    );
+    assert_eq!(
+        legs[1].remote.map(|r| r.port()),
+        Some(uas_media),
+        "{legs:?}"
+    );
+    finish_all(&mut [&mut caller, &mut member], &d);
+    wait_for("the tombstone", secs(5), || {
+        Ok(redis.cli(&["HGET", &key, "dead"]).then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail(30)));
+    let rec_left = redis.cli_out(&["HEXISTS", &key, "rec"]);
+    assert_eq!(rec_left.as_deref(), Some("0"), "the record is gone");
+    let datagrams = bed.datagrams();
+    let sipm = sip_messages(&datagrams);
+    assert_eq!(call_of(&sipm, from, bed.proxy()), rec.call_id);
+}

@@ -167,7 +167,11 @@ fn places(cfg: &Config, p: &mut BTreeMap<String, Value>) {
 /// admin and metrics listeners (rebound: the new one first). The reload refuses what of these
 /// cannot be applied on the running backend, with its own reason.
 pub fn restart_reason(key: &str) -> Option<&'static str> {
-    const RESTART: [(&str, &str); 7] = [
+    const RESTART: [(&str, &str); 8] = [
+        (
+            "ha",
+            "the replication driver, its node id and its Redis are set up at start",
+        ),
         ("sip.transports", "the SIP transports are opened at start"),
         ("ng.listen", "the ng socket is bound once, at start"),
         ("ng.tcp", "the ng TCP listener is bound once, at start"),
@@ -265,6 +269,7 @@ fn unlisted(old: &Config, new: &Config, out: &mut Vec<ConfigChange>) {
         ("metrics.other", metrics != n.metrics),
         ("ng.tcp", o.ng.tcp != n.ng.tcp),
         ("interface.advertised", advertised(o) != advertised(n)),
+        ("ha", o.ha != n.ha),
     ];
     for (key, differs) in sections {
         if differs {

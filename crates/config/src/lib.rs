@@ -36,6 +36,7 @@ mod dns;
 mod error;
 mod flood;
 mod general;
+mod ha;
 mod host;
 mod interface;
 mod limits;
@@ -108,6 +109,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[metrics]`: the Prometheus endpoint.
     pub metrics: MetricsConfig,
+    /// `[ha]`: replication of anchored calls to Redis/Valkey (`None`: off, the default).
+    pub ha: Option<::ha::ReplicaConfig>,
 }
 
 impl Config {
@@ -169,6 +172,7 @@ struct RawConfig {
     route: Option<Vec<dispatcher::RawRoute>>,
     admin: Option<admin::RawAdmin>,
     metrics: Option<metrics::RawMetrics>,
+    ha: Option<ha::RawHa>,
 }
 
 /// Parses and checks a configuration text: TOML syntax, key names, value types, ranges, and
@@ -194,6 +198,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
         routes,
         admin: raw.admin.unwrap_or_default().build()?,
         metrics: raw.metrics.unwrap_or_default().build()?,
+        ha: raw.ha.unwrap_or_default().build()?,
     };
     check_ng_ports(&cfg)?;
     check_sip_ports(&cfg)?;

@@ -31,7 +31,7 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ErrorObject> {
 }
 
 /// The member of `v` as id, set and URI.
-fn member_of(proxy: &Proxy, v: &CallView) -> Option<CallMember> {
+pub(crate) fn member_of(proxy: &Proxy, v: &CallView) -> Option<CallMember> {
     let id = v.member?;
     proxy
         .dispatcher()

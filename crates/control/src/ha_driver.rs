@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ha::schema::{self, CHANGES_MAXLEN, MAX_TTL_MS, TOMBSTONE_MS};
-use ha::{CallRecord, Stamp};
+use ha::{CallRecord, ReplicaConfig, Stamp};
 use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 
@@ -41,23 +41,6 @@ impl Change {
             Change::End { call_id, .. } => call_id,
         }
     }
-}
-
-/// Where and how the driver writes, and as which node.
-#[derive(Debug, Clone)]
-pub struct HaConfig {
-    /// This node's id in the stamps (`[ha] node`).
-    pub node: String,
-    /// `redis://host:port/db`.
-    pub url: String,
-    /// Changes per pipeline.
-    pub batch: usize,
-    /// The queue between the call path and the driver.
-    pub queue: usize,
-    /// Calls whose latest change is kept while Redis is unreachable.
-    pub max_pending: usize,
-    /// Connect and per-pipeline timeout.
-    pub timeout: Duration,
 }
 
 /// The driver's counters (monotonic).
@@ -112,7 +95,7 @@ impl Replicator {
 /// The handle and the driver task (to spawn on the control runtime). The task ends when every
 /// handle is dropped and the queue is written out (or Redis is unreachable then).
 pub fn start(
-    cfg: HaConfig,
+    cfg: ReplicaConfig,
 ) -> Result<(Replicator, impl std::future::Future<Output = ()>), redis::RedisError> {
     let client = redis::Client::open(cfg.url.as_str())?;
     let (tx, rx) = mpsc::channel(cfg.queue.max(1));
@@ -137,7 +120,7 @@ pub fn start(
 }
 
 struct Driver {
-    cfg: HaConfig,
+    cfg: ReplicaConfig,
     client: redis::Client,
     rx: mpsc::Receiver<Change>,
     counters: Arc<ReplicaCounters>,

@@ -8,7 +8,8 @@
 //! - [`admin_driver`] answers the admin socket's member requests on the SIP driver's thread;
 //!   [`admin_calls`] its calls (the SIP half there, the media half through [`SharedEngine`]).
 //! - [`ha_driver`] replicates anchored calls to Redis/Valkey in the `ha` key schema, batched
-//!   and off the call path;
+//!   and off the call path; [`ha_publish`] reads the changed calls into its records on the SIP
+//!   driver's thread;
 //! - [`metrics_driver`] takes the SIP side of a Prometheus scrape on the SIP driver's thread;
 //!   [`metrics_media`] reads the media side (engine counters, port pools, worker counters).
 //!
@@ -18,6 +19,7 @@
 pub mod admin_calls;
 pub mod admin_driver;
 pub mod ha_driver;
+pub mod ha_publish;
 pub mod metrics_driver;
 pub mod metrics_media;
 mod metrics_members;

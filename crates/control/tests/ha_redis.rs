@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use control::ha_driver::{self, Change, HaConfig, Replicator};
+use control::ha_driver::{self, Change, Replicator};
 use ha::{schema, CallRecord, Dialog, Leg, Member, Stamp, Stream};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
@@ -107,7 +107,6 @@ fn record(i: usize) -> CallRecord {
                 (SocketAddr::from((Ipv4Addr::LOCALHOST, 5060)), "udp".into()),
                 (SocketAddr::from((Ipv4Addr::LOCALHOST, 5080)), "udp".into()),
             ],
-            route_set: vec!["<sip:127.0.0.1;lr>".into()],
             cseq: [1, 1],
         },
         member: Member {
@@ -123,13 +122,10 @@ fn record(i: usize) -> CallRecord {
 }
 
 fn started(url: String, node: &str) -> Replicator {
-    let cfg = HaConfig {
-        node: node.into(),
+    let cfg = ha::ReplicaConfig {
         url,
-        batch: 256,
-        queue: 100_000,
-        max_pending: 100_000,
         timeout: Duration::from_secs(2),
+        ..ha::ReplicaConfig::new(node.into())
     };
     let (rep, task) = ha_driver::start(cfg).unwrap();
     tokio::spawn(task);

@@ -348,6 +348,7 @@ fn held_back(current: &config::Config, new: &config::Config) -> config::Config {
     r.ng.cookie_cache = c.ng.cookie_cache;
     r.dataplane = c.dataplane.clone();
     r.media = c.media.with_live_keys_of(&new.media);
+    r.ha.clone_from(&c.ha);
     r
 }
 
@@ -373,7 +374,7 @@ mod tests {
             .replace("port_max = 30099", "port_max = 30199")
             .replace("5060\"]", "5070\"]\nfr_timeout_ms = 900")
             .replace("5081", "5082")
-            + "[metrics]\nlisten = \"127.0.0.1:9999\"\n"
+            + "[metrics]\nlisten = \"127.0.0.1:9999\"\n[ha]\nenabled = true\nnode = \"b\"\n"
     }
 
     /// What runs after a reload differs from before only in live keys, and from the file only
@@ -407,7 +408,7 @@ mod tests {
         );
         let all = admin::params::diff(&old, &new);
         assert_eq!(all.len(), applied.len() + left.len(), "{all:?}");
-        for k in ["ng.listen", "dataplane.other", "media.learning_secs"] {
+        for k in ["ng.listen", "dataplane.other", "media.learning_secs", "ha"] {
             assert!(keys(&left).contains(&k.to_owned()), "{k}: {left:?}");
         }
     }

@@ -2,6 +2,8 @@
 //! the control thread (its configuration is reloaded by `crate::reload`).
 
 use anyhow::Context;
+use control::ha_driver;
+use control::ha_publish::Publisher;
 use control::sip_driver::{self, Control, Sockets};
 use proxy::{Proxy, ProxyConfig};
 use rand::rngs::{StdRng, SysRng};
@@ -47,7 +49,8 @@ pub async fn start(
         Box::new(rng),
     );
     // Calls routed to anchored sets have their media anchored on the relay, in-process.
-    proxy.set_media_anchor(Box::new(media));
+    proxy.set_media_anchor(Box::new(media.clone()));
+    let ha = replication(cfg, media, &mut proxy)?;
     let (tx, rx) = mpsc::channel(8);
     let listen: Vec<String> = cfg.sip.listen.iter().map(|a| a.to_string()).collect();
     tracing::info!(
@@ -57,9 +60,25 @@ pub async fn start(
         "SIP proxy ready"
     );
     let task = tokio::spawn(async move {
-        if let Err(e) = sip_driver::run(proxy, sockets, rx, shutdown).await {
+        if let Err(e) = sip_driver::run(proxy, sockets, rx, shutdown, ha).await {
             tracing::error!(error = %e, "SIP proxy stopped");
         }
     });
     Ok(Some(Sip { control: tx, task }))
+}
+
+/// With `[ha]` enabled: the replication driver spawned on this runtime, and the publisher the
+/// SIP driver runs after each round.
+fn replication(
+    cfg: &config::Config,
+    media: control::SharedEngine,
+    proxy: &mut Proxy,
+) -> anyhow::Result<Option<Publisher>> {
+    let Some(ha) = &cfg.ha else {
+        return Ok(None);
+    };
+    let (rep, task) = ha_driver::start(ha.clone()).context("ha.redis")?;
+    tokio::spawn(task);
+    tracing::info!(node = %ha.node, redis = %ha.url, "HA replication on");
+    Ok(Some(Publisher::new(rep, media, proxy)))
 }

@@ -8,6 +8,7 @@
 //!   both legs' relay ports and advertised addresses, latched sources, SDP versions, the
 //!   deadline), its encoding and a decoder that treats what it reads from Redis as hostile input
 //!   (size, version, lengths, characters, counts all checked);
+//! - [`settings`]: [`ReplicaConfig`], a node's `[ha]` section;
 //! - [`fence`]: [`Stamp`] (epoch, node, sequence) and the rule by which a write supersedes what
 //!   is stored, and by which a node that lost a call drops its copy.
 //!
@@ -20,6 +21,8 @@
 pub mod fence;
 pub mod record;
 pub mod schema;
+pub mod settings;
 
 pub use fence::Stamp;
 pub use record::{CallRecord, DecodeError, Dialog, Leg, Member, Stream};
+pub use settings::ReplicaConfig;

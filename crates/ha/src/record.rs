@@ -3,7 +3,8 @@
 //! In the dialog, index 0 is the caller's side and 1 the member's; a media stream's legs are in
 //! the relay's order (the first offerer's first), each naming its SIP tag. What a record holds
 //! is what a peer needs to carry the call on: the dialog's identifiers and targets (to send or
-//! forward in-dialog requests, RFC 3261 §12.2) and where each party is reached, the member, and
+//! forward in-dialog requests, RFC 3261 §12.2) and where each party is reached (the proxy
+//! forwards in-dialog requests along the dialog's hops, so no route set is kept), the member, and
 //! per media stream, for each leg, the relay port and advertised address it was given in SDP and
 //! what its own SDP said (address, RTCP port, hold, clock rate): enough to install the same
 //! flows on the same ports. Latched sources are not kept: the relay latches again on the first
@@ -22,8 +23,6 @@ pub const VERSION: u32 = 1;
 pub const MAX_RECORD: usize = 16 * 1024;
 /// The most media streams (m-lines) per call.
 pub const MAX_STREAMS: usize = 16;
-/// The most Record-Route entries.
-pub const MAX_ROUTES: usize = 16;
 /// The longest Call-ID, tag, node or set name.
 pub const MAX_TOKEN: usize = 256;
 /// The longest URI (target, route entry, member).
@@ -63,8 +62,6 @@ pub struct Dialog {
     /// Where each party's requests come from and go to, and the transport (`udp`, `tcp`,
     /// `tls`).
     pub hops: [(SocketAddr, String); 2],
-    /// The Record-Route set as the caller received it (top first).
-    pub route_set: Vec<String>,
     /// The last CSeq number seen from each leg.
     pub cseq: [u32; 2],
 }
@@ -183,10 +180,6 @@ impl CallRecord {
             if !matches!(transport.as_str(), "udp" | "tcp" | "tls") {
                 return Err(field("dialog.hops", "not udp, tcp or tls"));
             }
-        }
-        bounded("dialog.route_set", self.dialog.route_set.len(), MAX_ROUTES)?;
-        for r in &self.dialog.route_set {
-            uri("dialog.route_set", r)?;
         }
         token("member.set", &self.member.set)?;
         uri("member.uri", &self.member.uri)?;

@@ -43,7 +43,6 @@ fn sample() -> CallRecord {
                 ("198.51.100.7:5060".parse().unwrap(), "udp".into()),
                 ("10.0.0.11:5080".parse().unwrap(), "tcp".into()),
             ],
-            route_set: vec!["<sip:203.0.113.10;lr;ftag=1928301774>".into()],
             cseq: [2, 1],
         },
         member: Member {
@@ -108,17 +107,6 @@ fn out_of_bounds_fields_are_refused() {
     let e = refused(|r| r.media = vec![r.media[0].clone(); MAX_STREAMS + 1]);
     assert!(
         matches!(e, DecodeError::Field { field: "media", .. }),
-        "{e}"
-    );
-    let e = refused(|r| r.dialog.route_set = vec!["<sip:h;lr>".into(); 17]);
-    assert!(
-        matches!(
-            e,
-            DecodeError::Field {
-                field: "dialog.route_set",
-                ..
-            }
-        ),
         "{e}"
     );
     let e = refused(|r| r.expires_ms = r.updated_ms - 1);
@@ -212,11 +200,7 @@ fn arb_record() -> impl Strategy<Value = CallRecord> {
     (
         (any::<u64>(), token, any::<u64>(), token),
         (0u64..1 << 50, 0u64..1 << 40),
-        (
-            [token, "[!-~]{0,32}"],
-            [uri, uri],
-            proptest::collection::vec(uri, 0..4),
-        ),
+        ([token, "[!-~]{0,32}"], [uri, uri]),
         (
             any::<[u32; 2]>(),
             token,
@@ -236,7 +220,6 @@ fn arb_record() -> impl Strategy<Value = CallRecord> {
                     tags: d.0,
                     targets: d.1,
                     hops: m.3,
-                    route_set: d.2,
                     cseq: m.0,
                 },
                 member: Member { set: m.1, uri: m.2 },

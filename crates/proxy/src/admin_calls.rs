@@ -54,6 +54,10 @@ pub struct CallView {
     pub media: Option<[String; 2]>,
     /// The caller's and the callee's Contact URIs (answered anchored calls).
     pub contacts: Option<[String; 2]>,
+    /// The highest CSeq seen from the caller and from the callee (answered anchored calls).
+    pub cseq: Option<[u32; 2]>,
+    /// How long the dialog is held unless it is refreshed or ended.
+    pub expires_in: Duration,
 }
 
 /// Why `terminate` did not end a call.
@@ -90,6 +94,8 @@ fn view(call_id: &str, d: &Dialog, now: Instant) -> CallView {
         member_hop: d.member_hop,
         media: d.media.clone(),
         contacts: d.ends.as_ref().map(|e| e.contact.clone()),
+        cseq: d.ends.as_ref().map(|e| e.cseq),
+        expires_in: d.expires.saturating_duration_since(now),
     }
 }
 
@@ -120,6 +126,31 @@ impl Proxy {
             .filter_map(|k| self.dialogs.get(k).map(|d| view(k, d, now)))
             .collect();
         (page, more)
+    }
+
+    /// Notes, from now on, every call whose dialog or media changes, for [`Proxy::take_changed`]
+    /// (HA replication: what a peer needs to take the call over changed).
+    pub fn track_changes(&mut self) {
+        self.dialogs.track_changes();
+    }
+
+    /// Up to `max` of the calls that changed since the last take (Call-IDs; the rest stay
+    /// noted). A call that ended or is gone is among them once.
+    pub fn take_changed(&mut self, max: usize) -> Vec<String> {
+        self.dialogs.take_changed(max)
+    }
+
+    /// Notes every answered anchored call as changed (a full re-publish).
+    pub fn touch_answered_anchored(&mut self) {
+        let ids: Vec<String> = self
+            .dialogs
+            .iter()
+            .filter(|(_, d)| d.confirmed && !d.ended && d.media.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in ids {
+            self.dialogs.touch(&id);
+        }
     }
 
     /// The call `call_id`, if held.

@@ -7,7 +7,7 @@ use crate::ctx::Target;
 use crate::info::ReqInfo;
 use dispatch::Dispatcher;
 use sip::Transport;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -58,9 +58,38 @@ pub(crate) struct Ends {
 #[derive(Debug, Default)]
 pub(crate) struct Dialogs {
     map: HashMap<String, Dialog>,
+    /// The Call-IDs of the dialogs that changed since the last take, when tracked (HA
+    /// replication); never more than the table held, since a change names a dialog.
+    changed: Option<HashSet<String>>,
 }
 
 impl Dialogs {
+    /// Tracks the dialogs that change from now on ([`Dialogs::take_changed`]).
+    pub(crate) fn track_changes(&mut self) {
+        self.changed.get_or_insert_with(HashSet::new);
+    }
+
+    /// Notes that dialog `call_id` changed (when tracked).
+    pub(crate) fn touch(&mut self, call_id: &str) {
+        if let Some(c) = self.changed.as_mut() {
+            if !c.contains(call_id) {
+                c.insert(call_id.to_owned());
+            }
+        }
+    }
+
+    /// Up to `max` of the dialogs that changed since the last take (the rest stay noted).
+    pub(crate) fn take_changed(&mut self, max: usize) -> Vec<String> {
+        let Some(c) = self.changed.as_mut() else {
+            return Vec::new();
+        };
+        let out: Vec<String> = c.iter().take(max).cloned().collect();
+        for id in &out {
+            c.remove(id);
+        }
+        out
+    }
+
     /// Dialogs held.
     pub(crate) fn len(&self) -> usize {
         self.map.len()
@@ -126,6 +155,7 @@ impl Dialogs {
                 d.member_hop = member_hop;
                 d.counted = counted;
                 d.expires = expires;
+                self.touch(call_id);
             }
             None => {
                 if let Some(m) = counted {
@@ -153,6 +183,7 @@ impl Dialogs {
             if let Some(m) = d.counted.take() {
                 dispatcher.call_ended(m);
             }
+            self.touch(call_id);
         }
     }
 
@@ -172,6 +203,9 @@ impl Dialogs {
             }
             false
         });
+        for id in &anchored {
+            self.touch(id);
+        }
         anchored
     }
 
@@ -223,6 +257,7 @@ impl Dialogs {
     pub(crate) fn set_ends(&mut self, call_id: &str, ends: Ends) {
         if let Some(d) = self.map.get_mut(call_id) {
             d.ends = Some(ends);
+            self.touch(call_id);
         }
     }
 
@@ -237,7 +272,10 @@ impl Dialogs {
             .and_then(|d| d.ends.as_mut())
         {
             let side = usize::from(!from_caller);
-            e.cseq[side] = e.cseq[side].max(info.cseq);
+            if info.cseq > e.cseq[side] {
+                e.cseq[side] = info.cseq;
+                self.touch(&info.call_id);
+            }
         }
     }
 

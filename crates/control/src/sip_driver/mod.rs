@@ -173,12 +173,14 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-/// Runs the proxy until `shutdown` turns true.
+/// Runs the proxy until `shutdown` turns true; with `ha`, publishes the calls that changed in
+/// each round for replication.
 pub async fn run(
     mut proxy: Proxy,
     sockets: Sockets,
     mut control: mpsc::Receiver<Control>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut ha: Option<crate::ha_publish::Publisher>,
 ) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let stats = crate::metrics_driver::DriverStats::of(&sockets);
@@ -202,6 +204,9 @@ pub async fn run(
     }
     proxy.handle_timeout(Instant::now());
     loop {
+        if let Some(p) = ha.as_mut() {
+            p.round(&mut proxy);
+        }
         while let Some(t) = proxy.poll_transmit() {
             send(listeners.udp(), &mut conns, t, &mut proxy).await;
         }

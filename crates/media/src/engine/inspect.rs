@@ -6,6 +6,7 @@
 use super::{anchor_key, Engine, Purpose};
 use crate::call::{Call, CallState, CallStats};
 use dataplane::{IdleReason, StreamStats};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Where the view of an inspected call goes once the workers answered (or after the stats
@@ -45,6 +46,19 @@ pub struct MediaLeg {
     pub interface: String,
 }
 
+/// What one leg's SDP said for a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteView {
+    /// Its RTP address (`None`: not known yet, or a hold address).
+    pub rtp: Option<SocketAddr>,
+    /// Its RTCP port.
+    pub rtcp_port: u16,
+    /// On hold (sendonly, inactive or a zero address).
+    pub hold: bool,
+    /// The RTP clock rate of its first format.
+    pub clock_rate: u32,
+}
+
 /// One m-line's relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaStream {
@@ -58,6 +72,10 @@ pub struct MediaStream {
     pub ports: [u16; 2],
     /// rtcp-mux toward each leg.
     pub mux: [bool; 2],
+    /// The relay address each leg was told in SDP (its interface's advertised address).
+    pub relay: [IpAddr; 2],
+    /// What each leg's own SDP said.
+    pub remote: [RemoteView; 2],
     /// Why its worker reports it idle, if it does.
     pub idle: Option<&'static str>,
     /// What each leg's port received, from the worker (`None`: not asked, or no answer in
@@ -105,6 +123,16 @@ impl Engine {
         (sink.0)(self.view_of(now, call, stats));
     }
 
+    /// The address relay address `addr` is advertised as in SDP.
+    fn advertised(&self, addr: usize) -> IpAddr {
+        self.cfg
+            .interfaces
+            .get(addr)
+            .map_or(IpAddr::from([0, 0, 0, 0]), |i| {
+                i.advertised.unwrap_or(i.address)
+            })
+    }
+
     fn view_of(&self, now: Instant, call: &Call, stats: &CallStats) -> MediaView {
         // A leg's interface: where its ports are (its configured name before it has any).
         let first = call.live_pairs().next();
@@ -138,6 +166,13 @@ impl Engine {
                 worker: p.worker,
                 ports: [p.keys[0].port, p.keys[1].port],
                 mux: p.mux,
+                relay: [0, 1].map(|l| self.advertised(usize::from(p.keys[l].addr))),
+                remote: p.remote.map(|r| RemoteView {
+                    rtp: (r.rtp != wire::Endpoint::UNSET).then(|| r.rtp.to_socket_addr()),
+                    rtcp_port: r.rtcp_port,
+                    hold: r.hold,
+                    clock_rate: r.clock_rate,
+                }),
                 idle: p.idle.map(idle_name),
                 stats: stats.pairs.get(i).copied().flatten(),
             })

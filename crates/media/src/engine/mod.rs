@@ -13,7 +13,7 @@ mod tune;
 mod types;
 
 pub use anchor::{anchor_key, anchored_call_id, ANCHOR_PREFIX};
-pub use inspect::{InspectSink, MediaLeg, MediaStream, MediaView};
+pub use inspect::{InspectSink, MediaLeg, MediaStream, MediaView, RemoteView};
 pub use tune::{SessionCap, Tunables};
 
 pub use types::{

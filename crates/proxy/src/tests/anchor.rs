@@ -576,3 +576,36 @@ fn t38_after_audio_and_srtp_pass_through_the_relay_untouched_but_for_addresses()
     );
     assert_eq!(calls(&engine), 1);
 }
+
+#[test]
+fn tracked_calls_are_noted_when_answered_reoffered_and_ended_and_only_then() {
+    let (mut bed, _engine) = bed(vec![Answer::Ok], 10);
+    bed.proxy_mut().track_changes();
+    bed.call("t1");
+    bed.run_ms(100);
+    assert_eq!(bed.proxy_mut().take_changed(10), vec!["t1".to_string()]);
+    assert!(bed.proxy_mut().take_changed(10).is_empty(), "taken once");
+    // A re-INVITE with SDP changes the media (and the caller's CSeq).
+    let hold = "v=0\r\no=- 1 2 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendonly\r\n";
+    let reinvite = in_dialog("INVITE", "t1", 2, "m127.0.0.20", member_addr(0));
+    bed.send(with_sdp(&reinvite, hold));
+    bed.run_ms(100);
+    assert_eq!(bed.proxy_mut().take_changed(10), vec!["t1".to_string()]);
+    bed.send(in_dialog("BYE", "t1", 3, "m127.0.0.20", member_addr(0)));
+    bed.run_ms(100);
+    assert_eq!(bed.proxy_mut().take_changed(10), vec!["t1".to_string()]);
+    // A re-publish notes every answered anchored call; an ended one is not among them.
+    bed.call("t2");
+    bed.run_ms(100);
+    bed.proxy_mut().take_changed(10);
+    bed.proxy_mut().touch_answered_anchored();
+    assert_eq!(bed.proxy_mut().take_changed(10), vec!["t2".to_string()]);
+}
+
+#[test]
+fn untracked_calls_are_not_noted() {
+    let (mut bed, _engine) = bed(vec![Answer::Ok], 10);
+    bed.call("u1");
+    bed.run_ms(100);
+    assert!(bed.proxy_mut().take_changed(10).is_empty());
+}

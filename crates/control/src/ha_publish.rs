@@ -1,0 +1,144 @@
+//! The call path's half of HA replication, on the SIP driver's thread: after each round of
+//! the driver, the calls the proxy noted as changed are read (the dialog from the proxy, the
+//! media from the engine) into `ha` records and handed to the replication driver
+//! ([`crate::ha_driver`]), which never makes the call path wait.
+//!
+//! What is replicated: answered anchored calls (a `Put` on the answer and on every change of
+//! the dialog or its media after it), and their end (an `End`, only for calls that were put).
+//! Early dialogs are not: a call that is still ringing when a node dies is lost to the caller's
+//! retransmission or a new attempt, as with any proxy.
+
+use std::collections::HashSet;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ha::{CallRecord, Dialog, Leg, Member, Stamp, Stream};
+use media::engine::MediaView;
+use media::Engine;
+use proxy::{CallView, DialogState, Proxy};
+
+use crate::ha_driver::{Change, Replicator};
+use crate::SharedEngine;
+
+/// Calls read into records per round at most (the rest wait for the next round).
+const PER_ROUND: usize = 512;
+
+/// Reads changed calls into records and publishes them.
+pub struct Publisher {
+    rep: Replicator,
+    engine: SharedEngine,
+    /// The calls put and not ended yet (an `End` is sent only for these).
+    put: HashSet<String>,
+}
+
+impl Publisher {
+    /// A publisher for `proxy`'s calls (from now on, the proxy notes what changes).
+    pub fn new(rep: Replicator, engine: SharedEngine, proxy: &mut Proxy) -> Self {
+        proxy.track_changes();
+        Publisher {
+            rep,
+            engine,
+            put: HashSet::new(),
+        }
+    }
+
+    /// One round: every call noted since the last one (up to [`PER_ROUND`]), and all of
+    /// them again when the replication driver asks for it.
+    pub fn round(&mut self, proxy: &mut Proxy) {
+        if self.rep.take_resync() {
+            proxy.touch_answered_anchored();
+        }
+        let ids = proxy.take_changed(PER_ROUND);
+        if ids.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let now_ms = unix_ms();
+        let engine = self.engine.lock();
+        for id in ids {
+            match record_of(proxy, &engine, &id, now, now_ms) {
+                Some(rec) => {
+                    self.put.insert(id);
+                    self.rep.publish(Change::Put(Box::new(rec)));
+                }
+                None if self.put.remove(&id) => self.rep.publish(Change::End { call_id: id }),
+                None => {}
+            }
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The record of call `id` if it is an answered anchored call in progress (`None`: ended,
+/// gone, not answered, or not anchored).
+fn record_of(
+    proxy: &Proxy,
+    engine: &Engine,
+    id: &str,
+    now: Instant,
+    now_ms: u64,
+) -> Option<CallRecord> {
+    let v = proxy.call(id, now)?;
+    if v.state != DialogState::Confirmed {
+        return None;
+    }
+    let media = engine.anchored_view(now, id.as_bytes())?;
+    let member = crate::admin_calls::member_of(proxy, &v)?;
+    let expires = u64::try_from(v.expires_in.as_millis()).unwrap_or(u64::MAX);
+    Some(CallRecord {
+        v: ha::record::VERSION,
+        // Replaced by the replication driver's stamp.
+        stamp: Stamp {
+            epoch: 0,
+            node: String::new(),
+            seq: 0,
+        },
+        call_id: id.to_owned(),
+        updated_ms: now_ms,
+        expires_ms: now_ms.saturating_add(expires),
+        dialog: dialog_of(&v)?,
+        member: Member {
+            set: member.set,
+            uri: member.uri,
+        },
+        media: streams_of(&media),
+    })
+}
+
+fn dialog_of(v: &CallView) -> Option<Dialog> {
+    let hop = |h: (std::net::SocketAddr, sip::Transport)| (h.0, h.1.as_str().to_owned());
+    Some(Dialog {
+        tags: [
+            v.caller_tag.clone(),
+            v.callee_tag.clone().unwrap_or_default(),
+        ],
+        targets: v.contacts.clone()?,
+        hops: [hop(v.caller_hop), hop(v.member_hop)],
+        cseq: v.cseq.unwrap_or_default(),
+    })
+}
+
+fn streams_of(m: &MediaView) -> Vec<Stream> {
+    m.streams
+        .iter()
+        .map(|s| Stream {
+            index: u16::try_from(s.index).unwrap_or(u16::MAX),
+            worker: u16::try_from(s.worker).unwrap_or(u16::MAX),
+            legs: [0, 1].map(|l| Leg {
+                tag: m.legs[l].tag.clone(),
+                interface: m.legs[l].interface.clone(),
+                port: s.ports[l],
+                advertised: s.relay[l],
+                remote: s.remote[l].rtp,
+                rtcp_port: s.remote[l].rtcp_port,
+                hold: s.remote[l].hold,
+                clock_rate: s.remote[l].clock_rate,
+                mux: s.mux[l],
+            }),
+        })
+        .collect()
+}

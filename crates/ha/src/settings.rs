@@ -1,0 +1,37 @@
+//! How a node replicates: `[ha]` in the config, read into [`ReplicaConfig`] by the config
+//! crate and handed to the replication driver.
+
+use std::time::Duration;
+
+/// A node's replication settings (`[ha]`, when `enabled`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaConfig {
+    /// This node's id in every stamp it writes (`node`, required): distinct per node.
+    pub node: String,
+    /// The Redis/Valkey server (`redis`, default `redis://127.0.0.1:6379/0`).
+    pub url: String,
+    /// Changes per pipeline (`batch`, 1..=4096, default 256).
+    pub batch: usize,
+    /// The queue between the call path and the driver (`queue`, 1024..=1048576, default
+    /// 65536): a full queue drops changes and asks for a full re-publish, it never waits.
+    pub queue: usize,
+    /// Calls whose latest change is kept while Redis is unreachable (`max_pending`,
+    /// 1024..=1048576, default 200000).
+    pub max_pending: usize,
+    /// Connect and per-pipeline timeout (`timeout_ms`, 50..=10000, default 1000).
+    pub timeout: Duration,
+}
+
+impl ReplicaConfig {
+    /// The defaults for node `node`.
+    pub fn new(node: String) -> Self {
+        ReplicaConfig {
+            node,
+            url: "redis://127.0.0.1:6379/0".into(),
+            batch: 256,
+            queue: 65_536,
+            max_pending: 200_000,
+            timeout: Duration::from_millis(1000),
+        }
+    }
+}
