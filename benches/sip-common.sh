@@ -209,15 +209,15 @@ kamailio_start() {
     PROXY_PORT=$KAMAILIO_PORT
 }
 
-# ferrovox_start CONFIG: starts the daemon with the rendered CONFIG on PROXY_CORE, logging
-# to $WORK/ferrovox.log.
+# ferrovox_start CONFIG [NAME]: starts the daemon with the rendered CONFIG on PROXY_CORE,
+# logging to $WORK/NAME.log (NAME: ferrovox).
 ferrovox_start() {
     if [[ ! -x $FERROVOX ]]; then
         say "ferrovox: no binary at $FERROVOX"
         return 1
     fi
     # A relative [admin] socket goes under RUNTIME_DIRECTORY: the run directory here.
-    RUNTIME_DIRECTORY=$WORK spawn_on "$PROXY_CORE" "$FERROVOX" --config "$1" >"$WORK/ferrovox.log" 2>&1
+    RUNTIME_DIRECTORY=$WORK spawn_on "$PROXY_CORE" "$FERROVOX" --config "$1" >"$WORK/${2:-ferrovox}.log" 2>&1
     PROXY_PID=$!
     STARTED+=("$PROXY_PID")
     PROXY_PORT=$FERROVOX_PORT
@@ -244,8 +244,8 @@ proxy_start_failure() {
     local proxy=$1 why
     if ! alive "$PROXY_PID"; then
         tail -n 5 "$WORK/$proxy.log" >&2 || true
-        if [[ $proxy == ferrovox ]]; then
-            why="the daemon exited at start, saying: $(tail -n 1 "$WORK/ferrovox.log" 2>/dev/null | cut -c1-160)"
+        if [[ $proxy == ferrovox* ]]; then
+            why="the daemon exited at start, saying: $(tail -n 1 "$WORK/$proxy.log" 2>/dev/null | cut -c1-160)"
             # shellcheck disable=SC2016 # the backquotes are literal
             if grep -q 'unknown field `\(sip\|set\)`' "$WORK/ferrovox.log" 2>/dev/null; then
                 why="$why -- this build has no SIP proxy yet (it refuses the [sip] and [[set]] sections)"

@@ -17,7 +17,10 @@
 # config/ferrovox.toml's 5060, 2223 and 30000-31999). Kamailio runs with its own config,
 # runtime and working directory under the run directory, never as the packaged service.
 # Every process started here is killed on exit. Settings come from the environment:
-#   ONLY=kamailio|ferrovox    measure one proxy only (default: both, Kamailio first)
+#   ONLY=kamailio|ferrovox    measure one proxy only (default: both, Kamailio first); a list
+#     such as ONLY="ferrovox ferrovox_ha" measures those in that order. ferrovox_ha: Ferrovox
+#     with [ha] replication on, to a redis-server the bench starts on PEER_CORE (its CPU is
+#     printed apart); the report then gives what replication costs in calls/s
 #   DURATION=10 HOLD_MS=500 START_RATE=250 MAX_RATE=20000 STEPS=8 PRECISION=5 SLACK=3
 #   SETTLE=2 MAX_TOTAL=600 (seconds: no new step starts after this)
 #   PROXY_CORE=1 PEER_CORE=0 CEILING=1 BASE_PORT=25060 (61000 with MEDIA_CALLS) PING_INTERVAL=10
@@ -95,6 +98,7 @@ FERROVOX_PORT=$((BASE_PORT + 10))
 PROBE_PORT=$((BASE_PORT + 12))
 MEDIA_BASE=$((BASE_PORT + 100))             # sipp -mp: caller, member 1, member 2
 RTPENGINE_NG=$((BASE_PORT + 14))
+REDIS_PORT=$((BASE_PORT + 18))
 if [[ $MEDIA == anchor ]]; then
     # Anchored calls hold 4 relay ports each (2 legs, RTP + RTCP) until their BYE: room for
     # 5,000 at once, for each relay.
@@ -114,7 +118,8 @@ for v in DURATION HOLD_MS START_RATE MAX_RATE STEPS PRECISION SLACK SETTLE MAX_T
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "sip-vs-kamailio: $v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 for p in $PROXIES; do
-    [[ $p == kamailio || $p == ferrovox ]] || { echo "sip-vs-kamailio: ONLY=$p: use kamailio or ferrovox" >&2; exit 2; }
+    [[ $p == kamailio || $p == ferrovox || $p == ferrovox_ha ]] ||
+        { echo "sip-vs-kamailio: ONLY=$p: use kamailio, ferrovox or ferrovox_ha" >&2; exit 2; }
 done
 if ((LIST_EVERY > 0)); then
     [[ $PROXIES == ferrovox ]] || { echo "sip-vs-kamailio: LIST_EVERY needs ONLY=ferrovox" >&2; exit 2; }
@@ -146,7 +151,7 @@ trap 'exit 130' INT TERM
 
 # ---- tools ----
 sip_check_tools sip-vs-kamailio
-sip_check_ports sip-vs-kamailio "$BASE_PORT" "$((BASE_PORT + 16))" "$MEDIA_BASE" "$((MEDIA_BASE + 40))"
+sip_check_ports sip-vs-kamailio "$BASE_PORT" "$((BASE_PORT + 18))" "$MEDIA_BASE" "$((MEDIA_BASE + 40))"
 
 declare -A STATUS
 if [[ " $PROXIES " == *" ferrovox "* && $SKIP_BUILD != 1 ]]; then
@@ -179,7 +184,8 @@ start_kamailio() {
     sleep 0.5
     kamailio_start "$SIPDIR/kamailio.cfg" "s|@@NG_SOCK@@|udp:127.0.0.1:$RTPENGINE_NG|g" -A WITH_RTPENGINE
 }
-start_ferrovox() {
+# ferrovox_config: renders $WORK/ferrovox.toml (the template with this run's ports and media).
+ferrovox_config() {
     [[ -x $FERROVOX ]] || { say "ferrovox: no binary at $FERROVOX"; return 1; }
     sed -e "s|@@CORE@@|$PROXY_CORE|g" -e "s|@@NG_PORT@@|$NG_PORT|g" -e "s|@@SIP_PORT@@|$FERROVOX_PORT|g" \
         -e "s|@@RELAY_MIN@@|$RELAY_MIN|g" -e "s|@@RELAY_MAX@@|$RELAY_MAX|g" \
@@ -193,7 +199,24 @@ start_ferrovox() {
     else
         ferrovox_signalling_only "$WORK/ferrovox.toml"
     fi
-    ferrovox_start "$WORK/ferrovox.toml"
+}
+start_ferrovox() {
+    ferrovox_config && ferrovox_start "$WORK/ferrovox.toml"
+}
+# Ferrovox replicating every anchored call to a redis-server of the bench's own (on PEER_CORE,
+# like the peers: Redis runs elsewhere in a deployment).
+REDIS_PID=
+start_ferrovox_ha() {
+    command -v redis-server >/dev/null || { say "ferrovox_ha needs redis-server (deploy/install-deps.sh --test)"; return 1; }
+    spawn_on "$PEER_CORE" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
+        --appendonly no >"$WORK/redis.log" 2>&1
+    REDIS_PID=$!
+    STARTED+=("$REDIS_PID")
+    ferrovox_config || return 1
+    cp "$WORK/ferrovox.toml" "$WORK/ferrovox_ha.toml"
+    printf '\n[ha]\nenabled = true\nnode = "bench"\nredis = "redis://127.0.0.1:%s/0"\n' \
+        "$REDIS_PORT" >>"$WORK/ferrovox_ha.toml"
+    ferrovox_start "$WORK/ferrovox_ha.toml" ferrovox_ha
 }
 
 # ---- one step and the search ----
@@ -355,6 +378,11 @@ for proxy in $PROXIES; do
     [[ ${STATUS[$proxy]} == ok ]] || say "$proxy: ${STATUS[$proxy]}"
     media_stop
     stop "$PROXY_PID"
+    if [[ -n $REDIS_PID ]]; then
+        redis_cpu=$(cpu_secs "$REDIS_PID")
+        stop "$REDIS_PID"
+        REDIS_PID=
+    fi
     [[ -z $MEDIA_PID ]] || stop "$MEDIA_PID"
     MEDIA_PID=
     stop_members
@@ -388,6 +416,7 @@ at_ceiling() {
 proxy_line() {
     local p=$1 label=$1
     [[ $p == kamailio && $MEDIA == anchor ]] && label="kamailio+rtpengine"
+    [[ $p == ferrovox_ha ]] && label="ferrovox+ha"
     if [[ ${STATUS[$p]:-} != ok ]]; then
         line "$p" "not measured: ${STATUS[$p]:-not requested}"
         return
@@ -447,6 +476,12 @@ proxy_line() {
         echo "  ---"
         line "ratio ferrovox/kamailio" "${ratio}x (highest clean call rate on one core)"
     fi
+    if [[ ${STATUS[ferrovox]:-} == ok && ${STATUS[ferrovox_ha]:-} == ok ]]; then
+        echo "  ---"
+        line "replication cost" "$(awk -v a="$(best ferrovox 1)" -v b="$(best ferrovox_ha 1)" \
+            'BEGIN { if (a + 0 == 0 || b == "na") print "na"; else printf "%.1f%% fewer calls/s with [ha] on (%s against %s)", (a - b) / a * 100, b, a }')"
+        line "" "redis-server (on core $PEER_CORE): ${redis_cpu:-na} s CPU over ferrovox_ha's run"
+    fi
     if awk -v l="${LOADAVG_START%% *}" 'BEGIN { exit !(l > 0.5) }'; then
         echo "  WARNING: other work was running when the bench started (load ${LOADAVG_START%% *})."
     fi
@@ -462,6 +497,7 @@ proxy_line() {
         label=$p
         [[ $p == kamailio && $MEDIA == anchor ]] && label="kamailio+rtpengine"
         [[ $p == ceiling ]] && label="peers' ceiling (no proxy)"
+        [[ $p == ferrovox_ha ]] && label="ferrovox+ha"
         awk -v l="$label" -v d="$DURATION" -v media="$MEDIA_CALLS" '{
             loss = 0
             for (i = 1; i < NF; i++) if ($i == "loss") { loss = $(i + 1); sub("%", "", loss) }
