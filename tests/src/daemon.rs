@@ -200,6 +200,11 @@ impl Daemon {
         self.ng
     }
 
+    /// Its `/metrics` endpoint, where [`DaemonConfig`] puts it (the ng port plus one).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        SocketAddr::from((LOOPBACK, self.ng.port() + 1))
+    }
+
     /// The process guard.
     pub fn process(&mut self) -> &mut Process {
         &mut self.process
@@ -384,6 +389,18 @@ pub fn check_config(file: &Path, scratch: &Path) -> Result<(ExitStatus, String)>
     let output = std::fs::read_to_string(&log)
         .map_err(|e| Error::io(format!("read {}", log.display()), e))?;
     Ok((status, output))
+}
+
+/// The body of `GET /metrics` at `addr` (a daemon's `[metrics] listen`), if it answers 200.
+pub fn scrape(addr: SocketAddr) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.starts_with("HTTP/1.1 200").then_some(body)
 }
 
 #[cfg(test)]

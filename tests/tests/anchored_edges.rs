@@ -1236,6 +1236,16 @@ fn an_anchored_call_is_replicated_to_redis_and_tombstoned_after_its_bye() {
     .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail(30)));
     let rec_left = redis.cli_out(&["HEXISTS", &key, "rec"]);
     assert_eq!(rec_left.as_deref(), Some("0"), "the record is gone");
+    // The scrape counts both writes (the answer, the end) and the node's epoch.
+    let body = e2e::daemon::scrape(d.metrics_addr()).unwrap();
+    for line in [
+        "ferrovox_ha_writes_total{result=\"written\"} 2",
+        "ferrovox_ha_writes_total{result=\"fenced\"} 0",
+        "ferrovox_ha_epoch 1",
+        "ferrovox_ha_failed_pipelines_total 0",
+    ] {
+        assert!(body.lines().any(|l| l == line), "no {line:?} in\n{body}");
+    }
     let datagrams = bed.datagrams();
     let sipm = sip_messages(&datagrams);
     assert_eq!(call_of(&sipm, from, bed.proxy()), rec.call_id);

@@ -614,14 +614,7 @@ fn overlapping_ranges_or_an_address_the_host_lacks_change_nothing() {
 
 /// The body of `GET /metrics` on 127.0.0.1:`port`, if it answers.
 fn scrape(port: u16) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = TcpStream::connect_timeout(&addr(port), Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    body.starts_with("HTTP/1.1 200").then_some(body)
+    e2e::daemon::scrape(addr(port))
 }
 
 #[test]

@@ -41,6 +41,11 @@ impl Publisher {
         }
     }
 
+    /// The replication driver's counters.
+    pub fn counters(&self) -> &std::sync::Arc<crate::ha_driver::ReplicaCounters> {
+        self.rep.counters()
+    }
+
     /// One round: every call noted since the last one (up to [`PER_ROUND`]), and all of
     /// them again when the replication driver asks for it.
     pub fn round(&mut self, proxy: &mut Proxy) {

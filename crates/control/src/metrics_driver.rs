@@ -3,6 +3,7 @@
 //! that owns the proxy, with a [`SipSnapshot`] (plain copies of counters, nothing shared),
 //! which [`sip_families`] turns into metric families on the metrics thread.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use metrics::{num, Exposition};
 use proxy::{FloodCounters, Proxy, ProxyCounters};
 use tokio::sync::oneshot;
 
+use crate::ha_driver::ReplicaCounters;
 use crate::sip_driver::{IcmpCounters, IcmpStats, Sockets, TcpCounters, TcpStats};
 
 /// One scrape's request for the SIP side, and where its answer goes.
@@ -26,6 +28,8 @@ pub struct DriverStats {
     tcp: Option<Arc<TcpStats>>,
     tls: Option<Arc<TcpStats>>,
     icmp: Arc<IcmpStats>,
+    /// The replication driver's counters, with `[ha]` on.
+    pub ha: Option<Arc<ReplicaCounters>>,
 }
 
 impl DriverStats {
@@ -35,6 +39,7 @@ impl DriverStats {
             tcp: (!sockets.tcp.is_empty()).then(|| sockets.tcp_stats()),
             tls: (!sockets.tls.is_empty()).then(|| sockets.tls_stats()),
             icmp: sockets.icmp_stats(),
+            ha: None,
         }
     }
 }
@@ -85,6 +90,9 @@ pub struct SipSnapshot {
     pub events_dropped: u64,
     /// Whether the proxy drains.
     pub draining: bool,
+    /// HA replication (`[ha]` on): written, fenced, failed pipelines, dropped changes,
+    /// connections, re-publishes, epoch.
+    pub ha: Option<[u64; 7]>,
 }
 
 /// Answers `req` from `proxy`. A requester that gave up is not an error.
@@ -124,6 +132,18 @@ pub fn snapshot(proxy: &Proxy, stats: &DriverStats) -> SipSnapshot {
         dns_failures: proxy.dns_failures(),
         events_dropped: d.events_dropped(),
         draining: proxy.is_draining(),
+        ha: stats.ha.as_ref().map(|h| {
+            [
+                &h.written,
+                &h.fenced,
+                &h.failed,
+                &h.dropped,
+                &h.connects,
+                &h.republished,
+                &h.epoch,
+            ]
+            .map(|c| c.load(Ordering::Relaxed))
+        }),
     }
 }
 
@@ -139,6 +159,9 @@ pub fn sip_families(s: &SipSnapshot, e: &mut Exposition) {
         .collect();
     connections(&streams, e);
     icmp(&s.icmp, e);
+    if let Some(h) = &s.ha {
+        replication(h, e);
+    }
     let mut f = e.gauge(
         "ferrovox_sip_table_entries",
         "Entries held now in each of the SIP proxy's capped tables.",
@@ -436,6 +459,52 @@ fn icmp(c: &IcmpCounters, e: &mut Exposition) {
         "verdict",
         &[("taken", c.taken), ("ignored", c.ignored)],
     );
+}
+
+/// HA replication's families (`[ha]` on).
+fn replication(
+    &[written, fenced, failed, dropped, connects, republished, epoch]: &[u64; 7],
+    e: &mut Exposition,
+) {
+    e.counter_by(
+        "ferrovox_ha_writes_total",
+        "Call changes sent to Redis: applied (written), or refused by the fencing scripts because \
+         a newer stamp was stored (fenced).",
+        "result",
+        &[("written", written), ("fenced", fenced)],
+    );
+    let one = |e: &mut Exposition, name: &str, help: &str, v: u64| {
+        e.counter(name, help).sample(&[], num(v));
+    };
+    one(
+        e,
+        "ferrovox_ha_failed_pipelines_total",
+        "Pipelines to Redis that failed (unreachable, timed out, in error).",
+        failed,
+    );
+    one(
+        e,
+        "ferrovox_ha_dropped_changes_total",
+        "Call changes dropped on a full queue or beyond max_pending (a full re-publish follows).",
+        dropped,
+    );
+    one(
+        e,
+        "ferrovox_ha_connections_total",
+        "Connections made to Redis.",
+        connects,
+    );
+    one(
+        e,
+        "ferrovox_ha_republished_total",
+        "Full re-publishes of every call (after Redis came back).",
+        republished,
+    );
+    e.gauge(
+        "ferrovox_ha_epoch",
+        "The epoch this node writes with (0 until it reached Redis).",
+    )
+    .sample(&[], num(epoch));
 }
 
 #[cfg(test)]

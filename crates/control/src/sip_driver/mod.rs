@@ -183,7 +183,8 @@ pub async fn run(
     mut ha: Option<crate::ha_publish::Publisher>,
 ) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
-    let stats = crate::metrics_driver::DriverStats::of(&sockets);
+    let mut stats = crate::metrics_driver::DriverStats::of(&sockets);
+    stats.ha = ha.as_ref().map(|p| p.counters().clone());
     let mut listeners = rebind::Listeners::new(&sockets, tx.clone())?;
     let icmp = sockets.icmp.clone();
     let mut conns = Conns {
