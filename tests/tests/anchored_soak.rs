@@ -17,7 +17,8 @@
 //! - each RTP call's stream (its own SSRC) reached only the member that answered it (its
 //!   `ACK` line), and its echo came back to the caller only from the relay port the caller's
 //!   SDP answer named: a capture of the members' and the caller's media ports proves it;
-//! - the only failed calls are calls that were in progress on the killed member.
+//! - the only failed calls are calls that were in progress on the killed member (its INVITE
+//!   taken there and no BYE).
 //!
 //! The relay's two interfaces sit on loopback addresses of their own (127.77.x.1 outside,
 //! 127.77.x.2 inside, x from the run's port block) with [`RELAY_PORTS`] ports each, so the
@@ -703,14 +704,15 @@ fn drain(bed: &Bed) -> Result<Duration, Vec<String>> {
 }
 
 /// The calls that failed, each of which must have been in progress on the victim when it
-/// died (answered there, no BYE taken); `Err` names the others.
+/// died (its INVITE taken there, no BYE taken: answered, or still ringing, where a call is not
+/// failed over after the 180, RFC 3261 §16.7); `Err` names the others.
 fn check_failures(
     trace: &BTreeMap<String, Call>,
     at_kill: &MemberCalls,
 ) -> (BTreeSet<String>, Result<(), String>) {
-    let acked: BTreeSet<&String> = at_kill.acks.iter().collect();
+    let taken: BTreeSet<&String> = at_kill.invites.iter().chain(&at_kill.acks).collect();
     let ended: BTreeSet<&String> = at_kill.byes.iter().collect();
-    let in_progress: BTreeSet<String> = acked.difference(&ended).map(|s| (*s).clone()).collect();
+    let in_progress: BTreeSet<String> = taken.difference(&ended).map(|s| (*s).clone()).collect();
     let failed: BTreeSet<String> = trace
         .iter()
         .filter(|(_, c)| !c.succeeded())
