@@ -9,7 +9,7 @@
 //! retransmission or a new attempt, as with any proxy.
 
 use std::collections::HashSet;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use ha::{CallRecord, Dialog, Leg, Member, Stamp, Stream};
 use media::engine::MediaView;
@@ -57,7 +57,7 @@ impl Publisher {
             return;
         }
         let now = Instant::now();
-        let now_ms = unix_ms();
+        let now_ms = crate::ha_driver::now_ms();
         let engine = self.engine.lock();
         for id in ids {
             match record_of(proxy, &engine, &id, now, now_ms) {
@@ -70,12 +70,6 @@ impl Publisher {
             }
         }
     }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The record of call `id` if it is an answered anchored call in progress (`None`: ended,

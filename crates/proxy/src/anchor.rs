@@ -248,8 +248,10 @@ impl Proxy {
         if out.is_ok() {
             let c = &mut self.counters.media;
             *(if offer { &mut c.offers } else { &mut c.answers }) += 1;
-            if let Ok(id) = std::str::from_utf8(x.call_id) {
-                self.dialogs.touch(id);
+            if self.dialogs.tracking() {
+                if let Ok(id) = std::str::from_utf8(x.call_id) {
+                    self.dialogs.touch(id);
+                }
             }
         }
         out

@@ -69,6 +69,11 @@ impl Dialogs {
         self.changed.get_or_insert_with(HashSet::new);
     }
 
+    /// Whether changes are tracked (HA replication on).
+    pub(crate) fn tracking(&self) -> bool {
+        self.changed.is_some()
+    }
+
     /// Notes that dialog `call_id` changed (when tracked).
     pub(crate) fn touch(&mut self, call_id: &str) {
         if let Some(c) = self.changed.as_mut() {

@@ -123,16 +123,6 @@ impl Engine {
         (sink.0)(self.view_of(now, call, stats));
     }
 
-    /// The address relay address `addr` is advertised as in SDP.
-    fn advertised(&self, addr: usize) -> IpAddr {
-        self.cfg
-            .interfaces
-            .get(addr)
-            .map_or(IpAddr::from([0, 0, 0, 0]), |i| {
-                i.advertised.unwrap_or(i.address)
-            })
-    }
-
     fn view_of(&self, now: Instant, call: &Call, stats: &CallStats) -> MediaView {
         // A leg's interface: where its ports are (its configured name before it has any).
         let first = call.live_pairs().next();
@@ -166,7 +156,10 @@ impl Engine {
                 worker: p.worker,
                 ports: [p.keys[0].port, p.keys[1].port],
                 mux: p.mux,
-                relay: [0, 1].map(|l| self.advertised(usize::from(p.keys[l].addr))),
+                relay: [0, 1].map(|l| {
+                    self.sdp_addr(p.keys[l].addr)
+                        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+                }),
                 remote: p.remote.map(|r| RemoteView {
                     rtp: (r.rtp != wire::Endpoint::UNSET).then(|| r.rtp.to_socket_addr()),
                     rtcp_port: r.rtcp_port,
