@@ -1189,7 +1189,7 @@ fn an_anchored_call_is_replicated_to_redis_and_tombstoned_after_its_bye() {
     let redis = Redis::start(bed.dir(), redis_port);
     let mut sip = pool_config(&bed, "", &[format!("uri = \"sip:{uas}\"")]);
     sip.push_str(&format!(
-        "\n[ha]\nenabled = true\nnode = \"fv-a\"\nredis = \"redis://127.0.0.1:{redis_port}/0\"\n"
+        "\n[ha]\nenabled = true\nnode = \"fv-a\"\nstart = \"active\"\nredis = \"redis://127.0.0.1:{redis_port}/0\"\n"
     ));
     let d = bed.daemon(ext.clone(), int.clone(), &[], &sip);
     let uas_media = *p.uas_media().start();

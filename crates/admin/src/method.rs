@@ -69,10 +69,16 @@ pub enum Call {
     ParamsDiff,
     /// `params.revert`.
     ParamsRevert(RevertParams),
+    /// `ha.status`: the node's HA role, epoch and replicated calls.
+    HaStatus,
+    /// `ha.promote`: become the active node (keepalived's notify on MASTER).
+    HaPromote,
+    /// `ha.demote`: become a standby (keepalived's notify on BACKUP or FAULT).
+    HaDemote,
 }
 
 /// Every method name, as clients spell them.
-pub const METHODS: [&str; 16] = [
+pub const METHODS: [&str; 19] = [
     "version",
     "uptime",
     "health",
@@ -89,6 +95,9 @@ pub const METHODS: [&str; 16] = [
     "params.set",
     "params.diff",
     "params.revert",
+    "ha.status",
+    "ha.promote",
+    "ha.demote",
 ];
 
 impl Call {
@@ -116,6 +125,9 @@ impl Call {
             "params.set" => Call::ParamsSet(typed(params)?),
             "params.diff" => none(params, Call::ParamsDiff)?,
             "params.revert" => Call::ParamsRevert(typed(params)?),
+            "ha.status" => none(params, Call::HaStatus)?,
+            "ha.promote" => none(params, Call::HaPromote)?,
+            "ha.demote" => none(params, Call::HaDemote)?,
             other => {
                 return Err(ErrorObject::new(
                     ErrorCode::MethodNotFound,

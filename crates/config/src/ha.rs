@@ -16,6 +16,7 @@ pub(crate) struct RawHa {
     queue: Option<i64>,
     max_pending: Option<i64>,
     timeout_ms: Option<i64>,
+    start: Option<String>,
 }
 
 impl RawHa {
@@ -37,6 +38,16 @@ impl RawHa {
             None => d.url.clone(),
         };
         let ms = opt_int_in("ha.timeout_ms", self.timeout_ms, 50, 10_000, 1000u64)?;
+        let start = match self.start.as_deref() {
+            None | Some("standby") => ha::Role::Standby,
+            Some("active") => ha::Role::Active,
+            Some(other) => {
+                return Err(key(
+                    "ha.start",
+                    format!("{other:?}: \"standby\" (a node of a pair) or \"active\""),
+                ))
+            }
+        };
         Ok(Some(ha::ReplicaConfig {
             url,
             batch: opt_int_in("ha.batch", self.batch, 1, 4096, d.batch)?,
@@ -49,6 +60,7 @@ impl RawHa {
                 d.max_pending,
             )?,
             timeout: std::time::Duration::from_millis(ms),
+            start,
             node: d.node,
         }))
     }
@@ -89,6 +101,15 @@ mod tests {
             ("fv-a", "redis://127.0.0.1:6379/0")
         );
         assert_eq!((h.batch, h.timeout), (256, Duration::from_millis(1000)));
+        assert_eq!(
+            h.start,
+            ha::Role::Standby,
+            "a node of a pair starts standby"
+        );
+        let c = parse(&format!(
+            "{IFACE}[ha]\nenabled = true\nnode = \"a\"\nstart = \"active\"\n"
+        ));
+        assert_eq!(c.unwrap().ha.unwrap().start, ha::Role::Active);
     }
 
     #[test]
@@ -113,6 +134,10 @@ mod tests {
                 "ha.timeout_ms",
             ),
             ("[ha]\nenabled = true\nnode = \"a\"\nport = 1\n", "port"),
+            (
+                "[ha]\nenabled = true\nnode = \"a\"\nstart = \"master\"\n",
+                "ha.start",
+            ),
         ];
         for (text, k) in bad {
             let e = parse(&format!("{IFACE}{text}")).unwrap_err().to_string();

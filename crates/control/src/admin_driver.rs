@@ -25,9 +25,16 @@ pub struct AdminRequest {
     pub reply: oneshot::Sender<Result<Value, ErrorObject>>,
 }
 
-/// Answers `req` from `proxy` at `now`. A requester that gave up is not an error.
-pub fn answer(proxy: &mut Proxy, req: AdminRequest, now: Instant) {
+/// Answers `req` from `proxy` (and the node's HA half, with `[ha]` on) at `now`. A requester
+/// that gave up is not an error.
+pub fn answer(
+    proxy: &mut Proxy,
+    ha: Option<&mut crate::ha_publish::Publisher>,
+    req: AdminRequest,
+    now: Instant,
+) {
     let result = match req.call {
+        Call::HaStatus | Call::HaPromote | Call::HaDemote => ha_call(proxy, ha, &req.call),
         Call::MembersList(p) => list(proxy.dispatcher(), &p, now),
         Call::MembersSetState(p) => set_state(proxy.dispatcher_mut(), &p, now),
         Call::MembersAdd(p) => add(proxy.dispatcher_mut(), &p, now),
@@ -42,6 +49,26 @@ pub fn answer(proxy: &mut Proxy, req: AdminRequest, now: Instant) {
         )),
     };
     let _ = req.reply.send(result);
+}
+
+/// `ha.status`, `ha.promote`, `ha.demote` (each answers with the status after it).
+fn ha_call(
+    proxy: &mut Proxy,
+    ha: Option<&mut crate::ha_publish::Publisher>,
+    call: &Call,
+) -> Result<Value, ErrorObject> {
+    let Some(ha) = ha else {
+        return Err(ErrorObject::new(
+            ErrorCode::Unavailable,
+            "HA is off (no [ha] enabled in the config)",
+        ));
+    };
+    match call {
+        Call::HaPromote => ha.promote(proxy),
+        Call::HaDemote => ha.demote(proxy),
+        _ => {}
+    }
+    Ok(ha.status())
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ErrorObject> {

@@ -58,8 +58,22 @@ pub struct ReplicaCounters {
     pub connects: AtomicU64,
     /// Full re-publishes asked of the call path.
     pub republished: AtomicU64,
-    /// The epoch this node writes with (0 until the first connection).
+    /// The epoch this node writes with (0 until it is first active).
     pub epoch: AtomicU64,
+    /// Whether the node is active (1) or a standby (0).
+    pub active: AtomicU64,
+    /// Replicated calls held: the calls adopted while a standby, the calls written while
+    /// active.
+    pub held: AtomicU64,
+    /// Records of other nodes' calls taken in (adopted or brought up to date).
+    pub adopted: AtomicU64,
+    /// Records that could not be taken in (ports not free, layouts differ, a Call-ID of
+    /// another caller).
+    pub adopt_failed: AtomicU64,
+    /// Copies dropped because a newer epoch owns the call (split brain resolved).
+    pub lost_to_newer: AtomicU64,
+    /// Promotions to active.
+    pub takeovers: AtomicU64,
 }
 
 /// The call path's handle: cheap to clone, never blocks.
@@ -68,6 +82,17 @@ pub struct Replicator {
     tx: mpsc::Sender<Change>,
     counters: Arc<ReplicaCounters>,
     resync: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+/// What the call path and the driver exchange besides changes.
+#[derive(Debug, Default)]
+struct Shared {
+    /// The node became active: the driver takes a new epoch before its next write.
+    activate: AtomicBool,
+    /// The calls whose writes were fenced off (a newer epoch owns them): the call path drops
+    /// its copies. Bounded by the calls written.
+    fenced: std::sync::Mutex<Vec<String>>,
 }
 
 impl Replicator {
@@ -90,6 +115,20 @@ impl Replicator {
     pub fn take_resync(&self) -> bool {
         self.resync.swap(false, Ordering::Relaxed)
     }
+
+    /// The node became active: every write from now on carries a new epoch, taken from Redis
+    /// (`INCR`) before the next write, so that it supersedes whatever another node wrote.
+    pub fn activate(&self) {
+        self.shared.activate.store(true, Ordering::Relaxed);
+    }
+
+    /// The calls whose writes were fenced off since the last take (their copies here lost).
+    pub fn take_fenced(&self) -> Vec<String> {
+        match self.shared.fenced.lock() {
+            Ok(mut f) => std::mem::take(&mut *f),
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
 /// The handle and the driver task (to spawn on the control runtime). The task ends when every
@@ -101,12 +140,15 @@ pub fn start(
     let (tx, rx) = mpsc::channel(cfg.queue.max(1));
     let counters = Arc::new(ReplicaCounters::default());
     let resync = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared::default());
     let handle = Replicator {
         tx,
         counters: counters.clone(),
         resync: resync.clone(),
+        shared: shared.clone(),
     };
     let driver = Driver {
+        shared,
         cfg,
         client,
         rx,
@@ -120,6 +162,7 @@ pub fn start(
 }
 
 struct Driver {
+    shared: Arc<Shared>,
     cfg: ReplicaConfig,
     client: redis::Client,
     rx: mpsc::Receiver<Change>,
@@ -209,22 +252,9 @@ impl Driver {
         }
     }
 
-    /// A new connection: the epoch on the first one; on a later one Redis may have lost what
-    /// it held, so the call path is asked for everything again.
-    async fn connected(&mut self, mut con: MultiplexedConnection) -> bool {
-        if self.counters.epoch.load(Ordering::Relaxed) == 0 {
-            let mut incr = redis::cmd("INCR");
-            incr.arg(schema::EPOCH_KEY);
-            let epoch = incr.query_async::<u64>(&mut con);
-            match tokio::time::timeout(self.cfg.timeout, epoch).await {
-                Ok(Ok(e)) => {
-                    self.counters.epoch.store(e, Ordering::Relaxed);
-                    tracing::info!(epoch = e, node = %self.cfg.node, "HA replication: active");
-                }
-                Ok(Err(e)) => return self.outage(&e.to_string()),
-                Err(_) => return self.outage("INCR of the epoch timed out"),
-            }
-        }
+    /// A new connection: on a later one than the first, Redis may have lost what it held, so
+    /// the call path is asked for everything again.
+    async fn connected(&mut self, con: MultiplexedConnection) -> bool {
         if self.counters.connects.fetch_add(1, Ordering::Relaxed) > 0 {
             self.counters.republished.fetch_add(1, Ordering::Relaxed);
             self.resync.store(true, Ordering::Relaxed);
@@ -244,12 +274,44 @@ impl Driver {
 }
 
 impl Driver {
+    /// A new epoch from Redis when the node became active (`INCR`, so no two activations
+    /// share one). False when Redis did not give one (the writes wait).
+    async fn take_epoch(&mut self) -> bool {
+        if !self.shared.activate.load(Ordering::Relaxed) {
+            return self.counters.epoch.load(Ordering::Relaxed) > 0;
+        }
+        let Some(con) = self.con.as_mut() else {
+            return false;
+        };
+        let mut incr = redis::cmd("INCR");
+        incr.arg(schema::EPOCH_KEY);
+        let epoch = incr.query_async::<u64>(con);
+        match tokio::time::timeout(self.cfg.timeout, epoch).await {
+            Ok(Ok(e)) => {
+                self.shared.activate.store(false, Ordering::Relaxed);
+                self.counters.epoch.store(e, Ordering::Relaxed);
+                tracing::info!(epoch = e, node = %self.cfg.node, "HA replication: active");
+                true
+            }
+            Ok(Err(e)) => self.outage(&e.to_string()),
+            Err(_) => self.outage("INCR of the epoch timed out"),
+        }
+    }
+
     /// Writes what is pending as one pipeline.
     async fn flush(&mut self) {
-        let batch: Vec<Change> = self.pending.drain().map(|(_, c)| c).collect();
-        if batch.is_empty() {
+        if self.pending.is_empty() {
             return;
         }
+        if self.con.is_some() && !self.take_epoch().await {
+            if self.con.is_some() {
+                // Never active (a standby): nothing of it is written.
+                let n = self.pending.drain().count() as u64;
+                self.counters.dropped.fetch_add(n, Ordering::Relaxed);
+            }
+            return;
+        }
+        let batch: Vec<Change> = self.pending.drain().map(|(_, c)| c).collect();
         if self.con.is_none() {
             batch.into_iter().for_each(|c| self.keep(c, false));
             return;
@@ -258,15 +320,30 @@ impl Driver {
         let Some(con) = self.con.as_mut() else { return };
         let sent = tokio::time::timeout(self.cfg.timeout, pipe.query_async::<Vec<i64>>(con)).await;
         match sent {
-            Ok(Ok(results)) => {
-                // 2: this stamp was stored already (a retry after a lost reply).
-                let written = results.iter().filter(|&&r| r == 1 || r == 2).count() as u64;
-                self.counters.written.fetch_add(written, Ordering::Relaxed);
-                let fenced = results.len() as u64 - written;
-                self.counters.fenced.fetch_add(fenced, Ordering::Relaxed);
-            }
+            Ok(Ok(results)) => self.written(&batch, &results),
             Ok(Err(e)) => self.failed(batch, &e.to_string()),
             Err(_) => self.failed(batch, "pipeline timed out"),
+        }
+    }
+
+    /// A pipeline's results, one per change: 1 written, 2 this very stamp was stored already
+    /// (a retry after a lost reply), 0 fenced off (a newer epoch owns the call: its copy here
+    /// is dropped by the call path, [`Replicator::take_fenced`]).
+    fn written(&mut self, batch: &[Change], results: &[i64]) {
+        let written = results.iter().filter(|&&r| r == 1 || r == 2).count() as u64;
+        self.counters.written.fetch_add(written, Ordering::Relaxed);
+        let fenced = results.len() as u64 - written;
+        self.counters.fenced.fetch_add(fenced, Ordering::Relaxed);
+        if fenced == 0 {
+            return;
+        }
+        let lost = batch
+            .iter()
+            .zip(results)
+            .filter(|(_, &r)| r == 0)
+            .map(|(c, _)| c.call_id().to_owned());
+        if let Ok(mut f) = self.shared.fenced.lock() {
+            f.extend(lost);
         }
     }
 

@@ -8,10 +8,12 @@
 //! Early dialogs are not: a call that is still ringing when a node dies is lost to the caller's
 //! retransmission or a new attempt, as with any proxy.
 
-use std::collections::HashSet;
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use ha::{CallRecord, Dialog, Leg, Member, Stamp, Stream};
+use ha::{CallRecord, Dialog, Leg, Member, ReplicaConfig, Role, Stamp, Stream};
 use media::engine::MediaView;
 use media::Engine;
 use proxy::{CallView, DialogState, Proxy};
@@ -22,23 +24,72 @@ use crate::SharedEngine;
 /// Calls read into records per round at most (the rest wait for the next round).
 const PER_ROUND: usize = 512;
 
-/// Reads changed calls into records and publishes them.
+/// The node's HA half on the call path: reads changed calls into records and publishes them
+/// while active; holds the calls the follower reads while a standby (`crate::ha_standby`).
 pub struct Publisher {
-    rep: Replicator,
-    engine: SharedEngine,
+    pub(crate) rep: Replicator,
+    pub(crate) engine: SharedEngine,
     /// The calls put and not ended yet (an `End` is sent only for these).
-    put: HashSet<String>,
+    pub(crate) put: HashSet<String>,
+    /// Active or standby.
+    pub(crate) role: Role,
+    /// Shared with the follower: true while a standby (it then reads records).
+    pub(crate) standby: Arc<AtomicBool>,
+    /// The calls held for another node (a standby's), with the stamp of the record held.
+    pub(crate) held: HashMap<String, Stamp>,
+    /// What the follower reads (taken by the SIP driver, which waits on it).
+    pub(crate) follow: Option<tokio::sync::mpsc::Receiver<crate::ha_follow::Followed>>,
+    /// The follower's counters.
+    pub(crate) follow_counters: Arc<crate::ha_follow::FollowCounters>,
+    /// This node's id.
+    pub(crate) node: String,
+    /// The last full load: calls and duration.
+    pub(crate) last_load: Option<(usize, Duration)>,
 }
 
+/// The follower's half as [`Publisher::new`] takes it: its receiver, counters and the flag
+/// it reads the role from.
+pub type FollowParts = (
+    tokio::sync::mpsc::Receiver<crate::ha_follow::Followed>,
+    Arc<crate::ha_follow::FollowCounters>,
+    Arc<AtomicBool>,
+);
+
 impl Publisher {
-    /// A publisher for `proxy`'s calls (from now on, the proxy notes what changes).
-    pub fn new(rep: Replicator, engine: SharedEngine, proxy: &mut Proxy) -> Self {
+    /// A publisher for `proxy`'s calls (from now on, the proxy notes what changes), in the
+    /// role `cfg.start` says.
+    pub fn new(
+        rep: Replicator,
+        engine: SharedEngine,
+        proxy: &mut Proxy,
+        cfg: &ReplicaConfig,
+        (rx, follow_counters, standby): FollowParts,
+    ) -> Self {
         proxy.track_changes();
-        Publisher {
+        let mut p = Publisher {
             rep,
             engine,
             put: HashSet::new(),
+            role: Role::Standby,
+            standby,
+            held: HashMap::new(),
+            follow: Some(rx),
+            follow_counters,
+            node: cfg.node.clone(),
+            last_load: None,
+        };
+        match cfg.start {
+            Role::Active => p.promote(proxy),
+            Role::Standby => p.demote(proxy),
         }
+        p
+    }
+
+    /// What the follower reads, for the SIP driver to wait on (once).
+    pub fn take_follow(
+        &mut self,
+    ) -> Option<tokio::sync::mpsc::Receiver<crate::ha_follow::Followed>> {
+        self.follow.take()
     }
 
     /// The replication driver's counters.
@@ -49,6 +100,14 @@ impl Publisher {
     /// One round: every call noted since the last one (up to [`PER_ROUND`]), and all of
     /// them again when the replication driver asks for it.
     pub fn round(&mut self, proxy: &mut Proxy) {
+        if self.role == Role::Standby {
+            // Changes of held calls are another node's to write.
+            proxy.take_changed(usize::MAX);
+            return;
+        }
+        for id in self.rep.take_fenced() {
+            self.lost(proxy, &id, "its write was fenced off");
+        }
         if self.rep.take_resync() {
             proxy.touch_answered_anchored();
         }
@@ -69,6 +128,8 @@ impl Publisher {
                 None => {}
             }
         }
+        let held = self.put.len() as u64;
+        self.counters().held.store(held, Ordering::Relaxed);
     }
 }
 
@@ -118,6 +179,7 @@ fn dialog_of(v: &CallView) -> Option<Dialog> {
         targets: v.contacts.clone()?,
         hops: [hop(v.caller_hop), hop(v.member_hop)],
         cseq: v.cseq.unwrap_or_default(),
+        parties: v.parties.clone()?,
     })
 }
 

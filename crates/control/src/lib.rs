@@ -19,7 +19,9 @@
 pub mod admin_calls;
 pub mod admin_driver;
 pub mod ha_driver;
+pub mod ha_follow;
 pub mod ha_publish;
+mod ha_standby;
 pub mod metrics_driver;
 pub mod metrics_media;
 mod metrics_members;

@@ -92,7 +92,7 @@ pub struct SipSnapshot {
     pub draining: bool,
     /// HA replication (`[ha]` on): written, fenced, failed pipelines, dropped changes,
     /// connections, re-publishes, epoch.
-    pub ha: Option<[u64; 7]>,
+    pub ha: Option<[u64; 13]>,
 }
 
 /// Answers `req` from `proxy`. A requester that gave up is not an error.
@@ -141,6 +141,12 @@ pub fn snapshot(proxy: &Proxy, stats: &DriverStats) -> SipSnapshot {
                 &h.connects,
                 &h.republished,
                 &h.epoch,
+                &h.active,
+                &h.held,
+                &h.adopted,
+                &h.adopt_failed,
+                &h.lost_to_newer,
+                &h.takeovers,
             ]
             .map(|c| c.load(Ordering::Relaxed))
         }),
@@ -462,10 +468,8 @@ fn icmp(c: &IcmpCounters, e: &mut Exposition) {
 }
 
 /// HA replication's families (`[ha]` on).
-fn replication(
-    &[written, fenced, failed, dropped, connects, republished, epoch]: &[u64; 7],
-    e: &mut Exposition,
-) {
+fn replication(h: &[u64; 13], e: &mut Exposition) {
+    let [written, fenced, failed, dropped, connects, republished, epoch, ..] = *h;
     e.counter_by(
         "ferrovox_ha_writes_total",
         "Call changes sent to Redis: applied (written), or refused by the fencing scripts because \
@@ -502,9 +506,42 @@ fn replication(
     );
     e.gauge(
         "ferrovox_ha_epoch",
-        "The epoch this node writes with (0 until it reached Redis).",
+        "The epoch this node writes with (0 until it was first active).",
     )
     .sample(&[], num(epoch));
+    roles(h, e);
+}
+
+/// HA roles' families: the role, the calls held, adoptions and takeovers.
+fn roles(h: &[u64; 13], e: &mut Exposition) {
+    let [.., active, held, adopted, adopt_failed, lost, takeovers] = *h;
+    e.gauge(
+        "ferrovox_ha_active",
+        "1 while this node is the active one, 0 while it is a standby.",
+    )
+    .sample(&[], num(active));
+    e.gauge(
+        "ferrovox_ha_calls",
+        "Replicated calls held: adopted from the active (a standby), or written (active).",
+    )
+    .sample(&[], num(held));
+    e.counter_by(
+        "ferrovox_ha_records_total",
+        "Records of the active's calls a standby took in (adopted), or could not hold in full \
+         (failed: ports not free, layouts differ).",
+        "result",
+        &[("adopted", adopted), ("failed", adopt_failed)],
+    );
+    e.counter(
+        "ferrovox_ha_lost_to_newer_epoch_total",
+        "Calls whose copy here was dropped because a node active in a newer epoch owns them.",
+    )
+    .sample(&[], num(lost));
+    e.counter(
+        "ferrovox_ha_takeovers_total",
+        "Promotions of this node from standby to active.",
+    )
+    .sample(&[], num(takeovers));
 }
 
 #[cfg(test)]

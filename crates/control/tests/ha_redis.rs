@@ -108,6 +108,10 @@ fn record(i: usize) -> CallRecord {
                 (SocketAddr::from((Ipv4Addr::LOCALHOST, 5080)), "udp".into()),
             ],
             cseq: [1, 1],
+            parties: [
+                format!("<sip:a@127.0.0.1>;tag=from{i}"),
+                format!("<sip:m@127.0.0.1>;tag=to{i}"),
+            ],
         },
         member: Member {
             set: "pool".into(),
@@ -129,6 +133,7 @@ fn started(url: String, node: &str) -> Replicator {
     };
     let (rep, task) = ha_driver::start(cfg).unwrap();
     tokio::spawn(task);
+    rep.activate();
     rep
 }
 
@@ -211,6 +216,9 @@ async fn changes_land_stamped_and_the_older_epoch_is_fenced_off() {
     assert_eq!(stored(&mut con, 7).await.1, st(2, "b", 1));
     put(&a, 7);
     wait_for("a fenced", || ca.fenced.load(Ordering::Relaxed) == 1).await;
+    // The call path learns which of its calls it lost, and drops its copy.
+    assert_eq!(a.take_fenced(), vec!["call-7@test".to_owned()]);
+    assert!(a.take_fenced().is_empty(), "each loss is told once");
     a.publish(Change::End {
         call_id: "call-7@test".into(),
     });

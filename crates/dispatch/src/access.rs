@@ -64,6 +64,19 @@ impl Dispatcher {
         }
     }
 
+    /// A call another node set up on member `id` is held here (HA): it counts toward the
+    /// member's active calls (least-calls, `max_calls`) but not as a call this node routed.
+    /// Returns `false` for an unknown member.
+    pub fn call_adopted(&mut self, id: MemberId) -> bool {
+        match self.members.get_mut(&id) {
+            Some(m) => {
+                m.active_calls = m.active_calls.saturating_add(1);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A call on member `id` ended. Never goes below zero; `false` for an unknown member (one
     /// removed while the call ran).
     pub fn call_ended(&mut self, id: MemberId) -> bool {

@@ -67,8 +67,8 @@ pub async fn start(
     Ok(Some(Sip { control: tx, task }))
 }
 
-/// With `[ha]` enabled: the replication driver spawned on this runtime, and the publisher the
-/// SIP driver runs after each round.
+/// With `[ha]` enabled: the replication driver and the follower spawned on this runtime, and
+/// the publisher the SIP driver runs after each round, in the role `[ha] start` names.
 fn replication(
     cfg: &config::Config,
     media: control::SharedEngine,
@@ -79,6 +79,16 @@ fn replication(
     };
     let (rep, task) = ha_driver::start(ha.clone()).context("ha.redis")?;
     tokio::spawn(task);
-    tracing::info!(node = %ha.node, redis = %ha.url, "HA replication on");
-    Ok(Some(Publisher::new(rep, media, proxy)))
+    let standby = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (rx, counters, follower) =
+        control::ha_follow::start(ha, standby.clone()).context("ha.redis")?;
+    tokio::spawn(follower);
+    tracing::info!(node = %ha.node, redis = %ha.url, start = ha.start.as_str(), "HA on");
+    Ok(Some(Publisher::new(
+        rep,
+        media,
+        proxy,
+        ha,
+        (rx, counters, standby),
+    )))
 }

@@ -81,12 +81,30 @@ pub enum Command {
     },
     /// Re-reads the config file (as SIGHUP does) and prints what changed.
     Reload,
+    /// High availability: this node's role, epoch and replicated calls; promote (keepalived's
+    /// notify on MASTER) or demote (on BACKUP or FAULT).
+    Ha {
+        #[command(subcommand)]
+        command: HaCmd,
+    },
     /// Prints a shell completion script.
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// `ha` subcommands; each prints the node's HA status after it.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum HaCmd {
+    /// The role (active or standby), the epoch, the replicated calls held, Redis reachable.
+    Status,
+    /// Become the active node: take over every call held (a new epoch supersedes the old
+    /// active's writes). Does nothing on an active node.
+    Promote,
+    /// Become a standby: no new calls, no writes; follow the active node.
+    Demote,
 }
 
 /// The admin states a member can be put in.

@@ -128,6 +128,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Reload => (call(c, "reload", Value::Null)?, show::Kind::Reload),
         Command::Members { command } => members(c, command)?,
+        Command::Ha { command } => {
+            let method = match command {
+                cli::HaCmd::Status => "ha.status",
+                cli::HaCmd::Promote => "ha.promote",
+                cli::HaCmd::Demote => "ha.demote",
+            };
+            (call(c, method, Value::Null)?, show::Kind::Ha)
+        }
         Command::Completions { .. } => return Ok(()),
     };
     if cli.json {

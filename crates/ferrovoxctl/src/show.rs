@@ -33,6 +33,8 @@ pub enum Kind {
     ParamSet,
     /// `params.diff` and `params.revert`.
     ParamDiff,
+    /// `ha.status`, `ha.promote`, `ha.demote`.
+    Ha,
 }
 
 /// The text for `value`, ending with a newline.
@@ -63,6 +65,7 @@ pub fn render(kind: Kind, v: &Value) -> String {
             text(&v["new"])
         ),
         Kind::ParamDiff => crate::show_calls::param_diff(v),
+        Kind::Ha => pairs(v.as_object().into_iter().flatten()),
         Kind::Removed => format!(
             "removed member {} {} from {} ({} calls in progress)\n",
             text(&v["id"]),

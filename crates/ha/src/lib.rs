@@ -25,4 +25,4 @@ pub mod settings;
 
 pub use fence::Stamp;
 pub use record::{CallRecord, DecodeError, Dialog, Leg, Member, Stream};
-pub use settings::ReplicaConfig;
+pub use settings::{ReplicaConfig, Role};

@@ -64,6 +64,9 @@ pub struct Dialog {
     pub hops: [(SocketAddr, String); 2],
     /// The last CSeq number seen from each leg.
     pub cseq: [u32; 2],
+    /// The caller's From and the member's To, as written (with their tags): what a BYE from
+    /// a node that took the call over puts in its From and To (RFC 3261 §12.2.1.1).
+    pub parties: [String; 2],
 }
 
 /// The member a call went to.
@@ -176,6 +179,9 @@ impl CallRecord {
         for t in &self.dialog.targets {
             uri("dialog.targets", t)?;
         }
+        for p in &self.dialog.parties {
+            header_value("dialog.parties", p)?;
+        }
         for (_, transport) in &self.dialog.hops {
             if !matches!(transport.as_str(), "udp" | "tcp" | "tls") {
                 return Err(field("dialog.hops", "not udp, tcp or tls"));
@@ -227,6 +233,18 @@ fn visible_within(
     }
     if !visible(s) {
         return Err(field(name, "not visible ASCII"));
+    }
+    Ok(())
+}
+
+/// A header value a node writes into a message: bounded, and no control character (no CR or
+/// LF that would end the header, RFC 3261 §7.3.1), UTF-8 display names allowed.
+fn header_value(name: &'static str, s: &str) -> Result<(), DecodeError> {
+    if s.is_empty() || s.len() > MAX_URI {
+        return Err(field(name, "empty or longer than 1024 bytes"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(field(name, "holds a control character"));
     }
     Ok(())
 }

@@ -20,6 +20,28 @@ pub struct ReplicaConfig {
     pub max_pending: usize,
     /// Connect and per-pipeline timeout (`timeout_ms`, 50..=10000, default 1000).
     pub timeout: Duration,
+    /// The role the node starts in (`start`, default standby).
+    pub start: Role,
+}
+
+/// Whether a node serves calls or follows another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Takes new calls, relays media, writes its calls to Redis under its epoch.
+    Active,
+    /// Takes no new call; follows the change stream and holds every replicated call
+    /// pre-installed (same relay ports), ready to take them over when promoted.
+    Standby,
+}
+
+impl Role {
+    /// The role's name (`active`, `standby`), as config, admin socket and logs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Active => "active",
+            Role::Standby => "standby",
+        }
+    }
 }
 
 impl ReplicaConfig {
@@ -32,6 +54,7 @@ impl ReplicaConfig {
             queue: 65_536,
             max_pending: 200_000,
             timeout: Duration::from_millis(1000),
+            start: Role::Standby,
         }
     }
 }

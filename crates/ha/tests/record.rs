@@ -44,6 +44,10 @@ fn sample() -> CallRecord {
                 ("10.0.0.11:5080".parse().unwrap(), "tcp".into()),
             ],
             cseq: [2, 1],
+            parties: [
+                "\"Alice Ö\" <sip:alice@example.com>;tag=1928301774".into(),
+                "<sip:pool@example.net>;tag=as-83a1".into(),
+            ],
         },
         member: Member {
             set: "pool".into(),
@@ -88,6 +92,18 @@ fn out_of_bounds_fields_are_refused() {
             e,
             DecodeError::Field {
                 field: "call_id",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A party header that would end the header and add one of its own (a BYE carries it).
+    let e = refused(|r| r.dialog.parties[1] = "<sip:x@y>;tag=1\r\nRoute: <sip:evil>".into());
+    assert!(
+        matches!(
+            e,
+            DecodeError::Field {
+                field: "dialog.parties",
                 ..
             }
         ),
@@ -200,7 +216,11 @@ fn arb_record() -> impl Strategy<Value = CallRecord> {
     (
         (any::<u64>(), token, any::<u64>(), token),
         (0u64..1 << 50, 0u64..1 << 40),
-        ([token, "[!-~]{0,32}"], [uri, uri]),
+        (
+            [token, "[!-~]{0,32}"],
+            [uri, uri],
+            ["[ -~]{1,80}", "[^\\p{Cc}]{1,80}"],
+        ),
         (
             any::<[u32; 2]>(),
             token,
@@ -221,6 +241,7 @@ fn arb_record() -> impl Strategy<Value = CallRecord> {
                     targets: d.1,
                     hops: m.3,
                     cseq: m.0,
+                    parties: d.2,
                 },
                 member: Member { set: m.1, uri: m.2 },
                 media: media

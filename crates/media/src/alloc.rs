@@ -131,6 +131,32 @@ impl PortAllocator {
         Some(key)
     }
 
+    /// Takes RTP port `key` of worker `w` as named (an HA standby holding a call another node
+    /// set up): false when it is taken already or not a free port of `w`'s. Linear in the
+    /// worker's free ports on that address.
+    pub fn take_exact(&mut self, w: usize, key: PortKey) -> bool {
+        if w >= self.used.len() || self.taken.contains(&key) {
+            return false;
+        }
+        let Some(q) = self
+            .free
+            .get_mut(w)
+            .and_then(|f| f.get_mut(usize::from(key.addr)))
+        else {
+            return false;
+        };
+        let Some(at) = q.iter().position(|&p| p == key.port) else {
+            return false;
+        };
+        q.remove(at);
+        self.used[w] += 1;
+        if let Some(n) = self.used_on.get_mut(usize::from(key.addr)) {
+            *n += 1;
+        }
+        self.taken.insert(key);
+        true
+    }
+
     /// Returns a port taken from worker `w`; it is free again if it is still open.
     pub fn give_back(&mut self, w: usize, key: PortKey) {
         if !self.taken.remove(&key) {

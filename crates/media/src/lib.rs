@@ -17,7 +17,8 @@ pub mod guard;
 pub mod relays;
 
 pub use engine::{
-    anchor_key, anchored_call_id, AnchorError, EndReason, Engine, EngineConfig, EngineCounters,
-    EngineEvent, Interface, PortBinder, SdpExchange, Transmit, VirtualBinder, ANCHOR_PREFIX,
+    anchor_key, anchored_call_id, AdoptError, AdoptedCall, AdoptedLeg, AdoptedStream, AnchorError,
+    EndReason, Engine, EngineConfig, EngineCounters, EngineEvent, Interface, PortBinder,
+    SdpExchange, Transmit, VirtualBinder, ANCHOR_PREFIX,
 };
 pub use guard::{GuardConfig, GuardCounters, RateLimit};

@@ -56,6 +56,9 @@ pub struct CallView {
     pub contacts: Option<[String; 2]>,
     /// The highest CSeq seen from the caller and from the callee (answered anchored calls).
     pub cseq: Option<[u32; 2]>,
+    /// The caller's From and the callee's To as written, with their tags (answered anchored
+    /// calls).
+    pub parties: Option<[String; 2]>,
     /// How long the dialog is held unless it is refreshed or ended.
     pub expires_in: Duration,
 }
@@ -95,6 +98,7 @@ fn view(call_id: &str, d: &Dialog, now: Instant) -> CallView {
         media: d.media.clone(),
         contacts: d.ends.as_ref().map(|e| e.contact.clone()),
         cseq: d.ends.as_ref().map(|e| e.cseq),
+        parties: d.ends.as_ref().map(|e| e.party.clone()),
         expires_in: d.expires.saturating_duration_since(now),
     }
 }

@@ -105,6 +105,17 @@ impl Dialogs {
         self.map.iter()
     }
 
+    /// Holds `d` as the dialog of `call_id` (an adopted call), replacing what was held.
+    pub(crate) fn put(&mut self, call_id: String, d: Dialog) {
+        self.touch(&call_id);
+        self.map.insert(call_id, d);
+    }
+
+    /// Removes the dialog of `call_id` (an adopted call dropped).
+    pub(crate) fn take(&mut self, call_id: &str) -> Option<Dialog> {
+        self.map.remove(call_id)
+    }
+
     /// The dialog of `call_id`.
     pub(crate) fn get(&self, call_id: &str) -> Option<&Dialog> {
         self.map.get(call_id)

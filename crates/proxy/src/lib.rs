@@ -63,6 +63,7 @@
 
 mod admin;
 mod admin_calls;
+mod adopt;
 mod anchor;
 mod branch;
 mod ctx;
@@ -87,6 +88,7 @@ mod util;
 mod tests;
 
 pub use admin_calls::{CallView, DialogState, TerminateError};
+pub use adopt::AdoptedDialog;
 pub use anchor::MediaAnchor;
 pub use flood::{FloodCounters, FloodEvent, FloodGuard, Verdict as FloodVerdict};
 pub use resolver::DnsSettings;

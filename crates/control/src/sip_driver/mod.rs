@@ -203,6 +203,7 @@ pub async fn run(
             listeners.serve_tls(*a, l, t.registrar());
         }
     }
+    let mut follow = ha.as_mut().and_then(|p| p.take_follow());
     proxy.handle_timeout(Instant::now());
     loop {
         if let Some(p) = ha.as_mut() {
@@ -237,6 +238,18 @@ pub async fn run(
                 }
             }
             () = sleep => proxy.handle_timeout(Instant::now()),
+            Some(f) = followed(&mut follow) => {
+                if let Some(p) = ha.as_mut() {
+                    p.apply(&mut proxy, f);
+                    // Take what else the follower read, to batch a load.
+                    for _ in 0..256 {
+                        match follow.as_mut().map(|r| r.try_recv()) {
+                            Some(Ok(f)) => p.apply(&mut proxy, f),
+                            _ => break,
+                        }
+                    }
+                }
+            }
             c = control.recv() => match c {
                 Some(Control::Reload(cfg, done)) => {
                     let tls = sockets.tls_context.as_deref();
@@ -244,7 +257,7 @@ pub async fn run(
                 }
                 Some(Control::Drain(d)) => proxy.set_draining(d),
                 Some(Control::Admin(req)) => {
-                    crate::admin_driver::answer(&mut proxy, req, Instant::now())
+                    crate::admin_driver::answer(&mut proxy, ha.as_mut(), req, Instant::now())
                 }
                 Some(Control::Metrics(req)) => crate::metrics_driver::answer(&proxy, &stats, req),
                 None => {}
@@ -253,6 +266,16 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// The next thing the HA follower read (never, without one).
+async fn followed(
+    rx: &mut Option<mpsc::Receiver<crate::ha_follow::Followed>>,
+) -> Option<crate::ha_follow::Followed> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn handle(proxy: &mut Proxy, m: Inbound, icmp: &IcmpStats) {

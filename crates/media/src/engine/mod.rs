@@ -2,6 +2,7 @@
 //! SDP, programs the workers, and ends calls on timeouts. Sans-IO: datagrams, worker events and
 //! time come in as arguments; datagrams to send and worker commands come out of `poll_*`.
 
+mod adopt;
 mod anchor;
 mod answer;
 mod inspect;
@@ -12,6 +13,7 @@ mod teardown;
 mod tune;
 mod types;
 
+pub use adopt::{AdoptError, AdoptedCall, AdoptedLeg, AdoptedStream};
 pub use anchor::{anchor_key, anchored_call_id, ANCHOR_PREFIX};
 pub use inspect::{InspectSink, MediaLeg, MediaStream, MediaView, RemoteView};
 pub use tune::{SessionCap, Tunables};
@@ -102,6 +104,8 @@ pub struct Engine {
     anchored_silent: VecDeque<(Vec<u8>, Vec<Vec<u8>>)>,
     /// New sessions refused whatever `max_sessions` says (`params.set media.max_sessions 0`).
     drained: bool,
+    /// An HA standby: anchored calls are not ended by timeouts ([`Engine::set_standby`]).
+    standby: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -205,6 +209,7 @@ impl Engine {
             anchored_ended: VecDeque::new(),
             anchored_silent: VecDeque::new(),
             drained: false,
+            standby: false,
         }
     }
 
@@ -379,6 +384,9 @@ impl Engine {
             self.next_scan = Some(now + SCAN_PERIOD);
             let mut ended = Vec::new();
             for (id, c) in &self.calls {
+                if self.standby && anchored_call_id(id).is_some() {
+                    continue;
+                }
                 let age = now.saturating_duration_since(c.created);
                 // An anchored call's offer waits as long as the SIP transaction does (the proxy
                 // releases it when the INVITE fails or its early dialog expires).

@@ -1,0 +1,324 @@
+//! HA: following what the other nodes write to Redis/Valkey.
+//!
+//! A standby loads every call record (`SCAN` over `fv:1:call:*`, after noting the change
+//! stream's last entry) and then follows the change stream (`XREAD BLOCK` from that entry on),
+//! reading each changed call's record. Everything read is hostile input: records go through
+//! [`ha::CallRecord::decode`], keys through [`ha::schema::call_id_of`]; what is refused is
+//! counted and skipped. An active node follows the stream only to learn that a newer epoch
+//! wrote one of its calls (split brain resolved: it drops its copy), and reads no record.
+//!
+//! The follower runs on its own connection (a blocking `XREAD` holds it) and hands what it
+//! reads to the SIP driver's thread over a bounded channel: when the call path is busy the
+//! follower waits, never the other way round. On a lost connection it reconnects with a
+//! backoff and a standby loads everything again (the stream may have been trimmed, Redis may
+//! have restarted).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ha::schema::{self, CHANGES_KEY};
+use ha::{CallRecord, ReplicaConfig};
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use tokio::sync::mpsc;
+
+/// Entries read per `XREAD`, and keys per `SCAN` step.
+const BATCH: usize = 512;
+/// How long one `XREAD` blocks (the role is looked at again after it).
+const BLOCK_MS: u64 = 500;
+
+/// What the follower read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Followed {
+    /// A call as its owner wrote it last (a standby holds it).
+    Put(Box<CallRecord>),
+    /// A call ended (a tombstone) or is gone (expired).
+    Ended(String),
+    /// A full load finished: the calls alive in Redis then (a standby drops any other copy it
+    /// holds: those ended while it was not following), how many records were refused, and
+    /// how long it took.
+    Loaded {
+        /// The Call-IDs of the live records.
+        live: HashSet<String>,
+        /// Records refused by the decoder.
+        refused: usize,
+        /// The load's duration.
+        took: Duration,
+    },
+    /// A write of call `0` in epoch `1` (an active node drops its copy when the epoch is newer
+    /// than its own).
+    Seen(String, u64),
+}
+
+/// The follower's counters (monotonic).
+#[derive(Debug, Default)]
+pub struct FollowCounters {
+    /// Records read and handed on.
+    pub records: AtomicU64,
+    /// Records or stream entries refused (hostile or of another schema).
+    pub refused: AtomicU64,
+    /// Full loads done.
+    pub loads: AtomicU64,
+    /// Connections lost or refused.
+    pub failed: AtomicU64,
+    /// Whether the follower is connected (1) or not (0).
+    pub up: AtomicU64,
+}
+
+/// The receiving end (for the SIP driver), the counters and the follower task.
+pub fn start(
+    cfg: &ReplicaConfig,
+    standby: Arc<AtomicBool>,
+) -> Result<
+    (
+        mpsc::Receiver<Followed>,
+        Arc<FollowCounters>,
+        impl std::future::Future<Output = ()>,
+    ),
+    redis::RedisError,
+> {
+    let client = redis::Client::open(cfg.url.as_str())?;
+    let (tx, rx) = mpsc::channel(4096);
+    let counters = Arc::new(FollowCounters::default());
+    let f = Follower {
+        client,
+        timeout: cfg.timeout,
+        tx,
+        standby,
+        counters: counters.clone(),
+    };
+    Ok((rx, counters, f.run()))
+}
+
+struct Follower {
+    client: redis::Client,
+    timeout: Duration,
+    tx: mpsc::Sender<Followed>,
+    standby: Arc<AtomicBool>,
+    counters: Arc<FollowCounters>,
+}
+
+/// Why following stopped (reconnect, or end: the SIP driver is gone).
+enum Stop {
+    Redis(String),
+    Closed,
+}
+
+impl From<redis::RedisError> for Stop {
+    fn from(e: redis::RedisError) -> Self {
+        Stop::Redis(e.to_string())
+    }
+}
+
+impl Follower {
+    async fn run(self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let con =
+                tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection())
+                    .await;
+            let stop = match con {
+                Ok(Ok(con)) => {
+                    backoff = Duration::from_millis(100);
+                    self.counters.up.store(1, Ordering::Relaxed);
+                    self.follow(con).await
+                }
+                Ok(Err(e)) => Stop::Redis(e.to_string()),
+                Err(_) => Stop::Redis("connect timed out".into()),
+            };
+            self.counters.up.store(0, Ordering::Relaxed);
+            match stop {
+                Stop::Closed => return,
+                Stop::Redis(why) => {
+                    if self.counters.failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                        tracing::warn!(error = %why, "HA follower: Redis unreachable; retrying");
+                    }
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Follows on one connection until it fails: a full load whenever the node is (or
+    /// becomes) a standby, then the stream.
+    async fn follow(&self, mut con: MultiplexedConnection) -> Stop {
+        let mut last = match self.tail(&mut con).await {
+            Ok(id) => id,
+            Err(e) => return e,
+        };
+        let mut loaded = false;
+        loop {
+            let standby = self.standby.load(Ordering::Relaxed);
+            if standby && !loaded {
+                last = match self.tail(&mut con).await {
+                    Ok(id) => id,
+                    Err(e) => return e,
+                };
+                if let Err(e) = self.load(&mut con).await {
+                    return e;
+                }
+            }
+            loaded = standby;
+            let entries = match self.read(&mut con, &last).await {
+                Ok(e) => e,
+                Err(e) => return e,
+            };
+            for entry in entries {
+                last.clone_from(&entry.id);
+                if let Err(e) = self.entry(&mut con, &entry, standby).await {
+                    return e;
+                }
+            }
+        }
+    }
+
+    /// The id of the stream's last entry ("0-0" when it is empty).
+    async fn tail(&self, con: &mut MultiplexedConnection) -> Result<String, Stop> {
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(CHANGES_KEY).arg("+").arg("-").arg("COUNT").arg(1);
+        let r: StreamRangeReply = self.timed(cmd.query_async(con)).await?;
+        Ok(r.ids.first().map_or_else(|| "0-0".into(), |e| e.id.clone()))
+    }
+
+    /// Entries after `last` (none after [`BLOCK_MS`] of quiet).
+    async fn read(
+        &self,
+        con: &mut MultiplexedConnection,
+        last: &str,
+    ) -> Result<Vec<StreamId>, Stop> {
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(BATCH).arg("BLOCK").arg(BLOCK_MS);
+        cmd.arg("STREAMS").arg(CHANGES_KEY).arg(last);
+        let wait = self.timeout + Duration::from_millis(BLOCK_MS);
+        let r = tokio::time::timeout(wait, cmd.query_async::<Option<StreamReadReply>>(con)).await;
+        match r {
+            Ok(Ok(r)) => Ok(r
+                .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+                .unwrap_or_default()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(Stop::Redis("XREAD timed out".into())),
+        }
+    }
+
+    async fn timed<T>(
+        &self,
+        f: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Stop> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(Stop::Redis("Redis did not answer in time".into())),
+        }
+    }
+
+    async fn send(&self, f: Followed) -> Result<(), Stop> {
+        self.tx.send(f).await.map_err(|_| Stop::Closed)
+    }
+}
+
+impl Follower {
+    /// One stream entry: a standby reads the call's record, an active node notes the epoch.
+    async fn entry(
+        &self,
+        con: &mut MultiplexedConnection,
+        e: &StreamId,
+        standby: bool,
+    ) -> Result<(), Stop> {
+        let text = |k: &str| e.get::<String>(k);
+        let Some(call_id) = text("key")
+            .as_deref()
+            .and_then(schema::call_id_of)
+            .map(str::to_owned)
+        else {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        if !standby {
+            let epoch = text("epoch").and_then(|t| t.parse::<u64>().ok());
+            return match (text("op").as_deref(), epoch) {
+                (Some("put"), Some(epoch)) => self.send(Followed::Seen(call_id, epoch)).await,
+                _ => Ok(()),
+            };
+        }
+        let mut got = self.fetch(con, std::slice::from_ref(&call_id)).await?;
+        match got.pop().flatten() {
+            Some(rec) => self.send(Followed::Put(Box::new(rec))).await,
+            None => self.send(Followed::Ended(call_id)).await,
+        }
+    }
+
+    /// The live records of `ids` (`None`: a tombstone, expired, or refused).
+    async fn fetch(
+        &self,
+        con: &mut MultiplexedConnection,
+        ids: &[String],
+    ) -> Result<Vec<Option<CallRecord>>, Stop> {
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HGET").arg(schema::call_key(id)).arg("rec");
+        }
+        let raw: Vec<Option<Vec<u8>>> = self.timed(pipe.query_async(con)).await?;
+        Ok(raw
+            .into_iter()
+            .zip(ids)
+            .map(|(r, id)| {
+                let rec = CallRecord::decode(&r?);
+                match rec {
+                    Ok(rec) if &rec.call_id == id => {
+                        self.counters.records.fetch_add(1, Ordering::Relaxed);
+                        Some(rec)
+                    }
+                    Ok(_) | Err(_) => {
+                        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
+                }
+            })
+            .collect())
+    }
+
+    /// A full load: every call key, its record read and handed on, then [`Followed::Loaded`].
+    async fn load(&self, con: &mut MultiplexedConnection) -> Result<(), Stop> {
+        let started = Instant::now();
+        let refused_before = self.counters.refused.load(Ordering::Relaxed);
+        let mut live = HashSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}*", schema::CALL_PREFIX));
+            cmd.arg("COUNT").arg(BATCH);
+            let (next, keys): (u64, Vec<String>) = self.timed(cmd.query_async(con)).await?;
+            let ids: Vec<String> = keys
+                .iter()
+                .filter_map(|k| schema::call_id_of(k).map(str::to_owned))
+                .collect();
+            for rec in self.fetch(con, &ids).await?.into_iter().flatten() {
+                live.insert(rec.call_id.clone());
+                self.send(Followed::Put(Box::new(rec))).await?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        self.counters.loads.fetch_add(1, Ordering::Relaxed);
+        let refused = self.counters.refused.load(Ordering::Relaxed) - refused_before;
+        let took = started.elapsed();
+        tracing::info!(
+            calls = live.len(),
+            refused,
+            took_ms = took.as_millis() as u64,
+            "HA follower: calls loaded from Redis"
+        );
+        self.send(Followed::Loaded {
+            live,
+            refused: refused as usize,
+            took,
+        })
+        .await
+    }
+}
