@@ -48,6 +48,9 @@ if [ "$want_test" = 1 ]; then pkgs+=(baresip-core); fi
 if [ "$want_test" = 1 ]; then pkgs+=(tmux); fi
 # Redis, the store of replicated call state (the HA replication tests start their own).
 if [ "$want_test" = 1 ]; then pkgs+=(redis-server); fi
+# keepalived moves the service address between the two nodes of the HA failover test (VRRP in
+# the test's own network namespaces; the packaged service is never started).
+if [ "$want_test" = 1 ]; then pkgs+=(keepalived); fi
 # rtpengine-ng-client, Debian's ng client (bencode and --json), drives the relay in ng_clients.
 if [ "$want_test" = 1 ]; then pkgs+=(rtpengine-utils); fi
 if [ "$want_bench" = 1 ]; then pkgs+=(rtpengine-daemon); fi
@@ -80,7 +83,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    for svc in kamailio rtpengine-daemon prometheus redis-server; do
+    for svc in kamailio rtpengine-daemon prometheus redis-server keepalived; do
         $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
     done
 fi

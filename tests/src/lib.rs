@@ -14,6 +14,7 @@ pub mod capture;
 pub mod ctl;
 pub mod daemon;
 pub mod error;
+pub mod ha_bed;
 pub mod kamailio;
 pub mod need;
 pub mod netns;

@@ -37,6 +37,8 @@ pub enum Need {
     Promtool,
     /// redis-server and redis-cli (Debian `redis-server`), for HA replication.
     Redis,
+    /// keepalived (Debian `keepalived`), which moves the service address in the HA test.
+    Keepalived,
 }
 
 impl Need {
@@ -54,6 +56,7 @@ impl Need {
             Need::Tmux => "tmux",
             Need::Promtool => "promtool",
             Need::Redis => "redis",
+            Need::Keepalived => "keepalived",
         }
     }
 
@@ -75,6 +78,7 @@ impl Need {
             Need::Tmux => tool(tools::TMUX),
             Need::Promtool => tool(tools::PROMTOOL),
             Need::Redis => tool(tools::REDIS_SERVER).or_else(|| tool(tools::REDIS_CLI)),
+            Need::Keepalived => tool(tools::KEEPALIVED),
         }
     }
 }

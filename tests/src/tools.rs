@@ -45,6 +45,13 @@ pub const REDIS_CLI: Tool = Tool {
     hint: "install it: apt-get install redis-tools (redis-server depends on it)",
 };
 
+/// keepalived, which moves the service address between the two nodes of the HA test (VRRP
+/// inside the test's namespaces).
+pub const KEEPALIVED: Tool = Tool {
+    name: "keepalived",
+    hint: "install it: apt-get install keepalived (deploy/install-deps.sh --test)",
+};
+
 /// Where Debian's baresip keeps its modules.
 pub const BARESIP_MODULES: &str = "/usr/lib/baresip/modules";
 

@@ -1,0 +1,354 @@
+//! High availability end to end (issue 10): two Ferrovox nodes in network namespaces of
+//! their own on a bridged LAN with a caller, a member and Redis (`e2e::ha_bed`). The service
+//! address moves with keepalived (VRRP on the LAN, both nodes BACKUP with `nopreempt`, a
+//! tracking script that fails while the node's Ferrovox is not running, notify scripts that
+//! run `ferrovoxctl ha promote` and `ha demote`); nothing in these tests moves it by hand.
+//!
+//! - [`calls_survive_the_active_killed_and_the_old_active_rejoins_as_standby`]: 200 calls
+//!   with RTP both ways through node A; B holds them all as standby; A's process is
+//!   SIGKILLed; keepalived moves the address to B, which takes the calls over: RTP resumes
+//!   (the largest gap per call and direction is printed as p50/p99/max and must stay within
+//!   [`MAX_GAP`]), BYEs after the takeover reach the member through B and are answered, no
+//!   call is lost. Calls of a second caller end while A is away; A, started again, comes up
+//!   standby holding the calls still up and none of those that ended, and takes nothing back.
+//! - [`redis_lost_during_calls_is_counted_and_the_standby_catches_up_after_it_returns`]:
+//!   Redis killed while calls are being set up: calls go on through the active, which counts
+//!   its failed pipelines; Redis started again (empty): the active re-publishes and the
+//!   standby holds every call up again.
+//!
+//! The two run one after the other (they share the machine's two cores with their daemons
+//! and RTP; a gap measured under another test's load would say nothing).
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use e2e::ha_bed::rtp_gap::{GapReport, RtpMeter};
+use e2e::ha_bed::sipp::{Caller, Load, Member};
+use e2e::ha_bed::{HaBed, NodeRole, CALLER, MEMBER, RTP_PORT, VIP};
+use e2e::need::{self, Need};
+use e2e::process::wait_for;
+use serde_json::Value;
+
+const TEST: &str = "ha_failover";
+/// The issue's target: media resumes within 1 s of the takeover.
+const MAX_GAP: Duration = Duration::from_secs(1);
+/// Calls with RTP that live through the takeover.
+const CALLS: u32 = 200;
+/// New calls a second (each caller).
+const RATE: u32 = 50;
+/// How long those calls are held.
+const HOLD: Duration = Duration::from_secs(22);
+/// Calls of the second caller, which end while the old active is away.
+const SHORT_CALLS: u32 = 20;
+const SHORT_HOLD: Duration = Duration::from_secs(10);
+/// RTP packets a second per direction of each call.
+const PPS: u32 = 25;
+
+/// One test at a time (see the module's doc).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn needs_met() -> bool {
+    need::met(
+        TEST,
+        &[Need::Netns, Need::Sipp, Need::Redis, Need::Keepalived],
+    )
+}
+
+/// Waits at most `limit` until node `i`'s `ha status` satisfies `ok`; the last answer.
+fn wait_status(
+    bed: &HaBed,
+    i: usize,
+    what: &str,
+    limit: Duration,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let node = bed.node(i);
+    let mut last = String::new();
+    let got = wait_for(&format!("node {}: {what}", node.name()), limit, || {
+        match node.ha_status() {
+            Ok(v) if ok(&v) => return Ok(Some(v)),
+            Ok(v) => last = v.to_string(),
+            Err(e) => last = e,
+        }
+        Ok(None)
+    });
+    got.unwrap_or_else(|e| panic!("{e}; last ha status: {last}\n{}", node.log_tail(30)))
+}
+
+fn role_is(role: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| v["role"] == role
+}
+
+fn calls_are(n: u32) -> impl Fn(&Value) -> bool {
+    move |v| v["calls"] == u64::from(n)
+}
+
+/// Starts Redis and both nodes standby; A's keepalived first, so A becomes master (and is
+/// promoted by its notify script), then B's, which stays backup (`nopreempt`).
+fn pair(tag: &str) -> HaBed {
+    let mut bed = HaBed::new(tag).unwrap();
+    bed.start_redis().unwrap();
+    bed.start_node(0, NodeRole::Standby).unwrap();
+    bed.start_keepalived(0).unwrap();
+    wait_status(
+        &bed,
+        0,
+        "promoted by keepalived",
+        secs(10),
+        role_is("active"),
+    );
+    assert_eq!(bed.vip_holder().unwrap(), Some(0), "A holds the VIP");
+    bed.start_node(1, NodeRole::Standby).unwrap();
+    bed.start_keepalived(1).unwrap();
+    let b = wait_status(&bed, 1, "standby with Redis up", secs(10), |v| {
+        v["role"] == "standby" && v["redis"] == "up"
+    });
+    assert_eq!(b["node"], "b", "{b}");
+    bed
+}
+
+/// The caller-facing relay address of each call the caller logged, once `n` are logged.
+fn relay_addresses(caller: &Caller, n: usize, limit: Duration) -> Vec<SocketAddr> {
+    let ports = wait_for("the calls to be answered", limit, || {
+        let p = caller.relay_ports();
+        Ok((p.len() >= n).then_some(p))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", caller.tail()));
+    ports
+        .iter()
+        .map(|(_, port)| SocketAddr::from((VIP, *port)))
+        .collect()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Prints the gaps and checks them: every call heard both ways, no gap above [`MAX_GAP`],
+/// every packet from the relay port the call started on.
+fn check_gaps(r: &GapReport) {
+    for (name, d) in [
+        ("caller -> member", &r.forward),
+        ("member -> caller", &r.back),
+    ] {
+        let (p50, p99, max) = d.percentiles(r.run);
+        println!(
+            "ha_failover: RTP {name}: largest gap per call p50 {} p99 {} max {}; sent {} \
+             received {} from another port {}",
+            ms(p50),
+            ms(p99),
+            ms(max),
+            d.sent,
+            d.received,
+            d.moved
+        );
+    }
+    let (p50, p99, max) = r.overall();
+    let silent = r.silent_calls();
+    println!(
+        "ha_failover: media gap over {} calls, both directions, {:.1} s of RTP: p50 {} p99 {} \
+         max {}; calls with a silent direction: {silent}",
+        r.forward.gaps.len(),
+        r.run.as_secs_f64(),
+        ms(p50),
+        ms(p99),
+        ms(max)
+    );
+    assert_eq!(silent, 0, "calls without RTP in a direction");
+    assert!(
+        max <= MAX_GAP,
+        "the largest media gap {} is above {}",
+        ms(max),
+        ms(MAX_GAP)
+    );
+    assert_eq!(
+        (r.forward.moved, r.back.moved),
+        (0, 0),
+        "RTP from another relay port"
+    );
+}
+
+/// Scenarios 1, 2 and 4 of issue 10 in one run (one bed, one set of calls).
+#[test]
+fn calls_survive_the_active_killed_and_the_old_active_rejoins_as_standby() {
+    if !needs_met() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut bed = pair("fvha1");
+    let member = Member::start(bed.member(), &bed.dir().join("member")).unwrap();
+    let sipp_dir = bed.dir().join("caller");
+    let load = |calls, hold| Load {
+        calls,
+        rate: RATE,
+        hold,
+    };
+    let mut short = Caller::start(
+        bed.caller(),
+        &sipp_dir,
+        "short",
+        5070,
+        bed.service(),
+        load(SHORT_CALLS, SHORT_HOLD),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let mut caller = Caller::start(
+        bed.caller(),
+        &sipp_dir,
+        "caller",
+        5060,
+        bed.service(),
+        load(CALLS, HOLD),
+    )
+    .unwrap();
+    let relay = relay_addresses(&caller, CALLS as usize, secs(20));
+    let meter = RtpMeter::start(
+        bed.caller().ns(),
+        SocketAddr::from((CALLER, RTP_PORT)),
+        bed.member().ns(),
+        SocketAddr::from((MEMBER, RTP_PORT)),
+        relay,
+        PPS,
+    );
+    wait_for("RTP both ways on every call", secs(10), || {
+        Ok((meter.latched() == meter.calls()).then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}: {} of {} latched", meter.latched(), meter.calls()));
+    let all = CALLS + SHORT_CALLS;
+    wait_status(&bed, 1, "holding every call", secs(10), calls_are(all));
+    assert!(
+        t0.elapsed() < SHORT_HOLD - secs(2),
+        "set-up too slow: the short calls would end before the kill"
+    );
+
+    // The active dies; keepalived moves the VIP and promotes B.
+    let killed = Instant::now();
+    bed.kill_node(0).unwrap();
+    wait_status(&bed, 1, "promoted", secs(5), role_is("active"));
+    let promoted = killed.elapsed();
+    assert_eq!(bed.vip_holder().unwrap(), Some(1), "B holds the VIP");
+    println!(
+        "ha_failover: node B active {} after node A was killed",
+        ms(promoted)
+    );
+
+    // The short calls end while A is away: their BYEs go through B.
+    let rs = short.wait(secs(30)).unwrap();
+    assert!(
+        rs.all_succeeded(),
+        "short calls: {}\n{}",
+        rs.summary(),
+        short.tail()
+    );
+
+    // The old active comes back: standby, holding the calls still up, not those that ended.
+    bed.start_node(0, NodeRole::Standby).unwrap();
+    let a = wait_status(&bed, 0, "standby holding the calls up", secs(8), |v| {
+        v["role"] == "standby" && v["calls"] == u64::from(CALLS)
+    });
+    println!("ha_failover: node A back as standby: {a}");
+    assert!(
+        t0.elapsed() < HOLD - secs(1),
+        "A's return took until the BYEs"
+    );
+    std::thread::sleep((HOLD - secs(1)).saturating_sub(t0.elapsed()));
+    let gaps = meter.stop().unwrap();
+    assert_eq!(bed.vip_holder().unwrap(), Some(1), "B kept the VIP");
+    wait_status(&bed, 1, "still active", secs(1), role_is("active"));
+
+    let r = caller.wait(secs(40)).unwrap();
+    assert!(
+        r.all_succeeded(),
+        "calls: {}\n{}\n{}",
+        r.summary(),
+        caller.tail(),
+        member.tail()
+    );
+    let calls = member.calls();
+    println!(
+        "ha_failover: calls lost: {}; the member answered {} BYEs of {} calls",
+        u64::from(all).saturating_sub(r.stats.successful + rs.stats.successful),
+        calls.byes.len(),
+        calls.invites.len()
+    );
+    assert_eq!(calls.byes.len(), all as usize, "{}", member.tail());
+    check_gaps(&gaps);
+    wait_status(&bed, 0, "no call left", secs(5), |v| {
+        v["role"] == "standby" && v["calls"] == 0
+    });
+    wait_status(&bed, 1, "no call left", secs(5), |v| {
+        v["role"] == "active" && v["calls"] == 0
+    });
+}
+
+/// Scenario 3 of issue 10.
+#[test]
+fn redis_lost_during_calls_is_counted_and_the_standby_catches_up_after_it_returns() {
+    if !needs_met() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const N: u32 = 100;
+    let mut bed = pair("fvha2");
+    let _member = Member::start(bed.member(), &bed.dir().join("member")).unwrap();
+    let load = Load {
+        calls: N,
+        rate: RATE,
+        hold: secs(12),
+    };
+    let mut caller = Caller::start(
+        bed.caller(),
+        &bed.dir().join("caller"),
+        "caller",
+        5060,
+        bed.service(),
+        load,
+    )
+    .unwrap();
+    relay_addresses(&caller, (N / 4) as usize, secs(10));
+    bed.stop_redis();
+    relay_addresses(&caller, N as usize, secs(15));
+    let failed = wait_for("failed pipelines counted", secs(5), || {
+        let body = bed.scrape(0)?;
+        Ok(metric(&body, "ferrovox_ha_failed_pipelines_total").filter(|&n| n > 0.0))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", bed.node(0).log_tail(30)));
+    wait_status(&bed, 0, "Redis down", secs(5), |v| {
+        v["redis"] == "down" && v["role"] == "active"
+    });
+    println!("ha_failover: Redis down: {failed} failed pipelines on the active; every call set up");
+
+    bed.start_redis().unwrap();
+    let caught_up = Instant::now();
+    wait_status(&bed, 1, "caught up", secs(10), |v| {
+        v["redis"] == "up" && v["calls"] == u64::from(N)
+    });
+    println!(
+        "ha_failover: standby holds all {N} calls {} after Redis returned",
+        ms(caught_up.elapsed())
+    );
+    let r = caller.wait(secs(30)).unwrap();
+    assert!(
+        r.all_succeeded(),
+        "calls: {}\n{}",
+        r.summary(),
+        caller.tail()
+    );
+    wait_status(&bed, 1, "no call left", secs(5), calls_are(0));
+}
+
+/// The value of the unlabelled sample `name` in an exposition.
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.trim().parse().ok()
+    })
+}
