@@ -33,8 +33,9 @@ impl Publisher {
         let was = self.role;
         self.role = Role::Active;
         self.standby.store(false, Ordering::Relaxed);
-        self.engine.change(|e| e.set_standby(false));
+        self.engine.change(|e| e.set_standby(Instant::now(), false));
         proxy.set_draining(false);
+        proxy.dispatcher_mut().pause_probes(false);
         self.rep.activate();
         let taken = self.held.len();
         self.put.extend(self.held.drain().map(|(id, _)| id));
@@ -47,14 +48,17 @@ impl Publisher {
         }
     }
 
-    /// Becomes a standby: no new call (OPTIONS answered 503), no write; the calls written so
-    /// far are held until a newer record or the next load says otherwise.
+    /// Becomes a standby: no new call (OPTIONS answered 503), no write, no health probe (it
+    /// cannot send from the service address it does not hold; members keep their state);
+    /// the calls written so far are held until a newer record or the next load says
+    /// otherwise.
     pub fn demote(&mut self, proxy: &mut Proxy) {
         let was = self.role;
         self.role = Role::Standby;
         self.standby.store(true, Ordering::Relaxed);
-        self.engine.change(|e| e.set_standby(true));
+        self.engine.change(|e| e.set_standby(Instant::now(), true));
         proxy.set_draining(true);
+        proxy.dispatcher_mut().pause_probes(true);
         let epoch = self.counters().epoch.load(Ordering::Relaxed);
         for id in self.put.drain() {
             let stamp = Stamp {

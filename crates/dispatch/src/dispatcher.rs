@@ -117,6 +117,9 @@ pub struct Dispatcher {
     pub(crate) next_probe_seq: u64,
     events: VecDeque<DispatchEvent>,
     events_dropped: u64,
+    /// No probe is sent (an HA standby: it cannot send from a service address it does not
+    /// hold yet); members keep the state they have.
+    pub(crate) probes_paused: bool,
 }
 
 /// The first probe of member `k` of `n` created together: spread evenly over one interval so
@@ -142,6 +145,7 @@ impl Dispatcher {
             next_probe_seq: 0,
             events: VecDeque::new(),
             events_dropped: 0,
+            probes_paused: false,
         };
         d.reconfigure(sets, routes, now);
         d

@@ -17,6 +17,9 @@ impl Dispatcher {
     /// two probes in flight: while one is outstanding the next waits for its reply or its
     /// deadline.
     pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeRequest> {
+        if self.probes_paused {
+            return None;
+        }
         let id = self
             .members
             .values()
@@ -25,6 +28,13 @@ impl Dispatcher {
             .min_by_key(|m| (m.next_probe, m.id))
             .map(|m| m.id)?;
         self.probe_now(id, now)
+    }
+
+    /// Pauses (or resumes) the scheduled probes: an HA standby sends none, since it cannot
+    /// send from the service address before it holds it, and its members keep their state;
+    /// on resuming, the probes that fell due while paused go out at once.
+    pub fn pause_probes(&mut self, paused: bool) {
+        self.probes_paused = paused;
     }
 
     /// A probe to member `id` now, whatever its schedule (what an operator's "check it now"
@@ -152,7 +162,7 @@ impl Dispatcher {
             .flat_map(|m| {
                 let probe = match m.outstanding {
                     Some((_, deadline)) => Some(deadline),
-                    None if m.is_probed() => m.next_probe,
+                    None if m.is_probed() && !self.probes_paused => m.next_probe,
                     None => None,
                 };
                 let expiry = match m.origin {

@@ -396,3 +396,23 @@ fn disabling_drops_the_probe_in_flight() {
     d.handle_timeout(t0 + Duration::from_secs(100));
     assert_eq!(state(&d, m), MemberState::Disabled);
 }
+
+/// An HA standby sends no probe (it cannot send from the service address it does not hold):
+/// none is handed out, no deadline is asked for, members keep their state; once resumed, the
+/// probes that fell due go out at once.
+#[test]
+fn paused_probes_are_not_sent_nor_waited_for_and_resume_at_once() {
+    let t0 = Instant::now();
+    let mut d = dispatcher(&pool(2, "[set.health]\ninterval_secs = 1", ""), t0);
+    d.pause_probes(true);
+    assert!(d.poll_probe(t0 + secs(60)).is_none());
+    assert_eq!(d.poll_timeout(), None, "no wake-up for a probe");
+    d.handle_timeout(t0 + secs(60));
+    for m in ids(&d) {
+        assert_eq!(state(&d, m), MemberState::Active);
+    }
+    d.pause_probes(false);
+    assert!(d.poll_timeout().is_some_and(|t| t <= t0 + secs(60)));
+    let probed = std::iter::from_fn(|| d.poll_probe(t0 + secs(60))).count();
+    assert_eq!(probed, 2, "both members' overdue probes at once");
+}

@@ -14,6 +14,9 @@ use dataplane::{FlowCommand, PortKey};
 use std::net::IpAddr;
 use std::time::Instant;
 
+/// After a takeover, how long anchored calls are not ended for want of media.
+pub const TAKEOVER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A replicated anchored call as the engine needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdoptedCall {
@@ -73,15 +76,15 @@ pub enum AdoptError {
 }
 
 impl Engine {
-    /// Whether the engine is a standby: anchored calls are not ended by timeouts.
-    pub fn set_standby(&mut self, standby: bool) {
+    /// Whether the engine is a standby: anchored calls are not ended by timeouts. Leaving it
+    /// (a takeover) starts [`TAKEOVER_GRACE`], in which no anchored call is ended for want of
+    /// media either: the parties' media reaches this node only once the service address has
+    /// moved, and the workers see it come back within a sweep or two. What the workers found
+    /// idle while nothing could reach this node stays so until media returns: a call whose
+    /// media never does ends by the media timeout after the grace.
+    pub fn set_standby(&mut self, now: Instant, standby: bool) {
         if self.standby && !standby {
-            // Media comes back from the takeover on: what the workers reported idle while
-            // nothing could reach this node counts from now.
-            for c in self.calls.values_mut() {
-                c.pairs.iter_mut().flatten().for_each(|p| p.idle = None);
-                c.last_signal = c.last_signal.max(Instant::now());
-            }
+            self.takeover_grace = Some(now + TAKEOVER_GRACE);
         }
         self.standby = standby;
     }

@@ -106,6 +106,8 @@ pub struct Engine {
     drained: bool,
     /// An HA standby: anchored calls are not ended by timeouts ([`Engine::set_standby`]).
     standby: bool,
+    /// Until then (after a takeover) anchored calls are not ended for want of media.
+    takeover_grace: Option<Instant>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -210,6 +212,7 @@ impl Engine {
             anchored_silent: VecDeque::new(),
             drained: false,
             standby: false,
+            takeover_grace: None,
         }
     }
 
@@ -383,8 +386,9 @@ impl Engine {
         if self.next_scan.is_none_or(|t| now >= t) {
             self.next_scan = Some(now + SCAN_PERIOD);
             let mut ended = Vec::new();
+            let grace = self.standby || self.takeover_grace.is_some_and(|t| now < t);
             for (id, c) in &self.calls {
-                if self.standby && anchored_call_id(id).is_some() {
+                if grace && anchored_call_id(id).is_some() {
                     continue;
                 }
                 let age = now.saturating_duration_since(c.created);

@@ -125,7 +125,7 @@ impl Sim {
     }
 
     /// The engine's clock: `now` after the epoch.
-    fn at(&self) -> Instant {
+    pub fn at(&self) -> Instant {
         self.epoch + self.now
     }
 

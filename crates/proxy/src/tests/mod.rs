@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_calls;
+mod adopt;
 mod anchor;
 mod dns_members;
 mod edge;
