@@ -263,6 +263,15 @@ fn calls_survive_the_active_killed_and_the_old_active_rejoins_as_standby() {
     let gaps = meter.stop().unwrap();
     assert_eq!(bed.vip_holder().unwrap(), Some(1), "B kept the VIP");
     wait_status(&bed, 1, "still active", secs(1), role_is("active"));
+    // The media went on through B alone: A, back, relayed nothing and took nothing over.
+    let relayed = "ferrovox_media_packets_relayed_total";
+    assert_eq!(
+        sample(&bed, 0, relayed),
+        0.0,
+        "A relayed media after its return"
+    );
+    assert_eq!(sample(&bed, 0, "ferrovox_ha_takeovers_total"), 0.0);
+    assert_eq!(sample(&bed, 0, "ferrovox_ha_active"), 0.0);
 
     let r = caller.wait(secs(40)).unwrap();
     assert!(
@@ -318,7 +327,7 @@ fn redis_lost_during_calls_is_counted_and_the_standby_catches_up_after_it_return
     relay_addresses(&caller, N as usize, secs(15));
     let failed = wait_for("failed pipelines counted", secs(5), || {
         let body = bed.scrape(0)?;
-        Ok(metric(&body, "ferrovox_ha_failed_pipelines_total").filter(|&n| n > 0.0))
+        Ok(family_sum(&body, "ferrovox_ha_failed_pipelines_total").filter(|&n| n > 0.0))
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", bed.node(0).log_tail(30)));
     wait_status(&bed, 0, "Redis down", secs(5), |v| {
@@ -345,10 +354,34 @@ fn redis_lost_during_calls_is_counted_and_the_standby_catches_up_after_it_return
     wait_status(&bed, 1, "no call left", secs(5), calls_are(0));
 }
 
-/// The value of the unlabelled sample `name` in an exposition.
-fn metric(body: &str, name: &str) -> Option<f64> {
-    body.lines().find_map(|l| {
-        let rest = l.strip_prefix(name)?.strip_prefix(' ')?;
-        rest.trim().parse().ok()
-    })
+/// The sum of every sample of `family` in an exposition (its labelled samples, or its one
+/// unlabelled sample); `None` if it has none.
+fn family_sum(body: &str, family: &str) -> Option<f64> {
+    let values: Vec<f64> = body
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(family)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.trim().parse().ok()
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// `family`'s sum on node `i` now; panics if the node does not expose it.
+fn sample(bed: &HaBed, i: usize, family: &str) -> f64 {
+    let body = bed.scrape(i).unwrap();
+    family_sum(&body, family).unwrap_or_else(|| panic!("node {i}: no {family} in\n{body}"))
+}
+
+#[test]
+fn family_sums_add_labelled_samples_and_read_plain_ones() {
+    let body = "# HELP x_total x\nx_total{r=\"a\"} 2\nx_total{r=\"b\"} 3\nx_totals 9\ny 1.5\n";
+    assert_eq!(family_sum(body, "x_total"), Some(5.0));
+    assert_eq!(family_sum(body, "y"), Some(1.5));
+    assert_eq!(family_sum(body, "z"), None);
 }
