@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::{Host, RTP_PORT, SIP_PORT};
 use crate::error::{Error, Result};
 use crate::process::{tail, wait_for, Process};
+use crate::sipp::Load;
 use crate::sipp_pool::{parse_member_log, parse_stat_csv, MemberCalls, UacReport};
 use crate::tools::{self, SIPP};
 
@@ -85,17 +86,6 @@ impl Member {
             tail(&self.dir.join("member.errors.log"), 10)
         )
     }
-}
-
-/// A caller's load.
-#[derive(Debug, Clone, Copy)]
-pub struct Load {
-    /// Calls placed.
-    pub calls: u32,
-    /// New calls a second.
-    pub rate: u32,
-    /// How long each answered call is held before its BYE.
-    pub hold: Duration,
 }
 
 /// A caller: one sipp UAC placing its [`Load`] to the service address from its own port.
