@@ -90,6 +90,10 @@ pub struct Replicator {
 struct Shared {
     /// The node became active: the driver takes a new epoch before its next write.
     activate: AtomicBool,
+    /// The highest epoch the node has seen in a record: the new epoch is above it.
+    floor: AtomicU64,
+    /// Wakes the driver to take the epoch at once.
+    wake: tokio::sync::Notify,
     /// The calls whose writes were fenced off (a newer epoch owns them): the call path drops
     /// its copies. Bounded by the calls written.
     fenced: std::sync::Mutex<Vec<String>>,
@@ -118,8 +122,12 @@ impl Replicator {
 
     /// The node became active: every write from now on carries a new epoch, taken from Redis
     /// (`INCR`) before the next write, so that it supersedes whatever another node wrote.
-    pub fn activate(&self) {
+    /// `seen` is the highest epoch of the records the node holds (a standby's), which the new
+    /// epoch is above even if Redis lost its counter.
+    pub fn activate(&self, seen: u64) {
+        self.shared.floor.fetch_max(seen, Ordering::Relaxed);
         self.shared.activate.store(true, Ordering::Relaxed);
+        self.shared.wake.notify_one();
     }
 
     /// The calls whose writes were fenced off since the last take (their copies here lost).
@@ -189,10 +197,16 @@ impl Driver {
                 continue;
             }
             backoff = Duration::from_millis(100);
+            if self.shared.activate.load(Ordering::Relaxed) && !self.take_epoch().await {
+                continue;
+            }
             if self.pending.is_empty() {
-                match self.rx.recv().await {
-                    Some(c) => self.keep(c, true),
-                    None => open = false,
+                tokio::select! {
+                    c = self.rx.recv() => match c {
+                        Some(c) => self.keep(c, true),
+                        None => open = false,
+                    },
+                    () = self.shared.wake.notified() => continue,
                 }
             }
             while self.pending.len() < self.cfg.batch {
@@ -252,9 +266,24 @@ impl Driver {
         }
     }
 
-    /// A new connection: on a later one than the first, Redis may have lost what it held, so
-    /// the call path is asked for everything again.
-    async fn connected(&mut self, con: MultiplexedConnection) -> bool {
+    /// A new connection: the epoch counter restored to at least this node's (a Redis that
+    /// restarted lost it); on a later connection than the first, Redis may have lost what it
+    /// held, so the call path is asked for everything again.
+    async fn connected(&mut self, mut con: MultiplexedConnection) -> bool {
+        let mine = self.counters.epoch.load(Ordering::Relaxed);
+        if mine > 0 {
+            let mut floor = redis::cmd("EVAL");
+            floor
+                .arg(schema::EPOCH_FLOOR_SCRIPT)
+                .arg(1)
+                .arg(schema::EPOCH_KEY)
+                .arg(mine);
+            match tokio::time::timeout(self.cfg.timeout, floor.query_async::<i64>(&mut con)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return self.outage(&e.to_string()),
+                Err(_) => return self.outage("restoring the epoch timed out"),
+            }
+        }
         if self.counters.connects.fetch_add(1, Ordering::Relaxed) > 0 {
             self.counters.republished.fetch_add(1, Ordering::Relaxed);
             self.resync.store(true, Ordering::Relaxed);
@@ -283,8 +312,16 @@ impl Driver {
         let Some(con) = self.con.as_mut() else {
             return false;
         };
-        let mut incr = redis::cmd("INCR");
-        incr.arg(schema::EPOCH_KEY);
+        let floor = self
+            .shared
+            .floor
+            .load(Ordering::Relaxed)
+            .max(self.counters.epoch.load(Ordering::Relaxed));
+        let mut incr = redis::cmd("EVAL");
+        incr.arg(schema::EPOCH_SCRIPT)
+            .arg(1)
+            .arg(schema::EPOCH_KEY)
+            .arg(floor);
         let epoch = incr.query_async::<u64>(con);
         match tokio::time::timeout(self.cfg.timeout, epoch).await {
             Ok(Ok(e)) => {

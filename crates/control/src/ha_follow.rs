@@ -13,7 +13,6 @@
 //! backoff and a standby loads everything again (the stream may have been trimmed, Redis may
 //! have restarted).
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,12 +35,12 @@ pub enum Followed {
     Put(Box<CallRecord>),
     /// A call ended (a tombstone) or is gone (expired).
     Ended(String),
-    /// A full load finished: the calls alive in Redis then (a standby drops any other copy it
-    /// holds: those ended while it was not following), how many records were refused, and
-    /// how long it took.
+    /// A full load finished (each live record came as a [`Followed::Put`], each tombstone as
+    /// a [`Followed::Ended`]: a copy of a call that ended while the node was not following
+    /// goes): how many calls were live, how many records were refused, and how long it took.
     Loaded {
-        /// The Call-IDs of the live records.
-        live: HashSet<String>,
+        /// Live records read.
+        calls: usize,
         /// Records refused by the decoder.
         refused: usize,
         /// The load's duration.
@@ -90,6 +89,16 @@ pub fn start(
         counters: counters.clone(),
     };
     Ok((rx, counters, f.run()))
+}
+
+/// One call key as read.
+enum Fetched {
+    /// A live record that passed the decoder.
+    Live(Box<CallRecord>),
+    /// A tombstone: the call ended.
+    Dead,
+    /// Gone, or refused (counted).
+    Nothing,
 }
 
 struct Follower {
@@ -243,38 +252,43 @@ impl Follower {
             };
         }
         let mut got = self.fetch(con, std::slice::from_ref(&call_id)).await?;
-        match got.pop().flatten() {
-            Some(rec) => self.send(Followed::Put(Box::new(rec))).await,
-            None => self.send(Followed::Ended(call_id)).await,
+        match got.pop() {
+            Some(Fetched::Live(rec)) => self.send(Followed::Put(rec)).await,
+            // Ended, or gone since (its key expired): either way the copy goes.
+            _ => self.send(Followed::Ended(call_id)).await,
         }
     }
 
-    /// The live records of `ids` (`None`: a tombstone, expired, or refused).
+    /// What `ids` hold: a live record, a tombstone, or nothing usable (gone, or refused).
     async fn fetch(
         &self,
         con: &mut MultiplexedConnection,
         ids: &[String],
-    ) -> Result<Vec<Option<CallRecord>>, Stop> {
+    ) -> Result<Vec<Fetched>, Stop> {
         let mut pipe = redis::pipe();
         for id in ids {
-            pipe.cmd("HGET").arg(schema::call_key(id)).arg("rec");
+            pipe.cmd("HMGET")
+                .arg(schema::call_key(id))
+                .arg("rec")
+                .arg("dead");
         }
-        let raw: Vec<Option<Vec<u8>>> = self.timed(pipe.query_async(con)).await?;
+        let raw: Vec<(Option<Vec<u8>>, Option<String>)> = self.timed(pipe.query_async(con)).await?;
         Ok(raw
             .into_iter()
             .zip(ids)
-            .map(|(r, id)| {
-                let rec = CallRecord::decode(&r?);
-                match rec {
+            .map(|((rec, dead), id)| match (rec, dead) {
+                (Some(r), _) => match CallRecord::decode(&r) {
                     Ok(rec) if &rec.call_id == id => {
                         self.counters.records.fetch_add(1, Ordering::Relaxed);
-                        Some(rec)
+                        Fetched::Live(Box::new(rec))
                     }
                     Ok(_) | Err(_) => {
                         self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                        None
+                        Fetched::Nothing
                     }
-                }
+                },
+                (None, Some(_)) => Fetched::Dead,
+                (None, None) => Fetched::Nothing,
             })
             .collect())
     }
@@ -283,7 +297,7 @@ impl Follower {
     async fn load(&self, con: &mut MultiplexedConnection) -> Result<(), Stop> {
         let started = Instant::now();
         let refused_before = self.counters.refused.load(Ordering::Relaxed);
-        let mut live = HashSet::new();
+        let mut calls = 0;
         let mut cursor: u64 = 0;
         loop {
             let mut cmd = redis::cmd("SCAN");
@@ -296,9 +310,15 @@ impl Follower {
                 .iter()
                 .filter_map(|k| schema::call_id_of(k).map(str::to_owned))
                 .collect();
-            for rec in self.fetch(con, &ids).await?.into_iter().flatten() {
-                live.insert(rec.call_id.clone());
-                self.send(Followed::Put(Box::new(rec))).await?;
+            for (got, id) in self.fetch(con, &ids).await?.into_iter().zip(ids) {
+                match got {
+                    Fetched::Live(rec) => {
+                        calls += 1;
+                        self.send(Followed::Put(rec)).await?;
+                    }
+                    Fetched::Dead => self.send(Followed::Ended(id)).await?,
+                    Fetched::Nothing => {}
+                }
             }
             if next == 0 {
                 break;
@@ -309,13 +329,13 @@ impl Follower {
         let refused = self.counters.refused.load(Ordering::Relaxed) - refused_before;
         let took = started.elapsed();
         tracing::info!(
-            calls = live.len(),
+            calls,
             refused,
             took_ms = took.as_millis() as u64,
             "HA follower: calls loaded from Redis"
         );
         self.send(Followed::Loaded {
-            live,
+            calls,
             refused: refused as usize,
             took,
         })

@@ -101,8 +101,14 @@ impl Publisher {
     /// them again when the replication driver asks for it.
     pub fn round(&mut self, proxy: &mut Proxy) {
         if self.role == Role::Standby {
-            // Changes of held calls are another node's to write.
-            proxy.take_changed(usize::MAX);
+            // Changes of held calls are another node's to write; a held call whose dialog
+            // expired here (its record never came back) is forgotten.
+            let now = Instant::now();
+            for id in proxy.take_changed(usize::MAX) {
+                if proxy.call(&id, now).is_none() {
+                    self.held.remove(&id);
+                }
+            }
             return;
         }
         for id in self.rep.take_fenced() {

@@ -6,10 +6,12 @@
 //!
 //! Rules: a standby never writes; a record replaces the copy held only when its stamp
 //! supersedes the copy's ([`ha::Stamp::supersedes`]), so a late or replayed record never
-//! brings an older state back; a full load drops the copies of calls no longer alive in Redis
-//! (ended while the node was away: never resurrected); an active node that sees one of its
-//! calls written in a newer epoch, or whose write of it is fenced off, drops its copy without
-//! a word (split brain resolved: the newer activation owns the call, and media is never
+//! brings an older state back; a tombstone read (on the stream, or by a full load after the
+//! node was away) drops the copy, so a call that ended meanwhile is never resurrected; a copy
+//! whose record is simply gone (expired, or Redis restarted empty and the active has not
+//! written it again yet) is kept until its own dialog deadline; an active node that sees one
+//! of its calls written in a newer epoch, or whose write of it is fenced off, drops its copy
+//! without a word (split brain resolved: the newer activation owns the call, and media is never
 //! relayed twice to a member). A promoted node does not give calls back: only another
 //! promotion (of the other node) moves them again.
 
@@ -36,7 +38,8 @@ impl Publisher {
         self.engine.change(|e| e.set_standby(Instant::now(), false));
         proxy.set_draining(false);
         proxy.dispatcher_mut().pause_probes(false);
-        self.rep.activate();
+        let seen = self.held.values().map(|s| s.epoch).max().unwrap_or(0);
+        self.rep.activate(seen);
         let taken = self.held.len();
         self.put.extend(self.held.drain().map(|(id, _)| id));
         proxy.touch_answered_anchored();
@@ -108,22 +111,14 @@ impl Publisher {
             (
                 Role::Standby,
                 Followed::Loaded {
-                    live,
+                    calls,
                     refused,
                     took,
                 },
             ) => {
-                let gone: Vec<String> = (self.held.keys())
-                    .filter(|id| !live.contains(*id))
-                    .cloned()
-                    .collect();
-                for id in gone {
-                    self.held.remove(&id);
-                    self.drop_copy(proxy, &id);
-                }
-                self.last_load = Some((live.len(), took));
+                self.last_load = Some((calls, took));
                 tracing::info!(
-                    calls = live.len(),
+                    calls,
                     refused,
                     took_ms = took.as_millis() as u64,
                     "HA: standby holds the active's calls"

@@ -133,7 +133,7 @@ fn started(url: String, node: &str) -> Replicator {
     };
     let (rep, task) = ha_driver::start(cfg).unwrap();
     tokio::spawn(task);
-    rep.activate();
+    rep.activate(0);
     rep
 }
 
@@ -300,4 +300,36 @@ async fn an_absent_redis_never_blocks_and_a_new_one_gets_every_call() {
         1,
         "one epoch for the node's whole run"
     );
+    // The restarted Redis lost the epoch counter; the node restored it, so the next node to
+    // become active takes a newer epoch and its writes are not fenced off.
+    let counter: u64 = con.get(schema::EPOCH_KEY).await.unwrap();
+    assert_eq!(counter, 1, "restored to the active node's epoch");
+    let b = started(redis.url(), "b");
+    put(&b, 3);
+    let cb = b.counters().clone();
+    wait_for("b's write", || cb.written.load(Ordering::Relaxed) == 1).await;
+    assert_eq!(cb.epoch.load(Ordering::Relaxed), 2);
+}
+
+/// A standby promoted while Redis has no epoch counter at all (it restarted empty and the old
+/// active is gone) takes an epoch above every record it holds.
+#[tokio::test(flavor = "current_thread")]
+async fn a_new_epoch_is_above_every_epoch_seen_even_without_the_counter() {
+    let Some(redis) = Redis::start(free_port()) else {
+        return;
+    };
+    let cfg = ha::ReplicaConfig {
+        url: redis.url(),
+        timeout: Duration::from_secs(2),
+        ..ha::ReplicaConfig::new("b".into())
+    };
+    let (rep, task) = ha_driver::start(cfg).unwrap();
+    tokio::spawn(task);
+    rep.activate(41);
+    put(&rep, 1);
+    let c = rep.counters().clone();
+    wait_for("the write", || c.written.load(Ordering::Relaxed) == 1).await;
+    assert_eq!(c.epoch.load(Ordering::Relaxed), 42);
+    let mut con = connect(&redis).await;
+    assert_eq!(stored(&mut con, 1).await.1, st(42, "b", 1));
 }

@@ -3,7 +3,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `fv:1:epoch` | string (integer) | the cluster epoch; `INCR` by a node that becomes active |
+//! | `fv:1:epoch` | string (integer) | the cluster epoch; `INCR` by a node that becomes active (never below an epoch it has seen: [`EPOCH_SCRIPT`]); restored by an active node after a Redis restart ([`EPOCH_FLOOR_SCRIPT`]) |
 //! | `fv:1:call:<Call-ID>` | hash | one call: `epoch`, `node`, `seq` (its [`crate::Stamp`]) and `rec` (the [`crate::CallRecord`] JSON); or a tombstone (`dead` = 1, no `rec`) for a while after the call ended |
 //! | `fv:1:changes` | stream | one entry per write: `op` (`put` or `del`), `key`, `epoch`; a standby follows it with `XREAD` |
 //!
@@ -79,6 +79,28 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'op', 'del', 'key', KEY
 return 1
 "
 );
+
+/// Takes a new epoch: `INCR` of `KEYS[1]` ([`EPOCH_KEY`]), and never one at or below ARGV[1]
+/// (the highest epoch the node has seen in a record): a Redis that restarted empty lost the
+/// counter, and an epoch taken from it would be fenced off by the records written since.
+pub const EPOCH_SCRIPT: &str = r"
+local e = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if e <= floor then
+  e = floor + 1
+  redis.call('SET', KEYS[1], e)
+end
+return e
+";
+
+/// Raises `KEYS[1]` ([`EPOCH_KEY`]) to at least ARGV[1]: an active node that reconnects
+/// restores the counter a Redis restart lost, so the next node to become active takes a newer
+/// epoch than its own.
+pub const EPOCH_FLOOR_SCRIPT: &str = r"
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+";
 
 #[cfg(test)]
 mod tests {
