@@ -1250,3 +1250,83 @@ fn an_anchored_call_is_replicated_to_redis_and_tombstoned_after_its_bye() {
     let sipm = sip_messages(&datagrams);
     assert_eq!(call_of(&sipm, from, bed.proxy()), rec.call_id);
 }
+
+/// Shared limits across active nodes (`[ha] shared_limits`, a real redis-server): another
+/// node's load key, written as that node writes it (`fv:1:load:<node>`, field `<set> <URI>`),
+/// says the member holds one call there; with `max_calls = 1` the daemon counts it (members
+/// list: `peer_calls`) and refuses a new call with 503 before anything reaches the member.
+/// Once that key is gone (it expires when its node dies), a call goes through, and while it is
+/// up the daemon's own load key counts it for the other nodes.
+#[test]
+fn shared_limits_count_another_nodes_calls_toward_max_calls() {
+    if !need::met(TEST, &[Need::Redis]) {
+        return;
+    }
+    let Some(mut bed) = Bed::new("shared") else {
+        return;
+    };
+    let p = &bed.ports;
+    let (uas, refused_from, from) = (bed.sip(4), bed.sip(8), bed.sip(10));
+    let redis_port = bed.sip(60).port();
+    let (ext, int) = (p.relay_external(), p.relay_internal());
+    let redis = Redis::start(bed.dir(), redis_port);
+    let field = format!("pool sip:{uas}");
+    assert!(redis.cli(&["HSET", "fv:1:load:fv-b", &field, "1"]));
+    let mut sip = pool_config(&bed, "", &[format!("uri = \"sip:{uas}\"\nmax_calls = 1")]);
+    sip.push_str(&format!(
+        "\n[ha]\nenabled = true\nnode = \"fv-a\"\nstart = \"active\"\nshared_limits = true\n\
+         redis = \"redis://127.0.0.1:{redis_port}/0\"\n"
+    ));
+    let d = bed.daemon(ext, int, &[], &sip);
+    let ctl = e2e::ctl::Ctl::new(&d.admin_socket());
+    let peer_calls = |ctl: &e2e::ctl::Ctl| ctl.json(&["members", "list"])[0]["peer_calls"].as_u64();
+    wait_for("the other node's call counted", secs(10), || {
+        Ok((peer_calls(&ctl) == Some(1)).then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail(30)));
+    let media = *p.uac_media().start();
+    let mut refused = bed.side(SideSpec::caller(
+        "refused",
+        UAC_EXPECT_503,
+        (refused_from.port(), media),
+        bed.proxy(),
+        Duration::ZERO,
+    ));
+    finish_all(&mut [&mut refused], &d);
+    // The other node is gone: its key with it.
+    assert!(redis.cli(&["DEL", "fv:1:load:fv-b"]));
+    wait_for("the other node's call forgotten", secs(10), || {
+        Ok((peer_calls(&ctl) == Some(0)).then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail(30)));
+    let mut member = bed.side(SideSpec::member(
+        "member",
+        UAS_ANSWER,
+        uas.port(),
+        *p.uas_media().start(),
+    ));
+    let mut caller = bed.side(SideSpec::caller(
+        "taken",
+        UAC_CALL,
+        (from.port(), media + 20),
+        bed.proxy(),
+        secs(4),
+    ));
+    wait_for(
+        "this node's call published for the others",
+        secs(10),
+        || {
+            let n = redis.cli_out(&["HGET", "fv:1:load:fv-a", &field]);
+            Ok((n.as_deref() == Some("1")).then_some(()))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail(30)));
+    finish_all(&mut [&mut caller, &mut member], &d);
+    let datagrams = bed.datagrams();
+    let sipm = sip_messages(&datagrams);
+    assert_eq!(
+        invites(&sipm, bed.proxy(), uas),
+        BTreeSet::from([call_of(&sipm, from, bed.proxy())]),
+        "the member saw only the call taken"
+    );
+}

@@ -379,6 +379,10 @@ pub struct MemberInfo {
     pub origin: String,
     /// Calls in progress.
     pub active_calls: u32,
+    /// Calls the cluster's other active nodes hold on it (`[ha] shared_limits`; 0 otherwise):
+    /// `max_calls` counts them too.
+    #[serde(default)]
+    pub peer_calls: u32,
     /// Cap on calls in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_calls: Option<u32>,

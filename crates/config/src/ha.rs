@@ -17,6 +17,7 @@ pub(crate) struct RawHa {
     max_pending: Option<i64>,
     timeout_ms: Option<i64>,
     start: Option<String>,
+    shared_limits: Option<bool>,
 }
 
 impl RawHa {
@@ -61,6 +62,7 @@ impl RawHa {
             )?,
             timeout: std::time::Duration::from_millis(ms),
             start,
+            shared_limits: self.shared_limits.unwrap_or(false),
             node: d.node,
         }))
     }

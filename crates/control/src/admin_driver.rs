@@ -125,6 +125,7 @@ pub fn member_info(v: MemberView<'_>, now: Instant) -> MemberInfo {
         health: health_name(m.health()).to_owned(),
         origin: origin_name(m.origin()).to_owned(),
         active_calls: m.active_calls(),
+        peer_calls: m.peer_calls(),
         max_calls: m.max_calls().map(NonZeroU32::get),
         weight: m.weight(),
         priority: m.priority(),

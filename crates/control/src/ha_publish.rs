@@ -45,6 +45,8 @@ pub struct Publisher {
     pub(crate) node: String,
     /// The last full load: calls and duration.
     pub(crate) last_load: Option<(usize, Duration)>,
+    /// With shared limits: the exchange of per-member counts, and when to leave ours next.
+    pub(crate) share: Option<(crate::ha_share::LoadShare, Instant)>,
 }
 
 /// The follower's half as [`Publisher::new`] takes it: its receiver, counters and the flag
@@ -77,12 +79,20 @@ impl Publisher {
             follow_counters,
             node: cfg.node.clone(),
             last_load: None,
+            share: None,
         };
         match cfg.start {
             Role::Active => p.promote(proxy),
             Role::Standby => p.demote(proxy),
         }
         p
+    }
+
+    /// Shares per-member counts with the other active nodes through `share` (`[ha]
+    /// shared_limits`).
+    pub fn with_shared_limits(mut self, share: crate::ha_share::LoadShare) -> Self {
+        self.share = Some((share, Instant::now()));
+        self
     }
 
     /// What the follower reads, for the SIP driver to wait on (once).
@@ -114,6 +124,7 @@ impl Publisher {
         for id in self.rep.take_fenced() {
             self.lost(proxy, &id, "its write was fenced off");
         }
+        self.share_load(proxy);
         if self.rep.take_resync() {
             proxy.touch_answered_anchored();
         }
@@ -136,6 +147,34 @@ impl Publisher {
         }
         let held = self.put.len() as u64;
         self.counters().held.store(held, Ordering::Relaxed);
+    }
+}
+
+impl Publisher {
+    /// With shared limits, once a period: this node's per-member counts left for the
+    /// exchange, the other nodes' sums applied to the dispatcher when they changed.
+    fn share_load(&mut self, proxy: &mut Proxy) {
+        let Some((share, next)) = self.share.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        if now < *next {
+            return;
+        }
+        *next = now + crate::ha_share::SHARE_PERIOD;
+        let local = proxy
+            .dispatcher()
+            .snapshot()
+            .filter(|m| m.member.active_calls() > 0)
+            .map(|m| {
+                let key = (m.set_name.to_owned(), m.member.uri().to_owned());
+                (key, m.member.active_calls())
+            })
+            .collect();
+        share.set_local(local);
+        if let Some(peers) = share.take_peers() {
+            proxy.dispatcher_mut().set_peer_calls(&peers);
+        }
     }
 }
 

@@ -62,6 +62,10 @@ impl Publisher {
         self.engine.change(|e| e.set_standby(Instant::now(), true));
         proxy.set_draining(true);
         proxy.dispatcher_mut().pause_probes(true);
+        if let Some((share, _)) = &self.share {
+            // The calls held are the active's: it counts them.
+            share.set_local(Default::default());
+        }
         let epoch = self.counters().epoch.load(Ordering::Relaxed);
         for id in self.put.drain() {
             let stamp = Stamp {

@@ -21,6 +21,7 @@ pub mod admin_driver;
 pub mod ha_driver;
 pub mod ha_follow;
 pub mod ha_publish;
+pub mod ha_share;
 mod ha_standby;
 pub mod metrics_driver;
 pub mod metrics_media;

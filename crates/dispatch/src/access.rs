@@ -77,6 +77,34 @@ impl Dispatcher {
         }
     }
 
+    /// The calls the cluster's other nodes hold, by member (set name, URI), as they last
+    /// published them (HA with shared limits): each member's count is replaced, members not
+    /// named have none. Returns how many members were matched.
+    pub fn set_peer_calls(
+        &mut self,
+        peers: &std::collections::HashMap<(String, String), u32>,
+    ) -> usize {
+        let names: Vec<(MemberId, String)> = self
+            .members
+            .values()
+            .map(|m| {
+                (
+                    m.id,
+                    self.set(m.set)
+                        .map_or_else(String::new, |s| s.cfg.name.clone()),
+                )
+            })
+            .collect();
+        let mut matched = 0;
+        for (id, set) in names {
+            if let Some(m) = self.members.get_mut(&id) {
+                m.peer_calls = peers.get(&(set, m.uri.clone())).copied().unwrap_or(0);
+                matched += usize::from(m.peer_calls > 0);
+            }
+        }
+        matched
+    }
+
     /// A call on member `id` ended. Never goes below zero; `false` for an unknown member (one
     /// removed while the call ran).
     pub fn call_ended(&mut self, id: MemberId) -> bool {

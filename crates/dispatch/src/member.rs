@@ -34,6 +34,9 @@ pub struct Member {
     pub(crate) oks: u32,
     pub(crate) busy_until: Option<Instant>,
     pub(crate) active_calls: u32,
+    /// Calls other nodes of the cluster hold on it, as they last published them (HA with
+    /// shared limits; 0 otherwise): they count toward `max_calls` and least-calls.
+    pub(crate) peer_calls: u32,
     pub(crate) counters: MemberCounters,
     /// When the next probe is due (`None`: not probed).
     pub(crate) next_probe: Option<Instant>,
@@ -110,6 +113,14 @@ impl Member {
     pub fn active_calls(&self) -> u32 {
         self.active_calls
     }
+    /// Calls other nodes hold on it, as last published (HA with shared limits).
+    pub fn peer_calls(&self) -> u32 {
+        self.peer_calls
+    }
+    /// Calls in progress cluster-wide: this node's and its peers'.
+    pub(crate) fn load(&self) -> u32 {
+        self.active_calls.saturating_add(self.peer_calls)
+    }
     /// Its counters.
     pub fn counters(&self) -> &MemberCounters {
         &self.counters
@@ -145,10 +156,9 @@ impl Member {
         }
     }
 
-    /// Whether it is at its `max_calls`.
+    /// Whether it is at its `max_calls` (cluster-wide, with its peers' calls).
     pub fn is_full(&self) -> bool {
-        self.max_calls
-            .is_some_and(|max| self.active_calls >= max.get())
+        self.max_calls.is_some_and(|max| self.load() >= max.get())
     }
 
     /// Whether it could take a call but for being full or BUSY.
@@ -272,6 +282,7 @@ impl Member {
             oks: 0,
             busy_until: None,
             active_calls: 0,
+            peer_calls: 0,
             counters: MemberCounters::default(),
             next_probe: None,
             outstanding: None,

@@ -186,12 +186,12 @@ fn least_calls(
     let min = eligible
         .iter()
         .filter_map(|id| members.get(id))
-        .map(|m| m.active_calls)
+        .map(Member::load)
         .min()?;
     let ties: Vec<MemberId> = eligible
         .iter()
         .copied()
-        .filter(|id| members.get(id).is_some_and(|m| m.active_calls == min))
+        .filter(|id| members.get(id).is_some_and(|m| m.load() == min))
         .collect();
     rotate(order, cursor, &ties)
 }

@@ -84,11 +84,11 @@ fn replication(
         control::ha_follow::start(ha, standby.clone()).context("ha.redis")?;
     tokio::spawn(follower);
     tracing::info!(node = %ha.node, redis = %ha.url, start = ha.start.as_str(), "HA on");
-    Ok(Some(Publisher::new(
-        rep,
-        media,
-        proxy,
-        ha,
-        (rx, counters, standby),
-    )))
+    let publisher = Publisher::new(rep, media, proxy, ha, (rx, counters, standby));
+    if !ha.shared_limits {
+        return Ok(Some(publisher));
+    }
+    let (share, task) = control::ha_share::start(ha).context("ha.redis")?;
+    tokio::spawn(task);
+    Ok(Some(publisher.with_shared_limits(share)))
 }

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `fv:1:epoch` | string (integer) | the cluster epoch; `INCR` by a node that becomes active (never below an epoch it has seen: [`EPOCH_SCRIPT`]); restored by an active node after a Redis restart ([`EPOCH_FLOOR_SCRIPT`]) |
 //! | `fv:1:call:<Call-ID>` | hash | one call: `epoch`, `node`, `seq` (its [`crate::Stamp`]) and `rec` (the [`crate::CallRecord`] JSON); or a tombstone (`dead` = 1, no `rec`) for a while after the call ended |
+//! | `fv:1:load:<node>` | hash | with shared limits: the calls a node holds per member, field `<set> <member URI>`, value the count; replaced every second, expires after three |
 //! | `fv:1:changes` | stream | one entry per write: `op` (`put` or `del`), `key`, `epoch`; a standby follows it with `XREAD` |
 //!
 //! A call's hash expires at its record's deadline (its media and dialog timeouts), so a node
@@ -21,6 +22,16 @@ pub const EPOCH_KEY: &str = "fv:1:epoch";
 pub const CHANGES_KEY: &str = "fv:1:changes";
 /// The prefix of the call keys (`SCAN MATCH fv:1:call:*` lists them).
 pub const CALL_PREFIX: &str = "fv:1:call:";
+/// The prefix of the per-node load keys (shared `max_calls`).
+pub const LOAD_PREFIX: &str = "fv:1:load:";
+/// The most members one node's load key may name (more are refused as hostile).
+pub const MAX_LOAD_FIELDS: usize = 10_000;
+
+/// The load key of node `node`.
+pub fn load_key(node: &str) -> String {
+    format!("{LOAD_PREFIX}{node}")
+}
+
 /// How long a tombstone keeps a late write of an ended call out, in milliseconds.
 pub const TOMBSTONE_MS: u64 = 3_600_000;
 /// The longest TTL a call key gets, in milliseconds (a week: longer than any call's timeouts;

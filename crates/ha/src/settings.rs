@@ -22,6 +22,10 @@ pub struct ReplicaConfig {
     pub timeout: Duration,
     /// The role the node starts in (`start`, default standby).
     pub start: Role,
+    /// Members' `max_calls` count the calls of every active node (`shared_limits`, default
+    /// false): each node publishes its per-member counts to Redis every second and adds the
+    /// others' to its own.
+    pub shared_limits: bool,
 }
 
 /// Whether a node serves calls or follows another's.
@@ -55,6 +59,7 @@ impl ReplicaConfig {
             max_pending: 200_000,
             timeout: Duration::from_millis(1000),
             start: Role::Standby,
+            shared_limits: false,
         }
     }
 }

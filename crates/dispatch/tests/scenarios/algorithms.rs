@@ -344,6 +344,40 @@ fn max_calls_caps_every_algorithm_and_all_full_gives_retry_after() {
     }
 }
 
+/// HA with shared limits: the calls other nodes hold on a member count toward its
+/// `max_calls` and toward least-calls; a member no peer names has none.
+#[test]
+fn peer_calls_count_toward_max_calls_and_least_calls() {
+    let now = Instant::now();
+    let mut d = dispatcher(
+        &pool(2, "algorithm = \"least_calls\"", "max_calls = 3"),
+        now,
+    );
+    let m = ids(&d);
+    let uri = |d: &dispatch::Dispatcher, id| d.member(id).unwrap().uri().to_owned();
+    let mut peers = std::collections::HashMap::new();
+    peers.insert(("pool".to_owned(), uri(&d, m[0])), 3);
+    peers.insert(("pool".to_owned(), uri(&d, m[1])), 1);
+    peers.insert(("other".to_owned(), uri(&d, m[1])), 50);
+    assert_eq!(d.set_peer_calls(&peers), 2);
+    assert!(d.member(m[0]).unwrap().is_full(), "full with the peers' 3");
+    assert_eq!(d.member(m[0]).unwrap().active_calls(), 0, "none here");
+    // Only m[1] is eligible; it takes 2 more here, and is then full cluster-wide.
+    for _ in 0..2 {
+        let id = pick(&mut d, &[], now);
+        assert_eq!(id, m[1]);
+        d.call_started(id);
+    }
+    let set = first_set(&d);
+    assert!(matches!(
+        d.select(set, &HashKeys::default(), &[], now),
+        Selection::AllFull { .. }
+    ));
+    // The peers' calls end (their key expired): least-calls prefers the emptier m[0].
+    assert_eq!(d.set_peer_calls(&Default::default()), 0);
+    assert_eq!(pick(&mut d, &[], now), m[0]);
+}
+
 #[test]
 fn max_attempts_then_last_resort_then_exhausted() {
     let now = Instant::now();
