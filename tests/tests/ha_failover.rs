@@ -46,6 +46,8 @@ const HOLD: Duration = Duration::from_secs(22);
 /// Calls of the second caller, which end while the old active is away.
 const SHORT_CALLS: u32 = 20;
 const SHORT_HOLD: Duration = Duration::from_secs(10);
+/// Every call of the first test.
+const ALL: u32 = CALLS + SHORT_CALLS;
 /// RTP packets a second per direction of each call.
 const PPS: u32 = 25;
 
@@ -194,41 +196,33 @@ fn finish(caller: &mut Caller, limit: Duration) -> UacReport {
     r
 }
 
-/// Scenarios 1, 2 and 4 of issue 10 in one run (one bed, one set of calls).
-#[test]
-fn calls_survive_the_active_killed_and_the_old_active_rejoins_as_standby() {
-    if !needs_met() {
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut bed = pair("fvha1");
+/// The first test's calls: the member, both callers and the RTP on the long calls.
+struct Calls {
+    member: Member,
+    short: Caller,
+    long: Caller,
+    meter: RtpMeter,
+    /// When the long calls started.
+    t0: Instant,
+}
+
+/// Places the short and the long calls and starts their RTP; returns once every long call
+/// has RTP both ways and B holds every call.
+fn place_calls(bed: &HaBed) -> Calls {
     let member = Member::start(bed.member(), &bed.dir().join("member")).unwrap();
-    let sipp_dir = bed.dir().join("caller");
-    let load = |calls, hold| Load {
-        calls,
-        rate: RATE,
-        hold,
+    let dir = bed.dir().join("caller");
+    let caller = |name, port, calls, hold| {
+        let load = Load {
+            calls,
+            rate: RATE,
+            hold,
+        };
+        Caller::start(bed.caller(), &dir, name, port, bed.service(), load).unwrap()
     };
-    let mut short = Caller::start(
-        bed.caller(),
-        &sipp_dir,
-        "short",
-        5070,
-        bed.service(),
-        load(SHORT_CALLS, SHORT_HOLD),
-    )
-    .unwrap();
+    let short = caller("short", 5070, SHORT_CALLS, SHORT_HOLD);
     let t0 = Instant::now();
-    let mut caller = Caller::start(
-        bed.caller(),
-        &sipp_dir,
-        "caller",
-        5060,
-        bed.service(),
-        load(CALLS, HOLD),
-    )
-    .unwrap();
-    let relay = relay_addresses(&caller, CALLS as usize, secs(20));
+    let long = caller("caller", 5060, CALLS, HOLD);
+    let relay = relay_addresses(&long, CALLS as usize, secs(20));
     let meter = RtpMeter::start(
         bed.caller().ns(),
         SocketAddr::from((CALLER, RTP_PORT)),
@@ -241,68 +235,98 @@ fn calls_survive_the_active_killed_and_the_old_active_rejoins_as_standby() {
         Ok((meter.latched() == meter.calls()).then_some(()))
     })
     .unwrap_or_else(|e| panic!("{e}: {} of {} latched", meter.latched(), meter.calls()));
-    let all = CALLS + SHORT_CALLS;
-    wait_status(&bed, 1, "holding every call", secs(10), calls_are(all));
+    wait_status(bed, 1, "holding every call", secs(10), calls_are(ALL));
     assert!(
         t0.elapsed() < SHORT_HOLD - secs(2),
         "set-up too slow: the short calls would end before the kill"
     );
+    Calls {
+        member,
+        short,
+        long,
+        meter,
+        t0,
+    }
+}
 
-    // The active dies; keepalived moves the VIP and promotes B.
+/// SIGKILL to A; keepalived moves the VIP to B and promotes it: one takeover, every record
+/// held in full.
+fn kill_the_active(bed: &mut HaBed) {
     let killed = Instant::now();
     bed.kill_node(0).unwrap();
-    let b = wait_status(&bed, 1, "promoted", secs(5), role_is("active"));
+    let b = wait_status(bed, 1, "promoted", secs(5), role_is("active"));
     let promoted = killed.elapsed();
     assert_eq!(bed.vip_holder().unwrap(), Some(1), "B holds the VIP");
     println!(
         "ha_failover: node B active {} after node A was killed: {b}",
         ms(promoted)
     );
+    assert_eq!(sample(bed, 1, "ferrovox_ha_takeovers_total"), 1.0);
+    let failed = "ferrovox_ha_records_total{result=\"failed\"}";
+    assert_eq!(
+        sample(bed, 1, failed),
+        0.0,
+        "B could not hold some calls in full"
+    );
+}
 
-    // The short calls end while A is away: their BYEs go through B.
-    let rs = finish(&mut short, secs(30));
-
-    // The old active comes back: standby, holding the calls still up, not those that ended.
+/// A started again: standby, holding the long calls (still up) and none of the short ones
+/// (ended while it was away).
+fn restart_the_old_active(bed: &mut HaBed) {
     bed.start_node(0, NodeRole::Standby).unwrap();
-    let a = wait_status(&bed, 0, "standby holding the calls up", secs(8), |v| {
+    let a = wait_status(bed, 0, "standby holding the calls up", secs(8), |v| {
         v["role"] == "standby" && v["calls"] == u64::from(CALLS)
     });
     println!("ha_failover: node A back as standby: {a}");
-    assert!(
-        t0.elapsed() < HOLD - secs(1),
-        "A's return took until the BYEs"
-    );
-    std::thread::sleep((HOLD - secs(1)).saturating_sub(t0.elapsed()));
-    let gaps = meter.stop().unwrap();
-    print_gaps(&gaps);
+}
+
+/// B kept the VIP and its role; A, back, relayed nothing and took nothing over.
+fn check_no_call_taken_back(bed: &HaBed) {
     assert_eq!(bed.vip_holder().unwrap(), Some(1), "B kept the VIP");
-    wait_status(&bed, 1, "still active", secs(1), role_is("active"));
-    // The media went on through B alone: A, back, relayed nothing and took nothing over.
+    wait_status(bed, 1, "still active", secs(1), role_is("active"));
     let relayed = "ferrovox_media_packets_relayed_total";
     assert_eq!(
-        sample(&bed, 0, relayed),
+        sample(bed, 0, relayed),
         0.0,
         "A relayed media after its return"
     );
-    assert_eq!(sample(&bed, 0, "ferrovox_ha_takeovers_total"), 0.0);
-    assert_eq!(sample(&bed, 0, "ferrovox_ha_active"), 0.0);
+    assert_eq!(sample(bed, 0, "ferrovox_ha_takeovers_total"), 0.0);
+    assert_eq!(sample(bed, 0, "ferrovox_ha_active"), 0.0);
+}
 
-    let r = caller.wait(secs(40)).unwrap();
-    let calls = member.calls();
+/// Scenarios 1, 2 and 4 of issue 10 in one run (one bed, one set of calls).
+#[test]
+fn calls_survive_the_active_killed_and_the_old_active_rejoins_as_standby() {
+    if !needs_met() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut bed = pair("fvha1");
+    let mut c = place_calls(&bed);
+    kill_the_active(&mut bed);
+    // The short calls end while A is away: their BYEs go through B.
+    let short = finish(&mut c.short, secs(30));
+    restart_the_old_active(&mut bed);
+    assert!(
+        c.t0.elapsed() < HOLD - secs(1),
+        "A's return took until the BYEs"
+    );
+    std::thread::sleep((HOLD - secs(1)).saturating_sub(c.t0.elapsed()));
+    let gaps = c.meter.stop().unwrap();
+    print_gaps(&gaps);
+    check_no_call_taken_back(&bed);
+
+    let r = c.long.wait(secs(40)).unwrap();
+    let calls = c.member.calls();
     println!(
         "ha_failover: calls lost: {}; the member answered {} BYEs of {} calls",
-        u64::from(all).saturating_sub(r.stats.successful + rs.stats.successful),
+        u64::from(ALL).saturating_sub(r.stats.successful + short.stats.successful),
         calls.byes.len(),
         calls.invites.len()
     );
-    assert!(
-        r.all_succeeded(),
-        "calls: {}\n{}\n{}",
-        r.summary(),
-        caller.tail(),
-        member.tail()
-    );
-    assert_eq!(calls.byes.len(), all as usize, "{}", member.tail());
+    let tails = format!("{}\n{}", c.long.tail(), c.member.tail());
+    assert!(r.all_succeeded(), "calls: {}\n{tails}", r.summary());
+    assert_eq!(calls.byes.len(), ALL as usize, "{tails}");
     check_gaps(&gaps);
     wait_status(&bed, 0, "no call left", secs(5), |v| {
         v["role"] == "standby" && v["calls"] == 0
