@@ -108,7 +108,7 @@ impl HaBed {
             hosts.push(attach(&lan, &format!("{tag}-{name}"), name, addr)?);
         }
         for h in &hosts[..2] {
-            h.ns.exec(&["sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1"])?;
+            sysctl(&h.ns, "net/ipv4/ip_nonlocal_bind", "1")?;
         }
         let nodes = [Node::new("a", &path), Node::new("b", &path)];
         let redis = Redis::new(&path);
@@ -230,12 +230,19 @@ fn attach(lan: &Netns, ns: &str, name: &str, addr: Ipv4Addr) -> Result<Host> {
         "ip", "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", ns,
     ])?;
     lan.exec(&["ip", "link", "set", &port, "master", "br0", "up"])?;
-    host.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
-    host.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
+    for key in ["all", "default"] {
+        sysctl(&host, &format!("net/ipv6/conf/{key}/disable_ipv6"), "1")?;
+    }
     let cidr = format!("{addr}/{PREFIX}");
     host.exec(&["ip", "addr", "add", &cidr, "dev", "eth0"])?;
     host.exec(&["ip", "link", "set", "eth0", "up"])?;
     Ok(Host { ns: host, addr })
+}
+
+/// Sets the sysctl `key` (a path under `/proc/sys`) of namespace `ns` to `value`.
+fn sysctl(ns: &Netns, key: &str, value: &str) -> Result<()> {
+    let set = format!("echo {value} > /proc/sys/{key}");
+    ns.exec(&["sh", "-c", &set]).map(drop)
 }
 
 /// A command running `tool` inside `ns`.

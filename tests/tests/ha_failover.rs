@@ -14,7 +14,8 @@
 //! - [`redis_lost_during_calls_is_counted_and_the_standby_catches_up_after_it_returns`]:
 //!   Redis killed while calls are being set up: calls go on through the active, which counts
 //!   its failed pipelines; Redis started again (empty): the active re-publishes and the
-//!   standby holds every call up again.
+//!   standby holds every call up again; the active killed then, the standby takes every call
+//!   over and each ends normally through it.
 //!
 //! The two run one after the other (they share the machine's two cores with their daemons
 //! and RTP; a gap measured under another test's load would say nothing).
@@ -382,6 +383,13 @@ fn redis_lost_during_calls_is_counted_and_the_standby_catches_up_after_it_return
         "ha_failover: standby holds all {N} calls {} after Redis returned",
         ms(caught_up.elapsed())
     );
+    let republished = sample(&bed, 0, "ferrovox_ha_republished_total");
+    assert!(republished >= 1.0, "A re-published {republished} times");
+    // What B caught up on is enough to take every call over.
+    bed.kill_node(0).unwrap();
+    wait_status(&bed, 1, "promoted with every call", secs(5), |v| {
+        v["role"] == "active" && v["calls"] == u64::from(N)
+    });
     finish(&mut caller, secs(30));
     wait_status(&bed, 1, "no call left", secs(5), calls_are(0));
 }
