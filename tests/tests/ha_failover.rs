@@ -1,8 +1,9 @@
 //! High availability end to end (issue 10): two Ferrovox nodes in network namespaces of
 //! their own on a bridged LAN with a caller, a member and Redis (`e2e::ha_bed`). The service
 //! address moves with keepalived (VRRP on the LAN, both nodes BACKUP with `nopreempt`, a
-//! tracking script that fails while the node's Ferrovox is not running, notify scripts that
-//! run `ferrovoxctl ha promote` and `ha demote`); nothing in these tests moves it by hand.
+//! track file the shell supervising each node's Ferrovox sets when Ferrovox exits, notify
+//! scripts that run `ferrovoxctl ha promote` and `ha demote`; `e2e::ha_bed` says why);
+//! nothing in these tests moves it by hand or promotes a node itself.
 //!
 //! - [`calls_survive_the_active_killed_and_the_old_active_rejoins_as_standby`]: 200 calls
 //!   with RTP both ways through node A; B holds them all as standby; A's process is
