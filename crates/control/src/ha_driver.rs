@@ -447,7 +447,7 @@ impl Driver {
 }
 
 /// Wall-clock time in ms since the Unix epoch (the records' times).
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -6,10 +6,10 @@
 //! path is asked for every call again.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use testkit::redis::{free_port, RedisServer};
 
 use control::ha_driver::{self, Change, Replicator};
 use ha::{schema, CallRecord, Dialog, Leg, Member, Stamp, Stream};
@@ -18,62 +18,9 @@ use redis::AsyncCommands;
 
 const TEST: &str = "ha_redis";
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start(port: u16) -> Option<Redis> {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
-            .stdout(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                let why = format!("cannot run redis-server ({e}): deploy/install-deps.sh --test");
-                testkit::need::unmet(TEST, "redis", &why);
-                return None;
-            }
-        };
-        let until = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            assert!(
-                Instant::now() < until,
-                "redis-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(Redis { child, port })
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The test's redis-server.
+fn redis_on(port: u16) -> Option<RedisServer> {
+    RedisServer::start(TEST, port)
 }
 
 fn record(i: usize) -> CallRecord {
@@ -170,14 +117,14 @@ fn st(epoch: u64, node: &str, seq: u64) -> Stamp {
     }
 }
 
-async fn connect(redis: &Redis) -> MultiplexedConnection {
+async fn connect(redis: &RedisServer) -> MultiplexedConnection {
     let client = redis::Client::open(redis.url()).unwrap();
     client.get_multiplexed_async_connection().await.unwrap()
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn changes_land_stamped_and_the_older_epoch_is_fenced_off() {
-    let Some(redis) = Redis::start(free_port()) else {
+    let Some(redis) = redis_on(free_port()) else {
         return;
     };
     let mut con = connect(&redis).await;
@@ -267,7 +214,7 @@ async fn an_absent_redis_never_blocks_and_a_new_one_gets_every_call() {
     );
     wait_for("a failed connect", || c.failed.load(Ordering::Relaxed) > 0).await;
     // Redis comes up: the kept changes are written.
-    let redis = Redis::start(port).unwrap();
+    let redis = redis_on(port).unwrap();
     wait_for("200 writes", || c.written.load(Ordering::Relaxed) >= 200).await;
     assert!(!rep.take_resync(), "nothing was lost: no re-publish asked");
     // Redis dies and comes back empty: the driver notices on its next write, reconnects and
@@ -275,7 +222,7 @@ async fn an_absent_redis_never_blocks_and_a_new_one_gets_every_call() {
     drop(redis);
     put(&rep, 3);
     wait_for("the failure seen", || c.failed.load(Ordering::Relaxed) > 1).await;
-    let redis = Redis::start(port).unwrap();
+    let redis = redis_on(port).unwrap();
     wait_for("the ask", || rep.take_resync()).await;
     for i in 0..200 {
         put(&rep, i);
@@ -315,7 +262,7 @@ async fn an_absent_redis_never_blocks_and_a_new_one_gets_every_call() {
 /// active is gone) takes an epoch above every record it holds.
 #[tokio::test(flavor = "current_thread")]
 async fn a_new_epoch_is_above_every_epoch_seen_even_without_the_counter() {
-    let Some(redis) = Redis::start(free_port()) else {
+    let Some(redis) = redis_on(free_port()) else {
         return;
     };
     let cfg = ha::ReplicaConfig {

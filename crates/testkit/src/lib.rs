@@ -8,6 +8,7 @@
 
 pub mod need;
 mod net;
+pub mod redis;
 mod sim;
 
 pub use net::{Datagram, Net, Transport};
