@@ -45,6 +45,8 @@ pub(crate) struct ReqInfo {
     pub to_user: String,
     pub branch: Option<String>,
     pub sent_by: String,
+    /// The top Via in canonical form, for the RFC 2543 key only: empty when the branch has
+    /// the magic cookie.
     pub top_via: String,
 }
 
@@ -79,7 +81,11 @@ impl ReqInfo {
                 Some(p) => format!("{}:{p}", via.host.to_ascii_lowercase()),
                 None => via.host.to_ascii_lowercase(),
             },
-            top_via: via.to_string(),
+            // Only the RFC 2543 key (no magic cookie, `server_key_as`) uses the whole Via.
+            top_via: match via.branch() {
+                Some(b) if b.starts_with(MAGIC) => String::new(),
+                _ => via.to_string(),
+            },
         })
     }
 

@@ -54,7 +54,10 @@ impl Proxy {
             local,
             from,
         };
-        let info = match ReqInfo::read(msg).and_then(|i| msg.check_proxy_headers().map(|()| i)) {
+        // ReqInfo::read parses the top Via, Call-ID, CSeq, From and To; the check covers the
+        // rest of what sip::Message::check_proxy_headers would, so no field is parsed twice.
+        let info = match ReqInfo::read(msg).and_then(|i| msg.check_fields_after_reads().map(|()| i))
+        {
             Ok(i) => i,
             Err(e) => return self.unreadable(arrival, msg, &e),
         };
@@ -390,8 +393,8 @@ impl Proxy {
         let from = arrival.from;
         let mut ed = sip::Editor::new(msg);
         let via = msg.top_via()?;
-        let ip = from.ip().to_string();
-        let received = (util::ip_literal(&via.host) != Some(from.ip())).then_some(ip.as_str());
+        let ip = (util::ip_literal(&via.host) != Some(from.ip())).then(|| from.ip().to_string());
+        let received = ip.as_deref();
         let rport = matches!(via.rport(), Ok(Some(_))).then_some(from.port());
         if received.is_some() || rport.is_some() {
             ed.set_top_via_source(received, rport)?;

@@ -77,7 +77,7 @@ pub fn parse_name_addr(value: &str) -> Result<NameAddr<'_>, SipError> {
         return Err(SipError::BadNameAddr("empty"));
     }
     let (display_name, after_display) = if s.starts_with('"') {
-        let n = quoted_len(s).ok_or(SipError::BadNameAddr("unterminated quoted string"))?;
+        let n = quoted_len(s).ok_or_else(|| SipError::BadNameAddr("unterminated quoted string"))?;
         let (d, rest) = s.split_at(n);
         let rest = trim_lws(rest);
         if !rest.starts_with('<') {
@@ -96,7 +96,7 @@ pub fn parse_name_addr(value: &str) -> Result<NameAddr<'_>, SipError> {
         (None, s)
     };
     if let Some(inner) = after_display.strip_prefix('<') {
-        let gt = find_byte(inner, b'>').ok_or(SipError::BadNameAddr("missing >"))?;
+        let gt = find_byte(inner, b'>').ok_or_else(|| SipError::BadNameAddr("missing >"))?;
         let uri = inner.get(..gt).unwrap_or_default();
         check_addr_uri(uri)?;
         let params = Params::parse(inner.get(gt + 1..).unwrap_or_default())
@@ -168,7 +168,7 @@ impl<'a> Message<'a> {
     fn single_name_addr(&self, name: &'static str) -> Result<NameAddr<'a>, SipError> {
         let h = self
             .single_header(name)?
-            .ok_or(SipError::MissingHeader(name))?;
+            .ok_or_else(|| SipError::MissingHeader(name))?;
         parse_name_addr_cow(h.unfolded()?)
     }
 

@@ -130,7 +130,7 @@ impl<'m, 'a> Editor<'m, 'a> {
         let h = self
             .msg
             .header(name)
-            .ok_or(SipError::NothingToRemove(name))?;
+            .ok_or_else(|| SipError::NothingToRemove(name))?;
         let text = std::str::from_utf8(h.value).map_err(|_| SipError::NotUtf8)?;
         // Split the raw value (folds included) so offsets map back to the message bytes.
         let values = split_commas(text);
@@ -167,7 +167,7 @@ impl<'m, 'a> Editor<'m, 'a> {
             }
             Some(h) => {
                 let n = self.msg.max_forwards()?.unwrap_or(0);
-                let n = n.checked_sub(1).ok_or(SipError::TooManyHops)?;
+                let n = n.checked_sub(1).ok_or_else(|| SipError::TooManyHops)?;
                 self.push(h.value_span.clone(), n.to_string().into_bytes());
             }
         }
@@ -186,10 +186,12 @@ impl<'m, 'a> Editor<'m, 'a> {
         let h = self
             .msg
             .header("Via")
-            .ok_or(SipError::MissingHeader("Via"))?;
+            .ok_or_else(|| SipError::MissingHeader("Via"))?;
         let text = std::str::from_utf8(h.value).map_err(|_| SipError::NotUtf8)?;
         let values = split_commas(text);
-        let first = values.first().ok_or(SipError::MissingHeader("Via"))?;
+        let first = values
+            .first()
+            .ok_or_else(|| SipError::MissingHeader("Via"))?;
         let at = (first.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
         let unfolded = crate::unfold(first.as_bytes())?;
         let via = crate::parse_via(&unfolded)?;

@@ -22,7 +22,7 @@ fn copy_top_via(out: &mut Vec<u8>, msg: &Message<'_>) -> Result<(), SipError> {
 /// Start line plus the fields both derived requests share: one Via (the request's topmost),
 /// the Route set, Call-ID, From and Max-Forwards.
 fn start(req: &Message<'_>, method: &str) -> Result<Vec<u8>, SipError> {
-    let uri = req.request_uri().ok_or(SipError::NotARequest)?;
+    let uri = req.request_uri().ok_or_else(|| SipError::NotARequest)?;
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(format!("{method} {uri} SIP/2.0\r\n").as_bytes());
     copy_top_via(&mut out, req)?;

@@ -176,34 +176,49 @@ impl<'a> CommaSplit<'a> {
 impl<'a> Iterator for CommaSplit<'a> {
     type Item = &'a str;
 
+    /// Jumps from one special byte to the next (`memchr`): a comma ends the element outside
+    /// `<>`, a quoted string is skipped whole (quoted-pairs included), `<` and `>` open and
+    /// close an angle-bracketed part. An unterminated quote or `<` runs to the end.
     fn next(&mut self) -> Option<&'a str> {
         let start = self.start?;
         let bytes = self.value.as_bytes();
-        let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
-        for (i, &c) in bytes.iter().enumerate().skip(start) {
-            if in_quote {
-                if escaped {
-                    escaped = false;
-                } else if c == b'\\' {
-                    escaped = true;
-                } else if c == b'"' {
-                    in_quote = false;
-                }
-                continue;
-            }
-            match c {
-                b'"' => in_quote = true,
-                b'<' => in_angle = true,
-                b'>' => in_angle = false,
-                b',' if !in_angle => {
+        let (mut at, mut in_angle) = (start, false);
+        while let Some(rest) = bytes.get(at..) {
+            let found = if in_angle {
+                memchr::memchr2(b'>', b'"', rest)
+            } else {
+                memchr::memchr3(b',', b'"', b'<', rest)
+            };
+            let Some(i) = found.map(|off| at + off) else {
+                break;
+            };
+            match bytes.get(i) {
+                Some(b',') => {
                     self.start = Some(i + 1);
                     return Some(trim_lws(self.value.get(start..i).unwrap_or_default()));
                 }
-                _ => {}
+                Some(b'"') => match quoted_end(bytes, i + 1) {
+                    Some(end) => at = end,
+                    None => break,
+                },
+                Some(b'<') => (in_angle, at) = (true, i + 1),
+                _ => (in_angle, at) = (false, i + 1),
             }
         }
         self.start = None;
         Some(trim_lws(self.value.get(start..).unwrap_or_default()))
+    }
+}
+
+/// Where a quoted string whose content starts at `from` ends (the index after its closing
+/// quote), a quoted-pair's second byte never closing it; `None` when it is not terminated.
+fn quoted_end(bytes: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let i = from + memchr::memchr2(b'\\', b'"', bytes.get(from..)?)?;
+        if bytes.get(i) == Some(&b'"') {
+            return Some(i + 1);
+        }
+        from = i + 2;
     }
 }
 
@@ -239,7 +254,7 @@ fn next_param(s: &str) -> Result<Option<(ParamRef<'_>, &str)>, SipError> {
     if rest.is_empty() {
         return Ok(None);
     }
-    let rest = trim_lws(rest.strip_prefix(';').ok_or(SipError::BadParam)?);
+    let rest = trim_lws(rest.strip_prefix(';').ok_or_else(|| SipError::BadParam)?);
     let name_len = TOKEN.prefix_len(rest);
     if name_len == 0 {
         return Err(SipError::BadParam);
@@ -251,7 +266,7 @@ fn next_param(s: &str) -> Result<Option<(ParamRef<'_>, &str)>, SipError> {
     };
     let v = trim_lws(after_eq);
     let vlen = if v.starts_with('"') {
-        quoted_len(v).ok_or(SipError::BadParam)?
+        quoted_len(v).ok_or_else(|| SipError::BadParam)?
     } else {
         VALUE.prefix_len(v)
     };

@@ -120,7 +120,7 @@ fn find_crlf(bytes: &[u8], from: usize) -> Option<usize> {
 /// CR or LF must begin a CRLF. A CR or LF alone before it is [`SipError::BareLineEnd`]
 /// (RFC 3261 §7: lines end with CRLF); no CRLF at all is [`SipError::Incomplete`].
 fn line_end(bytes: &[u8], from: usize) -> Result<usize, SipError> {
-    let rest = bytes.get(from..).ok_or(SipError::Incomplete)?;
+    let rest = bytes.get(from..).ok_or_else(|| SipError::Incomplete)?;
     match memchr::memchr2(b'\r', b'\n', rest) {
         Some(i) if rest.get(i..i + 2) == Some(b"\r\n") => Ok(from + i),
         _ if find_crlf(bytes, from).is_some() => Err(SipError::BareLineEnd),
@@ -141,7 +141,7 @@ fn parse_impl(bytes: &[u8], strict_body: bool) -> Result<Message<'_>, SipError> 
         return Err(SipError::Empty);
     }
     let eol = line_end(bytes, start)?;
-    let line = bytes.get(start..eol).ok_or(SipError::Incomplete)?;
+    let line = bytes.get(start..eol).ok_or_else(|| SipError::Incomplete)?;
     let (start_line, uri_span) = parse_start_line(line, start)?;
     let is_request = matches!(start_line, StartLine::Request { .. });
     let wrap = |e: SipError| {
@@ -234,12 +234,12 @@ fn parse_status_line(line: &[u8]) -> Result<StartLine<'_>, SipError> {
     let sp = line
         .iter()
         .position(|&c| c == b' ')
-        .ok_or(SipError::BadStartLine)?;
+        .ok_or_else(|| SipError::BadStartLine)?;
     let version = std::str::from_utf8(line.get(..sp).unwrap_or_default())
         .map_err(|_| SipError::BadStartLine)?;
     check_version(version)?;
     let rest = line.get(sp + 1..).unwrap_or_default();
-    let code_bytes = rest.get(..3).ok_or(SipError::BadStatusCode)?;
+    let code_bytes = rest.get(..3).ok_or_else(|| SipError::BadStatusCode)?;
     if !code_bytes.iter().all(u8::is_ascii_digit) {
         return Err(SipError::BadStatusCode);
     }
@@ -275,10 +275,12 @@ fn index_headers(bytes: &[u8], mut pos: usize) -> Result<Index<'_>, SipError> {
         }
         if matches!(line.first(), Some(b' ' | b'\t')) {
             // RFC 3261 §7.3.1: a line starting with white space continues the previous field.
-            let last = headers.last_mut().ok_or(SipError::FoldBeforeHeader)?;
+            let last = headers
+                .last_mut()
+                .ok_or_else(|| SipError::FoldBeforeHeader)?;
             last.line.end = eol + 2;
         } else {
-            let colon = memchr::memchr(b':', line).ok_or(SipError::BadHeaderLine)?;
+            let colon = memchr::memchr(b':', line).ok_or_else(|| SipError::BadHeaderLine)?;
             let name_bytes = line.get(..colon).unwrap_or_default();
             let name_bytes = trim_trailing_ws(name_bytes);
             let name = std::str::from_utf8(name_bytes).map_err(|_| SipError::BadHeaderLine)?;
@@ -337,7 +339,7 @@ pub(crate) fn content_length_of(headers: &[Header<'_>]) -> Result<Option<u32>, S
         .ok()
         .and_then(|s| s.parse::<u32>().ok())
         .map(Some)
-        .ok_or(SipError::BadContentLength)
+        .ok_or_else(|| SipError::BadContentLength)
 }
 
 impl<'a> Message<'a> {

@@ -51,7 +51,7 @@ pub fn parse_cseq(value: &str) -> Result<CSeq<'_>, SipError> {
     let split = s.find(|c: char| c.is_ascii() && is_lws(c as u8));
     let (num, method) = split.map_or((s, ""), |i| s.split_at(i));
     let method = trim_lws(method);
-    let number = decimal::<u32>(num).ok_or(SipError::BadCSeq)?;
+    let number = decimal::<u32>(num).ok_or_else(|| SipError::BadCSeq)?;
     if !is_token(method) {
         return Err(SipError::BadCSeq);
     }
@@ -66,7 +66,7 @@ pub fn parse_retry_after(value: &str) -> Result<RetryAfter, SipError> {
     let s = trim_lws(value);
     let n = s.bytes().take_while(u8::is_ascii_digit).count();
     let (num, rest) = s.split_at(n);
-    let seconds = decimal::<u32>(num).ok_or(SipError::BadRetryAfter)?;
+    let seconds = decimal::<u32>(num).ok_or_else(|| SipError::BadRetryAfter)?;
     let mut rest = trim_lws(rest);
     let mut comment = None;
     if rest.starts_with('(') {
@@ -87,7 +87,7 @@ pub fn parse_retry_after(value: &str) -> Result<RetryAfter, SipError> {
                 _ => {}
             }
         }
-        let end = end.ok_or(SipError::BadRetryAfter)?;
+        let end = end.ok_or_else(|| SipError::BadRetryAfter)?;
         comment = Some(rest.get(1..end).unwrap_or_default().to_string());
         rest = rest.get(end + 1..).unwrap_or_default();
     }
@@ -100,7 +100,7 @@ pub fn parse_retry_after(value: &str) -> Result<RetryAfter, SipError> {
         Some((_, v)) => Some(
             v.as_deref()
                 .and_then(decimal::<u32>)
-                .ok_or(SipError::BadRetryAfter)?,
+                .ok_or_else(|| SipError::BadRetryAfter)?,
         ),
     };
     Ok(RetryAfter {
@@ -152,7 +152,7 @@ impl<'a> Message<'a> {
     pub fn call_id(&self) -> Result<Cow<'a, str>, SipError> {
         let v = self
             .single_value("Call-ID")?
-            .ok_or(SipError::MissingHeader("Call-ID"))?;
+            .ok_or_else(|| SipError::MissingHeader("Call-ID"))?;
         if v.is_empty() || v.bytes().any(is_lws) {
             return Err(SipError::BadCallId);
         }
@@ -163,7 +163,7 @@ impl<'a> Message<'a> {
     pub fn cseq(&self) -> Result<CSeq<'a>, SipError> {
         match self
             .single_value("CSeq")?
-            .ok_or(SipError::MissingHeader("CSeq"))?
+            .ok_or_else(|| SipError::MissingHeader("CSeq"))?
         {
             Cow::Borrowed(v) => parse_cseq(v),
             Cow::Owned(v) => parse_cseq(&v).map(CSeq::into_owned),
@@ -174,7 +174,9 @@ impl<'a> Message<'a> {
     pub fn max_forwards(&self) -> Result<Option<u8>, SipError> {
         match self.single_value("Max-Forwards")? {
             None => Ok(None),
-            Some(v) => decimal::<u8>(&v).map(Some).ok_or(SipError::BadMaxForwards),
+            Some(v) => decimal::<u8>(&v)
+                .map(Some)
+                .ok_or_else(|| SipError::BadMaxForwards),
         }
     }
 
@@ -191,7 +193,7 @@ impl<'a> Message<'a> {
             None => Ok(None),
             Some(v) => decimal::<u32>(&v)
                 .map(Some)
-                .ok_or(SipError::BadNameAddr("Expires")),
+                .ok_or_else(|| SipError::BadNameAddr("Expires")),
         }
     }
 
@@ -208,14 +210,7 @@ impl<'a> Message<'a> {
     /// §8.1.1.5), From, To, Max-Forwards, Contact, Route, Record-Route, Path, Expires, Date and
     /// Retry-After. A request failing here deserves a 400 (RFC 3261 §16.3 item 1).
     pub fn check_proxy_headers(&self) -> Result<(), SipError> {
-        let mut vias = 0usize;
-        self.each_via(|_| {
-            vias += 1;
-            Ok(())
-        })?;
-        if vias == 0 {
-            return Err(SipError::MissingHeader("Via"));
-        }
+        self.top_via()?;
         self.call_id()?;
         let cseq = self.cseq()?;
         if let Some(method) = self.method() {
@@ -225,6 +220,16 @@ impl<'a> Message<'a> {
         }
         self.from()?;
         self.to()?;
+        self.check_fields_after_reads()
+    }
+
+    /// The part of [`Message::check_proxy_headers`] that a proxy's first reads leave out, for
+    /// a caller that has already read the top Via, Call-ID, CSeq (and compared its method),
+    /// From and To: every Via below the top one, Max-Forwards, Contact, Route, Record-Route,
+    /// Path, Expires, Date and Retry-After. Those reads and this check together accept and
+    /// refuse the same messages as `check_proxy_headers`, without parsing a field twice.
+    pub fn check_fields_after_reads(&self) -> Result<(), SipError> {
+        self.each_via_below_top(|_| Ok(()))?;
         self.max_forwards()?;
         self.contacts()?;
         for name in ["Route", "Record-Route", "Path"] {

@@ -104,7 +104,7 @@ fn take_slash(s: &str) -> Result<&str, SipError> {
     trim_lws(s)
         .strip_prefix('/')
         .map(trim_lws)
-        .ok_or(SipError::BadVia("sent-protocol"))
+        .ok_or_else(|| SipError::BadVia("sent-protocol"))
 }
 
 /// Parses one Via value (already unfolded and comma-split):
@@ -192,15 +192,37 @@ impl<'a> Message<'a> {
             .try_for_each(|h| each_via_of(h, &mut f))
     }
 
+    /// Calls `f` with every Via value below the topmost one, in order (the top one is split
+    /// off the list but not parsed).
+    pub fn each_via_below_top(
+        &self,
+        mut f: impl FnMut(Via<'a>) -> Result<(), SipError>,
+    ) -> Result<(), SipError> {
+        let mut top = true;
+        self.headers_named("Via").try_for_each(|h| {
+            let skip = std::mem::take(&mut top);
+            match h.unfolded()? {
+                Cow::Borrowed(text) => CommaSplit::new(text)
+                    .skip(usize::from(skip))
+                    .try_for_each(|v| f(parse_via(v)?)),
+                Cow::Owned(text) => CommaSplit::new(&text)
+                    .skip(usize::from(skip))
+                    .try_for_each(|v| f(parse_via(v)?.into_owned())),
+            }
+        })
+    }
+
     /// The topmost Via value; an error if there is none.
     pub fn top_via(&self) -> Result<Via<'a>, SipError> {
-        let h = self.header("Via").ok_or(SipError::MissingHeader("Via"))?;
+        let h = self
+            .header("Via")
+            .ok_or_else(|| SipError::MissingHeader("Via"))?;
         let first = match h.unfolded()? {
             Cow::Borrowed(text) => CommaSplit::new(text).next().map(Cow::Borrowed),
             Cow::Owned(text) => CommaSplit::new(&text)
                 .next()
                 .map(|v| Cow::Owned(v.to_string())),
         };
-        parse_via_cow(first.ok_or(SipError::MissingHeader("Via"))?)
+        parse_via_cow(first.ok_or_else(|| SipError::MissingHeader("Via"))?)
     }
 }
