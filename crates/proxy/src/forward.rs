@@ -10,6 +10,7 @@ use crate::txn::{ClientTxn, Expiry, Hop};
 use crate::types::{ProxyEvent, Refusal, Table};
 use crate::{util, Proxy};
 use sip::Transport;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -157,10 +158,10 @@ impl Proxy {
         let Some(c) = self.ctxs.get_mut(id) else {
             return;
         };
-        let branch = format!("{BRANCH_PREFIX}{:08x}{token}", c.info.loop_hash());
+        let branch = branch_id(c.info.loop_hash(), &token);
         let with_rr = match &second_rr {
-            Some(rr) => util::insert_header(&c.base, "Record-Route", rr),
-            None => Some(c.base.clone()),
+            Some(rr) => util::insert_header(&c.base, "Record-Route", rr).map(Cow::Owned),
+            None => Some(Cow::Borrowed(&c.base[..])),
         };
         let Some(bytes) = with_rr.and_then(|b| util::insert_via(&b, transport, &sent_by, &branch))
         else {
@@ -216,11 +217,7 @@ impl Proxy {
         transport: Transport,
         info: &ReqInfo,
     ) -> Option<(String, Vec<u8>)> {
-        let branch = format!(
-            "{BRANCH_PREFIX}{:08x}{}",
-            info.loop_hash(),
-            self.ids.token()
-        );
+        let branch = branch_id(info.loop_hash(), &self.ids.token());
         let bytes = util::insert_via(base, transport, &self.sent_by(transport, src), &branch)?;
         Some((branch, bytes))
     }
@@ -323,4 +320,14 @@ impl Proxy {
             self.ctxs.remove(id);
         }
     }
+}
+
+/// A branch of ours: the prefix, the loop hash in 8 hex digits and a fresh token (RFC 3261
+/// §16.6 item 8).
+fn branch_id(loop_hash: u32, token: &str) -> String {
+    let mut b = String::with_capacity(BRANCH_PREFIX.len() + 8 + token.len());
+    b.push_str(BRANCH_PREFIX);
+    util::push_hex(&mut b, u64::from(loop_hash), 8);
+    b.push_str(token);
+    b
 }

@@ -77,9 +77,13 @@ impl ReqInfo {
             to_tag: to.tag().map(str::to_string),
             to_user: user(&to),
             branch: via.branch().map(str::to_string),
-            sent_by: match via.port {
-                Some(p) => format!("{}:{p}", via.host.to_ascii_lowercase()),
-                None => via.host.to_ascii_lowercase(),
+            sent_by: {
+                let mut s = via.host.to_ascii_lowercase();
+                if let Some(p) = via.port {
+                    s.push(':');
+                    util::push_decimal(&mut s, u64::from(p));
+                }
+                s
             },
             // Only the RFC 2543 key (no magic cookie, `server_key_as`) uses the whole Via.
             top_via: match via.branch() {
@@ -98,13 +102,24 @@ impl ReqInfo {
             Method::Ack => Method::Invite.as_str(),
             m => m.as_str(),
         };
+        let mut key = String::with_capacity(64);
         match &self.branch {
-            Some(b) if b.starts_with(MAGIC) => format!("b|{b}|{}|{method}", self.sent_by),
-            _ => format!(
-                "c|{}|{}|{}|{}|{method}",
-                self.call_id, self.cseq, self.from_tag, self.top_via
-            ),
+            Some(b) if b.starts_with(MAGIC) => {
+                for part in ["b|", b, "|", &self.sent_by, "|", method] {
+                    key.push_str(part);
+                }
+            }
+            _ => {
+                key.push_str("c|");
+                key.push_str(&self.call_id);
+                key.push('|');
+                util::push_decimal(&mut key, u64::from(self.cseq));
+                for part in ["|", &self.from_tag, "|", &self.top_via, "|", method] {
+                    key.push_str(part);
+                }
+            }
         }
+        key
     }
 
     /// The key of the server transaction of this request.
@@ -120,12 +135,14 @@ impl ReqInfo {
     /// The loop-detection hash (RFC 3261 §16.6 item 8, without the top Via so that a request
     /// coming back unchanged is recognised).
     pub(crate) fn loop_hash(&self) -> u32 {
+        let mut cseq = String::with_capacity(10);
+        util::push_decimal(&mut cseq, u64::from(self.cseq));
         util::loop_hash(&[
             &self.ruri,
             &self.from_tag,
             self.to_tag.as_deref().unwrap_or_default(),
             &self.call_id,
-            &self.cseq.to_string(),
+            &cseq,
         ])
     }
 }

@@ -32,7 +32,33 @@ impl Ids {
     /// A fresh token of 16 hex digits: 64 random bits (RFC 3261 §19.3 asks at least 32 for
     /// tags; branches and Call-IDs must be unique).
     pub(crate) fn token(&mut self) -> String {
-        format!("{:016x}", self.rng.next_u64())
+        let mut t = String::with_capacity(16);
+        push_hex(&mut t, self.rng.next_u64(), 16);
+        t
+    }
+}
+
+/// Appends the decimal digits of `n` (what `write!(out, "{n}")` writes, without the
+/// formatting machinery: these are written for every message).
+pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+/// Appends the low `width` hex digits of `n`, lower case and zero-padded (`{:0width$x}`).
+pub(crate) fn push_hex(out: &mut String, n: u64, width: u32) {
+    for i in (0..width.min(16)).rev() {
+        let nibble = (n >> (4 * i)) & 0xf;
+        out.push(char::from(b"0123456789abcdef"[nibble as usize]));
     }
 }
 
@@ -65,7 +91,18 @@ pub(crate) fn ip_literal(host: &str) -> Option<IpAddr> {
 /// `host:port` text for a socket address (IPv6 bracketed).
 pub(crate) fn hostport(a: SocketAddr) -> String {
     match a {
-        SocketAddr::V4(v4) => format!("{}:{}", v4.ip(), v4.port()),
+        SocketAddr::V4(v4) => {
+            let mut s = String::with_capacity(21);
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                push_decimal(&mut s, u64::from(octet));
+            }
+            s.push(':');
+            push_decimal(&mut s, u64::from(v4.port()));
+            s
+        }
         SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
     }
 }
@@ -80,13 +117,21 @@ pub(crate) fn insert_via(
     branch: &str,
 ) -> Option<Vec<u8>> {
     let line_end = base.windows(2).position(|w| w == b"\r\n")? + 2;
-    let via = format!(
-        "Via: SIP/2.0/{} {sent_by};branch={branch}\r\n",
-        transport.via_token()
-    );
-    let mut bytes = Vec::with_capacity(base.len() + via.len());
+    let token = transport.via_token();
+    let mut bytes =
+        Vec::with_capacity(base.len() + 40 + token.len() + sent_by.len() + branch.len());
     bytes.extend_from_slice(base.get(..line_end)?);
-    bytes.extend_from_slice(via.as_bytes());
+    for part in [
+        "Via: SIP/2.0/",
+        token,
+        " ",
+        sent_by,
+        ";branch=",
+        branch,
+        "\r\n",
+    ] {
+        bytes.extend_from_slice(part.as_bytes());
+    }
     bytes.extend_from_slice(base.get(line_end..)?);
     Some(bytes)
 }
@@ -117,4 +162,37 @@ pub(crate) fn uri_target(uri: &str) -> Option<(SocketAddr, Transport)> {
     };
     let port = u.port.unwrap_or(transport.default_port());
     Some((SocketAddr::new(ip, port), transport))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_writers_write_what_format_writes() {
+        for n in [0u64, 1, 9, 10, 99, 100, 65_535, 4_294_967_295, u64::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+            let mut h = String::new();
+            push_hex(&mut h, n, 16);
+            assert_eq!(h, format!("{n:016x}"));
+            let mut h8 = String::new();
+            push_hex(&mut h8, n & 0xffff_ffff, 8);
+            assert_eq!(h8, format!("{:08x}", n & 0xffff_ffff));
+        }
+    }
+
+    #[test]
+    fn hostport_writes_what_display_writes() {
+        for a in [
+            "0.0.0.0:0",
+            "127.0.0.1:5060",
+            "192.0.2.255:65535",
+            "[2001:db8::1]:5061",
+        ] {
+            let addr: SocketAddr = a.parse().expect("address");
+            assert_eq!(hostport(addr), a);
+        }
+    }
 }
