@@ -18,7 +18,11 @@
 //!   standby holds every call up again; the active killed then, the standby takes every call
 //!   over and each ends normally through it.
 //!
-//! The two run one after the other (they share the machine's two cores with their daemons
+//! - [`split_brain_the_older_epoch_drops_its_copies_and_relays_nothing`]: B promoted while A
+//!   is still active: A drops every call B's newer epoch wrote and relays nothing more of
+//!   them; B carries them to their end once the address is its own.
+//!
+//! The tests run one after the other (they share the machine's two cores with their daemons
 //! and RTP; a gap measured under another test's load would say nothing).
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
@@ -392,6 +396,91 @@ fn redis_lost_during_calls_is_counted_and_the_standby_catches_up_after_it_return
         v["role"] == "active" && v["calls"] == u64::from(N)
     });
     finish(&mut caller, secs(30));
+    wait_status(&bed, 1, "no call left", secs(5), calls_are(0));
+}
+
+/// Split brain (issue 10, item 4): with calls up through A, B is promoted by hand while A is
+/// alive and still holds the service address, so both believe they are active. B's new
+/// epoch wins: A sees B's writes of its calls, drops every copy without a word (counted,
+/// `lost_to_newer`) and relays nothing more of them, though their media still reaches it.
+/// Then A goes, keepalived moves the address to B, and B, which took the calls over, carries
+/// their media and BYEs to the end: no call is lost and no call's media stays silent.
+#[test]
+fn split_brain_the_older_epoch_drops_its_copies_and_relays_nothing() {
+    if !needs_met() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const N: u32 = 20;
+    let mut bed = pair("fvha3");
+    let member = Member::start(bed.member(), &bed.dir().join("member")).unwrap();
+    let load = Load {
+        calls: N,
+        rate: RATE,
+        hold: secs(14),
+    };
+    let dir = bed.dir().join("caller");
+    let mut caller =
+        Caller::start(bed.caller(), &dir, "caller", 5060, bed.service(), load).unwrap();
+    let relay = relay_addresses(&caller, N as usize, secs(10));
+    let meter = RtpMeter::start(
+        bed.caller().ns(),
+        SocketAddr::from((CALLER, RTP_PORT)),
+        bed.member().ns(),
+        SocketAddr::from((MEMBER, RTP_PORT)),
+        relay,
+        PPS,
+    );
+    wait_for("RTP both ways on every call", secs(10), || {
+        Ok((meter.latched() == meter.calls()).then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}: {} of {} latched", meter.latched(), meter.calls()));
+    wait_status(&bed, 1, "holding every call", secs(10), calls_are(N));
+
+    let b = bed.node(1).ctl().json(&["ha", "promote"]);
+    assert_eq!(b["role"], "active", "{b}");
+    let a = wait_status(&bed, 0, "its copies dropped", secs(5), |v| {
+        v["role"] == "active" && v["lost_to_newer"] == u64::from(N) && v["calls"] == 0
+    });
+    println!("ha_failover: split brain: A after B's promotion: {a}");
+    assert_eq!(
+        bed.vip_holder().unwrap(),
+        Some(0),
+        "the media still reaches A"
+    );
+    let relayed = "ferrovox_media_packets_relayed_total";
+    // The copies' flows leave A's workers a few milliseconds after the decision, and the
+    // workers publish their counters on their tick: the count is read after both.
+    std::thread::sleep(Duration::from_millis(500));
+    let before = sample(&bed, 0, relayed);
+    std::thread::sleep(secs(1));
+    assert_eq!(
+        sample(&bed, 0, relayed),
+        before,
+        "A relayed media of calls it lost"
+    );
+
+    bed.kill_node(0).unwrap();
+    wait_for("the VIP on B", secs(5), || {
+        Ok((bed.vip_holder()? == Some(1)).then_some(()))
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}
+{}",
+            bed.node(1).log_tail(30)
+        )
+    });
+    let r = finish(&mut caller, secs(30));
+    let gaps = meter.stop().unwrap();
+    print_gaps(&gaps);
+    assert_eq!(
+        gaps.silent_calls(),
+        0,
+        "every call's media came back through B"
+    );
+    assert_eq!(r.stats.successful, u64::from(N));
+    assert_eq!(member.calls().byes.len(), N as usize, "{}", member.tail());
     wait_status(&bed, 1, "no call left", secs(5), calls_are(0));
 }
 
