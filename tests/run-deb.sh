@@ -113,7 +113,7 @@ echo "$unit: ok"
 exposure=$(systemd-analyze security --offline=true --threshold=30 "$unit" 2>&1 | tail -n 1) ||
     { echo "$exposure"; fail "systemd-analyze security: the unit's exposure rose above 3.0"; }
 echo "${exposure#→ }"
-for dropin in dpdk af-xdp; do
+for dropin in dpdk af-xdp ha; do
     mkdir -p "$work/units/$dropin/ferrovox.service.d"
     cp "$unit" "$work/units/$dropin/"
     cp "/usr/share/ferrovox/systemd/$dropin.conf" "$work/units/$dropin/ferrovox.service.d/"

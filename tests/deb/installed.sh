@@ -8,10 +8,20 @@ fail() {
 
 for f in /usr/bin/ferrovox /usr/sbin/ferrovox-host-kit /usr/lib/systemd/system/ferrovox.service \
     /usr/share/ferrovox/systemd/dpdk.conf /usr/share/ferrovox/systemd/af-xdp.conf \
+    /usr/share/ferrovox/systemd/ha.conf /usr/share/ferrovox/ha/keepalived.conf \
+    /usr/share/ferrovox/ha/ferrovox-ha-notify /usr/share/ferrovox/ha/90-ferrovox-ha.conf \
     /usr/share/doc/ferrovox/RUNBOOK.md /usr/share/doc/ferrovox/examples/sip-pool.toml; do
     [ -e "$f" ] || fail "$f not installed"
 done
 [ -x /usr/bin/ferrovoxctl ] || fail "/usr/bin/ferrovoxctl not installed"
+# The HA kit: keepalived reads the example as is, the notify script is executable and sound.
+command -v keepalived >/dev/null || fail "keepalived not installed (deploy/install-deps.sh --test)"
+keepalived --config-test -f /usr/share/ferrovox/ha/keepalived.conf ||
+    fail "keepalived refuses /usr/share/ferrovox/ha/keepalived.conf"
+[ -x /usr/share/ferrovox/ha/ferrovox-ha-notify ] || fail "ferrovox-ha-notify not executable"
+sh -n /usr/share/ferrovox/ha/ferrovox-ha-notify || fail "ferrovox-ha-notify: sh syntax"
+/usr/share/ferrovox/ha/ferrovox-ha-notify bogus 2>/dev/null && fail "ferrovox-ha-notify took 'bogus'"
+echo "HA kit: keepalived.conf accepted, notify script sound"
 /usr/bin/ferrovoxctl --version
 /usr/bin/ferrovox --version
 
