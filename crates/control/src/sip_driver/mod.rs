@@ -8,6 +8,7 @@ mod tcp;
 mod tls;
 #[cfg(test)]
 mod tls_tests;
+mod udp;
 
 pub use icmp::{IcmpCounters, IcmpStats};
 pub use rebind::Rebound;
@@ -19,25 +20,26 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+use udp::udp_reader;
 
-/// Receive buffer size: the largest UDP payload.
-const DATAGRAM_MAX: usize = 65_535;
 /// Receive buffer asked for on each SIP UDP socket: bursts of calls arrive faster than one
 /// control core drains them, and the kernel default (about 200 KiB) overflows at a few
 /// thousand calls per second. The kernel caps it at `net.core.rmem_max`.
 const UDP_RCVBUF: usize = 8 << 20;
 /// Inbound queue depth between the socket readers and the proxy.
 const INBOUND_QUEUE: usize = 4096;
-/// Datagrams a UDP reader takes in a row before it looks at its socket's error queue again.
-const READ_BATCH: usize = 64;
+/// Messages the loop handles in a row (datagrams of a batch count one each) before it sends
+/// what they produced.
+const HANDLE_BATCH: usize = 64;
 
 /// What the readers hand the proxy loop.
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    /// A message (a datagram, or one framed from a stream).
+    /// The datagrams a UDP socket had on one wake-up.
+    Datagrams(udp::Datagrams),
+    /// A message framed from a stream.
     Message {
         transport: Transport,
         local: SocketAddr,
@@ -228,11 +230,11 @@ pub async fn run(
         tokio::select! {
             m = rx.recv() => {
                 let Some(m) = m else { break };
-                handle(&mut proxy, m, &icmp);
+                let mut handled = handle(&mut proxy, m, &icmp);
                 // Take what else is queued before sending, to batch under load.
-                for _ in 0..64 {
+                while handled < HANDLE_BATCH {
                     match rx.try_recv() {
-                        Ok(m) => handle(&mut proxy, m, &icmp),
+                        Ok(m) => handled += handle(&mut proxy, m, &icmp),
                         Err(_) => break,
                     }
                 }
@@ -278,9 +280,16 @@ async fn followed(
     }
 }
 
-fn handle(proxy: &mut Proxy, m: Inbound, icmp: &IcmpStats) {
+/// Hands `m` to the proxy; returns how many messages that was.
+fn handle(proxy: &mut Proxy, m: Inbound, icmp: &IcmpStats) -> usize {
     let now = Instant::now();
     match m {
+        Inbound::Datagrams(d) => {
+            for (from, bytes) in d.iter() {
+                proxy.handle_message(Instant::now(), Transport::Udp, d.local, from, bytes);
+            }
+            return d.len();
+        }
         Inbound::Message {
             transport,
             local,
@@ -296,6 +305,7 @@ fn handle(proxy: &mut Proxy, m: Inbound, icmp: &IcmpStats) {
         }
         Inbound::Dns { from, bytes } => proxy.handle_dns_response(now, from, &bytes),
     }
+    1
 }
 
 /// The stream transports' connections.
@@ -363,64 +373,6 @@ async fn send(
             }
         }
     }
-}
-
-/// Reads one SIP UDP socket for as long as the proxy loop runs: its datagrams and, on the
-/// same wake-ups, the ICMP errors its sends met (`icmp`: one task must do both).
-async fn udp_reader(
-    sock: Arc<UdpSocket>,
-    local: SocketAddr,
-    tx: mpsc::Sender<Inbound>,
-    mut errors: icmp::ErrorQueue,
-) {
-    let mut buf = vec![0u8; DATAGRAM_MAX];
-    loop {
-        let ready = match sock.ready(Interest::READABLE | Interest::ERROR).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(listen = %local, error = %e, "SIP UDP socket no longer readable");
-                return;
-            }
-        };
-        if ready.is_error() && !errors.drain(&sock, &tx).await {
-            return;
-        }
-        if !read_datagrams(&sock, local, &mut buf, &tx).await {
-            return;
-        }
-    }
-}
-
-/// Hands the datagrams waiting on `sock` to the proxy loop, [`READ_BATCH`] at most so the
-/// error queue gets its turn under a flood. Returns false when the loop is gone.
-async fn read_datagrams(
-    sock: &UdpSocket,
-    local: SocketAddr,
-    buf: &mut [u8],
-    tx: &mpsc::Sender<Inbound>,
-) -> bool {
-    for _ in 0..READ_BATCH {
-        match sock.try_recv_from(buf) {
-            Ok((n, from)) => {
-                let bytes = buf.get(..n).unwrap_or_default().to_vec();
-                let m = Inbound::Message {
-                    transport: Transport::Udp,
-                    local,
-                    from,
-                    bytes,
-                };
-                if tx.send(m).await.is_err() {
-                    return false;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-            // An ICMP error for an earlier send is also returned here once, naming no
-            // peer: the error queue has it, with its destination.
-            Err(e) if icmp::is_pending_icmp(&e) => {}
-            Err(e) => tracing::debug!(error = %e, "SIP UDP receive error"),
-        }
-    }
-    true
 }
 
 fn log_event(proxy: &Proxy, e: &ProxyEvent) {

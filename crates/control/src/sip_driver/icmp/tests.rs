@@ -179,7 +179,7 @@ async fn an_error_is_seen_at_once_while_datagrams_come_and_go() {
             .unwrap();
         let m = timeout(WAIT, rx.recv()).await.unwrap().unwrap();
         assert!(
-            matches!(m, Inbound::Message { from, .. } if from == echo_addr),
+            matches!(&m, Inbound::Datagrams(d) if d.iter().map(|(f, _)| f).eq([echo_addr])),
             "{m:?}"
         );
     }
