@@ -137,6 +137,25 @@ fn relay_addresses(caller: &Caller, n: usize, limit: Duration) -> Vec<SocketAddr
         .collect()
 }
 
+/// RTP both ways on the first `n` calls of `caller`, once they are answered; returns when
+/// every call's RTP has come through the relay both ways.
+fn rtp_on(bed: &HaBed, caller: &Caller, n: u32) -> RtpMeter {
+    let relay = relay_addresses(caller, n as usize, secs(20));
+    let meter = RtpMeter::start(
+        bed.caller().ns(),
+        SocketAddr::from((CALLER, RTP_PORT)),
+        bed.member().ns(),
+        SocketAddr::from((MEMBER, RTP_PORT)),
+        relay,
+        PPS,
+    );
+    wait_for("RTP both ways on every call", secs(10), || {
+        Ok((meter.latched() == meter.calls()).then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}: {} of {} latched", meter.latched(), meter.calls()));
+    meter
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
@@ -228,19 +247,7 @@ fn place_calls(bed: &HaBed) -> Calls {
     let short = caller("short", 5070, SHORT_CALLS, SHORT_HOLD);
     let t0 = Instant::now();
     let long = caller("caller", 5060, CALLS, HOLD);
-    let relay = relay_addresses(&long, CALLS as usize, secs(20));
-    let meter = RtpMeter::start(
-        bed.caller().ns(),
-        SocketAddr::from((CALLER, RTP_PORT)),
-        bed.member().ns(),
-        SocketAddr::from((MEMBER, RTP_PORT)),
-        relay,
-        PPS,
-    );
-    wait_for("RTP both ways on every call", secs(10), || {
-        Ok((meter.latched() == meter.calls()).then_some(()))
-    })
-    .unwrap_or_else(|e| panic!("{e}: {} of {} latched", meter.latched(), meter.calls()));
+    let meter = rtp_on(bed, &long, CALLS);
     wait_status(bed, 1, "holding every call", secs(10), calls_are(ALL));
     assert!(
         t0.elapsed() < SHORT_HOLD - secs(2),
@@ -422,19 +429,7 @@ fn split_brain_the_older_epoch_drops_its_copies_and_relays_nothing() {
     let dir = bed.dir().join("caller");
     let mut caller =
         Caller::start(bed.caller(), &dir, "caller", 5060, bed.service(), load).unwrap();
-    let relay = relay_addresses(&caller, N as usize, secs(10));
-    let meter = RtpMeter::start(
-        bed.caller().ns(),
-        SocketAddr::from((CALLER, RTP_PORT)),
-        bed.member().ns(),
-        SocketAddr::from((MEMBER, RTP_PORT)),
-        relay,
-        PPS,
-    );
-    wait_for("RTP both ways on every call", secs(10), || {
-        Ok((meter.latched() == meter.calls()).then_some(()))
-    })
-    .unwrap_or_else(|e| panic!("{e}: {} of {} latched", meter.latched(), meter.calls()));
+    let meter = rtp_on(&bed, &caller, N);
     wait_status(&bed, 1, "holding every call", secs(10), calls_are(N));
 
     let b = bed.node(1).ctl().json(&["ha", "promote"]);
