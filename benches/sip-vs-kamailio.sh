@@ -214,7 +214,7 @@ start_ferrovox_ha() {
     STARTED+=("$REDIS_PID")
     ferrovox_config || return 1
     cp "$WORK/ferrovox.toml" "$WORK/ferrovox_ha.toml"
-    printf '\n[ha]\nenabled = true\nnode = "bench"\nredis = "redis://127.0.0.1:%s/0"\n' \
+    printf '\n[ha]\nenabled = true\nnode = "bench"\nstart = "active"\nredis = "redis://127.0.0.1:%s/0"\n' \
         "$REDIS_PORT" >>"$WORK/ferrovox_ha.toml"
     ferrovox_start "$WORK/ferrovox_ha.toml" ferrovox_ha
 }
