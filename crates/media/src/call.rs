@@ -97,6 +97,23 @@ pub struct Call {
     pub handover: bool,
     /// The check for RTP from each party after the answer (anchored calls).
     pub rtp_check: RtpCheck,
+    /// The entries it holds in the engine's deadline map.
+    pub timers: CallTimers,
+}
+
+/// One entry of the engine's deadline map: its deadline and a sequence number that makes it
+/// unique.
+pub type Slot = (Instant, u64);
+
+/// The entries a call holds in the engine's deadline map (kept by the engine).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallTimers {
+    /// Its final timeout (created + `final_timeout`).
+    pub final_at: Option<Slot>,
+    /// Its offer timeout (an unanswered ng call: last offer + `offer_timeout`).
+    pub offer_at: Option<Slot>,
+    /// Its RTP check (an answered anchored call).
+    pub rtp_at: Option<Slot>,
 }
 
 /// Where an anchored call's check for RTP from each party stands.

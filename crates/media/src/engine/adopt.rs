@@ -105,6 +105,7 @@ impl Engine {
             strict: self.cfg.strict_source,
             handover: false,
             rtp_check: RtpCheck::Done,
+            timers: Default::default(),
         });
         let result = self.adopt_into(&mut call, a);
         if call.live_pairs().next().is_some() {

@@ -112,20 +112,19 @@ impl Engine {
         if let Some(c) = self.calls.get_mut(key) {
             if c.rtp_check == RtpCheck::NotYet {
                 c.rtp_check = RtpCheck::Due(now + after);
+                self.timers.sync(c, &self.cfg);
             }
         }
     }
 
-    /// Asks the workers for the stats of every anchored call whose RTP check is due.
-    pub(super) fn run_rtp_checks(&mut self, now: Instant) {
-        let due: Vec<Vec<u8>> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| matches!(c.rtp_check, RtpCheck::Due(t) if t <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
+    /// Asks the workers for the stats of the anchored calls `due` (their RTP check's time
+    /// came).
+    pub(super) fn run_rtp_checks(&mut self, now: Instant, due: Vec<Vec<u8>>) {
         for key in due {
-            if let Some(c) = self.calls.get_mut(&key) {
+            let Some(c) = self.calls.get_mut(&key) else {
+                continue;
+            };
+            if matches!(c.rtp_check, RtpCheck::Due(t) if t <= now) {
                 c.rtp_check = RtpCheck::Done;
                 let call = c.clone();
                 self.gather(now, Purpose::RtpCheck, call);

@@ -10,6 +10,7 @@ mod offer;
 mod relays;
 mod report;
 mod teardown;
+mod timers;
 mod tune;
 mod types;
 
@@ -108,6 +109,8 @@ pub struct Engine {
     standby: bool,
     /// Until then (after a takeover) anchored calls are not ended for want of media.
     takeover_grace: Option<Instant>,
+    /// The calls' deadlines and the calls with an idle stream (what the scan looks at).
+    timers: timers::Deadlines,
 }
 
 impl std::fmt::Debug for Engine {
@@ -117,6 +120,37 @@ impl std::fmt::Debug for Engine {
             .field("pending", &self.pending.len())
             .finish()
     }
+}
+
+/// Why call `c` ends at `now`, if it does: an ng call's offer unanswered for `offer_timeout`,
+/// any call older than `final_timeout`, an answered call whose every stream is idle (on hold
+/// if any is held, else no RTP).
+fn ending(c: &Call, now: Instant, cfg: &EngineConfig) -> Option<EndReason> {
+    let age = now.saturating_duration_since(c.created);
+    // An anchored call's offer waits as long as the SIP transaction does (the proxy releases
+    // it when the INVITE fails or its early dialog expires).
+    if c.state == crate::call::CallState::Offered
+        && anchored_call_id(&c.call_id).is_none()
+        && now.saturating_duration_since(c.last_signal) >= cfg.offer_timeout
+    {
+        return Some(EndReason::OfferTimeout);
+    }
+    if cfg.final_timeout.is_some_and(|f| age >= f) {
+        return Some(EndReason::FinalTimeout);
+    }
+    if c.state == crate::call::CallState::Answered
+        && c.live_pairs().next().is_some()
+        && c.live_pairs().all(|p| p.idle.is_some())
+    {
+        // Every stream idle; an unanswered call ends by the offer timeout instead.
+        let hold = c.live_pairs().any(|p| p.idle == Some(IdleReason::OnHold));
+        return Some(if hold {
+            EndReason::OnHold
+        } else {
+            EndReason::NoRtp
+        });
+    }
+    None
 }
 
 /// `{result: error, error-reason: reason}`.
@@ -213,6 +247,7 @@ impl Engine {
             drained: false,
             standby: false,
             takeover_grace: None,
+            timers: timers::Deadlines::default(),
         }
     }
 
@@ -355,6 +390,9 @@ impl Engine {
         let Some(call) = self.by_key.get(&key).and_then(|id| self.calls.get_mut(id)) else {
             return;
         };
+        if reason.is_some() {
+            self.timers.note_idle(&call.call_id);
+        }
         for p in call.pairs.iter_mut().flatten() {
             if p.keys.contains(&key) {
                 p.idle = reason;
@@ -385,43 +423,49 @@ impl Engine {
         }
         if self.next_scan.is_none_or(|t| now >= t) {
             self.next_scan = Some(now + SCAN_PERIOD);
-            let mut ended = Vec::new();
-            let grace = self.standby || self.takeover_grace.is_some_and(|t| now < t);
-            for (id, c) in &self.calls {
-                if grace && anchored_call_id(id).is_some() {
-                    continue;
-                }
-                let age = now.saturating_duration_since(c.created);
-                // An anchored call's offer waits as long as the SIP transaction does (the proxy
-                // releases it when the INVITE fails or its early dialog expires).
-                if c.state == crate::call::CallState::Offered
-                    && anchored_call_id(id).is_none()
-                    && now.saturating_duration_since(c.last_signal) >= self.cfg.offer_timeout
-                {
-                    ended.push((id.clone(), EndReason::OfferTimeout));
-                } else if self.cfg.final_timeout.is_some_and(|f| age >= f) {
-                    ended.push((id.clone(), EndReason::FinalTimeout));
-                } else if c.state == crate::call::CallState::Answered
-                    && c.live_pairs().next().is_some()
-                    && c.live_pairs().all(|p| p.idle.is_some())
-                {
-                    // Every stream idle; an unanswered call ends by the offer timeout instead.
-                    let hold = c.live_pairs().any(|p| p.idle == Some(IdleReason::OnHold));
-                    ended.push((
-                        id.clone(),
-                        if hold {
-                            EndReason::OnHold
-                        } else {
-                            EndReason::NoRtp
-                        },
-                    ));
-                }
-            }
-            for (id, why) in ended {
-                self.end_call(now, &id, why);
-            }
-            self.run_rtp_checks(now);
+            self.scan(now);
         }
+    }
+
+    /// The once-a-second decision of which calls end: the calls with a deadline due or an
+    /// idle stream, not every call held ([`timers`]).
+    fn scan(&mut self, now: Instant) {
+        let grace = self.standby || self.takeover_grace.is_some_and(|t| now < t);
+        let mut candidates = Vec::new();
+        let mut rtp_due = Vec::new();
+        for (slot, key, kind) in self.timers.due(now) {
+            let Some(c) = self.calls.get_mut(&key) else {
+                continue;
+            };
+            if timers::take(&mut c.timers, kind, slot) {
+                match kind {
+                    timers::Kind::RtpCheck => rtp_due.push(key),
+                    timers::Kind::Final | timers::Kind::Offer => candidates.push(key),
+                }
+            }
+        }
+        candidates.extend(self.timers.idle());
+        let mut ended = Vec::new();
+        for key in candidates {
+            let Some(c) = self.calls.get_mut(&key) else {
+                self.timers.not_idle(&key);
+                continue;
+            };
+            if grace && anchored_call_id(&key).is_some() {
+                // Looked at again after the grace (a deadline taken is put back).
+                self.timers.sync(c, &self.cfg);
+                continue;
+            }
+            match ending(c, now, &self.cfg) {
+                Some(why) => ended.push((key, why)),
+                None if c.live_pairs().all(|p| p.idle.is_none()) => self.timers.not_idle(&key),
+                None => {}
+            }
+        }
+        for (id, why) in ended {
+            self.end_call(now, &id, why);
+        }
+        self.run_rtp_checks(now, rtp_due);
     }
 
     /// The next time [`handle_timeout`](Self::handle_timeout) has work.
@@ -546,6 +590,7 @@ impl Engine {
     /// Removes a call from the maps (its ports stay allocated until released).
     fn take_call(&mut self, call_id: &[u8]) -> Option<Call> {
         let call = self.calls.remove(call_id)?;
+        self.timers.forget(&call);
         for p in call.live_pairs() {
             for k in p.keys {
                 self.by_key.remove(&k);

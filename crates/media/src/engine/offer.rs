@@ -381,6 +381,7 @@ impl Engine {
                     strict,
                     handover,
                     rtp_check: crate::call::RtpCheck::NotYet,
+                    timers: Default::default(),
                 }
             }
         };
@@ -393,7 +394,8 @@ impl Engine {
         result
     }
 
-    pub(super) fn keep_call(&mut self, call: Call) {
+    pub(super) fn keep_call(&mut self, mut call: Call) {
+        self.timers.sync(&mut call, &self.cfg);
         for p in call.live_pairs() {
             for k in p.keys {
                 self.by_key.insert(k, call.call_id.clone());
