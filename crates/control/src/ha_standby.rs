@@ -174,11 +174,12 @@ impl Publisher {
         }
     }
 
+    /// Drops the copy of call `id` (dialog and media), sending nothing. The proxy notes the
+    /// change; the next round writes nothing for it (a standby writes nothing, and an active
+    /// node removed it from the calls it wrote first).
     fn drop_copy(&mut self, proxy: &mut Proxy, id: &str) {
         self.engine.change(|e| e.unadopt(id.as_bytes()));
         proxy.unadopt(id);
-        // The proxy noted the change; it is not ours to write.
-        proxy.take_changed(usize::MAX);
     }
 }
 
