@@ -97,7 +97,8 @@ async fn load_standby(url: &str, calls: usize) -> (Duration, u64) {
     let (rep, task) = ha_driver::start(ha_cfg.clone()).unwrap();
     tokio::spawn(task);
     let standby = Arc::new(AtomicBool::new(true));
-    let (rx, counters, follower) = ha_follow::start(&ha_cfg, standby.clone()).unwrap();
+    let (rx, counters, follower) =
+        ha_follow::start(&ha_cfg, standby.clone(), rep.counters().clone()).unwrap();
     let started = Instant::now();
     tokio::spawn(follower);
     let parts = (rx, counters, standby);

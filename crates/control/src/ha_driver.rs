@@ -116,7 +116,12 @@ impl Replicator {
 
     /// Whether the driver asks for every call again (once per ask): the call path then
     /// publishes a `Put` of each call it holds.
+    /// Not while the queue is more than half full: the re-publish would only overflow it
+    /// again (and a call path that re-publishes every round under overload never recovers).
     pub fn take_resync(&self) -> bool {
+        if self.tx.capacity() < self.tx.max_capacity() / 2 {
+            return false;
+        }
         self.resync.swap(false, Ordering::Relaxed)
     }
 

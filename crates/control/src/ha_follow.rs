@@ -5,7 +5,9 @@
 //! reading each changed call's record. Everything read is hostile input: records go through
 //! [`ha::CallRecord::decode`], keys through [`ha::schema::call_id_of`]; what is refused is
 //! counted and skipped. An active node follows the stream only to learn that a newer epoch
-//! wrote one of its calls (split brain resolved: it drops its copy), and reads no record.
+//! wrote one of its calls (split brain resolved: it drops its copy): it looks at the cluster's
+//! epoch counter twice a second and reads the stream only while a newer activation exists, so
+//! it never reads its own writes back; it reads no record.
 //!
 //! The follower runs on its own connection (a blocking `XREAD` holds it) and hands what it
 //! reads to the SIP driver's thread over a bounded channel: when the call path is busy the
@@ -70,6 +72,7 @@ pub struct FollowCounters {
 pub fn start(
     cfg: &ReplicaConfig,
     standby: Arc<AtomicBool>,
+    epoch: Arc<crate::ha_driver::ReplicaCounters>,
 ) -> Result<
     (
         mpsc::Receiver<Followed>,
@@ -82,6 +85,7 @@ pub fn start(
     let (tx, rx) = mpsc::channel(4096);
     let counters = Arc::new(FollowCounters::default());
     let f = Follower {
+        epoch,
         client,
         timeout: cfg.timeout,
         tx,
@@ -102,6 +106,8 @@ enum Fetched {
 }
 
 struct Follower {
+    /// The node's epoch (0 until it was first active), from the replication driver.
+    epoch: Arc<crate::ha_driver::ReplicaCounters>,
     client: redis::Client,
     timeout: Duration,
     tx: mpsc::Sender<Followed>,
@@ -161,26 +167,87 @@ impl Follower {
         let mut loaded = false;
         loop {
             let standby = self.standby.load(Ordering::Relaxed);
-            if standby && !loaded {
-                last = match self.tail(&mut con).await {
-                    Ok(id) => id,
-                    Err(e) => return e,
-                };
-                if let Err(e) = self.load(&mut con).await {
-                    return e;
-                }
+            let step = if standby {
+                self.standby_step(&mut con, &mut last, !loaded).await
+            } else {
+                self.watch(&mut con, &mut last).await
+            };
+            if let Err(e) = step {
+                return e;
             }
             loaded = standby;
-            let entries = match self.read(&mut con, &last).await {
-                Ok(e) => e,
-                Err(e) => return e,
-            };
-            for entry in entries {
-                last.clone_from(&entry.id);
-                if let Err(e) = self.entry(&mut con, &entry, standby).await {
-                    return e;
+        }
+    }
+
+    /// A standby: a full load first (the stream followed from the entry before it), then the
+    /// changes after `last`, each call's record read.
+    async fn standby_step(
+        &self,
+        con: &mut MultiplexedConnection,
+        last: &mut String,
+        load: bool,
+    ) -> Result<(), Stop> {
+        if load {
+            *last = self.tail(con).await?;
+            self.load(con).await?;
+        }
+        for entry in self.read(con, last, Some(BLOCK_MS)).await? {
+            last.clone_from(&entry.id);
+            self.entry(con, &entry).await?;
+        }
+        Ok(())
+    }
+
+    /// An active node, every [`BLOCK_MS`]: whether a node became active after it (the
+    /// cluster's epoch counter above its own). Only then are the changes since the previous
+    /// look read, and each write in a newer epoch handed on ([`Followed::Seen`]); otherwise
+    /// only the stream's tail is noted, so the node does not read its own writes back.
+    async fn watch(&self, con: &mut MultiplexedConnection, last: &mut String) -> Result<(), Stop> {
+        let mine = self.epoch.epoch.load(Ordering::Relaxed);
+        // The tail before the counter: a newer node's writes follow its INCR, so when the
+        // counter read is still not above ours, every write of a newer epoch comes after the
+        // tail read first.
+        let mut pipe = redis::pipe();
+        pipe.cmd("XREVRANGE")
+            .arg(CHANGES_KEY)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1);
+        pipe.cmd("GET").arg(schema::EPOCH_KEY);
+        let (tail, cluster): (StreamRangeReply, Option<u64>) =
+            self.timed(pipe.query_async(con)).await?;
+        if mine > 0 && cluster.unwrap_or(0) > mine {
+            loop {
+                let entries = self.read(con, last, None).await?;
+                if entries.is_empty() {
+                    break;
+                }
+                for e in entries {
+                    last.clone_from(&e.id);
+                    self.seen(&e, mine).await?;
                 }
             }
+        } else if let Some(t) = tail.ids.first() {
+            last.clone_from(&t.id);
+        }
+        tokio::time::sleep(Duration::from_millis(BLOCK_MS)).await;
+        Ok(())
+    }
+
+    /// A write in an epoch newer than `mine`, handed on.
+    async fn seen(&self, e: &StreamId, mine: u64) -> Result<(), Stop> {
+        let text = |k: &str| e.get::<String>(k);
+        let epoch = text("epoch").and_then(|t| t.parse::<u64>().ok());
+        let id = text("key")
+            .as_deref()
+            .and_then(schema::call_id_of)
+            .map(str::to_owned);
+        match (text("op").as_deref(), epoch, id) {
+            (Some("put"), Some(epoch), Some(id)) if epoch > mine => {
+                self.send(Followed::Seen(id, epoch)).await
+            }
+            _ => Ok(()),
         }
     }
 
@@ -192,16 +259,20 @@ impl Follower {
         Ok(r.ids.first().map_or_else(|| "0-0".into(), |e| e.id.clone()))
     }
 
-    /// Entries after `last` (none after [`BLOCK_MS`] of quiet).
+    /// Entries after `last` (waiting up to `block` ms for one; none after that quiet).
     async fn read(
         &self,
         con: &mut MultiplexedConnection,
         last: &str,
+        block: Option<u64>,
     ) -> Result<Vec<StreamId>, Stop> {
         let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT").arg(BATCH).arg("BLOCK").arg(BLOCK_MS);
+        cmd.arg("COUNT").arg(BATCH);
+        if let Some(ms) = block {
+            cmd.arg("BLOCK").arg(ms);
+        }
         cmd.arg("STREAMS").arg(CHANGES_KEY).arg(last);
-        let wait = self.timeout + Duration::from_millis(BLOCK_MS);
+        let wait = self.timeout + Duration::from_millis(block.unwrap_or(0));
         let r = tokio::time::timeout(wait, cmd.query_async::<Option<StreamReadReply>>(con)).await;
         match r {
             Ok(Ok(r)) => Ok(r
@@ -228,13 +299,8 @@ impl Follower {
 }
 
 impl Follower {
-    /// One stream entry: a standby reads the call's record, an active node notes the epoch.
-    async fn entry(
-        &self,
-        con: &mut MultiplexedConnection,
-        e: &StreamId,
-        standby: bool,
-    ) -> Result<(), Stop> {
+    /// One stream entry for a standby: the call's record read and handed on.
+    async fn entry(&self, con: &mut MultiplexedConnection, e: &StreamId) -> Result<(), Stop> {
         let text = |k: &str| e.get::<String>(k);
         let Some(call_id) = text("key")
             .as_deref()
@@ -244,13 +310,6 @@ impl Follower {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         };
-        if !standby {
-            let epoch = text("epoch").and_then(|t| t.parse::<u64>().ok());
-            return match (text("op").as_deref(), epoch) {
-                (Some("put"), Some(epoch)) => self.send(Followed::Seen(call_id, epoch)).await,
-                _ => Ok(()),
-            };
-        }
         let mut got = self.fetch(con, std::slice::from_ref(&call_id)).await?;
         match got.pop() {
             Some(Fetched::Live(rec)) => self.send(Followed::Put(rec)).await,

@@ -72,7 +72,8 @@ impl Publisher {
             rep,
             engine,
             put: HashSet::new(),
-            role: Role::Standby,
+            // The role to start in, so that starting is not counted as a takeover.
+            role: cfg.start,
             standby,
             held: HashMap::new(),
             follow: Some(rx),

@@ -81,7 +81,8 @@ fn replication(
     tokio::spawn(task);
     let standby = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let (rx, counters, follower) =
-        control::ha_follow::start(ha, standby.clone()).context("ha.redis")?;
+        control::ha_follow::start(ha, standby.clone(), rep.counters().clone())
+            .context("ha.redis")?;
     tokio::spawn(follower);
     tracing::info!(node = %ha.node, redis = %ha.url, start = ha.start.as_str(), "HA on");
     let publisher = Publisher::new(rep, media, proxy, ha, (rx, counters, standby));

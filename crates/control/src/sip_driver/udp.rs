@@ -80,6 +80,8 @@ impl RecvBuffers {
     fn recv(&mut self, sock: &UdpSocket, out: &mut Datagrams) -> io::Result<usize> {
         let mut got = [(0usize, None::<SocketAddr>); RECV_BATCH];
         let n = self.recv_into(sock, &mut got)?;
+        out.bytes
+            .reserve(got.iter().take(n).map(|(len, _)| len).sum());
         for ((len, from), buf) in got.iter().take(n).zip(&self.bufs) {
             // A datagram without a source address cannot be answered: nothing to do with it.
             let Some(from) = *from else { continue };
