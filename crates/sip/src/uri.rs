@@ -171,8 +171,12 @@ fn classify_host(host: &str) -> Result<HostKind, UriError> {
             Err(UriError::BadIpv6)
         };
     }
-    if let Ok(v4) = host.parse::<Ipv4Addr>() {
-        return Ok(HostKind::Ipv4(v4));
+    // A host that does not start with a digit is no IPv4 address; a canonical dotted quad is
+    // read without the general parser (hosts are classified on every Via and URI read).
+    if host.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        if let Some(v4) = dotted_quad(host).or_else(|| host.parse::<Ipv4Addr>().ok()) {
+            return Ok(HostKind::Ipv4(v4));
+        }
     }
     if host.is_empty() {
         return Err(UriError::EmptyHost);
@@ -186,6 +190,31 @@ fn classify_host(host: &str) -> Result<HostKind, UriError> {
     } else {
         Err(UriError::BadHost)
     }
+}
+
+/// `host` as an IPv4 address when it is four decimal octets of one to three digits, no
+/// leading zero, each at most 255; `None` otherwise (the caller then asks the general parser,
+/// so this only decides faster what it would decide).
+fn dotted_quad(host: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let (mut done, mut value, mut digits) = (0usize, 0u16, 0u8);
+    for &c in host.as_bytes() {
+        match c {
+            // A fourth digit, or a digit after a leading zero.
+            b'0'..=b'9' if digits == 3 || (digits == 1 && value == 0) => return None,
+            b'0'..=b'9' => {
+                value = value * 10 + u16::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 => {
+                *octets.get_mut(done)? = u8::try_from(value).ok()?;
+                (done, value, digits) = (done + 1, 0, 0);
+            }
+            _ => return None,
+        }
+    }
+    *octets.get_mut(done).filter(|_| done == 3 && digits > 0)? = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Splits `host[:port]` (the host may be a bracketed IPv6 reference) and checks both parts.

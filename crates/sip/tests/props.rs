@@ -102,6 +102,17 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
+    fn a_host_is_ipv4_exactly_when_the_standard_parser_says_so(
+        host in r"[0-9.]{1,17}|(25[0-9]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-9]|2[0-4][0-9]|0?1?[0-9]?[0-9])){3}",
+    ) {
+        let kind = sip::host_kind(&host);
+        match host.parse::<std::net::Ipv4Addr>() {
+            Ok(a) => prop_assert_eq!(kind, Ok(sip::HostKind::Ipv4(a))),
+            Err(_) => prop_assert!(!matches!(kind, Ok(sip::HostKind::Ipv4(_)))),
+        }
+    }
+
+    #[test]
     fn comma_split_matches_bytewise_reference(value in r#"[a-z ,;<>"\\\t=é]{0,48}"#) {
         prop_assert_eq!(sip::split_commas(&value), split_commas_bytewise(&value));
     }
