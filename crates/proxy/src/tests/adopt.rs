@@ -3,7 +3,7 @@
 //! parties the record named; `unadopt` forgets it without a word; a Call-ID held for another
 //! caller is not taken over.
 
-use super::anchor::bed;
+use super::anchor::{bed, calls, media_of};
 use super::*;
 use crate::{AdoptedDialog, DialogState};
 
@@ -91,4 +91,51 @@ fn a_call_id_held_for_another_caller_is_not_taken_over_by_a_record() {
         bed.proxy().call("mine", now).unwrap().member_hop.0,
         member_addr(0)
     );
+}
+
+/// A re-INVITE after a takeover: the adopted call's media session (the ports the active gave
+/// the parties) is re-offered in place, the member is offered the same inside relay port.
+#[test]
+fn a_reinvite_of_an_adopted_call_keeps_its_relay_ports() {
+    use media::call::Remote;
+    use media::{AdoptedCall, AdoptedLeg, AdoptedStream};
+    let (mut bed, engine) = bed(vec![Answer::Ok], 10);
+    let now = bed.sim.now();
+    let leg = |interface: &str, ip: [u8; 4], port, remote: SocketAddr| AdoptedLeg {
+        interface: interface.into(),
+        port,
+        advertised: ip.into(),
+        remote: Remote {
+            rtp: wire::Endpoint::from_socket_addr(remote),
+            rtcp_port: remote.port() + 1,
+            hold: false,
+            clock_rate: 8000,
+        },
+        mux: false,
+    };
+    let media = AdoptedCall {
+        call_id: b"held".to_vec(),
+        tags: [Some(b"ctag-held".to_vec()), Some(b"m127.0.0.20".to_vec())],
+        streams: vec![AdoptedStream {
+            index: 0,
+            worker: 0,
+            legs: [
+                leg("external", [10, 0, 0, 1], 30004, addr("127.0.0.10:40000")),
+                leg("internal", [10, 0, 0, 2], 31004, addr("127.0.0.20:50000")),
+            ],
+        }],
+    };
+    engine.lock().adopt(now, &media).unwrap();
+    assert!(bed.proxy_mut().adopt(now, adopted("held")));
+    let hold = "v=0\r\no=- 1 2 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendonly\r\n";
+    let reinvite = with_sdp(
+        &in_dialog("INVITE", "held", 2, "m127.0.0.20", member_addr(0)),
+        hold,
+    );
+    bed.send(reinvite);
+    bed.run_ms(100);
+    let inv = bed.member(0).first("INVITE");
+    assert_eq!(media_of(&inv), ("10.0.0.2".to_owned(), 31004), "{inv}");
+    assert!(inv.contains("a=sendonly"), "{inv}");
+    assert_eq!(calls(&engine), 1, "the same session, no new one");
 }

@@ -115,7 +115,7 @@ fn member_sdp(i: usize) -> String {
 }
 
 /// The connection address and audio port an SDP body in `text` names.
-fn media_of(text: &str) -> (String, u16) {
+pub(super) fn media_of(text: &str) -> (String, u16) {
     let c = text
         .lines()
         .find_map(|l| l.strip_prefix("c=IN IP4 "))
@@ -128,6 +128,13 @@ fn media_of(text: &str) -> (String, u16) {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     (c, port)
+}
+
+impl Shared {
+    /// The engine, locked (a test that sets state up in it).
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Engine> {
+        self.0.lock().unwrap()
+    }
 }
 
 pub(super) fn calls(e: &Shared) -> usize {
