@@ -362,7 +362,7 @@ impl Proxy {
         if let Some(id) = self.txns.server_by_key(&key) {
             return self.retransmission(now, id);
         }
-        let id = self.new_server(arrival, msg, info, key);
+        let id = self.new_server(arrival, info, key);
         let invite = self
             .txns
             .server_by_key(&info.server_key_as(&Method::Invite));

@@ -4,7 +4,7 @@
 use crate::util;
 use sip::Transport;
 use sip::{Message, Method};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The RFC 3261 branch magic cookie (§8.1.1.7).
 pub(crate) const MAGIC: &str = "z9hG4bK";
@@ -48,6 +48,12 @@ pub(crate) struct ReqInfo {
     /// The top Via in canonical form, for the RFC 2543 key only: empty when the branch has
     /// the magic cookie.
     pub top_via: String,
+    /// The top Via's sent-by host when it is an IP literal.
+    pub via_ip: Option<IpAddr>,
+    /// The top Via's sent-by port, if written.
+    pub via_port: Option<u16>,
+    /// Whether the top Via carries `rport` (RFC 3581).
+    pub via_rport: bool,
 }
 
 impl ReqInfo {
@@ -90,7 +96,23 @@ impl ReqInfo {
                 Some(b) if b.starts_with(MAGIC) => String::new(),
                 _ => via.to_string(),
             },
+            via_ip: util::ip_literal(&via.host),
+            via_port: via.port,
+            via_rport: matches!(via.rport(), Ok(Some(_))),
         })
+    }
+
+    /// Where responses to this request go, as [`Arrival::reply_to`] says, from the top Via
+    /// read once (RFC 3261 §18.2.2, RFC 3581 §4).
+    pub(crate) fn reply_to(&self, arrival: Arrival) -> SocketAddr {
+        if arrival.transport.is_reliable() {
+            return arrival.from;
+        }
+        let port = match self.via_rport {
+            true => arrival.from.port(),
+            false => self.via_port.unwrap_or(5060),
+        };
+        SocketAddr::new(arrival.from.ip(), port)
     }
 
     /// The key of the server transaction this request belongs to (RFC 3261 §17.2.3), as if
@@ -157,4 +179,38 @@ pub(crate) fn reply_target(msg: &Message<'_>, from: SocketAddr) -> Option<Socket
         _ => via.port.unwrap_or(5060),
     };
     Some(SocketAddr::new(from.ip(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
+
+    use super::*;
+
+    /// The reply address from the fields read once is the one read from the message again.
+    #[test]
+    fn reply_to_from_the_read_fields_is_the_messages() {
+        let vias = [
+            "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bKa;rport",
+            "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bKa",
+            "SIP/2.0/UDP caller.example.net;branch=z9hG4bKa",
+            "SIP/2.0/UDP [2001:db8::1]:5080;rport=5999;branch=z9hG4bKa",
+        ];
+        for via in vias {
+            let text = format!(
+                "OPTIONS sip:lb.example.net SIP/2.0\r\nVia: {via}\r\nFrom: <sip:a@b>;tag=1\r\n\
+                 To: <sip:lb.example.net>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"
+            );
+            let msg = sip::parse(text.as_bytes()).unwrap();
+            let info = ReqInfo::read(&msg).unwrap();
+            for transport in [Transport::Udp, Transport::Tcp] {
+                let arrival = Arrival {
+                    transport,
+                    local: "127.0.0.1:5060".parse().unwrap(),
+                    from: "198.51.100.7:40000".parse().unwrap(),
+                };
+                assert_eq!(info.reply_to(arrival), arrival.reply_to(&msg), "{via}");
+            }
+        }
+    }
 }

@@ -74,7 +74,7 @@ impl Proxy {
         if info.method == Method::Cancel {
             return self.on_cancel(now, arrival, msg, &info, key);
         }
-        let id = self.new_server(arrival, msg, &info, key);
+        let id = self.new_server(arrival, &info, key);
         if info.method.is_invite() {
             // RFC 3261 §16.2: a stateful proxy answers an INVITE with 100 at once.
             self.respond(now, id, msg, 100, "Trying", &[]);
@@ -156,17 +156,11 @@ impl Proxy {
     }
 
     /// A server transaction for a new request, keyed by `key`.
-    pub(crate) fn new_server(
-        &mut self,
-        arrival: Arrival,
-        msg: &Message<'_>,
-        info: &ReqInfo,
-        key: String,
-    ) -> ServerId {
+    pub(crate) fn new_server(&mut self, arrival: Arrival, info: &ReqInfo, key: String) -> ServerId {
         let hop = Hop {
             transport: arrival.transport,
             local: arrival.local,
-            peer: arrival.reply_to(msg),
+            peer: info.reply_to(arrival),
         };
         let txn = ServerTxn::new(info.method.is_invite(), hop, self.timing());
         let tag = self.ids.token();
@@ -392,10 +386,9 @@ impl Proxy {
         let (pop_top, strict_ruri) = (edits.pop_top, edits.strict_ruri);
         let from = arrival.from;
         let mut ed = sip::Editor::new(msg);
-        let via = msg.top_via()?;
-        let ip = (util::ip_literal(&via.host) != Some(from.ip())).then(|| from.ip().to_string());
+        let ip = (info.via_ip != Some(from.ip())).then(|| from.ip().to_string());
         let received = ip.as_deref();
-        let rport = matches!(via.rport(), Ok(Some(_))).then_some(from.port());
+        let rport = info.via_rport.then_some(from.port());
         if received.is_some() || rport.is_some() {
             ed.set_top_via_source(received, rport)?;
         }
