@@ -136,7 +136,8 @@ impl Engine {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// One stream: updated in place when its ports are the same, installed otherwise.
+    /// One stream: installed on its ports, or, when it holds them already, brought up to
+    /// what the record says (the workers told only of a change).
     fn adopt_stream(&mut self, call: &mut Call, s: &AdoptedStream) -> Result<(), AdoptError> {
         if s.index >= 64 {
             return Err(AdoptError::Index(s.index));
@@ -150,23 +151,37 @@ impl Engine {
         if call.pairs.len() <= s.index {
             call.pairs.resize(s.index + 1, None);
         }
-        let same = call.pairs[s.index].as_ref().is_some_and(|p| p.keys == keys);
-        if !same {
-            if let Some(p) = call.pairs[s.index].take() {
-                self.drop_pair(&p);
+        let (remote, mux) = (
+            s.legs.clone().map(|l| l.remote),
+            s.legs.clone().map(|l| l.mux),
+        );
+        match call.pairs[s.index].take() {
+            Some(mut p) if p.keys == keys => {
+                if (p.remote, p.mux) != (remote, mux) {
+                    (p.remote, p.mux, p.mux_offered) = (remote, mux, mux);
+                    for leg in 0..2 {
+                        let spec = p.spec(leg, call.latch, call.strict, call.handover);
+                        self.commands
+                            .push_back((p.worker, FlowCommand::Update(spec)));
+                    }
+                }
+                call.pairs[s.index] = Some(p);
             }
-            call.pairs[s.index] = Some(self.install_adopted(call, s, keys)?);
-        }
-        let Some(p) = call.pairs[s.index].as_mut() else {
-            return Ok(());
-        };
-        p.remote = s.legs.clone().map(|l| l.remote);
-        p.mux = s.legs.clone().map(|l| l.mux);
-        p.mux_offered = p.mux;
-        for leg in 0..2 {
-            let spec = p.spec(leg, call.latch, call.strict, call.handover);
-            self.commands
-                .push_back((p.worker, FlowCommand::Update(spec)));
+            moved => {
+                if let Some(p) = moved {
+                    self.drop_pair(&p);
+                }
+                let pair = Pair {
+                    worker: s.worker,
+                    keys,
+                    remote,
+                    mux,
+                    mux_offered: mux,
+                    media: "audio".into(),
+                    idle: None,
+                };
+                call.pairs[s.index] = Some(self.install_adopted(call, pair)?);
+            }
         }
         Ok(())
     }
@@ -181,53 +196,23 @@ impl Engine {
         Ok(PortKey { addr, port: l.port })
     }
 
-    /// Takes both ports of a stream as given, binds them and installs the pair.
-    fn install_adopted(
-        &mut self,
-        call: &Call,
-        s: &AdoptedStream,
-        keys: [PortKey; 2],
-    ) -> Result<Pair, AdoptError> {
-        let w = s.worker;
-        for k in keys {
+    /// Takes both ports of `pair` as named, binds them and has its worker install it.
+    fn install_adopted(&mut self, call: &Call, pair: Pair) -> Result<Pair, AdoptError> {
+        let w = pair.worker;
+        for k in pair.keys {
             if self.layout.owner(k) != Some(w) || k.port & 1 != 0 {
                 return Err(AdoptError::Layout(k.port, w));
             }
         }
-        let mut handles = Vec::with_capacity(4);
-        for (i, k) in keys.iter().enumerate() {
-            if let Err(e) = self.take_exact_bound(w, *k, &mut handles) {
-                for taken in &keys[..i] {
-                    self.alloc.give_back(w, *taken);
-                }
+        let a = self.take_exact_bound(w, pair.keys[0])?;
+        let b = match self.take_exact_bound(w, pair.keys[1]) {
+            Ok(b) => b,
+            Err(e) => {
+                self.alloc.give_back(w, pair.keys[0]);
                 return Err(e);
             }
-        }
-        let mut pair = Pair {
-            worker: w,
-            keys,
-            remote: s.legs.clone().map(|l| l.remote),
-            mux: s.legs.clone().map(|l| l.mux),
-            mux_offered: [false; 2],
-            media: "audio".into(),
-            idle: None,
         };
-        pair.mux_offered = pair.mux;
-        let [h0, h1, h2, h3]: [dataplane::PortHandle; 4] = handles
-            .try_into()
-            .map_err(|_| AdoptError::Bind(keys[0].port, "handles".into()))?;
-        let (a, b) = (
-            pair.spec(0, call.latch, call.strict, call.handover),
-            pair.spec(1, call.latch, call.strict, call.handover),
-        );
-        self.commands.push_back((
-            w,
-            FlowCommand::Install {
-                a,
-                b,
-                handles: [h0, h1, h2, h3],
-            },
-        ));
+        self.install_pair(call, &pair, [a, b]);
         Ok(pair)
     }
 
@@ -236,27 +221,15 @@ impl Engine {
         &mut self,
         w: usize,
         k: PortKey,
-        handles: &mut Vec<dataplane::PortHandle>,
-    ) -> Result<(), AdoptError> {
+    ) -> Result<[dataplane::PortHandle; 2], AdoptError> {
         if !self.alloc.take_exact(w, k) {
             return Err(AdoptError::InUse(k.port));
         }
         let ip = self.cfg.interfaces[usize::from(k.addr)].address;
-        let bound = self
-            .binder
-            .bind(k.addr, ip, k.port)
-            .and_then(|rtp| Ok([rtp, self.binder.bind(k.addr, ip, k.port | 1)?]));
-        match bound {
-            Ok(hs) => {
-                handles.extend(hs);
-                Ok(())
-            }
-            Err(e) => {
-                self.counters.bind_failures += 1;
-                self.alloc.give_back(w, k);
-                Err(AdoptError::Bind(k.port, e.to_string()))
-            }
-        }
+        self.bind_pair(ip, k).map_err(|e| {
+            self.alloc.give_back(w, k);
+            AdoptError::Bind(k.port, e.to_string())
+        })
     }
 
     /// Removes a pair at once (an adopted stream moved or gone): no delete delay, the ports go

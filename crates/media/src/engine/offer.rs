@@ -194,6 +194,23 @@ impl Engine {
         Some(i.advertised.unwrap_or(i.address))
     }
 
+    /// Binds RTP port `key` at `ip` and the RTCP port after it (a failure counted; what bound
+    /// is closed again).
+    pub(super) fn bind_pair(
+        &mut self,
+        ip: IpAddr,
+        key: PortKey,
+    ) -> std::io::Result<[dataplane::PortHandle; 2]> {
+        let bound = self
+            .binder
+            .bind(key.addr, ip, key.port)
+            .and_then(|rtp| Ok([rtp, self.binder.bind(key.addr, ip, key.port | 1)?]));
+        if bound.is_err() {
+            self.counters.bind_failures += 1;
+        }
+        bound
+    }
+
     /// Binds both ports of a pair; on failure the pair is skipped and the next one tried.
     fn take_bound(
         &mut self,
@@ -210,22 +227,11 @@ impl Engine {
             let Some(key) = self.alloc.take(w, addr) else {
                 break;
             };
-            let rtp = self.binder.bind(addr, ip, key.port);
-            let rtcp = rtp
-                .as_ref()
-                .ok()
-                .map(|_| self.binder.bind(addr, ip, key.port | 1));
-            match (rtp, rtcp) {
-                (Ok(a), Some(Ok(b))) => return Ok((key, [a, b])),
-                (rtp, rtcp) => {
-                    self.counters.bind_failures += 1;
+            match self.bind_pair(ip, key) {
+                Ok(handles) => return Ok((key, handles)),
+                Err(err) => {
                     self.alloc.skip(w, key);
-                    let err = rtp.err().or(rtcp.and_then(Result::err));
-                    if err
-                        .as_ref()
-                        .and_then(std::io::Error::raw_os_error)
-                        .is_some_and(|c| c == 24 || c == 23)
-                    {
+                    if err.raw_os_error().is_some_and(|c| c == 24 || c == 23) {
                         // EMFILE / ENFILE: no port will bind; say so instead of "out of ports".
                         return Err(Refusal::overloaded(
                             "Out of file descriptors (raise the open-file limit)",
@@ -280,8 +286,6 @@ impl Engine {
                 return Err(e);
             }
         };
-        let [ha0, ha1] = ha;
-        let [hb0, hb1] = hb;
         let pair = Pair {
             worker: w,
             keys: [ka, kb],
@@ -291,19 +295,30 @@ impl Engine {
             media: media.to_string(),
             idle: None,
         };
-        let (sa, sb) = (
+        self.install_pair(call, &pair, [ha, hb]);
+        Ok(pair)
+    }
+
+    /// Has the pair's worker install both its streams on the ports bound (`handles`: RTP and
+    /// RTCP of each leg).
+    pub(super) fn install_pair(
+        &mut self,
+        call: &Call,
+        pair: &Pair,
+        [[ha0, ha1], [hb0, hb1]]: [[dataplane::PortHandle; 2]; 2],
+    ) {
+        let (a, b) = (
             pair.spec(0, call.latch, call.strict, call.handover),
             pair.spec(1, call.latch, call.strict, call.handover),
         );
         self.commands.push_back((
-            w,
+            pair.worker,
             FlowCommand::Install {
-                a: sa,
-                b: sb,
+                a,
+                b,
                 handles: [ha0, ha1, hb0, hb1],
             },
         ));
-        Ok(pair)
     }
 
     pub(super) fn remote_of(
