@@ -97,6 +97,8 @@ struct Shared {
     /// The calls whose writes were fenced off (a newer epoch owns them): the call path drops
     /// its copies. Bounded by the calls written.
     fenced: std::sync::Mutex<Vec<String>>,
+    /// Whether `fenced` holds any (so the call path's round takes no lock in the usual case).
+    any_fenced: AtomicBool,
 }
 
 impl Replicator {
@@ -137,6 +139,9 @@ impl Replicator {
 
     /// The calls whose writes were fenced off since the last take (their copies here lost).
     pub fn take_fenced(&self) -> Vec<String> {
+        if !self.shared.any_fenced.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
         match self.shared.fenced.lock() {
             Ok(mut f) => std::mem::take(&mut *f),
             Err(_) => Vec::new(),
@@ -386,6 +391,7 @@ impl Driver {
             .map(|(c, _)| c.call_id().to_owned());
         if let Ok(mut f) = self.shared.fenced.lock() {
             f.extend(lost);
+            self.shared.any_fenced.store(true, Ordering::Release);
         }
     }
 

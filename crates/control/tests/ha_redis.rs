@@ -280,3 +280,61 @@ async fn a_new_epoch_is_above_every_epoch_seen_even_without_the_counter() {
     let mut con = connect(&redis).await;
     assert_eq!(stored(&mut con, 1).await.1, st(42, "b", 1));
 }
+
+/// Shared limits read other nodes' load keys as hostile input: a key with more fields than a
+/// node may have is ignored whole; a count that is no integer, or a field that names no set
+/// and member, is skipped; a huge count is clamped; this node's own key is not counted.
+#[tokio::test(flavor = "current_thread")]
+async fn other_nodes_load_keys_are_bounded_and_checked() {
+    let Some(redis) = redis_on(free_port()) else {
+        return;
+    };
+    let mut con = connect(&redis).await;
+    let hset = |key: &str, fields: Vec<(String, String)>| {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(key);
+        for (f, v) in fields {
+            cmd.arg(f).arg(v);
+        }
+        cmd
+    };
+    let flood: Vec<(String, String)> = (0..=ha::schema::MAX_LOAD_FIELDS)
+        .map(|i| (format!("pool sip:10.0.0.{i}"), "1".into()))
+        .collect();
+    let _: () = hset("fv:1:load:flood", flood)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let odd = vec![
+        ("pool sip:a".into(), "3".into()),
+        ("pool sip:b".into(), "lots".into()),
+        ("pool sip:c".into(), "-1".into()),
+        ("nospace".into(), "4".into()),
+        ("pool sip:d".into(), "99999999999".into()),
+        ("pool sip:e".into(), "4000000".into()),
+    ];
+    let _: () = hset("fv:1:load:b", odd)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let mine = vec![("pool sip:a".into(), "7".into())];
+    let _: () = hset("fv:1:load:a", mine)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let cfg = ha::ReplicaConfig {
+        url: redis.url(),
+        ..ha::ReplicaConfig::new("a".into())
+    };
+    let (share, task) = control::ha_share::start(&cfg).unwrap();
+    tokio::spawn(task);
+    let mut peers = None;
+    wait_for("the other nodes' counts", || {
+        peers = share.take_peers();
+        peers.is_some()
+    })
+    .await;
+    let key = |uri: &str| ("pool".to_owned(), uri.to_owned());
+    let want = control::ha_share::Counts::from([(key("sip:a"), 3), (key("sip:e"), 1_000_000)]);
+    assert_eq!(peers.unwrap(), want);
+}
