@@ -40,26 +40,14 @@ own_session RELAY_AFXDP_INNER "$@"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RELAYS=${RELAYS:-"rtpengine ferrovox ferrovox-afxdp"}
-CALLS=${CALLS:-100}
-SIZE=${SIZE:-172}
-WARMUP=${WARMUP:-1}
-DURATION=${DURATION:-3}
-LOSS=${LOSS:-0.1}
-START_PPS=${START_PPS:-20000}
-MAX_PPS=${MAX_PPS:-2000000}
-MAX_STEPS=${MAX_STEPS:-16}
 BURST=${BURST:-1}
 GSO=${GSO:-off}
-RELAY_CORE=${RELAY_CORE:-1}
-LOAD_CORE=${LOAD_CORE:-0}
-SKIP_BUILD=${SKIP_BUILD:-0}
-CEILING=${CEILING:-1}
 PROFILE=${PROFILE:-}
 PROFILE_SECS=${PROFILE_SECS:-4}
 AFXDP_BUSY_BUDGET=${AFXDP_BUSY_BUDGET-0}
-RTPENGINE=${RTPENGINE:-/usr/bin/rtpengine}
-FERROVOX=${FERROVOX:-$TARGET_DIR/release/ferrovox}
-LOAD=${RELAY_LOAD:-$TARGET_DIR/release/relay-load}
+WORK=$(mktemp -d /tmp/relay-afxdp.XXXXXX)
+# shellcheck source=benches/relay-common.sh
+source "$ROOT/benches/relay-common.sh"
 
 NS_LOAD=fvb-load
 NS_RELAY=fvb-relay
@@ -70,28 +58,16 @@ CTL_RELAY=10.98.0.1
 RELAY_IF=fvb-media-r
 PORTS=(30000 39999)
 
-say() { printf '%s\n' "$*" >&2; }
 [[ $(id -u) == 0 ]] || { say "relay-afxdp.sh needs root (namespaces, DPDK)"; exit 1; }
 for tool in ip ethtool taskset; do
     command -v "$tool" >/dev/null || { say "needs $tool (deploy/install-dpdk.sh)"; exit 1; }
 done
 
-WORK=$(mktemp -d /tmp/relay-afxdp.XXXXXX)
-STARTED=()
 cleanup() {
-    local pid
-    for pid in "${STARTED[@]}"; do stop "$pid"; done
+    stop_started
     ip netns del "$NS_LOAD" 2>/dev/null || true
     ip netns del "$NS_RELAY" 2>/dev/null || true
     echo "logs and outputs: $WORK"
-}
-stop() {
-    kill "$1" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -9 "$1" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -126,19 +102,6 @@ with_media_address() {
     return 0
 }
 
-CLK_TCK=$(getconf CLK_TCK)
-cpu_secs() {
-    local rest
-    rest=$(sed 's/^.*) //' "/proc/$1/stat") || { echo "na"; return; }
-    awk -v t="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / t }' <<<"$rest"
-}
-# Value of KEY in the RESULT line of FILE ("na" when absent).
-result_field() {
-    local line
-    line=$(grep '^RESULT ' "$1" | tail -n 1 || true)
-    awk -v k="$2" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) { print kv[2]; found = 1 } } }
-        END { if (!found) print "na" }' <<<"$line"
-}
 # p50 or p99 (microseconds) of the best step's round trip, from the tool's summary.
 latency() {
     local l
@@ -146,36 +109,12 @@ latency() {
     [[ -n $l ]] || { echo na; return; }
     sed -E "s/.*$2 ([0-9]+) us.*/\\1/" <<<"$l"
 }
-load_args() {
-    echo --calls "$CALLS" --size "$SIZE" --warmup "$WARMUP" --duration "$DURATION" \
-        --loss "$LOSS" --start "$START_PPS" --max "$MAX_PPS" --max-steps "$MAX_STEPS" \
-        --burst "$BURST" --gso "$GSO" --local "$MEDIA_TOOL" --relay-net 10.0.0.0/8
-}
+LOAD_EXTRA=(--local "$MEDIA_TOOL" --relay-net 10.0.0.0/8)
 run_load() {
     ip netns exec "$NS_LOAD" nice -n -20 taskset -c "$LOAD_CORE" "$LOAD" "$@"
 }
-
-# measure NAME NG PID: the relay's highest passing rate; output in $WORK/NAME.out.
-measure() {
-    local name=$1 ng=$2 pid=$3 wall_start cpu_start tid
-    if ! run_load ping --ng "$ng" --wait 20 --local "$CTL_TOOL" --relay-net 10.0.0.0/8 >&2; then
-        say "$name does not answer ng ping on $ng"
-        return 1
-    fi
-    taskset -a -p -c "$RELAY_CORE" "$pid" >/dev/null
-    for tid in /proc/"$pid"/task/*; do renice -n -20 -p "${tid##*/}" >/dev/null 2>&1 || true; done
-    wall_start=$(date +%s.%N)
-    cpu_start=$(cpu_secs "$pid")
-    # shellcheck disable=SC2046
-    if ! run_load search --ng "$ng" --relay-pid "$pid" --label "$name" $(load_args) \
-        | tee "$WORK/$name.out" >&2; then
-        say "$name: the load tool failed"
-        return 1
-    fi
-    kill -0 "$pid" 2>/dev/null || { say "$name exited during the run"; return 1; }
-    awk -v a="$cpu_start" -v b="$(cpu_secs "$pid")" -v w0="$wall_start" -v w1="$(date +%s.%N)" \
-        'BEGIN { printf "%.2f s CPU over %.1f s wall", b - a, w1 - w0 }' >"$WORK/$name.cpu"
-}
+# ng runs over the control link: ping from the tool's control address.
+ping_args() { echo --wait 20 --local "$CTL_TOOL" --relay-net 10.0.0.0/8; }
 
 # profile NAME NG: the relay core's profile at PROFILE pps (every process and the kernel's
 # softirq work on it), top symbols in $WORK/NAME.profile.
@@ -270,12 +209,7 @@ fi
 topology
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A STATUS
-if [[ $CEILING == 1 ]]; then
-    say "== load tool ceiling (no relay, endpoints send to each other, core $LOAD_CORE) =="
-    # shellcheck disable=SC2046
-    run_load ceiling --label load-tool $(load_args) | tee "$WORK/load-tool.out" >&2 ||
-        say "ceiling measurement failed"
-fi
+measure_ceiling
 for relay in $RELAYS; do
     say "== $relay =="
     case $relay in
@@ -297,10 +231,8 @@ for relay in $RELAYS; do
 done
 
 # ---- report ----
-field() { [[ -f $WORK/$1.out ]] && result_field "$WORK/$1.out" "$2" || echo na; }
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "na" || b == "na" || b + 0 == 0) print "na"; else printf "%.2fx", a / b }'
-}
+# ratiox A B: the ratio with its unit.
+ratiox() { local r; r=$(ratio "$1" "$2"); [[ $r == na ]] && echo na || echo "${r}x"; }
 line() { printf '  %-30s %s\n' "$1" "$2"; }
 relay_line() {
     local r=$1 note=""
@@ -324,21 +256,21 @@ xsk=$(grep -ho 'xsk_mode="[a-z-]*" xdp_attach=[a-z]*' "$WORK/ferrovox-afxdp.log"
 {
     echo
     echo "============ relay throughput on one core: AF_XDP vs kernel sockets ============"
-    line "CPU" "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk -F': ' '/^cpu MHz/ { printf "%.0f", $2; exit }' /proc/cpuinfo) MHz, $(nproc) cores online"
+    line "CPU" "$(cpu_description)"
     line "kernel" "$(uname -r)"
     line "load average at start" "$LOADAVG_START"
     line "pinning" "relay on core $RELAY_CORE (all threads), load tool on core $LOAD_CORE, nice -20"
     line "calls / packet" "$CALLS calls ($((CALLS * 2)) streams), $SIZE-byte RTP over a veth pair between namespaces"
     line "load tool sends" "bursts of $BURST per stream, UDP GSO $GSO; pass: loss < ${LOSS}%"
-    line "ferrovox" "rev $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$([[ -n $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null) ]] && echo ' + uncommitted changes')"
+    line "ferrovox" "$(ferrovox_rev)"
     line "AF_XDP socket" "${xsk:-na}, busy_budget ${AFXDP_BUSY_BUDGET:-default}"
     [[ $CEILING == 1 ]] && line "load tool ceiling" "$(field load-tool rate_pps) pps (endpoint to endpoint, no relay)"
     echo "  ---"
     for r in $RELAYS; do relay_line "$r"; done
     echo "  ---"
-    line "ferrovox / rtpengine" "rate $(ratio "$(field ferrovox rate_pps)" "$(field rtpengine rate_pps)"), per CPU-second $(ratio "$(field ferrovox per_core_pps)" "$(field rtpengine per_core_pps)")"
-    line "afxdp / ferrovox sockets" "rate $(ratio "$(field ferrovox-afxdp rate_pps)" "$(field ferrovox rate_pps)"), per CPU-second $(ratio "$(field ferrovox-afxdp per_core_pps)" "$(field ferrovox per_core_pps)") (target >= 3x)"
-    per_core=$(ratio "$(field ferrovox-afxdp per_core_pps)" "$(field ferrovox per_core_pps)")
+    line "ferrovox / rtpengine" "rate $(ratiox "$(field ferrovox rate_pps)" "$(field rtpengine rate_pps)"), per CPU-second $(ratiox "$(field ferrovox per_core_pps)" "$(field rtpengine per_core_pps)")"
+    line "afxdp / ferrovox sockets" "rate $(ratiox "$(field ferrovox-afxdp rate_pps)" "$(field ferrovox rate_pps)"), per CPU-second $(ratiox "$(field ferrovox-afxdp per_core_pps)" "$(field ferrovox per_core_pps)") (target >= 3x)"
+    per_core=$(ratiox "$(field ferrovox-afxdp per_core_pps)" "$(field ferrovox per_core_pps)")
     if [[ $per_core == na ]]; then
         verdict="INCONCLUSIVE: a figure is missing"
     elif awk -v r="${per_core%x}" 'BEGIN { exit !(r >= 3) }'; then
@@ -350,7 +282,7 @@ xsk=$(grep -ho 'xsk_mode="[a-z-]*" xdp_attach=[a-z]*' "$WORK/ferrovox-afxdp.log"
         verdict="NOT MET ($per_core)"
     fi
     line "AF_XDP >= 3x sockets per core" "$verdict"
-    line "afxdp / rtpengine" "rate $(ratio "$(field ferrovox-afxdp rate_pps)" "$(field rtpengine rate_pps)"), per CPU-second $(ratio "$(field ferrovox-afxdp per_core_pps)" "$(field rtpengine per_core_pps)")"
+    line "afxdp / rtpengine" "rate $(ratiox "$(field ferrovox-afxdp rate_pps)" "$(field rtpengine rate_pps)"), per CPU-second $(ratiox "$(field ferrovox-afxdp per_core_pps)" "$(field rtpengine per_core_pps)")"
     echo "================================================================================="
 } | tee "$WORK/summary.txt"
 
