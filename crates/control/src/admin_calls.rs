@@ -46,7 +46,7 @@ pub(crate) fn member_of(proxy: &Proxy, v: &CallView) -> Option<CallMember> {
 
 /// `calls.list`, the SIP half: a page of calls in Call-ID order after the cursor (relay ports
 /// are filled in by [`fill_relay_ports`]).
-pub fn list(proxy: &Proxy, p: &CallListParams, now: Instant) -> Result<Value, ErrorObject> {
+pub fn list(proxy: &mut Proxy, p: &CallListParams, now: Instant) -> Result<Value, ErrorObject> {
     let limit = p.page_size()?;
     let (page, more) = proxy.calls_page(p.cursor.as_deref(), limit, now);
     let items: Vec<CallSummary> = page

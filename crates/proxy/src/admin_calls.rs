@@ -105,28 +105,17 @@ fn view(call_id: &str, d: &Dialog, now: Instant) -> CallView {
 
 impl Proxy {
     /// Up to `limit` calls whose Call-ID sorts after `after` (all when `None`), in Call-ID
-    /// order, and whether more follow. One pass over the dialog table: a page costs O(n),
-    /// never a sort of every call.
+    /// order, and whether more follow. A first page is one pass over the dialog table; a
+    /// listing's later pages walk the order it took once (see `Dialogs::page`).
     pub fn calls_page(
-        &self,
+        &mut self,
         after: Option<&str>,
         limit: usize,
         now: Instant,
     ) -> (Vec<CallView>, bool) {
-        let mut ids: Vec<&String> = self
-            .dialogs
-            .iter()
-            .map(|(k, _)| k)
-            .filter(|k| after.is_none_or(|a| k.as_str() > a))
-            .collect();
-        let more = ids.len() > limit;
-        if more {
-            ids.select_nth_unstable(limit);
-            ids.truncate(limit);
-        }
-        ids.sort_unstable();
+        let (ids, more) = self.dialogs.page(after, limit, now);
         let page = ids
-            .into_iter()
+            .iter()
             .filter_map(|k| self.dialogs.get(k).map(|d| view(k, d, now)))
             .collect();
         (page, more)

@@ -9,7 +9,7 @@ use dispatch::Dispatcher;
 use sip::Transport;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One routed call.
 #[derive(Debug, Clone)]
@@ -61,6 +61,24 @@ pub(crate) struct Dialogs {
     /// The Call-IDs of the dialogs that changed since the last take, when tracked (HA
     /// replication); never more than the table held, since a change names a dialog.
     changed: Option<HashSet<String>>,
+    /// The order a listing in progress walks ([`Dialogs::page`]).
+    listing: Option<Listing>,
+}
+
+/// How long a listing's order serves its later pages. A listing that takes longer sorts again
+/// from its cursor; a call that began after its order was taken shows in the next listing.
+const LISTING_ORDER_LIFE: Duration = Duration::from_secs(10);
+
+/// The Call-IDs held when a listing asked for its second page, sorted once: each later page is
+/// a binary search and a slice instead of a pass over every dialog (a full listing of n calls
+/// in pages of p cost n²/p; now n log n once). Gone when a page reaches the end.
+#[derive(Debug)]
+struct Listing {
+    /// The Call-IDs after `from`, sorted.
+    ids: Vec<String>,
+    /// The cursor the order was taken at: it serves only cursors at or after it.
+    from: String,
+    taken: Instant,
 }
 
 impl Dialogs {
@@ -100,7 +118,60 @@ impl Dialogs {
         self.map.len()
     }
 
-    /// Every dialog held, by Call-ID, in no order (the admin socket's listing).
+    /// Up to `limit` Call-IDs after `after` (all when `None`) in Call-ID order, and whether more
+    /// follow (the admin socket's listing). A first page is one pass that selects the page; a
+    /// later one walks the order its listing took at its second page (or, when that order is
+    /// older than [`LISTING_ORDER_LIFE`], one taken now), skipping dialogs forgotten since.
+    pub(crate) fn page(
+        &mut self,
+        after: Option<&str>,
+        limit: usize,
+        now: Instant,
+    ) -> (Vec<String>, bool) {
+        let Some(after) = after else {
+            return self.first_page(limit);
+        };
+        let fresh = self.listing.as_ref().is_some_and(|l| {
+            l.from.as_str() <= after && now.saturating_duration_since(l.taken) < LISTING_ORDER_LIFE
+        });
+        if !fresh {
+            let mut ids: Vec<String> = self
+                .map
+                .keys()
+                .filter(|k| k.as_str() > after)
+                .cloned()
+                .collect();
+            ids.sort_unstable();
+            self.listing = Some(Listing {
+                ids,
+                from: after.to_owned(),
+                taken: now,
+            });
+        }
+        let order = &self.listing.as_ref().expect("taken above").ids;
+        let from = order.partition_point(|k| k.as_str() <= after);
+        let mut rest = order[from..].iter().filter(|k| self.map.contains_key(*k));
+        let page: Vec<String> = rest.by_ref().take(limit).cloned().collect();
+        let more = rest.next().is_some();
+        if !more {
+            self.listing = None;
+        }
+        (page, more)
+    }
+
+    /// The first `limit` Call-IDs in order: one pass that selects them, no sort of every call.
+    fn first_page(&self, limit: usize) -> (Vec<String>, bool) {
+        let mut ids: Vec<&String> = self.map.keys().collect();
+        let more = ids.len() > limit;
+        if more {
+            ids.select_nth_unstable(limit);
+            ids.truncate(limit);
+        }
+        ids.sort_unstable();
+        (ids.into_iter().cloned().collect(), more)
+    }
+
+    /// Every dialog held, by Call-ID, in no order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Dialog)> {
         self.map.iter()
     }
@@ -327,5 +398,109 @@ impl Dialogs {
     /// Whether a new dialog fits under `cap` (a Call-ID held already is replaced, not added).
     pub(crate) fn has_room(&self, call_id: &str, cap: usize) -> bool {
         self.map.len() < cap || self.map.contains_key(call_id)
+    }
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::*;
+
+    fn dialog(now: Instant) -> Dialog {
+        let hop = (SocketAddr::from(([127, 0, 0, 1], 5060)), Transport::Udp);
+        Dialog {
+            caller_tag: "t".into(),
+            callee_tag: None,
+            member: None,
+            member_hop: hop,
+            caller_hop: hop,
+            confirmed: true,
+            ended: false,
+            counted: None,
+            expires: now + Duration::from_secs(60),
+            media: None,
+            ends: None,
+            created: now,
+        }
+    }
+
+    fn table(ids: &[&str], now: Instant) -> Dialogs {
+        let mut t = Dialogs::default();
+        for id in ids {
+            t.put((*id).into(), dialog(now));
+        }
+        t
+    }
+
+    /// Pages of `limit` from the start to the end.
+    fn walk(t: &mut Dialogs, limit: usize, now: Instant) -> Vec<String> {
+        let (mut seen, mut more) = t.page(None, limit, now);
+        while more {
+            let cursor = seen.last().cloned();
+            let (page, m) = t.page(cursor.as_deref(), limit, now);
+            assert!(page.len() <= limit && !page.is_empty());
+            seen.extend(page);
+            more = m;
+        }
+        seen
+    }
+
+    #[test]
+    fn a_listing_sees_every_call_once_in_order_and_drops_its_order_at_the_end() {
+        let now = Instant::now();
+        let ids: Vec<String> = (0..1000)
+            .map(|i| format!("{:x}-c", i * 7919 % 1000))
+            .collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut t = table(&refs, now);
+        let mut want = ids.clone();
+        want.sort();
+        for limit in [1, 3, 500, 999, 1000, 5000] {
+            assert_eq!(walk(&mut t, limit, now), want, "pages of {limit}");
+            assert!(t.listing.is_none(), "the order is dropped at the end");
+        }
+    }
+
+    #[test]
+    fn calls_forgotten_mid_listing_are_skipped_and_new_ones_wait_for_the_next_listing() {
+        let now = Instant::now();
+        let mut t = table(&["a", "b", "c", "d", "e", "f"], now);
+        let (p1, _) = t.page(None, 2, now);
+        assert_eq!(p1, ["a", "b"]);
+        let (p2, more) = t.page(Some("b"), 2, now);
+        assert_eq!((p2, more), (vec!["c".to_string(), "d".into()], true));
+        t.take("e");
+        t.put("ee".into(), dialog(now));
+        let (p3, more) = t.page(Some("d"), 2, now);
+        assert_eq!(
+            (p3, more),
+            (vec!["f".to_string()], false),
+            "e forgotten, ee new"
+        );
+        assert_eq!(walk(&mut t, 2, now), ["a", "b", "c", "d", "ee", "f"]);
+    }
+
+    #[test]
+    fn an_order_serves_only_cursors_after_its_own_and_only_while_fresh() {
+        let now = Instant::now();
+        let mut t = table(&["a", "b", "c", "d"], now);
+        t.page(Some("c"), 1, now); // an order of what follows "c": ["d"]
+        let (p, more) = t.page(Some("a"), 1, now);
+        assert_eq!(
+            (p, more),
+            (vec!["b".to_string()], true),
+            "an earlier cursor sorts again"
+        );
+        t.put("bb".into(), dialog(now));
+        assert_eq!(
+            t.page(Some("b"), 1, now).0,
+            ["c"],
+            "the order taken at a: bb not in it"
+        );
+        let later = now + LISTING_ORDER_LIFE;
+        assert_eq!(
+            t.page(Some("b"), 1, later).0,
+            ["bb"],
+            "a stale order is taken again"
+        );
     }
 }

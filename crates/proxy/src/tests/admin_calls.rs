@@ -24,12 +24,12 @@ fn answered(n: usize) -> (Bed, super::anchor::Shared, Vec<String>) {
 
 #[test]
 fn calls_are_paged_in_call_id_order_each_once() {
-    let (bed, _engine, ids) = answered(5);
+    let (mut bed, _engine, ids) = answered(5);
     let now = bed.sim.now();
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let (page, more) = bed.proxy().calls_page(cursor.as_deref(), 2, now);
+        let (page, more) = bed.proxy_mut().calls_page(cursor.as_deref(), 2, now);
         assert!(page.len() <= 2);
         seen.extend(page.iter().map(|c| c.call_id.clone()));
         cursor = page.last().map(|c| c.call_id.clone());
