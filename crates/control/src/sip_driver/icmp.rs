@@ -21,8 +21,8 @@
 //!
 //! A side effect of `IP_RECVERR`: the error also becomes the socket's pending error, which
 //! the next send or receive on the socket returns whatever its own destination, and such a
-//! send is not made. [`send_to`] retries once, so another destination's error is never taken
-//! for this one's and no datagram is lost to it.
+//! send is not made. The driver's sends (`udp::send_batch`) make a failed datagram once more,
+//! so another destination's error is never taken for this one's and no datagram is lost to it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -193,25 +193,6 @@ pub(crate) fn enable<F: std::os::fd::AsFd>(sock: &F, addr: SocketAddr) -> io::Re
         Ok(())
     } else {
         Ok(socket::setsockopt(sock, sockopt::Ipv4RecvErr, &true)?)
-    }
-}
-
-/// Sends `bytes` to `dst` from `sock`, waiting for room when its buffer is full. A failed
-/// send is made once more: an ICMP error for an earlier datagram (to any destination) is
-/// also the socket's pending error, which fails the next send without sending it; that
-/// error comes through the error queue with its own destination. A failure twice in a row
-/// is this send's.
-pub(crate) async fn send_to(sock: &UdpSocket, bytes: &[u8], dst: SocketAddr) -> io::Result<usize> {
-    match send_once(sock, bytes, dst).await {
-        Err(_) => send_once(sock, bytes, dst).await,
-        sent => sent,
-    }
-}
-
-async fn send_once(sock: &UdpSocket, bytes: &[u8], dst: SocketAddr) -> io::Result<usize> {
-    match sock.try_send_to(bytes, dst) {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => sock.send_to(bytes, dst).await,
-        r => r,
     }
 }
 

@@ -16,7 +16,6 @@ pub use tcp::{TcpCounters, TcpStats};
 pub use tls::TlsError;
 
 use proxy::{Proxy, ProxyEvent, Transmit, Transport};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -206,14 +205,13 @@ pub async fn run(
         }
     }
     let mut follow = ha.as_mut().and_then(|p| p.take_follow());
+    let mut outbox = udp::Outbox::default();
     proxy.handle_timeout(Instant::now());
     loop {
         if let Some(p) = ha.as_mut() {
             p.round(&mut proxy);
         }
-        while let Some(t) = proxy.poll_transmit() {
-            send(listeners.udp(), &mut conns, t, &mut proxy).await;
-        }
+        send_all(&listeners, &mut conns, &mut outbox, &mut proxy).await;
         while let Some(q) = proxy.poll_dns_transmit() {
             dns.send(q, &tx).await;
         }
@@ -328,27 +326,40 @@ impl Conns {
     }
 }
 
-async fn send(
-    udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
+/// Sends everything the proxy has to send: the UDP datagrams of the round one `sendmmsg`
+/// batch per socket (`udp::Outbox`), the stream messages as they come; a failed send is the
+/// proxy's transport error, which may give more to send (a failover), sent in turn.
+async fn send_all(
+    listeners: &rebind::Listeners,
     conns: &mut Conns,
-    t: Transmit,
+    outbox: &mut udp::Outbox,
     proxy: &mut Proxy,
 ) {
-    match t.transport {
-        Transport::Udp => {
-            let sock = udp.get(&t.src).or_else(|| {
-                udp.values()
-                    .find(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == t.dst.is_ipv4()))
-            });
-            let Some(sock) = sock else {
-                tracing::warn!(dst = %t.dst, "no UDP socket for this address family");
-                return;
-            };
-            if let Err(e) = icmp::send_to(sock, &t.bytes, t.dst).await {
-                tracing::debug!(dst = %t.dst, error = %e, "SIP send failed");
-                proxy.handle_transport_error(Instant::now(), Transport::Udp, t.dst);
+    loop {
+        while let Some(t) = proxy.poll_transmit() {
+            if t.transport != Transport::Udp {
+                send_stream(conns, t, proxy);
+            } else {
+                let dst = t.dst;
+                if !outbox.push(listeners.udp(), t) {
+                    tracing::warn!(dst = %dst, "no UDP socket for this address family");
+                }
             }
         }
+        if outbox.is_empty() {
+            return;
+        }
+        for (dst, e) in outbox.flush().await {
+            tracing::debug!(dst = %dst, error = %e, "SIP send failed");
+            proxy.handle_transport_error(Instant::now(), Transport::Udp, dst);
+        }
+    }
+}
+
+/// Sends `t` over its stream transport (TCP or TLS).
+fn send_stream(conns: &mut Conns, t: Transmit, proxy: &mut Proxy) {
+    match t.transport {
+        Transport::Udp => {}
         Transport::Tcp => {
             if let Err(e) = conns.tcp.send(t.dst, t.src, t.bytes) {
                 tracing::debug!(dst = %t.dst, error = %e, "SIP TCP send failed");

@@ -1,16 +1,22 @@
-//! The receive side of the SIP UDP sockets: one reader task per socket takes every datagram
-//! waiting on a wake-up with `recvmmsg` (up to [`RECV_BATCH`] per system call) and hands the
-//! proxy loop all of them as one [`Datagrams`] message, instead of a system call, a copy into
-//! a fresh buffer and a channel message per datagram.
+//! The SIP UDP sockets' datagrams in and out, in batches. In: one reader task per socket takes
+//! every datagram waiting on a wake-up with `recvmmsg` (up to [`RECV_BATCH`] per system call)
+//! and hands the proxy loop all of them as one [`Datagrams`] message, instead of a system
+//! call, a copy into a fresh buffer and a channel message per datagram. Out: the proxy's UDP
+//! transmits of one round are grouped by socket ([`Outbox`]) and each group leaves with
+//! `sendmmsg` (up to [`SEND_BATCH`] per system call) instead of a `sendto` per datagram.
 
+use std::collections::HashMap;
 use std::io;
-use std::io::IoSliceMut;
+use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use nix::sys::socket::{
+    recvmmsg, sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage,
+};
+use proxy::Transmit;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -21,6 +27,8 @@ use super::{icmp, Inbound};
 const DATAGRAM_MAX: usize = 65_535;
 /// Datagrams taken by one `recvmmsg`.
 const RECV_BATCH: usize = 32;
+/// Datagrams given to one `sendmmsg`.
+const SEND_BATCH: usize = 64;
 /// Datagrams a reader takes in a row (whole batches) before it looks at its socket's error
 /// queue again, so the errors get their turn under a flood.
 const READ_MAX: usize = 64;
@@ -173,6 +181,122 @@ fn read_datagrams(sock: &UdpSocket, local: SocketAddr, bufs: &mut RecvBuffers) -
     out
 }
 
+/// The UDP transmits of one round of the proxy loop, grouped by the socket they leave from,
+/// each group in the order the proxy made them.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    groups: Vec<(Arc<UdpSocket>, Vec<Transmit>)>,
+}
+
+impl Outbox {
+    /// Queues `t` on the socket bound to its source address (or, when there is none, on one
+    /// of the same address family); `false` when there is no such socket.
+    pub(crate) fn push(&mut self, udp: &HashMap<SocketAddr, Arc<UdpSocket>>, t: Transmit) -> bool {
+        let sock = udp.get(&t.src).or_else(|| {
+            udp.values()
+                .find(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == t.dst.is_ipv4()))
+        });
+        let Some(sock) = sock else { return false };
+        match self.groups.iter_mut().find(|(s, _)| Arc::ptr_eq(s, sock)) {
+            Some((_, g)) => g.push(t),
+            None => self.groups.push((sock.clone(), vec![t])),
+        }
+        true
+    }
+
+    /// Whether nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.groups.iter().all(|(_, g)| g.is_empty())
+    }
+
+    /// Sends everything queued (see [`send_batch`]); returns the destinations of the
+    /// datagrams that could not be sent, with the error.
+    pub(crate) async fn flush(&mut self) -> Vec<(SocketAddr, io::Error)> {
+        let mut failed = Vec::new();
+        for (sock, group) in &mut self.groups {
+            let msgs: Vec<(&[u8], SocketAddr)> =
+                group.iter().map(|t| (t.bytes.as_slice(), t.dst)).collect();
+            for (i, e) in send_batch(sock, &msgs).await {
+                failed.push((msgs.get(i).map_or(sock_unspecified(), |m| m.1), e));
+            }
+            group.clear();
+        }
+        failed
+    }
+}
+
+/// The address reported for a failure that names no datagram (never in practice).
+fn sock_unspecified() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
+}
+
+/// Sends `msgs` (payload, destination) from `sock` in order, [`SEND_BATCH`] per `sendmmsg`,
+/// waiting for room when its buffer is full; returns the index and error of each one that
+/// could not be sent. A datagram whose send fails is sent once more: an ICMP error for an
+/// earlier datagram (to any destination) is also the socket's pending error, which fails the
+/// next send without sending it (`icmp`); that error comes through the error queue with its
+/// own destination. A failure twice in a row is this datagram's, and the rest still go.
+pub(crate) async fn send_batch(
+    sock: &UdpSocket,
+    msgs: &[(&[u8], SocketAddr)],
+) -> Vec<(usize, io::Error)> {
+    let mut failed = Vec::new();
+    let mut headers =
+        MultiHeaders::<SockaddrStorage>::preallocate(SEND_BATCH.min(msgs.len()), None);
+    let (mut off, mut retried) = (0, false);
+    while let Some(rest) = msgs.get(off..).filter(|r| !r.is_empty()) {
+        let chunk = rest.get(..SEND_BATCH).unwrap_or(rest);
+        match sock.try_io(Interest::WRITABLE, || send_once(sock, &mut headers, chunk)) {
+            Ok(n) => (off, retried) = (off + n, false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(e) = sock.writable().await {
+                    failed.extend(
+                        (off..msgs.len()).map(|i| (i, io::Error::new(e.kind(), e.to_string()))),
+                    );
+                    return failed;
+                }
+            }
+            Err(_) if !retried => retried = true,
+            Err(e) => {
+                failed.push((off, e));
+                (off, retried) = (off + 1, false);
+            }
+        }
+    }
+    failed
+}
+
+/// One `sendmmsg` of `chunk` (non-blocking); how many datagrams it sent, at least one (the
+/// kernel returns an error only when the first could not be sent).
+fn send_once(
+    sock: &UdpSocket,
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    chunk: &[(&[u8], SocketAddr)],
+) -> io::Result<usize> {
+    let iovs: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(b, _)| [IoSlice::new(b)]).collect();
+    let addrs: Vec<Option<SockaddrStorage>> = chunk
+        .iter()
+        .map(|(_, d)| Some(SockaddrStorage::from(*d)))
+        .collect();
+    let sent = sendmmsg(
+        sock.as_raw_fd(),
+        headers,
+        &iovs,
+        &addrs,
+        [] as [ControlMessage<'_>; 0],
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)?
+    .count();
+    if sent == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "sendmmsg sent nothing",
+        ));
+    }
+    Ok(sent)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
@@ -227,5 +351,54 @@ mod tests {
             messages <= 8,
             "{messages} channel messages for 150 datagrams"
         );
+    }
+
+    /// A round's transmits leave in order, each to its own destination, though an ICMP error
+    /// for an earlier datagram is pending on the socket (it fails one send, which is made
+    /// again) and one datagram cannot be sent at all (an IPv6 destination from an IPv4
+    /// socket): that one is reported with its destination, and the rest still go.
+    #[tokio::test]
+    async fn a_round_leaves_whole_in_order_past_a_pending_error_and_a_refused_datagram() {
+        let sock = Arc::new(super::super::bind_udp(([127, 0, 0, 1], 0).into()).unwrap());
+        let local = sock.local_addr().unwrap();
+        let peers = [
+            StdUdpSocket::bind("127.0.0.1:0").unwrap(),
+            StdUdpSocket::bind("127.0.0.1:0").unwrap(),
+        ];
+        let dead = StdUdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        sock.send_to(b"to nobody", dead).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let refused: SocketAddr = "[::1]:5060".parse().unwrap();
+        let udp = HashMap::from([(local, sock.clone())]);
+        let mut outbox = Outbox::default();
+        for i in 0..150usize {
+            let dst = match i {
+                100 => refused,
+                _ => peers[i % 2].local_addr().unwrap(),
+            };
+            let t = Transmit {
+                transport: proxy::Transport::Udp,
+                src: local,
+                dst,
+                bytes: format!("datagram {i}").into_bytes(),
+            };
+            assert!(outbox.push(&udp, t));
+        }
+        let failed = outbox.flush().await;
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].0, refused);
+        assert!(outbox.is_empty());
+        for (k, peer) in peers.iter().enumerate() {
+            peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 64];
+            for i in (k..150).step_by(2).filter(|i| *i != 100) {
+                let (n, from) = peer.recv_from(&mut buf).unwrap();
+                assert_eq!(from, local);
+                assert_eq!(&buf[..n], format!("datagram {i}").as_bytes());
+            }
+        }
     }
 }

@@ -9,8 +9,16 @@ use std::time::Duration;
 
 use tokio::time::timeout;
 
-use super::super::{bind_udp, udp_reader};
+use super::super::{bind_udp, udp, udp_reader};
 use super::*;
+
+/// One datagram sent the driver's way (`udp::send_batch`).
+async fn send_to(sock: &UdpSocket, bytes: &[u8], dst: SocketAddr) -> io::Result<()> {
+    match udp::send_batch(sock, &[(bytes, dst)]).await.pop() {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
 
 /// The longest any wait in these tests may take.
 const WAIT: Duration = Duration::from_secs(5);
