@@ -69,7 +69,8 @@ pub(crate) struct Dialogs {
 /// from its cursor; a call that began after its order was taken shows in the next listing.
 const LISTING_ORDER_LIFE: Duration = Duration::from_secs(10);
 
-/// The Call-IDs held when a listing asked for its second page, sorted once: each later page is
+/// The Call-IDs held when a listing asked for its second page (or later: see
+/// [`Dialogs::page`]), sorted once: each later page is
 /// a binary search and a slice instead of a pass over every dialog (a full listing of n calls
 /// in pages of p cost n²/p; now n log n once). Gone when a page reaches the end.
 #[derive(Debug)]
@@ -119,9 +120,11 @@ impl Dialogs {
     }
 
     /// Up to `limit` Call-IDs after `after` (all when `None`) in Call-ID order, and whether more
-    /// follow (the admin socket's listing). A first page is one pass that selects the page; a
-    /// later one walks the order its listing took at its second page (or, when that order is
-    /// older than [`LISTING_ORDER_LIFE`], one taken now), skipping dialogs forgotten since.
+    /// follow (the admin socket's listing). A first page is one pass that selects the page and
+    /// drops any order taken before (so every order in use was taken after the first page of
+    /// each listing that walks it: none skips a call up when it began); a later page walks the
+    /// order taken at the first later page (or, when that order is older than
+    /// [`LISTING_ORDER_LIFE`], one taken now), skipping dialogs forgotten since.
     pub(crate) fn page(
         &mut self,
         after: Option<&str>,
@@ -129,6 +132,7 @@ impl Dialogs {
         now: Instant,
     ) -> (Vec<String>, bool) {
         let Some(after) = after else {
+            self.listing = None;
             return self.first_page(limit);
         };
         let fresh = self.listing.as_ref().is_some_and(|l| {
@@ -501,6 +505,20 @@ mod listing_tests {
             t.page(Some("b"), 1, later).0,
             ["bb"],
             "a stale order is taken again"
+        );
+    }
+
+    #[test]
+    fn a_listing_begun_after_an_order_was_taken_does_not_walk_it() {
+        let now = Instant::now();
+        let mut t = table(&["a", "b", "c", "d"], now);
+        t.page(Some("a"), 1, now); // another listing's order: b, c, d
+        t.put("bb".into(), dialog(now));
+        assert_eq!(t.page(None, 2, now).0, ["a", "b"], "a new listing");
+        assert_eq!(
+            t.page(Some("b"), 1, now).0,
+            ["bb"],
+            "up when it began: listed"
         );
     }
 }
