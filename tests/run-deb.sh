@@ -21,18 +21,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# unmet NEED WHY: fail, or say SKIPPED and stop when FERROVOX_TEST_SKIP lists NEED.
-unmet() {
-    local list=",${FERROVOX_TEST_SKIP:-},"
-    list=${list// /}
-    if [[ ${list,,} == *",$1,"* ]]; then
-        echo "run-deb: SKIPPED (FERROVOX_TEST_SKIP names $1): $2" >&2
-        exit 0
-    fi
-    echo "run-deb: needs $1: $2" >&2
-    echo "(to run without it, opt out explicitly: FERROVOX_TEST_SKIP=$1; see tests/README.md)" >&2
-    exit 1
-}
+SCRIPT=run-deb
+# shellcheck source=tests/unmet.sh
+source tests/unmet.sh
 fail() {
     echo "run-deb: FAILED: $*" >&2
     exit 1

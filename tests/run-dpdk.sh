@@ -17,18 +17,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# unmet NEED WHY: fail, or say SKIPPED and stop when FERROVOX_TEST_SKIP lists NEED.
-unmet() {
-    local list=",${FERROVOX_TEST_SKIP:-},"
-    list=${list// /}
-    if [[ ${list,,} == *",$1,"* ]]; then
-        echo "run-dpdk: SKIPPED (FERROVOX_TEST_SKIP names $1): $2" >&2
-        exit 0
-    fi
-    echo "run-dpdk: needs $1: $2" >&2
-    echo "(to run without it, opt out explicitly: FERROVOX_TEST_SKIP=$1; see tests/README.md)" >&2
-    exit 1
-}
+SCRIPT=run-dpdk
+# shellcheck source=tests/unmet.sh
+source tests/unmet.sh
 pkg-config --exists libdpdk ||
     unmet dpdk "the system DPDK is not installed (pkg-config libdpdk): deploy/install-dpdk.sh"
 [ "$(id -u)" = 0 ] || unmet root "not root: the DPDK EAL needs root even with --no-huge"
