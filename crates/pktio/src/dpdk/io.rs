@@ -130,17 +130,56 @@ pub(super) struct Slot {
     pub(super) vlan: Option<u16>,
 }
 
-impl Slot {
-    /// A kept frame from its parse.
+/// Where a kept frame's headers are: what the slot keeps of the receive checks (8 bytes, no
+/// parse result moved around).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shape {
+    /// UDP payload length.
+    pub(super) payload_len: u16,
+    /// Offset of the IP header: 14, or 18 behind an 802.1Q tag.
+    pub(super) l3: u8,
+    /// IPv6 (else IPv4 without options).
+    pub(super) v6: bool,
+    /// The 802.1Q VLAN id, if tagged.
+    pub(super) vlan: Option<u16>,
+}
+
+impl Shape {
+    /// The common shape (untagged Ethernet, IPv4 without options, UDP) with `payload_len`
+    /// payload bytes.
     #[inline(always)]
-    pub(super) fn new(mbuf: Mbuf, data: *mut u8, key: PortKey, f: &UdpFrame) -> Self {
+    pub(super) fn v4(payload_len: u16) -> Self {
+        Self {
+            payload_len,
+            l3: wire::frame::ETH_HEADER_LEN as u8,
+            v6: false,
+            vlan: None,
+        }
+    }
+
+    /// The shape of a frame the general parse accepted.
+    #[inline]
+    pub(super) fn of(f: &UdpFrame) -> Self {
         // The IP header sits at 14 or 18 and a UDP payload fits 16 bits (parse checked both).
+        Self {
+            payload_len: f.payload_len as u16,
+            l3: f.l3 as u8,
+            v6: f.v6,
+            vlan: f.vlan,
+        }
+    }
+}
+
+impl Slot {
+    /// A kept frame from its checks.
+    #[inline(always)]
+    pub(super) fn new(mbuf: Mbuf, data: *mut u8, key: PortKey, f: Shape) -> Self {
         Self {
             mbuf: Some(mbuf),
             data,
             key,
-            payload_len: f.payload_len as u16,
-            l3: f.l3 as u8,
+            payload_len: f.payload_len,
+            l3: f.l3,
             v6: f.v6,
             vlan: f.vlan,
         }
@@ -378,6 +417,12 @@ impl Addrs {
     pub(super) fn on_link(&self, link: usize, ip: &[u8; 16]) -> Option<u16> {
         self.index(ip)
             .filter(|&a| self.link.get(usize::from(a)) == Some(&link))
+    }
+
+    /// The index of IPv4 relay address `ip` if it lives on `link`.
+    #[inline]
+    pub(super) fn on_link_v4(&self, link: usize, ip: [u8; 4]) -> Option<u16> {
+        self.on_link(link, &Endpoint::new_v4(ip, 0).ip)
     }
 }
 

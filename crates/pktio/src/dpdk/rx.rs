@@ -4,10 +4,10 @@
 //! host wants to its exception interface (`host.rs`), and the rest is dropped by reason.
 
 use super::drops::RxDrop;
-use super::io::{ms_of_tsc, DpdkIo, Slot};
+use super::io::{ms_of_tsc, DpdkIo, LinkRx, Shape, Slot};
 use super::mbuf::{Mbuf, RxFlags};
 use crate::PortKey;
-use wire::frame::{self, FrameError, UdpFrame};
+use wire::frame::{self, FrameError};
 
 impl DpdkIo {
     /// One receive: releases what the last burst left, reads the clock and the other workers'
@@ -70,7 +70,7 @@ impl DpdkIo {
                         return self.hand_to(w, link, m);
                     }
                 }
-                self.rx.slots.push(Slot::new(m, data, key, &frame));
+                self.rx.slots.push(Slot::new(m, data, key, frame));
             }
             Err(r @ RxDrop::Frame(FrameError::NotIp | FrameError::NotUdp)) => {
                 if let Some(m) = self.local(link, m) {
@@ -98,7 +98,7 @@ impl DpdkIo {
         m: &Mbuf,
         data: *mut u8,
         len: usize,
-    ) -> Result<(PortKey, UdpFrame), RxDrop> {
+    ) -> Result<(PortKey, Shape), RxDrop> {
         let flags = m.rx_flags();
         if m.segments() != 1 {
             Err(RxDrop::MultiSegment)
@@ -114,16 +114,40 @@ impl DpdkIo {
         }
     }
 
-    /// Parses a UDP frame for a relay address of link `link` (on the link's VLAN) and checks
-    /// its UDP checksum unless the NIC did.
+    /// Checks a UDP frame for a relay address of link `link` (on the link's VLAN) and its UDP
+    /// checksum unless the NIC did: the common shape (untagged, IPv4 without options) on an
+    /// untagged link by the fixed-header fast path, everything else (and every frame the fast
+    /// path does not take) by the general parse, which gives the drop reasons.
     #[inline]
-    fn parse(
+    fn parse(&self, link: usize, bytes: &[u8], flags: RxFlags) -> Result<(PortKey, Shape), RxDrop> {
+        // The NIC's IPv4 header checksum verdict stands for the software check (offload).
+        let ip_good = flags.ip_checksum_good();
+        let lr = self.ports.rx.get(link).filter(|lr| lr.vlan.is_none());
+        if let (Some(lr), Some(x)) = (lr, frame::parse_udp4_fixed(bytes, ip_good)) {
+            let addr = (self.addrs.on_link_v4(link, x.dst)).ok_or(RxDrop::UnknownAddress)?;
+            if self.verify_udp(lr, flags)
+                && frame::udp4_fixed_checksum_present(bytes)
+                && !frame::verify_udp4_fixed_checksum(bytes, &x)
+            {
+                return Err(RxDrop::UdpChecksum);
+            }
+            let key = PortKey {
+                addr,
+                port: x.dst_port,
+            };
+            return Ok((key, Shape::v4(x.payload_len)));
+        }
+        self.parse_general(link, bytes, flags)
+    }
+
+    /// [`Self::parse`] by the general parse ([`frame::parse_udp_offload`]).
+    #[inline(never)]
+    fn parse_general(
         &self,
         link: usize,
         bytes: &[u8],
         flags: RxFlags,
-    ) -> Result<(PortKey, UdpFrame), RxDrop> {
-        // The NIC's IPv4 header checksum verdict stands for the software check (offload).
+    ) -> Result<(PortKey, Shape), RxDrop> {
         let f = frame::parse_udp_offload(bytes, flags.ip_checksum_good()).map_err(RxDrop::Frame)?;
         let Some(lr) = self.ports.rx.get(link) else {
             return Err(RxDrop::UnknownAddress);
@@ -132,9 +156,7 @@ impl DpdkIo {
             return Err(RxDrop::WrongVlan);
         }
         let addr = (self.addrs.on_link(link, &f.dst.ip)).ok_or(RxDrop::UnknownAddress)?;
-        let nic_checked = lr.nic_l4 && flags.l4_checksum_good();
-        if self.rx.verify_udp
-            && !nic_checked
+        if self.verify_udp(lr, flags)
             && frame::udp_checksum_present(bytes, &f)
             && !frame::verify_udp_checksum(bytes, &f)
         {
@@ -144,7 +166,14 @@ impl DpdkIo {
             addr,
             port: f.dst.port,
         };
-        Ok((key, f))
+        Ok((key, Shape::of(&f)))
+    }
+
+    /// The UDP checksum of a frame from link `lr` is verified in software: asked for, and the
+    /// NIC has not verified it.
+    #[inline(always)]
+    fn verify_udp(&self, lr: &LinkRx, flags: RxFlags) -> bool {
+        self.rx.verify_udp && !(lr.nic_l4 && flags.l4_checksum_good())
     }
 
     /// The other worker owning relay port `key`, when there is hand-off and it is not this

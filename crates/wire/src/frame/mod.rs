@@ -7,10 +7,15 @@
 //! not discard it), and the rewrite sets a fresh TTL/hop limit.
 
 mod build;
+mod fixed;
 mod parse;
 mod rewrite;
 
 pub use build::{build_udp, build_udp_tagged};
+pub use fixed::{
+    parse_udp4_fixed, udp4_fixed_checksum_present, verify_udp4_fixed_checksum, Udp4Fixed,
+    UDP4_FIXED_LEN,
+};
 pub use parse::{
     ethertype, parse_udp, parse_udp_offload, udp_checksum_present, verify_udp_checksum,
 };
