@@ -4,10 +4,10 @@
 //! active-call count on the member until BYE or expiry.
 
 use crate::ctx::Target;
+use crate::hasher::{Map, Set};
 use crate::info::ReqInfo;
 use dispatch::Dispatcher;
 use sip::Transport;
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -57,10 +57,10 @@ pub(crate) struct Ends {
 /// The dialog table, by Call-ID.
 #[derive(Debug, Default)]
 pub(crate) struct Dialogs {
-    map: HashMap<String, Dialog>,
+    map: Map<String, Dialog>,
     /// The Call-IDs of the dialogs that changed since the last take, when tracked (HA
     /// replication); never more than the table held, since a change names a dialog.
-    changed: Option<HashSet<String>>,
+    changed: Option<Set<String>>,
     /// The order a listing in progress walks ([`Dialogs::page`]).
     listing: Option<Listing>,
 }
@@ -85,7 +85,7 @@ struct Listing {
 impl Dialogs {
     /// Tracks the dialogs that change from now on ([`Dialogs::take_changed`]).
     pub(crate) fn track_changes(&mut self) {
-        self.changed.get_or_insert_with(HashSet::new);
+        self.changed.get_or_insert_with(Set::default);
     }
 
     /// Whether changes are tracked (HA replication on).

@@ -25,11 +25,12 @@
 //!   addresses, each seen once, evicts itself, not the real flooder nor the active callers.
 //!   Bans wait in a heap by their end, bounded the same way.
 
+use crate::hasher::Map;
 use crate::types::ProxyEvent;
 use config::FloodConfig;
 use dispatch::{Cidr, Dispatcher};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -266,7 +267,7 @@ impl Exempt {
 pub struct FloodGuard {
     cfg: FloodConfig,
     epoch: Instant,
-    table: HashMap<Cidr, Entry>,
+    table: Map<Cidr, Entry>,
     /// Every key of `table` once, with when it was queued, oldest first (eviction order).
     order: VecDeque<(Cidr, u64)>,
     /// Bans, the one that ends first on top.
@@ -281,7 +282,7 @@ impl FloodGuard {
         FloodGuard {
             cfg,
             epoch: now,
-            table: HashMap::new(),
+            table: Map::default(),
             order: VecDeque::new(),
             bans: BinaryHeap::new(),
             exempt: Exempt {

@@ -71,6 +71,7 @@ mod dialog;
 mod flood;
 mod forward;
 mod hangup;
+mod hasher;
 mod info;
 mod local;
 mod request;

@@ -7,13 +7,14 @@
 //! checked against the transaction's own deadline ([`Transactions::server_due`],
 //! [`Transactions::client_due`]), so moved or ended timers need no cancelling.
 
+use crate::hasher::Map;
 use crate::slab::{ClientId, CtxId, ServerId, Slab};
 use crate::timers::{Timers, Wake};
 use crate::txn::{ClientTxn, ServerTxn};
 use crate::types::Transmit;
 use sip::Method;
 use sip::Transport;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -93,12 +94,12 @@ impl Client {
 #[derive(Debug, Default)]
 pub(crate) struct Transactions {
     servers: Slab<ServerId, Server>,
-    server_keys: HashMap<String, ServerId>,
+    server_keys: Map<String, ServerId>,
     clients: Slab<ClientId, Client>,
     /// Our branch of each request we sent, but CANCELs.
-    branches: HashMap<String, ClientId>,
+    branches: Map<String, ClientId>,
     /// The CANCELs we sent, by the branch they share with the request they cancel.
-    cancels: HashMap<String, ClientId>,
+    cancels: Map<String, ClientId>,
 }
 
 /// Queues `at` for `w` unless that wake-up is queued already.
