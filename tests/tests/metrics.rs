@@ -155,6 +155,7 @@ fn scrapes_during_anchored_calls_match_what_the_calls_did() {
         .interface("external", *ext.start(), *ext.end())
         .interface("internal", *int.start(), *int.end())
         .raw(&pool_config(&ports, dead));
+    let started = Instant::now();
     let mut d = Daemon::start(&cfg).unwrap();
     let addr = cfg.metrics_addr();
     let before = scrape(addr);
@@ -214,6 +215,13 @@ fn scrapes_during_anchored_calls_match_what_the_calls_did() {
     std::thread::sleep(Duration::from_millis(500));
     let after = scrape(addr);
     check_after(&after, &uas_member, &dead_member, pairs, ext_free);
+    // The worker's busy time: some (it relayed every call's media), and less than the daemon
+    // has run (a socket worker sleeps between packets).
+    let busy = after.get("ferrovox_worker_busy_seconds_total{worker=\"0\"}");
+    assert!(
+        busy > 0.0 && busy < started.elapsed().as_secs_f64(),
+        "worker busy {busy} s"
+    );
 
     // A reload keeps every counter where it was.
     d.reload().unwrap();

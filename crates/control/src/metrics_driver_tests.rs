@@ -58,6 +58,7 @@ fn snapshot_text() -> String {
     };
     m.workers[0].forwarded = 100;
     m.workers[1].forwarded = 20;
+    m.workers[0].busy_ns = 1_500_000_000;
     m.workers[1].drops[0] = 4;
     m.engine.ended.insert("timeout_no_rtp", 2);
     m.engine.requests.insert("offer", 8);
@@ -129,6 +130,7 @@ fn values_are_the_snapshots() {
         "ferrovox_media_drops_total{reason=\"not_owner\"} 4",
         "ferrovox_worker_drops_total{worker=\"1\",reason=\"not_owner\"} 4",
         "ferrovox_worker_forwarded_packets_total{worker=\"0\"} 100",
+        "ferrovox_worker_busy_seconds_total{worker=\"0\"} 1.5",
         "ferrovox_media_sessions_ended_total{reason=\"timeout_no_rtp\"} 2",
         "ferrovox_media_sessions_ended_total{reason=\"timeout_offer\"} 0",
         "ferrovox_ng_requests_total{command=\"offer\"} 8",

@@ -325,6 +325,15 @@ fn worker_families(workers: &[WorkerCounters], e: &mut Exposition) {
             f.sample(&[("worker", w)], num(value(c)));
         }
     }
+    let mut f = e.counter(
+        "ferrovox_worker_busy_seconds_total",
+        "Time the worker spent on polls that brought packets (relaying, sending, commands, \
+         housekeeping), from its own clock: a busy-polling (DPDK) worker's thread uses its whole \
+         core, this is how much of it was work.",
+    );
+    for (w, c) in names.iter().zip(workers) {
+        f.sample(&[("worker", w)], c.busy_ns as f64 / 1e9);
+    }
     let mut f = e.gauge(
         "ferrovox_worker_streams",
         "Streams installed on the worker now.",

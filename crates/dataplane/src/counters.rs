@@ -75,6 +75,10 @@ pub struct WorkerCounters {
     pub events_lost: u64,
     /// Installed streams.
     pub streams: u64,
+    /// Nanoseconds of the worker's clock spent on polls that brought packets: from such a
+    /// poll's receive to the next receive (relaying, transmitting, commands, housekeeping).
+    /// A busy-polling worker's thread uses its whole core; this is how much of it is work.
+    pub busy_ns: u64,
 }
 
 impl WorkerCounters {
@@ -100,10 +104,11 @@ impl WorkerCounters {
         self.commands += o.commands;
         self.events_lost += o.events_lost;
         self.streams += o.streams;
+        self.busy_ns += o.busy_ns;
     }
 }
 
-const FIELDS: usize = 8 + DropReason::COUNT;
+const FIELDS: usize = 9 + DropReason::COUNT;
 
 /// Counters published by one worker for readers elsewhere; one cache-line-aligned block per
 /// worker so workers never share a written line.
@@ -125,6 +130,7 @@ impl SharedCounters {
             c.commands,
             c.events_lost,
             c.streams,
+            c.busy_ns,
         ];
         for (slot, v) in self.vals.iter().zip(fixed.iter().chain(c.drops.iter())) {
             slot.store(*v, Ordering::Relaxed);
@@ -146,9 +152,10 @@ impl SharedCounters {
             commands: v[5],
             events_lost: v[6],
             streams: v[7],
+            busy_ns: v[8],
             drops: [0; DropReason::COUNT],
         };
-        c.drops.copy_from_slice(&v[8..]);
+        c.drops.copy_from_slice(&v[9..]);
         c
     }
 }

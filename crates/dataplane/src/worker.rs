@@ -50,6 +50,9 @@ pub struct Worker<Io: PacketIo> {
     sweep_pos: u32,
     next_tick_ms: u32,
     busy: bool,
+    /// The clock at the last iteration's receive (ns since the epoch): the time up to the
+    /// next one counts as busy when that receive brought packets.
+    last_ns: u64,
     /// Receive calls that failed as a whole (the backend counts its own per-packet errors).
     rx_failures: u64,
 }
@@ -79,6 +82,7 @@ impl<Io: PacketIo> Worker<Io> {
             sweep_pos: 0,
             next_tick_ms: 0,
             busy: false,
+            last_ns: 0,
             rx_failures: 0,
         }
     }
@@ -107,6 +111,10 @@ impl<Io: PacketIo> Worker<Io> {
             }
         };
         let now_ns = clock();
+        if self.busy {
+            self.counters.busy_ns += now_ns.saturating_sub(self.last_ns);
+        }
+        self.last_ns = now_ns;
         // Commands after the receive, before the relaying: a packet sent in response to an ng
         // reply (media right after the answer) must see the updates queued before that reply.
         self.drain_commands(now_ns);

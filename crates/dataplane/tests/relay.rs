@@ -420,3 +420,22 @@ fn new_timeouts_by_command_judge_the_pairs_already_installed() {
         }]
     );
 }
+
+#[test]
+fn busy_time_is_the_time_from_a_poll_that_brought_packets_to_the_next_poll() {
+    let mut r = Rig::standard(LatchMode::Heuristic);
+    r.poll();
+    r.advance(40);
+    assert_eq!(r.poll(), 0);
+    assert_eq!(r.w.counters().busy_ns, 0, "empty polls are not work");
+    assert_eq!(r.send(A_SDP, PA.port, &rtp(1, 0, 0xa)).len(), 1);
+    r.advance(3);
+    assert_eq!(r.poll(), 0);
+    r.advance(50);
+    r.poll();
+    assert_eq!(
+        r.w.counters().busy_ns,
+        3_000_000,
+        "3 ms after the busy poll, not the 50 after"
+    );
+}

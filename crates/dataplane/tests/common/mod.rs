@@ -122,6 +122,12 @@ impl Rig {
         self.now_ms += ms;
     }
 
+    /// Runs one loop iteration at the current time (with whatever was injected).
+    pub fn poll(&mut self) -> usize {
+        let now = self.now_ms * 1_000_000;
+        self.w.iterate(|| now)
+    }
+
     /// Sends one datagram and runs one loop iteration at the current time.
     pub fn send(
         &mut self,
