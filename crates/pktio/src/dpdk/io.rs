@@ -11,6 +11,7 @@
 //! Every mbuf the backend holds has one owner: a slot of the burst until it is forwarded,
 //! then a transmit queue, or the free list; all of them are [`Mbuf`]s, freed in bulk.
 
+use super::addr_index::AddrIndex;
 use super::config::{DpdkIoConfig, DpdkLink};
 use super::drops::{L2Stats, RxDrops};
 use super::handoff::Handoff;
@@ -65,8 +66,8 @@ pub(super) struct Addrs {
     pub(super) link: Vec<usize>,
     /// What `forward` needs about each.
     pub(super) egress: Vec<Egress>,
-    /// (address in Endpoint form as one big-endian number, index) sorted for binary search.
-    lookup: Vec<(u128, u16)>,
+    /// Address -> (index, link), by direct index.
+    lookup: AddrIndex,
 }
 
 /// What `forward` needs about a relay address, in one place (one bounds check per packet).
@@ -376,10 +377,8 @@ impl Addrs {
             .iter()
             .map(|a| Endpoint::from_socket_addr((a.ip, 0).into()))
             .collect();
-        let mut lookup: Vec<(u128, u16)> = (eps.iter().enumerate())
-            .map(|(i, e)| (u128::from_be_bytes(e.ip), index(i)))
-            .collect();
-        lookup.sort_unstable();
+        let ips: Vec<[u8; 16]> = eps.iter().map(|e| e.ip).collect();
+        let lookup = AddrIndex::new(&ips, &cfg.addr_link);
         let egress = (cfg.addrs.iter().zip(&eps).zip(&cfg.addr_link))
             .filter_map(|((a, e), &link)| {
                 let l = cfg.links.get(link)?;
@@ -401,28 +400,16 @@ impl Addrs {
         })
     }
 
-    /// The index of relay address `ip` (Endpoint form).
-    #[inline]
-    pub(super) fn index(&self, ip: &[u8; 16]) -> Option<u16> {
-        let ip = u128::from_be_bytes(*ip);
-        self.lookup
-            .binary_search_by(|(a, _)| a.cmp(&ip))
-            .ok()
-            .and_then(|i| self.lookup.get(i))
-            .map(|(_, idx)| *idx)
-    }
-
     /// The index of relay address `ip` (Endpoint form) if it lives on `link`.
     #[inline]
     pub(super) fn on_link(&self, link: usize, ip: &[u8; 16]) -> Option<u16> {
-        self.index(ip)
-            .filter(|&a| self.link.get(usize::from(a)) == Some(&link))
+        self.lookup.on_link(link, ip)
     }
 
     /// The index of IPv4 relay address `ip` if it lives on `link`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn on_link_v4(&self, link: usize, ip: [u8; 4]) -> Option<u16> {
-        self.on_link(link, &Endpoint::new_v4(ip, 0).ip)
+        self.lookup.on_link_v4(link, ip)
     }
 }
 

@@ -21,6 +21,7 @@
 //! Every `unsafe` block here says why it is sound; the rest of the workspace sees safe types only.
 #![allow(unsafe_code)]
 
+mod addr_index;
 pub mod config;
 pub mod drops;
 pub mod eal;
