@@ -175,7 +175,7 @@ impl Proxy {
                     &AnchorError::BadSdp("not application/sdp".into()),
                 ),
             (Method::Invite | Method::Update, Body::Sdp(sdp)) => {
-                let x = exchange(info, &info.from_tag, info.to_tag.as_deref(), sdp, &anchored);
+                let x = exchange(&info.call_id, &info.from_tag, info.to_tag.as_deref(), sdp, &anchored);
                 let result = self.media_op(now, &x, true);
                 self.anchored_body(now, id, msg, result, anchored)
             }
@@ -183,7 +183,7 @@ impl Proxy {
                 // RFC 3262 §5: the PRACK answers an offer the other party made in a reliable
                 // provisional.
                 let to = info.to_tag.as_deref().unwrap_or_default();
-                let x = exchange(info, to, Some(&info.from_tag), sdp, &anchored);
+                let x = exchange(&info.call_id, to, Some(&info.from_tag), sdp, &anchored);
                 let result = self.media_op(now, &x, false);
                 self.anchored_body(now, id, msg, result, anchored)
             }
@@ -266,28 +266,34 @@ impl Proxy {
         ctx: CtxId,
         msg: &Message<'_>,
     ) -> Option<Vec<u8>> {
-        let c = self.ctxs.get(ctx)?;
-        let a = c.anchored.clone()?;
+        self.ctxs.get(ctx)?.anchored.as_ref()?;
         let sdp = match body_of(msg) {
             Body::Empty => return None,
             Body::Sdp(sdp) => sdp,
             Body::Other => return Some(self.sdp_removed("not application/sdp")),
         };
-        let info = c.info.clone();
         let Some(to) = msg.to().ok().and_then(|t| t.tag().map(str::to_string)) else {
             return Some(self.sdp_removed("an SDP in a response without a To tag"));
         };
+        // The relay's work needs `self` while the exchange borrows the context's fields: the
+        // two tags are copied, the sides taken out for the time of it and put back.
+        let c = self.ctxs.get_mut(ctx)?;
+        let mut a = c.anchored.take()?;
+        let (call_id, from_tag) = (c.info.call_id.clone(), c.info.from_tag.clone());
         let result = if a.offered {
-            let x = exchange(&info, &info.from_tag, Some(&to), sdp, &a);
+            let x = exchange(&call_id, &from_tag, Some(&to), sdp, &a);
             self.media_op(now, &x, false)
         } else {
-            let flipped = Anchored {
-                sides: [a.sides[1].clone(), a.sides[0].clone()],
-                offered: true,
-            };
-            let x = exchange(&info, &to, Some(&info.from_tag), sdp, &flipped);
-            self.media_op(now, &x, true)
+            // The response makes the offer: its sender's side first.
+            a.sides.swap(0, 1);
+            let x = exchange(&call_id, &to, Some(&from_tag), sdp, &a);
+            let r = self.media_op(now, &x, true);
+            a.sides.swap(0, 1);
+            r
         };
+        if let Some(c) = self.ctxs.get_mut(ctx) {
+            c.anchored = Some(a);
+        }
         match result {
             Ok(body) => Some(body),
             Err(e) => Some(self.sdp_removed(&e.to_string())),
@@ -330,7 +336,7 @@ impl Proxy {
             offered: false,
         };
         let to = info.to_tag.as_deref().unwrap_or_default();
-        let x = exchange(info, to, Some(&info.from_tag), sdp, &a);
+        let x = exchange(&info.call_id, to, Some(&info.from_tag), sdp, &a);
         self.media_op(now, &x, false).map(Some)
     }
 
@@ -427,16 +433,16 @@ impl Proxy {
     }
 }
 
-/// The exchange of `info`'s call with `offerer` and `answerer`.
+/// The exchange of call `call_id` with `offerer` and `answerer`.
 fn exchange<'a>(
-    info: &'a ReqInfo,
+    call_id: &'a str,
     offerer: &'a str,
     answerer: Option<&'a str>,
     sdp: &'a [u8],
     a: &'a Anchored,
 ) -> SdpExchange<'a> {
     SdpExchange {
-        call_id: info.call_id.as_bytes(),
+        call_id: call_id.as_bytes(),
         offerer_tag: offerer.as_bytes(),
         answerer_tag: answerer.map(str::as_bytes),
         sdp,

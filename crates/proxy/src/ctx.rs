@@ -7,22 +7,15 @@ use crate::slab::{ClientId, ServerId};
 use sip::Transport;
 use std::net::SocketAddr;
 
-/// The routing keys of a request, owned (for the hash algorithm).
-#[derive(Debug, Clone)]
-pub(crate) struct OwnedKeys {
-    pub call_id: String,
-    pub from_user: String,
-    pub to_user: String,
-    pub ruri_user: String,
-}
-
 /// Where a context sends its branches.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
     /// A destination set: members chosen by the dispatcher, failover on failure.
+    /// The set's hash keys are the context's request's Call-ID, From and To users, and the
+    /// user of the Request-URI as routed (`ruri_user`, after a Route was followed).
     Set {
         set: dispatch::SetId,
-        keys: OwnedKeys,
+        ruri_user: String,
     },
     /// One next hop (in-dialog or pre-routed requests): no failover.
     Fixed(SocketAddr, Transport, Option<dispatch::MemberId>),
@@ -260,17 +253,14 @@ mod tests {
                     CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
         let info = ReqInfo::read(&sip::parse(msg).expect("parses")).expect("reads");
         let mut servers: Slab<ServerId, ()> = Slab::default();
-        let keys = OwnedKeys {
-            call_id: "c".into(),
-            from_user: "a".into(),
-            to_user: "1".into(),
-            ruri_user: "1".into(),
-        };
         let text = crate::tests::config_text("", &["uri = \"sip:127.0.0.20:5060\""]);
         let cfg = config::parse(&text).expect("config");
         let d = dispatch::Dispatcher::new(&cfg.sets, &cfg.routes, std::time::Instant::now());
         let set = d.set_id("pool").expect("the set");
-        let target = Target::Set { set, keys };
+        let target = Target::Set {
+            set,
+            ruri_user: "1".into(),
+        };
         let caller = ("127.0.0.10:5060".parse().expect("addr"), Transport::Udp);
         Ctx::new(servers.insert(()), info, msg.to_vec(), target, caller)
     }

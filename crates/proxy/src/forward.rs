@@ -21,7 +21,7 @@ impl Proxy {
         &mut self,
         now: Instant,
         server: ServerId,
-        info: &ReqInfo,
+        info: ReqInfo,
         base: Vec<u8>,
         target: Target,
         anchored: Option<crate::anchor::Anchored>,
@@ -36,7 +36,7 @@ impl Proxy {
             self.dialogs
                 .bye(&info.call_id, linger, &mut self.dispatcher);
         }
-        let mut ctx = Ctx::new(server, info.clone(), base, target, caller);
+        let mut ctx = Ctx::new(server, info, base, target, caller);
         ctx.anchored = anchored;
         let id = self.ctxs.insert(ctx);
         if let Some(s) = self.txns.server_mut(server) {
@@ -53,7 +53,7 @@ impl Proxy {
         if c.is_cancelled() || c.is_done() {
             return self.finish(now, id);
         }
-        let (set, keys) = match &c.target {
+        let (set, ruri_user) = match &c.target {
             Target::Fixed(dst, t, m) => {
                 if c.attempts > 0 {
                     return self.finish(now, id);
@@ -61,13 +61,13 @@ impl Proxy {
                 let (dst, t, m) = (*dst, *t, *m);
                 return self.send_branch(now, id, dst, t, m);
             }
-            Target::Set { set, keys } => (*set, keys),
+            Target::Set { set, ruri_user } => (*set, ruri_user),
         };
         let hk = dispatch::HashKeys {
-            call_id: &keys.call_id,
-            from_user: &keys.from_user,
-            to_user: &keys.to_user,
-            ruri_user: &keys.ruri_user,
+            call_id: &c.info.call_id,
+            from_user: &c.info.from_user,
+            to_user: &c.info.to_user,
+            ruri_user,
         };
         let first = c.attempts == 0;
         match self.dispatcher.select(set, &hk, &c.tried, now) {

@@ -3,7 +3,7 @@
 //! dispatcher. Forwarding itself is `forward`'s.
 
 use crate::anchor::Anchoring;
-use crate::ctx::{OwnedKeys, Target};
+use crate::ctx::Target;
 use crate::info::{Arrival, ReqInfo, BRANCH_PREFIX};
 use crate::slab::ServerId;
 use crate::txn::{Hop, ServerEvent, ServerTxn};
@@ -87,7 +87,7 @@ impl Proxy {
             }
             return self.respond(now, id, msg, code, reason, &[]);
         }
-        self.route(now, id, arrival, msg, &info);
+        self.route(now, id, arrival, msg, info);
     }
 
     /// A request whose mandatory headers do not read: 400 when it can be answered (not an
@@ -168,15 +168,16 @@ impl Proxy {
     }
 
     /// A request that passed validation: answered here, pinned along its dialog, or routed to
-    /// a destination set.
+    /// a destination set (its fields move into the context).
     fn route(
         &mut self,
         now: Instant,
         id: ServerId,
         arrival: Arrival,
         msg: &Message<'_>,
-        info: &ReqInfo,
+        owned: ReqInfo,
     ) {
+        let info = &owned;
         let routing = self.preprocess(msg, info);
         if routing.remaining.is_none() && self.is_us(&routing.ruri) && is_local(info) {
             return self.answer_local(now, id, msg, info, arrival.from);
@@ -205,7 +206,7 @@ impl Proxy {
             body: body.as_deref(),
         };
         match self.base_request(msg, arrival, &edits, info) {
-            Ok(base) => self.start_ctx(now, id, info, base, target, anchored),
+            Ok(base) => self.start_ctx(now, id, owned, base, target, anchored),
             Err(e) => {
                 if body.is_some() {
                     self.release_media(now, &info.call_id);
@@ -266,13 +267,10 @@ impl Proxy {
             self.respond(now, id, msg, 404, "No Route", &[]);
             return None;
         };
-        let keys = OwnedKeys {
-            call_id: info.call_id.clone(),
-            from_user: info.from_user.clone(),
-            to_user: info.to_user.clone(),
+        Some(Target::Set {
+            set,
             ruri_user: ruri_user.to_string(),
-        };
-        Some(Target::Set { set, keys })
+        })
     }
 
     /// Where an in-dialog request goes: to the other party of a dialog held; from a trusted
