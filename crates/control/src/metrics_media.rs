@@ -325,6 +325,11 @@ fn worker_families(workers: &[WorkerCounters], e: &mut Exposition) {
             f.sample(&[("worker", w)], num(value(c)));
         }
     }
+    worker_state_families(workers, &names, e);
+}
+
+/// Per worker: its busy time, the streams it holds and its drops by reason.
+fn worker_state_families(workers: &[WorkerCounters], names: &[String], e: &mut Exposition) {
     let mut f = e.counter(
         "ferrovox_worker_busy_seconds_total",
         "Time the worker spent on polls that brought packets (relaying, sending, commands, \
