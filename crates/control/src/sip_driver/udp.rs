@@ -241,12 +241,10 @@ pub(crate) async fn send_batch(
     msgs: &[(&[u8], SocketAddr)],
 ) -> Vec<(usize, io::Error)> {
     let mut failed = Vec::new();
-    let mut headers =
-        MultiHeaders::<SockaddrStorage>::preallocate(SEND_BATCH.min(msgs.len()), None);
     let (mut off, mut retried) = (0, false);
     while let Some(rest) = msgs.get(off..).filter(|r| !r.is_empty()) {
         let chunk = rest.get(..SEND_BATCH).unwrap_or(rest);
-        match sock.try_io(Interest::WRITABLE, || send_once(sock, &mut headers, chunk)) {
+        match sock.try_io(Interest::WRITABLE, || send_once(sock, chunk)) {
             Ok(n) => (off, retried) = (off + n, false),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if let Err(e) = sock.writable().await {
@@ -267,12 +265,10 @@ pub(crate) async fn send_batch(
 }
 
 /// One `sendmmsg` of `chunk` (non-blocking); how many datagrams it sent, at least one (the
-/// kernel returns an error only when the first could not be sent).
-fn send_once(
-    sock: &UdpSocket,
-    headers: &mut MultiHeaders<SockaddrStorage>,
-    chunk: &[(&[u8], SocketAddr)],
-) -> io::Result<usize> {
+/// kernel returns an error only when the first could not be sent). Its headers hold raw
+/// pointers (not `Send`), so they live here, never across the caller's `await`.
+fn send_once(sock: &UdpSocket, chunk: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(chunk.len(), None);
     let iovs: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(b, _)| [IoSlice::new(b)]).collect();
     let addrs: Vec<Option<SockaddrStorage>> = chunk
         .iter()
@@ -280,7 +276,7 @@ fn send_once(
         .collect();
     let sent = sendmmsg(
         sock.as_raw_fd(),
-        headers,
+        &mut headers,
         &iovs,
         &addrs,
         [] as [ControlMessage<'_>; 0],
