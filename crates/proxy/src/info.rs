@@ -157,14 +157,12 @@ impl ReqInfo {
     /// The loop-detection hash (RFC 3261 §16.6 item 8, without the top Via so that a request
     /// coming back unchanged is recognised).
     pub(crate) fn loop_hash(&self) -> u32 {
-        let mut cseq = String::with_capacity(10);
-        util::push_decimal(&mut cseq, u64::from(self.cseq));
         util::loop_hash(&[
             &self.ruri,
             &self.from_tag,
             self.to_tag.as_deref().unwrap_or_default(),
             &self.call_id,
-            &cseq,
+            util::decimal(u64::from(self.cseq), &mut [0u8; 20]),
         ])
     }
 }

@@ -40,8 +40,12 @@ impl Ids {
 
 /// Appends the decimal digits of `n` (what `write!(out, "{n}")` writes, without the
 /// formatting machinery: these are written for every message).
-pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
+pub(crate) fn push_decimal(out: &mut String, n: u64) {
+    out.push_str(decimal(n, &mut [0u8; 20]));
+}
+
+/// `n` in decimal, written at the end of `digits` (no allocation).
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -51,7 +55,7 @@ pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    std::str::from_utf8(&digits[at..]).unwrap_or_default()
 }
 
 /// Appends the low `width` hex digits of `n`, lower case and zero-padded (`{:0width$x}`).

@@ -1,6 +1,6 @@
 //! Building responses and forwarded copies (RFC 3261 §8.2.6, §16.6, §16.7).
 
-use crate::lex::{split_commas, Params};
+use crate::lex::{CommaSplit, Params};
 use crate::{Message, SipError};
 
 /// Builds a response to `req` (RFC 3261 §8.2.6.2): Via fields, From, Call-ID and CSeq are
@@ -22,12 +22,12 @@ pub fn response_with(
     to_tag: Option<&str>,
     extra: &[(&str, &str)],
 ) -> Vec<u8> {
+    use std::io::Write;
     let mut out = Vec::with_capacity(512);
-    let reason: String = reason
-        .chars()
-        .filter(|c| *c != '\r' && *c != '\n')
-        .collect();
-    out.extend_from_slice(format!("SIP/2.0 {code} {reason}\r\n").as_bytes());
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "SIP/2.0 {code} ");
+    out.extend(reason.bytes().filter(|c| *c != b'\r' && *c != b'\n'));
+    out.extend_from_slice(b"\r\n");
     let raw = req.raw();
     let copy = |out: &mut Vec<u8>, name: &str| {
         for h in req.headers_named(name) {
@@ -133,8 +133,7 @@ impl<'m, 'a> Editor<'m, 'a> {
             .ok_or_else(|| SipError::NothingToRemove(name))?;
         let text = std::str::from_utf8(h.value).map_err(|_| SipError::NotUtf8)?;
         // Split the raw value (folds included) so offsets map back to the message bytes.
-        let values = split_commas(text);
-        let range = match values.get(1) {
+        let range = match CommaSplit::new(text).nth(1) {
             None => h.line.clone(),
             Some(second) => {
                 // `second` is a subslice of `text` (split_commas only trims and splits), so
@@ -188,9 +187,8 @@ impl<'m, 'a> Editor<'m, 'a> {
             .header("Via")
             .ok_or_else(|| SipError::MissingHeader("Via"))?;
         let text = std::str::from_utf8(h.value).map_err(|_| SipError::NotUtf8)?;
-        let values = split_commas(text);
-        let first = values
-            .first()
+        let first = CommaSplit::new(text)
+            .next()
             .ok_or_else(|| SipError::MissingHeader("Via"))?;
         let at = (first.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
         let unfolded = crate::unfold(first.as_bytes())?;
@@ -252,9 +250,22 @@ impl<'m, 'a> Editor<'m, 'a> {
     /// Applies the edits and returns the new message bytes (from the start line through the
     /// body; octets after Content-Length are not forwarded). Fails when two edits overlap.
     pub fn finish(&self) -> Result<Vec<u8>, SipError> {
-        let mut edits: Vec<&Edit> = self.edits.iter().collect();
         // Insertions at a point come before a replacement starting there; stable otherwise.
-        edits.sort_by_key(|e| (e.range.start, !e.range.is_empty()));
+        // Edits are mostly made in that order already: then no sorted copy is made.
+        let key = |e: &Edit| (e.range.start, !e.range.is_empty());
+        if self.edits.windows(2).all(|w| match w {
+            [a, b] => key(a) <= key(b),
+            _ => true,
+        }) {
+            return self.apply(self.edits.iter());
+        }
+        let mut edits: Vec<&Edit> = self.edits.iter().collect();
+        edits.sort_by_key(|e| key(e));
+        self.apply(edits.into_iter())
+    }
+
+    /// The message with `edits` (in order) applied.
+    fn apply<'e>(&self, edits: impl Iterator<Item = &'e Edit>) -> Result<Vec<u8>, SipError> {
         let raw = self.msg.raw();
         let (start, end) = (self.msg.start_span.start, self.msg.body.end);
         let mut out = Vec::with_capacity(end.saturating_sub(start) + 256);
