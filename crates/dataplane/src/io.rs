@@ -121,6 +121,29 @@ pub trait PacketIo {
     }
     /// Queues packet `i` of the burst for transmission from relay port `egress` to `dst`.
     fn forward(&mut self, i: usize, egress: PortKey, dst: Endpoint);
+    /// Runs `decide` on packets `0..n` of the burst in order (`None` for a packet the backend
+    /// cannot give) and forwards each packet it gives an egress port and destination, as
+    /// [`packet`](Self::packet) and [`forward`](Self::forward) one by one do (this default).
+    /// `decide` also gets the relay port of packet `i + ahead` (`None` past the burst), for
+    /// the worker's look-ahead. A backend that holds its burst in place overrides it to go
+    /// over the burst without those per-packet round trips.
+    #[inline]
+    fn relay_each<F>(&mut self, n: usize, ahead: usize, mut decide: F)
+    where
+        F: FnMut(Option<&RxPacket<'_>>, Option<PortKey>) -> Option<(PortKey, Endpoint)>,
+    {
+        for i in 0..n {
+            let next = if i + ahead < n {
+                self.key(i + ahead)
+            } else {
+                None
+            };
+            let out = decide(self.packet(i).as_ref(), next);
+            if let Some((egress, dst)) = out {
+                self.forward(i, egress, dst);
+            }
+        }
+    }
     /// Transmits what was queued and releases the burst.
     fn flush(&mut self);
     /// Starts receiving on a relay port (the socket backend takes ownership of its socket).

@@ -2,7 +2,7 @@
 
 use crate::command::{FlowCommand, FlowEvent, IdleReason, StreamSpec, StreamStats};
 use crate::counters::{DropReason, SharedCounters, WorkerCounters};
-use crate::io::{PacketIo, PortHandle, PortKey};
+use crate::io::{PacketIo, PortHandle, PortKey, RecordMemory};
 use crate::layout::{Component, PortLayout};
 use crate::record::{flag, Stream};
 use crate::relay::{self, RelayCtx, Verdict};
@@ -147,37 +147,32 @@ impl<Io: PacketIo> Worker<Io> {
         // record line (its own: the forward is copied there).
         let mut ahead: [Option<(u32, Component)>; LOOKAHEAD] = [None; LOOKAHEAD];
         for (j, a) in ahead.iter_mut().enumerate().take(n) {
-            *a = self.look_up(&ctx, j);
+            *a = self.io.key(j).and_then(|k| look_up(&self.table, &ctx, k));
         }
-        for i in 0..n {
+        let (table, counters) = (&mut self.table, &mut self.counters);
+        let mut i = 0;
+        // The backend goes over its burst itself (no per-packet round trips through it).
+        self.io.relay_each(n, LOOKAHEAD, |pkt, next| {
             let slot = ahead[i % LOOKAHEAD];
-            if i + LOOKAHEAD < n {
-                ahead[i % LOOKAHEAD] = self.look_up(&ctx, i + LOOKAHEAD);
-            }
-            self.counters.rx += 1;
-            let verdict = match self.io.packet(i) {
-                Some(pkt) => relay::decide_at(&mut self.table, &ctx, slot, &pkt, now_ms, now_us),
+            ahead[i % LOOKAHEAD] = next.and_then(|k| look_up(table, &ctx, k));
+            i += 1;
+            counters.rx += 1;
+            let verdict = match pkt {
+                Some(pkt) => relay::decide_at(table, &ctx, slot, pkt, now_ms, now_us),
                 None => Verdict::Drop(DropReason::InvalidFrame),
             };
             match verdict {
                 Verdict::Forward { egress, dst } => {
-                    self.counters.forwarded += 1;
-                    self.io.forward(i, egress, dst);
+                    counters.forwarded += 1;
+                    Some((egress, dst))
                 }
-                Verdict::Drop(r) => self.counters.drop(r),
+                Verdict::Drop(r) => {
+                    counters.drop(r);
+                    None
+                }
             }
-        }
+        });
         self.io.flush();
-    }
-
-    /// The record slot of packet `i` of the burst, its first line prefetched.
-    #[inline(always)]
-    fn look_up(&self, ctx: &RelayCtx<'_>, i: usize) -> Option<(u32, Component)> {
-        let slot = ctx.layout.slot(ctx.worker, self.io.key(i)?);
-        if let Some((idx, _)) = slot {
-            self.table.prefetch(idx);
-        }
-        slot
     }
 
     fn emit(&mut self, e: FlowEvent) {
@@ -451,6 +446,20 @@ impl<Io: PacketIo> Worker<Io> {
     pub fn counters(&self) -> WorkerCounters {
         self.counters
     }
+}
+
+/// The record slot of relay port `key`, its first line prefetched.
+#[inline(always)]
+fn look_up<M: RecordMemory>(
+    table: &Table<M>,
+    ctx: &RelayCtx<'_>,
+    key: PortKey,
+) -> Option<(u32, Component)> {
+    let slot = ctx.layout.slot(ctx.worker, key);
+    if let Some((idx, _)) = slot {
+        table.prefetch(idx);
+    }
+    slot
 }
 
 /// The RTCP port of an RTP port key.

@@ -168,7 +168,9 @@ mod tests {
                 .collect();
             let links: Vec<usize> = (0..n).map(|i| (i + round) % 2).collect();
             let idx = AddrIndex::new(&all, &links);
-            let probes: Vec<[u8; 16]> = (0..8).map(|_| v4([10, 0, 0, (next() % 32) as u8])).collect();
+            let probes: Vec<[u8; 16]> = (0..8)
+                .map(|_| v4([10, 0, 0, (next() % 32) as u8]))
+                .collect();
             for ip in all.iter().chain(&probes) {
                 let want = all.iter().position(|a| a == ip);
                 assert_eq!(idx.index(ip).map(usize::from), want, "{ip:?} in {all:?}");

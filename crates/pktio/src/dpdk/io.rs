@@ -452,6 +452,28 @@ impl PacketIo for DpdkIo {
         self.forward_slot(i, egress, dst);
     }
 
+    /// Goes over the slots in place: the packet's source and payload are read from its frame,
+    /// a forward rewrites the frame of the slot at hand.
+    #[inline]
+    fn relay_each<F>(&mut self, n: usize, ahead: usize, mut decide: F)
+    where
+        F: FnMut(Option<&RxPacket<'_>>, Option<PortKey>) -> Option<(PortKey, Endpoint)>,
+    {
+        let n = n.min(self.rx.slots.len());
+        for i in 0..n {
+            let next = (self.rx.slots.get(i + ahead)).map(|s| s.key);
+            let Some(s) = self.rx.slots.get(i) else { break };
+            let pkt = RxPacket {
+                local: s.key,
+                src: s.src(),
+                payload: s.payload(),
+            };
+            if let Some((egress, dst)) = decide(Some(&pkt), next) {
+                self.forward_slot(i, egress, dst);
+            }
+        }
+    }
+
     fn flush(&mut self) {
         self.transmit();
     }

@@ -63,15 +63,30 @@ impl DpdkIo {
         if off < usize::from(u16::MAX) {
             self.rx.data_guess = off;
         }
-        match self.check(link, &m, data, len) {
-            Ok((key, frame)) => {
-                if steer {
-                    if let Some(w) = self.steered_away(key) {
-                        return self.hand_to(w, link, m);
-                    }
-                }
-                self.rx.slots.push(Slot::new(m, data, key, frame));
+        // The fast path only says yes; the checks give the reason of any refusal.
+        match self.fast_check(link, &m, data, len) {
+            Some((key, shape)) => self.take(link, m, data, key, shape, steer),
+            None => self.classify_checked(link, m, data, len, steer),
+        }
+    }
+
+    /// Keeps relay frame `m` (its data at `data`) for relay port `key`, or hands it to the
+    /// worker owning that port (when `steer`).
+    #[inline(always)]
+    fn take(&mut self, link: usize, m: Mbuf, data: *mut u8, key: PortKey, f: Shape, steer: bool) {
+        if steer {
+            if let Some(w) = self.steered_away(key) {
+                return self.hand_to(w, link, m);
             }
+        }
+        self.keep(Slot::new(m, data, key, f));
+    }
+
+    /// [`Self::classify`] of a frame the fast path did not take, by the full checks.
+    #[inline(never)]
+    fn classify_checked(&mut self, link: usize, m: Mbuf, data: *mut u8, len: usize, steer: bool) {
+        match self.check(link, &m, data, len) {
+            Ok((key, shape)) => self.take(link, m, data, key, shape, steer),
             Err(r @ RxDrop::Frame(FrameError::NotIp | FrameError::NotUdp)) => {
                 if let Some(m) = self.local(link, m) {
                     self.host_or_drop(link, m, r);
@@ -87,6 +102,42 @@ impl DpdkIo {
             ) => self.host_or_drop(link, m, r),
             Err(r) => self.drop_frame(m, r),
         }
+    }
+
+    /// The receive checks of [`Self::check`] for the common shape (untagged Ethernet, IPv4
+    /// without options, UDP, on an untagged link) by the fixed-header fast path
+    /// ([`frame::parse_udp4_fixed`]): `Some` only for a frame every check keeps, `None` for
+    /// anything else (then [`Self::check`] decides, and names the reason of a drop).
+    #[inline(always)]
+    fn fast_check(
+        &self,
+        link: usize,
+        m: &Mbuf,
+        data: *mut u8,
+        len: usize,
+    ) -> Option<(PortKey, Shape)> {
+        let flags = m.rx_flags();
+        if m.segments() != 1 || flags.ip_checksum_bad() || flags.l4_checksum_bad() {
+            return None;
+        }
+        let lr = self.ports.rx.get(link).filter(|lr| lr.vlan.is_none())?;
+        // SAFETY: `m`'s first segment holds `len` initialised bytes at `data`, owned by `m`,
+        // which outlives the borrow (it is only read here).
+        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        // The NIC's IPv4 header checksum verdict stands for the software check (offload).
+        let x = frame::parse_udp4_fixed(bytes, flags.ip_checksum_good())?;
+        let addr = self.addrs.on_link_v4(link, x.dst)?;
+        if self.verify_udp(lr, flags)
+            && frame::udp4_fixed_checksum_present(bytes)
+            && !frame::verify_udp4_fixed_checksum(bytes, &x)
+        {
+            return None;
+        }
+        let key = PortKey {
+            addr,
+            port: x.dst_port,
+        };
+        Some((key, Shape::v4(x.payload_len)))
     }
 
     /// The checks of a received frame (`len` bytes at `data`, its first segment): one segment,
@@ -114,40 +165,10 @@ impl DpdkIo {
         }
     }
 
-    /// Checks a UDP frame for a relay address of link `link` (on the link's VLAN) and its UDP
-    /// checksum unless the NIC did: the common shape (untagged, IPv4 without options) on an
-    /// untagged link by the fixed-header fast path, everything else (and every frame the fast
-    /// path does not take) by the general parse, which gives the drop reasons.
-    #[inline]
+    /// Parses a UDP frame for a relay address of link `link` (on the link's VLAN) and checks
+    /// its UDP checksum unless the NIC did ([`frame::parse_udp_offload`], every shape).
     fn parse(&self, link: usize, bytes: &[u8], flags: RxFlags) -> Result<(PortKey, Shape), RxDrop> {
         // The NIC's IPv4 header checksum verdict stands for the software check (offload).
-        let ip_good = flags.ip_checksum_good();
-        let lr = self.ports.rx.get(link).filter(|lr| lr.vlan.is_none());
-        if let (Some(lr), Some(x)) = (lr, frame::parse_udp4_fixed(bytes, ip_good)) {
-            let addr = (self.addrs.on_link_v4(link, x.dst)).ok_or(RxDrop::UnknownAddress)?;
-            if self.verify_udp(lr, flags)
-                && frame::udp4_fixed_checksum_present(bytes)
-                && !frame::verify_udp4_fixed_checksum(bytes, &x)
-            {
-                return Err(RxDrop::UdpChecksum);
-            }
-            let key = PortKey {
-                addr,
-                port: x.dst_port,
-            };
-            return Ok((key, Shape::v4(x.payload_len)));
-        }
-        self.parse_general(link, bytes, flags)
-    }
-
-    /// [`Self::parse`] by the general parse ([`frame::parse_udp_offload`]).
-    #[inline(never)]
-    fn parse_general(
-        &self,
-        link: usize,
-        bytes: &[u8],
-        flags: RxFlags,
-    ) -> Result<(PortKey, Shape), RxDrop> {
         let f = frame::parse_udp_offload(bytes, flags.ip_checksum_good()).map_err(RxDrop::Frame)?;
         let Some(lr) = self.ports.rx.get(link) else {
             return Err(RxDrop::UnknownAddress);
@@ -174,6 +195,24 @@ impl DpdkIo {
     #[inline(always)]
     fn verify_udp(&self, lr: &LinkRx, flags: RxFlags) -> bool {
         self.rx.verify_udp && !(lr.nic_l4 && flags.l4_checksum_good())
+    }
+
+    /// Keeps frame `s` for the relay: written in place while the burst's slot array has room
+    /// (it is sized for a full burst from every link), pushed otherwise.
+    #[inline(always)]
+    fn keep(&mut self, s: Slot) {
+        let slots = &mut self.rx.slots;
+        let len = slots.len();
+        if len < slots.capacity() {
+            // SAFETY: entry `len` is within the capacity and not initialised; it is written
+            // once, then counted by `set_len` (nothing can panic in between).
+            unsafe {
+                slots.as_mut_ptr().add(len).write(s);
+                slots.set_len(len + 1);
+            }
+        } else {
+            slots.push(s);
+        }
     }
 
     /// The other worker owning relay port `key`, when there is hand-off and it is not this

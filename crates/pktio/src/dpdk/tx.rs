@@ -17,7 +17,7 @@ impl DpdkIo {
     /// Rewrites kept frame `i` to leave relay port `egress` toward `dst` and queues it on the
     /// egress link; counts a drop when it cannot (unknown address, next hop not resolved, no
     /// headroom for a VLAN tag, a frame the rewrite refuses).
-    #[inline]
+    #[inline(always)]
     pub(super) fn forward_slot(&mut self, i: usize, egress: PortKey, dst: Endpoint) {
         let ai = usize::from(egress.addr);
         let Some(e) = self.addrs.egress.get(ai) else {
@@ -27,28 +27,20 @@ impl DpdkIo {
         let link = e.link;
         let dst_mac = match e.next_hop_mac {
             Some(mac) => mac,
-            None => {
-                // Forwarded already (a transmit queue has it): nothing to resolve.
-                if self.rx.slots.get(i).is_none_or(|s| s.mbuf.is_none()) {
-                    return;
-                }
-                match self.next_hop(link, ai, &dst.ip) {
-                    Some(mac) => mac,
-                    None => {
-                        self.stats.io.tx_dropped += 1;
-                        return;
-                    }
-                }
-            }
+            None => match self.resolve(i, ai, link, &dst) {
+                Some(mac) => mac,
+                None => return,
+            },
         };
-        let (Some(s), Some(tx), Some(e)) = (
+        let (Some(e), Some(s), Some(tx)) = (
+            self.addrs.egress.get(ai),
             self.rx.slots.get_mut(i),
             self.tx.link.get_mut(link),
-            self.addrs.egress.get(ai),
         ) else {
             self.stats.io.tx_dropped += 1;
             return;
         };
+        // Forwarded already (a transmit queue has it).
         let Some(mut m) = s.mbuf.take() else { return };
         let src = Endpoint {
             ip: e.ip,
@@ -63,6 +55,19 @@ impl DpdkIo {
             s.mbuf = Some(m);
             self.stats.io.tx_dropped += 1;
         }
+    }
+
+    /// The next hop's MAC toward `dst` for kept frame `i` leaving from relay address `ai` on
+    /// link `link`; `None` (a drop counted) when it is not resolved, or (not counted) when
+    /// the frame was forwarded already.
+    #[inline(never)]
+    fn resolve(&mut self, i: usize, ai: usize, link: usize, dst: &Endpoint) -> Option<[u8; 6]> {
+        self.rx.slots.get(i)?.mbuf.as_ref()?;
+        let mac = self.next_hop(link, ai, &dst.ip);
+        if mac.is_none() {
+            self.stats.io.tx_dropped += 1;
+        }
+        mac
     }
 
     /// Transmits every link's queue and frees the burst's other frames.
