@@ -81,8 +81,8 @@ impl AddrIndex {
     #[inline(always)]
     fn find(&self, ip: u128) -> Option<(u16, u16)> {
         let mut at = self.home(ip);
-        loop {
-            let e = self.entries.get(at)?;
+        // The table is at most half full: some entry is empty, which ends every probe.
+        while let Some(e) = self.entries.get(at) {
             if e.ip == ip && e.addr != EMPTY {
                 return Some((e.addr, e.link));
             }
@@ -91,6 +91,7 @@ impl AddrIndex {
             }
             at = (at + 1) & self.mask;
         }
+        None
     }
 
     /// The index of relay address `ip` (Endpoint form).

@@ -2,7 +2,7 @@
 //! the egress link's VLAN when needed) and moves its [`Mbuf`] from the slot to the egress
 //! link's queue; `flush` transmits each queue in bursts and frees everything else in bulk.
 
-use super::io::{DpdkIo, Slot};
+use super::io::{DpdkIo, Egress, Slot};
 use super::mbuf::{Mbuf, MbufVec};
 use crate::PortKey;
 use wire::frame;
@@ -24,13 +24,31 @@ impl DpdkIo {
             self.stats.io.tx_dropped += 1;
             return;
         };
-        let link = e.link;
-        let dst_mac = match e.next_hop_mac {
-            Some(mac) => mac,
-            None => match self.resolve(i, ai, link, &dst) {
-                Some(mac) => mac,
-                None => return,
-            },
+        let Some(dst_mac) = e.next_hop_mac else {
+            return self.forward_resolved(i, ai, egress, dst);
+        };
+        let (Some(s), Some(tx)) = (self.rx.slots.get_mut(i), self.tx.link.get_mut(e.link)) else {
+            self.stats.io.tx_dropped += 1;
+            return;
+        };
+        if !put(s, tx, e, dst_mac, egress.port, &dst) {
+            self.stats.io.tx_dropped += 1;
+        }
+    }
+
+    /// [`Self::forward_slot`] toward a next hop resolved by ARP / neighbour discovery.
+    #[inline(never)]
+    fn forward_resolved(&mut self, i: usize, ai: usize, egress: PortKey, dst: Endpoint) {
+        let Some(link) = self.addrs.egress.get(ai).map(|e| e.link) else {
+            return;
+        };
+        // Forwarded already (a transmit queue has it): nothing to resolve.
+        if self.rx.slots.get(i).is_none_or(|s| s.mbuf.is_none()) {
+            return;
+        }
+        let Some(dst_mac) = self.next_hop(link, ai, &dst.ip) else {
+            self.stats.io.tx_dropped += 1;
+            return;
         };
         let (Some(e), Some(s), Some(tx)) = (
             self.addrs.egress.get(ai),
@@ -40,34 +58,9 @@ impl DpdkIo {
             self.stats.io.tx_dropped += 1;
             return;
         };
-        // Forwarded already (a transmit queue has it).
-        let Some(mut m) = s.mbuf.take() else { return };
-        let src = Endpoint {
-            ip: e.ip,
-            port: egress.port,
-        };
-        let done = (s.vlan == e.vlan || retag(s, &mut m, e.vlan))
-            && rewrite(s, e.mac, dst_mac, &src, &dst).is_ok();
-        if done {
-            tx.push(m);
-        } else {
-            // Not forwarded: the slot keeps it (freed at the flush).
-            s.mbuf = Some(m);
+        if !put(s, tx, e, dst_mac, egress.port, &dst) {
             self.stats.io.tx_dropped += 1;
         }
-    }
-
-    /// The next hop's MAC toward `dst` for kept frame `i` leaving from relay address `ai` on
-    /// link `link`; `None` (a drop counted) when it is not resolved, or (not counted) when
-    /// the frame was forwarded already.
-    #[inline(never)]
-    fn resolve(&mut self, i: usize, ai: usize, link: usize, dst: &Endpoint) -> Option<[u8; 6]> {
-        self.rx.slots.get(i)?.mbuf.as_ref()?;
-        let mac = self.next_hop(link, ai, &dst.ip);
-        if mac.is_none() {
-            self.stats.io.tx_dropped += 1;
-        }
-        mac
     }
 
     /// Transmits every link's queue and frees the burst's other frames.
@@ -143,6 +136,34 @@ pub(super) unsafe fn tx_burst(
     };
     // SAFETY: `burst` returns how many leading mbufs the driver took.
     unsafe { q.hand_over(tries, rest, burst) }
+}
+
+/// Rewrites kept frame `s` to leave from relay address `e`, port `port`, toward `dst` (next
+/// hop `dst_mac`) and moves its mbuf to transmit queue `tx`. True when queued or forwarded
+/// already; false (a drop, the slot keeps the frame until the flush) when the tag cannot be
+/// moved or the rewrite refuses.
+#[inline(always)]
+fn put(
+    s: &mut Slot,
+    tx: &mut MbufVec,
+    e: &Egress,
+    dst_mac: [u8; 6],
+    port: u16,
+    dst: &Endpoint,
+) -> bool {
+    // Forwarded already (a transmit queue has it).
+    let Some(mut m) = s.mbuf.take() else {
+        return true;
+    };
+    let src = Endpoint { ip: e.ip, port };
+    let done = (s.vlan == e.vlan || retag(s, &mut m, e.vlan))
+        && rewrite(s, e.mac, dst_mac, &src, dst).is_ok();
+    if done {
+        tx.push(m);
+    } else {
+        s.mbuf = Some(m);
+    }
+    done
 }
 
 /// Rewrites kept frame `s` in place ([`frame::rewrite_udp`]) over its headers split without
