@@ -29,6 +29,9 @@
 #   RTPENGINE=/usr/bin/rtpengine  FERROVOX=<target>/release/ferrovox
 #   RELAY_LOAD=<target>/release/relay-load
 #   AFXDP_BUSY_BUDGET=0 (the af_xdp port's busy_budget; empty: the driver's default, 64)
+#   BUSY_SECS=5 (after each Ferrovox search, a fixed-rate run at the rate found, this long,
+#     reading the worker's busy time from /metrics before and after: the share of its core
+#     that was work, and packets per busy core-second; 0: not measured)
 #
 #   BURST=1 benches/relay-afxdp.sh      smooth streams: one packet per socket per wake-up
 set -euo pipefail
@@ -45,6 +48,8 @@ GSO=${GSO:-off}
 PROFILE=${PROFILE:-}
 PROFILE_SECS=${PROFILE_SECS:-4}
 AFXDP_BUSY_BUDGET=${AFXDP_BUSY_BUDGET-0}
+BUSY_SECS=${BUSY_SECS:-5}
+METRICS=127.0.0.1:9479
 WORK=$(mktemp -d /tmp/relay-afxdp.XXXXXX)
 # shellcheck source=benches/relay-common.sh
 source "$ROOT/benches/relay-common.sh"
@@ -59,7 +64,7 @@ RELAY_IF=fvb-media-r
 PORTS=(30000 39999)
 
 [[ $(id -u) == 0 ]] || { say "relay-afxdp.sh needs root (namespaces, DPDK)"; exit 1; }
-for tool in ip ethtool taskset; do
+for tool in ip ethtool taskset curl; do
     command -v "$tool" >/dev/null || { say "needs $tool (deploy/install-dpdk.sh)"; exit 1; }
 done
 
@@ -134,6 +139,37 @@ profile() {
         --percent-limit 1.5 --stdio 2>/dev/null | sed '/^$/d' | head -n 25 >"$WORK/$name.profile"
 }
 
+# busy_secs FILE: the workers' busy seconds (summed), from /metrics in the relay's namespace
+# (the scrape is kept in FILE).
+busy_secs() {
+    ip netns exec "$NS_RELAY" curl -sf --max-time 3 "http://$METRICS/metrics" >"$1" || return 0
+    awk '$1 ~ /^ferrovox_worker_busy_seconds_total/ { s += $2; n++ } END { if (n) printf "%.6f", s }' "$1"
+}
+
+# busy NAME NG: a fixed-rate run at the rate NAME's search found, for BUSY_SECS; the share of
+# the worker's core that was work over it goes to $WORK/NAME.busy ("share rate").
+busy() {
+    local name=$1 ng=$2 rate b0 b1 t0 t1
+    [[ $BUSY_SECS != 0 ]] || return 0
+    rate=$(field "$name" rate_pps)
+    [[ $rate != na && $rate != 0 ]] || return 0
+    # shellcheck disable=SC2046
+    run_load run --ng "$ng" --rate "$rate" --label "$name-busy" $(load_args) \
+        --warmup 1 --duration "$BUSY_SECS" >"$WORK/$name.busy-load.out" 2>&1 &
+    local load=$!
+    sleep 2
+    b0=$(busy_secs "$WORK/$name.scrape0") t0=$(date +%s.%N)
+    sleep "$((BUSY_SECS - 1))"
+    b1=$(busy_secs "$WORK/$name.scrape1") t1=$(date +%s.%N)
+    if ! wait "$load" || [[ $(result_field "$WORK/$name.busy-load.out" rate_pps) == 0 ]]; then
+        say "$name: the fixed-rate run for the busy time failed ($WORK/$name.busy-load.out)"
+        return 1
+    fi
+    [[ -n $b0 && -n $b1 ]] || { say "$name: no worker busy time in /metrics"; return 1; }
+    awk -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v r="$rate" \
+        'BEGIN { printf "%.4f %s\n", (b1 - b0) / (t1 - t0), r }' >"$WORK/$name.busy"
+}
+
 start_rtpengine() {
     with_media_address on
     ip netns exec "$NS_RELAY" taskset -c "$RELAY_CORE" "$RTPENGINE" --foreground --log-stderr \
@@ -167,6 +203,9 @@ delete_delay_secs = 0
 
 [admin]
 socket = "$WORK/$1.sock"
+
+[metrics]
+listen = "$METRICS"
 
 [[interface]]
 name = "external"
@@ -223,6 +262,7 @@ for relay in $RELAYS; do
     esac
     if measure "$relay" "$NG" "$RELAY_PID"; then
         STATUS[$relay]=ok
+        [[ $relay == rtpengine ]] || busy "$relay" "$NG" || true
         profile "$relay" "$NG" || true
     else
         STATUS[$relay]="measurement failed (log: $WORK/$relay.log)"
@@ -244,10 +284,18 @@ relay_line() {
     [[ $(field "$r" limit_found) != 1 ]] && note="$note; LOWER BOUND: no step failed on loss"
     line "$r" "$(field "$r" rate_pps) pps at $(field "$r" loss_pct)% loss; $(field "$r" per_core_pps) pps per CPU-second (relay CPU $(field "$r" relay_core_share) of a core); round trip p50 $(latency "$WORK/$r.out" p50) us, p99 $(latency "$WORK/$r.out" p99) us$note"
     line "" "whole run: $(cat "$WORK/$r.cpu" 2>/dev/null || echo na)"
+    if [[ -s $WORK/$r.busy ]]; then
+        line "" "worker busy $(awk '{ printf "%.1f%% of its core at %s pps: %.0f pps per busy core-second", $1 * 100, $2, ($1 > 0 ? $2 / $1 : 0) }' "$WORK/$r.busy") (from ferrovox_worker_busy_seconds_total over ${BUSY_SECS} s)"
+    fi
     if [[ -s $WORK/$r.profile ]]; then
         line "" "relay core at $PROFILE pps (perf, top symbols: pid:thread, object, symbol):"
         sed 's/^/      /' "$WORK/$r.profile"
     fi
+}
+# per_busy NAME: the relay's packets per busy core-second ("na" when not measured).
+per_busy() {
+    [[ -s $WORK/$1.busy ]] || { echo na; return; }
+    awk '{ if ($1 > 0) printf "%.0f", $2 / $1; else print "na" }' "$WORK/$1.busy"
 }
 # A figure is only a lower bound when no step above it failed on loss (some steps may still
 # have been tool-limited).
@@ -282,6 +330,7 @@ xsk=$(grep -ho 'xsk_mode="[a-z-]*" xdp_attach=[a-z]*' "$WORK/ferrovox-afxdp.log"
         verdict="NOT MET ($per_core)"
     fi
     line "AF_XDP >= 3x sockets per core" "$verdict"
+    line "afxdp per busy core-second / sockets per CPU-second" "$(ratiox "$(per_busy ferrovox-afxdp)" "$(field ferrovox per_core_pps)") (what the AF_XDP worker's core could relay if the load tool could offer it; the socket worker's figure counts its whole CPU time, system calls included)"
     line "afxdp / rtpengine" "rate $(ratiox "$(field ferrovox-afxdp rate_pps)" "$(field rtpengine rate_pps)"), per CPU-second $(ratiox "$(field ferrovox-afxdp per_core_pps)" "$(field rtpengine per_core_pps)")"
     echo "================================================================================="
 } | tee "$WORK/summary.txt"
