@@ -122,29 +122,9 @@ impl RawSet {
             .build(&p("media"), interfaces)?;
         let name = required(&p("name"), self.name)?;
         check_name(&p("name"), &name)?;
-        let mut failover_codes: Vec<u16> = Vec::new();
-        for (j, &code) in self
-            .failover_codes
-            .as_deref()
-            .unwrap_or(&[500, 503])
-            .iter()
-            .enumerate()
-        {
-            let path = p(&format!("failover_codes[{j}]"));
-            let code: u16 = crate::check::int_in(&path, code, 300, 699)?;
-            if failover_codes.contains(&code) {
-                return Err(key(path, format!("{code} is listed twice")));
-            }
-            failover_codes.push(code);
-        }
+        let failover_codes = failover_codes(&p("failover_codes"), self.failover_codes.as_deref())?;
         let last_resort = match self.last_resort {
-            Some(text) => {
-                let uri = member::parse_next_hop(&p("last_resort"), &text)?;
-                let transport = member::pick_transport(&p("last_resort"), &uri, None)?;
-                check_dns(&p("last_resort"), &uri, dns)?;
-                check_transport(&p("last_resort"), transport, sip)?;
-                Some(LastResort { uri, transport })
-            }
+            Some(text) => Some(last_resort(&p("last_resort"), &text, sip, dns)?),
             None => None,
         };
         let register = self.register.unwrap_or(false);
@@ -159,31 +139,7 @@ impl RawSet {
             ));
         }
         let health = self.health.unwrap_or_default().build(&p("health"))?;
-        let mut members: Vec<MemberConfig> = Vec::new();
-        for (j, raw) in self.member.unwrap_or_default().into_iter().enumerate() {
-            let mp = p(&format!("member[{j}]"));
-            let m = raw.build(&mp)?;
-            let path = if m.uri.transport.is_some() {
-                format!("{mp}.uri")
-            } else {
-                format!("{mp}.transport")
-            };
-            check_dns(&format!("{mp}.uri"), &m.uri, dns)?;
-            check_transport(&path, m.transport, sip)?;
-            if let Some(k) = members
-                .iter()
-                .position(|o| o.target() == m.target() && o.transport == m.transport)
-            {
-                return Err(key(
-                    format!("{mp}.uri"),
-                    format!(
-                        "{:?} names the same next hop as set[{i}].member[{k}]",
-                        m.uri.text
-                    ),
-                ));
-            }
-            members.push(m);
-        }
+        let members = members(i, self.member.unwrap_or_default(), sip, dns)?;
         if members.is_empty() && !register {
             return Err(key(
                 p("member"),
@@ -228,6 +184,69 @@ impl RawSet {
             media,
         })
     }
+}
+
+/// `failover_codes` (at `path`): distinct codes 300 to 699; 500 and 503 when absent.
+fn failover_codes(path: &str, list: Option<&[i64]>) -> Result<Vec<u16>, ConfigError> {
+    let mut out: Vec<u16> = Vec::new();
+    for (j, &code) in list.unwrap_or(&[500, 503]).iter().enumerate() {
+        let path = format!("{path}[{j}]");
+        let code: u16 = crate::check::int_in(&path, code, 300, 699)?;
+        if out.contains(&code) {
+            return Err(key(path, format!("{code} is listed twice")));
+        }
+        out.push(code);
+    }
+    Ok(out)
+}
+
+/// `last_resort` (at `path`): a next hop reachable with the configured transports and DNS.
+fn last_resort(
+    path: &str,
+    text: &str,
+    sip: &SipConfig,
+    dns: &DnsConfig,
+) -> Result<LastResort, ConfigError> {
+    let uri = member::parse_next_hop(path, text)?;
+    let transport = member::pick_transport(path, &uri, None)?;
+    check_dns(path, &uri, dns)?;
+    check_transport(path, transport, sip)?;
+    Ok(LastResort { uri, transport })
+}
+
+/// The members of set `i`: each checked, no two naming the same next hop.
+fn members(
+    i: usize,
+    raw: Vec<member::RawMember>,
+    sip: &SipConfig,
+    dns: &DnsConfig,
+) -> Result<Vec<MemberConfig>, ConfigError> {
+    let mut members: Vec<MemberConfig> = Vec::new();
+    for (j, raw) in raw.into_iter().enumerate() {
+        let mp = format!("set[{i}].member[{j}]");
+        let m = raw.build(&mp)?;
+        let path = if m.uri.transport.is_some() {
+            format!("{mp}.uri")
+        } else {
+            format!("{mp}.transport")
+        };
+        check_dns(&format!("{mp}.uri"), &m.uri, dns)?;
+        check_transport(&path, m.transport, sip)?;
+        if let Some(k) = members
+            .iter()
+            .position(|o| o.target() == m.target() && o.transport == m.transport)
+        {
+            return Err(key(
+                format!("{mp}.uri"),
+                format!(
+                    "{:?} names the same next hop as set[{i}].member[{k}]",
+                    m.uri.text
+                ),
+            ));
+        }
+        members.push(m);
+    }
+    Ok(members)
 }
 
 /// A host-name next hop needs DNS servers to be found.

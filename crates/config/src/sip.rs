@@ -233,6 +233,7 @@ impl RawSip {
     /// Checks every key, the timers against each other, and fills in the defaults.
     pub(crate) fn build(self) -> Result<SipConfig, ConfigError> {
         let d = SipConfig::default();
+        let (t1, t2) = self.build_t1_t2(&d)?;
         let max_message_bytes = opt_int_in(
             "sip.max_message_bytes",
             self.max_message_bytes,
@@ -264,25 +265,6 @@ impl RawSip {
             ),
             None => None,
         };
-        let t1 = ms_in("sip.t1_ms", self.t1_ms, 50, 5000, d.t1)?;
-        let t2 = ms_in("sip.t2_ms", self.t2_ms, 50, 60_000, d.t2)?;
-        // RFC 3261 §17.1.2.2: T2 caps retransmit intervals that start at T1, so T2 below T1
-        // is meaningless.
-        if t2 < t1 {
-            let given = if self.t2_ms.is_some() {
-                ""
-            } else {
-                " (the default)"
-            };
-            return Err(key(
-                "sip.t2_ms",
-                format!(
-                    "must be at least t1_ms ({} ms), got {} ms{given}",
-                    t1.as_millis(),
-                    t2.as_millis()
-                ),
-            ));
-        }
         let user_agent = match self.user_agent {
             Some(text) => build_user_agent(text)?,
             None => d.user_agent,
@@ -340,6 +322,29 @@ impl RawSip {
             }
             .build()?,
         })
+    }
+
+    /// `t1_ms` and `t2_ms`. RFC 3261 §17.1.2.2: T2 caps retransmit intervals that start at
+    /// T1, so T2 below T1 is meaningless.
+    fn build_t1_t2(&self, d: &SipConfig) -> Result<(Duration, Duration), ConfigError> {
+        let t1 = ms_in("sip.t1_ms", self.t1_ms, 50, 5000, d.t1)?;
+        let t2 = ms_in("sip.t2_ms", self.t2_ms, 50, 60_000, d.t2)?;
+        if t2 < t1 {
+            let given = if self.t2_ms.is_some() {
+                ""
+            } else {
+                " (the default)"
+            };
+            return Err(key(
+                "sip.t2_ms",
+                format!(
+                    "must be at least t1_ms ({} ms), got {} ms{given}",
+                    t1.as_millis(),
+                    t2.as_millis()
+                ),
+            ));
+        }
+        Ok((t1, t2))
     }
 
     /// The `tcp_*` keys; the buffer must hold the largest message the proxy takes.

@@ -433,6 +433,80 @@ fn af_xdp_clashes(ports: &[DpdkPort], vdevs: &[String]) -> Result<(), ConfigErro
     Ok(())
 }
 
+impl RawPort {
+    /// Checks port `i`'s keys.
+    fn build(self, i: usize) -> Result<DpdkPort, ConfigError> {
+        let p = self;
+        let path = format!("{P}.port[{i}]");
+        let xdp = p
+            .af_xdp
+            .map(|x| af_xdp(&format!("{path}.af_xdp"), x))
+            .transpose()?;
+        let device = port_device(&path, i, p.device, xdp.is_some())?;
+        let interfaces = required(&format!("{path}.interfaces"), p.interfaces)?;
+        if interfaces.is_empty() {
+            return Err(key(
+                format!("{path}.interfaces"),
+                "must name at least one [[interface]]",
+            ));
+        }
+        let next_hop_mac = p
+            .next_hop_mac
+            .map(|m| mac(&format!("{path}.next_hop_mac"), &m))
+            .transpose()?;
+        let vlan = p
+            .vlan
+            .map(|v| int_in(&format!("{path}.vlan"), v, 1, 4094))
+            .transpose()?;
+        let exception = p
+            .exception
+            .map(|e| eal_word(&format!("{path}.exception"), &e))
+            .transpose()?;
+        if exception.as_ref() == Some(&device) {
+            return Err(key(
+                format!("{path}.exception"),
+                format!("{device} is the port itself; name the tap/virtio-user vdev"),
+            ));
+        }
+        Ok(DpdkPort {
+            device,
+            interfaces,
+            next_hop_mac,
+            gateway: router(&format!("{path}.gateway"), p.gateway, true)?,
+            gateway_v6: router(&format!("{path}.gateway_v6"), p.gateway_v6, false)?,
+            prefix_len: opt_int_in(&format!("{path}.prefix_len"), p.prefix_len, 1, 32, 24)?,
+            prefix_len_v6: opt_int_in(
+                &format!("{path}.prefix_len_v6"),
+                p.prefix_len_v6,
+                1,
+                128,
+                64,
+            )?,
+            vlan,
+            promiscuous: p.promiscuous.unwrap_or(false),
+            exception,
+            af_xdp: xdp,
+        })
+    }
+}
+
+/// No two ports share an exception vdev, and none is another port's device.
+fn exception_clashes(ports: &[DpdkPort]) -> Result<(), ConfigError> {
+    for (i, p) in ports.iter().enumerate() {
+        let Some(e) = &p.exception else { continue };
+        let clash = ports.iter().enumerate().find(|(j, q)| {
+            q.device == *e || (*j < i && q.exception.as_deref() == Some(e.as_str()))
+        });
+        if let Some((j, _)) = clash {
+            return Err(key(
+                format!("{P}.port[{i}].exception"),
+                format!("{e} is already used by {P}.port[{j}]"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl RawDpdk {
     /// Checks every key and fills in the defaults.
     pub(crate) fn build(self) -> Result<DpdkConfig, ConfigError> {
@@ -445,79 +519,16 @@ impl RawDpdk {
         }
         let mut ports: Vec<DpdkPort> = Vec::with_capacity(raw_ports.len());
         for (i, p) in raw_ports.into_iter().enumerate() {
-            let path = format!("{P}.port[{i}]");
-            let xdp = p
-                .af_xdp
-                .map(|x| af_xdp(&format!("{path}.af_xdp"), x))
-                .transpose()?;
-            let device = port_device(&path, i, p.device, xdp.is_some())?;
-            if let Some(j) = ports.iter().position(|q| q.device == device) {
+            let port = p.build(i)?;
+            if let Some(j) = ports.iter().position(|q| q.device == port.device) {
                 return Err(key(
-                    format!("{path}.device"),
-                    format!("{device} is already {P}.port[{j}]"),
+                    format!("{P}.port[{i}].device"),
+                    format!("{} is already {P}.port[{j}]", port.device),
                 ));
             }
-            let interfaces = required(&format!("{path}.interfaces"), p.interfaces)?;
-            if interfaces.is_empty() {
-                return Err(key(
-                    format!("{path}.interfaces"),
-                    "must name at least one [[interface]]",
-                ));
-            }
-            let next_hop_mac = p
-                .next_hop_mac
-                .map(|m| mac(&format!("{path}.next_hop_mac"), &m))
-                .transpose()?;
-            let gateway = router(&format!("{path}.gateway"), p.gateway, true)?;
-            let gateway_v6 = router(&format!("{path}.gateway_v6"), p.gateway_v6, false)?;
-            let vlan = p
-                .vlan
-                .map(|v| int_in(&format!("{path}.vlan"), v, 1, 4094))
-                .transpose()?;
-            let exception = p
-                .exception
-                .map(|e| eal_word(&format!("{path}.exception"), &e))
-                .transpose()?;
-            if let Some(e) = &exception {
-                if *e == device {
-                    return Err(key(
-                        format!("{path}.exception"),
-                        format!("{e} is the port itself; name the tap/virtio-user vdev"),
-                    ));
-                }
-            }
-            ports.push(DpdkPort {
-                device,
-                interfaces,
-                next_hop_mac,
-                gateway,
-                gateway_v6,
-                prefix_len: opt_int_in(&format!("{path}.prefix_len"), p.prefix_len, 1, 32, 24)?,
-                prefix_len_v6: opt_int_in(
-                    &format!("{path}.prefix_len_v6"),
-                    p.prefix_len_v6,
-                    1,
-                    128,
-                    64,
-                )?,
-                vlan,
-                promiscuous: p.promiscuous.unwrap_or(false),
-                exception,
-                af_xdp: xdp,
-            });
+            ports.push(port);
         }
-        for (i, p) in ports.iter().enumerate() {
-            let Some(e) = &p.exception else { continue };
-            let clash = ports.iter().enumerate().find(|(j, q)| {
-                q.device == *e || (*j < i && q.exception.as_deref() == Some(e.as_str()))
-            });
-            if let Some((j, _)) = clash {
-                return Err(key(
-                    format!("{P}.port[{i}].exception"),
-                    format!("{e} is already used by {P}.port[{j}]"),
-                ));
-            }
-        }
+        exception_clashes(&ports)?;
         let vdevs = words(&format!("{P}.vdevs"), self.vdevs)?;
         af_xdp_clashes(&ports, &vdevs)?;
         let memory_mb = match self.memory_mb {
