@@ -168,106 +168,99 @@ impl<'a> Request<'a> {
             Key::ToTag => self.to_tag = Some(arg.string(name)?),
             Key::ViaBranch => self.via_branch = Some(arg.string(name)?),
             Key::Sdp => self.sdp = Some(arg.string(name)?),
-            Key::Replace => arg.items(name, |item| {
-                if !self.replace.set_by_name(item) {
-                    self.unknown_values.push((name, item));
-                }
-                Ok(())
-            })?,
-            Key::Direction => arg.items(name, |item| {
-                self.push_direction(item);
-                Ok(())
-            })?,
-            Key::Ice => {
-                let v = arg.string(name)?;
-                match IceMode::from_name(v) {
-                    Some(mode) => self.ice = mode,
-                    None => self.unknown_values.push((name, v)),
-                }
-            }
-            Key::RtcpMux => arg.items(name, |item| {
-                if !self.rtcp_mux.set_by_name(item) {
-                    self.unknown_values.push((name, item));
-                }
-                Ok(())
-            })?,
             Key::ReceivedFrom => self.apply_received_from(arg)?,
             Key::MediaAddress => {
                 let v = arg.string(name)?;
                 self.media_address =
                     Some(parse_ip(v).ok_or_else(|| NgError::bad_address(name, v))?);
             }
-            Key::AddressFamily => {
-                let v = arg.string(name)?;
-                match AddressFamily::from_name(v) {
-                    Some(af) => self.address_family = Some(af),
-                    None => self.unknown_values.push((name, v)),
-                }
-            }
             Key::TransportProtocol => self.transport_protocol = Some(arg.string(name)?),
-            Key::DeleteDelay => {
-                let v = arg.int(name)?;
-                let secs = u32::try_from(v)
-                    .map_err(|_| NgError::bad_value(name, v.to_string().as_bytes()))?;
-                self.delete_delay = Some(secs);
-            }
             Key::Label => self.label = Some(arg.string(name)?),
             Key::SetLabel => self.set_label = Some(arg.string(name)?),
             Key::ToLabel => self.to_label = Some(arg.string(name)?),
             Key::Dtls => self.dtls = Some(arg.string(name)?),
-            Key::Sdes => arg.items(name, |item| {
-                self.sdes.push(item);
-                Ok(())
-            })?,
-            Key::Osrtp => arg.items(name, |item| {
-                self.osrtp.push(item);
-                Ok(())
-            })?,
-            Key::T38 => arg.items(name, |item| {
-                self.t38.push(item);
-                Ok(())
-            })?,
             Key::RecordCall => self.record_call = Some(arg.string(name)?),
             Key::Metadata => self.metadata = Some(arg.string(name)?),
             Key::XmlrpcCallback => self.xmlrpc_callback = Some(arg.string(name)?),
-            Key::Tos => self.tos = Some(arg.int(name)?),
-            Key::FromTags => arg.items(name, |item| {
-                self.from_tags.push(item);
-                Ok(())
-            })?,
-            Key::All => {
-                let v = arg.string(name)?;
-                match AllMode::from_name(v) {
-                    Some(all) => self.all = Some(all),
-                    None => self.unknown_values.push((name, v)),
-                }
-            }
-            Key::Supports => arg.items(name, |item| {
-                if name_eq(item, "load limit") {
-                    self.supports_load_limit = true;
-                } else {
-                    self.unknown_values.push((name, item));
-                }
-                Ok(())
-            })?,
-            Key::SipMessageType => {
-                let v = arg.string(name)?;
-                match SipMessageType::from_name(v) {
-                    Some(t) => self.sip_message_type = Some(t),
-                    None => self.unknown_values.push((name, v)),
-                }
-            }
-            Key::Limit => {
-                let v = arg.int(name)?;
-                let limit = u32::try_from(v)
-                    .map_err(|_| NgError::bad_value(name, v.to_string().as_bytes()))?;
-                self.limit = Some(limit);
-            }
             Key::Interface => self.interface = Some(arg.string(name)?),
             Key::Codec => self.apply_codec(arg)?,
             Key::EndpointLearning => self.endpoint_learning = Some(arg.string(name)?),
+            Key::DeleteDelay | Key::Limit | Key::Tos => self.apply_number(key, arg)?,
+            Key::Ice | Key::AddressFamily | Key::All | Key::SipMessageType => {
+                self.apply_choice(key, arg.string(name)?)
+            }
+            Key::Replace
+            | Key::Direction
+            | Key::RtcpMux
+            | Key::Sdes
+            | Key::Osrtp
+            | Key::T38
+            | Key::FromTags
+            | Key::Supports => arg.items(name, |item| {
+                self.apply_item(key, item);
+                Ok(())
+            })?,
         }
         Ok(())
+    }
+
+    /// A key whose value is an integer.
+    fn apply_number(&mut self, key: Key, arg: Arg<'_, 'a>) -> Result<(), NgError> {
+        let name = key.canonical();
+        let v = arg.int(name)?;
+        let bad = || NgError::bad_value(name, v.to_string().as_bytes());
+        match key {
+            Key::DeleteDelay => self.delete_delay = Some(u32::try_from(v).map_err(|_| bad())?),
+            Key::Limit => self.limit = Some(u32::try_from(v).map_err(|_| bad())?),
+            Key::Tos => self.tos = Some(v),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A key whose value is one of a few names; another name is reported in
+    /// `unknown_values`.
+    fn apply_choice(&mut self, key: Key, v: &'a [u8]) {
+        let known = match key {
+            Key::Ice => IceMode::from_name(v).map(|m| self.ice = m),
+            Key::AddressFamily => {
+                AddressFamily::from_name(v).map(|a| self.address_family = Some(a))
+            }
+            Key::All => AllMode::from_name(v).map(|a| self.all = Some(a)),
+            Key::SipMessageType => {
+                SipMessageType::from_name(v).map(|t| self.sip_message_type = Some(t))
+            }
+            _ => Some(()),
+        };
+        if known.is_none() {
+            self.unknown_values.push((key.canonical(), v));
+        }
+    }
+
+    /// One item of a key whose value is a list; an item it does not know is reported in
+    /// `unknown_values`.
+    fn apply_item(&mut self, key: Key, item: &'a [u8]) {
+        let known = match key {
+            Key::Replace => self.replace.set_by_name(item),
+            Key::RtcpMux => self.rtcp_mux.set_by_name(item),
+            Key::Supports if name_eq(item, "load limit") => {
+                self.supports_load_limit = true;
+                true
+            }
+            Key::Supports => false,
+            Key::Direction => {
+                self.push_direction(item);
+                true
+            }
+            Key::Sdes => push(&mut self.sdes, item),
+            Key::Osrtp => push(&mut self.osrtp, item),
+            Key::T38 => push(&mut self.t38, item),
+            Key::FromTags => push(&mut self.from_tags, item),
+            _ => true,
+        };
+        if !known {
+            self.unknown_values.push((key.canonical(), item));
+        }
     }
 
     /// Appends an interface name to `direction`; a third and later name is reported in
@@ -358,4 +351,10 @@ impl<'a> Request<'a> {
         }
         Ok(())
     }
+}
+
+/// Appends `item` to `list`; always known.
+fn push<'a>(list: &mut Vec<&'a [u8]>, item: &'a [u8]) -> bool {
+    list.push(item);
+    true
 }
