@@ -215,53 +215,11 @@ impl Dispatcher {
         let mut k = 0;
         let mut sources = Vec::with_capacity(entries.len());
         for (uri, transport, mcfg) in entries {
-            let last_resort = mcfg.is_none();
-            let reused = old_sources
-                .iter()
-                .position(|s| s.uri.text == uri.text && s.is_last_resort() == last_resort)
-                .map(|i| old_sources.remove(i));
-            let mut source = match reused {
-                Some(mut s) => {
-                    s.uri = uri;
-                    s.transport = transport;
-                    s.cfg = mcfg;
-                    s
-                }
-                None => {
-                    self.next_source += 1;
-                    Source {
-                        id: SourceId(self.next_source),
-                        uri,
-                        transport,
-                        cfg: mcfg,
-                        members: Vec::new(),
-                    }
-                }
-            };
+            let mut source = self.source_for(&mut old_sources, uri, transport, mcfg);
             if let MemberTarget::Static(addr) = MemberTarget::of(&source.uri) {
-                // An IP-literal entry has exactly one member; reuse it when the entry stayed.
                 let first_probe = stagger(now, cfg.health.interval, k, fresh_static);
                 k += 1;
-                let existing = source
-                    .members
-                    .first()
-                    .copied()
-                    .filter(|m| self.members.contains_key(m))
-                    // A member added at run time that the file now names is taken over.
-                    .or_else(|| self.adopt(&mut added, &source.uri.text));
-                match existing {
-                    Some(m) => {
-                        source.members = vec![m];
-                        self.fit_member(m, &source, cfg, None, now);
-                    }
-                    None => {
-                        let text = source.uri.text.clone();
-                        let m =
-                            self.create_member(id, Origin::Static, text, addr, source.transport);
-                        source.members = vec![m];
-                        self.fit_member(m, &source, cfg, Some(first_probe), now);
-                    }
-                }
+                self.fit_static(&mut source, addr, (id, cfg), &mut added, first_probe, now);
             } else {
                 for m in source.members.clone() {
                     self.fit_member(m, &source, cfg, None, now);
@@ -274,19 +232,7 @@ impl Dispatcher {
                 self.remove_member(m, RemoveReason::Reconfigured);
             }
         }
-        let registered = if cfg.register {
-            for &m in &registered {
-                if let Some(member) = self.members.get_mut(&m) {
-                    reschedule(member, cfg, now);
-                }
-            }
-            registered
-        } else {
-            for m in registered {
-                self.remove_member(m, RemoveReason::Reconfigured);
-            }
-            Vec::new()
-        };
+        let registered = self.refit_registered(registered, cfg, now);
         SetState {
             id,
             cfg: cfg.clone(),
@@ -296,6 +242,94 @@ impl Dispatcher {
             cursor,
             tier_cursors,
         }
+    }
+
+    /// The source of an entry: the old one with the same URI and role, brought up to date and
+    /// taken out of `old`, or a new one.
+    fn source_for(
+        &mut self,
+        old: &mut Vec<Source>,
+        uri: SipUri,
+        transport: Transport,
+        cfg: Option<MemberConfig>,
+    ) -> Source {
+        let last_resort = cfg.is_none();
+        let reused = old
+            .iter()
+            .position(|s| s.uri.text == uri.text && s.is_last_resort() == last_resort)
+            .map(|i| old.remove(i));
+        match reused {
+            Some(mut s) => {
+                s.uri = uri;
+                s.transport = transport;
+                s.cfg = cfg;
+                s
+            }
+            None => {
+                self.next_source += 1;
+                Source {
+                    id: SourceId(self.next_source),
+                    uri,
+                    transport,
+                    cfg,
+                    members: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// An IP-literal entry has exactly one member: the one it had when the entry stayed, or
+    /// a member added at run time that the file now names (taken over), or a new one (first
+    /// probed at `first_probe`).
+    fn fit_static(
+        &mut self,
+        source: &mut Source,
+        addr: SocketAddr,
+        (set, cfg): (SetId, &SetConfig),
+        added: &mut Vec<MemberId>,
+        first_probe: Instant,
+        now: Instant,
+    ) {
+        let existing = source
+            .members
+            .first()
+            .copied()
+            .filter(|m| self.members.contains_key(m))
+            .or_else(|| self.adopt(added, &source.uri.text));
+        match existing {
+            Some(m) => {
+                source.members = vec![m];
+                self.fit_member(m, source, cfg, None, now);
+            }
+            None => {
+                let text = source.uri.text.clone();
+                let m = self.create_member(set, Origin::Static, text, addr, source.transport);
+                source.members = vec![m];
+                self.fit_member(m, source, cfg, Some(first_probe), now);
+            }
+        }
+    }
+
+    /// The members that REGISTERed to a set: kept (on the set's new probe schedule) while it
+    /// still takes registrations, removed when it no longer does.
+    fn refit_registered(
+        &mut self,
+        registered: Vec<MemberId>,
+        cfg: &SetConfig,
+        now: Instant,
+    ) -> Vec<MemberId> {
+        if !cfg.register {
+            for m in registered {
+                self.remove_member(m, RemoveReason::Reconfigured);
+            }
+            return Vec::new();
+        }
+        for &m in &registered {
+            if let Some(member) = self.members.get_mut(&m) {
+                reschedule(member, cfg, now);
+            }
+        }
+        registered
     }
 
     /// Brings member `id` in line with its entry: target (IP literal), weight, priority, cap,
