@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::dispatcher::{Dispatcher, DnsSource};
+use crate::dispatcher::{Dispatcher, DnsSource, Source};
 use crate::error::{RegisterError, ResolveError};
 use crate::member::Member;
 use crate::settings::{AdminState, MemberTarget};
@@ -56,18 +56,7 @@ impl Dispatcher {
             .ok_or(ResolveError::UnknownSource)?;
         let set_id = self.sets[si].id;
         let src = self.sets[si].sources[pos].clone();
-        let mut wanted: Vec<ResolvedTarget> = Vec::new();
-        for t in targets {
-            if wanted.len() >= MAX_TARGETS_PER_SOURCE {
-                break;
-            }
-            if !wanted
-                .iter()
-                .any(|w| w.addr == t.addr && w.transport == t.transport)
-            {
-                wanted.push(*t);
-            }
-        }
+        let wanted = distinct_targets(targets);
         let mut kept: Vec<MemberId> = Vec::with_capacity(wanted.len());
         for t in &wanted {
             let existing = src.members.iter().copied().find(|id| {
@@ -88,31 +77,7 @@ impl Dispatcher {
                 }
             };
             if let Some(m) = self.members.get_mut(&id) {
-                m.srv = t.srv;
-                m.last_resort = src.is_last_resort();
-                match (&src.cfg, t.srv) {
-                    (_, Some((p, w))) => {
-                        m.priority = p;
-                        m.weight = u32::from(w);
-                    }
-                    (Some(mc), None) => {
-                        m.priority = mc.priority;
-                        m.weight = mc.weight;
-                    }
-                    (None, None) => {}
-                }
-                if let Some(mc) = &src.cfg {
-                    m.max_calls = mc.max_calls;
-                }
-                if m.counters.probes_sent == 0 && m.outstanding.is_none() {
-                    // A new member takes the entry's configured admin state without an event.
-                    let state = src.cfg.as_ref().map_or(AdminState::Active, |c| c.state);
-                    m.admin = state;
-                    m.cfg_admin = state;
-                    if !m.is_probed() {
-                        m.next_probe = None;
-                    }
-                }
+                fit_resolved(m, &src, t);
             }
             kept.push(id);
         }
@@ -202,5 +167,53 @@ impl Dispatcher {
         }
         self.sets[si].registered.push(id);
         Ok(granted)
+    }
+}
+
+/// The targets of a DNS answer without duplicates (same address and transport), at most
+/// [`MAX_TARGETS_PER_SOURCE`], in the answer's order.
+fn distinct_targets(targets: &[ResolvedTarget]) -> Vec<ResolvedTarget> {
+    let mut wanted: Vec<ResolvedTarget> = Vec::new();
+    for t in targets {
+        if wanted.len() >= MAX_TARGETS_PER_SOURCE {
+            break;
+        }
+        if !wanted
+            .iter()
+            .any(|w| w.addr == t.addr && w.transport == t.transport)
+        {
+            wanted.push(*t);
+        }
+    }
+    wanted
+}
+
+/// Brings member `m`, found by DNS for entry `src` as target `t`, in line with them: SRV
+/// priority and weight (else the entry's), its cap, and, for a member not probed yet, the
+/// entry's configured admin state (without an event).
+fn fit_resolved(m: &mut Member, src: &Source, t: &ResolvedTarget) {
+    m.srv = t.srv;
+    m.last_resort = src.is_last_resort();
+    match (&src.cfg, t.srv) {
+        (_, Some((p, w))) => {
+            m.priority = p;
+            m.weight = u32::from(w);
+        }
+        (Some(mc), None) => {
+            m.priority = mc.priority;
+            m.weight = mc.weight;
+        }
+        (None, None) => {}
+    }
+    if let Some(mc) = &src.cfg {
+        m.max_calls = mc.max_calls;
+    }
+    if m.counters.probes_sent == 0 && m.outstanding.is_none() {
+        let state = src.cfg.as_ref().map_or(AdminState::Active, |c| c.state);
+        m.admin = state;
+        m.cfg_admin = state;
+        if !m.is_probed() {
+            m.next_probe = None;
+        }
     }
 }
