@@ -140,32 +140,31 @@ impl Lookup {
             return lookup;
         }
         lookup.host = Some(host.clone());
-        lookup.stage = if let Some(port) = spec.port {
-            // RFC 3263 §4.2: with an explicit port, no SRV: A/AAAA of the host.
-            lookup.enter_host(&host, port, now)
-        } else if spec.transport.is_some() {
-            // RFC 3263 §4.2: a transport but no port: the SRV name of that transport.
+        lookup.stage = lookup.first_stage(spec, host, now);
+        lookup.drive(now);
+        lookup
+    }
+
+    /// Where the lookup of `host` starts (RFC 3263 §4.1, §4.2): its A/AAAA with an explicit
+    /// port, the SRV name of a given transport, else its NAPTR.
+    fn first_stage(&mut self, spec: &LookupSpec, host: Name, now: Instant) -> Stage {
+        if let Some(port) = spec.port {
+            return self.enter_host(&host, port, now);
+        }
+        if spec.transport.is_some() {
             let walk = SrvWalk {
-                cands: srv_candidate(&host, transport).into_iter().collect(),
+                cands: srv_candidate(&host, self.transport).into_iter().collect(),
                 idx: 0,
                 from_naptr: false,
                 found_any: false,
                 failure: None,
                 neg_ttl: None,
             };
-            lookup.enter_srv(walk, now)
-        } else {
-            lookup.chains.push(Chain::start(
-                host,
-                RecordType::NAPTR,
-                0,
-                &mut lookup.ctx,
-                now,
-            ));
-            Stage::Naptr
-        };
-        lookup.drive(now);
-        lookup
+            return self.enter_srv(walk, now);
+        }
+        self.chains
+            .push(Chain::start(host, RecordType::NAPTR, 0, &mut self.ctx, now));
+        Stage::Naptr
     }
 
     /// The next query to send, if any.
@@ -243,127 +242,151 @@ impl Lookup {
             return Stage::Done;
         };
         match stage {
-            Stage::Naptr => match chains.first().and_then(Chain::outcome) {
-                Some(Outcome::Records { records, .. }) => {
-                    let (cands, ttl) = naptr_candidates(records, self.secure);
-                    if cands.is_empty() {
-                        // No NAPTR this client can use: as if there were none (RFC 3263 §4.1).
-                        return self.enter_fallback(&host, now);
-                    }
-                    self.fold_ttl(ttl);
-                    let walk = SrvWalk {
-                        cands,
-                        idx: 0,
-                        from_naptr: true,
-                        found_any: false,
-                        failure: None,
-                        neg_ttl: None,
-                    };
-                    self.enter_srv(walk, now)
+            Stage::Naptr => self.after_naptr(&host, chains.first().and_then(Chain::outcome), now),
+            Stage::Srv(walk) => self.after_srv(walk, chains.first().and_then(Chain::outcome), now),
+            Stage::SrvTargets(walk, set) => self.after_srv_targets(walk, &set, &chains, now),
+            Stage::Host { port, transport } => self.after_host(port, transport, &chains, now),
+            Stage::Done => Stage::Done,
+        }
+    }
+
+    /// The NAPTR answer for `host` (RFC 3263 §4.1): its SRV candidates, or the fallback.
+    fn after_naptr(&mut self, host: &Name, outcome: Option<&Outcome>, now: Instant) -> Stage {
+        match outcome {
+            Some(Outcome::Records { records, .. }) => {
+                let (cands, ttl) = naptr_candidates(records, self.secure);
+                if cands.is_empty() {
+                    // No NAPTR this client can use: as if there were none (RFC 3263 §4.1).
+                    return self.enter_fallback(host, now);
                 }
-                // RFC 8020 §2: NXDOMAIN means nothing exists at or below the name, so the
-                // SRV names below it need not be asked.
-                Some(Outcome::NxDomain { neg_ttl }) => {
-                    self.finish_err(ResolveErrorKind::NxDomain, *neg_ttl, now)
-                }
-                Some(Outcome::NoData { .. }) => self.enter_fallback(&host, now),
-                Some(Outcome::Failed(kind)) => self.finish_err(*kind, None, now),
-                None => self.finish_err(ResolveErrorKind::NoRecords, None, now),
-            },
-            Stage::Srv(mut walk) => {
-                match chains.first().and_then(Chain::outcome) {
-                    Some(Outcome::Records { records, ttl }) => {
-                        walk.found_any = true;
-                        match self.enter_targets(walk, records, *ttl, now) {
-                            Ok(stage) => return stage,
-                            Err(back) => walk = back,
-                        }
-                    }
-                    Some(Outcome::NxDomain { neg_ttl } | Outcome::NoData { neg_ttl }) => {
-                        walk.neg_ttl = min_opt(walk.neg_ttl, *neg_ttl);
-                    }
-                    Some(Outcome::Failed(kind)) => walk.failure = Some(*kind),
-                    None => {}
-                }
-                walk.idx += 1;
+                self.fold_ttl(ttl);
+                let walk = SrvWalk {
+                    cands,
+                    idx: 0,
+                    from_naptr: true,
+                    found_any: false,
+                    failure: None,
+                    neg_ttl: None,
+                };
                 self.enter_srv(walk, now)
             }
-            Stage::SrvTargets(mut walk, set) => {
-                let transport = walk
-                    .cands
-                    .get(walk.idx)
-                    .map_or(self.transport, |c| c.transport);
-                let mut addrs: Vec<(Name, IpAddr)> = Vec::new();
-                let mut ttl = set.ttl;
-                for (name, ip, t) in &set.hinted {
-                    addrs.push((name.clone(), *ip));
+            // RFC 8020 §2: NXDOMAIN means nothing exists at or below the name, so the SRV
+            // names below it need not be asked.
+            Some(Outcome::NxDomain { neg_ttl }) => {
+                self.finish_err(ResolveErrorKind::NxDomain, *neg_ttl, now)
+            }
+            Some(Outcome::NoData { .. }) => self.enter_fallback(host, now),
+            Some(Outcome::Failed(kind)) => self.finish_err(*kind, None, now),
+            None => self.finish_err(ResolveErrorKind::NoRecords, None, now),
+        }
+    }
+
+    /// The SRV answer for the walk's current candidate: its targets, or the next candidate.
+    fn after_srv(&mut self, mut walk: SrvWalk, outcome: Option<&Outcome>, now: Instant) -> Stage {
+        match outcome {
+            Some(Outcome::Records { records, ttl }) => {
+                walk.found_any = true;
+                match self.enter_targets(walk, records, *ttl, now) {
+                    Ok(stage) => return stage,
+                    Err(back) => walk = back,
+                }
+            }
+            Some(Outcome::NxDomain { neg_ttl } | Outcome::NoData { neg_ttl }) => {
+                walk.neg_ttl = min_opt(walk.neg_ttl, *neg_ttl);
+            }
+            Some(Outcome::Failed(kind)) => walk.failure = Some(*kind),
+            None => {}
+        }
+        walk.idx += 1;
+        self.enter_srv(walk, now)
+    }
+
+    /// The addresses of an SRV set's targets (hinted or asked): the result, or the next
+    /// candidate when none has an address.
+    fn after_srv_targets(
+        &mut self,
+        mut walk: SrvWalk,
+        set: &SrvSet,
+        chains: &[Chain],
+        now: Instant,
+    ) -> Stage {
+        let transport = walk
+            .cands
+            .get(walk.idx)
+            .map_or(self.transport, |c| c.transport);
+        let mut addrs: Vec<(Name, IpAddr)> = Vec::new();
+        let mut ttl = set.ttl;
+        for (name, ip, t) in &set.hinted {
+            addrs.push((name.clone(), *ip));
+            ttl = ttl.min(*t);
+        }
+        for chain in chains {
+            match chain.outcome() {
+                Some(Outcome::Records { records, ttl: t }) => {
+                    let target = set.srvs.get(chain.tag).map(|s| s.target.clone());
+                    let Some(target) = target else { continue };
+                    addrs.extend(
+                        records
+                            .iter()
+                            .filter_map(record_ip)
+                            .map(|ip| (target.clone(), ip)),
+                    );
                     ttl = ttl.min(*t);
                 }
-                for chain in &chains {
-                    match chain.outcome() {
-                        Some(Outcome::Records { records, ttl: t }) => {
-                            let target = set.srvs.get(chain.tag).map(|s| s.target.clone());
-                            let Some(target) = target else { continue };
-                            addrs.extend(
-                                records
-                                    .iter()
-                                    .filter_map(record_ip)
-                                    .map(|ip| (target.clone(), ip)),
-                            );
-                            ttl = ttl.min(*t);
-                        }
-                        Some(Outcome::Failed(kind)) => walk.failure = Some(*kind),
-                        _ => {}
-                    }
-                }
-                let targets = srv_targets(&set.srvs, &addrs, transport);
-                if !targets.is_empty() {
-                    self.fold_ttl(Some(ttl));
-                    return self.finish_ok(targets, now);
-                }
-                walk.idx += 1;
-                self.enter_srv(walk, now)
+                Some(Outcome::Failed(kind)) => walk.failure = Some(*kind),
+                _ => {}
             }
-            Stage::Host { port, transport } => {
-                let mut targets = Vec::new();
-                let mut ttl: Option<u32> = None;
-                let (mut failure, mut nx, mut neg_ttl) = (None, true, None);
-                for chain in &chains {
-                    match chain.outcome() {
-                        Some(Outcome::Records { records, ttl: t }) => {
-                            ttl = min_opt(ttl, Some(*t));
-                            for ip in records.iter().filter_map(record_ip) {
-                                let addr = SocketAddr::new(ip, port);
-                                targets.push(Target {
-                                    addr,
-                                    transport,
-                                    priority: 0,
-                                    weight: 0,
-                                });
-                            }
-                        }
-                        Some(Outcome::NxDomain { neg_ttl: n }) => neg_ttl = min_opt(neg_ttl, *n),
-                        Some(Outcome::NoData { neg_ttl: n }) => {
-                            nx = false;
-                            neg_ttl = min_opt(neg_ttl, *n);
-                        }
-                        Some(Outcome::Failed(kind)) => failure = Some(*kind),
-                        None => {}
-                    }
+        }
+        let targets = srv_targets(&set.srvs, &addrs, transport);
+        if !targets.is_empty() {
+            self.fold_ttl(Some(ttl));
+            return self.finish_ok(targets, now);
+        }
+        walk.idx += 1;
+        self.enter_srv(walk, now)
+    }
+
+    /// The host's own A/AAAA answers (RFC 3263 §4.2): the result.
+    fn after_host(
+        &mut self,
+        port: u16,
+        transport: Transport,
+        chains: &[Chain],
+        now: Instant,
+    ) -> Stage {
+        let mut targets = Vec::new();
+        let mut ttl: Option<u32> = None;
+        let (mut failure, mut nx, mut neg_ttl) = (None, true, None);
+        for chain in chains {
+            match chain.outcome() {
+                Some(Outcome::Records { records, ttl: t }) => {
+                    ttl = min_opt(ttl, Some(*t));
+                    targets.extend(records.iter().filter_map(record_ip).map(|ip| Target {
+                        addr: SocketAddr::new(ip, port),
+                        transport,
+                        priority: 0,
+                        weight: 0,
+                    }));
                 }
-                if !targets.is_empty() {
-                    self.fold_ttl(ttl);
-                    return self.finish_ok(targets, now);
+                Some(Outcome::NxDomain { neg_ttl: n }) => neg_ttl = min_opt(neg_ttl, *n),
+                Some(Outcome::NoData { neg_ttl: n }) => {
+                    nx = false;
+                    neg_ttl = min_opt(neg_ttl, *n);
                 }
-                match failure {
-                    Some(kind) => self.finish_err(kind, None, now),
-                    None if nx && !chains.is_empty() => {
-                        self.finish_err(ResolveErrorKind::NxDomain, neg_ttl, now)
-                    }
-                    None => self.finish_err(ResolveErrorKind::NoRecords, neg_ttl, now),
-                }
+                Some(Outcome::Failed(kind)) => failure = Some(*kind),
+                None => {}
             }
-            Stage::Done => Stage::Done,
+        }
+        if !targets.is_empty() {
+            self.fold_ttl(ttl);
+            return self.finish_ok(targets, now);
+        }
+        match failure {
+            Some(kind) => self.finish_err(kind, None, now),
+            None if nx && !chains.is_empty() => {
+                self.finish_err(ResolveErrorKind::NxDomain, neg_ttl, now)
+            }
+            None => self.finish_err(ResolveErrorKind::NoRecords, neg_ttl, now),
         }
     }
 
