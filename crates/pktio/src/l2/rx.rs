@@ -184,110 +184,137 @@ fn handle_icmpv6(frame: &mut [u8], l3: usize, addrs: &impl LocalAddrs) -> Handle
     }
     let ty = ip[40];
     if ty != ND_SOLICIT && ty != ND_ADVERT {
-        let mut mac = None;
-        let ok = echo_reply_v6(frame, l3, [0; 6], |a| {
-            mac = addrs.local_mac(a);
-            mac.is_some()
-        });
-        return match (ok, mac) {
-            (true, Some(m)) => {
-                if let Some(s) = frame.get_mut(6..12) {
-                    s.copy_from_slice(&m);
-                }
-                Handled {
-                    reply: Reply::InPlace,
-                    learn: None,
-                    kind: Kind::Echo,
-                }
-            }
-            _ => NOTHING,
-        };
+        return handle_echo_v6(frame, l3, addrs);
     }
     let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
     if plen < 24 || 40 + plen > ip.len() {
         return NOTHING;
     }
-    let mut src = [0u8; 16];
-    let mut dst = [0u8; 16];
-    let mut target = [0u8; 16];
-    src.copy_from_slice(&ip[8..24]);
-    dst.copy_from_slice(&ip[24..40]);
-    let msg = &ip[40..40 + plen];
-    target.copy_from_slice(&msg[8..24]);
+    let nd = Nd {
+        src: ip[8..24].try_into().unwrap_or([0; 16]),
+        dst: ip[24..40].try_into().unwrap_or([0; 16]),
+        target: ip[48..64].try_into().unwrap_or([0; 16]),
+        msg: &ip[40..40 + plen],
+    };
     // RFC 4861 §7.1.1 / §7.1.2 validation: hop limit 255, code 0, checksum, length, target
     // not multicast, options well formed. A multicast source is no sender at all (RFC 4291
     // §2.7): answering it would send a solicited advertisement to a multicast group, which
     // §7.1.2 tells every receiver to discard.
     if ip[7] != ND_HOP_LIMIT
-        || msg[1] != 0
-        || target[0] == 0xff
-        || src[0] == 0xff
-        || fold(sum(msg, pseudo_v6(&src, &dst, IPPROTO_ICMPV6, plen as u32))) != 0
+        || nd.msg[1] != 0
+        || nd.target[0] == 0xff
+        || nd.src[0] == 0xff
+        || fold(sum(
+            nd.msg,
+            pseudo_v6(&nd.src, &nd.dst, IPPROTO_ICMPV6, plen as u32),
+        )) != 0
     {
         return NOTHING;
     }
-    let eth_src = frame.get(6..12).map_or([0; 6], |s| {
-        let mut m = [0u8; 6];
-        m.copy_from_slice(s);
-        m
-    });
-    let unspecified = src == [0; 16];
     if ty == ND_SOLICIT {
-        let Ok(sll) = ll_option(&msg[24..], OPT_SOURCE_LL) else {
-            return NOTHING;
-        };
-        // §7.1.1: from the unspecified address, only to a solicited-node group and without a
-        // source link-layer option.
-        if unspecified && (dst != super::solicited_node(&target) || sll.is_some()) {
-            return NOTHING;
-        }
-        // §7.2.3: learn the sender when it gave its link-layer address.
-        let learn = match (unspecified, sll) {
-            (false, Some(mac)) => Some(Learn {
-                ip: src,
-                mac,
-                create: true,
-            }),
-            _ => None,
-        };
-        let Some(mac) = addrs.local_mac(&target) else {
-            return Handled {
-                reply: Reply::None,
-                learn: None,
-                kind: Kind::Other,
-            };
-        };
-        // §7.2.4: to the solicitation's source (solicited, override), or to all nodes when
-        // the source is unspecified (duplicate address detection; S clear).
-        let (dst_mac, dst, flags) = if unspecified {
-            (multicast_mac(&ALL_NODES), ALL_NODES, NA_OVERRIDE)
-        } else {
-            (sll.unwrap_or(eth_src), src, NA_SOLICITED | NA_OVERRIDE)
-        };
-        return Handled {
-            reply: Reply::Advertise {
-                ip: target,
-                mac,
-                dst_mac,
-                dst,
-                flags,
-            },
-            learn,
-            kind: Kind::Solicitation,
-        };
+        let eth_src = frame.get(6..12).map_or([0; 6], |s| {
+            let mut m = [0u8; 6];
+            m.copy_from_slice(s);
+            m
+        });
+        return nd_solicitation(&nd, eth_src, addrs);
     }
-    // Advertisement. §7.1.2: to a multicast destination the solicited flag must be clear.
-    if dst[0] == 0xff && msg[4] & NA_SOLICITED != 0 {
+    nd_advertisement(&nd)
+}
+
+/// A neighbour discovery message (RFC 4861 §4.3, §4.4) that passed the §7.1 checks.
+struct Nd<'a> {
+    src: [u8; 16],
+    dst: [u8; 16],
+    target: [u8; 16],
+    /// The ICMPv6 message (its options from byte 24).
+    msg: &'a [u8],
+}
+
+/// An ICMPv6 message other than neighbour discovery: an echo request to a local address is
+/// answered in place (from that address's MAC).
+fn handle_echo_v6(frame: &mut [u8], l3: usize, addrs: &impl LocalAddrs) -> Handled {
+    let mut mac = None;
+    let ok = echo_reply_v6(frame, l3, [0; 6], |a| {
+        mac = addrs.local_mac(a);
+        mac.is_some()
+    });
+    match (ok, mac) {
+        (true, Some(m)) => {
+            if let Some(s) = frame.get_mut(6..12) {
+                s.copy_from_slice(&m);
+            }
+            Handled {
+                reply: Reply::InPlace,
+                learn: None,
+                kind: Kind::Echo,
+            }
+        }
+        _ => NOTHING,
+    }
+}
+
+/// A neighbour solicitation from `eth_src`: an advertisement when its target is local, and
+/// the sender learnt when it gave its link-layer address.
+fn nd_solicitation(nd: &Nd<'_>, eth_src: [u8; 6], addrs: &impl LocalAddrs) -> Handled {
+    let Ok(sll) = ll_option(&nd.msg[24..], OPT_SOURCE_LL) else {
+        return NOTHING;
+    };
+    let unspecified = nd.src == [0; 16];
+    // §7.1.1: from the unspecified address, only to a solicited-node group and without a
+    // source link-layer option.
+    if unspecified && (nd.dst != super::solicited_node(&nd.target) || sll.is_some()) {
         return NOTHING;
     }
-    let Ok(tll) = ll_option(&msg[24..], OPT_TARGET_LL) else {
+    // §7.2.3: learn the sender when it gave its link-layer address.
+    let learn = match (unspecified, sll) {
+        (false, Some(mac)) => Some(Learn {
+            ip: nd.src,
+            mac,
+            create: true,
+        }),
+        _ => None,
+    };
+    let Some(mac) = addrs.local_mac(&nd.target) else {
+        return Handled {
+            reply: Reply::None,
+            learn: None,
+            kind: Kind::Other,
+        };
+    };
+    // §7.2.4: to the solicitation's source (solicited, override), or to all nodes when the
+    // source is unspecified (duplicate address detection; S clear).
+    let (dst_mac, dst, flags) = if unspecified {
+        (multicast_mac(&ALL_NODES), ALL_NODES, NA_OVERRIDE)
+    } else {
+        (sll.unwrap_or(eth_src), nd.src, NA_SOLICITED | NA_OVERRIDE)
+    };
+    Handled {
+        reply: Reply::Advertise {
+            ip: nd.target,
+            mac,
+            dst_mac,
+            dst,
+            flags,
+        },
+        learn,
+        kind: Kind::Solicitation,
+    }
+}
+
+/// A neighbour advertisement: updates an existing entry only (§7.2.5).
+fn nd_advertisement(nd: &Nd<'_>) -> Handled {
+    // §7.1.2: to a multicast destination the solicited flag must be clear.
+    if nd.dst[0] == 0xff && nd.msg[4] & NA_SOLICITED != 0 {
+        return NOTHING;
+    }
+    let Ok(tll) = ll_option(&nd.msg[24..], OPT_TARGET_LL) else {
         return NOTHING;
     };
     Handled {
         reply: Reply::None,
-        // §7.2.5: only an existing entry is updated.
         learn: tll.map(|mac| Learn {
-            ip: target,
+            ip: nd.target,
             mac,
             create: false,
         }),
