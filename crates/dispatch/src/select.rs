@@ -52,23 +52,7 @@ impl Dispatcher {
         let pick = if eligible.is_empty() {
             None
         } else {
-            let key = hash_key(cfg.hash_key, keys);
-            let algorithm = cfg.algorithm;
-            let state = &mut self.sets[si];
-            let members = &mut self.members;
-            match algorithm {
-                Algorithm::RoundRobin => rotate(&order, &mut state.cursor, &eligible),
-                Algorithm::Weighted => swrr(members, &eligible),
-                Algorithm::LeastCalls => least_calls(members, &order, &mut state.cursor, &eligible),
-                Algorithm::Hash => rendezvous(members, &eligible, key),
-                Algorithm::Priority => {
-                    priority_rotate(members, &order, &mut state.tier_cursors, &eligible)
-                }
-                Algorithm::Srv => {
-                    let tier = lowest_tier(members, &eligible);
-                    swrr(members, &tier)
-                }
-            }
+            self.pick(si, &order, &eligible, keys)
         };
         if let Some(id) = pick {
             if let Some(m) = self.members.get_mut(&id) {
@@ -100,6 +84,32 @@ impl Dispatcher {
             Selection::AllFull { retry_after }
         } else {
             Selection::NoneAvailable { retry_after }
+        }
+    }
+
+    /// One of `eligible` (not empty) by set `si`'s algorithm, over its member order `order`.
+    fn pick(
+        &mut self,
+        si: usize,
+        order: &[MemberId],
+        eligible: &[MemberId],
+        keys: &HashKeys<'_>,
+    ) -> Option<MemberId> {
+        let state = &mut self.sets[si];
+        let key = hash_key(state.cfg.hash_key, keys);
+        let members = &mut self.members;
+        match state.cfg.algorithm {
+            Algorithm::RoundRobin => rotate(order, &mut state.cursor, eligible),
+            Algorithm::Weighted => swrr(members, eligible),
+            Algorithm::LeastCalls => least_calls(members, order, &mut state.cursor, eligible),
+            Algorithm::Hash => rendezvous(members, eligible, key),
+            Algorithm::Priority => {
+                priority_rotate(members, order, &mut state.tier_cursors, eligible)
+            }
+            Algorithm::Srv => {
+                let tier = lowest_tier(members, eligible);
+                swrr(members, &tier)
+            }
         }
     }
 }
