@@ -169,28 +169,7 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
         Some("hold") => (Command::Hold, false),
         other => return Err(ArgError::Command(other.unwrap_or("").to_owned())),
     };
-    let mut a = Args {
-        command,
-        ng: None,
-        scope: Scope::default(),
-        wait: Duration::from_secs(10),
-        calls: 100,
-        idle_calls: 0,
-        threads: 1,
-        size: rtp::G711_20MS_PACKET,
-        burst: 4,
-        gso: true,
-        warmup: Duration::from_secs(1),
-        duration: Duration::from_secs(3),
-        drain: Duration::from_millis(300),
-        buffers: 4 << 20,
-        relay_pid: None,
-        label: if direct { "load-tool" } else { "relay" }.to_owned(),
-        ng_timeout: Duration::from_millis(1000),
-        ng_attempts: 3,
-        rate: None,
-        search: SearchConfig::default(),
-    };
+    let mut a = Args::defaults(command, direct);
     while let Some(opt) = it.next() {
         if opt == "--direct" {
             direct = true;
@@ -202,35 +181,69 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
         let v = it
             .next()
             .ok_or_else(|| ArgError::MissingValue(opt.clone()))?;
-        let o = opt.as_str();
+        a.set(opt, v)?;
+    }
+    a.check(direct)?;
+    Ok(a)
+}
+
+impl Args {
+    /// Every option at its default.
+    fn defaults(command: Command, direct: bool) -> Self {
+        Args {
+            command,
+            ng: None,
+            scope: Scope::default(),
+            wait: Duration::from_secs(10),
+            calls: 100,
+            idle_calls: 0,
+            threads: 1,
+            size: rtp::G711_20MS_PACKET,
+            burst: 4,
+            gso: true,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(3),
+            drain: Duration::from_millis(300),
+            buffers: 4 << 20,
+            relay_pid: None,
+            label: if direct { "load-tool" } else { "relay" }.to_owned(),
+            ng_timeout: Duration::from_millis(1000),
+            ng_attempts: 3,
+            rate: None,
+            search: SearchConfig::default(),
+        }
+    }
+
+    /// Option `o` set to `v`.
+    fn set(&mut self, o: &str, v: &str) -> Result<(), ArgError> {
         match o {
             "--ng" => {
                 let addr: SocketAddr = v.parse().map_err(|_| ArgError::BadValue {
                     option: o.to_owned(),
                     reason: format!("{v:?} is not IP:PORT"),
                 })?;
-                a.ng = Some(addr);
+                self.ng = Some(addr);
             }
             "--local" => {
-                a.scope.local = v.parse::<Ipv4Addr>().map_err(|_| ArgError::BadValue {
+                self.scope.local = v.parse::<Ipv4Addr>().map_err(|_| ArgError::BadValue {
                     option: o.to_owned(),
                     reason: format!("{v:?} is not an IPv4 address"),
                 })?;
             }
             "--relay-net" => {
-                a.scope.relay_net = v.parse::<Ipv4Net>().map_err(|e| ArgError::BadValue {
+                self.scope.relay_net = v.parse::<Ipv4Net>().map_err(|e| ArgError::BadValue {
                     option: o.to_owned(),
                     reason: e.to_string(),
                 })?;
             }
-            "--wait" => a.wait = secs(o, v, 0.0, 600.0)?,
-            "--calls" => a.calls = num(o, v, 1, 20_000)?,
-            "--idle-calls" => a.idle_calls = num(o, v, 0, 1_000_000)?,
-            "--threads" => a.threads = num(o, v, 1, 64)?,
-            "--size" => a.size = num(o, v, rtp::MIN_PACKET, 1400)?,
-            "--burst" => a.burst = num(o, v, 1, crate::sys::MAX_BATCH)?,
+            "--wait" => self.wait = secs(o, v, 0.0, 600.0)?,
+            "--calls" => self.calls = num(o, v, 1, 20_000)?,
+            "--idle-calls" => self.idle_calls = num(o, v, 0, 1_000_000)?,
+            "--threads" => self.threads = num(o, v, 1, 64)?,
+            "--size" => self.size = num(o, v, rtp::MIN_PACKET, 1400)?,
+            "--burst" => self.burst = num(o, v, 1, crate::sys::MAX_BATCH)?,
             "--gso" => {
-                a.gso = match v.as_str() {
+                self.gso = match v {
                     "on" => true,
                     "off" => false,
                     _ => {
@@ -241,59 +254,67 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
                     }
                 }
             }
-            "--warmup" => a.warmup = secs(o, v, 0.0, 60.0)?,
-            "--duration" => a.duration = secs(o, v, 0.1, 600.0)?,
-            "--drain" => a.drain = Duration::from_millis(num(o, v, 0, 10_000)?),
-            "--buffers" => a.buffers = num(o, v, 4096, 256 << 20)?,
-            "--relay-pid" => a.relay_pid = Some(num(o, v, 1, u32::MAX)?),
-            "--label" => a.label.clone_from(v),
-            "--ng-timeout" => a.ng_timeout = Duration::from_millis(num(o, v, 1, 60_000)?),
-            "--ng-attempts" => a.ng_attempts = num(o, v, 1, 20)?,
-            "--rate" => a.rate = Some(num(o, v, 1, 50_000_000)?),
-            "--start" => a.search.start_pps = num(o, v, 1, 50_000_000)?,
-            "--max" => a.search.max_pps = num(o, v, 1, 50_000_000)?,
-            "--min" => a.search.min_pps = num(o, v, 1, 50_000_000)?,
-            "--loss" => a.search.max_loss_pct = num(o, v, 0.0, 100.0)?,
-            "--precision" => a.search.precision = num(o, v, 0.001, 1.0)?,
-            "--max-steps" => a.search.max_steps = num(o, v, 1, 100)?,
-            _ => return Err(ArgError::Unknown(opt.clone())),
+            "--warmup" => self.warmup = secs(o, v, 0.0, 60.0)?,
+            "--duration" => self.duration = secs(o, v, 0.1, 600.0)?,
+            "--drain" => self.drain = Duration::from_millis(num(o, v, 0, 10_000)?),
+            "--buffers" => self.buffers = num(o, v, 4096, 256 << 20)?,
+            "--relay-pid" => self.relay_pid = Some(num(o, v, 1, u32::MAX)?),
+            "--label" => v.clone_into(&mut self.label),
+            "--ng-timeout" => self.ng_timeout = Duration::from_millis(num(o, v, 1, 60_000)?),
+            "--ng-attempts" => self.ng_attempts = num(o, v, 1, 20)?,
+            "--rate" => self.rate = Some(num(o, v, 1, 50_000_000)?),
+            "--start" => self.search.start_pps = num(o, v, 1, 50_000_000)?,
+            "--max" => self.search.max_pps = num(o, v, 1, 50_000_000)?,
+            "--min" => self.search.min_pps = num(o, v, 1, 50_000_000)?,
+            "--loss" => self.search.max_loss_pct = num(o, v, 0.0, 100.0)?,
+            "--precision" => self.search.precision = num(o, v, 0.001, 1.0)?,
+            "--max-steps" => self.search.max_steps = num(o, v, 1, 100)?,
+            _ => return Err(ArgError::Unknown(o.to_owned())),
         }
+        Ok(())
     }
-    if let Some(addr) = a.ng.filter(|addr| !a.scope.accepts(*addr)) {
-        return Err(ArgError::BadValue {
-            option: "--ng".to_owned(),
-            reason: format!("{addr} is outside the relay network {}", a.scope.relay_net),
-        });
-    }
-    if a.search.min_pps > a.search.max_pps {
-        return Err(ArgError::Usage("--min is above --max".to_owned()));
-    }
-    match (command, direct, a.ng.is_some()) {
-        (Command::Ping, true, _) => {
-            return Err(ArgError::Usage("ping needs --ng, not --direct".to_owned()))
+
+    /// The options against each other and the command.
+    fn check(&self, direct: bool) -> Result<(), ArgError> {
+        if let Some(addr) = self.ng.filter(|addr| !self.scope.accepts(*addr)) {
+            return Err(ArgError::BadValue {
+                option: "--ng".to_owned(),
+                reason: format!(
+                    "{addr} is outside the relay network {}",
+                    self.scope.relay_net
+                ),
+            });
         }
-        (_, true, true) => {
-            return Err(ArgError::Usage(
-                "--ng and --direct exclude each other".to_owned(),
-            ))
+        if self.search.min_pps > self.search.max_pps {
+            return Err(ArgError::Usage("--min is above --max".to_owned()));
         }
-        (_, false, false) => {
-            return Err(ArgError::Usage(
-                "--ng ADDR or --direct is required".to_owned(),
-            ))
+        match (self.command, direct, self.ng.is_some()) {
+            (Command::Ping, true, _) => {
+                return Err(ArgError::Usage("ping needs --ng, not --direct".to_owned()))
+            }
+            (_, true, true) => {
+                return Err(ArgError::Usage(
+                    "--ng and --direct exclude each other".to_owned(),
+                ))
+            }
+            (_, false, false) => {
+                return Err(ArgError::Usage(
+                    "--ng ADDR or --direct is required".to_owned(),
+                ))
+            }
+            _ => {}
         }
-        _ => {}
+        if self.idle_calls > 0 && self.ng.is_none() {
+            return Err(ArgError::Usage("--idle-calls needs --ng".to_owned()));
+        }
+        if self.command == Command::Hold && self.idle_calls == 0 {
+            return Err(ArgError::Usage("hold needs --idle-calls N".to_owned()));
+        }
+        if self.command == Command::Run && self.rate.is_none() {
+            return Err(ArgError::Usage("run needs --rate PPS".to_owned()));
+        }
+        Ok(())
     }
-    if a.idle_calls > 0 && a.ng.is_none() {
-        return Err(ArgError::Usage("--idle-calls needs --ng".to_owned()));
-    }
-    if command == Command::Hold && a.idle_calls == 0 {
-        return Err(ArgError::Usage("hold needs --idle-calls N".to_owned()));
-    }
-    if command == Command::Run && a.rate.is_none() {
-        return Err(ArgError::Usage("run needs --rate PPS".to_owned()));
-    }
-    Ok(a)
 }
 
 #[cfg(test)]
