@@ -196,13 +196,7 @@ impl Engine {
         let mut attempted: u64 = 0;
         let mut in_measure = false;
         let max_per_pass = self.burst as u64 * BURSTS_PER_PASS;
-        // A stall (descheduled, a slow pass) is caught up for at most MAX_CATCH_UP; a longer
-        // deficit is dropped, so the offered rate never exceeds the target and a tool that
-        // cannot keep up shows as offered < target instead of as bursts.
-        let max_lag = (u128::from(plan.rate_pps) * MAX_CATCH_UP.as_nanos() / 1_000_000_000)
-            .try_into()
-            .unwrap_or(u64::MAX)
-            .max(max_per_pass);
+        let max_lag = max_lag(plan.rate_pps, max_per_pass);
         let mut last_pass: Option<Instant> = None;
         loop {
             let now = Instant::now();
@@ -243,8 +237,13 @@ impl Engine {
             }
             self.receive(plan.step, &mut counts, if sending { 0 } else { 1 })?;
         }
-        counts.dead_streams = self
-            .endpoints
+        counts.dead_streams = self.dead_streams();
+        Ok(counts)
+    }
+
+    /// Streams that sent while their peer (the other end of the call) received nothing.
+    fn dead_streams(&self) -> u64 {
+        self.endpoints
             .iter()
             .enumerate()
             .filter(|(i, ep)| {
@@ -254,8 +253,7 @@ impl Engine {
                         .get(i ^ 1)
                         .is_some_and(|peer| peer.received == 0)
             })
-            .count() as u64;
-        Ok(counts)
+            .count() as u64
     }
 
     /// Sends `due` packets in per-stream bursts, round robin over the streams.
@@ -369,4 +367,15 @@ impl Engine {
         }
         Ok(total)
     }
+}
+
+/// How far behind its schedule a step may fall before the rest is dropped: a stall
+/// (descheduled, a slow pass) is caught up for at most [`MAX_CATCH_UP`], so the offered rate
+/// never exceeds the target and a tool that cannot keep up shows as offered < target instead
+/// of as bursts.
+fn max_lag(rate_pps: u64, max_per_pass: u64) -> u64 {
+    (u128::from(rate_pps) * MAX_CATCH_UP.as_nanos() / 1_000_000_000)
+        .try_into()
+        .unwrap_or(u64::MAX)
+        .max(max_per_pass)
 }
