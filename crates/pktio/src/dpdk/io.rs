@@ -79,6 +79,8 @@ pub(super) struct Egress {
     pub(super) mac: [u8; 6],
     /// The address (Endpoint form).
     pub(super) ip: [u8; 16],
+    /// The address if it is IPv4 (the rewrite of an IPv4 frame takes it in that form).
+    pub(super) ip4: Option<[u8; 4]>,
     /// The link's VLAN tag.
     pub(super) vlan: Option<u16>,
     /// The link's fixed next-hop MAC, if configured (no resolution then).
@@ -386,6 +388,7 @@ impl Addrs {
                     link,
                     mac: a.mac,
                     ip: e.ip,
+                    ip4: e.v4(),
                     vlan: l.vlan,
                     next_hop_mac: l.next_hop_mac,
                 })

@@ -155,9 +155,8 @@ fn put(
     let Some(mut m) = s.mbuf.take() else {
         return true;
     };
-    let src = Endpoint { ip: e.ip, port };
-    let done = (s.vlan == e.vlan || retag(s, &mut m, e.vlan))
-        && rewrite(s, e.mac, dst_mac, &src, dst).is_ok();
+    let done =
+        (s.vlan == e.vlan || retag(s, &mut m, e.vlan)) && rewrite(s, e, dst_mac, port, dst).is_ok();
     if done {
         tx.push(m);
     } else {
@@ -171,9 +170,9 @@ fn put(
 #[inline(always)]
 fn rewrite(
     s: &mut Slot,
-    src_mac: [u8; 6],
+    e: &Egress,
     dst_mac: [u8; 6],
-    src: &Endpoint,
+    port: u16,
     dst: &Endpoint,
 ) -> Result<(), frame::FrameError> {
     let (l3, l4) = (usize::from(s.l3), s.l4());
@@ -187,10 +186,17 @@ fn rewrite(
         let udp = &mut *s.data.add(l4).cast::<[u8; frame::UDP_HEADER_LEN]>();
         if s.v6 {
             let ip = &mut *s.data.add(l3).cast::<[u8; frame::IPV6_HEADER_LEN]>();
-            frame::rewrite_udp_v6(eth, ip, udp, src_mac, dst_mac, src, dst)
+            let src = Endpoint { ip: e.ip, port };
+            frame::rewrite_udp_v6(eth, ip, udp, e.mac, dst_mac, &src, dst)
         } else {
+            // The family check of `rewrite_udp_v4` on addresses already in IPv4 form.
+            let (Some(src), Some(to)) = (e.ip4, dst.v4()) else {
+                return Err(frame::FrameError::FamilyMismatch);
+            };
             let ip = &mut *s.data.add(l3).cast::<[u8; frame::IPV4_HEADER_LEN]>();
-            frame::rewrite_udp_v4(eth, ip, udp, src_mac, dst_mac, src, dst)
+            let (from, to) = ((src, port), (to, dst.port));
+            frame::rewrite_udp_v4_addrs(eth, ip, udp, e.mac, dst_mac, from, to);
+            Ok(())
         }
     }
 }

@@ -19,7 +19,7 @@ pub use fixed::{
 pub use parse::{
     ethertype, parse_udp, parse_udp_offload, udp_checksum_present, verify_udp_checksum,
 };
-pub use rewrite::{rewrite_udp, rewrite_udp_v4, rewrite_udp_v6};
+pub use rewrite::{rewrite_udp, rewrite_udp_v4, rewrite_udp_v4_addrs, rewrite_udp_v6};
 
 use crate::Endpoint;
 use thiserror::Error;

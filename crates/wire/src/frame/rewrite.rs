@@ -88,11 +88,26 @@ pub fn rewrite_udp_v4(
     let (Some(s), Some(d)) = (src.v4(), dst.v4()) else {
         return Err(FrameError::FamilyMismatch);
     };
-    let addr_delta = rewrite_v4(ip, s, d);
-    finish(
-        eth, udp, false, addr_delta, src_mac, dst_mac, src.port, dst.port,
-    );
+    rewrite_udp_v4_addrs(eth, ip, udp, src_mac, dst_mac, (s, src.port), (d, dst.port));
     Ok(())
+}
+
+/// [`rewrite_udp_v4`] with the new source and destination as IPv4 addresses and ports, for a
+/// caller that has them in that form already (no family check left to make).
+#[inline(always)]
+pub fn rewrite_udp_v4_addrs(
+    eth: &mut [u8; 12],
+    ip: &mut [u8; IPV4_HEADER_LEN],
+    udp: &mut [u8; UDP_HEADER_LEN],
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    (src, src_port): ([u8; 4], u16),
+    (dst, dst_port): ([u8; 4], u16),
+) {
+    let addr_delta = rewrite_v4(ip, src, dst);
+    finish(
+        eth, udp, false, addr_delta, src_mac, dst_mac, src_port, dst_port,
+    );
 }
 
 /// [`rewrite_udp_v4`] for IPv6 (a 40-byte header without extension headers).
