@@ -315,6 +315,7 @@ fn calls_listed_in_pages_shown_and_terminated_through_ferrovoxctl() {
     );
     let w = ctl.json(&["workers"]);
     assert!(w["workers"][0]["rx"].as_u64().unwrap() > 0, "{w}");
+    assert!(w["workers"][0]["busy_ms"].as_u64().is_some(), "{w}");
     // Every command of the calls set up is taken (the worker's count is published each tick):
     // nothing waits for the worker.
     let drained = wait_until(Duration::from_secs(2), || {
@@ -323,7 +324,8 @@ fn calls_listed_in_pages_shown_and_terminated_through_ferrovoxctl() {
     });
     assert!(drained.is_some(), "{}", ctl.json(&["workers"]));
     assert_eq!(w["sessions"], CALLS, "{w}");
-    assert!(ctl.text(&["workers"]).contains("WORKER"));
+    let text = ctl.text(&["workers"]);
+    assert!(text.contains("WORKER") && text.contains("BUSY S"), "{text}");
 
     // Terminate one: BYE to both sipp sides with the admin's Reason; gone from the list.
     let t = ctl.json(&["calls", "terminate", &id, "--reason", "admin test"]);

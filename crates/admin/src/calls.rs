@@ -289,6 +289,10 @@ pub struct WorkerInfo {
     /// Commands from the control plane it has not taken yet (on its ring, or held back while
     /// the ring is full).
     pub queue_depth: u64,
+    /// Milliseconds spent on polls that brought packets since it started (a busy-polling
+    /// worker's CPU time is its whole core; this is how much of it was work).
+    #[serde(default)]
+    pub busy_ms: u64,
     /// Drops by reason (every reason, zero included).
     pub drops: BTreeMap<String, u64>,
 }

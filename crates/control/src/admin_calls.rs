@@ -244,6 +244,7 @@ pub fn workers(engine: &SharedEngine) -> Result<Value, ErrorObject> {
             streams: c.streams,
             commands: c.commands,
             events_lost: c.events_lost,
+            busy_ms: c.busy_ns / 1_000_000,
             drops: DropReason::ALL
                 .iter()
                 .map(|r| (r.name().to_owned(), c.drops_of(*r)))

@@ -187,6 +187,7 @@ pub fn workers(v: &Value) -> String {
                 text(&w["tx_failed"]),
                 text(&w["streams"]),
                 text(&w["queue_depth"]),
+                busy_secs(&w["busy_ms"]),
                 drops(w).to_string(),
                 if by_reason.is_empty() {
                     "-".into()
@@ -204,11 +205,18 @@ pub fn workers(v: &Value) -> String {
         "TX FAILED",
         "STREAMS",
         "QUEUED",
+        "BUSY S",
         "DROPS",
         "BY REASON",
     ];
     out.push_str(&table(&head, &rows));
     out
+}
+
+/// A worker's busy time in seconds, from its `busy_ms` ("-" when the daemon gave none).
+fn busy_secs(ms: &Value) -> String {
+    ms.as_u64()
+        .map_or_else(|| "-".to_owned(), |ms| format!("{:.1}", ms as f64 / 1000.0))
 }
 
 /// `params diff` and `params revert`.
