@@ -18,10 +18,21 @@ struct Entry {
 /// An empty entry's `addr` (address indexes are below it: at most `u16::MAX` addresses).
 const EMPTY: u16 = u16::MAX;
 
-/// Relay address -> (address index, link), open addressing with linear probing.
+/// An IPv4 address's entry in the table of IPv4 addresses (the receive fast path's).
+#[derive(Debug, Clone, Copy)]
+struct Entry4 {
+    ip: u32,
+    addr: u16,
+    link: u16,
+}
+
+/// Relay address -> (address index, link), open addressing with linear probing; the IPv4
+/// addresses once more in a table of their own keyed by the 32-bit address.
 #[derive(Debug)]
 pub(super) struct AddrIndex {
     entries: Box<[Entry]>,
+    /// The IPv4 addresses (same size, same hash of the low 32 bits).
+    v4: Box<[Entry4]>,
     /// 32 - log2(entries.len()): the hash's top bits pick the first probe.
     shift: u32,
     /// entries.len() - 1.
@@ -41,8 +52,14 @@ impl AddrIndex {
             addr: EMPTY,
             link: 0,
         };
+        let empty4 = Entry4 {
+            ip: 0,
+            addr: EMPTY,
+            link: 0,
+        };
         let mut idx = Self {
             entries: vec![empty; size].into_boxed_slice(),
+            v4: vec![empty4; size].into_boxed_slice(),
             shift: 32 - size.trailing_zeros(),
             mask: size - 1,
         };
@@ -65,8 +82,33 @@ impl AddrIndex {
                 }
                 at = (at + 1) & idx.mask;
             }
+            if let Some(v4) = Endpoint::new_v6(ip.to_be_bytes(), 0).v4() {
+                idx.insert_v4(u32::from_be_bytes(v4), i as u16, link);
+            }
         }
         idx
+    }
+
+    /// Adds IPv4 address `ip` (index `addr`, on `link`) to the IPv4 table unless it is there.
+    fn insert_v4(&mut self, ip: u32, addr: u16, link: usize) {
+        let mut at = self.home4(ip);
+        while let Some(e) = self.v4.get_mut(at) {
+            if e.addr == EMPTY {
+                let link = u16::try_from(link).unwrap_or(u16::MAX);
+                *e = Entry4 { ip, addr, link };
+                return;
+            }
+            if e.ip == ip {
+                return;
+            }
+            at = (at + 1) & self.mask;
+        }
+    }
+
+    /// The first probe of IPv4 address `ip` in the IPv4 table.
+    #[inline(always)]
+    fn home4(&self, ip: u32) -> usize {
+        (ip.wrapping_mul(MULT) >> self.shift) as usize & self.mask
     }
 
     /// The first probe of `ip`: the top bits of the multiplied low 64 bits folded to 32.
@@ -109,7 +151,19 @@ impl AddrIndex {
     /// The index of IPv4 relay address `ip` if it lives on `link`.
     #[inline(always)]
     pub(super) fn on_link_v4(&self, link: usize, ip: [u8; 4]) -> Option<u16> {
-        self.on_link_u128(link, u128::from_be_bytes(Endpoint::new_v4(ip, 0).ip))
+        let ip = u32::from_be_bytes(ip);
+        let mut at = self.home4(ip);
+        // The table is at most half full: some entry is empty, which ends every probe.
+        while let Some(e) = self.v4.get(at) {
+            if e.ip == ip && e.addr != EMPTY {
+                return (usize::from(e.link) == link).then_some(e.addr);
+            }
+            if e.addr == EMPTY {
+                return None;
+            }
+            at = (at + 1) & self.mask;
+        }
+        None
     }
 
     #[inline(always)]
@@ -178,6 +232,9 @@ mod tests {
                 for link in 0..3 {
                     let on = want.filter(|&i| links[i] == link).map(|i| i as u16);
                     assert_eq!(idx.on_link(link, ip), on);
+                    if let Some(v4) = Endpoint::new_v6(*ip, 0).v4() {
+                        assert_eq!(idx.on_link_v4(link, v4), on, "{ip:?} in {all:?}");
+                    }
                 }
             }
         }

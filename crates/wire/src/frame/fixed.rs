@@ -72,12 +72,13 @@ pub fn parse_udp4_fixed(frame: &[u8], ip_checksum_good: bool) -> Option<Udp4Fixe
     if shape != 0x0800_4511 || fragment != 0 || bad_src || !lengths_ok {
         return None;
     }
-    // RFC 1122 §3.2.1.2: the header checksum verifies (folded sum all ones).
-    if !ip_checksum_good {
-        let ip: &[u8; IPV4_HEADER_LEN] = h[ETH_HEADER_LEN..L4].try_into().ok()?;
-        if checksum::fold16(checksum::sum_le(ip)) != 0xffff {
-            return None;
-        }
+    // RFC 1122 §3.2.1.2: the header checksum verifies, i.e. the ones' complement sum of the
+    // header folds to all ones. The sum of its five 32-bit words is not zero (the version
+    // byte is in it) and folding keeps it modulo 0xffff (2^16 = 1 mod 0xffff) without
+    // reaching zero, so it folds to 0xffff exactly when it is a multiple of 0xffff: one
+    // divisibility test instead of the folding rounds.
+    if !ip_checksum_good && checksum::sum_le(&h[ETH_HEADER_LEN..L4]) % 0xffff != 0 {
+        return None;
     }
     Some(Udp4Fixed {
         dst: [h[30], h[31], h[32], h[33]],
