@@ -543,9 +543,20 @@ impl Proxy {
 
     /// The sent-by / Record-Route host:port for messages leaving from `local`.
     fn our_hostport(&self, local: SocketAddr) -> String {
+        let mut s = String::with_capacity(32);
+        self.push_our_hostport(&mut s, local);
+        s
+    }
+
+    /// Appends [`Proxy::our_hostport`] to `out`.
+    fn push_our_hostport(&self, out: &mut String, local: SocketAddr) {
         match &self.cfg.advertised {
-            Some(a) => format!("{}:{}", a.host, a.port.unwrap_or(local.port())),
-            None => util::hostport(local),
+            Some(a) => {
+                use std::fmt::Write;
+                // Writing into a String cannot fail.
+                let _ = write!(out, "{}:{}", a.host, a.port.unwrap_or(local.port()));
+            }
+            None => util::push_hostport(out, local),
         }
     }
 
@@ -554,7 +565,10 @@ impl Proxy {
     /// one for TLS), with `;transport=` unless UDP.
     fn record_route_value(&self, transport: Transport, peer: SocketAddr) -> String {
         let local = self.listen_for(transport, self.local_for(peer));
-        let mut rr = format!("<sip:{};lr", self.our_hostport(local));
+        let mut rr = String::with_capacity(48);
+        rr.push_str("<sip:");
+        self.push_our_hostport(&mut rr, local);
+        rr.push_str(";lr");
         if transport != Transport::Udp {
             rr.push_str(";transport=");
             rr.push_str(transport.as_str());

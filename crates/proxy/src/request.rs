@@ -353,12 +353,12 @@ impl Proxy {
             return Some((483, "Too Many Hops"));
         }
         // Item 4: loop detection (§16.6 item 8): one of our Vias carries the same loop hash.
-        let hash = format!("{:08x}", info.loop_hash());
+        let hash = util::hex8(info.loop_hash());
         let ours = msg.vias().unwrap_or_default().into_iter().any(|v| {
             v.branch()
                 .and_then(|b| b.strip_prefix(BRANCH_PREFIX))
                 .and_then(|b| b.get(..8))
-                .is_some_and(|h| h == hash)
+                .is_some_and(|h| h.as_bytes() == hash)
         });
         if ours {
             return Some((482, "Loop Detected"));

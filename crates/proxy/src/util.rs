@@ -66,6 +66,16 @@ pub(crate) fn push_hex(out: &mut String, n: u64, width: u32) {
     }
 }
 
+/// The 8 hex digits of `n`, lower case and zero-padded (`{:08x}`), without allocating.
+pub(crate) fn hex8(n: u32) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    for (i, d) in out.iter_mut().enumerate() {
+        let nibble = (n >> (28 - 4 * i)) & 0xf;
+        *d = b"0123456789abcdef"[nibble as usize];
+    }
+    out
+}
+
 /// A `[sip] max_*` cap as a table size.
 pub(crate) fn cap(n: u32) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
@@ -92,22 +102,24 @@ pub(crate) fn ip_literal(host: &str) -> Option<IpAddr> {
     h.parse().ok()
 }
 
-/// `host:port` text for a socket address (IPv6 bracketed).
-pub(crate) fn hostport(a: SocketAddr) -> String {
+/// Appends the `host:port` text of a socket address (IPv6 bracketed) to `out`.
+pub(crate) fn push_hostport(out: &mut String, a: SocketAddr) {
     match a {
         SocketAddr::V4(v4) => {
-            let mut s = String::with_capacity(21);
             for (i, octet) in v4.ip().octets().into_iter().enumerate() {
                 if i > 0 {
-                    s.push('.');
+                    out.push('.');
                 }
-                push_decimal(&mut s, u64::from(octet));
+                push_decimal(out, u64::from(octet));
             }
-            s.push(':');
-            push_decimal(&mut s, u64::from(v4.port()));
-            s
+            out.push(':');
+            push_decimal(out, u64::from(v4.port()));
         }
-        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+        SocketAddr::V6(v6) => {
+            use std::fmt::Write;
+            // Writing into a String cannot fail.
+            let _ = write!(out, "[{}]:{}", v6.ip(), v6.port());
+        }
     }
 }
 
@@ -184,6 +196,8 @@ mod tests {
             let mut h8 = String::new();
             push_hex(&mut h8, n & 0xffff_ffff, 8);
             assert_eq!(h8, format!("{:08x}", n & 0xffff_ffff));
+            let n32 = u32::try_from(n & 0xffff_ffff).unwrap_or_default();
+            assert_eq!(hex8(n32), format!("{n32:08x}").as_bytes());
         }
     }
 
@@ -196,7 +210,9 @@ mod tests {
             "[2001:db8::1]:5061",
         ] {
             let addr: SocketAddr = a.parse().expect("address");
-            assert_eq!(hostport(addr), a);
+            let mut s = String::new();
+            push_hostport(&mut s, addr);
+            assert_eq!(s, a);
         }
     }
 }
