@@ -175,7 +175,13 @@ impl Proxy {
                     &AnchorError::BadSdp("not application/sdp".into()),
                 ),
             (Method::Invite | Method::Update, Body::Sdp(sdp)) => {
-                let x = exchange(&info.call_id, &info.from_tag, info.to_tag.as_deref(), sdp, &anchored);
+                let x = exchange(
+                    &info.call_id,
+                    &info.from_tag,
+                    info.to_tag.as_deref(),
+                    sdp,
+                    &anchored,
+                );
                 let result = self.media_op(now, &x, true);
                 self.anchored_body(now, id, msg, result, anchored)
             }
