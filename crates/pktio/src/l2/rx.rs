@@ -103,20 +103,7 @@ pub fn handle(frame: &mut [u8], addrs: &impl LocalAddrs) -> Handled {
                 mac = addrs.local_mac(&mapped(*ip));
                 mac.is_some()
             });
-            match (ok, mac) {
-                (true, Some(m)) => {
-                    // The reply was written with a placeholder source MAC: put ours.
-                    if let Some(s) = frame.get_mut(6..12) {
-                        s.copy_from_slice(&m);
-                    }
-                    Handled {
-                        reply: Reply::InPlace,
-                        learn: None,
-                        kind: Kind::Echo,
-                    }
-                }
-                _ => NOTHING,
-            }
+            echoed(frame, ok, mac)
         }
         ETHERTYPE_IPV6 => handle_icmpv6(frame, l3, addrs),
         _ => NOTHING,
@@ -239,6 +226,12 @@ fn handle_echo_v6(frame: &mut [u8], l3: usize, addrs: &impl LocalAddrs) -> Handl
         mac = addrs.local_mac(a);
         mac.is_some()
     });
+    echoed(frame, ok, mac)
+}
+
+/// An echo reply written in place (`ok`) from local address MAC `mac`: the reply was written
+/// with a placeholder source MAC, so ours goes in.
+fn echoed(frame: &mut [u8], ok: bool, mac: Option<[u8; 6]>) -> Handled {
     match (ok, mac) {
         (true, Some(m)) => {
             if let Some(s) = frame.get_mut(6..12) {
