@@ -42,19 +42,32 @@ pub enum LayoutError {
 #[derive(Debug, Clone, Copy)]
 struct Span {
     min: u16,
-    max: u16,
+    /// The first port this worker owns (`min + 2 * w`; `u32::MAX` when it owns none): a
+    /// port's offset from it is the one number the lookup works on.
+    start: u32,
+    /// The largest offset from `start` inside the range (0 when the worker owns none).
+    limit: u32,
     /// Index of this address's first record in the worker's table.
     base: u32,
     /// Records of this address in the worker's table.
     count: u32,
 }
 
+/// How a worker's pair offset becomes a record index: `workers` a power of two (a mask and a
+/// shift), or any other count (a remainder and a division).
+#[derive(Debug, Clone, Copy)]
+enum Stride {
+    /// `workers - 1` and `log2(workers)`.
+    Pow2 { mask: u32, shift: u32 },
+    /// The worker count.
+    Div(u32),
+}
+
 /// Where the ports of every relay address live, for `workers` workers.
 #[derive(Debug, Clone)]
 pub struct PortLayout {
     workers: u32,
-    /// log2(workers) when workers is a power of two.
-    shift: Option<u32>,
+    stride: Stride,
     ranges: Vec<AddrRange>,
     /// `spans[w][a]`.
     spans: Vec<Vec<Span>>,
@@ -96,9 +109,16 @@ impl PortLayout {
                         } else {
                             0
                         };
+                        let first = u32::from(r.port_min) + 2 * w;
+                        let (start, limit) = if count > 0 {
+                            (first, u32::from(r.port_max) - first)
+                        } else {
+                            (u32::MAX, 0)
+                        };
                         let s = Span {
                             min: r.port_min,
-                            max: r.port_max,
+                            start,
+                            limit,
                             base,
                             count,
                         };
@@ -108,10 +128,17 @@ impl PortLayout {
                     .collect()
             })
             .collect();
-        let shift = n.is_power_of_two().then(|| n.trailing_zeros());
+        let stride = if n.is_power_of_two() {
+            Stride::Pow2 {
+                mask: n - 1,
+                shift: n.trailing_zeros(),
+            }
+        } else {
+            Stride::Div(n)
+        };
         Ok(Self {
             workers: n,
-            shift,
+            stride,
             ranges,
             spans,
         })
@@ -147,25 +174,16 @@ impl PortLayout {
     /// Record index and component of `key` in worker `w`'s table; `None` when `w` does not own it.
     #[inline]
     pub fn slot(&self, w: usize, key: PortKey) -> Option<(u32, Component)> {
-        let span = self.spans.get(w)?.get(usize::from(key.addr))?;
-        if key.port < span.min || key.port > span.max {
-            return None;
-        }
-        let pair = u32::from((key.port - span.min) >> 1);
-        // Worker counts are usually powers of two: a shift and a mask instead of a division.
-        let (owner, index) = match self.shift {
-            Some(sh) => (pair & (self.workers - 1), pair >> sh),
-            None => (pair % self.workers, pair / self.workers),
-        };
-        if owner != w as u32 {
-            return None;
-        }
-        let comp = if key.port & 1 == 0 {
-            Component::Rtp
-        } else {
-            Component::Rtcp
-        };
-        Some((span.base + index, comp))
+        self.worker(w)?.slot(key)
+    }
+
+    /// Worker `w`'s view of the layout, for many lookups in a row (`None`: no such worker).
+    #[inline]
+    pub fn worker(&self, w: usize) -> Option<WorkerSlots<'_>> {
+        Some(WorkerSlots {
+            spans: self.spans.get(w)?,
+            stride: self.stride,
+        })
     }
 
     /// The RTP port keys worker `w` owns on relay address `addr`, in ascending order.
@@ -181,6 +199,49 @@ impl PortLayout {
             addr,
             port: (min + 2 * (w + i * n)) as u16,
         })
+    }
+}
+
+/// One worker's slots: [`PortLayout::slot`] with the worker's spans and the stride picked once.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSlots<'a> {
+    spans: &'a [Span],
+    stride: Stride,
+}
+
+impl WorkerSlots<'_> {
+    /// Record index and component of `key` in this worker's table; `None` when the worker does
+    /// not own it. The port's offset from the worker's first port is checked against the range
+    /// in one compare (below the first port it wraps to a large number); the pair it names
+    /// belongs to this worker when it is a multiple of the worker count.
+    #[inline(always)]
+    pub fn slot(&self, key: PortKey) -> Option<(u32, Component)> {
+        let span = self.spans.get(usize::from(key.addr))?;
+        let off = u32::from(key.port).wrapping_sub(span.start);
+        if off > span.limit {
+            return None;
+        }
+        let pair = off >> 1;
+        let index = match self.stride {
+            Stride::Pow2 { mask, shift } => {
+                if pair & mask != 0 {
+                    return None;
+                }
+                pair >> shift
+            }
+            Stride::Div(n) => {
+                if pair % n != 0 {
+                    return None;
+                }
+                pair / n
+            }
+        };
+        let comp = if key.port & 1 == 0 {
+            Component::Rtp
+        } else {
+            Component::Rtcp
+        };
+        Some((span.base + index, comp))
     }
 }
 
@@ -222,6 +283,68 @@ mod tests {
             }
             let total: usize = (0..workers).map(|w| l.records(w)).sum();
             assert_eq!(total, 10 + 3);
+        }
+    }
+
+    /// The lookup as it was before the offset form: two range compares, then the pair's
+    /// owner and index by remainder and division.
+    fn slot_model(
+        ranges: &[AddrRange],
+        workers: u32,
+        w: usize,
+        key: PortKey,
+    ) -> Option<(u32, Component)> {
+        let w = u32::try_from(w).ok().filter(|&w| w < workers)?;
+        let r = ranges.get(usize::from(key.addr))?;
+        if key.port < r.port_min || key.port > r.port_max {
+            return None;
+        }
+        let pair = u32::from((key.port - r.port_min) >> 1);
+        if pair % workers != w {
+            return None;
+        }
+        let base: u32 = ranges[..usize::from(key.addr)]
+            .iter()
+            .map(|r| r.pairs().saturating_sub(w).div_ceil(workers))
+            .sum();
+        let comp = if key.port & 1 == 0 {
+            Component::Rtp
+        } else {
+            Component::Rtcp
+        };
+        Some((base + pair / workers, comp))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn slot_matches_the_division_model(
+            bounds in proptest::collection::vec((0u16..32768, 0u16..300), 1..5),
+            workers in 1u32..9,
+            keys in proptest::collection::vec((0u16..6, proptest::num::u16::ANY, 0u16..400), 64),
+        ) {
+            let ranges: Vec<AddrRange> = bounds
+                .iter()
+                .map(|&(lo, pairs)| AddrRange {
+                    port_min: lo * 2,
+                    port_max: (lo * 2).saturating_add(pairs * 2).saturating_add(1) | 1,
+                })
+                .collect();
+            let l = PortLayout::new(ranges.clone(), workers as usize).expect("valid layout");
+            for &(addr, any, near) in &keys {
+                // Ports anywhere, and ports near a range's ends (where the offset wraps).
+                let r = ranges.get(usize::from(addr)).copied().unwrap_or(ranges[0]);
+                let ports = [any, r.port_min.wrapping_add(near), r.port_max.wrapping_sub(near), r.port_max.wrapping_add(near)];
+                for port in ports {
+                    let key = PortKey::new(addr, port);
+                    for w in 0..=workers as usize {
+                        proptest::prop_assert_eq!(
+                            l.slot(w, key),
+                            slot_model(&ranges, workers, w, key),
+                            "worker {} key {:?}", w, key
+                        );
+                    }
+                }
+            }
         }
     }
 

@@ -42,7 +42,7 @@ pub struct RelayCtx<'a> {
 }
 
 /// The kind of packet, as far as relaying needs to know.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// RTP (or SRTP) with the header fields the statistics use.
     Rtp { seq: u16, ts: u32, ssrc: u32 },
@@ -81,8 +81,28 @@ fn rtcp_ok(p: &[u8]) -> bool {
     p.len() >= 8 && p[0] >> 6 == 2
 }
 
-#[inline]
+/// What the relay makes of payload `p` on component `comp`. The common RTP packet (version 2,
+/// no padding, extension or CSRC: first byte 0x80; second byte not an RTCP packet type, RFC
+/// 5761 §4; a whole fixed header) on the RTP port is told by one compare of the first byte and
+/// one of the second; everything else takes the general demux of RFC 7983 §7.
+#[inline(always)]
 fn classify(p: &[u8], comp: Component) -> Result<Kind, DropReason> {
+    if let Some(h) = p.first_chunk::<12>() {
+        if h[0] == 0x80 && h[1].wrapping_sub(192) >= 32 && comp == Component::Rtp {
+            return Ok(Kind::Rtp {
+                seq: u16::from_be_bytes([h[2], h[3]]),
+                ts: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                ssrc: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+            });
+        }
+    }
+    classify_general(p, comp)
+}
+
+/// [`classify`] of any payload: the demux of RFC 7983 §7 and RFC 5761 §4, then the RTP or
+/// RTCP header check.
+#[inline]
+fn classify_general(p: &[u8], comp: Component) -> Result<Kind, DropReason> {
     match (demux::classify(p), comp) {
         (Class::Rtp, Component::Rtp) => match rtp_fields(p) {
             Some((seq, ts, ssrc)) => Ok(Kind::Rtp { seq, ts, ssrc }),
@@ -295,5 +315,58 @@ pub fn set_fwd<M: RecordMemory>(
     let t = ctx.layout.slot(ctx.worker, key).map(|(t, _)| t);
     if let Some(t) = t.and_then(|t| table.get_mut(t)).filter(|t| t.in_use()) {
         t.fwd = dst;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn payloads() -> impl Strategy<Value = Vec<u8>> {
+        // Random bytes, and payloads that start like RTP or RTCP (the fast path's edges:
+        // every second byte, lengths around the 12-byte header, extension and CSRC bits).
+        let head = (
+            prop_oneof![
+                Just(0x80u8),
+                Just(0x90),
+                Just(0x81),
+                Just(0xa0),
+                any::<u8>()
+            ],
+            any::<u8>(),
+        );
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..40),
+            (head, proptest::collection::vec(any::<u8>(), 0..30)).prop_map(|((b0, b1), mut v)| {
+                v.splice(0..0, [b0, b1]);
+                v
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn rtp_fast_path_agrees_with_the_general_demux(p in payloads()) {
+            for comp in [Component::Rtp, Component::Rtcp] {
+                prop_assert_eq!(classify(&p, comp), classify_general(&p, comp), "{:?} {:02x?}", comp, p);
+            }
+        }
+    }
+
+    #[test]
+    fn every_first_byte_pair_agrees() {
+        let mut p = [0u8; 16];
+        for b0 in 0..=255u8 {
+            for b1 in 0..=255u8 {
+                p[0] = b0;
+                p[1] = b1;
+                for len in [0, 1, 2, 11, 12, 16] {
+                    for comp in [Component::Rtp, Component::Rtcp] {
+                        assert_eq!(classify(&p[..len], comp), classify_general(&p[..len], comp));
+                    }
+                }
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 use crate::command::{FlowCommand, FlowEvent, IdleReason, StreamSpec, StreamStats};
 use crate::counters::{DropReason, SharedCounters, WorkerCounters};
 use crate::io::{PacketIo, PortHandle, PortKey, RecordMemory};
-use crate::layout::{Component, PortLayout};
+use crate::layout::{Component, PortLayout, WorkerSlots};
 use crate::record::{flag, Stream};
 use crate::relay::{self, RelayCtx, Verdict};
 use crate::rtpstats;
@@ -142,36 +142,40 @@ impl<Io: PacketIo> Worker<Io> {
             worker: self.p.id,
             learning_ms: ms(self.p.learning),
         };
+        // The worker's spans and stride, picked once per burst (no worker: nothing is ours).
+        let slots = ctx.layout.worker(ctx.worker);
         // One pass: the record of packet i + LOOKAHEAD is looked up and prefetched while
         // packet i is decided, so the misses of a burst overlap; each packet touches one
         // record line (its own: the forward is copied there).
         let mut ahead: [Option<(u32, Component)>; LOOKAHEAD] = [None; LOOKAHEAD];
         for (j, a) in ahead.iter_mut().enumerate().take(n) {
-            *a = self.io.key(j).and_then(|k| look_up(&self.table, &ctx, k));
+            *a = self.io.key(j).and_then(|k| look_up(&self.table, slots, k));
         }
         let (table, counters) = (&mut self.table, &mut self.counters);
         let mut i = 0;
+        // Counted per burst: every packet is received, and each one not dropped is forwarded.
+        counters.rx += n as u64;
+        let mut dropped = 0u64;
         // The backend goes over its burst itself (no per-packet round trips through it).
         self.io.relay_each(n, LOOKAHEAD, |pkt, next| {
-            let slot = ahead[i % LOOKAHEAD];
-            ahead[i % LOOKAHEAD] = next.and_then(|k| look_up(table, &ctx, k));
+            let at = i & (LOOKAHEAD - 1);
             i += 1;
-            counters.rx += 1;
+            let slot =
+                std::mem::replace(&mut ahead[at], next.and_then(|k| look_up(table, slots, k)));
             let verdict = match pkt {
                 Some(pkt) => relay::decide_at(table, &ctx, slot, pkt, now_ms, now_us),
                 None => Verdict::Drop(DropReason::InvalidFrame),
             };
             match verdict {
-                Verdict::Forward { egress, dst } => {
-                    counters.forwarded += 1;
-                    Some((egress, dst))
-                }
+                Verdict::Forward { egress, dst } => Some((egress, dst)),
                 Verdict::Drop(r) => {
+                    dropped += 1;
                     counters.drop(r);
                     None
                 }
             }
         });
+        self.counters.forwarded += n as u64 - dropped;
         self.io.flush();
     }
 
@@ -452,10 +456,10 @@ impl<Io: PacketIo> Worker<Io> {
 #[inline(always)]
 fn look_up<M: RecordMemory>(
     table: &Table<M>,
-    ctx: &RelayCtx<'_>,
+    slots: Option<WorkerSlots<'_>>,
     key: PortKey,
 ) -> Option<(u32, Component)> {
-    let slot = ctx.layout.slot(ctx.worker, key);
+    let slot = slots?.slot(key);
     if let Some((idx, _)) = slot {
         table.prefetch(idx);
     }
