@@ -217,8 +217,79 @@ fn dotted_quad(host: &str) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
+/// The parts of a checked `host[:port]`: the host as written, its kind, the port if written.
+type HostPortParts<'a> = (&'a str, HostKind, Option<u16>);
+
 /// Splits `host[:port]` (the host may be a bracketed IPv6 reference) and checks both parts.
-pub fn split_hostport(s: &str) -> Result<(&str, HostKind, Option<u16>), UriError> {
+///
+/// The common case, a canonical dotted quad with an optional port, is read in one pass by
+/// [`ipv4_hostport`]; anything else goes to [`split_hostport_general`], which decides the
+/// same for every input (a unit property test compares the two).
+pub fn split_hostport(s: &str) -> Result<HostPortParts<'_>, UriError> {
+    match ipv4_hostport(s) {
+        Some(parts) => Ok(parts),
+        None => split_hostport_general(s),
+    }
+}
+
+/// `host[:port]` read in one pass when the host is four decimal octets (one to three digits,
+/// no leading zero, each at most 255) and the port, if any, is digits of a number up to
+/// 65535; `None` for anything else, including every input [`split_hostport_general`] refuses.
+fn ipv4_hostport(s: &str) -> Option<HostPortParts<'_>> {
+    let bytes = s.as_bytes();
+    let digit = |at: usize| {
+        bytes
+            .get(at)
+            .filter(|c| c.is_ascii_digit())
+            .map(|c| u16::from(c - b'0'))
+    };
+    let mut octets = [0u8; 4];
+    let mut at = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            (bytes.get(at) == Some(&b'.')).then_some(())?;
+            at += 1;
+        }
+        let mut value = digit(at)?;
+        at += 1;
+        // No digit after a leading zero; at most three digits (the byte after them must be
+        // a dot, a colon or the end, checked below).
+        if value != 0 {
+            for _ in 0..2 {
+                let Some(d) = digit(at) else { break };
+                value = value * 10 + d;
+                at += 1;
+            }
+        }
+        *octet = u8::try_from(value).ok()?;
+    }
+    let port = match bytes.get(at..) {
+        Some([]) => None,
+        Some([b':', p @ ..]) if !p.is_empty() => Some(port_digits(p)?),
+        _ => return None,
+    };
+    Some((s.get(..at)?, HostKind::Ipv4(Ipv4Addr::from(octets)), port))
+}
+
+/// The port number of `p` when it is all digits of a number up to 65535 (leading zeros
+/// allowed, as `str::parse::<u16>` allows them).
+fn port_digits(p: &[u8]) -> Option<u16> {
+    let mut n = 0u32;
+    for &d in p {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(d - b'0');
+        if n > u32::from(u16::MAX) {
+            return None;
+        }
+    }
+    u16::try_from(n).ok()
+}
+
+/// [`split_hostport`] for any host: split at the port's colon, then host and port checked
+/// apart.
+fn split_hostport_general(s: &str) -> Result<HostPortParts<'_>, UriError> {
     let (host, port) = if s.starts_with('[') {
         let end = find_byte(s, b']').ok_or(UriError::UnclosedIpv6)?;
         let (h, rest) = s.split_at(end + 1);

@@ -124,3 +124,47 @@ fn the_message_layer_keeps_naming_the_part() {
     // A message URI may carry headers and any host a message may: only SipUri is strict.
     assert!(parse_uri("sip:256.1.1.1?subject=x").is_ok());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+    /// The one-pass IPv4 reader decides exactly what the general split decides, on
+    /// addresses, near-addresses, ports and what is neither.
+    #[test]
+    fn ipv4_hostport_fast_path_matches_the_general_split(
+        s in r"[0-9.:]{0,24}|[0-9]{1,4}(\.[0-9]{1,4}){2,4}(:[0-9+]{0,7})?|[0-9a-f.:\[\]x-]{0,20}",
+    ) {
+        proptest::prop_assert_eq!(split_hostport(&s), split_hostport_general(&s));
+    }
+}
+
+#[test]
+fn ipv4_hostport_fast_path_takes_the_usual_forms_and_leaves_the_rest() {
+    let v4 = |a, b, c, d| HostKind::Ipv4(Ipv4Addr::new(a, b, c, d));
+    assert_eq!(
+        ipv4_hostport("127.0.0.10:5060"),
+        Some(("127.0.0.10", v4(127, 0, 0, 10), Some(5060)))
+    );
+    assert_eq!(
+        ipv4_hostport("192.0.2.1"),
+        Some(("192.0.2.1", v4(192, 0, 2, 1), None))
+    );
+    for other in [
+        "192.0.2.1:",
+        "192.0.2.1:65536",
+        "192.0.2.01",
+        "256.0.0.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "host:5060",
+        "[::1]:5060",
+        "1.2.3.4:50x",
+    ] {
+        assert_eq!(ipv4_hostport(other), None, "{other}");
+    }
+    assert_eq!(
+        split_hostport("192.0.2.1:65536"),
+        Err(UriError::BadPort),
+        "refused by the general split"
+    );
+}
