@@ -30,8 +30,8 @@
 #   RELAY_LOAD=<target>/release/relay-load
 #   AFXDP_BUSY_BUDGET=0 (the af_xdp port's busy_budget; empty: the driver's default, 64)
 #   BUSY_SECS=5 (after each Ferrovox search, a fixed-rate run at the rate found, this long,
-#     reading the worker's busy time from /metrics before and after: the share of its core
-#     that was work, and packets per busy core-second; 0: not measured)
+#     reading the worker's busy time from /metrics 2 s in and at its end: the share of its
+#     core that was work, and packets per busy core-second; 0: not measured)
 #
 #   BURST=1 benches/relay-afxdp.sh      smooth streams: one packet per socket per wake-up
 set -euo pipefail
@@ -147,7 +147,8 @@ busy_secs() {
 }
 
 # busy NAME NG: a fixed-rate run at the rate NAME's search found, for BUSY_SECS; the share of
-# the worker's core that was work over it goes to $WORK/NAME.busy ("share rate").
+# the worker's core that was work over it and the rate relayed go to $WORK/NAME.busy
+# ("share rate").
 busy() {
     local name=$1 ng=$2 rate b0 b1 t0 t1
     [[ $BUSY_SECS != 0 ]] || return 0
@@ -157,12 +158,20 @@ busy() {
     run_load run --ng "$ng" --rate "$rate" --label "$name-busy" $(load_args) \
         --warmup 1 --duration "$BUSY_SECS" >"$WORK/$name.busy-load.out" 2>&1 &
     local load=$!
+    # This shell at the pinned processes' priority while it times the window: at nice 0 it
+    # would get about 1% of a core next to them, and its scrapes would come seconds late.
+    renice -n -20 -p $$ >/dev/null 2>&1 || true
     sleep 2
     b0=$(busy_secs "$WORK/$name.scrape0") t0=$(date +%s.%N)
     sleep "$((BUSY_SECS - 1))"
     b1=$(busy_secs "$WORK/$name.scrape1") t1=$(date +%s.%N)
-    if ! wait "$load" || [[ $(result_field "$WORK/$name.busy-load.out" rate_pps) == 0 ]]; then
-        say "$name: the fixed-rate run for the busy time failed ($WORK/$name.busy-load.out)"
+    wait "$load" || true
+    # What was relayed in the run's window (the step's own verdict does not matter here: a
+    # tool that fell short of the rate still measured what it sent).
+    rate=$(awk '$1 == "STEP" { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "relayed_pps") r = kv[2] } } END { print r + 0 }' \
+        "$WORK/$name.busy-load.out")
+    if [[ $rate == 0 ]]; then
+        say "$name: the fixed-rate run for the busy time relayed nothing ($WORK/$name.busy-load.out)"
         return 1
     fi
     [[ -n $b0 && -n $b1 ]] || { say "$name: no worker busy time in /metrics"; return 1; }
@@ -285,7 +294,7 @@ relay_line() {
     line "$r" "$(field "$r" rate_pps) pps at $(field "$r" loss_pct)% loss; $(field "$r" per_core_pps) pps per CPU-second (relay CPU $(field "$r" relay_core_share) of a core); round trip p50 $(latency "$WORK/$r.out" p50) us, p99 $(latency "$WORK/$r.out" p99) us$note"
     line "" "whole run: $(cat "$WORK/$r.cpu" 2>/dev/null || echo na)"
     if [[ -s $WORK/$r.busy ]]; then
-        line "" "worker busy $(awk '{ printf "%.1f%% of its core at %s pps: %.0f pps per busy core-second", $1 * 100, $2, ($1 > 0 ? $2 / $1 : 0) }' "$WORK/$r.busy") (from ferrovox_worker_busy_seconds_total over ${BUSY_SECS} s)"
+        line "" "worker busy $(awk '{ printf "%.1f%% of its core at %s pps: %.0f pps per busy core-second", $1 * 100, $2, ($1 > 0 ? $2 / $1 : 0) }' "$WORK/$r.busy") (from ferrovox_worker_busy_seconds_total over $((BUSY_SECS - 1)) s mid-run)"
     fi
     if [[ -s $WORK/$r.profile ]]; then
         line "" "relay core at $PROFILE pps (perf, top symbols: pid:thread, object, symbol):"
