@@ -158,10 +158,10 @@ impl ReqInfo {
     /// coming back unchanged is recognised).
     pub(crate) fn loop_hash(&self) -> u32 {
         util::loop_hash(&[
-            &self.ruri,
-            &self.from_tag,
-            self.to_tag.as_deref().unwrap_or_default(),
-            &self.call_id,
+            self.ruri.as_bytes(),
+            self.from_tag.as_bytes(),
+            self.to_tag.as_deref().unwrap_or_default().as_bytes(),
+            self.call_id.as_bytes(),
             util::decimal(u64::from(self.cseq), &mut [0u8; 20]),
         ])
     }

@@ -41,11 +41,13 @@ impl Ids {
 /// Appends the decimal digits of `n` (what `write!(out, "{n}")` writes, without the
 /// formatting machinery: these are written for every message).
 pub(crate) fn push_decimal(out: &mut String, n: u64) {
-    out.push_str(decimal(n, &mut [0u8; 20]));
+    let mut digits = [0u8; 20];
+    out.extend(decimal(n, &mut digits).iter().map(|&d| char::from(d)));
 }
 
-/// `n` in decimal, written at the end of `digits` (no allocation).
-pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
+/// The ASCII digits of `n` in decimal, written at the end of `digits` (no allocation, and
+/// no UTF-8 check: callers take them as bytes or push them as characters).
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -55,7 +57,7 @@ pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
             break;
         }
     }
-    std::str::from_utf8(&digits[at..]).unwrap_or_default()
+    digits.get(at..).unwrap_or_default()
 }
 
 /// Appends the low `width` hex digits of `n`, lower case and zero-padded (`{:0width$x}`).
@@ -82,10 +84,10 @@ pub(crate) fn cap(n: u32) -> usize {
 }
 
 /// FNV-1a over the parts, for the loop-detection part of our branches.
-pub(crate) fn loop_hash(parts: &[&str]) -> u32 {
+pub(crate) fn loop_hash(parts: &[&[u8]]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for p in parts {
-        for b in p.bytes().chain(std::iter::once(0)) {
+        for &b in p.iter().chain(std::iter::once(&0)) {
             h ^= u32::from(b);
             h = h.wrapping_mul(0x0100_0193);
         }
@@ -94,7 +96,16 @@ pub(crate) fn loop_hash(parts: &[&str]) -> u32 {
 }
 
 /// Parses an IP literal as written in a URI or Via host (IPv6 in brackets).
+///
+/// An IPv4 host is classified by the message layer's dotted-quad reader (the same addresses
+/// as the standard parser, a property test of the `sip` crate checks it) before the general
+/// parser is asked.
 pub(crate) fn ip_literal(host: &str) -> Option<IpAddr> {
+    if host.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        if let Ok(sip::HostKind::Ipv4(v4)) = sip::host_kind(host) {
+            return Some(IpAddr::V4(v4));
+        }
+    }
     let h = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))

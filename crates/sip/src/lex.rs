@@ -129,7 +129,7 @@ pub fn trim_lws_bytes(mut s: &[u8]) -> &[u8] {
 /// (RFC 3261 §7.3.1: a fold is equivalent to a single SP). Borrows when nothing is folded.
 pub fn unfold(value: &[u8]) -> Result<Cow<'_, str>, SipError> {
     let text = std::str::from_utf8(value).map_err(|_| SipError::NotUtf8)?;
-    if !text.as_bytes().contains(&b'\r') {
+    if memchr::memchr(b'\r', value).is_none() {
         return Ok(Cow::Borrowed(text));
     }
     let mut out = String::with_capacity(text.len());
