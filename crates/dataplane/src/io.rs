@@ -58,6 +58,39 @@ pub struct RxPacket<'a> {
     pub payload: &'a [u8],
 }
 
+/// A received packet as the relay decision reads it. [`RxPacket`] holds its fields; a
+/// backend that keeps its burst in place reads them from the frame when asked, so what the
+/// decision does not need (the source of a latched packet) is never read.
+pub trait RxView {
+    /// Where it came from.
+    fn src(&self) -> Endpoint;
+    /// The UDP payload (RTP, RTCP, STUN, DTLS...).
+    fn payload(&self) -> &[u8];
+}
+
+impl RxView for RxPacket<'_> {
+    #[inline(always)]
+    fn src(&self) -> Endpoint {
+        self.src
+    }
+    #[inline(always)]
+    fn payload(&self) -> &[u8] {
+        self.payload
+    }
+}
+
+/// The per-packet decision [`PacketIo::relay_each`] runs over a burst (the worker's).
+pub trait Decide {
+    /// Decides packet `pkt` of the burst (`None`: the backend cannot give it), given the relay
+    /// port of the packet `ahead` places later (`None` past the burst): the egress relay port
+    /// and destination to forward it to, or `None` to drop it.
+    fn decide<P: RxView>(
+        &mut self,
+        pkt: Option<&P>,
+        next: Option<PortKey>,
+    ) -> Option<(PortKey, Endpoint)>;
+}
+
 /// What woke a blocking receive besides packets.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Wake {
@@ -121,24 +154,21 @@ pub trait PacketIo {
     }
     /// Queues packet `i` of the burst for transmission from relay port `egress` to `dst`.
     fn forward(&mut self, i: usize, egress: PortKey, dst: Endpoint);
-    /// Runs `decide` on packets `0..n` of the burst in order (`None` for a packet the backend
+    /// Runs `d` on packets `0..n` of the burst in order (`None` for a packet the backend
     /// cannot give) and forwards each packet it gives an egress port and destination, as
     /// [`packet`](Self::packet) and [`forward`](Self::forward) one by one do (this default).
-    /// `decide` also gets the relay port of packet `i + ahead` (`None` past the burst), for
+    /// `d` also gets the relay port of packet `i + ahead` (`None` past the burst), for
     /// the worker's look-ahead. A backend that holds its burst in place overrides it to go
-    /// over the burst without those per-packet round trips.
+    /// over the burst without those per-packet round trips, giving its own [`RxView`].
     #[inline]
-    fn relay_each<F>(&mut self, n: usize, ahead: usize, mut decide: F)
-    where
-        F: FnMut(Option<&RxPacket<'_>>, Option<PortKey>) -> Option<(PortKey, Endpoint)>,
-    {
+    fn relay_each<D: Decide>(&mut self, n: usize, ahead: usize, d: &mut D) {
         for i in 0..n {
             let next = if i + ahead < n {
                 self.key(i + ahead)
             } else {
                 None
             };
-            let out = decide(self.packet(i).as_ref(), next);
+            let out = d.decide(self.packet(i).as_ref(), next);
             if let Some((egress, dst)) = out {
                 self.forward(i, egress, dst);
             }

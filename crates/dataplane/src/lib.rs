@@ -26,8 +26,8 @@ pub mod worker;
 pub use command::{FlowCommand, FlowEvent, IdleReason, LatchMode, StreamSpec, StreamStats};
 pub use counters::{DropReason, SharedCounters, WorkerCounters};
 pub use io::{
-    HeapMemory, IoCounters, IoError, PacketIo, PortHandle, PortKey, RecordMemory, RelayAddr,
-    RxPacket, Wake,
+    Decide, HeapMemory, IoCounters, IoError, PacketIo, PortHandle, PortKey, RecordMemory,
+    RelayAddr, RxPacket, RxView, Wake,
 };
 pub use layout::{AddrRange, LayoutError, PortLayout};
 pub use worker::{Worker, WorkerParams};

@@ -8,7 +8,7 @@
 
 use crate::counters::DropReason;
 use crate::io::RecordMemory;
-use crate::io::{PortKey, RxPacket};
+use crate::io::{PortKey, RxPacket, RxView};
 use crate::layout::{Component, PortLayout};
 use crate::record::{flag, Stream};
 use crate::table::Table;
@@ -212,11 +212,11 @@ pub fn decide<M: RecordMemory>(
 /// (`fwd`). Learning, strict-source and handover checks read the second line; RTCP toward a
 /// leg without rtcp-mux reads the other leg's record.
 #[inline]
-pub fn decide_at<M: RecordMemory>(
+pub fn decide_at<M: RecordMemory, P: RxView + ?Sized>(
     table: &mut Table<M>,
     ctx: &RelayCtx<'_>,
     slot: Option<(u32, Component)>,
-    pkt: &RxPacket<'_>,
+    pkt: &P,
     now_ms: u32,
     now_us: u64,
 ) -> Verdict {
@@ -226,7 +226,8 @@ pub fn decide_at<M: RecordMemory>(
     let Some(s) = table.get_mut(idx).filter(|s| s.in_use()) else {
         return Verdict::Drop(DropReason::UnknownPort);
     };
-    let kind = match classify(pkt.payload, comp) {
+    let payload = pkt.payload();
+    let kind = match classify(payload, comp) {
         Ok(k) => k,
         Err(r) => {
             s.drops = s.drops.wrapping_add(1);
@@ -244,14 +245,14 @@ pub fn decide_at<M: RecordMemory>(
     let mut moved = None;
     if s.flags & (latched_bit | flag::STRICT | flag::HANDOVER) != latched_bit {
         let before = s.rtp_dst();
-        if !latch(s, rtcp_port, &pkt.src, now_ms, ctx.learning_ms) {
+        if !latch(s, rtcp_port, &pkt.src(), now_ms, ctx.learning_ms) {
             s.drops = s.drops.wrapping_add(1);
             return Verdict::Drop(DropReason::StrictSource);
         }
         let after = s.rtp_dst();
         moved = (after != before).then_some((s.sibling, after));
     }
-    count(s, kind, pkt.payload.len() as u64, now_ms, now_us);
+    count(s, kind, payload.len() as u64, now_ms, now_us);
     // STUN/DTLS on the RTCP port (the RTCP component of a non-muxed DTLS-SRTP stream) stays on
     // the RTCP component; toward a leg with rtcp-mux RTCP leaves from its RTP port (RFC 5761).
     let rtcp =

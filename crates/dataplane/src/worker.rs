@@ -2,7 +2,7 @@
 
 use crate::command::{FlowCommand, FlowEvent, IdleReason, StreamSpec, StreamStats};
 use crate::counters::{DropReason, SharedCounters, WorkerCounters};
-use crate::io::{PacketIo, PortHandle, PortKey, RecordMemory};
+use crate::io::{Decide, PacketIo, PortHandle, PortKey, RecordMemory, RxView};
 use crate::layout::{Component, PortLayout, WorkerSlots};
 use crate::record::{flag, Stream};
 use crate::relay::{self, RelayCtx, Verdict};
@@ -11,6 +11,7 @@ use crate::table::Table;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wire::Endpoint;
 
 /// How many packets ahead of the one being decided its record is looked up and prefetched
 /// (a power of two: the slots looked up ahead wait in a ring of this size).
@@ -151,30 +152,22 @@ impl<Io: PacketIo> Worker<Io> {
         for (j, a) in ahead.iter_mut().enumerate().take(n) {
             *a = self.io.key(j).and_then(|k| look_up(&self.table, slots, k));
         }
-        let (table, counters) = (&mut self.table, &mut self.counters);
-        let mut i = 0;
         // Counted per burst: every packet is received, and each one not dropped is forwarded.
-        counters.rx += n as u64;
-        let mut dropped = 0u64;
+        self.counters.rx += n as u64;
+        let mut burst = Burst {
+            table: &mut self.table,
+            counters: &mut self.counters,
+            ctx,
+            slots,
+            ahead,
+            i: 0,
+            dropped: 0,
+            now_ms,
+            now_us,
+        };
         // The backend goes over its burst itself (no per-packet round trips through it).
-        self.io.relay_each(n, LOOKAHEAD, |pkt, next| {
-            let at = i & (LOOKAHEAD - 1);
-            i += 1;
-            let slot =
-                std::mem::replace(&mut ahead[at], next.and_then(|k| look_up(table, slots, k)));
-            let verdict = match pkt {
-                Some(pkt) => relay::decide_at(table, &ctx, slot, pkt, now_ms, now_us),
-                None => Verdict::Drop(DropReason::InvalidFrame),
-            };
-            match verdict {
-                Verdict::Forward { egress, dst } => Some((egress, dst)),
-                Verdict::Drop(r) => {
-                    dropped += 1;
-                    counters.drop(r);
-                    None
-                }
-            }
-        });
+        self.io.relay_each(n, LOOKAHEAD, &mut burst);
+        let dropped = burst.dropped;
         self.counters.forwarded += n as u64 - dropped;
         self.io.flush();
     }
@@ -449,6 +442,50 @@ impl<Io: PacketIo> Worker<Io> {
     /// The worker's counters (also published to its [`SharedCounters`] every tick).
     pub fn counters(&self) -> WorkerCounters {
         self.counters
+    }
+}
+
+/// The decision state of one burst: the look-ahead ring of record slots, and the drops.
+struct Burst<'a, M: RecordMemory> {
+    table: &'a mut Table<M>,
+    counters: &'a mut WorkerCounters,
+    ctx: RelayCtx<'a>,
+    slots: Option<WorkerSlots<'a>>,
+    /// The slot of packet `i + k` at `(i + k) % LOOKAHEAD`, for `k` in `0..LOOKAHEAD`.
+    ahead: [Option<(u32, Component)>; LOOKAHEAD],
+    /// The packet being decided.
+    i: usize,
+    /// Packets dropped so far.
+    dropped: u64,
+    now_ms: u32,
+    now_us: u64,
+}
+
+impl<M: RecordMemory> Decide for Burst<'_, M> {
+    #[inline(always)]
+    fn decide<P: RxView>(
+        &mut self,
+        pkt: Option<&P>,
+        next: Option<PortKey>,
+    ) -> Option<(PortKey, Endpoint)> {
+        let at = self.i & (LOOKAHEAD - 1);
+        self.i += 1;
+        let ahead = next.and_then(|k| look_up(self.table, self.slots, k));
+        let slot = std::mem::replace(&mut self.ahead[at], ahead);
+        let verdict = match pkt {
+            Some(pkt) => {
+                relay::decide_at(self.table, &self.ctx, slot, pkt, self.now_ms, self.now_us)
+            }
+            None => Verdict::Drop(DropReason::InvalidFrame),
+        };
+        match verdict {
+            Verdict::Forward { egress, dst } => Some((egress, dst)),
+            Verdict::Drop(r) => {
+                self.dropped += 1;
+                self.counters.drop(r);
+                None
+            }
+        }
     }
 }
 

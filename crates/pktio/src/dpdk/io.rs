@@ -18,6 +18,7 @@ use super::handoff::Handoff;
 use super::mbuf::{Mbuf, MbufVec};
 use crate::l2::{NeighPeer, NeighTable};
 use crate::{IoCounters, IoError, PacketIo, PortHandle, PortKey, RelayAddr, RxPacket, Wake};
+use dataplane::io::{Decide, RxView};
 use std::time::Duration;
 use wire::frame::UdpFrame;
 use wire::Endpoint;
@@ -170,6 +171,20 @@ impl Shape {
             v6: f.v6,
             vlan: f.vlan,
         }
+    }
+}
+
+impl RxView for Slot {
+    /// The source address and port, read from the frame's headers.
+    #[inline(always)]
+    fn src(&self) -> Endpoint {
+        Slot::src(self)
+    }
+
+    /// The UDP payload.
+    #[inline(always)]
+    fn payload(&self) -> &[u8] {
+        Slot::payload(self)
     }
 }
 
@@ -455,23 +470,15 @@ impl PacketIo for DpdkIo {
         self.forward_slot(i, egress, dst);
     }
 
-    /// Goes over the slots in place: the packet's source and payload are read from its frame,
-    /// a forward rewrites the frame of the slot at hand.
+    /// Goes over the slots in place: the decision reads the packet's payload (and, when it
+    /// needs it, its source) from the frame of the slot at hand, a forward rewrites that frame.
     #[inline]
-    fn relay_each<F>(&mut self, n: usize, ahead: usize, mut decide: F)
-    where
-        F: FnMut(Option<&RxPacket<'_>>, Option<PortKey>) -> Option<(PortKey, Endpoint)>,
-    {
+    fn relay_each<D: Decide>(&mut self, n: usize, ahead: usize, d: &mut D) {
         let n = n.min(self.rx.slots.len());
         for i in 0..n {
             let next = (self.rx.slots.get(i + ahead)).map(|s| s.key);
             let Some(s) = self.rx.slots.get(i) else { break };
-            let pkt = RxPacket {
-                local: s.key,
-                src: s.src(),
-                payload: s.payload(),
-            };
-            if let Some((egress, dst)) = decide(Some(&pkt), next) {
+            if let Some((egress, dst)) = d.decide(Some(s), next) {
                 self.forward_slot(i, egress, dst);
             }
         }
