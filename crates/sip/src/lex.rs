@@ -291,21 +291,59 @@ pub fn parse_params(s: &str) -> Result<Vec<Param>, SipError> {
 
 /// Checked `*( SEMI generic-param )` text, read in place: the parameters are found by
 /// scanning the text again, which for the few parameters of a header value costs less than
-/// copying them out.
+/// copying them out. The parameters a proxy reads on every message (`branch`, `rport`, `tag`)
+/// are located once, by the check, and read without a scan.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Params<'a> {
     text: Cow<'a, str>,
+    /// Where the first parameter of each of [`KNOWN_PARAMS`] is in `text`.
+    known: [Known; KNOWN_PARAMS.len()],
+}
+
+/// The parameters whose first occurrence [`Params::parse`] records (names are
+/// case-insensitive, RFC 3261 §7.3.1).
+const KNOWN_PARAMS: [&str; 3] = ["branch", "rport", "tag"];
+
+/// Where a parameter is: absent, present without a value, or its value's byte range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Known {
+    /// Not present.
+    #[default]
+    Absent,
+    /// Present without `=value`.
+    Bare,
+    /// Present; the value (as written) is at this range of the text.
+    Value(u32, u32),
+    /// Present, but not recorded (a text beyond `u32` offsets): found by a scan.
+    Scan,
 }
 
 impl<'a> Params<'a> {
     /// Checks `s` as `*( SEMI generic-param )` (see [`parse_params`]) and keeps it.
     pub fn parse(s: &'a str) -> Result<Self, SipError> {
+        let mut known = [Known::Absent; KNOWN_PARAMS.len()];
         let mut rest = s;
-        while let Some((_, r)) = next_param(rest)? {
+        while let Some(((name, value), r)) = next_param(rest)? {
             rest = r;
+            let slot = KNOWN_PARAMS
+                .iter()
+                .position(|k| k.eq_ignore_ascii_case(name))
+                .and_then(|i| known.get_mut(i));
+            if let Some(slot @ Known::Absent) = slot {
+                // The value ends where the rest begins (see `next_param`).
+                let end = s.len() - r.len();
+                *slot = match value {
+                    None => Known::Bare,
+                    Some(v) => match (u32::try_from(end - v.len()), u32::try_from(end)) {
+                        (Ok(a), Ok(b)) => Known::Value(a, b),
+                        _ => Known::Scan,
+                    },
+                };
+            }
         }
         Ok(Params {
             text: Cow::Borrowed(s),
+            known,
         })
     }
 
@@ -322,6 +360,21 @@ impl<'a> Params<'a> {
 
     /// Looks up a parameter by case-insensitive name: `Some(None)` when present without value.
     pub fn get(&self, name: &str) -> Option<Option<&str>> {
+        if let Some(i) = KNOWN_PARAMS
+            .iter()
+            .position(|k| k.eq_ignore_ascii_case(name))
+        {
+            match self.known.get(i).copied().unwrap_or(Known::Scan) {
+                Known::Absent => return None,
+                Known::Bare => return Some(None),
+                Known::Value(a, b) => {
+                    if let Some(v) = self.text.get(a as usize..b as usize) {
+                        return Some(Some(v));
+                    }
+                }
+                Known::Scan => {}
+            }
+        }
         self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
@@ -341,6 +394,7 @@ impl<'a> Params<'a> {
     pub fn into_owned(self) -> Params<'static> {
         Params {
             text: Cow::Owned(self.text.into_owned()),
+            known: self.known,
         }
     }
 }

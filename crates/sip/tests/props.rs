@@ -113,6 +113,23 @@ proptest! {
     }
 
     #[test]
+    fn a_parameter_read_where_the_check_found_it_matches_a_scan(
+        text in r#"( ?; ?(branch|BRANCH|rport|Rport|tag|TAG|x|received)( ?= ?([a-z0-9.]{1,6}|"[a-z;= ]{0,5}"))?){0,5}|[;a-zA-Z= "]{0,24}"#,
+    ) {
+        if let Ok(params) = sip::Params::parse(&text) {
+            for name in ["branch", "rport", "tag", "RPort", "TAG", "x"] {
+                let scanned = params
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v);
+                prop_assert_eq!(params.get(name), scanned, "{} in {:?}", name, text);
+            }
+            let owned = params.clone().into_owned();
+            prop_assert_eq!(owned.get("branch"), params.get("branch"));
+        }
+    }
+
+    #[test]
     fn comma_split_matches_bytewise_reference(value in r#"[a-z ,;<>"\\\t=é]{0,48}"#) {
         prop_assert_eq!(sip::split_commas(&value), split_commas_bytewise(&value));
     }
