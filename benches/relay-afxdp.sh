@@ -64,6 +64,10 @@ RELAY_IF=fvb-media-r
 PORTS=(30000 39999)
 
 [[ $(id -u) == 0 ]] || { say "relay-afxdp.sh needs root (namespaces, DPDK)"; exit 1; }
+# This shell (and what it starts) at the pinned processes' priority: at nice 0, next to a
+# busy-polling relay and load tool at -20, it gets about 1% of a core, and each command it
+# runs while they poll (a scrape, `sleep`, `date`) comes seconds late.
+renice -n -20 -p $$ >/dev/null
 for tool in ip ethtool taskset curl; do
     command -v "$tool" >/dev/null || { say "needs $tool (deploy/install-dpdk.sh)"; exit 1; }
 done
@@ -158,9 +162,6 @@ busy() {
     run_load run --ng "$ng" --rate "$rate" --label "$name-busy" $(load_args) \
         --warmup 1 --duration "$BUSY_SECS" >"$WORK/$name.busy-load.out" 2>&1 &
     local load=$!
-    # This shell at the pinned processes' priority while it times the window: at nice 0 it
-    # would get about 1% of a core next to them, and its scrapes would come seconds late.
-    renice -n -20 -p $$ >/dev/null 2>&1 || true
     sleep 2
     b0=$(busy_secs "$WORK/$name.scrape0") t0=$(date +%s.%N)
     sleep "$((BUSY_SECS - 1))"
