@@ -112,7 +112,7 @@ impl<'m, 'a> Editor<'m, 'a> {
     /// Inserts `Via: {value}` above the topmost Via (RFC 3261 §16.6 item 8).
     pub fn insert_via(&mut self, value: &str) -> &mut Self {
         let at = self.insert_point("Via");
-        self.push(at..at, format!("Via: {value}\r\n").into_bytes());
+        self.push(at..at, field_bytes("Via", value));
         self
     }
 
@@ -120,7 +120,7 @@ impl<'m, 'a> Editor<'m, 'a> {
     /// `value` is a name-addr such as `<sip:lb.example.net;lr>`.
     pub fn insert_record_route(&mut self, value: &str) -> &mut Self {
         let at = self.insert_point("Record-Route");
-        self.push(at..at, format!("Record-Route: {value}\r\n").into_bytes());
+        self.push(at..at, field_bytes("Record-Route", value));
         self
     }
 
@@ -167,7 +167,9 @@ impl<'m, 'a> Editor<'m, 'a> {
             Some(h) => {
                 let n = self.msg.max_forwards()?.unwrap_or(0);
                 let n = n.checked_sub(1).ok_or_else(|| SipError::TooManyHops)?;
-                self.push(h.value_span.clone(), n.to_string().into_bytes());
+                let mut text = String::with_capacity(3);
+                push_decimal(&mut text, u64::from(n));
+                self.push(h.value_span.clone(), text.into_bytes());
             }
         }
         Ok(self)
@@ -232,7 +234,9 @@ impl<'m, 'a> Editor<'m, 'a> {
     /// Replaces the body with `body` and sets Content-Length to its length (RFC 3261 §20.14),
     /// adding the field when the message had none.
     pub fn set_body(&mut self, body: &[u8]) -> Result<&mut Self, SipError> {
-        let len = body.len().to_string().into_bytes();
+        let mut len = String::with_capacity(5);
+        push_decimal(&mut len, body.len() as u64);
+        let len = len.into_bytes();
         match self.msg.single_header("Content-Length")? {
             Some(h) => self.push(h.value_span.clone(), len),
             None => {
@@ -284,25 +288,76 @@ impl<'m, 'a> Editor<'m, 'a> {
 }
 
 /// The Via value in canonical form with `received` dropped where it was and added last, and
-/// `rport` given its value in place (RFC 3261 §18.2.1, RFC 3581 §4).
+/// `rport` given its value in place (RFC 3261 §18.2.1, RFC 3581 §4). Written piece by piece
+/// (no formatting machinery: this is done for every request a proxy forwards).
 fn via_with_source(via: &crate::Via<'_>, received: Option<&str>, rport: Option<u16>) -> String {
-    use std::fmt::Write;
     let mut value = String::with_capacity(96);
-    // Writing into a String cannot fail.
-    let _ = via.fmt_head(&mut value);
+    let head: [&str; 7] = [
+        &via.protocol,
+        "/",
+        &via.version,
+        "/",
+        &via.transport,
+        " ",
+        &via.host,
+    ];
+    for part in head {
+        value.push_str(part);
+    }
+    if let Some(p) = via.port {
+        value.push(':');
+        push_decimal(&mut value, u64::from(p));
+    }
     for (n, v) in via.params.iter() {
         let is = |name: &str| n.eq_ignore_ascii_case(name);
         if received.is_some() && is("received") {
             continue;
         }
-        let _ = match (v, rport.filter(|_| is("rport"))) {
-            (_, Some(port)) => write!(value, ";{n}={port}"),
-            (Some(v), None) => write!(value, ";{n}={v}"),
-            (None, None) => write!(value, ";{n}"),
-        };
+        value.push(';');
+        value.push_str(n);
+        match (v, rport.filter(|_| is("rport"))) {
+            (_, Some(port)) => {
+                value.push('=');
+                push_decimal(&mut value, u64::from(port));
+            }
+            (Some(v), None) => {
+                value.push('=');
+                value.push_str(v);
+            }
+            (None, None) => {}
+        }
     }
     if let Some(r) = received {
-        let _ = write!(value, ";received={r}");
+        value.push_str(";received=");
+        value.push_str(r);
     }
     value
+}
+
+/// Appends the decimal digits of `n` (what `write!(out, "{n}")` writes).
+pub(crate) fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            // `n % 10` is a single digit.
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    out.extend(digits.get(at..).unwrap_or_default().iter().map(|&d| char::from(d)));
+}
+
+/// `name: value` CRLF as bytes.
+fn field_bytes(name: &str, value: &str) -> Vec<u8> {
+    let mut text = Vec::with_capacity(name.len() + value.len() + 4);
+    for part in [name, ": ", value, "\r\n"] {
+        text.extend_from_slice(part.as_bytes());
+    }
+    text
 }

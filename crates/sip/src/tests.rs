@@ -451,3 +451,12 @@ fn lone_cr_or_lf_is_a_bare_line_end() {
         Some(SipError::Incomplete)
     );
 }
+
+#[test]
+fn decimal_digits_are_what_display_writes() {
+    for n in [0u64, 7, 10, 69, 70, 255, 5060, 65535, 1 << 32, u64::MAX] {
+        let mut out = String::from("x");
+        build::push_decimal(&mut out, n);
+        assert_eq!(out, format!("x{n}"));
+    }
+}
