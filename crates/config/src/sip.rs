@@ -234,6 +234,7 @@ impl RawSip {
     pub(crate) fn build(self) -> Result<SipConfig, ConfigError> {
         let d = SipConfig::default();
         let (t1, t2) = self.build_t1_t2(&d)?;
+        let (t4, fr_timeout, fr_inv_timeout) = self.build_other_timers(&d)?;
         let max_message_bytes = opt_int_in(
             "sip.max_message_bytes",
             self.max_message_bytes,
@@ -276,21 +277,9 @@ impl RawSip {
             record_route: self.record_route.unwrap_or(d.record_route),
             t1,
             t2,
-            t4: ms_in("sip.t4_ms", self.t4_ms, 100, 60_000, d.t4)?,
-            fr_timeout: ms_in(
-                "sip.fr_timeout_ms",
-                self.fr_timeout_ms,
-                100,
-                180_000,
-                d.fr_timeout,
-            )?,
-            fr_inv_timeout: secs_in(
-                "sip.fr_inv_timeout_secs",
-                self.fr_inv_timeout_secs,
-                1,
-                3600,
-                d.fr_inv_timeout,
-            )?,
+            t4,
+            fr_timeout,
+            fr_inv_timeout,
             max_forwards: opt_int_in(
                 "sip.max_forwards",
                 self.max_forwards,
@@ -345,6 +334,30 @@ impl RawSip {
             ));
         }
         Ok((t1, t2))
+    }
+
+    /// `t4_ms`, `fr_timeout_ms` and `fr_inv_timeout_secs`.
+    fn build_other_timers(
+        &self,
+        d: &SipConfig,
+    ) -> Result<(Duration, Duration, Duration), ConfigError> {
+        Ok((
+            ms_in("sip.t4_ms", self.t4_ms, 100, 60_000, d.t4)?,
+            ms_in(
+                "sip.fr_timeout_ms",
+                self.fr_timeout_ms,
+                100,
+                180_000,
+                d.fr_timeout,
+            )?,
+            secs_in(
+                "sip.fr_inv_timeout_secs",
+                self.fr_inv_timeout_secs,
+                1,
+                3600,
+                d.fr_inv_timeout,
+            )?,
+        ))
     }
 
     /// The `tcp_*` keys; the buffer must hold the largest message the proxy takes.
