@@ -350,7 +350,13 @@ pub(crate) fn push_decimal(out: &mut String, n: u64) {
             break;
         }
     }
-    out.extend(digits.get(at..).unwrap_or_default().iter().map(|&d| char::from(d)));
+    out.extend(
+        digits
+            .get(at..)
+            .unwrap_or_default()
+            .iter()
+            .map(|&d| char::from(d)),
+    );
 }
 
 /// `name: value` CRLF as bytes.

@@ -283,10 +283,17 @@ fn index_headers(bytes: &[u8], mut pos: usize) -> Result<Index<'_>, SipError> {
             let colon = memchr::memchr(b':', line).ok_or_else(|| SipError::BadHeaderLine)?;
             let name_bytes = line.get(..colon).unwrap_or_default();
             let name_bytes = trim_trailing_ws(name_bytes);
-            let name = std::str::from_utf8(name_bytes).map_err(|_| SipError::BadHeaderLine)?;
-            if !is_token(name) {
-                return Err(SipError::BadHeaderLine);
-            }
+            let name = match common_name(name_bytes) {
+                Some(known) => known,
+                None => {
+                    let name =
+                        std::str::from_utf8(name_bytes).map_err(|_| SipError::BadHeaderLine)?;
+                    if !is_token(name) {
+                        return Err(SipError::BadHeaderLine);
+                    }
+                    name
+                }
+            };
             if headers.len() >= MAX_HEADERS {
                 return Err(SipError::TooManyHeaders);
             }
@@ -300,6 +307,42 @@ fn index_headers(bytes: &[u8], mut pos: usize) -> Result<Index<'_>, SipError> {
         }
         pos = eol + 2;
     }
+}
+
+/// The name of a field as most senders spell it, for the spellings that are the same bytes as
+/// a static string: such a name needs neither the UTF-8 check nor the token check (every one
+/// is a token). Any other spelling (another case, an extension header) returns `None` and is
+/// checked byte by byte.
+fn common_name(name: &[u8]) -> Option<&'static str> {
+    Some(match name {
+        b"Via" => "Via",
+        b"From" => "From",
+        b"To" => "To",
+        b"Call-ID" => "Call-ID",
+        b"CSeq" => "CSeq",
+        b"Contact" => "Contact",
+        b"Max-Forwards" => "Max-Forwards",
+        b"Content-Length" => "Content-Length",
+        b"Content-Type" => "Content-Type",
+        b"Record-Route" => "Record-Route",
+        b"Route" => "Route",
+        b"Allow" => "Allow",
+        b"Supported" => "Supported",
+        b"User-Agent" => "User-Agent",
+        b"Server" => "Server",
+        b"Expires" => "Expires",
+        b"Require" => "Require",
+        b"Subject" => "Subject",
+        b"Session-Expires" => "Session-Expires",
+        b"v" => "v",
+        b"f" => "f",
+        b"t" => "t",
+        b"i" => "i",
+        b"m" => "m",
+        b"l" => "l",
+        b"c" => "c",
+        _ => return None,
+    })
 }
 
 fn trim_trailing_ws(mut s: &[u8]) -> &[u8] {

@@ -460,3 +460,12 @@ fn decimal_digits_are_what_display_writes() {
         assert_eq!(out, format!("x{n}"));
     }
 }
+
+#[test]
+fn common_header_names_are_tokens_and_indexed_as_written() {
+    let msg = parse(INVITE).unwrap_or_else(|e| panic!("{e}"));
+    for h in msg.headers() {
+        assert!(crate::lex::is_token(h.name), "{}", h.name);
+        assert_eq!(msg.raw().get(h.name_span()), Some(h.name.as_bytes()));
+    }
+}
