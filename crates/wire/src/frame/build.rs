@@ -57,51 +57,8 @@ pub fn build_udp_tagged(
         out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
     }
     let pseudo = match v4 {
-        Some((s, d)) => {
-            out.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-            let total = len16(ip_len + udp_len);
-            let [t0, t1] = total.to_be_bytes();
-            let mut h = [
-                0x45,
-                0,
-                t0,
-                t1,
-                0,
-                0,
-                0x40,
-                0,
-                TTL,
-                IPPROTO_UDP,
-                0,
-                0,
-                s[0],
-                s[1],
-                s[2],
-                s[3],
-                d[0],
-                d[1],
-                d[2],
-                d[3],
-            ];
-            [h[10], h[11]] = checksum(&h).to_be_bytes();
-            out.extend_from_slice(&h);
-            sum(
-                &h[12..20],
-                u32::from(IPPROTO_UDP) + u32::from(len16(udp_len)),
-            )
-        }
-        None => {
-            out.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
-            out.extend_from_slice(&[0x60, 0, 0, 0]);
-            out.extend_from_slice(&len16(udp_len).to_be_bytes());
-            out.extend_from_slice(&[IPPROTO_UDP, TTL]);
-            out.extend_from_slice(&src.ip);
-            out.extend_from_slice(&dst.ip);
-            sum(
-                &dst.ip,
-                sum(&src.ip, u32::from(IPPROTO_UDP) + u32::from(len16(udp_len))),
-            )
-        }
+        Some((s, d)) => put_ipv4_header(out, s, d, udp_len),
+        None => put_ipv6_header(out, src, dst, udp_len),
     };
     let [s0, s1] = src.port.to_be_bytes();
     let [d0, d1] = dst.port.to_be_bytes();
@@ -115,6 +72,56 @@ pub fn build_udp_tagged(
     if out.len() < MIN_FRAME_LEN {
         out.resize(MIN_FRAME_LEN, 0);
     }
+}
+
+/// Appends the IPv4 ethertype and header (no options, DF, TTL 64, its checksum) for a UDP
+/// datagram of `udp_len` bytes from `s` to `d`; returns the UDP pseudo-header's sum.
+fn put_ipv4_header(out: &mut Vec<u8>, s: [u8; 4], d: [u8; 4], udp_len: usize) -> u32 {
+    out.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    let [t0, t1] = len16(IPV4_HEADER_LEN + udp_len).to_be_bytes();
+    let mut h = [
+        0x45,
+        0,
+        t0,
+        t1,
+        0,
+        0,
+        0x40,
+        0,
+        TTL,
+        IPPROTO_UDP,
+        0,
+        0,
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        d[0],
+        d[1],
+        d[2],
+        d[3],
+    ];
+    [h[10], h[11]] = checksum(&h).to_be_bytes();
+    out.extend_from_slice(&h);
+    sum(
+        &h[12..20],
+        u32::from(IPPROTO_UDP) + u32::from(len16(udp_len)),
+    )
+}
+
+/// Appends the IPv6 ethertype and header (traffic class and flow label 0, hop limit 64) for a
+/// UDP datagram of `udp_len` bytes; returns the UDP pseudo-header's sum.
+fn put_ipv6_header(out: &mut Vec<u8>, src: &Endpoint, dst: &Endpoint, udp_len: usize) -> u32 {
+    out.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+    out.extend_from_slice(&[0x60, 0, 0, 0]);
+    out.extend_from_slice(&len16(udp_len).to_be_bytes());
+    out.extend_from_slice(&[IPPROTO_UDP, TTL]);
+    out.extend_from_slice(&src.ip);
+    out.extend_from_slice(&dst.ip);
+    sum(
+        &dst.ip,
+        sum(&src.ip, u32::from(IPPROTO_UDP) + u32::from(len16(udp_len))),
+    )
 }
 
 /// A length already bounded to 16 bits by the payload cut above.
