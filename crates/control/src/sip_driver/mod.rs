@@ -178,7 +178,7 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 /// each round for replication.
 pub async fn run(
     mut proxy: Proxy,
-    sockets: Sockets,
+    mut sockets: Sockets,
     mut control: mpsc::Receiver<Control>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     mut ha: Option<crate::ha_publish::Publisher>,
@@ -186,24 +186,9 @@ pub async fn run(
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let mut stats = crate::metrics_driver::DriverStats::of(&sockets);
     stats.ha = ha.as_ref().map(|p| p.counters().clone());
-    let mut listeners = rebind::Listeners::new(&sockets, tx.clone())?;
+    let (mut listeners, mut conns) = start_transports(&mut sockets, &tx)?;
     let icmp = sockets.icmp.clone();
-    let mut conns = Conns {
-        tcp: tcp::Connections::new(tx.clone(), sockets.tcp_limits.clone()),
-        tls: sockets
-            .tls_context
-            .clone()
-            .map(|c| tcp::Connections::new_tls(tx.clone(), sockets.tls_limits.clone(), c)),
-    };
     let mut dns = dns::DnsClient::default();
-    for (a, l) in sockets.listen.iter().zip(sockets.tcp) {
-        listeners.serve_tcp(*a, l, conns.tcp.registrar());
-    }
-    if let Some(t) = &conns.tls {
-        for (a, l) in sockets.tls_listen.iter().zip(sockets.tls) {
-            listeners.serve_tls(*a, l, t.registrar());
-        }
-    }
     let mut follow = ha.as_mut().and_then(|p| p.take_follow());
     let mut outbox = udp::Outbox::default();
     proxy.handle_timeout(Instant::now());
@@ -240,14 +225,7 @@ pub async fn run(
             () = sleep => proxy.handle_timeout(Instant::now()),
             Some(f) = followed(&mut follow) => {
                 if let Some(p) = ha.as_mut() {
-                    p.apply(&mut proxy, f);
-                    // Take what else the follower read, to batch a load.
-                    for _ in 0..256 {
-                        match follow.as_mut().map(|r| r.try_recv()) {
-                            Some(Ok(f)) => p.apply(&mut proxy, f),
-                            _ => break,
-                        }
-                    }
+                    apply_followed(p, &mut proxy, f, &mut follow);
                 }
             }
             c = control.recv() => match c {
@@ -266,6 +244,52 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// The UDP, TCP and TLS listeners of `sockets` served, and the connection tables (the
+/// listeners' sockets are taken out of `sockets`).
+fn start_transports(
+    sockets: &mut Sockets,
+    tx: &mpsc::Sender<Inbound>,
+) -> std::io::Result<(rebind::Listeners, Conns)> {
+    let mut listeners = rebind::Listeners::new(sockets, tx.clone())?;
+    let conns = Conns {
+        tcp: tcp::Connections::new(tx.clone(), sockets.tcp_limits.clone()),
+        tls: sockets
+            .tls_context
+            .clone()
+            .map(|c| tcp::Connections::new_tls(tx.clone(), sockets.tls_limits.clone(), c)),
+    };
+    for (a, l) in sockets.listen.iter().zip(std::mem::take(&mut sockets.tcp)) {
+        listeners.serve_tcp(*a, l, conns.tcp.registrar());
+    }
+    if let Some(t) = &conns.tls {
+        for (a, l) in sockets
+            .tls_listen
+            .iter()
+            .zip(std::mem::take(&mut sockets.tls))
+        {
+            listeners.serve_tls(*a, l, t.registrar());
+        }
+    }
+    Ok((listeners, conns))
+}
+
+/// Applies what the HA follower read: `f` and what else it has queued (up to 256, to batch a
+/// load).
+fn apply_followed(
+    p: &mut crate::ha_publish::Publisher,
+    proxy: &mut Proxy,
+    f: crate::ha_follow::Followed,
+    follow: &mut Option<mpsc::Receiver<crate::ha_follow::Followed>>,
+) {
+    p.apply(proxy, f);
+    for _ in 0..256 {
+        match follow.as_mut().map(|r| r.try_recv()) {
+            Some(Ok(f)) => p.apply(proxy, f),
+            _ => break,
+        }
+    }
 }
 
 /// The next thing the HA follower read (never, without one).
