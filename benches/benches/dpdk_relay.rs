@@ -496,51 +496,60 @@ fn pct(sorted: &[u64], p: f64, hz: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)] as f64 / hz * 1e6
 }
 
-fn main() -> anyhow::Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let child = std::env::var_os(PROFILE_CHILD).is_some();
-    if std::env::args().any(|a| a == "--profile") && !child {
-        return profile();
+/// What a run measures, from the environment.
+struct Settings {
+    flows: usize,
+    secs: f64,
+    lcores: Vec<u32>,
+}
+
+impl Settings {
+    /// `DPDK_RELAY_FLOWS`, `DPDK_RELAY_SECS`, `DPDK_RELAY_LCORES` (defaults per mode).
+    fn from_env(child: bool, quick: bool) -> Self {
+        let flows: usize = std::env::var("DPDK_RELAY_FLOWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if child { 10_000 } else { 1_000_000 })
+            .max(2);
+        let secs: f64 = std::env::var("DPDK_RELAY_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if quick { 2.0 } else { 5.0 });
+        let lcores: Vec<u32> = std::env::var("DPDK_RELAY_LCORES")
+            .unwrap_or_else(|_| "0,1".into())
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        Settings {
+            flows,
+            secs,
+            lcores,
+        }
     }
-    let flows: usize = std::env::var("DPDK_RELAY_FLOWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if child { 10_000 } else { 1_000_000 })
-        .max(2);
-    let secs: f64 = std::env::var("DPDK_RELAY_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 2.0 } else { 5.0 });
-    let lcores: Vec<u32> = std::env::var("DPDK_RELAY_LCORES")
-        .unwrap_or_else(|_| "0,1".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let eal = Eal::start(&EalConfig {
-        program: "dpdk_relay".into(),
-        lcores,
-        no_pci: true,
-        no_huge: true,
-        memory_mb: Some(512),
-        file_prefix: Some(format!("fv-bench-{}", std::process::id())),
-        log_levels: vec!["lib.eal:error".into()],
-        extra: vec!["--no-telemetry".into()],
-        ..EalConfig::default()
-    })?;
-    let Some(&worker_lcore) = eal.worker_lcores().first() else {
-        anyhow::bail!("need two lcores (DPDK_RELAY_LCORES), got {}", eal.args());
-    };
-    let pool = Arc::new(Mempool::new(&eal, "bench_pool", POOL, 256, 2176, 0)?);
-    let ring = RingPort::create(&eal, "bench_ring", 1, RING, pool.clone())?;
+}
+
+/// The ring port and the generator with its frames.
+struct Bench {
+    port_id: u16,
+    gen: Gen,
+    epoch: Instant,
+    addrs: usize,
+    frame_len: usize,
+    install_s: f64,
+}
+
+/// The ring port, its mempool, the generator's frames and a worker holding `flows` flows.
+fn set_up(eal: &Eal, flows: usize) -> anyhow::Result<(Bench, Worker<DpdkIo>)> {
+    let pool = Arc::new(Mempool::new(eal, "bench_pool", POOL, 256, 2176, 0)?);
+    let ring = RingPort::create(eal, "bench_ring", 1, RING, pool.clone())?;
     let port = Arc::new(EthPort::start(
-        &eal,
+        eal,
         ring.port_id(),
         &PortSetup {
             pools: vec![pool.clone()],
             ..PortSetup::default()
         },
     )?);
-    let port_id = port.id();
     let mut ready = MbufBurst::new(IN_FLIGHT + BURST);
     let tmpl = template();
     if ready.alloc(&pool, IN_FLIGHT, tmpl.len()) != IN_FLIGHT {
@@ -551,7 +560,6 @@ fn main() -> anyhow::Result<()> {
             d.copy_from_slice(&tmpl);
         }
     }
-
     let addrs = (flows as u32).div_ceil(PAIRS_PER_ADDR) as usize;
     let ranges = (0..addrs)
         .map(|_| AddrRange {
@@ -578,110 +586,239 @@ fn main() -> anyhow::Result<()> {
     let t_install = Instant::now();
     let epoch = Instant::now();
     let (worker, tuples) = worker_with_flows(flows, io, layout, epoch);
-    let install_s = t_install.elapsed().as_secs_f64();
-    let mut gen = Gen {
-        ring,
-        ready,
-        out: MbufBurst::new(BURST),
-        flows: tuples,
-        next: 0,
+    let bench = Bench {
+        port_id: port.id(),
+        gen: Gen {
+            ring,
+            ready,
+            out: MbufBurst::new(BURST),
+            flows: tuples,
+            next: 0,
+        },
+        epoch,
+        addrs,
+        frame_len: tmpl.len(),
+        install_s: t_install.elapsed().as_secs_f64(),
     };
-    let (model, mhz) = cpu();
-    let hz = pktio::dpdk::tsc_hz() as f64;
-    if child {
-        return profiled_loops(worker, &mut gen, port_id, flows, epoch);
-    }
-    println!("dpdk_relay: relay vs io-forward on net_ring, one worker lcore, generator on another");
-    println!(
-        "conditions: {model} | cpu MHz {mhz} | TSC {:.0} MHz | {flows} flows ({} calls, {addrs} relay addrs) | {RTP_PAYLOAD}-byte RTP payload, {}-byte frames | burst {BURST} | {IN_FLIGHT} in flight | --no-huge | {secs} s per phase | install {install_s:.1} s",
-        hz / 1e6,
-        flows / 2,
-        tmpl.len()
-    );
+    Ok((bench, worker))
+}
 
-    // Phase 1: io-forward (the ceiling), then macswap (the yardstick: it touches every frame).
+/// io-forward (`swap` false: the ceiling) or macswap (the yardstick: it touches every frame)
+/// on `lcore` for `secs`, saturated: Mpps and the loop's cycles.
+fn forward_phase(
+    eal: &Eal,
+    lcore: u32,
+    b: &mut Bench,
+    secs: f64,
+    swap: bool,
+) -> anyhow::Result<(f64, LoopStats)> {
     let stop = Arc::new(AtomicBool::new(false));
-    let mut forward_phase = |swap: bool| -> anyhow::Result<(f64, LoopStats)> {
-        stop.store(false, Ordering::Relaxed);
-        let s2 = stop.clone();
-        let (ftx, frx) = mpsc::channel();
-        let job = eal.launch(worker_lcore, move || {
-            let mut b = MbufBurst::new(BURST);
-            let mut st = LoopStats::default();
-            while !s2.load(Ordering::Relaxed) {
-                let t0 = pktio::dpdk::rdtsc();
-                let got = if swap {
-                    macswap_burst(&mut b, port_id)
-                } else {
-                    let got = b.rx(port_id, 0);
-                    if got > 0 {
-                        b.tx(port_id, 0);
-                    }
-                    got
-                };
+    let s2 = stop.clone();
+    let port_id = b.port_id;
+    let (ftx, frx) = mpsc::channel();
+    let job = eal.launch(lcore, move || {
+        let mut burst = MbufBurst::new(BURST);
+        let mut st = LoopStats::default();
+        while !s2.load(Ordering::Relaxed) {
+            let t0 = pktio::dpdk::rdtsc();
+            let got = if swap {
+                macswap_burst(&mut burst, port_id)
+            } else {
+                let got = burst.rx(port_id, 0);
                 if got > 0 {
-                    st.busy(t0, got);
-                } else {
-                    st.empty += 1;
+                    burst.tx(port_id, 0);
                 }
+                got
+            };
+            if got > 0 {
+                st.busy(t0, got);
+            } else {
+                st.empty += 1;
             }
-            let _ = ftx.send(st);
-        })?;
-        let p = gen.pump(1.0, secs, None);
-        stop.store(true, Ordering::Relaxed);
-        let _ = job.join();
-        gen.drain();
-        Ok((p.returned as f64 / p.secs / 1e6, frx.recv()?))
-    };
-    let (fwd_mpps, fwd_loop) = forward_phase(false)?;
-    let (swap_mpps, swap_loop) = forward_phase(true)?;
-
-    // Phase 2 and 3: the relay worker, saturated, then paced at 80%.
-    // The loop of `Worker::run` (same clock), timing the bursts that carried packets.
-    let run_worker = |w: Worker<DpdkIo>, stop: Arc<AtomicBool>| {
-        let (tx, rx) = mpsc::channel();
-        let job = eal.launch(worker_lcore, move || {
-            let mut w = w;
-            let mut st = LoopStats::default();
-            while !stop.load(Ordering::Relaxed) {
-                let t0 = pktio::dpdk::rdtsc();
-                let n = w.iterate(|| epoch.elapsed().as_nanos() as u64);
-                if n > 0 {
-                    st.busy(t0, n);
-                } else {
-                    st.empty += 1;
-                }
-            }
-            let _ = tx.send((w, st));
-        });
-        (job, rx)
-    };
-    // Latch every flow first (one packet each) as part of the warm-up.
-    let warm = (flows as f64 / 2e6).max(1.0);
-    stop.store(false, Ordering::Relaxed);
-    let (job, rx) = run_worker(worker, stop.clone());
-    let job = job?;
-    let p = gen.pump(warm, secs, None);
+        }
+        let _ = ftx.send(st);
+    })?;
+    let p = b.gen.pump(1.0, secs, None);
     stop.store(true, Ordering::Relaxed);
     let _ = job.join();
-    let (worker, relay_loop) = rx.recv()?;
-    gen.drain();
+    b.gen.drain();
+    Ok((p.returned as f64 / p.secs / 1e6, frx.recv()?))
+}
+
+/// The relay worker on `lcore` (the loop of `Worker::run`, same clock, timing the bursts that
+/// carried packets) while the generator pumps for `secs` after `warm` seconds, saturated
+/// (`pace` None) or paced: the worker back, what was pumped and the loop's cycles.
+fn relay_phase(
+    eal: &Eal,
+    lcore: u32,
+    worker: Worker<DpdkIo>,
+    b: &mut Bench,
+    (warm, secs, pace): (f64, f64, Option<f64>),
+) -> anyhow::Result<(Worker<DpdkIo>, Pumped, LoopStats)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let epoch = b.epoch;
+    let (tx, rx) = mpsc::channel();
+    let job = eal.launch(lcore, move || {
+        let mut w = worker;
+        let mut st = LoopStats::default();
+        while !s2.load(Ordering::Relaxed) {
+            let t0 = pktio::dpdk::rdtsc();
+            let n = w.iterate(|| epoch.elapsed().as_nanos() as u64);
+            if n > 0 {
+                st.busy(t0, n);
+            } else {
+                st.empty += 1;
+            }
+        }
+        let _ = tx.send((w, st));
+    })?;
+    let p = b.gen.pump(warm, secs, pace);
+    stop.store(true, Ordering::Relaxed);
+    let _ = job.join();
+    let (w, st) = rx.recv()?;
+    b.gen.drain();
+    Ok((w, p, st))
+}
+
+/// Diagnostics with generator and relay taking turns on this lcore for up to 2 s each, so the
+/// frames are in this core's cache: the whole relay, then the backend alone (receive, rewrite
+/// every frame toward one fixed destination, transmit; no session lookup).
+fn same_lcore(worker: &mut Worker<DpdkIo>, b: &mut Bench, secs: f64) -> (LoopStats, LoopStats) {
+    let mut same = LoopStats::default();
+    let epoch = b.epoch;
+    let t_end = Instant::now() + Duration::from_secs_f64(secs.min(2.0));
+    while Instant::now() < t_end {
+        for _ in 0..1000 {
+            b.gen.offer_burst();
+            let t0 = pktio::dpdk::rdtsc();
+            let n = worker.iterate(|| epoch.elapsed().as_nanos() as u64);
+            if n > 0 {
+                same.busy(t0, n);
+            } else {
+                same.empty += 1;
+            }
+            b.gen.take_back();
+        }
+    }
+    b.gen.drain();
+    let mut io_only = LoopStats::default();
+    let fixed = Endpoint::new_v4([172, 16, 0, 9], 4000);
+    let t_end = Instant::now() + Duration::from_secs_f64(secs.min(2.0));
+    while Instant::now() < t_end {
+        for _ in 0..1000 {
+            b.gen.offer_burst();
+            let io = worker.io();
+            let t0 = pktio::dpdk::rdtsc();
+            let n = io.rx_burst(Duration::ZERO).map_or(0, |(n, _)| n);
+            for i in 0..n {
+                io.forward(i, PortKey::new(0, PORT_MIN), fixed);
+            }
+            io.flush();
+            if n > 0 {
+                io_only.busy(t0, n);
+            } else {
+                io_only.empty += 1;
+            }
+            b.gen.take_back();
+        }
+    }
+    b.gen.drain();
+    (same, io_only)
+}
+
+fn main() -> anyhow::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let child = std::env::var_os(PROFILE_CHILD).is_some();
+    if std::env::args().any(|a| a == "--profile") && !child {
+        return profile();
+    }
+    let set = Settings::from_env(child, quick);
+    let eal = Eal::start(&EalConfig {
+        program: "dpdk_relay".into(),
+        lcores: set.lcores.clone(),
+        no_pci: true,
+        no_huge: true,
+        memory_mb: Some(512),
+        file_prefix: Some(format!("fv-bench-{}", std::process::id())),
+        log_levels: vec!["lib.eal:error".into()],
+        extra: vec!["--no-telemetry".into()],
+        ..EalConfig::default()
+    })?;
+    let Some(&lcore) = eal.worker_lcores().first() else {
+        anyhow::bail!("need two lcores (DPDK_RELAY_LCORES), got {}", eal.args());
+    };
+    let (mut b, worker) = set_up(&eal, set.flows)?;
+    if child {
+        return profiled_loops(worker, &mut b.gen, b.port_id, set.flows, b.epoch);
+    }
+    let hz = pktio::dpdk::tsc_hz() as f64;
+    print_conditions(&set, &b, hz);
+    let secs = set.secs;
+    // Phase 1: io-forward (the ceiling), then macswap (the yardstick).
+    let fwd = forward_phase(&eal, lcore, &mut b, secs, false)?;
+    let swap = forward_phase(&eal, lcore, &mut b, secs, true)?;
+    // Phase 2 and 3: the relay worker, saturated (every flow latched first, one packet each,
+    // as part of the warm-up), then paced at 80%.
+    let warm = (set.flows as f64 / 2e6).max(1.0);
+    let (worker, p, relay_loop) = relay_phase(&eal, lcore, worker, &mut b, (warm, secs, None))?;
     let relay_mpps = p.returned as f64 / p.secs / 1e6;
-    let c1 = worker.counters();
-
-    stop.store(false, Ordering::Relaxed);
-    let (job, rx) = run_worker(worker, stop.clone());
-    let job = job?;
+    let saturated_forwarded = worker.counters().forwarded;
     let rate = relay_mpps * 0.8 * 1e6;
-    let mut p = gen.pump(1.0, secs, Some(rate));
-    stop.store(true, Ordering::Relaxed);
-    let _ = job.join();
-    let (mut worker, _) = rx.recv()?;
-    gen.drain();
-    p.latencies.sort_unstable();
+    let (mut worker, mut paced, _) =
+        relay_phase(&eal, lcore, worker, &mut b, (1.0, secs, Some(rate)))?;
+    paced.latencies.sort_unstable();
     let c = worker.counters();
     let drops = worker.io().drops().total();
+    print_rates(fwd, swap, (relay_mpps, &relay_loop), hz);
+    println!(
+        "latency at 80% of the zero-loss rate ({:.3} Mpps offered, {} samples, generator -> relay -> generator): p50 {:.2} us  p99 {:.2} us  p99.99 {:.2} us",
+        rate / 1e6,
+        paced.latencies.len(),
+        pct(&paced.latencies, 0.50, hz),
+        pct(&paced.latencies, 0.99, hz),
+        pct(&paced.latencies, 0.9999, hz)
+    );
+    let (same, io_only) = same_lcore(&mut worker, &mut b, secs);
+    println!(
+        "  relay, generator on the same lcore (frames in cache): {}",
+        same.line(hz)
+    );
+    println!(
+        "  backend only (rx, parse, rewrite, tx; same lcore):   {}",
+        io_only.line(hz)
+    );
+    println!(
+        "relay counters: rx {} forwarded {} tx_failed {} rx_drops {} (saturated phase forwarded {})",
+        c.rx, c.forwarded, c.tx_failed, drops, saturated_forwarded
+    );
+    println!("the saturated rate is the zero-loss rate: rings push back on the generator instead of dropping; tx_failed counts the relay's own losses.");
+    Ok(())
+}
 
+/// The run's first lines: what it measures and on what.
+fn print_conditions(set: &Settings, b: &Bench, hz: f64) {
+    let (model, mhz) = cpu();
+    println!("dpdk_relay: relay vs io-forward on net_ring, one worker lcore, generator on another");
+    println!(
+        "conditions: {model} | cpu MHz {mhz} | TSC {:.0} MHz | {} flows ({} calls, {} relay addrs) | {RTP_PAYLOAD}-byte RTP payload, {}-byte frames | burst {BURST} | {IN_FLIGHT} in flight | --no-huge | {} s per phase | install {:.1} s",
+        hz / 1e6,
+        set.flows,
+        set.flows / 2,
+        b.addrs,
+        b.frame_len,
+        set.secs,
+        b.install_s
+    );
+}
+
+/// The three saturated rates, the relay's shares of them and the worker's cycles per packet.
+fn print_rates(
+    (fwd_mpps, fwd_loop): (f64, LoopStats),
+    (swap_mpps, swap_loop): (f64, LoopStats),
+    (relay_mpps, relay_loop): (f64, &LoopStats),
+    hz: f64,
+) {
     println!("{:<28} {:>10}", "mode", "Mpps");
     println!("{:<28} {:>10.3}", "io-forward (rx -> tx)", fwd_mpps);
     println!("{:<28} {:>10.3}", "macswap (rx, swap MACs, tx)", swap_mpps);
@@ -701,70 +838,4 @@ fn main() -> anyhow::Result<()> {
     println!("  io-forward: {}", fwd_loop.line(hz));
     println!("  macswap:    {}", swap_loop.line(hz));
     println!("  relay:      {}", relay_loop.line(hz));
-    println!(
-        "latency at 80% of the zero-loss rate ({:.3} Mpps offered, {} samples, generator -> relay -> generator): p50 {:.2} us  p99 {:.2} us  p99.99 {:.2} us",
-        rate / 1e6,
-        p.latencies.len(),
-        pct(&p.latencies, 0.50, hz),
-        pct(&p.latencies, 0.99, hz),
-        pct(&p.latencies, 0.9999, hz)
-    );
-    // Diagnostic: generator and relay taking turns on this lcore, so the frames are in this
-    // core's cache when the relay reads them: the relay's own cost without the cross-core
-    // transfers of the frame lines.
-    let mut same = LoopStats::default();
-    let clock_epoch = epoch;
-    let t_end = Instant::now() + Duration::from_secs_f64(secs.min(2.0));
-    while Instant::now() < t_end {
-        for _ in 0..1000 {
-            gen.offer_burst();
-            let t0 = pktio::dpdk::rdtsc();
-            let n = worker.iterate(|| clock_epoch.elapsed().as_nanos() as u64);
-            if n > 0 {
-                same.busy(t0, n);
-            } else {
-                same.empty += 1;
-            }
-            gen.take_back();
-        }
-    }
-    gen.drain();
-    // The backend alone on the same terms: receive, rewrite every frame toward one fixed
-    // destination, transmit (no session lookup).
-    let mut io_only = LoopStats::default();
-    let fixed = Endpoint::new_v4([172, 16, 0, 9], 4000);
-    let t_end = Instant::now() + Duration::from_secs_f64(secs.min(2.0));
-    while Instant::now() < t_end {
-        for _ in 0..1000 {
-            gen.offer_burst();
-            let io = worker.io();
-            let t0 = pktio::dpdk::rdtsc();
-            let n = io.rx_burst(Duration::ZERO).map_or(0, |(n, _)| n);
-            for i in 0..n {
-                io.forward(i, PortKey::new(0, PORT_MIN), fixed);
-            }
-            io.flush();
-            if n > 0 {
-                io_only.busy(t0, n);
-            } else {
-                io_only.empty += 1;
-            }
-            gen.take_back();
-        }
-    }
-    gen.drain();
-    println!(
-        "  relay, generator on the same lcore (frames in cache): {}",
-        same.line(hz)
-    );
-    println!(
-        "  backend only (rx, parse, rewrite, tx; same lcore):   {}",
-        io_only.line(hz)
-    );
-    println!(
-        "relay counters: rx {} forwarded {} tx_failed {} rx_drops {} (saturated phase forwarded {})",
-        c.rx, c.forwarded, c.tx_failed, drops, c1.forwarded
-    );
-    println!("the saturated rate is the zero-loss rate: rings push back on the generator instead of dropping; tx_failed counts the relay's own losses.");
-    Ok(())
 }
