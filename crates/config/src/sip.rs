@@ -229,6 +229,11 @@ pub(crate) fn ms_in(
     }
 }
 
+/// `sip.advertised`: the host (and port) the proxy writes into what it sends.
+fn build_advertised(text: &str) -> Result<HostPort, ConfigError> {
+    HostPort::parse(text).map_err(|why| key("sip.advertised", format!("{text:?}: {why}")))
+}
+
 impl RawSip {
     /// Checks every key, the timers against each other, and fills in the defaults.
     pub(crate) fn build(self) -> Result<SipConfig, ConfigError> {
@@ -259,13 +264,11 @@ impl RawSip {
             system_roots: self.tls_system_roots,
         }
         .build(transports.contains(&Transport::Tls), &listen)?;
-        let advertised = match self.advertised {
-            Some(text) => Some(
-                HostPort::parse(&text)
-                    .map_err(|why| key("sip.advertised", format!("{text:?}: {why}")))?,
-            ),
-            None => None,
-        };
+        let advertised = self
+            .advertised
+            .as_deref()
+            .map(build_advertised)
+            .transpose()?;
         let user_agent = match self.user_agent {
             Some(text) => build_user_agent(text)?,
             None => d.user_agent,
