@@ -43,12 +43,17 @@ impl Capture {
         let log = dir.join("tcpdump.log");
         let snaplen = snaplen.unwrap_or(0).to_string();
         let mut cmd = Command::new(tcpdump);
+        // A 32 MiB capture buffer (tcpdump's default is 2 MiB): with every packet written at
+        // once (-U, --immediate-mode), a burst of calls and media on a busy box overflowed the
+        // default and the kernel dropped frames the checks then missed (an INVITE among them).
         cmd.args([
             "-i",
             "lo",
             "-n",
             "-U",
             "--immediate-mode",
+            "-B",
+            "32768",
             "-s",
             &snaplen,
             "-w",
