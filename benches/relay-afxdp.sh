@@ -64,10 +64,6 @@ RELAY_IF=fvb-media-r
 PORTS=(30000 39999)
 
 [[ $(id -u) == 0 ]] || { say "relay-afxdp.sh needs root (namespaces, DPDK)"; exit 1; }
-# This shell (and what it starts) at the pinned processes' priority: at nice 0, next to a
-# busy-polling relay and load tool at -20, it gets about 1% of a core, and each command it
-# runs while they poll (a scrape, `sleep`, `date`) comes seconds late.
-renice -n -20 -p $$ >/dev/null
 for tool in ip ethtool taskset curl; do
     command -v "$tool" >/dev/null || { say "needs $tool (deploy/install-dpdk.sh)"; exit 1; }
 done

@@ -286,6 +286,15 @@ impl Default for LoopStats {
 }
 
 impl LoopStats {
+    /// Counts a poll that started at TSC `t0` and carried `n` packets (none: an empty poll).
+    fn poll(&mut self, t0: u64, n: usize) {
+        if n > 0 {
+            self.busy(t0, n);
+        } else {
+            self.empty += 1;
+        }
+    }
+
     /// Counts a poll that started at TSC `t0` and carried `n` packets.
     fn busy(&mut self, t0: u64, n: usize) {
         let c = pktio::dpdk::rdtsc().saturating_sub(t0);
@@ -630,11 +639,7 @@ fn forward_phase(
                 }
                 got
             };
-            if got > 0 {
-                st.busy(t0, got);
-            } else {
-                st.empty += 1;
-            }
+            st.poll(t0, got);
         }
         let _ = ftx.send(st);
     })?;
@@ -665,11 +670,7 @@ fn relay_phase(
         while !s2.load(Ordering::Relaxed) {
             let t0 = pktio::dpdk::rdtsc();
             let n = w.iterate(|| epoch.elapsed().as_nanos() as u64);
-            if n > 0 {
-                st.busy(t0, n);
-            } else {
-                st.empty += 1;
-            }
+            st.poll(t0, n);
         }
         let _ = tx.send((w, st));
     })?;
@@ -683,7 +684,9 @@ fn relay_phase(
 
 /// Diagnostics with generator and relay taking turns on this lcore for up to 2 s each, so the
 /// frames are in this core's cache: the whole relay, then the backend alone (receive, rewrite
-/// every frame toward one fixed destination, transmit; no session lookup).
+/// every frame toward one fixed destination, transmit; no session lookup). The two loops are
+/// written out: behind one helper taking the poll as a closure, the relay's loop measured 143
+/// cycles per packet instead of 107 in back-to-back runs.
 fn same_lcore(worker: &mut Worker<DpdkIo>, b: &mut Bench, secs: f64) -> (LoopStats, LoopStats) {
     let mut same = LoopStats::default();
     let epoch = b.epoch;
@@ -693,11 +696,7 @@ fn same_lcore(worker: &mut Worker<DpdkIo>, b: &mut Bench, secs: f64) -> (LoopSta
             b.gen.offer_burst();
             let t0 = pktio::dpdk::rdtsc();
             let n = worker.iterate(|| epoch.elapsed().as_nanos() as u64);
-            if n > 0 {
-                same.busy(t0, n);
-            } else {
-                same.empty += 1;
-            }
+            same.poll(t0, n);
             b.gen.take_back();
         }
     }
@@ -715,11 +714,7 @@ fn same_lcore(worker: &mut Worker<DpdkIo>, b: &mut Bench, secs: f64) -> (LoopSta
                 io.forward(i, PortKey::new(0, PORT_MIN), fixed);
             }
             io.flush();
-            if n > 0 {
-                io_only.busy(t0, n);
-            } else {
-                io_only.empty += 1;
-            }
+            io_only.poll(t0, n);
             b.gen.take_back();
         }
     }

@@ -63,11 +63,18 @@ pub(crate) struct Dialogs {
     changed: Option<Set<String>>,
     /// The order a listing in progress walks ([`Dialogs::page`]).
     listing: Option<Listing>,
+    /// When the last listing order was sorted.
+    order_taken: Option<Instant>,
 }
 
 /// How long a listing's order serves its later pages. A listing that takes longer sorts again
 /// from its cursor; a call that began after its order was taken shows in the next listing.
 const LISTING_ORDER_LIFE: Duration = Duration::from_secs(10);
+
+/// The least time between two listing orders: a client whose pages would each need a new
+/// order (first pages between later ones, cursors before the order's) gets a pass per page,
+/// as without orders, and the SIP thread sorts at most once in this time.
+const LISTING_ORDER_GAP: Duration = Duration::from_secs(1);
 
 /// The Call-IDs held when a listing asked for its second page (or later: see
 /// [`Dialogs::page`]), sorted once: each later page is
@@ -133,24 +140,21 @@ impl Dialogs {
     ) -> (Vec<String>, bool) {
         let Some(after) = after else {
             self.listing = None;
-            return self.first_page(limit);
+            return self.select_page(None, limit);
         };
         let fresh = self.listing.as_ref().is_some_and(|l| {
             l.from.as_str() <= after && now.saturating_duration_since(l.taken) < LISTING_ORDER_LIFE
         });
         if !fresh {
-            let mut ids: Vec<String> = self
-                .map
-                .keys()
-                .filter(|k| k.as_str() > after)
-                .cloned()
-                .collect();
-            ids.sort_unstable();
-            self.listing = Some(Listing {
-                ids,
-                from: after.to_owned(),
-                taken: now,
-            });
+            // At most one sort per LISTING_ORDER_GAP: pages that alternate with first pages or
+            // jump back before the order's cursor cost a pass each, never a sort each.
+            if self
+                .order_taken
+                .is_some_and(|t| now.saturating_duration_since(t) < LISTING_ORDER_GAP)
+            {
+                return self.select_page(Some(after), limit);
+            }
+            self.take_order(after, now);
         }
         let order = &self.listing.as_ref().expect("taken above").ids;
         let from = order.partition_point(|k| k.as_str() <= after);
@@ -163,9 +167,31 @@ impl Dialogs {
         (page, more)
     }
 
-    /// The first `limit` Call-IDs in order: one pass that selects them, no sort of every call.
-    fn first_page(&self, limit: usize) -> (Vec<String>, bool) {
-        let mut ids: Vec<&String> = self.map.keys().collect();
+    /// Sorts the Call-IDs after `after` into the listing order.
+    fn take_order(&mut self, after: &str, now: Instant) {
+        let mut ids: Vec<String> = self
+            .map
+            .keys()
+            .filter(|k| k.as_str() > after)
+            .cloned()
+            .collect();
+        ids.sort_unstable();
+        self.listing = Some(Listing {
+            ids,
+            from: after.to_owned(),
+            taken: now,
+        });
+        self.order_taken = Some(now);
+    }
+
+    /// The first `limit` Call-IDs after `after` (all when `None`) in order: one pass that
+    /// selects them, no sort of every call.
+    fn select_page(&self, after: Option<&str>, limit: usize) -> (Vec<String>, bool) {
+        let mut ids: Vec<&String> = self
+            .map
+            .keys()
+            .filter(|k| after.is_none_or(|a| k.as_str() > a))
+            .collect();
         let more = ids.len() > limit;
         if more {
             ids.select_nth_unstable(limit);
@@ -488,7 +514,8 @@ mod listing_tests {
         let now = Instant::now();
         let mut t = table(&["a", "b", "c", "d"], now);
         t.page(Some("c"), 1, now); // an order of what follows "c": ["d"]
-        let (p, more) = t.page(Some("a"), 1, now);
+        let later = now + LISTING_ORDER_GAP;
+        let (p, more) = t.page(Some("a"), 1, later);
         assert_eq!(
             (p, more),
             (vec!["b".to_string()], true),
@@ -496,16 +523,40 @@ mod listing_tests {
         );
         t.put("bb".into(), dialog(now));
         assert_eq!(
-            t.page(Some("b"), 1, now).0,
+            t.page(Some("b"), 1, later).0,
             ["c"],
             "the order taken at a: bb not in it"
         );
-        let later = now + LISTING_ORDER_LIFE;
+        let stale = later + LISTING_ORDER_LIFE;
         assert_eq!(
-            t.page(Some("b"), 1, later).0,
+            t.page(Some("b"), 1, stale).0,
             ["bb"],
             "a stale order is taken again"
         );
+    }
+
+    /// A client that makes every page need a new order (first pages between later ones,
+    /// cursors jumping back) gets right pages from one pass each, and the table sorts at most
+    /// once per LISTING_ORDER_GAP.
+    #[test]
+    fn pages_that_would_each_need_an_order_get_at_most_one_sort_per_gap() {
+        let now = Instant::now();
+        let ids: Vec<String> = (0..200).map(|i| format!("c{i:03}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut t = table(&refs, now);
+        t.page(Some("c000"), 5, now);
+        let first = t.order_taken;
+        for i in 0..1000usize {
+            let at = now + Duration::from_millis(i as u64 / 2);
+            assert_eq!(t.page(None, 3, at).0, ["c000", "c001", "c002"]);
+            let cursor = format!("c{:03}", i % 190);
+            let (page, more) = t.page(Some(&cursor), 3, at);
+            let want: Vec<String> = (i % 190 + 1..i % 190 + 4)
+                .map(|k| format!("c{k:03}"))
+                .collect();
+            assert_eq!((page, more), (want, true), "after {cursor}");
+        }
+        assert_eq!(t.order_taken, first, "no second sort within the gap");
     }
 
     #[test]
